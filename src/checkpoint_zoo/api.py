@@ -1,0 +1,626 @@
+"""The library API: ``Zoo`` and one method per CLI verb.
+
+``Zoo`` works on a zoo repository (git + DVC) on disk. Reads go through the validated table; writes
+take the zoo's file lock, put bytes in place first, record them with DVC, and write the table last,
+atomically, so an interrupted command leaves the table valid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import constants, query, rules, table
+from .errors import (
+    CheckpointNotFoundError,
+    DuplicateCheckpointError,
+    FormatError,
+    IntegrityError,
+    InvalidValueError,
+    MissingFileError,
+    NotAZooError,
+    RefError,
+    StorageError,
+    UnsafePathError,
+    UsageError,
+    ZooError,
+)
+from .formats import copy_hashed, inspect_file, read_header, sha256_file
+from .model import AddResult, Checkpoint, FileCheck, PullResult, PushResult
+from .refs import Ref, parse_ref
+from .stamps import Stamps
+
+Row = dict[str, str]
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds ``zoo/checkpoints.csv`` and ``.dvc``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / constants.TABLE_PATH).is_file() and (folder / ".dvc").is_dir():
+            return folder
+    raise NotAZooError(
+        f"{start}: no zoo here or above (looked for {constants.TABLE_PATH} beside .dvc/); "
+        "cd into a zoo clone or pass its path"
+    )
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Zoo:
+    """A checkpoint zoo on disk: the repo you stand in, ``ZOO_REPO``, or ``path``."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        given = path or constants.zoo_repo()
+        self.root = find_root(Path(given) if given else Path.cwd())
+        self._work = self.root / ".dvc" / "tmp" / "zoo"
+        self.stamps = Stamps(self._work / "stamps")
+        self._storage = None
+        self._table_cache: tuple[tuple[int, int], list[Row]] | None = None
+
+    def __repr__(self) -> str:
+        return f"Zoo({str(self.root)!r})"
+
+    # ---- plumbing -------------------------------------------------------------------------
+
+    @property
+    def storage(self):
+        if self._storage is None:
+            from .storage import Storage
+
+            self._storage = Storage(self.root)
+        return self._storage
+
+    def close(self) -> None:
+        """Release DVC's handles (the API also works without calling this)."""
+        if self._storage is not None:
+            self._storage.close()
+            self._storage = None
+
+    def __enter__(self) -> "Zoo":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def table_path(self) -> Path:
+        return self.root / constants.TABLE_PATH
+
+    def _lock(self):
+        from filelock import FileLock, Timeout
+
+        self._work.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self._work / constants.LOCK_NAME), timeout=600)
+
+        class _Guard:
+            def __enter__(inner):
+                try:
+                    lock.acquire()
+                except Timeout:
+                    raise ZooError(
+                        f"{self._work / constants.LOCK_NAME}: another zoo command has held the lock for "
+                        "10 minutes; wait for it or remove the lock file if no zoo command is running"
+                    ) from None
+                return inner
+
+            def __exit__(inner, *exc: object) -> None:
+                lock.release()
+
+        return _Guard()
+
+    def rows(self) -> list[Row]:
+        """The validated table rows as strings (cached while the file is unchanged)."""
+        try:
+            st = self.table_path.stat()
+        except FileNotFoundError:
+            raise NotAZooError(f"{self.table_path}: missing; restore it with `git checkout {constants.TABLE_PATH}`") from None
+        key = (st.st_mtime_ns, st.st_size)
+        if self._table_cache and self._table_cache[0] == key:
+            return self._table_cache[1]
+        data = self.table_path.read_bytes()
+        rows = table.load(data, constants.TABLE_PATH)
+        self._table_cache = (key, rows)
+        return rows
+
+    def _write_rows(self, rows: list[Row]) -> None:
+        data = table.dump_csv(rows)
+        table.validate_rows(data, table.parse_csv(data))
+        table.atomic_write(self.table_path, data)
+        self._table_cache = None
+
+    def _git_add(self, paths: Iterable[str]) -> tuple[str, ...]:
+        paths = tuple(dict.fromkeys(paths))
+        if not (self.root / ".git").exists():
+            return ()
+        proc = subprocess.run(
+            ["git", "add", "-A", "--", *paths], cwd=self.root, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise ZooError(f"git add failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        return paths
+
+    def _abs(self, rel: str) -> Path:
+        """Absolute path of a table path, refusing anything that resolves outside zoo/checkpoints."""
+        base = (self.root / constants.CHECKPOINTS_DIR).resolve()
+        target = (self.root / rel).resolve()
+        if base not in target.parents:
+            raise UnsafePathError(f"{rel}: resolves to {target}, outside {constants.CHECKPOINTS_DIR}; remove that symlink")
+        return self.root / rel
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def _resolve_row(self, ref: str | Ref, rows: list[Row] | None = None) -> Row:
+        r = parse_ref(ref) if isinstance(ref, str) else ref
+        rows = self.rows() if rows is None else rows
+        mine = [row for row in rows if row["model"] == r.model]
+        if not mine:
+            near = sorted({row["model"] for row in rows if row["model"].casefold() == r.model.casefold()})
+            hint = f" (did you mean {near[0]}?)" if near else "; `zoo ls` lists the models"
+            raise CheckpointNotFoundError(f"unknown model {r.model!r} in {constants.TABLE_PATH}{hint}")
+        if r.selector == "latest":
+            return max(mine, key=lambda row: int(row["step"]))
+        if r.selector == "best":
+            return self._best_row(r.model, mine)
+        for row in mine:
+            if int(row["step"]) == r.selector:
+                return row
+        steps = ", ".join(row["step"] for row in sorted(mine, key=lambda x: int(x["step"])))
+        raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Evaluated metrics by ``MODEL@STEP`` (empty until the pipeline has run)."""
+        import json
+
+        path = self.root / constants.METRICS_DIR / "metrics.json"
+        if not path.exists():
+            return {}
+        data = json.loads(path.read_text())
+        return {ref: dict(rec.get("metrics", {})) for ref, rec in data.get("checkpoints", {}).items()}
+
+    def _best_row(self, model: str, mine: list[Row]) -> Row:
+        task = mine[0]["task"]
+        rule = rules.TASKS[task]
+        metric, higher = str(rule["primary_metric"]), bool(rule["higher_is_better"])
+        evaluated = self.metrics()
+        scored = []
+        for row in mine:
+            value = evaluated.get(f"{row['model']}@{row['step']}", {}).get(metric)
+            if value is not None and math.isfinite(value):
+                scored.append(((value if higher else -value), int(row["step"]), row))
+        if not scored:
+            raise CheckpointNotFoundError(
+                f"{model}@best: no evaluated {metric} for {model} yet; run `dvc repro` to evaluate it"
+            )
+        return max(scored, key=lambda t: (t[0], t[1]))[2]
+
+    def get(self, ref: str) -> Checkpoint:
+        """The checkpoint a reference names (``MODEL``, ``MODEL@STEP``, ``@latest``, ``@best``)."""
+        return Checkpoint.from_row(self._resolve_row(ref))
+
+    def list(
+        self,
+        patterns: Sequence[str] = (),
+        *,
+        exclude: Sequence[str] = (),
+        task: str | None = None,
+        arch: str | None = None,
+        tag: str | None = None,
+        where: str | None = None,
+        sort: str | None = None,
+        all_steps: bool = False,
+    ) -> list[Checkpoint]:
+        """Checkpoints matching the filters: the latest of each model unless ``all_steps``."""
+        rows = query.match_models(self.rows(), patterns, exclude)
+        if task:
+            rows = [r for r in rows if r["task"] == task]
+        if arch:
+            rows = [r for r in rows if r["arch"] == arch]
+        if tag:
+            rows = [r for r in rows if tag in r["tags"].split(";")]
+        if where:
+            rows = [r for r in rows if query.parse_where(where)(r)]
+        if not all_steps:
+            rows = query.latest_per_model(rows)
+        return [Checkpoint.from_row(r) for r in query.sort_rows(rows, sort)]
+
+    def local_path(self, ref: str) -> Path:
+        """Where a checkpoint lives in this clone (whether or not it has been pulled)."""
+        return self._abs(self._resolve_row(ref)["path"])
+
+    # ---- fetching -------------------------------------------------------------------------
+
+    def _verified(self, row: Row, force: bool = False) -> bool:
+        path = self._abs(row["path"])
+        if not path.is_file():
+            return False
+        if path.is_symlink() and (self.root / constants.CHECKPOINTS_DIR).resolve() not in path.resolve().parents:
+            raise UnsafePathError(f"{row['path']}: symlink out of the zoo refused; delete it and pull again")
+        return self.stamps.sha256(path, force=force) == row["sha256"]
+
+    def pull(self, refs: Sequence[str], remote: str | None = None) -> list[PullResult]:
+        """Fetch exactly these checkpoints, check every byte against the table's sha256, then place them."""
+        if not refs:
+            raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
+        table_rows = self.rows()
+        rows = list({r["path"]: r for r in (self._resolve_row(ref, table_rows) for ref in refs)}.values())
+        results: dict[str, PullResult] = {}
+        need = []
+        for row in rows:
+            if self._verified(row):
+                results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", self._abs(row["path"]), "present")
+            else:
+                need.append(row)
+        if need:
+            missing_in_cache = [r["path"] for r in need if not self._cache_ok(r)]
+            if missing_in_cache:
+                self.storage.fetch(missing_in_cache, remote=remote)
+            for row in need:
+                obj = self.storage.cached_object(row["path"])
+                if obj is None:
+                    raise StorageError(
+                        f"{row['path']}: not found in remote {remote or self.storage.default_remote()!r}; "
+                        "it has not been pushed yet: run `zoo push` in the clone that added it"
+                    )
+                if not self._cache_ok(row, force=True):
+                    obj.unlink(missing_ok=True)
+                    raise IntegrityError(
+                        f"{row['path']}: the bytes from remote {remote or self.storage.default_remote()!r} do not match "
+                        f"sha256 {row['sha256'][:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
+                        "workspace left as it was; re-push the checkpoint from a good copy"
+                    )
+            self.storage.checkout([r["path"] for r in need])
+            for row in need:
+                path = self._abs(row["path"])
+                if not path.is_file() or self.stamps.sha256(path, force=True) != row["sha256"]:
+                    raise IntegrityError(f"{row['path']}: checked-out file does not match its sha256; run `zoo pull` again")
+                status = "downloaded" if row["path"] in (missing_in_cache or []) else "restored"
+                results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", path, status)
+        return [results[r["path"]] for r in rows]
+
+    def _cache_ok(self, row: Row, force: bool = False) -> bool:
+        obj = self.storage.cached_object(row["path"])
+        return obj is not None and self.stamps.sha256(obj, force=force) == row["sha256"]
+
+    def fetch(self, ref: str, remote: str | None = None) -> Path:
+        """A verified local path to the checkpoint's file, pulling it first if needed."""
+        return self.pull([ref], remote=remote)[0].path
+
+    def load_state_dict(self, ref: str, remote: str | None = None) -> dict[str, "object"]:
+        """The checkpoint's tensors (``torch.Tensor`` by name), read with safetensors."""
+        from safetensors.torch import load_file
+
+        return load_file(str(self.fetch(ref, remote=remote)))
+
+    def load_model(self, ref: str, remote: str | None = None):
+        """A ``torch.nn.Module`` of the row's architecture with the checkpoint's weights, in eval mode."""
+        from .archs import build_model
+
+        ckpt = self.get(ref)
+        return build_model(ckpt.arch, self.load_state_dict(ckpt.ref, remote=remote))
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def add(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        model: str,
+        step: int,
+        arch: str,
+        task: str,
+        dataset: str,
+        license: str,
+        epoch: float | None = None,
+        description: str = "",
+        tags: Sequence[str] = (),
+        parent: str | None = None,
+        source: str | None = None,
+        reported: tuple[str, float] | None = None,
+        move: bool = False,
+        replace: bool = False,
+        stage: bool = True,
+    ) -> AddResult:
+        """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git."""
+        src = Path(file)
+        _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
+        # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
+        warm = threading.Thread(target=_warm_schema, daemon=True)
+        warm.start()
+        rel = rules.checkpoint_path(model, step)
+        with self._lock():
+            rows = self.rows()
+            _check_against_table(rows, model, step, parent)
+            existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
+            dest = self._abs(rel)
+            read_header(src)  # refuse a bad file before copying a byte of it
+            incoming = self._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
+            incoming.parent.mkdir(parents=True, exist_ok=True)
+            digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
+            try:
+                facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
+            except FormatError as e:
+                _give_back(incoming, src, move)
+                raise FormatError(str(e).replace(str(incoming), str(src))) from None
+            if existing is not None:
+                if existing["sha256"] == facts.sha256:
+                    _give_back(incoming, src, move)
+                    return AddResult(Checkpoint.from_row(existing), "unchanged")
+                if not replace:
+                    _give_back(incoming, src, move)
+                    raise DuplicateCheckpointError(
+                        f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
+                        "pick a new --step, or pass --replace to overwrite it"
+                    )
+            row: Row = {
+                "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
+                "path": rel, "format": "safetensors", "size_bytes": str(facts.size_bytes),
+                "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
+                "arch": arch, "task": task, "dataset": dataset, "license": license,
+                "parent": parent or "", "tags": ";".join(tags), "description": description,
+                "created": _utc_now(), "source": source or f"zoo add {src.name}",
+                "reported_metric": reported[0] if reported else "",
+                "reported_value": repr(float(reported[1])) if reported else "",
+            }
+            new_rows = [r for r in rows if r is not existing] + [row]
+            new_data = table.dump_csv(new_rows)
+            warm.join()
+            try:
+                table.validate_rows(new_data, table.parse_csv(new_data))
+            except ZooError:
+                _give_back(incoming, src, move)
+                raise
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            backup = None
+            if dest.exists():
+                backup = incoming.with_suffix(".previous")
+                os.replace(dest, backup)
+            os.replace(incoming, dest)
+            try:
+                self._ensure_gitignore()
+                self.storage.track([rel])
+            except BaseException:
+                dest.unlink(missing_ok=True)
+                if backup is not None:
+                    os.replace(backup, dest)
+                if not any(dest.parent.iterdir()):
+                    dest.parent.rmdir()
+                raise
+            if backup is not None:
+                backup.unlink(missing_ok=True)
+            table.atomic_write(self.table_path, new_data)
+            self._table_cache = None
+            self.stamps.record(dest, facts.sha256)
+            staged = self._git_add([constants.TABLE_PATH, self.storage.pointer(str(Path(rel).parent)),
+                                    f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
+        return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+    def _ensure_gitignore(self) -> None:
+        """One wildcard line instead of DVC's line per folder (DESIGN.md section 2)."""
+        path = self.root / constants.CHECKPOINTS_DIR / ".gitignore"
+        lines = path.read_text().splitlines() if path.exists() else []
+        if "/*/" not in lines:
+            table.atomic_write(path, ("\n".join(["/*/", *lines]) + "\n").encode())
+
+    def remove(self, refs: Sequence[str], stage: bool = True) -> list[Checkpoint]:
+        """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""
+        if not refs:
+            raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
+        with self._lock():
+            rows = self.rows()
+            doomed = {id(self._resolve_row(ref, rows)): self._resolve_row(ref, rows) for ref in refs}
+            doomed_refs = {f"{r['model']}@{r['step']}" for r in doomed.values()}
+            for r in rows:
+                if r["parent"] in doomed_refs and f"{r['model']}@{r['step']}" not in doomed_refs:
+                    raise InvalidValueError(
+                        f"{r['parent']} is the parent of {r['model']}@{r['step']}; remove that one too or clear its parent"
+                    )
+            keep = [r for r in rows if id(r) not in doomed]
+            new_data = table.dump_csv(keep)
+            table.validate_rows(new_data, table.parse_csv(new_data))
+            folders: dict[str, list[str]] = {}
+            for r in doomed.values():
+                folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])
+            remaining = {str(Path(r["path"]).parent) for r in keep}
+            touched = []
+            for folder, paths in folders.items():
+                for p in paths:
+                    self._abs(p).unlink(missing_ok=True)
+                if folder in remaining:
+                    self.storage.track(paths)
+                else:
+                    self.storage.untrack_folder(folder)
+                    shutil.rmtree(self.root / folder, ignore_errors=True)
+                touched.append(self.storage.pointer(folder))
+            table.atomic_write(self.table_path, new_data)
+            self._table_cache = None
+            if stage:
+                self._git_add([constants.TABLE_PATH, *touched])
+        return [Checkpoint.from_row(r) for r in doomed.values()]
+
+    def push(self, refs: Sequence[str] = (), remote: str | None = None) -> PushResult:
+        """Upload checkpoints (all by default) after re-checking each local object's sha256."""
+        rows = self.rows()
+        chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
+        ready, skipped = [], []
+        for row in chosen:
+            obj = self.storage.cached_object(row["path"])
+            if obj is None:
+                skipped.append(f"{row['model']}@{row['step']}")
+                continue
+            if self.stamps.sha256(obj) != row["sha256"]:
+                raise IntegrityError(
+                    f"{row['path']}: the local DVC cache copy no longer matches sha256 {row['sha256'][:12]}… "
+                    "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
+                )
+            ready.append(row["path"])
+        if refs and skipped and not ready:
+            raise MissingFileError(
+                f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
+            )
+        uploaded = self.storage.push(ready, remote=remote) if ready else 0
+        name = remote or self.storage.default_remote() or ""
+        return PushResult(name, uploaded, tuple(skipped))
+
+    def verify(self, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
+        """Re-hash local files against the table (no stamps); one result per checkpoint."""
+        rows = self.rows()
+        chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
+        out = []
+        for row in chosen:
+            ref = f"{row['model']}@{row['step']}"
+            path = self._abs(row["path"])
+            if not path.is_file():
+                if not present_only:
+                    out.append(FileCheck(ref, row["path"], "missing", f"not pulled: zoo pull {ref}"))
+                continue
+            digest = sha256_file(path)
+            if digest == row["sha256"]:
+                self.stamps.record(path, digest)
+                out.append(FileCheck(ref, row["path"], "ok"))
+            else:
+                out.append(FileCheck(ref, row["path"], "mismatch",
+                                     f"sha256 {digest[:12]}… != table {row['sha256'][:12]}…; restore with zoo pull {ref}"))
+        return out
+
+    def validate(self) -> list[str]:
+        """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
+        from .errors import TableInvalidError
+
+        data = self.table_path.read_bytes()
+        try:
+            rows = table.parse_csv(data)
+            from .schema import validate_frame
+
+            validate_frame(rows)
+        except TableInvalidError as e:
+            return [str(e.args[0]), *e.problems] if e.problems else [str(e)]
+        problems = []
+        for lineno, row in enumerate(rows, start=2):
+            path = self._abs(row["path"])
+            if not path.is_file():
+                continue
+            where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+            try:
+                facts = inspect_file(path, sha256=self.stamps.sha256(path))
+            except FormatError as e:
+                problems.append(f"{where}: {e}")
+                continue
+            for col in ("size_bytes", "sha256", "num_params", "dtype"):
+                if str(getattr(facts, col)) != row[col]:
+                    problems.append(
+                        f"{where}: column {col!r} says {row[col]!r} but {row['path']} has {getattr(facts, col)!r}; "
+                        f"re-add the file with `zoo add --replace` or restore it with `zoo pull {row['model']}@{row['step']}`"
+                    )
+        return problems
+
+
+def _warm_schema() -> None:
+    try:
+        import checkpoint_zoo.schema  # noqa: F401
+    except Exception:  # the real import, on the main thread, reports any problem
+        pass
+
+
+def _give_back(incoming: Path, src: Path, moved: bool) -> None:
+    """Undo the copy (or the move) into the incoming area."""
+    if moved and not src.exists():
+        shutil.move(str(incoming), str(src))
+    else:
+        incoming.unlink(missing_ok=True)
+
+
+def _move_hashed(src: Path, dst: Path) -> str:
+    try:
+        os.replace(src, dst)
+    except OSError:
+        digest = copy_hashed(src, dst)
+        src.unlink()
+        return digest
+    return sha256_file(dst)
+
+
+def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported) -> None:
+    if not src.is_file():
+        raise MissingFileError(f"{src}: no such file; give the path of a .safetensors checkpoint")
+    problem = rules.slug_problem(model, "--model")
+    if problem:
+        raise InvalidValueError(problem)
+    if not isinstance(step, int) or step < 0:
+        raise InvalidValueError(f"--step {step!r}: must be a whole number >= 0")
+    if epoch is not None and (not math.isfinite(epoch) or epoch < 0):
+        raise InvalidValueError(f"--epoch {epoch!r}: must be a finite number >= 0")
+    for flag, value, allowed in (("--arch", arch, rules.ARCHS), ("--task", task, tuple(rules.TASKS)),
+                                 ("--license", license, rules.LICENSES)):
+        if not value:
+            raise InvalidValueError(f"{flag} is required; one of {', '.join(allowed)}")
+        if value not in allowed:
+            raise InvalidValueError(f"{flag} {value!r} is not allowed; use one of {', '.join(allowed)}")
+    problem = rules.slug_problem(dataset, "--dataset") if dataset else "--dataset is required (a slug such as 'digits')"
+    if problem:
+        raise InvalidValueError(problem)
+    for tag in tags:
+        problem = rules.slug_problem(tag, "tag")
+        if problem:
+            raise InvalidValueError(f"--tags: {problem}")
+    for flag, text in (("--description", description), ("--source", source or "")):
+        problem = rules.text_problem(text, flag)
+        if problem:
+            raise InvalidValueError(problem)
+    if parent is not None:
+        try:
+            p = parse_ref(parent)
+        except RefError as e:
+            raise InvalidValueError(f"--parent: {e}") from None
+        if not isinstance(p.selector, int):
+            raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
+    if reported is not None:
+        metric, value = reported
+        if metric not in rules.METRICS:
+            raise InvalidValueError(f"--reported {metric}=…: metric must be one of {', '.join(rules.METRICS)}")
+        if not math.isfinite(value):
+            raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
+
+
+def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:
+    for other in {r["model"] for r in rows}:
+        if other != model and other.casefold() == model.casefold():
+            raise InvalidValueError(f"--model {model!r} differs from existing model {other!r} only by case; use {other!r}")
+    if parent is not None:
+        p = parse_ref(parent)
+        if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
+            raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {constants.TABLE_PATH}; add it first")
+
+
+def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_name: str = "local") -> Zoo:
+    """Make ``path`` an empty zoo: git + DVC repo, header-only table, and a default remote if given."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    if (root / constants.TABLE_PATH).exists():
+        raise ZooError(f"{root / constants.TABLE_PATH}: a zoo is already here")
+
+    def run(*cmd: str) -> None:
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ZooError(f"{' '.join(cmd)} failed in {root}: {proc.stderr.strip()[-300:]}")
+
+    if not (root / ".git").exists():
+        run("git", "init", "-q")
+    if not (root / ".dvc").exists():
+        run(sys.executable, "-m", "dvc", "init", "-q")
+    if remote_url:
+        run(sys.executable, "-m", "dvc", "remote", "add", "-d", remote_name, remote_url)
+    table.atomic_write(root / constants.TABLE_PATH, table.dump_csv([]))
+    table.atomic_write(root / constants.CHECKPOINTS_DIR / ".gitignore", b"/*/\n")
+    table.atomic_write(root / ".gitattributes", b"*.dvc merge=dvc\n")
+    run("git", "add", "-A", "--", ".dvc", constants.TABLE_PATH, f"{constants.CHECKPOINTS_DIR}/.gitignore", ".gitattributes")
+    return Zoo(root)

@@ -1,0 +1,283 @@
+"""The ``zoo`` command: parses arguments, calls one ``Zoo`` method per verb, prints.
+
+Error boundary: a known ZooError prints one line (or the validation list) on stderr and exits 1;
+usage errors exit 2; ``--traceback`` shows the full trace of anything else. Heavy imports (dvc,
+pandas, torch) happen only inside the verbs that need them, so ``zoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags")
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _csv_safe(value: object) -> str:
+    """Neutralise spreadsheet formulas: a leading = + - @ gets a quote (numbers stay as they are)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@"):
+        try:
+            float(text)
+            return text
+        except ValueError:
+            return "'" + text
+    return text
+
+
+def _print_table(headers: Sequence[str], rows: list[list[str]]) -> None:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _terminal_safe(text: str) -> str:
+    from .rules import CONTROL_CHARS_RE
+
+    return CONTROL_CHARS_RE.sub("?", text)
+
+
+def cmd_ls(zoo, args) -> int:
+    ckpts = zoo.list(
+        args.patterns, exclude=args.exclude or (), task=args.task, arch=args.arch, tag=args.tag,
+        where=args.where, sort=args.sort, all_steps=args.all_steps,
+    )
+    if args.format == "json":
+        print(json.dumps([c.to_dict() for c in ckpts], indent=2))
+    elif args.format == "csv":
+        import csv
+
+        from .rules import COLUMNS
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for c in ckpts:
+            d = c.to_dict()
+            d["tags"] = ";".join(c.tags)
+            writer.writerow([_csv_safe(d[col]) for col in COLUMNS])
+    else:
+        rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", _human(c.size_bytes),
+                 c.license, ";".join(c.tags)] for c in ckpts]
+        _print_table(TABLE_COLUMNS, [[_terminal_safe(x) for x in r] for r in rows])
+        models = {c.model for c in ckpts}
+        total = sum(c.size_bytes for c in ckpts)
+        scope = "checkpoints" if args.all_steps else "latest checkpoints (--all-steps for every row)"
+        print(f"\n{len(models)} models, {len(ckpts)} {scope}, {_human(total)}")
+    return 0
+
+
+def cmd_show(zoo, args) -> int:
+    ckpt = zoo.get(args.ref)
+    d = ckpt.to_dict()
+    d["local_path"] = str(zoo.local_path(ckpt.ref))
+    d["pulled"] = zoo.local_path(ckpt.ref).is_file()
+    metrics = zoo.metrics().get(ckpt.ref)
+    if metrics:
+        d["metrics"] = metrics
+    if args.format == "json":
+        print(json.dumps(d, indent=2))
+        return 0
+    width = max(len(k) for k in d)
+    for key, value in d.items():
+        if isinstance(value, list):
+            value = ";".join(value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.6g}" for k, v in value.items())
+        print(f"{key.ljust(width)}  {_terminal_safe('' if value is None else str(value))}")
+    return 0
+
+
+def cmd_pull(zoo, args) -> int:
+    for r in zoo.pull(args.refs, remote=args.remote):
+        print(f"{r.status:<10}  {r.ref:<32}  {r.path.relative_to(zoo.root)}  (sha256 verified)")
+    return 0
+
+
+def _parse_reported(text: str | None):
+    from .errors import UsageError
+
+    if not text:
+        return None
+    metric, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return metric.strip(), float(value)
+    except ValueError:
+        raise UsageError(f"--reported {text!r}: write METRIC=VALUE, e.g. accuracy=0.97") from None
+
+
+def cmd_add(zoo, args) -> int:
+    res = zoo.add(
+        args.file, model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
+        license=args.license, epoch=args.epoch, description=args.description or "",
+        tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()], parent=args.parent,
+        source=args.source, reported=_parse_reported(args.reported), move=args.move, replace=args.replace,
+    )
+    c = res.checkpoint
+    if res.status == "unchanged":
+        print(f"{c.ref}: identical bytes already in the zoo; nothing to do")
+        return 0
+    print(f"{res.status} {c.ref}: {c.path} ({_human(c.size_bytes)}, {c.num_params:,} params, {c.dtype}, sha256 {c.sha256[:12]}…)")
+    if res.staged:
+        print(f"staged: {' '.join(res.staged)}")
+    print(f"next: git commit -m 'Add {c.ref}' && zoo push {c.ref}")
+    return 0
+
+
+def cmd_push(zoo, args) -> int:
+    res = zoo.push(args.refs, remote=args.remote)
+    print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
+    if res.skipped:
+        print(f"not in the local cache, skipped: {', '.join(res.skipped)}")
+    return 0
+
+
+def cmd_rm(zoo, args) -> int:
+    gone = zoo.remove(args.refs)
+    print(f"removed {', '.join(c.ref for c in gone)}; next: git commit -m 'Remove …'")
+    return 0
+
+
+def cmd_verify(zoo, args) -> int:
+    results = zoo.verify(args.refs, present_only=args.present_only)
+    bad = [r for r in results if r.status != "ok"]
+    for r in results:
+        if r.status != "ok" or args.verbose:
+            print(f"{r.status:<8}  {r.ref:<32}  {r.path}  {r.detail}".rstrip())
+    ok = len(results) - len(bad)
+    print(f"{ok} ok, {sum(r.status == 'mismatch' for r in bad)} mismatched, {sum(r.status == 'missing' for r in bad)} missing")
+    return 1 if bad else 0
+
+
+def cmd_validate(zoo, args) -> int:
+    problems = zoo.validate()
+    if problems:
+        for p in problems:
+            print(p, file=sys.stderr)
+        return 1
+    print(f"{zoo.table_path.relative_to(zoo.root)}: valid ({len(zoo.rows())} rows); present files match it")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (public so tests and docs can inspect it)."""
+    p = argparse.ArgumentParser(
+        prog="zoo",
+        description="Checkpoint Zoo: list, fetch, add and check the checkpoints of a git + DVC model zoo.",
+        epilog="References: MODEL, MODEL@STEP, MODEL@latest, MODEL@best. Model arguments of ls take shell wildcards.",
+    )
+    p.add_argument("-C", "--repo", help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of unexpected errors")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser("ls", help="list checkpoints (the latest of each model by default)")
+    s.add_argument("patterns", nargs="*", metavar="MODEL", help="model names or wildcards, e.g. 'digits-*'")
+    s.add_argument("--exclude", action="append", metavar="PATTERN", help="leave out models matching this")
+    s.add_argument("--all-steps", action="store_true", help="every checkpoint, not only the latest per model")
+    s.add_argument("--task")
+    s.add_argument("--arch")
+    s.add_argument("--tag")
+    s.add_argument("--where", help="COLUMN OP VALUE [and ...], OP one of == != < <= > >=")
+    s.add_argument("--sort", metavar="COLUMN", help="sort by a column; prefix - for descending")
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.set_defaults(func=cmd_ls)
+
+    s = sub.add_parser("show", help="every field of one checkpoint and how to pull it")
+    s.add_argument("ref")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.set_defaults(func=cmd_show)
+
+    s = sub.add_parser("pull", help="fetch just these checkpoints and check their sha256")
+    s.add_argument("refs", nargs="+", metavar="REF")
+    s.add_argument("-r", "--remote", help="DVC remote (default: the repo's default remote)")
+    s.set_defaults(func=cmd_pull)
+
+    s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata")
+    s.add_argument("file")
+    s.add_argument("--model", required=True)
+    s.add_argument("--step", required=True, type=int)
+    s.add_argument("--arch", required=True)
+    s.add_argument("--task", required=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--license", required=True)
+    s.add_argument("--epoch", type=float)
+    s.add_argument("--description")
+    s.add_argument("--tags", help="comma-separated slugs")
+    s.add_argument("--parent", metavar="MODEL@STEP", help="the checkpoint this one was fine-tuned from")
+    s.add_argument("--source", help="how it was made: command, commit or URL")
+    s.add_argument("--reported", metavar="METRIC=VALUE", help="a claimed metric, e.g. accuracy=0.97")
+    s.add_argument("--move", action="store_true", help="move the file into the zoo instead of copying it")
+    s.add_argument("--replace", action="store_true", help="overwrite an existing MODEL@STEP that has other bytes")
+    s.set_defaults(func=cmd_add)
+
+    s = sub.add_parser("push", help="upload checkpoints (all local ones by default) to the remote")
+    s.add_argument("refs", nargs="*", metavar="REF")
+    s.add_argument("-r", "--remote")
+    s.set_defaults(func=cmd_push)
+
+    s = sub.add_parser("rm", help="remove checkpoints from the zoo")
+    s.add_argument("refs", nargs="+", metavar="REF")
+    s.set_defaults(func=cmd_rm)
+
+    s = sub.add_parser("verify", help="re-hash local checkpoint files against the table")
+    s.add_argument("refs", nargs="*", metavar="REF")
+    s.add_argument("--present-only", action="store_true", help="do not count checkpoints that are not pulled")
+    s.add_argument("-v", "--verbose", action="store_true", help="list the good files too")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("validate", help="check the table against its schema and present files")
+    s.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zoo`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .errors import TableInvalidError, UsageError, ZooError
+
+    zoo = None
+    try:
+        from .api import Zoo
+
+        zoo = Zoo(args.repo)
+        return args.func(zoo, args)
+    except UsageError as e:
+        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        return 2
+    except TableInvalidError as e:
+        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        return 1
+    except ZooError as e:
+        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.traceback:
+            raise
+        print(f"zoo {args.verb}: unexpected {type(e).__name__}: {e} (rerun with --traceback and report it)",
+              file=sys.stderr)
+        return 1
+    finally:
+        if zoo is not None:
+            zoo.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

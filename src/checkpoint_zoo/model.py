@@ -1,0 +1,129 @@
+"""The frozen dataclasses the API hands out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _opt_float(text: str) -> float | None:
+    return float(text) if text not in ("", None) else None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One row of the table, typed."""
+
+    # identity
+    model: str
+    step: int
+    epoch: float | None
+    # the file, all computed from its bytes at add time
+    path: str
+    format: str
+    size_bytes: int
+    sha256: str
+    num_params: int
+    dtype: str
+    # what it is
+    arch: str
+    task: str
+    dataset: str
+    license: str
+    parent: str | None
+    tags: tuple[str, ...]
+    description: str
+    # provenance and claims
+    created: str
+    source: str
+    reported_metric: str | None
+    reported_value: float | None
+
+    @property
+    def ref(self) -> str:
+        """``MODEL@STEP``, the reference that always names exactly this checkpoint."""
+        return f"{self.model}@{self.step}"
+
+    @property
+    def pull_command(self) -> str:
+        """The command that fetches just this checkpoint into a clone."""
+        return f"zoo pull {self.ref}"
+
+    @property
+    def dvc_pull_command(self) -> str:
+        """The same with plain DVC."""
+        return f"dvc pull {self.path}"
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "Checkpoint":
+        """Build from a validated table row of strings."""
+        return cls(
+            model=row["model"],
+            step=int(row["step"]),
+            epoch=_opt_float(row["epoch"]),
+            path=row["path"],
+            format=row["format"],
+            size_bytes=int(row["size_bytes"]),
+            sha256=row["sha256"],
+            num_params=int(row["num_params"]),
+            dtype=row["dtype"],
+            arch=row["arch"],
+            task=row["task"],
+            dataset=row["dataset"],
+            license=row["license"],
+            parent=row["parent"] or None,
+            tags=tuple(t for t in row["tags"].split(";") if t),
+            description=row["description"],
+            created=row["created"],
+            source=row["source"],
+            reported_metric=row["reported_metric"] or None,
+            reported_value=_opt_float(row["reported_value"]),
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Every field plus ref and the pull commands, JSON-ready."""
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["tags"] = list(self.tags)
+        d["ref"] = self.ref
+        d["pull_command"] = self.pull_command
+        d["dvc_pull_command"] = self.dvc_pull_command
+        return d
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``Zoo.add`` did: ``added``, ``replaced`` or ``unchanged`` (identical bytes already there)."""
+
+    checkpoint: Checkpoint
+    status: str
+    staged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """Outcome of checking one file against the table: ``ok``, ``mismatch`` or ``missing``."""
+
+    ref: str
+    path: str
+    status: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """One pulled checkpoint: ``downloaded``, ``restored`` (from the local cache) or ``present``."""
+
+    ref: str
+    path: Path
+    status: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Objects uploaded and checkpoints skipped because their bytes are not local."""
+
+    remote: str
+    uploaded: int
+    skipped: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,80 @@
+"""Closed lists and naming rules of the table, with no heavy imports.
+
+The pandera schema (``schema.py``) and the quick checks done before any write both read these, so a
+rule lives in exactly one place.
+"""
+
+from __future__ import annotations
+
+import re
+
+COLUMNS: tuple[str, ...] = (
+    "model", "step", "epoch", "path", "format", "size_bytes", "sha256", "num_params", "dtype",
+    "arch", "task", "dataset", "license", "parent", "tags", "description", "created", "source",
+    "reported_metric", "reported_value",
+)
+# Computed from the file at add time; never taken from the user.
+COMPUTED_COLUMNS: tuple[str, ...] = ("path", "format", "size_bytes", "sha256", "num_params", "dtype")
+
+SLUG_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+SLUG_RE = re.compile(SLUG_PATTERN)
+SHA256_PATTERN = r"[0-9a-f]{64}"
+CREATED_PATTERN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z"
+PARENT_PATTERN = SLUG_PATTERN + r"@\d+"
+TAGS_PATTERN = rf"{SLUG_PATTERN}(;{SLUG_PATTERN})*"
+# Control characters (C0, DEL, C1) and a leading formula prefix are what make text unsafe in
+# terminals and spreadsheets.
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+FORMATS: tuple[str, ...] = ("safetensors",)
+
+# task -> the rule that picks MODEL@best: primary metric and its direction.
+TASKS: dict[str, dict[str, object]] = {
+    "image-classification": {"primary_metric": "accuracy", "higher_is_better": True},
+    "tabular-classification": {"primary_metric": "accuracy", "higher_is_better": True},
+}
+
+METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "nll")
+
+# SPDX identifiers this zoo accepts; add one here (and to the YAML export) to allow it.
+LICENSES: tuple[str, ...] = (
+    "Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0",
+    "CC-BY-NC-4.0", "MPL-2.0", "LGPL-3.0-only", "GPL-3.0-only", "Unlicense",
+)
+
+# Architectures the registry in ``archs.py`` can build; a test keeps the two in step.
+ARCHS: tuple[str, ...] = ("linear", "mlp", "resmlp", "convnet")
+
+DTYPES: tuple[str, ...] = (
+    "BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
+    "F8_E4M3", "F8_E5M2",
+)
+
+
+def checkpoint_path(model: str, step: int) -> str:
+    """The one canonical place of a checkpoint: ``zoo/checkpoints/<model>/step-<8 digits>.safetensors``."""
+    return f"zoo/checkpoints/{model}/step-{int(step):08d}.safetensors"
+
+
+def slug_problem(name: str, what: str = "model name") -> str | None:
+    """Why ``name`` is not a valid slug, or None when it is."""
+    import unicodedata
+
+    if not isinstance(name, str) or not name:
+        return f"{what} is empty"
+    if unicodedata.normalize("NFC", name) != name:
+        return f"{what} {name!r} is not NFC-normalised Unicode"
+    if not SLUG_RE.fullmatch(name):
+        return (f"{what} {name!r} must match {SLUG_PATTERN} (lower-case letters, digits, '.', '_', "
+                "'-'; at most 64 characters; starting with a letter or digit)")
+    return None
+
+
+def text_problem(value: str, what: str) -> str | None:
+    """Why free text is unsafe to store (control characters, formula prefix), or None."""
+    if CONTROL_CHARS_RE.search(value):
+        return f"{what} contains a control character; remove it"
+    if value.startswith(FORMULA_PREFIXES):
+        return f"{what} starts with {value[0]!r}, which spreadsheets run as a formula; reword it"
+    return None

@@ -1,0 +1,55 @@
+"""Remembered sha256 verdicts keyed on (inode, size, mtime), so unchanged files are not re-hashed.
+
+A stamp only ever says "these exact stat values had this sha256"; any change to the file changes
+the stat and forces a re-hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from .formats import sha256_file
+from .table import atomic_write
+
+
+class Stamps:
+    """Stamp store under ``folder`` (one small file per stamped path)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _slot(self, path: Path) -> Path:
+        key = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()
+        return self.folder / key[:2] / key[2:]
+
+    @staticmethod
+    def _stat_key(path: Path) -> str:
+        st = os.stat(path)
+        return f"{st.st_ino} {st.st_size} {st.st_mtime_ns}"
+
+    def lookup(self, path: Path) -> str | None:
+        """The remembered sha256 if the file is unchanged since it was stamped."""
+        try:
+            stat_key, digest = self._slot(path).read_text().rsplit(" ", 1)
+            return digest if stat_key == self._stat_key(path) else None
+        except (OSError, ValueError):
+            return None
+
+    def record(self, path: Path, digest: str) -> None:
+        """Remember that the file as it is now has ``digest``."""
+        try:
+            atomic_write(self._slot(path), f"{self._stat_key(path)} {digest}".encode())
+        except OSError:
+            pass  # stamps only save time
+
+    def sha256(self, path: Path, force: bool = False) -> str:
+        """sha256 of the file, from the stamp when it is still valid (unless ``force``)."""
+        if not force:
+            known = self.lookup(path)
+            if known:
+                return known
+        digest = sha256_file(path)
+        self.record(path, digest)
+        return digest

@@ -1,0 +1,121 @@
+"""Reading and writing ``zoo/checkpoints.csv``.
+
+Reads use the stdlib csv module (fast, no pandas import); the schema verdict is cached by the table's
+sha256 so an unchanged table is validated once. Writes sort by (model, step), go to a temp file,
+fsync and rename, under a file lock held by the caller.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from pathlib import Path
+
+from . import constants, rules
+from .errors import TableInvalidError
+
+Row = dict[str, str]
+
+
+def parse_csv(data: bytes, source: str = constants.TABLE_PATH) -> list[Row]:
+    """Parse table bytes into rows of strings; raises TableInvalidError on a wrong header."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TableInvalidError(f"{source}: not UTF-8 at byte {e.start}; re-save it as UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise TableInvalidError(f"{source}: empty file; it needs the header line {','.join(rules.COLUMNS)}")
+    unknown = [c for c in header if c not in rules.COLUMNS]
+    missing = [c for c in rules.COLUMNS if c not in header]
+    if unknown or missing or len(set(header)) != len(header):
+        parts = []
+        if unknown:
+            parts.append(f"unknown column(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if len(set(header)) != len(header):
+            parts.append("a column appears twice")
+        raise TableInvalidError(
+            f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}"
+        )
+    rows: list[Row] = []
+    width = len(header)
+    for lineno, values in enumerate(reader, start=2):
+        if not values:
+            continue
+        if len(values) != width:
+            raise TableInvalidError(
+                f"{source} line {lineno}: {len(values)} fields where the header has {width}; "
+                "quote values that contain commas"
+            )
+        rows.append(dict(zip(header, values)))
+    return rows
+
+
+def sort_key(row: Row) -> tuple[str, int]:
+    """(model, step) with the step compared as a number."""
+    try:
+        return (row["model"], int(row["step"]))
+    except (TypeError, ValueError):
+        return (row["model"], -1)
+
+
+def dump_csv(rows: list[Row]) -> bytes:
+    """Serialise rows sorted by (model, step) with the canonical column order and LF endings."""
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(rules.COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for row in sorted(rows, key=sort_key):
+        writer.writerow({c: row.get(c, "") for c in rules.COLUMNS})
+    return buf.getvalue().encode("utf-8")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` through a temp file in the same folder, fsync and rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _schema_fingerprint() -> str:
+    here = Path(__file__).parent
+    h = hashlib.sha256()
+    for name in ("rules.py", "schema.py", "table.py"):
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PATH) -> None:
+    """Validate against the pandera schema unless this exact table already passed; raises TableInvalidError."""
+    key = hashlib.sha256(data).hexdigest() + "-" + _schema_fingerprint()
+    marker = constants.cache_dir() / "verdicts" / key
+    if marker.exists():
+        return
+    from .schema import validate_frame
+
+    validate_frame(rows, source=source)
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def load(data: bytes, source: str = constants.TABLE_PATH, validate: bool = True) -> list[Row]:
+    """Parse and (by default) validate table bytes."""
+    rows = parse_csv(data, source)
+    if validate:
+        validate_rows(data, rows, source)
+    return rows
