@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--arch")
     s.add_argument("--tag")
     s.add_argument("--where", help="COLUMN OP VALUE [and ...], OP one of == != < <= > >=")
-    s.add_argument("--sort", metavar="COLUMN", help="sort by a column; prefix - for descending")
+    s.add_argument("--sort", metavar="COLUMN", help="sort by a column; --sort=-COLUMN for descending")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.set_defaults(func=cmd_ls)
 

@@ -120,29 +120,42 @@ class CheckpointSchema(pa.DataFrameModel):
 
 
 _RULE_HELP = {
-    "str_matches": "does not match the required pattern",
-    "isin": "is not one of the allowed values",
-    "nfc_normalized": "is not NFC-normalised Unicode",
-    "no_case_collision": "differs from another model name only by case; use the existing spelling",
-    "safe_text": "has a control character or starts with = + - @; reword it",
+    "nfc_normalized": "must be NFC-normalised Unicode",
+    "no_case_collision": "differs from another model name only by case; use one spelling",
+    "safe_text": "must have no control characters and not start with = + - @ (spreadsheet formulas)",
     "finite_or_empty": "must be a finite number or empty",
-    "parts_isin": "has a part that is not an allowed value",
-    "canonical_path": "path must be zoo/checkpoints/<model>/step-<8-digit step>.safetensors; let `zoo add` write it",
-    "parent_exists": "parent is not an existing MODEL@STEP in the table",
+    "canonical_path": "must be zoo/checkpoints/<model>/step-<8-digit step>.safetensors; let `zoo add` write it",
+    "parent_exists": "must be empty or an existing MODEL@STEP of this table",
     "reported_pair": "reported_metric and reported_value must be both set or both empty",
-    "unique": "(model, step) appears more than once; keep one row",
-    "coerce_dtype": "has the wrong type",
+    "multiple_fields_uniqueness": "(model, step) appears more than once; keep one row",
     "not_nullable": "must not be empty",
-    "greater_than_or_equal_to": "must be >= 0",
+}
+# Dataframe-wide checks fail whole rows; report them once, on the column a person has to fix.
+_ROW_CHECK_COLUMN = {
+    "canonical_path": "path",
+    "parent_exists": "parent",
+    "reported_pair": "reported_metric",
+    "multiple_fields_uniqueness": "step",
 }
 
 
 def _describe_check(check: str) -> str:
-    name = str(check).split("(")[0]
-    hint = _RULE_HELP.get(name, "")
-    if name == "isin" or name == "parts_isin":
-        return f"{check}"[:160] + (f" ({hint})" if hint else "")
-    return f"{check}" + (f": {hint}" if hint else "")
+    import re
+
+    name, _, arg = str(check).partition("(")
+    arg = arg[:-1] if arg.endswith(")") else arg
+    if name in _RULE_HELP:
+        return _RULE_HELP[name]
+    if name == "str_matches":
+        return f"must match {arg.strip(chr(39))}"
+    if name in {"isin", "parts_isin"}:
+        values = re.findall(r"'([^']*)'", arg)
+        return f"must be one of {', '.join(values)}" if name == "isin" else f"each ';' part must be one of {', '.join(values)}"
+    if name == "greater_than_or_equal_to":
+        return f"must be >= {arg}"
+    if name in {"coerce_dtype", "dtype"}:
+        return "must be a whole number" if "int" in arg else "must be a number" if "float" in arg else f"has the wrong type ({arg})"
+    return str(check)
 
 
 def frame_from_rows(rows: list[dict[str, str]]) -> pd.DataFrame:
@@ -160,20 +173,25 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
     try:
         return CheckpointSchema.validate(frame, lazy=True)
     except SchemaErrors as err:
-        problems = []
-        cases = err.failure_cases
-        for case in cases.itertuples(index=False):
-            index = getattr(case, "index", None)
-            column = getattr(case, "column", None)
-            value = getattr(case, "failure_case", None)
-            check = getattr(case, "check", "")
-            where = f"line {int(index) + 2}" if index is not None and pd.notna(index) else "table"
-            if index is not None and pd.notna(index) and int(index) < len(rows):
-                row = rows[int(index)]
-                where += f" ({row.get('model', '?')}@{row.get('step', '?')})"
-            col = f"column {column!r}" if column and column != "CheckpointSchema" else "row"
-            val = "" if value is None or (isinstance(value, float) and pd.isna(value)) else f" value {value!r}"
-            problems.append(f"{source} {where}: {col}{val}: {_describe_check(check)}")
+        found: dict[tuple[int, str, str], str] = {}
+        for case in err.failure_cases.itertuples(index=False):
+            index, check = case.index, str(case.check)
+            row_no = int(index) if index is not None and pd.notna(index) else -1
+            if row_no < 0 and str(case.failure_case).startswith("TypeError("):
+                continue  # a check that ran on a column that failed coercion; the coercion row says why
+            name = check.split("(")[0]
+            column = _ROW_CHECK_COLUMN.get(name, case.column)
+            if name in _ROW_CHECK_COLUMN and 0 <= row_no < len(rows):
+                value = rows[row_no].get(column, "")
+            else:
+                value = case.failure_case
+            where = f"line {row_no + 2}" if row_no >= 0 else "table"
+            if 0 <= row_no < len(rows):
+                where += f" ({rows[row_no].get('model', '?')}@{rows[row_no].get('step', '?')})"
+            empty = value is None or (isinstance(value, float) and pd.isna(value)) or value == ""
+            shown = " (empty)" if empty else f" value {value!r}"
+            found[(row_no, str(column), name)] = f"{source} {where}: column {column!r}{shown}: {_describe_check(check)}"
+        problems = [found[k] for k in sorted(found, key=lambda k: (k[0], k[1], k[2]))]
         problems = list(dict.fromkeys(problems))
         raise TableInvalidError(
             f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun",
@@ -184,3 +202,12 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
 def to_yaml() -> str:
     """The schema as pandera YAML (what ``schemas/checkpoints.schema.yaml`` must contain)."""
     return CheckpointSchema.to_schema().to_yaml()
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(
+        "# Generated from src/checkpoint_zoo/schema.py by: python -m checkpoint_zoo.schema > schemas/checkpoints.schema.yaml\n"
+        "# tests/test_schema.py fails when the two drift apart.\n" + to_yaml()
+    )

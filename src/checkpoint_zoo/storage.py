@@ -52,6 +52,10 @@ class Storage:
     def _remote_name(self, remote: str | None) -> str:
         return remote or self.default_remote() or "(no default remote)"
 
+    def _abs(self, rel: str) -> str:
+        # DVC resolves relative targets against the process's cwd, not the repo
+        return str(self.root / rel)
+
     @staticmethod
     def pointer(model_dir: str) -> str:
         return model_dir.rstrip("/") + ".dvc"
@@ -72,7 +76,7 @@ class Storage:
                 whole.append(folder)
         try:
             for target in whole + granular:
-                repo.add(target)
+                repo.add(self._abs(target))
         except Exception as e:  # DVC raises many unrelated types; all mean the add failed
             raise StorageError(f"dvc add failed for {', '.join(whole + granular)}: {_first_line(e)}") from None
 
@@ -80,7 +84,7 @@ class Storage:
         """Stop tracking a model folder that no longer holds any checkpoint."""
         pointer = self.root / self.pointer(folder)
         try:
-            self.repo.remove(str(pointer.relative_to(self.root)), outs=True)
+            self.repo.remove(str(pointer), outs=True)
         except Exception as e:
             raise StorageError(f"dvc remove failed for {pointer.name}: {_first_line(e)}") from None
 
@@ -118,7 +122,7 @@ class Storage:
         from dvc.exceptions import DownloadError
 
         try:
-            self.repo.fetch(targets=paths, remote=remote)
+            self.repo.fetch(targets=[self._abs(p) for p in paths], remote=remote)
         except DownloadError as e:
             raise StorageError(
                 f"remote {self._remote_name(remote)!r}: {e.amount} file(s) could not be downloaded "
@@ -130,7 +134,7 @@ class Storage:
     def checkout(self, paths: list[str]) -> None:
         """Put fetched files into the workspace."""
         try:
-            self.repo.checkout(targets=paths, force=True)
+            self.repo.checkout(targets=[self._abs(p) for p in paths], force=True)
         except Exception as e:
             raise StorageError(f"checkout failed for {', '.join(paths)}: {_first_line(e)}") from None
 
@@ -140,7 +144,7 @@ class Storage:
 
         paths = list(paths)
         try:
-            return int(self.repo.push(targets=paths, remote=remote) or 0)
+            return int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote) or 0)
         except UploadError as e:
             raise StorageError(f"remote {self._remote_name(remote)!r}: {e.amount} file(s) failed to upload") from None
         except Exception as e:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job: install, pull the reference zoo from the in-repo remote, run the pipeline, show the index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export PATH="$PWD/.venv/bin:$PATH"
+dvc pull
+if [ -f dvc.yaml ]; then
+  dvc repro
+fi
+zoo validate
+zoo verify
+zoo ls --all-steps

@@ -1,0 +1,128 @@
+"""Shared fixtures: isolated HOME and git config, real git + DVC zoos in temp folders, the real `zoo` entry point."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+ZOO_BIN = Path(sys.executable).with_name("zoo")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """A HOME, cache and git identity of the test's own (GTO-style isolation)."""
+    home = tmp_path_factory.mktemp("home")
+    gitconfig = home / ".gitconfig"
+    gitconfig.write_text("[user]\n\tname = Zoo Test\n\temail = zoo@example.invalid\n[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(home / ".cache" / "checkpoint-zoo"))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
+    monkeypatch.setenv("ZOO_NO_PROGRESS", "1")
+    monkeypatch.delenv("ZOO_REPO", raising=False)
+    yield home
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_zoo(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
+    """Run the installed `zoo` console script."""
+    proc = subprocess.run([str(ZOO_BIN), *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def write_safetensors(path: Path, seed: int = 0, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
+    """A small real safetensors file (a linear model's shapes by default)."""
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    shapes = shapes or {"fc.weight": (3, 4), "fc.bias": (3,), "norm.mean": (4,), "norm.std": (4,)}
+    tensors = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    if "norm.std" in tensors:
+        tensors["norm.std"] = np.abs(tensors["norm.std"]) + 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file of a zoo outside .git and the DVC cache/tmp, for 'nothing changed' assertions."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if rel.startswith((".git/", ".dvc/tmp", ".dvc/cache")) or not p.is_file():
+            continue
+        out[rel] = p.read_bytes()
+    return out
+
+
+ADD_ARGS = ("--arch", "linear", "--task", "tabular-classification", "--dataset", "wine", "--license", "MIT")
+
+
+@pytest.fixture
+def empty_zoo(tmp_path) -> Path:
+    """A fresh git + DVC zoo with a local directory remote and one commit."""
+    from checkpoint_zoo.api import init
+
+    root = tmp_path / "zoo"
+    init(root, remote_url=str(tmp_path / "remote"))
+    git("commit", "-qm", "empty zoo", cwd=root)
+    return root
+
+
+@pytest.fixture
+def small_zoo(empty_zoo, tmp_path) -> Path:
+    """Two models, three checkpoints, committed and pushed to the local remote."""
+    from checkpoint_zoo import Zoo
+
+    zoo = Zoo(empty_zoo)
+    for model, step, seed in (("alpha", 10, 1), ("alpha", 20, 2), ("beta", 5, 3)):
+        f = write_safetensors(tmp_path / "in" / f"{model}-{step}.safetensors", seed=seed)
+        zoo.add(f, model=model, step=step, arch="linear", task="tabular-classification", dataset="wine",
+                license="MIT", tags=("test",) if model == "alpha" else (), description=f"{model} test")
+    zoo.push()
+    zoo.close()
+    git("commit", "-qm", "add checkpoints", cwd=empty_zoo)
+    return empty_zoo
+
+
+@pytest.fixture(scope="session")
+def reference_clone(tmp_path_factory) -> Path:
+    """A git clone of this project (its reference zoo) with nothing pulled."""
+    dest = tmp_path_factory.mktemp("ref") / "clone"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(dest)], check=True)
+    return dest
+
+
+@pytest.fixture
+def fresh_clone(small_zoo, tmp_path) -> Path:
+    """A second clone of ``small_zoo`` with no checkpoint bytes, sharing its remote."""
+    dest = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(small_zoo), str(dest)], check=True)
+    shutil.rmtree(dest / ".dvc" / "cache", ignore_errors=True)
+    return dest
