@@ -79,7 +79,9 @@ def train(recipe: Recipe, out: Path) -> list[tuple[int, Path, float]]:
     tr, te = load_split(recipe.dataset, "train"), load_split(recipe.dataset, "test")
     model = build(recipe, tr.x.shape[1], tr.n_classes)
     model.norm.mean.copy_(torch.from_numpy(tr.x.mean(axis=0)))
-    model.norm.std.copy_(torch.from_numpy(tr.x.std(axis=0) + 1e-6))
+    std = tr.x.std(axis=0)
+    # constant training features (digit corners are always 0) would otherwise blow up at test time
+    model.norm.std.copy_(torch.from_numpy(np.where(std < 1e-3, 1.0, std).astype(np.float32)))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     x, y = torch.from_numpy(tr.x), torch.from_numpy(tr.y)
     saved = []
