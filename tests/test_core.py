@@ -111,17 +111,29 @@ def test_show_every_field_and_pull_command(small_zoo):
     assert "zoo pull beta@5" in text and "sha256" in text
 
 
+def _write_evaluations(root, accuracies):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.results import write_results
+
+    zoo = Zoo(root)
+    recs = {}
+    for ref, acc in accuracies.items():
+        c = zoo.get(ref)
+        recs[ref] = {"step": c.step, "sha256": c.sha256, "metrics": {"accuracy": acc}, "provenance": {}}
+    write_results(root / "zoo/metrics/evaluations", recs)
+
+
 def test_best_needs_metrics_then_resolves(small_zoo):
     r = run_zoo("show", "alpha@best", cwd=small_zoo)
     assert r.code == 1 and "dvc repro" in r.err
-    metrics = {"checkpoints": {"alpha@10": {"metrics": {"accuracy": 0.9}},
-                               "alpha@20": {"metrics": {"accuracy": 0.8}}}}
-    (small_zoo / "zoo/metrics").mkdir(parents=True)
-    (small_zoo / "zoo/metrics/metrics.json").write_text(json.dumps(metrics))
+    _write_evaluations(small_zoo, {"alpha@10": 0.9, "alpha@20": 0.8})
     assert json.loads(run_zoo("show", "alpha@best", "--format", "json", cwd=small_zoo).out)["step"] == 10
-    metrics["checkpoints"]["alpha@20"]["metrics"]["accuracy"] = 0.9  # a tie goes to the later step
-    (small_zoo / "zoo/metrics/metrics.json").write_text(json.dumps(metrics))
+    _write_evaluations(small_zoo, {"alpha@10": 0.9, "alpha@20": 0.9})  # a tie goes to the later step
     assert json.loads(run_zoo("show", "alpha@best", "--format", "json", cwd=small_zoo).out)["step"] == 20
+    data = json.loads(run_zoo("ls", "--all-steps", "--sort=-accuracy", "--where", "accuracy > 0.5",
+                              "--format", "json", cwd=small_zoo).out)
+    assert [d["ref"] for d in data] == ["alpha@10", "alpha@20"]
+    assert data[0]["metrics"] == {"accuracy": 0.9}
 
 
 def test_pull_fetches_only_what_is_asked(fresh_clone):

@@ -177,21 +177,21 @@ class Zoo:
         steps = ", ".join(row["step"] for row in sorted(mine, key=lambda x: int(x["step"])))
         raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
 
-    def metrics(self) -> dict[str, dict[str, float]]:
-        """Evaluated metrics by ``MODEL@STEP`` (empty until the pipeline has run)."""
-        import json
+    def metrics(self, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+        """Evaluated metrics by ``MODEL@STEP`` (all models, or these), only where they are of the bytes
+        the table holds now; empty until the pipeline has run."""
+        from .results import read_results
 
-        path = self.root / constants.METRICS_DIR / "metrics.json"
-        if not path.exists():
-            return {}
-        data = json.loads(path.read_text())
-        return {ref: dict(rec.get("metrics", {})) for ref, rec in data.get("checkpoints", {}).items()}
+        current = {f"{r['model']}@{r['step']}": r["sha256"] for r in self.rows()}
+        return {ref: dict(rec.get("metrics", {}))
+                for ref, rec in read_results(self.root / constants.EVALUATIONS_DIR, models).items()
+                if current.get(ref) == rec.get("sha256")}
 
     def _best_row(self, model: str, mine: list[Row]) -> Row:
         task = mine[0]["task"]
         rule = rules.TASKS[task]
         metric, higher = str(rule["primary_metric"]), bool(rule["higher_is_better"])
-        evaluated = self.metrics()
+        evaluated = self.metrics([model])
         scored = []
         for row in mine:
             value = evaluated.get(f"{row['model']}@{row['step']}", {}).get(metric)
@@ -205,7 +205,7 @@ class Zoo:
 
     def get(self, ref: str) -> Checkpoint:
         """The checkpoint a reference names (``MODEL``, ``MODEL@STEP``, ``@latest``, ``@best``)."""
-        return Checkpoint.from_row(self._resolve_row(ref))
+        return Checkpoint.from_row(self._with_metrics([self._resolve_row(ref)])[0])
 
     def list(
         self,
@@ -219,7 +219,11 @@ class Zoo:
         sort: str | None = None,
         all_steps: bool = False,
     ) -> list[Checkpoint]:
-        """Checkpoints matching the filters: the latest of each model unless ``all_steps``."""
+        """Checkpoints matching the filters: the latest of each model unless ``all_steps``.
+
+        ``where`` and ``sort`` also take the evaluated metrics (accuracy, macro_f1, nll); each
+        returned Checkpoint carries its metrics when the pipeline has evaluated it.
+        """
         rows = query.match_models(self.rows(), patterns, exclude)
         if task:
             rows = [r for r in rows if r["task"] == task]
@@ -227,11 +231,27 @@ class Zoo:
             rows = [r for r in rows if r["arch"] == arch]
         if tag:
             rows = [r for r in rows if tag in r["tags"].split(";")]
+        needs_metrics = any(m in (where or "") or m == (sort or "").lstrip("-") for m in rules.METRICS)
+        if needs_metrics:
+            rows = self._with_metrics(rows)
         if where:
-            rows = [r for r in rows if query.parse_where(where)(r)]
+            predicate = query.parse_where(where, (*rules.COLUMNS, *rules.METRICS))
+            rows = [r for r in rows if predicate(r)]
         if not all_steps:
             rows = query.latest_per_model(rows)
-        return [Checkpoint.from_row(r) for r in query.sort_rows(rows, sort)]
+        rows = query.sort_rows(rows, sort, (*rules.COLUMNS, *rules.METRICS))
+        if not needs_metrics:
+            rows = self._with_metrics(rows)
+        return [Checkpoint.from_row(r) for r in rows]
+
+    def _with_metrics(self, rows: list[Row]) -> list[Row]:
+        """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
+        evaluated = self.metrics({r["model"] for r in rows})
+        out = []
+        for r in rows:
+            m = evaluated.get(f"{r['model']}@{r['step']}", {})
+            out.append({**r, **{k: (repr(m[k]) if k in m else "") for k in rules.METRICS}})
+        return out
 
     def local_path(self, ref: str) -> Path:
         """Where a checkpoint lives in this clone (whether or not it has been pulled)."""

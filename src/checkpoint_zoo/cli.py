@@ -70,7 +70,12 @@ def cmd_ls(zoo, args) -> int:
     else:
         rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", _human(c.size_bytes),
                  c.license, ";".join(c.tags)] for c in ckpts]
-        _print_table(TABLE_COLUMNS, [[_terminal_safe(x) for x in r] for r in rows])
+        headers = list(TABLE_COLUMNS)
+        if any(c.metrics for c in ckpts):
+            headers.insert(5, "accuracy")
+            for r, c in zip(rows, ckpts):
+                r.insert(5, f"{c.metrics['accuracy']:.4f}" if "accuracy" in c.metrics else "-")
+        _print_table(headers, [[_terminal_safe(x) for x in r] for r in rows])
         models = {c.model for c in ckpts}
         total = sum(c.size_bytes for c in ckpts)
         scope = "checkpoints" if args.all_steps else "latest checkpoints (--all-steps for every row)"
@@ -83,9 +88,6 @@ def cmd_show(zoo, args) -> int:
     d = ckpt.to_dict()
     d["local_path"] = str(zoo.local_path(ckpt.ref))
     d["pulled"] = zoo.local_path(ckpt.ref).is_file()
-    metrics = zoo.metrics().get(ckpt.ref)
-    if metrics:
-        d["metrics"] = metrics
     if args.format == "json":
         print(json.dumps(d, indent=2))
         return 0
@@ -94,7 +96,7 @@ def cmd_show(zoo, args) -> int:
         if isinstance(value, list):
             value = ";".join(value)
         elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.6g}" for k, v in value.items())
+            value = ", ".join(f"{k}={v:.6g}" for k, v in value.items()) or "(not evaluated yet: dvc repro)"
         print(f"{key.ljust(width)}  {_terminal_safe('' if value is None else str(value))}")
     return 0
 
@@ -264,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ZooError as e:
         print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) has gone; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print("zoo: interrupted; nothing half-written was kept", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 TABLE_PATH = "zoo/checkpoints.csv"
 CHECKPOINTS_DIR = "zoo/checkpoints"
 METRICS_DIR = "zoo/metrics"
+EVALUATIONS_DIR = "zoo/metrics/evaluations"
 LOCK_NAME = "zoo.lock"
 
 
@@ -40,3 +41,8 @@ def offline() -> bool:
 def zoo_repo() -> str | None:
     """``ZOO_REPO``: the zoo to use when no path is given (default: the repo you stand in)."""
     return os.environ.get("ZOO_REPO") or None
+
+
+def in_dvc_experiment() -> bool:
+    """True inside ``dvc exp run``, which has just composed params.yaml from conf/ with its overrides."""
+    return bool(os.environ.get("DVC_EXP_NAME"))

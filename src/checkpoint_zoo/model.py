@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .rules import METRICS
+
 
 def _opt_float(text: str) -> float | None:
     return float(text) if text not in ("", None) else None
@@ -38,6 +40,8 @@ class Checkpoint:
     source: str
     reported_metric: str | None
     reported_value: float | None
+    # reproduced by the pipeline (empty until evaluated)
+    metrics: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def ref(self) -> str:
@@ -78,6 +82,7 @@ class Checkpoint:
             source=row["source"],
             reported_metric=row["reported_metric"] or None,
             reported_value=_opt_float(row["reported_value"]),
+            metrics={k: float(row[k]) for k in METRICS if row.get(k)},
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -13,7 +13,7 @@ from .refs import natural_key
 
 Row = dict[str, str]
 
-NUMERIC_COLUMNS = frozenset({"step", "epoch", "size_bytes", "num_params", "reported_value"})
+NUMERIC_COLUMNS = frozenset({"step", "epoch", "size_bytes", "num_params", "reported_value", *rules.METRICS})
 _OPS: dict[str, Callable[[object, object], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
     "<": operator.lt, ">": operator.gt,

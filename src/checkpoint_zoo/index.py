@@ -1,0 +1,253 @@
+"""The index stage: from the table and the evaluations, every browsable output.
+
+``zoo/index.json`` (machine-readable), ``zoo/INDEX.md`` (leaderboard per task), ``zoo/cards/<model>.md``
+(Hugging Face model cards), ``zoo/metrics/summary.json`` (``dvc metrics``), ``zoo/metrics/curves/<model>.csv``
+(``dvc plots``) and ``site/index.html`` (static page). Nothing is written unless every table row has an
+up-to-date evaluation, so a partial clone can never publish a partial index. All outputs are
+deterministic (no timestamps), and every text field is escaped for the format it lands in.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import rules
+from .errors import ZooError
+from .table import atomic_write
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
+# Hugging Face model cards use lower-case SPDX-like ids.
+_HF_LICENSE = {lic: lic.lower() for lic in rules.LICENSES}
+
+
+def md_escape(text: object) -> str:
+    """Text safe inside Markdown (and the HTML it renders to): entities first, then Markdown syntax."""
+    s = html.escape("" if text is None else str(text), quote=True)
+    s = s.replace("\r", " ").replace("\n", " ")
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return _MD_LINE_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\."), s)
+
+
+def json_for_script(data: object) -> str:
+    """JSON that cannot close a <script> element or start a comment inside it."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _fmt(v: object) -> str:
+    return "" if v is None else f"{v + 0.0:.4f}".replace("-0.0000", "0.0000") if isinstance(v, float) else str(v)
+
+
+def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> list[dict]:
+    """One entry per table row with its metrics; raise if any row lacks an up-to-date evaluation."""
+    from .model import Checkpoint
+
+    missing, stale = [], []
+    entries = []
+    for row in rows:
+        c = Checkpoint.from_row(row)
+        rec = results.get(c.ref)
+        if rec is None:
+            missing.append(c.ref)
+            continue
+        if rec.get("sha256") != c.sha256:
+            stale.append(c.ref)
+            continue
+        d = c.to_dict()
+        d["metrics"] = dict(rec["metrics"])
+        d["evaluation"] = dict(rec["provenance"], n_examples=rec.get("n_examples"))
+        if c.reported_metric and c.reported_metric in d["metrics"]:
+            d["reproduced_value"] = d["metrics"][c.reported_metric]
+            d["delta"] = float(f"{d['reproduced_value'] - c.reported_value:.8g}")
+        else:
+            d["reproduced_value"] = d["delta"] = None
+        entries.append(d)
+    extra = sorted(set(results) - {f"{r['model']}@{r['step']}" for r in rows})
+    if missing or stale or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} row(s) never evaluated (e.g. {missing[0]})")
+        if stale:
+            parts.append(f"{len(stale)} row(s) evaluated for other bytes (e.g. {stale[0]})")
+        if extra:
+            parts.append(f"{len(extra)} evaluation(s) of checkpoints not in the table (e.g. {extra[0]})")
+        raise ZooError("index: the evaluations do not match the table one to one: " + "; ".join(parts)
+                       + "; run the evaluate stage (`dvc repro`) first; nothing was written")
+    return entries
+
+
+def mark_best(entries: list[dict]) -> dict[str, dict]:
+    """Flag each model's best (rule of its task; ties to the later step) and latest; return model summaries."""
+    from .evaluate import primary_metric
+
+    models: dict[str, list[dict]] = {}
+    for e in entries:
+        models.setdefault(e["model"], []).append(e)
+    summary = {}
+    for model, es in models.items():
+        metric, higher = primary_metric(es[0]["task"])
+        best = max(es, key=lambda e: ((e["metrics"][metric] if higher else -e["metrics"][metric]), e["step"]))
+        latest = max(es, key=lambda e: e["step"])
+        for e in es:
+            e["is_best"] = e is best
+            e["is_latest"] = e is latest
+        summary[model] = {
+            "task": best["task"], "arch": best["arch"], "dataset": best["dataset"], "license": best["license"],
+            "checkpoints": len(es), "best": best["ref"], "latest": latest["ref"],
+            "primary_metric": metric, "best_value": best["metrics"][metric],
+        }
+    return summary
+
+
+def render_index_md(entries: list[dict], models: dict[str, dict]) -> str:
+    """Leaderboard per task: each model's best checkpoint, reported vs reproduced."""
+    from .evaluate import primary_metric
+
+    lines = ["# Checkpoint Zoo leaderboard", "",
+             f"{len(models)} models, {len(entries)} checkpoints. Generated by `dvc repro` from "
+             "`zoo/checkpoints.csv` and `zoo/metrics/evaluations/`; do not edit.", ""]
+    by_ref = {e["ref"]: e for e in entries}
+    for task in sorted({m["task"] for m in models.values()}):
+        metric, higher = primary_metric(task)
+        ranked = sorted((m for m in models.values() if m["task"] == task),
+                        key=lambda m: (-m["best_value"] if higher else m["best_value"], m["best"]))
+        lines += [f"## {md_escape(task)}", "", f"Ranked by {metric} ({'higher' if higher else 'lower'} is better) "
+                  "of each model's best checkpoint on its held-out evaluation split.", "",
+                  "| # | checkpoint | arch | dataset | accuracy | macro-F1 | NLL | reported | reproduced | delta | pull |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for i, m in enumerate(ranked, 1):
+            e = by_ref[m["best"]]
+            reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
+            lines.append("| " + " | ".join([
+                str(i), md_escape(e["ref"]), md_escape(e["arch"]), md_escape(e["dataset"]),
+                _fmt(e["metrics"]["accuracy"]), _fmt(e["metrics"]["macro_f1"]), _fmt(e["metrics"]["nll"]),
+                reported, _fmt(e["reproduced_value"]), _fmt(e["delta"]), f"`zoo pull {e['ref']}`",
+            ]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_card(model: str, entries: list[dict], summary: dict) -> str:
+    """A Hugging Face-style model card: YAML front matter with model-index results, then usage."""
+    import yaml
+
+    best = next(e for e in entries if e["is_best"])
+    front = {
+        "license": _HF_LICENSE.get(best["license"], "other"),
+        "library_name": "pytorch",
+        "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
+        "datasets": [best["dataset"]],
+        "model-index": [{
+            "name": model,
+            "results": [{
+                "task": {"type": best["task"]},
+                "dataset": {"name": best["dataset"], "type": best["dataset"], "split": "test"},
+                "metrics": [{"type": k, "value": v, "name": f"{k} ({best['ref']})"}
+                            for k, v in sorted(best["metrics"].items())],
+            }],
+        }],
+    }
+    lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=False).rstrip(), "---", "",
+             f"# {md_escape(model)}", "", md_escape(best["description"]) or "(no description)", "",
+             f"- task: {md_escape(best['task'])}; architecture: {md_escape(best['arch'])}; "
+             f"dataset: {md_escape(best['dataset'])}; license: {md_escape(best['license'])}",
+             f"- best: {md_escape(summary['best'])} by {summary['primary_metric']}; latest: {md_escape(summary['latest'])}",
+             f"- how it was made: {md_escape(best['source'])}", "",
+             "## Checkpoints", "",
+             "| step | epoch | accuracy | macro-F1 | NLL | reported | size | sha256 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e in sorted(entries, key=lambda e: e["step"]):
+        flag = " (best)" if e["is_best"] else ""
+        reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
+        lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt(e['metrics']['accuracy'])} | "
+                     f"{_fmt(e['metrics']['macro_f1'])} | {_fmt(e['metrics']['nll'])} | {reported} | "
+                     f"{e['size_bytes']} | `{e['sha256'][:16]}` |")
+    ref = summary["best"]
+    lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
+              "```sh", f"zoo pull {ref}", "```", "", "Load it:", "", "```python",
+              "from checkpoint_zoo import Zoo", "", "zoo = Zoo()",
+              f'model = zoo.load_model("{ref}")        # torch.nn.Module, eval mode',
+              f'state = zoo.load_state_dict("{ref}")   # or the raw tensors', "```", "",
+              "Fine-tune it and register the result with its lineage:", "", "```python",
+              "import torch", "from safetensors.torch import save_file", "",
+              f'model = Zoo().load_model("{ref}").train()',
+              "opt = torch.optim.Adam(model.parameters(), lr=1e-3)",
+              "# ... your training loop ...",
+              'save_file(model.state_dict(), "finetuned.safetensors")', "```", "", "```sh",
+              f"zoo add finetuned.safetensors --model {model}-ft --step 0 --arch {best['arch']} "
+              f"--task {best['task']} --dataset {best['dataset']} --license {best['license']} --parent {ref}",
+              "```", ""]
+    return "\n".join(lines)
+
+
+def render_curves(entries: list[dict]) -> dict[str, str]:
+    """Per-model CSV of metrics by step (one line per model in ``dvc plots``)."""
+    out: dict[str, list[dict]] = {}
+    for e in entries:
+        out.setdefault(e["model"], []).append(e)
+    files = {}
+    for model, es in out.items():
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["step", "accuracy", "macro_f1", "nll"])
+        for e in sorted(es, key=lambda e: e["step"]):
+            w.writerow([e["step"], e["metrics"]["accuracy"], e["metrics"]["macro_f1"], e["metrics"]["nll"]])
+        files[model] = buf.getvalue()
+    return files
+
+
+def render_site(index: dict, title: str) -> str:
+    """The static browse page: one self-contained file, data embedded as escaped JSON, no network."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("checkpoint_zoo", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
+    return env.get_template("site.html.j2").render(title=title, data_json=json_for_script(index))
+
+
+def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_dir: Path) -> dict:
+    """Write every index output of ``zoo``; returns the index dict."""
+    rows = zoo.rows()
+    entries = build_entries(rows, results)
+    models = mark_best(entries)
+    table_sha = hashlib.sha256(zoo.table_path.read_bytes()).hexdigest()
+    tasks = {t: dict(rule) for t, rule in rules.TASKS.items() if any(e["task"] == t for e in entries)}
+    index = {"format": 1, "table_sha256": table_sha, "tasks": tasks, "models": models, "checkpoints": entries}
+    root = zoo.root
+    atomic_write(root / "zoo/index.json", (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(root / "zoo/INDEX.md", render_index_md(entries, models).encode())
+    cards = root / "zoo/cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    for model, summary in models.items():
+        text = render_card(model, [e for e in entries if e["model"] == model], summary)
+        atomic_write(cards / f"{model}.md", text.encode())
+    for f in cards.glob("*.md"):
+        if f.stem not in models:
+            f.unlink()
+    curves = root / "zoo/metrics/curves"
+    curves.mkdir(parents=True, exist_ok=True)
+    files = render_curves(entries)
+    for model, text in files.items():
+        atomic_write(curves / f"{model}.csv", text.encode())
+    for f in curves.glob("*.csv"):
+        if f.stem not in files:
+            f.unlink()
+    summary = {"checkpoints": len(entries), "models": len(models), "tasks": {}}
+    for task in tasks:
+        metric, _ = (tasks[task]["primary_metric"], tasks[task]["higher_is_better"])
+        best_model = max((m for m in models.values() if m["task"] == task),
+                         key=lambda m: (m["best_value"] if tasks[task]["higher_is_better"] else -m["best_value"], m["best"]))
+        best_entry = next(e for e in entries if e["ref"] == best_model["best"])
+        summary["tasks"][task] = {"best": best_entry["ref"], **best_entry["metrics"]}
+    atomic_write(root / "zoo/metrics/summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(site_dir / "index.html", render_site(index, str(params.get("title", "Checkpoint Zoo"))).encode())
+    return index

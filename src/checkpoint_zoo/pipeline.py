@@ -1,0 +1,140 @@
+"""The stages of ``dvc.yaml``: ``python -m checkpoint_zoo.pipeline {validate,evaluate,index,compose}``.
+
+Each stage prints what it did and exits 1 with the clear report on failure, leaving the outputs of
+the stages after it untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from . import constants
+from .errors import ZooError
+
+PARAMS_FILE = "params.yaml"
+CONF_DIR = "conf"
+VALIDATION_FILE = "zoo/metrics/validation.json"
+
+
+def compose(root: Path, overrides: list[str] | None = None) -> dict:
+    """What Hydra composes from ``conf/`` (``config.yaml`` and its defaults), as plain data."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf = (root / CONF_DIR).resolve()
+    if not (conf / "config.yaml").is_file():
+        raise ZooError(f"{conf / 'config.yaml'}: missing; the pipeline's params are composed from conf/")
+    with initialize_config_dir(str(conf), version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def write_params(root: Path, overrides: list[str] | None = None) -> Path:
+    """Recompose params.yaml from conf/ (what ``dvc exp run`` does through DVC's Hydra integration)."""
+    import yaml
+
+    from .table import atomic_write
+
+    data = compose(root, overrides)
+    atomic_write(root / PARAMS_FILE, yaml.safe_dump(data, sort_keys=False).encode())
+    return root / PARAMS_FILE
+
+
+def load_params(root: Path) -> dict:
+    """params.yaml, read with safe YAML loading."""
+    import yaml
+
+    path = root / PARAMS_FILE
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ZooError(f"{path}: missing; create it with `python -m checkpoint_zoo.pipeline compose`") from None
+    except yaml.YAMLError as e:
+        raise ZooError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); recompose it with "
+                       "`python -m checkpoint_zoo.pipeline compose`") from None
+    if not isinstance(data, dict) or "eval" not in data or "index" not in data:
+        raise ZooError(f"{path}: needs 'eval' and 'index' sections; recompose it with `python -m checkpoint_zoo.pipeline compose`")
+    return data
+
+
+def check_params_fresh(root: Path) -> None:
+    """Refuse to run on a params.yaml that conf/ no longer composes to (outside ``dvc exp run``)."""
+    if constants.in_dvc_experiment():
+        return
+    if compose(root) != load_params(root):
+        raise ZooError(
+            "params.yaml differs from what conf/ composes to (conf/ was edited, or an experiment's -S "
+            "overrides are still in the workspace): run `python -m checkpoint_zoo.pipeline compose` to "
+            "recompose it from conf/ (or use `dvc exp run -S ...`), then `dvc repro` again"
+        )
+
+
+def stage_validate(root: Path) -> None:
+    from .api import Zoo
+    from .table import _schema_fingerprint
+
+    check_params_fresh(root)
+    zoo = Zoo(root)
+    problems = zoo.validate()
+    if problems:
+        raise ZooError("validate: " + f"{len(problems)} problem(s)\n  " + "\n  ".join(problems))
+    data = zoo.table_path.read_bytes()
+    report = {"rows": len(zoo.rows()), "schema": _schema_fingerprint(),
+              "table_sha256": hashlib.sha256(data).hexdigest()}
+    from .table import atomic_write
+
+    atomic_write(root / VALIDATION_FILE, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    print(f"validate: {report['rows']} rows valid; present files match the table")
+
+
+def stage_evaluate(root: Path, force: bool = False) -> None:
+    from .api import Zoo
+    from .evaluate import evaluate_zoo
+
+    params = load_params(root)["eval"]
+    evaluate_zoo(Zoo(root), params, root / constants.EVALUATIONS_DIR, force=force)
+
+
+def stage_index(root: Path) -> None:
+    from . import index
+    from .api import Zoo
+    from .results import read_results
+
+    params = load_params(root)["index"]
+    zoo = Zoo(root)
+    built = index.build(zoo, read_results(root / constants.EVALUATIONS_DIR), params, root / "site")
+    print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
+          "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, site/index.html")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one stage; known errors print their report and exit 1."""
+    p = argparse.ArgumentParser(prog="python -m checkpoint_zoo.pipeline", description=__doc__.splitlines()[0])
+    p.add_argument("stage", choices=("validate", "evaluate", "index", "compose"))
+    p.add_argument("--force", action="store_true", help="evaluate: ignore stored results")
+    p.add_argument("overrides", nargs="*", help="compose: Hydra overrides such as eval.batch_size=64")
+    p.add_argument("-C", "--repo", default=".", help="the zoo (default: current folder)")
+    args = p.parse_args(argv)
+    root = Path(args.repo).resolve()
+    try:
+        if args.stage == "validate":
+            stage_validate(root)
+        elif args.stage == "evaluate":
+            stage_evaluate(root, force=args.force)
+        elif args.stage == "index":
+            stage_index(root)
+        else:
+            print(f"composed {write_params(root, args.overrides)} from {CONF_DIR}/")
+    except ZooError as e:
+        print(f"{args.stage}: {e}" if not str(e).startswith(args.stage) else str(e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Stored evaluation results: ``zoo/metrics/evaluations/<model>.json``, one file per model.
+
+Light on purpose (json only): ``zoo ls``/``show`` read metrics without importing numpy or torch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import ZooError
+from .table import atomic_write
+
+
+def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str, dict]:
+    """Stored records by ``MODEL@STEP`` from ``zoo/metrics/evaluations`` (all models, or these)."""
+    out: dict[str, dict] = {}
+    if not folder.is_dir():
+        return out
+    files = sorted(folder.glob("*.json")) if models is None else [folder / f"{m}.json" for m in sorted(set(models))]
+    for f in files:
+        if not f.exists():
+            continue
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ZooError(f"{f}: unreadable evaluation results ({e}); delete it and run `dvc repro`") from None
+        for rec in data.get("checkpoints", []):
+            out[f"{data['model']}@{rec['step']}"] = rec
+    return out
+
+
+def write_results(folder: Path, records: dict[str, dict]) -> None:
+    """One file per model, deterministic bytes; files of models no longer present are removed."""
+    by_model: dict[str, list[dict]] = {}
+    for ref, rec in records.items():
+        by_model.setdefault(ref.rsplit("@", 1)[0], []).append(rec)
+    folder.mkdir(parents=True, exist_ok=True)
+    for model, recs in by_model.items():
+        body = {"model": model, "checkpoints": sorted(recs, key=lambda r: r["step"])}
+        text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+        path = folder / f"{model}.json"
+        if not path.exists() or path.read_text() != text:
+            atomic_write(path, text.encode())
+    for f in folder.glob("*.json"):
+        if f.stem not in by_model:
+            f.unlink()
