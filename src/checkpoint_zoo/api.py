@@ -298,6 +298,9 @@ class Zoo:
                         f"sha256 {row['sha256'][:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
                         "workspace left as it was; re-push the checkpoint from a good copy"
                     )
+            for row in need:
+                # a damaged file that kept its size and mtime looks unchanged to DVC: remove it first
+                self._abs(row["path"]).unlink(missing_ok=True)
             self.storage.checkout([r["path"] for r in need])
             for row in need:
                 path = self._abs(row["path"])
@@ -508,6 +511,7 @@ class Zoo:
                 self.stamps.record(path, digest)
                 out.append(FileCheck(ref, row["path"], "ok"))
             else:
+                self.stamps.record(path, digest)  # so pull sees the damage even if the stat did not change
                 out.append(FileCheck(ref, row["path"], "mismatch",
                                      f"sha256 {digest[:12]}… != table {row['sha256'][:12]}…; restore with zoo pull {ref}"))
         return out
@@ -517,13 +521,16 @@ class Zoo:
         from .errors import TableInvalidError
 
         data = self.table_path.read_bytes()
+        parse_problems: list[str] = []
         try:
-            rows = table.parse_csv(data)
+            rows = table.parse_csv(data, problems=parse_problems)
             from .schema import validate_frame
 
             validate_frame(rows)
         except TableInvalidError as e:
-            return [str(e.args[0]), *e.problems] if e.problems else [str(e)]
+            return [*parse_problems, *e.problems] if e.problems else [*parse_problems, str(e)]
+        if parse_problems:
+            return parse_problems
         problems = []
         for lineno, row in enumerate(rows, start=2):
             path = self._abs(row["path"])

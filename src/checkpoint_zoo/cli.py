@@ -249,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for token in argv:  # name a bad global flag rather than complain about the missing COMMAND
+        if not token.startswith("-"):
+            break
+        if token.split("=")[0] not in {"-h", "--help", "-C", "--repo", "--traceback"}:
+            parser.error(f"unrecognized arguments: {token}")
     args = parser.parse_args(argv)
     from .errors import TableInvalidError, UsageError, ZooError
 

@@ -19,8 +19,18 @@ from .errors import TableInvalidError
 Row = dict[str, str]
 
 
-def parse_csv(data: bytes, source: str = constants.TABLE_PATH) -> list[Row]:
-    """Parse table bytes into rows of strings; raises TableInvalidError on a wrong header."""
+def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[str] | None = None) -> list[Row]:
+    """Parse table bytes into rows of strings.
+
+    A wrong header or a line with the wrong number of fields raises TableInvalidError, or, when a
+    ``problems`` list is given, is appended to it and parsing goes on (missing columns read as empty)
+    so that the schema can report every other problem too.
+    """
+    def problem(text: str) -> None:
+        if problems is None:
+            raise TableInvalidError(text)
+        problems.append(text)
+
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -39,20 +49,18 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH) -> list[Row]:
             parts.append(f"missing column(s) {', '.join(missing)}")
         if len(set(header)) != len(header):
             parts.append("a column appears twice")
-        raise TableInvalidError(
-            f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}"
-        )
+        problem(f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}")
     rows: list[Row] = []
     width = len(header)
     for lineno, values in enumerate(reader, start=2):
         if not values:
             continue
         if len(values) != width:
-            raise TableInvalidError(
-                f"{source} line {lineno}: {len(values)} fields where the header has {width}; "
-                "quote values that contain commas"
-            )
-        rows.append(dict(zip(header, values)))
+            problem(f"{source} line {lineno}: {len(values)} fields where the header has {width}; "
+                    "quote values that contain commas")
+            values = (values + [""] * width)[:width]  # keep the row so later line numbers stay right
+        row = dict(zip(header, values))
+        rows.append({c: row.get(c, "") for c in rules.COLUMNS} if problems else row)
     return rows
 
 
@@ -97,15 +105,23 @@ def _schema_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PATH) -> None:
-    """Validate against the pandera schema unless this exact table already passed; raises TableInvalidError."""
+def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PATH,
+                  problems: list[str] | None = None) -> None:
+    """Validate against the pandera schema unless this exact table already passed; raises TableInvalidError
+    listing ``problems`` (from parsing) and every schema failure."""
     key = hashlib.sha256(data).hexdigest() + "-" + _schema_fingerprint()
     marker = constants.cache_dir() / "verdicts" / key
-    if marker.exists():
+    if not problems and marker.exists():
         return
     from .schema import validate_frame
 
-    validate_frame(rows, source=source)
+    try:
+        validate_frame(rows, source=source)
+    except TableInvalidError as e:
+        problems = [*(problems or []), *e.problems]
+    if problems:
+        raise TableInvalidError(
+            f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun", problems)
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
@@ -115,7 +131,8 @@ def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PA
 
 def load(data: bytes, source: str = constants.TABLE_PATH, validate: bool = True) -> list[Row]:
     """Parse and (by default) validate table bytes."""
-    rows = parse_csv(data, source)
+    problems: list[str] = []
+    rows = parse_csv(data, source, problems if validate else None)
     if validate:
-        validate_rows(data, rows, source)
+        validate_rows(data, rows, source, problems)
     return rows
