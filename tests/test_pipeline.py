@@ -1,0 +1,230 @@
+"""`dvc repro` for real on clones of this repository: validate -> evaluate -> index.
+
+Incrementality is asserted by what the evaluate stage says it evaluated, determinism by comparing
+bytes across clones and against a forced full run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, git, run_zoo
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run with the venv first on PATH, as README's commands do (dvc.yaml runs `python -m ...`)."""
+    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def repro(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sh(sys.executable, "-m", "dvc", "repro", *args, cwd=cwd, check=check)
+
+
+def evaluations(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "zoo/metrics/evaluations").glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A clone of this repo with every reference checkpoint pulled and the pipeline run once."""
+    dest = tmp_path_factory.mktemp("pipe") / "base"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(dest)], check=True)
+    sh(sys.executable, "-m", "dvc", "pull", "-q", cwd=dest)
+    repro(dest)
+    return dest
+
+
+@pytest.fixture
+def clone(base, tmp_path) -> Path:
+    dest = tmp_path / "zoo"
+    shutil.copytree(base, dest, symlinks=True)
+    return dest
+
+
+def finetune(zoo_root: Path, ref: str, out: Path, steps: int = 5) -> Path:
+    """A real checkpoint: a few more Adam steps on the training split from an existing one."""
+    import torch
+    from safetensors.torch import save_file
+
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.datasets import load_split
+
+    zoo = Zoo(zoo_root)
+    c = zoo.get(ref)
+    model = zoo.load_model(ref).train()
+    data = load_split(c.dataset, "train")
+    torch.manual_seed(1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(out))
+    return out
+
+
+def test_fresh_clone_reproduces_committed_metrics_byte_for_byte(base):
+    """The metrics committed in git were computed elsewhere; a forced re-evaluation here gives the same bytes."""
+    assert git("status", "--porcelain", "--", "zoo", cwd=base) == ""
+    committed = evaluations(base)
+    sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", "--force", cwd=base)
+    assert evaluations(base) == committed
+    again = repro(base)
+    assert "Running stage" not in again.stdout, again.stdout
+    assert (base / "site/index.html").is_file()
+
+
+def test_add_one_checkpoint_evaluates_exactly_one(clone, tmp_path):
+    f = finetune(clone, "wine-linear@80", tmp_path / "w90.safetensors")
+    r = run_zoo("add", str(f), "--model", "wine-linear", "--step", "90", "--arch", "linear", "--task",
+                "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0",
+                "--parent", "wine-linear@80", "--source", "tests/test_pipeline.py finetune", cwd=clone)
+    assert r.code == 0, r.err
+    out = repro(clone).stdout
+    assert "evaluated wine-linear@90 (new checkpoint)" in out
+    assert "evaluated 1, reused 20" in out
+    index = json.loads((clone / "zoo/index.json").read_text())
+    assert len(index["checkpoints"]) == 21
+    entry = next(e for e in index["checkpoints"] if e["ref"] == "wine-linear@90")
+    assert entry["pull_command"] == "zoo pull wine-linear@90" and 0 <= entry["metrics"]["accuracy"] <= 1
+    assert "| 90" in (clone / "zoo/cards/wine-linear.md").read_text()
+    assert (clone / "zoo/metrics/curves/wine-linear.csv").read_text().splitlines()[-1].startswith("90,")
+    assert "wine-linear@90" in (clone / "site/index.html").read_text()
+    # the memoised result equals a forced full run, byte for byte
+    memoised = evaluations(clone)
+    sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", "--force", cwd=clone)
+    assert evaluations(clone) == memoised
+    # removing it removes its metrics and index entries
+    assert run_zoo("rm", "wine-linear@90", cwd=clone).code == 0
+    repro(clone)
+    assert "wine-linear@90" not in (clone / "zoo/metrics/evaluations/wine-linear.json").read_text()
+    assert len(json.loads((clone / "zoo/index.json").read_text())["checkpoints"]) == 20
+
+
+def test_conf_edit_without_recompose_fails_then_recompose_reevaluates_all(clone):
+    conf = clone / "conf/eval/default.yaml"
+    conf.write_text(conf.read_text().replace("batch_size: 256", "batch_size: 32"))
+    before = (clone / "zoo/index.json").read_bytes()
+    r = repro(clone, check=False)
+    assert r.returncode != 0
+    assert "params.yaml differs from what conf/ composes to" in r.stderr + r.stdout
+    assert (clone / "zoo/index.json").read_bytes() == before
+    sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=clone)
+    out = repro(clone).stdout
+    assert "evaluated 20, reused 0" in out and "(eval params changed)" in out
+
+
+def test_dvc_exp_run_with_hydra_override(clone):
+    git("add", "-A", cwd=clone)
+    git("commit", "-qm", "state before the experiment", "--allow-empty", cwd=clone)
+    r = sh(sys.executable, "-m", "dvc", "exp", "run", "-S", "eval.max_examples=40", cwd=clone)
+    assert "evaluated 20, reused 0" in r.stdout
+    params = (clone / "params.yaml").read_text()
+    assert "max_examples: 40" in params
+    recs = json.loads((clone / "zoo/metrics/evaluations/wine-linear.json").read_text())["checkpoints"]
+    assert all(rec["n_examples"] == 40 for rec in recs)
+    # back in plain `dvc repro`, the experiment's override is not silently kept
+    r = repro(clone, "-f", "validate", check=False)
+    assert r.returncode != 0 and "overrides" in r.stderr + r.stdout
+
+
+def test_code_change_reevaluates_all(clone, monkeypatch):
+    from checkpoint_zoo import evaluate
+    from checkpoint_zoo.api import Zoo
+    from checkpoint_zoo.pipeline import load_params
+
+    params = load_params(clone)["eval"]
+    logs: list[str] = []
+    report = evaluate.evaluate_zoo(Zoo(clone), params, clone / "zoo/metrics/evaluations", log=logs.append)
+    assert len(report.evaluated) == 0 and len(report.reused) == 20
+    monkeypatch.setattr(evaluate, "code_hash", lambda: "0" * 64)
+    report = evaluate.evaluate_zoo(Zoo(clone), params, clone / "zoo/metrics/evaluations", log=logs.append)
+    assert len(report.evaluated) == 20 and {why for _, why in report.evaluated} == {"evaluation code changed"}
+
+
+def test_partial_clone_indexes_correctly_without_re_evaluating(base, tmp_path):
+    dest = tmp_path / "partial"
+    subprocess.run(["git", "clone", "-q", str(base), str(dest)], check=True)
+    shutil.rmtree(dest / ".dvc-remote")  # the clone still reads bytes from base's remote below
+    shutil.copytree(base / ".dvc-remote", dest / ".dvc-remote")
+    assert run_zoo("pull", "wine-linear@80", cwd=dest).code == 0
+    f = finetune(dest, "wine-linear@80", tmp_path / "w85.safetensors")
+    assert run_zoo("add", str(f), "--model", "wine-linear", "--step", "85", "--arch", "linear", "--task",
+                   "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0", cwd=dest).code == 0
+    out = repro(dest, "--allow-missing").stdout
+    assert "evaluated 1, reused 20" in out
+    index = json.loads((dest / "zoo/index.json").read_text())
+    assert len(index["checkpoints"]) == 21
+    base_index = json.loads((base / "zoo/index.json").read_text())
+    same = {e["ref"]: e["metrics"] for e in base_index["checkpoints"]}
+    assert all(e["metrics"] == same[e["ref"]] for e in index["checkpoints"] if e["ref"] in same)
+
+
+def test_index_refuses_when_evaluations_do_not_match_table(clone):
+    (clone / "zoo/metrics/evaluations/wine-linear.json").unlink()
+    before = (clone / "zoo/index.json").read_bytes()
+    r = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "index", cwd=clone, check=False)
+    assert r.returncode == 1
+    assert "do not match the table one to one" in r.stderr and "wine-linear@" in r.stderr
+    assert (clone / "zoo/index.json").read_bytes() == before
+
+
+def test_invalid_table_stops_at_validate(clone):
+    table = clone / "zoo/checkpoints.csv"
+    table.write_text(table.read_text().replace(",CC0-1.0,", ",NOT-A-LICENSE,", 1))
+    before = (clone / "zoo/index.json").read_bytes(), evaluations(clone)
+    r = repro(clone, check=False)
+    assert r.returncode != 0
+    text = r.stdout + r.stderr
+    assert "line 2" in text and "'license'" in text and "NOT-A-LICENSE" in text
+    assert "Running stage 'evaluate'" not in text
+    assert ((clone / "zoo/index.json").read_bytes(), evaluations(clone)) == before
+
+
+def test_corrupt_checkpoint_fails_evaluation_others_kept(clone):
+    victim = clone / "zoo/checkpoints/digits-mlp/step-00000200.safetensors"
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x55
+    os.chmod(victim, 0o644)
+    victim.write_bytes(bytes(data))
+    conf = clone / "conf/eval/default.yaml"
+    conf.write_text(conf.read_text().replace("max_examples: null", "max_examples: 100"))
+    sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=clone)
+    r = repro(clone, check=False)
+    assert r.returncode != 0
+    text = r.stdout + r.stderr
+    assert "digits-mlp@200" in text and "sha256" in text
+    recs = json.loads((clone / "zoo/metrics/evaluations/wine-linear.json").read_text())["checkpoints"]
+    assert all(rec["n_examples"] == 45 for rec in recs)  # re-evaluated under the new params and kept
+
+
+def test_metrics_and_plots_commands(clone):
+    shown = sh(sys.executable, "-m", "dvc", "metrics", "show", "--json", cwd=clone).stdout
+    assert "tabular-classification" in shown
+    diff = sh(sys.executable, "-m", "dvc", "metrics", "diff", "HEAD", cwd=clone)
+    assert diff.returncode == 0
+    out = sh(sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_out", cwd=clone)
+    html = (clone / "plots_out/index.html").read_text()
+    assert "digits-mlp" in html and "accuracy" in html
+
+
+def test_every_task_has_an_evaluator():
+    from checkpoint_zoo import rules
+    from checkpoint_zoo.evaluate import EVALUATORS
+
+    assert set(EVALUATORS) == set(rules.TASKS)
