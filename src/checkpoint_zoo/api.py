@@ -132,11 +132,28 @@ class Zoo:
         self._table_cache = (key, rows)
         return rows
 
-    def _write_rows(self, rows: list[Row]) -> None:
-        data = table.dump_csv(rows)
-        table.validate_rows(data, table.parse_csv(data))
-        table.atomic_write(self.table_path, data)
-        self._table_cache = None
+    def _validate_change(self, new_data: bytes, new_rows: list[Row], changed: list[Row]) -> None:
+        """Validate a table that differs from the current (valid) one only in ``changed`` rows (and deletions).
+
+        The unchanged rows passed already, so the schema runs on the changed rows plus the rows their
+        cross-row rules refer to (parents), and the Python checks here cover uniqueness and parents
+        over the whole table. A table not known to be valid is validated whole.
+        """
+        if not table.is_known_valid(self.table_path.read_bytes()):
+            table.validate_rows(new_data, table.parse_csv(new_data))
+            return
+        from .schema import validate_frame
+
+        refs = {f"{r['model']}@{r['step']}": r for r in new_rows}
+        if len(refs) != len(new_rows):
+            raise InvalidValueError("(model, step) would appear twice in the table; keep one row")
+        referenced = [refs[r["parent"]] for r in changed if r["parent"] in refs]
+        missing = [r["parent"] for r in new_rows if r["parent"] and r["parent"] not in refs]
+        if missing:
+            raise InvalidValueError(f"{missing[0]} is the parent of another checkpoint and must stay in the table")
+        validate_frame(changed + [r for r in referenced if r not in changed],
+                       source=f"{constants.TABLE_PATH} (the changed rows)")
+        table.mark_valid(new_data)
 
     def _git_add(self, paths: Iterable[str]) -> tuple[str, ...]:
         paths = tuple(dict.fromkeys(paths))
@@ -398,7 +415,7 @@ class Zoo:
             new_data = table.dump_csv(new_rows)
             warm.join()
             try:
-                table.validate_rows(new_data, table.parse_csv(new_data))
+                self._validate_change(new_data, new_rows, [row])
             except ZooError:
                 _give_back(incoming, src, move)
                 raise
@@ -449,7 +466,7 @@ class Zoo:
                     )
             keep = [r for r in rows if id(r) not in doomed]
             new_data = table.dump_csv(keep)
-            table.validate_rows(new_data, table.parse_csv(new_data))
+            self._validate_change(new_data, keep, [])
             folders: dict[str, list[str]] = {}
             for r in doomed.values():
                 folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])

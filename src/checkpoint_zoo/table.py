@@ -75,10 +75,9 @@ def sort_key(row: Row) -> tuple[str, int]:
 def dump_csv(rows: list[Row]) -> bytes:
     """Serialise rows sorted by (model, step) with the canonical column order and LF endings."""
     buf = io.StringIO(newline="")
-    writer = csv.DictWriter(buf, fieldnames=list(rules.COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    for row in sorted(rows, key=sort_key):
-        writer.writerow({c: row.get(c, "") for c in rules.COLUMNS})
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(rules.COLUMNS)
+    writer.writerows([row.get(c, "") for c in rules.COLUMNS] for row in sorted(rows, key=sort_key))
     return buf.getvalue().encode("utf-8")
 
 
@@ -109,9 +108,7 @@ def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PA
                   problems: list[str] | None = None) -> None:
     """Validate against the pandera schema unless this exact table already passed; raises TableInvalidError
     listing ``problems`` (from parsing) and every schema failure."""
-    key = hashlib.sha256(data).hexdigest() + "-" + _schema_fingerprint()
-    marker = constants.cache_dir() / "verdicts" / key
-    if not problems and marker.exists():
+    if not problems and is_known_valid(data):
         return
     from .schema import validate_frame
 
@@ -122,7 +119,23 @@ def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PA
     if problems:
         raise TableInvalidError(
             f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun", problems)
+    mark_valid(data)
+
+
+def _verdict(data: bytes) -> Path:
+    key = hashlib.sha256(data).hexdigest() + "-" + _schema_fingerprint()
+    return constants.cache_dir() / "verdicts" / key
+
+
+def is_known_valid(data: bytes) -> bool:
+    """True when these exact table bytes passed this exact schema before."""
+    return _verdict(data).exists()
+
+
+def mark_valid(data: bytes) -> None:
+    """Remember that these table bytes passed the schema."""
     try:
+        marker = _verdict(data)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
     except OSError:
