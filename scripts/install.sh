@@ -14,3 +14,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # torch==2.13.0 resolves to the CPU wheel this machine's pip is configured to find.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+# `dvc plots show` offline: Vega inlined from npm into a local template (skipped, with a note, without npm).
+.venv/bin/python scripts/build_plots_template.py >/dev/null || echo "note: dvc plots show will load Vega from its CDN" >&2
