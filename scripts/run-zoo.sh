@@ -5,9 +5,10 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 dvc pull
-if [ -f dvc.yaml ]; then
-  dvc repro
-fi
-zoo validate
+dvc repro
 zoo verify
 zoo ls --all-steps
+echo
+cat zoo/INDEX.md
+echo
+echo "Browse: file://$PWD/site/index.html"
