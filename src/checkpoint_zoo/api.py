@@ -59,16 +59,46 @@ def _utc_now() -> str:
 class Zoo:
     """A checkpoint zoo on disk: the repo you stand in, ``ZOO_REPO``, or ``path``."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        given = path or constants.zoo_repo()
-        self.root = find_root(Path(given) if given else Path.cwd())
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, rev: str | None = None,
+                 remote: str | None = None) -> None:
+        """``path``: a zoo clone (default: the repo you stand in, or ``ZOO_REPO``) or a git URL.
+
+        With ``rev`` (any git ref or commit), or with a URL, the zoo is read at that revision without
+        checking anything out, and checkpoints are fetched from its DVC remote (``remote``, or its
+        default) into the user cache; such a Zoo is read-only.
+        """
+        given = str(path or constants.zoo_repo() or "")
+        self.remote = remote
+        self._source = None
+        self._storage = None
+        self._table_cache: tuple[object, list[Row]] | None = None
+        local = not given or os.path.isdir(given)
+        if local:
+            self.root = find_root(Path(given) if given else Path.cwd())
+        if rev is not None or not local:
+            from .revision import RevisionSource
+
+            self._source = RevisionSource(str(self.root) if local else given, rev, remote)
+            self.root = self._source.git_dir if local else None
+            self.stamps = Stamps(constants.cache_dir() / "stamps")
+            return
         self._work = self.root / ".dvc" / "tmp" / "zoo"
         self.stamps = Stamps(self._work / "stamps")
-        self._storage = None
-        self._table_cache: tuple[tuple[int, int], list[Row]] | None = None
 
     def __repr__(self) -> str:
+        if self._source is not None:
+            return f"Zoo({self._source.url!r}, rev={self._source.rev!r})"
         return f"Zoo({str(self.root)!r})"
+
+    @property
+    def revision(self) -> str | None:
+        """The commit this Zoo reads, or None for a working tree."""
+        return self._source.commit if self._source is not None else None
+
+    def _workspace_only(self, verb: str) -> None:
+        if self._source is not None:
+            raise UsageError(f"{verb}: a zoo at a revision ({self._source.rev}) is read-only; "
+                             "run it in a clone's working tree")
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -120,6 +150,11 @@ class Zoo:
 
     def rows(self) -> list[Row]:
         """The validated table rows as strings (cached while the file is unchanged)."""
+        if self._source is not None:
+            if self._table_cache is None:
+                data = self._source.read_bytes(constants.TABLE_PATH) or b""
+                self._table_cache = (self._source.commit, table.load(data, f"{constants.TABLE_PATH}@{self._source.rev}"))
+            return self._table_cache[1]
         try:
             st = self.table_path.stat()
         except FileNotFoundError:
@@ -197,11 +232,17 @@ class Zoo:
     def metrics(self, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
         """Evaluated metrics by ``MODEL@STEP`` (all models, or these), only where they are of the bytes
         the table holds now; empty until the pipeline has run."""
-        from .results import read_results
+        from .results import parse_results, read_results
 
         current = {f"{r['model']}@{r['step']}": r["sha256"] for r in self.rows()}
-        return {ref: dict(rec.get("metrics", {}))
-                for ref, rec in read_results(self.root / constants.EVALUATIONS_DIR, models).items()
+        if self._source is None:
+            stored = read_results(self.root / constants.EVALUATIONS_DIR, models)
+        else:
+            src = self._source
+            names = (sorted(f"{m}.json" for m in set(models)) if models is not None
+                     else src.list_dir(constants.EVALUATIONS_DIR))
+            stored = parse_results(src.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}") for n in names)
+        return {ref: dict(rec.get("metrics", {})) for ref, rec in stored.items()
                 if current.get(ref) == rec.get("sha256")}
 
     def _best_row(self, model: str, mine: list[Row]) -> Row:
@@ -271,8 +312,12 @@ class Zoo:
         return out
 
     def local_path(self, ref: str) -> Path:
-        """Where a checkpoint lives in this clone (whether or not it has been pulled)."""
-        return self._abs(self._resolve_row(ref)["path"])
+        """Where a checkpoint lives in this clone, or in the user cache for a zoo at a revision
+        (whether or not it has been fetched yet)."""
+        row = self._resolve_row(ref)
+        if self._source is not None:
+            return constants.cache_dir() / "objects" / row["sha256"][:2] / row["sha256"]
+        return self._abs(row["path"])
 
     # ---- fetching -------------------------------------------------------------------------
 
@@ -290,6 +335,14 @@ class Zoo:
             raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
         table_rows = self.rows()
         rows = list({r["path"]: r for r in (self._resolve_row(ref, table_rows) for ref in refs)}.values())
+        if self._source is not None:
+            out = []
+            for row in rows:
+                cached = self.local_path(f"{row['model']}@{row['step']}")
+                status = "cached" if cached.is_file() else "downloaded"
+                path = self._source.fetch(row["path"], row["sha256"], self.stamps)
+                out.append(PullResult(f"{row['model']}@{row['step']}", path, status))
+            return out
         results: dict[str, PullResult] = {}
         need = []
         for row in rows:
@@ -371,6 +424,7 @@ class Zoo:
         stage: bool = True,
     ) -> AddResult:
         """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git."""
+        self._workspace_only("add")
         src = Path(file)
         _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
         # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
@@ -453,6 +507,7 @@ class Zoo:
 
     def remove(self, refs: Sequence[str], stage: bool = True) -> list[Checkpoint]:
         """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""
+        self._workspace_only("rm")
         if not refs:
             raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
         with self._lock():
@@ -489,6 +544,7 @@ class Zoo:
 
     def push(self, refs: Sequence[str] = (), remote: str | None = None) -> PushResult:
         """Upload checkpoints (all by default) after re-checking each local object's sha256."""
+        self._workspace_only("push")
         rows = self.rows()
         chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
         ready, skipped = [], []
@@ -513,6 +569,7 @@ class Zoo:
 
     def verify(self, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
         """Re-hash local files against the table (no stamps); one result per checkpoint."""
+        self._workspace_only("verify")
         rows = self.rows()
         chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
         out = []
@@ -537,6 +594,7 @@ class Zoo:
         """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
         from .errors import TableInvalidError
 
+        self._workspace_only("validate")
         data = self.table_path.read_bytes()
         parse_problems: list[str] = []
         try:
@@ -665,6 +723,8 @@ def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_nam
         run(sys.executable, "-m", "dvc", "remote", "add", "-d", remote_name, remote_url)
     table.atomic_write(root / constants.TABLE_PATH, table.dump_csv([]))
     table.atomic_write(root / constants.CHECKPOINTS_DIR / ".gitignore", b"/*/\n")
-    table.atomic_write(root / ".gitattributes", b"*.dvc merge=dvc\n")
+    from .merge import setup
+
+    setup(root)
     run("git", "add", "-A", "--", ".dvc", constants.TABLE_PATH, f"{constants.CHECKPOINTS_DIR}/.gitignore", ".gitattributes")
     return Zoo(root)

@@ -103,7 +103,8 @@ def cmd_show(zoo, args) -> int:
 
 def cmd_pull(zoo, args) -> int:
     for r in zoo.pull(args.refs, remote=args.remote):
-        print(f"{r.status:<10}  {r.ref:<32}  {r.path.relative_to(zoo.root)}  (sha256 verified)")
+        shown = r.path.relative_to(zoo.root) if zoo.revision is None else r.path
+        print(f"{r.status:<10}  {r.ref:<32}  {shown}  (sha256 verified)")
     return 0
 
 
@@ -174,6 +175,75 @@ def cmd_validate(zoo, args) -> int:
     return 0
 
 
+def cmd_versions(zoo, args) -> int:
+    from .versions import versions
+
+    found = versions(zoo.root)
+    if args.format == "json":
+        print(json.dumps([v.to_dict() for v in found], indent=2))
+        return 0
+    rows = []
+    for v in found:
+        best = "; ".join(f"{task}: {info['ref']} ({', '.join(f'{k}={val:.4f}' for k, val in info.items() if k != 'ref' and isinstance(val, float))})"
+                         for task, info in sorted(v.best.items())) or "-"
+        rows.append([v.name, v.kind, v.commit[:10], v.date[:19], str(v.models), str(v.checkpoints), best])
+    _print_table(("version", "kind", "commit", "date", "models", "checkpoints", "best per task"), rows)
+    return 0
+
+
+def cmd_diff(zoo, args) -> int:
+    from .versions import diff
+
+    a = args.a if args.a is not None else "HEAD"
+    d = diff(zoo.root, a, args.b)
+    if args.format == "json":
+        print(json.dumps(d.to_dict(), indent=2))
+        return 0
+    print(f"zoo diff {d.a} -> {d.b}")
+    for label, refs in (("added", d.added), ("removed", d.removed), ("replaced (new bytes)", d.replaced)):
+        for ref in refs:
+            print(f"  {label:<20} {ref}")
+    for ref, cols in d.changed.items():
+        for col, (old, new) in cols.items():
+            print(f"  {'changed':<20} {ref}  {col}: {_terminal_safe(old)!r} -> {_terminal_safe(new)!r}")
+    moved = {r: m for r, m in d.metrics.items() if any(v["delta"] != 0 for v in m.values())}
+    for ref, m in moved.items():
+        print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.4f} -> {v['b']:.4f} ({v['delta']:+.4f})"
+                                                  for k, v in m.items() if v["delta"] != 0))
+    print(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.replaced)} replaced, {len(d.changed)} with "
+          f"metadata changes, {len(moved)} with metric changes ({len(d.metrics) - len(moved)} compared unchanged)")
+    return 0
+
+
+def cmd_merge_setup(zoo, args) -> int:
+    from .merge import setup
+
+    keys = setup(zoo.root)
+    print(f"configured {', '.join(k for k in keys if k.endswith('.driver'))} in .git/config; "
+          ".gitattributes routes zoo/checkpoints.csv and *.dvc to them (commit it if it changed)")
+    return 0
+
+
+def _merge_driver(argv: Sequence[str]) -> int:
+    """``zoo merge-driver table|dvc %O %A %B``, called by git (no Zoo needed for the table)."""
+    from .errors import ZooError
+    from .merge import dvc_driver, table_driver
+
+    if len(argv) != 4 or argv[0] not in {"table", "dvc"}:
+        print("usage: zoo merge-driver table|dvc BASE OURS THEIRS (git calls this)", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "table":
+            return table_driver(*argv[1:])
+        from .api import find_root
+        from pathlib import Path
+
+        return dvc_driver(*argv[1:], root=find_root(Path.cwd()))
+    except ZooError as e:
+        print(f"zoo merge-driver: {e}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (public so tests and docs can inspect it)."""
     p = argparse.ArgumentParser(
@@ -196,16 +266,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--where", help="COLUMN OP VALUE [and ...], OP one of == != < <= > >=")
     s.add_argument("--sort", metavar="COLUMN", help="sort by a column; --sort=-COLUMN for descending")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.add_argument("--rev", help="list the zoo at this git revision (branch, tag, commit) without checking it out")
     s.set_defaults(func=cmd_ls)
 
     s = sub.add_parser("show", help="every field of one checkpoint and how to pull it")
     s.add_argument("ref")
     s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("--rev", help="read the zoo at this git revision")
     s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("pull", help="fetch just these checkpoints and check their sha256")
     s.add_argument("refs", nargs="+", metavar="REF")
     s.add_argument("-r", "--remote", help="DVC remote (default: the repo's default remote)")
+    s.add_argument("--rev", help="fetch the checkpoint of this git revision into the user cache (nothing is checked out)")
     s.set_defaults(func=cmd_pull)
 
     s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata")
@@ -243,13 +316,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("validate", help="check the table against its schema and present files")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("versions", help="branches and tags holding a zoo, with counts and the best per task")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+    s.set_defaults(func=cmd_versions)
+
+    s = sub.add_parser("diff", help="what changed between two zoo versions (default: HEAD vs the working tree)")
+    s.add_argument("a", nargs="?", help="old revision (default HEAD)")
+    s.add_argument("b", nargs="?", help="new revision (default: the working tree)")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("merge-setup", help="configure git merge drivers for the table and DVC pointers (once per clone)")
+    s.set_defaults(func=cmd_merge_setup)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zoo`` console script."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge-driver"]:
+        return _merge_driver(argv[1:])
+    parser = build_parser()
     for token in argv:  # name a bad global flag rather than complain about the missing COMMAND
         if not token.startswith("-"):
             break
@@ -262,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .api import Zoo
 
-        zoo = Zoo(args.repo)
+        zoo = Zoo(args.repo, rev=getattr(args, "rev", None), remote=getattr(args, "remote", None))
         return args.func(zoo, args)
     except UsageError as e:
         print(f"zoo {args.verb}: {e}", file=sys.stderr)

@@ -13,21 +13,31 @@ from .errors import ZooError
 from .table import atomic_write
 
 
+def parse_results(documents: Iterable[bytes | str | None]) -> dict[str, dict]:
+    """Records by ``MODEL@STEP`` from the contents of per-model result files (None entries skipped)."""
+    out: dict[str, dict] = {}
+    for doc in documents:
+        if doc is None:
+            continue
+        data = json.loads(doc)
+        for rec in data.get("checkpoints", []):
+            out[f"{data['model']}@{rec['step']}"] = rec
+    return out
+
+
 def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str, dict]:
     """Stored records by ``MODEL@STEP`` from ``zoo/metrics/evaluations`` (all models, or these)."""
-    out: dict[str, dict] = {}
     if not folder.is_dir():
-        return out
+        return {}
     files = sorted(folder.glob("*.json")) if models is None else [folder / f"{m}.json" for m in sorted(set(models))]
+    out: dict[str, dict] = {}
     for f in files:
         if not f.exists():
             continue
         try:
-            data = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            out.update(parse_results([f.read_bytes()]))
+        except (OSError, ValueError) as e:
             raise ZooError(f"{f}: unreadable evaluation results ({e}); delete it and run `dvc repro`") from None
-        for rec in data.get("checkpoints", []):
-            out[f"{data['model']}@{rec['step']}"] = rec
     return out
 
 

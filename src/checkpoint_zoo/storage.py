@@ -117,6 +117,35 @@ class Storage:
         obj = self.cache_path(files[p.name])
         return obj if obj.exists() else None
 
+    def fetch_manifests(self, pointers: list[Path], remote: str | None = None) -> int:
+        """Put the ``.dir`` manifests named by these pointer files into the local cache (nothing else);
+        returns how many were downloaded. DVC's merge driver needs all three sides' manifests."""
+        import yaml
+
+        wanted = set()
+        for p in pointers:
+            try:
+                outs = (yaml.safe_load(p.read_text()) or {}).get("outs") or []
+            except (OSError, yaml.YAMLError):
+                continue
+            wanted |= {o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")}
+        missing = [m for m in sorted(wanted) if not self.cache_path(m).exists()]
+        if not missing:
+            return 0
+        try:
+            odb = self.repo.cloud.get_remote_odb(remote, "fetch")
+            for md5 in missing:
+                dest = self.cache_path(md5)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(dest.name + ".tmp")
+                odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+                json.loads(tmp.read_text())  # a manifest is JSON; anything else must not enter the cache
+                tmp.replace(dest)
+        except Exception as e:
+            raise StorageError(f"remote {self._remote_name(remote)!r}: cannot fetch the folder manifests the "
+                               f"merge needs: {_first_line(e)}; run `dvc fetch` and merge again") from None
+        return len(missing)
+
     def fetch(self, paths: list[str], remote: str | None = None) -> None:
         """Download the cache objects of exactly these files (plus their folders' manifests)."""
         from dvc.exceptions import DownloadError
@@ -149,3 +178,31 @@ class Storage:
             raise StorageError(f"remote {self._remote_name(remote)!r}: {e.amount} file(s) failed to upload") from None
         except Exception as e:
             raise StorageError(f"remote {self._remote_name(remote)!r}: push failed: {_first_line(e)}") from None
+
+
+def download_at_revision(repo: str, rev: str, path: str, dest: Path, remote: str | None = None) -> str:
+    """Stream one DVC-tracked file of ``repo`` (path or git URL) at ``rev`` into ``dest``; return its sha256.
+
+    Only that file's object (and its folder's manifest) is read from the remote; nothing is checked out.
+    """
+    import hashlib
+    import os
+
+    from dvc.api import DVCFileSystem
+
+    h = hashlib.sha256()
+    try:
+        fs = DVCFileSystem(repo, rev=rev, remote=remote)
+        try:
+            with fs.open(path, "rb") as src, open(dest, "wb") as dst:
+                while chunk := src.read(8 * 1024 * 1024):
+                    h.update(chunk)
+                    dst.write(chunk)
+                dst.flush()
+                os.fsync(dst.fileno())
+        finally:
+            fs.close()
+    except Exception as e:  # DVC and its remotes raise many unrelated types
+        raise StorageError(f"{path} at {rev[:12]} of {repo}: download failed"
+                           f"{' from remote ' + repr(remote) if remote else ''}: {_first_line(e)}") from None
+    return h.hexdigest()

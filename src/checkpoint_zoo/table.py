@@ -35,6 +35,8 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise TableInvalidError(f"{source}: not UTF-8 at byte {e.start}; re-save it as UTF-8") from None
+    if "\n<<<<<<< " in "\n" + text:
+        text = _strip_conflicts(text, source, problem)
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
@@ -62,6 +64,35 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         row = dict(zip(header, values))
         rows.append({c: row.get(c, "") for c in rules.COLUMNS} if problems else row)
     return rows
+
+
+def _strip_conflicts(text: str, source: str, problem) -> str:
+    """Report each git conflict block (from a merge) and blank it out, keeping line numbers."""
+    lines = text.split("\n")
+    out, block, start = [], None, 0
+    for i, line in enumerate(lines, start=1):
+        if line.startswith("<<<<<<< "):
+            block, start = [[], []], i
+            out.append("")
+        elif block is not None and line.startswith("======="):
+            block.append(None)
+            out.append("")
+        elif block is not None and line.startswith(">>>>>>> "):
+            ours, theirs = block[0], block[1]
+            def brief(rows):
+                parsed = list(csv.reader(rows))
+                return "; ".join(f"{r[0]}@{r[1]} sha256 {r[6][:12]}…" if len(r) > 6 else ",".join(r) for r in parsed) or "nothing"
+            problem(f"{source} lines {start}-{i}: unresolved merge conflict: ours has {brief(ours)}, theirs has "
+                    f"{brief(theirs)}; keep one row, delete the marker lines, then `git add {source}` "
+                    f"(and re-add the file you kept with `zoo add --replace` if its bytes differ)")
+            block = None
+            out.append("")
+        elif block is not None:
+            (block[1] if len(block) == 3 else block[0]).append(line)
+            out.append("")
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def sort_key(row: Row) -> tuple[str, int]:

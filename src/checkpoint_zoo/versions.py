@@ -1,0 +1,148 @@
+"""Zoo versions (git branches and tags) and the semantic diff between two of them, read from git alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import constants, rules, table
+from .errors import ZooError
+from .results import parse_results
+from .revision import RevisionSource, git
+
+# Columns compared as metadata; the computed ones change only with the bytes (reported as "replaced").
+_META = tuple(c for c in rules.COLUMNS if c not in rules.COMPUTED_COLUMNS)
+
+
+class WorkTree:
+    """The working tree, read through the same two calls as a RevisionSource."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.rev = "working tree"
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        p = self.root / rel
+        return p.read_bytes() if p.is_file() else None
+
+    def list_dir(self, rel: str) -> list[str]:
+        p = self.root / rel
+        return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
+
+
+def _side(root: Path, rev: str | None):
+    return WorkTree(root) if rev is None else RevisionSource(str(root), rev)
+
+
+def _load(side) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
+    data = side.read_bytes(constants.TABLE_PATH)
+    if data is None:
+        raise ZooError(f"{side.rev}: no {constants.TABLE_PATH} there")
+    rows = table.parse_csv(data, f"{constants.TABLE_PATH}@{side.rev}")
+    by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
+    names = side.list_dir(constants.EVALUATIONS_DIR)
+    results = parse_results(side.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}") for n in names if n.endswith(".json"))
+    return by_ref, results
+
+
+@dataclass(frozen=True)
+class ZooDiff:
+    """What changed from ``a`` to ``b``; refs are ``MODEL@STEP``."""
+
+    a: str
+    b: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    replaced: tuple[str, ...]                       # same ref, other bytes
+    changed: dict[str, dict[str, tuple[str, str]]]  # ref -> column -> (old, new)
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # ref -> metric -> a/b/delta
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"a": self.a, "b": self.b, "added": list(self.added), "removed": list(self.removed),
+                "replaced": list(self.replaced),
+                "changed": {r: {c: list(v) for c, v in cols.items()} for r, cols in self.changed.items()},
+                "metrics": self.metrics}
+
+
+def diff(root: Path, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
+    """Checkpoints added, removed, replaced, metadata changed and metric deltas from ``a`` to ``b``
+    (revisions; None is the working tree). No checkpoint bytes are read."""
+    side_a, side_b = _side(root, a), _side(root, b)
+    rows_a, res_a = _load(side_a)
+    rows_b, res_b = _load(side_b)
+    common = sorted(set(rows_a) & set(rows_b), key=lambda r: table.sort_key(rows_a[r]))
+    changed, metrics = {}, {}
+    for ref in common:
+        ra, rb = rows_a[ref], rows_b[ref]
+        cols = {c: (ra[c], rb[c]) for c in _META if ra.get(c, "") != rb.get(c, "")}
+        if cols:
+            changed[ref] = cols
+        ma, mb = res_a.get(ref, {}), res_b.get(ref, {})
+        if ma.get("sha256") == ra["sha256"] and mb.get("sha256") == rb["sha256"]:
+            m = {}
+            for k in rules.METRICS:
+                if k in ma.get("metrics", {}) and k in mb.get("metrics", {}):
+                    va, vb = ma["metrics"][k], mb["metrics"][k]
+                    m[k] = {"a": va, "b": vb, "delta": float(f"{vb - va:.8g}")}
+            if m:
+                metrics[ref] = m
+
+    def order(refs, rows):
+        return tuple(sorted(refs, key=lambda r: table.sort_key(rows[r])))
+
+    return ZooDiff(
+        a=side_a.rev if a is not None else "working tree", b=side_b.rev if b is not None else "working tree",
+        added=order(set(rows_b) - set(rows_a), rows_b), removed=order(set(rows_a) - set(rows_b), rows_a),
+        replaced=tuple(r for r in common if rows_a[r]["sha256"] != rows_b[r]["sha256"]),
+        changed=changed, metrics=metrics,
+    )
+
+
+@dataclass(frozen=True)
+class ZooVersion:
+    """A branch or tag holding a zoo."""
+
+    name: str
+    kind: str          # branch or tag
+    commit: str
+    date: str          # committer date, ISO-8601
+    models: int
+    checkpoints: int
+    best: dict[str, dict[str, object]]  # task -> {"ref", metric: value}
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"name": self.name, "kind": self.kind, "commit": self.commit, "date": self.date,
+                "models": self.models, "checkpoints": self.checkpoints, "best": self.best}
+
+
+def versions(root: Path) -> list[ZooVersion]:
+    """Every local branch and tag whose commit holds a zoo, newest first."""
+    fmt = "%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:iso-strict)%00%(*committerdate:iso-strict)"
+    out = git(root, "for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags").stdout.decode()
+    found = []
+    for line in out.splitlines():
+        ref, obj, peeled, date, peeled_date = line.split("\0")
+        commit, date = (peeled, peeled_date) if peeled else (obj, date)
+        kind = "tag" if ref.startswith("refs/tags/") else "branch"
+        name = ref.split("/", 2)[2]
+        data = git(root, "cat-file", "blob", f"{commit}:{constants.TABLE_PATH}", check=False)
+        if data.returncode != 0:
+            continue
+        try:
+            rows = table.parse_csv(data.stdout, f"{constants.TABLE_PATH}@{name}")
+        except ZooError:
+            rows = []
+        summary = git(root, "cat-file", "blob", f"{commit}:{constants.METRICS_DIR}/summary.json", check=False)
+        best = {}
+        if summary.returncode == 0:
+            try:
+                for task, rec in json.loads(summary.stdout).get("tasks", {}).items():
+                    metric = str(rules.TASKS.get(task, {}).get("primary_metric", "accuracy"))
+                    best[task] = {"ref": rec.get("best"), metric: rec.get(metric)}
+            except (ValueError, AttributeError):
+                best = {}
+        found.append(ZooVersion(name, kind, commit, date, len({r["model"] for r in rows}), len(rows), best))
+    return sorted(found, key=lambda v: (v.date, v.name), reverse=True)
