@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
 dvc pull
+zoo merge-setup >/dev/null
 dvc repro
 zoo verify
 zoo ls --all-steps
