@@ -80,6 +80,8 @@ def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS) -> Callable[[
 def match_models(rows: list[Row], patterns: Iterable[str], exclude: Iterable[str] = ()) -> list[Row]:
     """Rows whose model matches any shell-style pattern and none of ``exclude``."""
     patterns, exclude = list(patterns), list(exclude)
+    if not patterns and not exclude:
+        return rows
     out = []
     for row in rows:
         m = row["model"]
@@ -104,7 +106,8 @@ def latest_per_model(rows: list[Row]) -> list[Row]:
 def sort_rows(rows: list[Row], column: str | None, columns: Iterable[str] = rules.COLUMNS) -> list[Row]:
     """Sort by a column (prefix ``-`` for descending); numbers compare as numbers, empties last."""
     if not column:
-        return sorted(rows, key=lambda r: (natural_key(r["model"]), int(r["step"])))
+        keys = {m: natural_key(m) for m in {r["model"] for r in rows}}  # one key per model, not per row
+        return sorted(rows, key=lambda r: (keys[r["model"]], int(r["step"])))
     descending = column.startswith("-")
     col = column.lstrip("-")
     if col not in set(columns):

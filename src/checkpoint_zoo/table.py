@@ -52,9 +52,12 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         if len(set(header)) != len(header):
             parts.append("a column appears twice")
         problem(f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}")
-    rows: list[Row] = []
     width = len(header)
-    for lineno, values in enumerate(reader, start=2):
+    records = list(reader)
+    if not problems and all(len(v) == width for v in records):  # the common case, kept tight for speed
+        return [dict(zip(header, v)) for v in records]
+    rows: list[Row] = []
+    for lineno, values in enumerate(records, start=2):
         if not values:
             continue
         if len(values) != width:
