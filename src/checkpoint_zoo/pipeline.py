@@ -76,7 +76,6 @@ def check_params_fresh(root: Path) -> None:
 
 def stage_validate(root: Path) -> None:
     from .api import Zoo
-    from .table import _schema_fingerprint
 
     check_params_fresh(root)
     zoo = Zoo(root)
@@ -84,8 +83,8 @@ def stage_validate(root: Path) -> None:
     if problems:
         raise ZooError("validate: " + f"{len(problems)} problem(s)\n  " + "\n  ".join(problems))
     data = zoo.table_path.read_bytes()
-    report = {"rows": len(zoo.rows()), "schema": _schema_fingerprint(),
-              "table_sha256": hashlib.sha256(data).hexdigest()}
+    # only what downstream stages depend on: a code edit that keeps the verdict changes nothing here
+    report = {"rows": len(zoo.rows()), "table_sha256": hashlib.sha256(data).hexdigest()}
     from .table import atomic_write
 
     atomic_write(root / VALIDATION_FILE, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
