@@ -19,7 +19,7 @@ def test_yaml_export_is_in_sync_and_round_trips():
     assert body == to_yaml(), "schemas/checkpoints.schema.yaml is stale: python -m checkpoint_zoo.schema > schemas/checkpoints.schema.yaml"
     loaded = pa.DataFrameSchema.from_yaml(body)
     assert set(loaded.columns) == set(CheckpointSchema.to_schema().columns)
-    assert {c.name for c in loaded.checks} == {"canonical_path", "parent_exists", "reported_pair"}
+    assert {c.name for c in loaded.checks} == {"canonical_path", "parent_exists", "reported_pair", "reported_in_range"}
 
 
 def test_arch_registry_matches_rules():

@@ -7,8 +7,10 @@ atomically, so an interrupted command leaves the table valid.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,21 +22,33 @@ from pathlib import Path
 from . import constants, query, rules, table
 from .errors import (
     CheckpointNotFoundError,
+    DiskFullError,
     DuplicateCheckpointError,
     FormatError,
     IntegrityError,
     InvalidValueError,
     MissingFileError,
     NotAZooError,
+    NotPushedError,
     RefError,
+    SecretError,
     StorageError,
     UnsafePathError,
     UsageError,
     ZooError,
 )
-from .formats import copy_hashed, inspect_file, read_header, sha256_file
-from .model import AddResult, Checkpoint, FileCheck, PullResult, PushResult
+from .formats import (
+    allow_global_problem,
+    convert_to_safetensors,
+    copy_hashed,
+    inspect_file,
+    read_header,
+    sha256_file,
+    sniff,
+)
+from .model import AddResult, Checkpoint, FileCheck, PullResult, PushResult, RemoteInfo
 from .refs import Ref, parse_ref
+from .safety import disk_full, disk_full_message, stale_temp_files, sweep_stale_temp_files
 from .stamps import Stamps
 
 Row = dict[str, str]
@@ -204,6 +218,9 @@ class Zoo:
     def _abs(self, rel: str) -> Path:
         """Absolute path of a table path, refusing anything that resolves outside zoo/checkpoints."""
         base = (self.root / constants.CHECKPOINTS_DIR).resolve()
+        if base != self.root.resolve() / constants.CHECKPOINTS_DIR:
+            raise UnsafePathError(f"{constants.CHECKPOINTS_DIR}: resolves to {base}, outside the zoo; it must be a "
+                                  "real folder, not a symlink: remove the link and restore it with git")
         target = (self.root / rel).resolve()
         if base not in target.parents:
             raise UnsafePathError(f"{rel}: resolves to {target}, outside {constants.CHECKPOINTS_DIR}; remove that symlink")
@@ -234,7 +251,9 @@ class Zoo:
         the table holds now; empty until the pipeline has run."""
         from .results import parse_results, read_results
 
-        current = {f"{r['model']}@{r['step']}": r["sha256"] for r in self.rows()}
+        wanted = None if models is None else set(models)
+        current = {f"{r['model']}@{r['step']}": r["sha256"] for r in self.rows()
+                   if wanted is None or r["model"] in wanted}
         if self._source is None:
             stored = read_results(self.root / constants.EVALUATIONS_DIR, models)
         else:
@@ -282,6 +301,23 @@ class Zoo:
         ``where`` and ``sort`` also take the evaluated metrics (accuracy, macro_f1, nll); each
         returned Checkpoint carries its metrics when the pipeline has evaluated it.
         """
+        return [Checkpoint.from_row(r) for r in self.select(
+            patterns, exclude=exclude, task=task, arch=arch, tag=tag, where=where, sort=sort, all_steps=all_steps)]
+
+    def select(
+        self,
+        patterns: Sequence[str] = (),
+        *,
+        exclude: Sequence[str] = (),
+        task: str | None = None,
+        arch: str | None = None,
+        tag: str | None = None,
+        where: str | None = None,
+        sort: str | None = None,
+        all_steps: bool = False,
+    ) -> list[Row]:
+        """Like ``list`` but returns the table rows as dicts of strings (plus metric columns): the fast
+        path for exporting many rows."""
         rows = query.match_models(self.rows(), patterns, exclude)
         if task:
             rows = [r for r in rows if r["task"] == task]
@@ -298,13 +334,13 @@ class Zoo:
         if not all_steps:
             rows = query.latest_per_model(rows)
         rows = query.sort_rows(rows, sort, (*rules.COLUMNS, *rules.METRICS))
-        if not needs_metrics:
-            rows = self._with_metrics(rows)
-        return [Checkpoint.from_row(r) for r in rows]
+        return rows if needs_metrics else self._with_metrics(rows)
 
     def _with_metrics(self, rows: list[Row]) -> list[Row]:
         """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
         evaluated = self.metrics({r["model"] for r in rows})
+        if not evaluated:
+            return rows
         out = []
         for r in rows:
             m = evaluated.get(f"{r['model']}@{r['step']}", {})
@@ -354,13 +390,17 @@ class Zoo:
             missing_in_cache = [r["path"] for r in need if not self._cache_ok(r)]
             if missing_in_cache:
                 self.storage.fetch(missing_in_cache, remote=remote)
+            absent = [r for r in need if self.storage.cached_object(r["path"]) is None]
+            if absent:
+                refs_absent = " ".join(f"{r['model']}@{r['step']}" for r in absent)
+                name = remote or self.storage.default_remote()
+                raise NotPushedError(
+                    f"{self.storage.describe_remote(remote)}: {refs_absent} ({', '.join(r['path'] for r in absent)}) "
+                    f"not found there: not pushed yet; run `zoo push {refs_absent} --remote {name}` in the clone "
+                    "that added it; nothing was changed here"
+                )
             for row in need:
                 obj = self.storage.cached_object(row["path"])
-                if obj is None:
-                    raise StorageError(
-                        f"{row['path']}: not found in remote {remote or self.storage.default_remote()!r}; "
-                        "it has not been pushed yet: run `zoo push` in the clone that added it"
-                    )
                 if not self._cache_ok(row, force=True):
                     obj.unlink(missing_ok=True)
                     raise IntegrityError(
@@ -422,16 +462,59 @@ class Zoo:
         move: bool = False,
         replace: bool = False,
         stage: bool = True,
+        convert: bool = False,
+        allow_globals: Sequence[str] = (),
     ) -> AddResult:
-        """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git."""
+        """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git.
+
+        Pickle-based files (torch.save, .pt/.pth/.ckpt/.bin, detected by content) are refused unless
+        ``convert``: then a separate, fresh interpreter loads them with ``torch.load(weights_only=True)``
+        (the allowlist widened only by ``allow_globals``, e.g. ``argparse.Namespace``) and writes
+        safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
+        TorchScript is always refused.
+        """
         self._workspace_only("add")
         src = Path(file)
         _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
+        if allow_globals and not convert:
+            raise UsageError("--allow-global only applies to --convert")
+        if convert and move:
+            raise UsageError("--move cannot be combined with --convert (the converted file is a new file; "
+                             "delete the original yourself once it is added)")
+        for name in allow_globals:
+            problem = allow_global_problem(name)
+            if problem:
+                raise InvalidValueError(problem)
+        kwargs = dict(model=model, step=step, arch=arch, task=task, dataset=dataset, license=license, epoch=epoch,
+                      description=description, tags=tags, parent=parent, reported=reported, replace=replace,
+                      stage=stage)
+        default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
+        if not convert or sniff(src) == "safetensors":
+            return self._add(src, source=source or default_source, move=move, **kwargs)
+        _check_against_table(self.rows(), model, step, parent)  # refuse early, before the slow conversion
+        incoming = self._work / "incoming"
+        converted = incoming / f"{model}-{step}-{os.getpid()}.converted.safetensors"
+        try:
+            conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
+                                                timeout=constants.convert_timeout())
+            note = f"{source or default_source}; {conversion.describe()}"
+            result = self._add(converted, source=note, move=True, **kwargs)
+        except FormatError as e:
+            raise type(e)(str(e).replace(str(converted), f"{src} (converted)")) from None
+        finally:
+            converted.unlink(missing_ok=True)
+        return AddResult(result.checkpoint, result.status, result.staged, conversion)
+
+    def _add(self, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
+             epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
+             reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
+        """The add itself, on a file that ``add`` has checked the arguments of."""
         # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
         warm = threading.Thread(target=_warm_schema, daemon=True)
         warm.start()
         rel = rules.checkpoint_path(model, step)
         with self._lock():
+            self._recover_killed_adds()
             rows = self.rows()
             _check_against_table(rows, model, step, parent)
             existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
@@ -439,7 +522,13 @@ class Zoo:
             read_header(src)  # refuse a bad file before copying a byte of it
             incoming = self._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
             incoming.parent.mkdir(parents=True, exist_ok=True)
-            digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
+            try:
+                digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
+            except OSError as e:
+                full = disk_full(e)
+                if full is None:
+                    raise
+                raise DiskFullError(disk_full_message(full, f"copying {src} into the zoo")) from None
             try:
                 facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
             except FormatError as e:
@@ -461,7 +550,7 @@ class Zoo:
                 "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
                 "arch": arch, "task": task, "dataset": dataset, "license": license,
                 "parent": parent or "", "tags": ";".join(tags), "description": description,
-                "created": _utc_now(), "source": source or f"zoo add {src.name}",
+                "created": _utc_now(), "source": source,
                 "reported_metric": reported[0] if reported else "",
                 "reported_value": repr(float(reported[1])) if reported else "",
             }
@@ -478,25 +567,85 @@ class Zoo:
             if dest.exists():
                 backup = incoming.with_suffix(".previous")
                 os.replace(dest, backup)
+            pointer_rel = self.storage.pointer(str(Path(rel).parent))
+            pointer = self.root / pointer_rel
+            old_pointer = pointer.read_bytes() if pointer.is_file() else None
+            # DVC rewrites the pointer in place: if this process is killed while it does, the next add
+            # puts the old pointer back from this journal (see _recover_killed_adds)
+            journal = incoming.with_suffix(".pointer")
+            table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": None if old_pointer is None
+                                                    else old_pointer.decode("utf-8", "surrogateescape")}).encode())
             os.replace(incoming, dest)
             try:
                 self._ensure_gitignore()
                 self.storage.track([rel])
+                obj = self.storage.cached_object(rel)
+                if obj is None or obj.stat().st_size != facts.size_bytes:
+                    raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+                                       "run `dvc doctor` and the command again")
             except BaseException:
-                dest.unlink(missing_ok=True)
+                journal.unlink(missing_ok=True)
+                _give_back(dest, src, move)  # a moved file goes back where it came from, never lost
                 if backup is not None:
                     os.replace(backup, dest)
                 if not any(dest.parent.iterdir()):
                     dest.parent.rmdir()
+                if old_pointer is None:  # DVC may have recorded the file before its copy failed
+                    pointer.unlink(missing_ok=True)
+                elif pointer.read_bytes() != old_pointer:
+                    table.atomic_write(pointer, old_pointer)
                 raise
             if backup is not None:
                 backup.unlink(missing_ok=True)
-            table.atomic_write(self.table_path, new_data)
+            journal.unlink(missing_ok=True)
+            try:
+                table.atomic_write(self.table_path, new_data)
+            except OSError as e:
+                full = disk_full(e)
+                if full is None:
+                    raise
+                raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
+                                    f" (then `zoo add` again: {rel} is in place and tracked)") from None
             self._table_cache = None
             self.stamps.record(dest, facts.sha256)
             staged = self._git_add([constants.TABLE_PATH, self.storage.pointer(str(Path(rel).parent)),
                                     f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
         return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+    def _recover_killed_adds(self) -> list[Path]:
+        """Under the lock: undo what a killed ``zoo add`` left half-done, then sweep its temp files.
+
+        A stale pointer journal (its process is gone) means DVC may have been killed while rewriting
+        that pointer: the pointer is put back as it was (and a replaced checkpoint's old bytes with it),
+        which matches the table, since the table is written only after the journal is removed.
+        Returns the files removed or restored from."""
+        incoming = self._work / "incoming"
+        stale = stale_temp_files([incoming])
+        restored_pids = set()
+        for path in [p for p in stale if p.name.endswith(".pointer")]:
+            try:
+                data = json.loads(path.read_text())
+                rel = str(data["pointer"])
+                if re.fullmatch(rf"{constants.CHECKPOINTS_DIR}/{rules.SLUG_PATTERN}\.dvc", rel):
+                    target = self.root / rel
+                    if data.get("content") is None:
+                        target.unlink(missing_ok=True)
+                    else:
+                        table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
+                    restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        for path in [p for p in stale if p.name.endswith(".previous")]:
+            try:
+                model, step, pid = path.name[: -len(".previous")].rsplit("-", 2)
+                if pid in restored_pids:  # the replace never completed: the old bytes go back
+                    os.replace(path, self._abs(rules.checkpoint_path(model, int(step))))
+            except (OSError, ValueError, ZooError):
+                pass
+        for path in stale:
+            path.unlink(missing_ok=True)
+        sweep_stale_temp_files(self.root, self._work)
+        return stale
 
     def _ensure_gitignore(self) -> None:
         """One wildcard line instead of DVC's line per folder (DESIGN.md section 2)."""
@@ -567,6 +716,82 @@ class Zoo:
         name = remote or self.storage.default_remote() or ""
         return PushResult(name, uploaded, tuple(skipped))
 
+    # ---- remotes (DVC remote config; credentials never in the committed .dvc/config) ---------
+
+    def remotes(self) -> list[RemoteInfo]:
+        """The remotes this clone knows: the committed ``.dvc/config`` plus its own ``.dvc/config.local``."""
+        self._workspace_only("remote list")
+        out = []
+        for r in self.storage.remotes():
+            options = dict(r["options"])
+            creds = ""
+            if r["url"].startswith("s3://"):
+                creds = ("config.local" if r["local_secrets"] else
+                         "environment" if constants.aws_credentials_in_env() else "AWS default chain")
+            out.append(RemoteInfo(r["name"], r["url"], r["level"], r["default"], options.pop("endpointurl", None),
+                                  options, creds, r["committed_secrets"]))
+        return out
+
+    def _remote(self, name: str) -> RemoteInfo:
+        return next(r for r in self.remotes() if r.name == name)
+
+    def remote_add(self, name: str, url: str, *, endpoint: str | None = None, region: str | None = None,
+                   options: dict[str, str] | None = None, default: bool = False, local: bool = False,
+                   force: bool = False) -> RemoteInfo:
+        """Configure a remote (``s3://BUCKET/PREFIX`` with an S3-compatible ``endpoint``, or any DVC URL).
+
+        Written to the committed ``.dvc/config`` (and staged in git), or with ``local`` to this clone's
+        ``.dvc/config.local``. Credentials (access_key_id, secret_access_key, session_token …) are refused
+        unless ``local``: keep them in the environment or in config.local.
+        """
+        self._workspace_only("remote add")
+        problem = rules.slug_problem(name, "remote name")
+        if problem:
+            raise InvalidValueError(problem)
+        opts = {str(k): str(v) for k, v in (options or {}).items()}
+        if url.startswith("s3://"):
+            bucket = url[len("s3://"):].split("/", 1)[0]
+            if not bucket:
+                raise InvalidValueError(f"{url!r}: name the bucket, as in s3://BUCKET/PREFIX")
+        elif "://" in url and (endpoint is not None or region is not None):
+            raise InvalidValueError(f"--endpoint and --region are S3 options; {url!r} is not an s3:// URL")
+        if endpoint is not None:
+            opts["endpointurl"] = _check_endpoint(endpoint)
+        if region is not None:
+            opts["region"] = region
+        _refuse_secrets(name, opts, local)
+        self.storage.add_remote(name, url, opts, level="local" if local else "repo", default=default, force=force)
+        if not local:
+            self._git_add([".dvc/config"])
+        return self._remote(name)
+
+    def remote_modify(self, name: str, key: str, value: str | None, *, local: bool = False) -> RemoteInfo:
+        """Set one option of a remote (``value`` None unsets it); secrets only with ``local``."""
+        self._workspace_only("remote modify")
+        if key == "endpointurl" and value is not None:
+            value = _check_endpoint(value)
+        if value is not None:
+            _refuse_secrets(name, {key: value}, local)
+        self.storage.modify_remote(name, key, value, level="local" if local else "repo")
+        if not local:
+            self._git_add([".dvc/config"])
+        return self._remote(name)
+
+    def remote_default(self, name: str | None, *, local: bool = False) -> None:
+        """Make ``name`` the default remote (None: no default) in .dvc/config (or config.local)."""
+        self._workspace_only("remote default")
+        self.storage.set_default_remote(name, level="local" if local else "repo")
+        if not local:
+            self._git_add([".dvc/config"])
+
+    def remote_remove(self, name: str) -> list[str]:
+        """Forget a remote (in .dvc/config and .dvc/config.local); returns the files it was removed from."""
+        self._workspace_only("remote remove")
+        levels = self.storage.remove_remote(name)
+        if "repo" in levels:
+            self._git_add([".dvc/config"])
+        return [".dvc/config" if lv == "repo" else ".dvc/config.local" for lv in levels]
+
     def verify(self, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
         """Re-hash local files against the table (no stamps); one result per checkpoint."""
         self._workspace_only("verify")
@@ -624,6 +849,31 @@ class Zoo:
                         f"re-add the file with `zoo add --replace` or restore it with `zoo pull {row['model']}@{row['step']}`"
                     )
         return problems
+
+
+def _refuse_secrets(name: str, options: dict[str, str], local: bool) -> None:
+    """Credentials never go into the committed .dvc/config."""
+    from .storage import SECRET_OPTIONS
+
+    secrets = sorted(k for k in options if k in SECRET_OPTIONS)
+    if secrets and not local:
+        raise SecretError(
+            f"remote {name!r}: {', '.join(secrets)} is a credential and .dvc/config is committed to git; "
+            f"store it for this clone only with --local (`zoo remote modify {name} {secrets[0]} VALUE --local`) "
+            "or use the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); nothing was written"
+        )
+
+
+def _check_endpoint(endpoint: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidValueError(f"--endpoint {endpoint!r}: give a URL such as http://127.0.0.1:9000 or https://s3.example.com")
+    if parts.username or parts.password:
+        raise SecretError(f"--endpoint {endpoint!r}: credentials do not belong in the endpoint URL; use the "
+                          "environment or `zoo remote modify NAME access_key_id KEY --local`")
+    return endpoint.rstrip("/")
 
 
 def _warm_schema() -> None:
@@ -691,6 +941,9 @@ def _check_add_args(src, model, step, arch, task, dataset, license, epoch, descr
             raise InvalidValueError(f"--reported {metric}=…: metric must be one of {', '.join(rules.METRICS)}")
         if not math.isfinite(value):
             raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
+        problem = rules.metric_problem(metric, value, "--reported")
+        if problem:
+            raise InvalidValueError(problem)
 
 
 def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:

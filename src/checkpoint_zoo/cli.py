@@ -50,23 +50,22 @@ def _terminal_safe(text: str) -> str:
 
 
 def cmd_ls(zoo, args) -> int:
-    ckpts = zoo.list(
-        args.patterns, exclude=args.exclude or (), task=args.task, arch=args.arch, tag=args.tag,
-        where=args.where, sort=args.sort, all_steps=args.all_steps,
-    )
-    if args.format == "json":
-        print(json.dumps([c.to_dict() for c in ckpts], indent=2))
-    elif args.format == "csv":
+    selection = dict(exclude=args.exclude or (), task=args.task, arch=args.arch, tag=args.tag,
+                     where=args.where, sort=args.sort, all_steps=args.all_steps)
+    if args.format == "csv":  # straight from the rows: the export path for large tables
         import csv
 
         from .rules import COLUMNS
 
+        rows = zoo.select(args.patterns, **selection)  # before any output: an error prints nothing on stdout
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(COLUMNS)
-        for c in ckpts:
-            d = c.to_dict()
-            d["tags"] = ";".join(c.tags)
-            writer.writerow([_csv_safe(d[col]) for col in COLUMNS])
+        writer.writerows([v if not v or v[0] not in "=+-@" else _csv_safe(v) for v in (r[c] for c in COLUMNS)]
+                         for r in rows)
+        return 0
+    ckpts = zoo.list(args.patterns, **selection)
+    if args.format == "json":
+        print(json.dumps([c.to_dict() for c in ckpts], indent=2))
     else:
         rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", _human(c.size_bytes),
                  c.license, ";".join(c.tags)] for c in ckpts]
@@ -128,8 +127,16 @@ def cmd_add(zoo, args) -> int:
         license=args.license, epoch=args.epoch, description=args.description or "",
         tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()], parent=args.parent,
         source=args.source, reported=_parse_reported(args.reported), move=args.move, replace=args.replace,
+        convert=args.convert, allow_globals=tuple(args.allow_global or ()),
     )
     c = res.checkpoint
+    if res.conversion is not None:
+        conv = res.conversion
+        print(_terminal_safe(f"converted {conv.source_name} ({conv.source_kind}) to safetensors in a separate process "
+                             f"with torch.load(weights_only=True): {conv.tensors} tensor{'s' if conv.tensors != 1 else ''}"
+                             + (f" from key {conv.taken_from!r}" if conv.taken_from else "")
+                             + (f", left out {', '.join(conv.dropped)}" if conv.dropped else "")
+                             + (f", allowed globals {', '.join(conv.allowed_globals)}" if conv.allowed_globals else "")))
     if res.status == "unchanged":
         print(f"{c.ref}: identical bytes already in the zoo; nothing to do")
         return 0
@@ -224,6 +231,72 @@ def cmd_merge_setup(zoo, args) -> int:
     return 0
 
 
+def _parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
+    from .errors import UsageError
+
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-o {pair!r}: write KEY=VALUE, e.g. -o region=us-east-1")
+        out[key.strip()] = value
+    return out
+
+
+def _print_remote(r) -> None:
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+    print(f"{r.name}{' (default)' if r.default else ''}  {r.url}"
+          f"{'  endpoint ' + r.endpoint if r.endpoint else ''}  [{'.dvc/config' if r.level == 'repo' else '.dvc/config.local' if r.level == 'local' else r.level}]"
+          f"{'  credentials: ' + r.credentials if r.credentials else ''}{'  ' + extra if extra else ''}")
+    if r.committed_secrets:
+        print(f"  warning: .dvc/config (committed) holds {', '.join(r.committed_secrets)} for {r.name}; move it with "
+              f"`dvc remote modify --unset {r.name} {r.committed_secrets[0]}` and "
+              f"`zoo remote modify {r.name} {r.committed_secrets[0]} VALUE --local`", file=sys.stderr)
+
+
+def cmd_remote(zoo, args) -> int:
+    verb = args.remote_verb
+    if verb == "list":
+        found = zoo.remotes()
+        if args.format == "json":
+            print(json.dumps([r.to_dict() for r in found], indent=2))
+        elif not found:
+            print("no remotes; add one with `zoo remote add NAME s3://BUCKET/PREFIX --endpoint URL`")
+        for r in found if args.format != "json" else ():
+            _print_remote(r)
+        return 0
+    if verb == "add":
+        r = zoo.remote_add(args.name, args.url, endpoint=args.endpoint, region=args.region,
+                           options=_parse_options(args.option), default=args.default, local=args.local,
+                           force=args.force)
+        _print_remote(r)
+        if not args.local:
+            print("staged: .dvc/config (credentials stay in the environment or `zoo remote modify "
+                  f"{r.name} access_key_id KEY --local`); next: git commit -m 'Add remote {r.name}'")
+        return 0
+    if verb == "modify":
+        if args.unset == (args.value is not None):
+            from .errors import UsageError
+
+            raise UsageError("give VALUE, or --unset without a VALUE")
+        r = zoo.remote_modify(args.name, args.key, None if args.unset else args.value, local=args.local)
+        _print_remote(r)
+        return 0
+    if verb == "default":
+        if args.unset == bool(args.name):
+            from .errors import UsageError
+
+            raise UsageError("give a remote NAME, or --unset without one")
+        zoo.remote_default(None if args.unset else args.name, local=args.local)
+        print("no default remote" if args.unset else f"default remote: {args.name}")
+        return 0
+    if verb == "remove":
+        files = zoo.remote_remove(args.name)
+        print(f"removed remote {args.name!r} from {', '.join(files)}")
+        return 0
+    raise AssertionError(verb)
+
+
 def _merge_driver(argv: Sequence[str]) -> int:
     """``zoo merge-driver table|dvc %O %A %B``, called by git (no Zoo needed for the table)."""
     from .errors import ZooError
@@ -297,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reported", metavar="METRIC=VALUE", help="a claimed metric, e.g. accuracy=0.97")
     s.add_argument("--move", action="store_true", help="move the file into the zoo instead of copying it")
     s.add_argument("--replace", action="store_true", help="overwrite an existing MODEL@STEP that has other bytes")
+    s.add_argument("--convert", action="store_true",
+                   help="convert a pickle-based checkpoint (torch.save .pt/.pth/.ckpt/.bin) to safetensors first, in a "
+                        "separate process with torch.load(weights_only=True); TorchScript is always refused")
+    s.add_argument("--allow-global", action="append", metavar="MODULE.NAME",
+                   help="with --convert: also allow this global when unpickling (only if you trust the file; "
+                        "recorded in the row), e.g. argparse.Namespace; repeatable")
     s.set_defaults(func=cmd_add)
 
     s = sub.add_parser("push", help="upload checkpoints (all local ones by default) to the remote")
@@ -329,6 +408,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("merge-setup", help="configure git merge drivers for the table and DVC pointers (once per clone)")
     s.set_defaults(func=cmd_merge_setup)
+
+    s = sub.add_parser("remote", help="configure DVC remotes (S3-compatible endpoints); credentials never committed",
+                       description="Remotes live in .dvc/config (committed) or, with --local, in .dvc/config.local "
+                                   "(this clone only). Credentials come from the environment (AWS_ACCESS_KEY_ID, "
+                                   "AWS_SECRET_ACCESS_KEY) or --local options; zoo refuses to write them to .dvc/config.")
+    rsub = s.add_subparsers(dest="remote_verb", metavar="ACTION")
+    rsub.required = True
+    r = rsub.add_parser("add", help="add a remote: zoo remote add NAME s3://BUCKET/PREFIX --endpoint URL [--default]")
+    r.add_argument("name")
+    r.add_argument("url", help="s3://BUCKET/PREFIX (or any DVC remote URL)")
+    r.add_argument("--endpoint", metavar="URL", help="S3-compatible endpoint (MinIO, Ceph RGW, moto …); default AWS")
+    r.add_argument("--region")
+    r.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="any other DVC remote option")
+    r.add_argument("-d", "--default", action="store_true", help="make it the default remote")
+    r.add_argument("--local", action="store_true", help="write to .dvc/config.local (this clone only, not committed)")
+    r.add_argument("-f", "--force", action="store_true", help="replace a remote of that name")
+    r.set_defaults(func=cmd_remote)
+    r = rsub.add_parser("list", help="the configured remotes, where each is set and where its credentials come from")
+    r.add_argument("--format", choices=("text", "json"), default="text")
+    r.set_defaults(func=cmd_remote)
+    r = rsub.add_parser("modify", help="set one option: zoo remote modify NAME KEY VALUE [--local]")
+    r.add_argument("name")
+    r.add_argument("key", help="e.g. endpointurl, region, url; access_key_id/secret_access_key need --local")
+    r.add_argument("value", nargs="?")
+    r.add_argument("--unset", action="store_true", help="remove the option")
+    r.add_argument("--local", action="store_true", help="write to .dvc/config.local (this clone only)")
+    r.set_defaults(func=cmd_remote)
+    r = rsub.add_parser("default", help="make a remote the default one")
+    r.add_argument("name", nargs="?")
+    r.add_argument("--unset", action="store_true", help="no default remote")
+    r.add_argument("--local", action="store_true", help="for this clone only")
+    r.set_defaults(func=cmd_remote)
+    r = rsub.add_parser("remove", help="forget a remote (.dvc/config and .dvc/config.local)")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_remote)
     return p
 
 
@@ -379,6 +493,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if zoo is not None:
             zoo.close()
+
+
+def console_main() -> None:
+    """The ``zoo`` console script: ``main``, then exit without tearing the interpreter down.
+
+    After a command that loaded DVC, botocore and s3fs, Python's own finalisation (freeing every
+    module and object) takes about 0.4 s, a third of pulling one checkpoint (measured with
+    scripts/bench_s3.py). Output is flushed and atexit handlers run first; only the teardown is skipped.
+    Exceptions (``--traceback``) and usage errors exit the normal way."""
+    import atexit
+    import os
+
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except OSError:
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code if isinstance(code, int) else 1)
 
 
 if __name__ == "__main__":

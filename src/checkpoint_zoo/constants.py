@@ -33,6 +33,15 @@ def progress_disabled() -> bool:
     return _flag("ZOO_NO_PROGRESS")
 
 
+def convert_timeout() -> float:
+    """``ZOO_CONVERT_TIMEOUT``: seconds the ``zoo add --convert`` child may take (default 600)."""
+    try:
+        value = float(os.environ.get("ZOO_CONVERT_TIMEOUT", "") or 600)
+    except ValueError:
+        return 600.0
+    return value if value > 0 else 600.0
+
+
 def offline() -> bool:
     """``ZOO_OFFLINE=1``: never touch the network, serve only cached, verified files."""
     return _flag("ZOO_OFFLINE")
@@ -46,3 +55,43 @@ def zoo_repo() -> str | None:
 def in_dvc_experiment() -> bool:
     """True inside ``dvc exp run``, which has just composed params.yaml from conf/ with its overrides."""
     return bool(os.environ.get("DVC_EXP_NAME"))
+
+
+def s3_client_env() -> dict[str, str]:
+    """Botocore settings applied while zoo talks to a remote, so that a dead endpoint fails in seconds
+    instead of minutes: ``ZOO_S3_MAX_ATTEMPTS`` (default 2, first try included) becomes
+    ``AWS_MAX_ATTEMPTS`` with the ``standard`` retry mode. ``AWS_MAX_ATTEMPTS``/``AWS_RETRY_MODE`` set
+    by the user win."""
+    out = {}
+    if not os.environ.get("AWS_MAX_ATTEMPTS"):
+        attempts = os.environ.get("ZOO_S3_MAX_ATTEMPTS", "").strip()
+        out["AWS_MAX_ATTEMPTS"] = attempts if attempts.isdigit() and int(attempts) > 0 else "2"
+    if not os.environ.get("AWS_RETRY_MODE"):
+        out["AWS_RETRY_MODE"] = "standard"
+    return out
+
+
+class scoped_env:
+    """Set environment variables for the duration of a ``with`` block, then restore them."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> "scoped_env":
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for key, old in self.saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def aws_credentials_in_env() -> bool:
+    """True when ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` are both set."""
+    return bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))

@@ -54,6 +54,20 @@ class UnsafeFormatError(FormatError):
     """A checkpoint file is pickle-based or TorchScript: refused, never loaded."""
 
 
+class ConversionError(FormatError):
+    """``zoo add --convert`` could not turn a pickle-based checkpoint into safetensors (the file needs a
+    global that is not allowed, holds no tensors, or the converter failed or timed out); nothing was added."""
+
+
+class UnsafeFileError(ZooError, ValueError):
+    """A file the zoo reads besides checkpoints (a DVC pointer, dvc.yaml, a YAML config) is hostile or
+    malformed: YAML anchors/aliases, too big, or a symlink; refused before anything parses it further."""
+
+
+class DiskFullError(ZooError, OSError):
+    """The disk (or a size limit) ran out while writing; temp files were removed, nothing half-written kept."""
+
+
 class DuplicateCheckpointError(ZooError, FileExistsError):
     """(model, step) exists already with other bytes."""
 
@@ -68,6 +82,27 @@ class MissingFileError(ZooError, FileNotFoundError):
 
 class StorageError(ZooError, OSError):
     """DVC or a remote failed; the message names the remote and the cause."""
+
+
+class RemoteUnreachableError(StorageError, ConnectionError):
+    """The remote's endpoint cannot be reached, or the connection dropped during a transfer (nothing
+    partial is kept; a re-run transfers only what is missing)."""
+
+
+class RemoteAuthError(StorageError, PermissionError):
+    """The remote refused the credentials, or none were found."""
+
+
+class RemoteBucketError(StorageError, FileNotFoundError):
+    """The remote's bucket (or folder) does not exist."""
+
+
+class NotPushedError(StorageError, FileNotFoundError):
+    """The remote is reachable but does not hold the checkpoint: it has not been pushed there yet."""
+
+
+class RemoteConfigError(ZooError, ValueError):
+    """A remote name, URL or option is unknown or malformed."""
 
 
 class UnsafePathError(ZooError, ValueError):

@@ -1,18 +1,25 @@
-"""Checkpoint file formats: content sniffing, safetensors header facts, hashing.
+"""Checkpoint file formats: content sniffing, safetensors header facts, hashing, conversion.
 
 Nothing here ever unpickles. Formats are told apart by their first bytes, never by the extension.
+Pickle-based files are converted (``zoo add --convert``) only in a separate, fresh, short-lived
+interpreter (``checkpoint_zoo._convert``) that does ``torch.load(weights_only=True)`` and nothing else.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
+import re
 import struct
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FormatError, UnsafeFormatError
+from .errors import ConversionError, FormatError, InvalidValueError, UnsafeFormatError
 
 _CHUNK = 8 * 1024 * 1024
 # A safetensors header is JSON; anything bigger than this is hostile, not a model.
@@ -50,7 +57,57 @@ def sniff(path: Path) -> str:
             return "torchscript"
         if any(n.endswith("data.pkl") for n in names):
             return "torch-zip"
+        return "unknown"
+    if _looks_like_text_pickle(path):
+        return "pickle"
     return "unknown"
+
+
+# Opcodes a protocol 0/1 pickle can start with (protocol 2+ starts with PROTO, b"\x80").
+_PICKLE_FIRST = frozenset(b"(]})cIJKLMNFGSTUVXdlt0")
+
+
+def _looks_like_text_pickle(path: Path) -> bool:
+    """True when the first bytes parse as a run of pickle opcodes (protocols 0 and 1 have no magic).
+
+    Only ``pickletools.genops`` reads them: it decodes opcodes and never builds or calls anything."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = f.read(64 * 1024)
+    if not data or data[0] not in _PICKLE_FIRST:
+        return False
+    ops = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(io.BytesIO(data)):
+            ops += 1
+            if op.name == "STOP":
+                return ops >= 2
+            if ops >= 8:
+                return True
+    except Exception:  # not (or no longer) a pickle: decide on what parsed
+        return ops >= 4 and len(data) == 64 * 1024
+    return False
+
+
+def _unknown_reason(path: Path) -> str:
+    """Why a file that is not recognised is not safetensors, as precisely as its first bytes allow."""
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file"
+    with open(path, "rb") as f:
+        head = f.read(8 + 64)
+    if len(head) < 9:
+        return f"{size} bytes is too short for a safetensors file"
+    (n,) = struct.unpack("<Q", head[:8])
+    body = head[8:].lstrip(b" \t\r\n")
+    if body[:1] == b"{" and head[8:9] != b"{":
+        return "its header does not start with '{' (safetensors headers must)"
+    if head[8:9] == b"{" and n > MAX_HEADER_BYTES:
+        return f"it declares a {n}-byte header, more than the {MAX_HEADER_BYTES}-byte limit"
+    if head[8:9] == b"{" and n == 0:
+        return "it declares an empty header"
+    return "unrecognised content"
 
 
 def _refuse(path: Path, kind: str) -> None:
@@ -65,7 +122,7 @@ def _refuse(path: Path, kind: str) -> None:
             "safetensors.torch.save_file instead"
         )
     raise FormatError(
-        f"{path}: not a safetensors file (unrecognised content); save it with safetensors.torch.save_file"
+        f"{path}: not a safetensors file ({_unknown_reason(path)}); save it with safetensors.torch.save_file"
     )
 
 
@@ -120,6 +177,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_all(f, data: bytes) -> None:
+    """Write every byte through an unbuffered file: a short write (disk full, RLIMIT_FSIZE) is retried,
+    so it ends in the OSError that says why instead of a silently truncated copy."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:
+            raise OSError(28, "No space left on device (nothing written)", str(getattr(f, "name", "")))
+        view = view[n:]
+
+
 def copy_hashed(src: Path, dst: Path) -> str:
     """Copy ``src`` to ``dst`` atomically (temp file, fsync, rename) and return the sha256 of what was written."""
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -129,10 +197,158 @@ def copy_hashed(src: Path, dst: Path) -> str:
         with open(src, "rb", buffering=0) as fi, open(tmp, "wb", buffering=0) as fo:
             while chunk := fi.read(_CHUNK):
                 h.update(chunk)
-                fo.write(chunk)
+                _write_all(fo, chunk)
             os.fsync(fo.fileno())
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return h.hexdigest()
+
+
+# ---- conversion of pickle-based checkpoints (zoo add --convert) --------------------------------------
+
+_GLOBAL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+# Globals from these modules can run code or reach the file system when called by the unpickler;
+# --allow-global never admits them (torch blocks several of them too).
+DENIED_GLOBAL_MODULES = frozenset({
+    "builtins", "__builtin__", "os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy",
+    "pickle", "_pickle", "marshal", "ctypes", "socket", "pty", "code", "codeop", "types", "functools",
+    "operator", "io", "_io", "pathlib", "tempfile", "webbrowser", "multiprocessing", "threading", "signal",
+    "asyncio", "inspect", "pdb", "timeit", "platform", "glob", "zipimport", "pkgutil", "site", "shelve",
+    "dill", "cloudpickle", "numpy.testing", "torch.hub", "torch.package", "torch.jit", "torch.ops",
+    "torch.serialization", "torch.utils.cpp_extension", "torch._C", "torch._dynamo", "torch.compiler",
+})
+
+
+def canonical_global(name: str) -> str:
+    """The Python 3 name of a global as a pickle spells it: ``exec`` -> ``builtins.exec``, protocol-2
+    spellings such as ``commands.Popen`` -> ``subprocess.Popen`` (what unpickling would really call)."""
+    import _compat_pickle
+
+    if "." not in name:
+        return f"builtins.{name}"
+    module, _, attr = name.rpartition(".")
+    if (module, attr) in _compat_pickle.NAME_MAPPING:
+        module, attr = _compat_pickle.NAME_MAPPING[(module, attr)]
+    elif module in _compat_pickle.IMPORT_MAPPING:
+        module = _compat_pickle.IMPORT_MAPPING[module]
+    return f"{module}.{attr}"
+
+
+def denied_global(name: str) -> bool:
+    """True when a dotted global belongs to a module that --allow-global never admits (in either its
+    pickled or its Python 3 spelling)."""
+    for spelling in {name, canonical_global(name)}:
+        parts = spelling.split(".")
+        if any(".".join(parts[:i]) in DENIED_GLOBAL_MODULES for i in range(1, len(parts))):
+            return True
+    return False
+
+
+def allow_global_problem(name: str) -> str | None:
+    """Why ``--allow-global NAME`` is not acceptable, or None."""
+    if not isinstance(name, str) or not _GLOBAL_RE.fullmatch(name):
+        return f"--allow-global {name!r}: write module.Name, e.g. argparse.Namespace"
+    if denied_global(name):
+        return (f"--allow-global {name!r}: globals of module {name.rsplit('.', 1)[0]!r} can run code or touch "
+                "files when unpickled; the zoo never allows them")
+    return None
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """What ``convert_to_safetensors`` did, for the row's ``source`` and the command's output."""
+
+    source_name: str
+    source_kind: str                 # pickle, torch-zip
+    source_sha256: str
+    tensors: int
+    taken_from: str                  # "" when the file was the state dict itself, else its key
+    dropped: tuple[str, ...]         # other top-level entries that were left out
+    allowed_globals: tuple[str, ...]
+    torch_version: str
+
+    def describe(self) -> str:
+        """One line for the table's ``source`` column (no control characters, no formula prefix)."""
+        from .rules import CONTROL_CHARS_RE
+
+        name = CONTROL_CHARS_RE.sub("?", self.source_name)
+        text = (f"converted from {name} ({self.source_kind}, sha256 {self.source_sha256}) by zoo add --convert: "
+                f"torch {self.torch_version} torch.load(weights_only=True)")
+        if self.taken_from:
+            text += f", tensors taken from key {CONTROL_CHARS_RE.sub('?', self.taken_from)!r}"
+        text += f", allow-global: {', '.join(self.allowed_globals) if self.allowed_globals else 'none'}"
+        return text
+
+
+def _converter_command(src: Path, dst: Path, allow_globals: tuple[str, ...]) -> list[str]:
+    # -I: a fresh, isolated interpreter (no PYTHON* variables, no user site, no cwd on sys.path), with
+    # only this package's own folder put first on sys.path.
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    boot = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+            "from checkpoint_zoo._convert import main; sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-I", "-c", boot, str(src), str(dst)]
+    for g in allow_globals:
+        cmd += ["--allow-global", g]
+    return cmd
+
+
+def convert_to_safetensors(src: Path, dst: Path, *, allow_globals=(), timeout: float = 600.0) -> Conversion:
+    """Convert a pickle-based checkpoint to safetensors at ``dst`` in a separate, fresh interpreter.
+
+    The child does ``torch.load(src, weights_only=True)`` (never anything weaker: it also runs with
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`` and without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), widened
+    only by ``allow_globals``, writes the state dict with ``safetensors.torch.save_file`` and exits;
+    it is killed after ``timeout`` seconds. This process never unpickles anything. Raises
+    ConversionError (``dst`` removed) when the child refuses or fails.
+    """
+    src, dst = Path(src), Path(dst)
+    allow_globals = tuple(allow_globals)
+    for g in allow_globals:
+        problem = allow_global_problem(g)
+        if problem:
+            raise InvalidValueError(problem)
+    kind = sniff(src)
+    if kind == "torchscript":
+        _refuse(src, kind)
+    if kind not in ("pickle", "torch-zip"):
+        raise ConversionError(f"{src}: not a pickle-based checkpoint that --convert could read "
+                              f"({_unknown_reason(src)}); give a torch.save file or a safetensors file")
+    source_sha256 = sha256_file(src)
+    env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
+    env["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            proc = subprocess.run(
+                _converter_command(src.resolve(), dst.resolve(), allow_globals), cwd=dst.parent, env=env,
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise ConversionError(f"{src}: conversion did not finish within {timeout:g} s and was stopped; "
+                                  "nothing was added (raise ZOO_CONVERT_TIMEOUT for very large checkpoints)") from None
+        result = None
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith("{"):
+                try:
+                    result = json.loads(line)
+                except ValueError:
+                    result = None
+                break
+        if proc.returncode != 0 or not result or not result.get("ok"):
+            if result and result.get("error"):
+                raise ConversionError(f"{src}: {result['error']}; nothing was added")
+            if proc.returncode < 0:
+                why = f"killed by signal {-proc.returncode}" + (" (out of memory?)" if proc.returncode == -9 else "")
+            else:
+                last = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+                why = f"exit {proc.returncode}: {last[-1][:300] if last else 'no message'}"
+            raise ConversionError(f"{src}: the converter failed ({why}); nothing was added")
+        if not dst.is_file():
+            raise ConversionError(f"{src}: the converter reported success but wrote nothing; nothing was added")
+    except BaseException:
+        dst.unlink(missing_ok=True)
+        raise
+    return Conversion(src.name, kind, source_sha256, int(result["tensors"]), str(result.get("taken_from") or ""),
+                      tuple(result.get("dropped") or ()), allow_globals, str(result.get("torch") or "?"))

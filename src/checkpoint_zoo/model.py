@@ -106,6 +106,7 @@ class AddResult:
     checkpoint: Checkpoint
     status: str
     staged: tuple[str, ...] = ()
+    conversion: object | None = None  # formats.Conversion when the file was converted (zoo add --convert)
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,26 @@ class PushResult:
     remote: str
     uploaded: int
     skipped: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """One DVC remote of a zoo clone, as ``zoo remote list`` shows it (secrets never included)."""
+
+    # identity and where it is configured: "repo" (.dvc/config, committed) or "local" (.dvc/config.local)
+    name: str
+    url: str
+    level: str
+    default: bool = False
+    # S3-compatible endpoint (None: AWS itself) and the other options, secrets masked as "***"
+    endpoint: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    # where the credentials come from: "config.local", "environment", "AWS default chain", or "" (not S3)
+    credentials: str = ""
+    # secret options found in the committed .dvc/config (written there by hand): they should move
+    committed_secrets: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)

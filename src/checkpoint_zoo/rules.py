@@ -36,6 +36,8 @@ TASKS: dict[str, dict[str, object]] = {
 }
 
 METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "nll")
+# The values each metric can take (inclusive; None: unbounded); NaN and infinities never.
+METRIC_RANGES: dict[str, tuple[float, float | None]] = {"accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0), "nll": (0.0, None)}
 
 # SPDX identifiers this zoo accepts; add one here (and to the YAML export) to allow it.
 LICENSES: tuple[str, ...] = (
@@ -68,6 +70,18 @@ def slug_problem(name: str, what: str = "model name") -> str | None:
     if not SLUG_RE.fullmatch(name):
         return (f"{what} {name!r} must match {SLUG_PATTERN} (lower-case letters, digits, '.', '_', "
                 "'-'; at most 64 characters; starting with a letter or digit)")
+    return None
+
+
+def metric_problem(metric: str, value: float, what: str) -> str | None:
+    """Why a metric value is not acceptable (not finite, out of its range), or None."""
+    import math
+
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"{what}: {metric}={value} is not a finite number"
+    low, high = METRIC_RANGES.get(metric, (0.0, None))
+    if value < low or (high is not None and value > high):
+        return f"{what}: {metric}={value} is out of range; {metric} lies in [{low:g}, {'inf' if high is None else f'{high:g}'}]"
     return None
 
 

@@ -82,13 +82,22 @@ def reported_pair(df: pd.DataFrame) -> pd.Series:
     return df["reported_metric"].isna() == df["reported_value"].isna()
 
 
+@_registered(check_type="vectorized")
+def reported_in_range(df: pd.DataFrame) -> pd.Series:
+    # the lower bound (0 for every metric) is the column's own ge=0 check; this one adds the upper
+    value = pd.to_numeric(df["reported_value"], errors="coerce")
+    upper = {m: hi for m, (_lo, hi) in rules.METRIC_RANGES.items() if hi is not None}
+    high = pd.to_numeric(df["reported_metric"].map(upper), errors="coerce")
+    return value.isna() | high.isna() | (value < 0) | (value <= high)
+
+
 class CheckpointSchema(pa.DataFrameModel):
     """One row per checkpoint; see DESIGN.md section 3 for the meaning of each column."""
 
     # identity
     model: Series[str] = pa.Field(str_matches=rf"^{rules.SLUG_PATTERN}$", nfc_normalized=(), no_case_collision=())
     step: Series[int] = pa.Field(ge=0)
-    epoch: Series[float] = pa.Field(ge=0, nullable=True)
+    epoch: Series[float] = pa.Field(ge=0, nullable=True, finite_or_empty=())
     # computed from the file, never typed by hand
     path: Series[str] = pa.Field(str_matches=r"^zoo/checkpoints/[^/]+/[^/]+$")
     format: Series[str] = pa.Field(isin=list(rules.FORMATS))
@@ -108,7 +117,7 @@ class CheckpointSchema(pa.DataFrameModel):
     created: Series[str] = pa.Field(str_matches=rf"^{rules.CREATED_PATTERN}$")
     source: Series[str] = pa.Field(safe_text=())
     reported_metric: Series[str] = pa.Field(nullable=True, isin=list(rules.METRICS))
-    reported_value: Series[float] = pa.Field(nullable=True, finite_or_empty=())
+    reported_value: Series[float] = pa.Field(nullable=True, ge=0, finite_or_empty=())
 
     class Config:
         strict = True
@@ -117,6 +126,7 @@ class CheckpointSchema(pa.DataFrameModel):
         canonical_path = ()
         parent_exists = ()
         reported_pair = ()
+        reported_in_range = ()
 
 
 _RULE_HELP = {
@@ -127,6 +137,7 @@ _RULE_HELP = {
     "canonical_path": "must be zoo/checkpoints/<model>/step-<8-digit step>.safetensors; let `zoo add` write it",
     "parent_exists": "must be empty or an existing MODEL@STEP of this table",
     "reported_pair": "reported_metric and reported_value must be both set or both empty",
+    "reported_in_range": "reported_value is above its metric's maximum (accuracy and macro_f1 are at most 1)",
     "multiple_fields_uniqueness": "(model, step) appears more than once; keep one row",
     "not_nullable": "must not be empty",
 }
@@ -135,6 +146,7 @@ _ROW_CHECK_COLUMN = {
     "canonical_path": "path",
     "parent_exists": "parent",
     "reported_pair": "reported_metric",
+    "reported_in_range": "reported_value",
     "multiple_fields_uniqueness": "step",
 }
 
@@ -169,11 +181,23 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
     """Validate rows lazily; raise TableInvalidError listing every failure by line, column, value and rule."""
     from pandera.errors import SchemaErrors
 
+    found: dict[tuple[int, str, str], str] = {}
+    # pandas reads the text "nan" as a missing value, which these nullable columns allow: refuse it here
+    nan_cells = set()
+    for row_no, row in enumerate(rows):
+        for column in _FLOAT_COLUMNS:
+            text = str(row.get(column) or "").strip()
+            if text and text.lstrip("+-")[:1] in ("n", "N") and _is_nan_text(text):
+                nan_cells.add((row_no, column))
+                where = f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
+                found[(row_no, column, "finite_or_empty")] = (
+                    f"{source} {where}: column {column!r} value {text!r}: must be a finite number or empty (NaN is not)")
+    if nan_cells:
+        rows = [{**r, **{c: "0" for (i, c) in nan_cells if i == n}} for n, r in enumerate(rows)]
     frame = frame_from_rows(rows)
     try:
-        return CheckpointSchema.validate(frame, lazy=True)
+        validated = CheckpointSchema.validate(frame, lazy=True)
     except SchemaErrors as err:
-        found: dict[tuple[int, str, str], str] = {}
         for case in err.failure_cases.itertuples(index=False):
             index, check = case.index, str(case.check)
             row_no = int(index) if index is not None and pd.notna(index) else -1
@@ -191,12 +215,26 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
             empty = value is None or (isinstance(value, float) and pd.isna(value)) or value == ""
             shown = " (empty)" if empty else f" value {value!r}"
             found[(row_no, str(column), name)] = f"{source} {where}: column {column!r}{shown}: {_describe_check(check)}"
-        problems = [found[k] for k in sorted(found, key=lambda k: (k[0], k[1], k[2]))]
-        problems = list(dict.fromkeys(problems))
-        raise TableInvalidError(
-            f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun",
-            problems,
-        ) from None
+    else:
+        if not found:
+            return validated
+    problems = [found[k] for k in sorted(found, key=lambda k: (k[0], k[1], k[2]))]
+    problems = list(dict.fromkeys(problems))
+    raise TableInvalidError(
+        f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun",
+        problems,
+    ) from None
+
+
+_FLOAT_COLUMNS = ("epoch", "reported_value")
+
+
+def _is_nan_text(text: str) -> bool:
+    try:
+        value = float(text)
+    except ValueError:
+        return False
+    return value != value
 
 
 def to_yaml() -> str:

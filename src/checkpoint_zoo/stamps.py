@@ -1,7 +1,9 @@
-"""Remembered sha256 verdicts keyed on (inode, size, mtime), so unchanged files are not re-hashed.
+"""Remembered sha256 verdicts keyed on (device, inode, size, mtime, ctime), so unchanged files are not re-hashed.
 
 A stamp only ever says "these exact stat values had this sha256"; any change to the file changes
-the stat and forces a re-hash.
+the stat and forces a re-hash. ctime is part of the key because mtime can be set back by anyone who
+can write the file (``touch -d``, ``os.utime``), while ctime cannot: a file whose bytes were changed
+and whose mtime was restored is still re-hashed before it is handed over.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Stamps:
     @staticmethod
     def _stat_key(path: Path) -> str:
         st = os.stat(path)
-        return f"{st.st_ino} {st.st_size} {st.st_mtime_ns}"
+        return f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
     def lookup(self, path: Path) -> str | None:
         """The remembered sha256 if the file is unchanged since it was stamped."""

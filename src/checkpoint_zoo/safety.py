@@ -1,0 +1,193 @@
+"""Guards for what the zoo reads and writes besides checkpoint bytes (DESIGN.md section 7).
+
+* YAML is read with safe loading only, and documents with anchors, aliases or explicit tags are
+  refused before anything is built from them (a "billion laughs" alias bomb costs nothing to write
+  and hangs whatever walks the result, DVC's schema validation included).
+* DVC pointers (``zoo/checkpoints/*.dvc``) and ``dvc.yaml``/``dvc.lock`` are checked that way before DVC
+  opens the repo (DVC parses every one of them on every command), and refused when they are
+  symlinks (DVC would read and write through them, outside the zoo).
+* A full disk (or a file-size limit) is named as such, whichever library hit it.
+* Temp files that a killed zoo command left behind are swept (only those of processes that are gone).
+
+Nothing here imports dvc, torch or pandas.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from . import constants
+from .errors import UnsafeFileError
+
+# DVC pointers and dvc.yaml are a few hundred bytes; anything this big is not one.
+MAX_YAML_BYTES = 1024 * 1024
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def refuse_yaml_tricks(text: str, source: str) -> None:
+    """Raise UnsafeFileError if the YAML text uses anchors, aliases or explicit tags (or is not YAML).
+
+    Only the event stream is read (no objects are built), which is linear in the text; documents
+    without ``&``, ``*`` or ``!`` cannot use any of those and are not even scanned."""
+    if not any(c in text for c in "&*!"):
+        return
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise UnsafeFileError(
+                    f"{source}: uses YAML anchors/aliases (&/*), which the zoo refuses (an alias bomb "
+                    "expands without limit); DVC never writes them: restore the file with `git checkout -- "
+                    f"{source}` or rewrite it without them"
+                )
+            if getattr(event, "tag", None) is not None:  # set only when the document spells a tag out
+                raise UnsafeFileError(
+                    f"{source}: uses an explicit YAML tag ({event.tag}), which the zoo refuses; restore the "
+                    f"file with `git checkout -- {source}`"
+                )
+    except yaml.YAMLError as e:
+        raise UnsafeFileError(f"{source}: not valid YAML ({_first_line(e)}); restore it with "
+                              f"`git checkout -- {source}`") from None
+
+
+def load_yaml(data: str | bytes, source: str):
+    """``yaml.safe_load`` of a document that is small and free of anchors, aliases and tags."""
+    import yaml
+
+    if len(data) > MAX_YAML_BYTES:
+        raise UnsafeFileError(f"{source}: {len(data)} bytes is far too big for this YAML file (limit "
+                              f"{MAX_YAML_BYTES}); restore it with `git checkout -- {source}`")
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    refuse_yaml_tricks(text, source)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UnsafeFileError(f"{source}: not valid YAML ({_first_line(e)}); restore it with "
+                              f"`git checkout -- {source}`") from None
+
+
+def dvc_files(root: Path) -> Iterator[Path]:
+    """The DVC files the zoo owns: ``dvc.yaml``, ``dvc.lock`` and every folder pointer."""
+    for name in ("dvc.yaml", "dvc.lock"):
+        yield root / name
+    folder = root / constants.CHECKPOINTS_DIR
+    try:
+        with os.scandir(folder) as it:
+            names = sorted(e.name for e in it if e.name.endswith(".dvc"))
+    except OSError:
+        return
+    for name in names:
+        yield folder / name
+
+
+def check_dvc_files(root: Path) -> None:
+    """Refuse hostile DVC files before DVC parses them: symlinks, oversize files, YAML anchors/aliases/tags."""
+    root = Path(root)
+    for path in dvc_files(root):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise UnsafeFileError(
+                f"{rel}: is a symlink (to {os.readlink(path)}); DVC would read and write through it, outside "
+                f"the zoo; delete it and restore the real file with `git checkout -- {rel}`"
+            )
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue
+        if size > MAX_YAML_BYTES:
+            raise UnsafeFileError(f"{rel}: {size} bytes is far too big for a DVC file (limit {MAX_YAML_BYTES}); "
+                                  f"restore it with `git checkout -- {rel}`")
+        data = path.read_bytes()
+        if b"&" in data or b"*" in data or b"!" in data:
+            refuse_yaml_tricks(data.decode("utf-8", errors="replace"), rel)
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def disk_full(*errors: BaseException | None) -> OSError | None:
+    """The OSError saying the disk (or RLIMIT_FSIZE, or a quota) ran out, anywhere in these exceptions'
+    chains, or None."""
+    for err in errors:
+        for e in _chain(err):
+            if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+                return e
+    return None
+
+
+def disk_full_message(err: OSError, doing: str) -> str:
+    """One line for DiskFullError: what was being written, why it failed, what to do."""
+    why = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "file too large for the size limit",
+           errno.EDQUOT: "disk quota exceeded"}.get(err.errno, os.strerror(err.errno or 0))
+    name = getattr(err, "filename2", None) or getattr(err, "filename", None)
+    where = f" ({name})" if name else ""
+    return (f"{doing}: {why}{where}; the temp files were removed and nothing half-written was kept; "
+            "free some space (or raise the limit) and run the command again")
+
+
+# incoming/<model>-<step>-<pid>.safetensors, .<name>.tmp-<pid>, <model>-<step>-<pid>.previous,
+# <model>-<step>-<pid>.converted.safetensors
+_TEMP_PATTERNS = (re.compile(r"^\..+\.tmp-(\d+)$"), re.compile(r"^.+-(\d+)\.[a-z.]+$"))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, it is someone else's
+        return True
+    return True
+
+
+def stale_temp_files(folders: Iterable[Path], patterns: Iterable[re.Pattern[str]] = _TEMP_PATTERNS) -> list[Path]:
+    """Temp files in these folders whose writer process no longer exists (a killed zoo command)."""
+    out = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as it:
+                entries = [e for e in it if e.is_file(follow_symlinks=False)]
+        except OSError:
+            continue
+        for entry in entries:
+            for pattern in patterns:
+                m = pattern.match(entry.name)
+                if m:
+                    if not _pid_alive(int(m.group(1))):
+                        out.append(Path(entry.path))
+                    break
+    return out
+
+
+def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
+    """Remove what killed zoo commands left: incoming copies and their temps, table temps. Call it
+    under the zoo lock. Returns what was removed."""
+    gone = []
+    table_dir = (Path(root) / constants.TABLE_PATH).parent
+    table_temp = re.compile(r"^\.(?:checkpoints\.csv|\.gitignore)\.tmp-(\d+)$")
+    candidates = stale_temp_files([Path(work) / "incoming"])
+    candidates += stale_temp_files([table_dir, Path(root) / constants.CHECKPOINTS_DIR], (table_temp,))
+    for path in candidates:
+        try:
+            path.unlink()
+            gone.append(path)
+        except OSError:
+            pass
+    return gone
