@@ -103,13 +103,24 @@ def child_env(tmp: Path, server: Server) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], env: dict, cwd: Path | None = None) -> float:
-    """Wall time of one command (which must succeed)."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+RSS_MB: dict[str, float] = {}  # peak resident memory of each measured kind of command, over the run
+
+
+def run(cmd: list[str], env: dict, cwd: Path | None = None, kind: str | None = None) -> float:
+    """Wall time of one command (which must succeed); its max RSS is kept in ``RSS_MB[kind]``."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage: its peak RSS, not ours
+        took = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            out.seek(0)
+            err.seek(0)
+            raise SystemExit(f"failed: {' '.join(cmd)}\n{out.read()[-2000:].decode(errors='replace')}\n"
+                             f"{err.read()[-2000:].decode(errors='replace')}")
+    if kind:
+        RSS_MB[kind] = max(RSS_MB.get(kind, 0.0), usage.ru_maxrss / 1024)
     return took
 
 
@@ -187,7 +198,7 @@ def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int
     clone = fresh_clone(root, tmp / "big-clone", env)
     run([ZOO, "ls"], env, clone)  # first read validates the 10,000-row table once; the verdict is cached
 
-    target = rows[len(rows) // 2 + 37]
+    target = rows[(len(rows) // 2 + 37) % len(rows)]  # mid-zoo, not a folder edge
     ref, rel = f"{target['model']}@{target['step']}", target["path"]
     import yaml
 
@@ -207,7 +218,7 @@ def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int
     for _ in range(reps):
         reset_pull(clone, rel)
         server.clear()
-        zoo_s.append(run([ZOO, "pull", ref, "--remote", "s3"], env, clone))
+        zoo_s.append(run([ZOO, "pull", ref, "--remote", "s3"], env, clone, "zoo pull one"))
         reqs = server.requests()
         gets = sorted({q["path"].split("/", 2)[-1] for q in reqs if q["method"] == "GET" and q["path"].count("/") >= 2})
         if gets != sorted({obj_key, dir_key}):
@@ -215,10 +226,10 @@ def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int
         got = hashlib.sha256((clone / rel).read_bytes()).hexdigest()
         assert got == target["sha256"]
         dest.unlink(missing_ok=True)
-        boto_s.append(run(boto3_cmd("download_file", server, obj_key, dest), env))
+        boto_s.append(run(boto3_cmd("download_file", server, obj_key, dest), env, kind="boto3 download one"))
         assert hashlib.sha256(dest.read_bytes()).hexdigest() == target["sha256"]
         reset_pull(clone, rel)
-        dvc_s.append(run([PYTHON, "-m", "dvc", "pull", "-q", rel, "-r", "s3"], env, clone))
+        dvc_s.append(run([PYTHON, "-m", "dvc", "pull", "-q", rel, "-r", "s3"], env, clone, "dvc pull one"))
     bytes_out = sum(q["bytes_out"] for q in reqs)
     limit = 1.5 * med(boto_s) + 1.0
     return {
@@ -268,21 +279,21 @@ def bench_big(tmp: Path, server: Server, env: dict, size_mib: int, reps: int, qu
 
     for i in range(reps):
         empty_prefix()
-        push_s.append(run([ZOO, "push", "--remote", "s3"], env, root))
-        up_s.append(run(boto3_cmd("upload_file", server, f"boto3/{i}", src), env))
+        push_s.append(run([ZOO, "push", "--remote", "s3"], env, root, "zoo push big"))
+        up_s.append(run(boto3_cmd("upload_file", server, f"boto3/{i}", src), env, kind="boto3 upload big"))
         reset_pull(clone, rel)
-        pull_s.append(run([ZOO, "pull", "big@0", "--remote", "s3"], env, clone))
+        pull_s.append(run([ZOO, "pull", "big@0", "--remote", "s3"], env, clone, "zoo pull big"))
         assert hashlib.sha256((clone / rel).read_bytes()).hexdigest() == hashlib.sha256(src.read_bytes()).hexdigest()
         dest.unlink(missing_ok=True)
-        down_s.append(run(boto3_cmd("download_file", server, f"boto3/{i}", dest), env))
+        down_s.append(run(boto3_cmd("download_file", server, f"boto3/{i}", dest), env, kind="boto3 download big"))
         dest.unlink(missing_ok=True)
-        get_s.append(run(boto3_cmd("get_object", server, f"boto3/{i}", dest), env))
+        get_s.append(run(boto3_cmd("get_object", server, f"boto3/{i}", dest), env, kind="boto3 get_object big"))
         dest.unlink(missing_ok=True)
         client.delete_object(Bucket=BUCKET, Key=f"boto3/{i}")
         reset_pull(clone, rel)
-        dvc_pull_s.append(run([PYTHON, "-m", "dvc", "pull", "-q", rel, "-r", "s3"], env, clone))
+        dvc_pull_s.append(run([PYTHON, "-m", "dvc", "pull", "-q", rel, "-r", "s3"], env, clone, "dvc pull big"))
         empty_prefix()
-        dvc_push_s.append(run([PYTHON, "-m", "dvc", "push", "-q", "-r", "s3"], env, root))
+        dvc_push_s.append(run([PYTHON, "-m", "dvc", "push", "-q", "-r", "s3"], env, root, "dvc push big"))
         stored = client.list_objects_v2(Bucket=BUCKET, Prefix="big/").get("Contents", [])
         if not any(o["Size"] == nbytes for o in stored):
             raise SystemExit("dvc push did not upload the checkpoint: its timing would be meaningless")
@@ -363,7 +374,7 @@ def main(argv=None) -> int:
                   "object for every ranged GET, which download_file's 8 MiB parts pay most for")
     print("  machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=2))
+        args.json.write_text(json.dumps({"machine": info, "results": results, "peak_rss_mb": RSS_MB}, indent=2))
     return 0 if all(r.get("met") is not False for r in results) else 1
 
 
