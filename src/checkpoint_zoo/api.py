@@ -820,6 +820,7 @@ class Zoo:
         from .errors import TableInvalidError
 
         self._workspace_only("validate")
+        st = self.table_path.stat()
         data = self.table_path.read_bytes()
         parse_problems: list[str] = []
         try:
@@ -831,8 +832,19 @@ class Zoo:
             return [*parse_problems, *e.problems] if e.problems else [*parse_problems, str(e)]
         if parse_problems:
             return parse_problems
+        table.mark_valid(data)  # the schema verdict: no later read validates this table again
+        self._table_cache = ((st.st_mtime_ns, st.st_size), rows)
         problems = []
+        listed: dict[str, frozenset[str]] = {}  # one listing per model folder, not a resolve() per row
         for lineno, row in enumerate(rows, start=2):
+            folder, _, name = row["path"].rpartition("/")
+            if folder not in listed:
+                try:
+                    listed[folder] = frozenset(os.listdir(self.root / folder))
+                except (FileNotFoundError, NotADirectoryError):
+                    listed[folder] = frozenset()
+            if name not in listed[folder]:
+                continue
             path = self._abs(row["path"])
             if not path.is_file():
                 continue

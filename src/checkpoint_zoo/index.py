@@ -16,6 +16,7 @@ import io
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import rules
@@ -26,6 +27,10 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
 # Hugging Face model cards use lower-case SPDX-like ids.
 _HF_LICENSE = {lic: lic.lower() for lic in rules.LICENSES}
+# What the page shows or searches; the rest (paths, hashes, provenance) is in zoo/index.json, and
+# leaving it out keeps the page a third of the size at 100,000 checkpoints.
+_SITE_FIELDS = ("model", "step", "ref", "task", "arch", "dataset", "description", "tags", "num_params", "metrics",
+                "reported_metric", "reported_value", "pull_command", "is_best", "is_latest")
 
 
 def md_escape(text: object) -> str:
@@ -39,8 +44,19 @@ def md_escape(text: object) -> str:
 
 def json_for_script(data: object) -> str:
     """JSON that cannot close a <script> element or start a comment inside it."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    import orjson
+
+    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def dump_index_json(index: dict) -> bytes:
+    """``zoo/index.json``: sorted keys, indented (one field per line, so git diffs read well), written
+    by orjson: 0.2 s at 100,000 checkpoints where ``json.dumps(indent=...)`` takes 3 s."""
+    import orjson
+
+    return orjson.dumps(index, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def _fmt(v: object) -> str:
@@ -54,20 +70,20 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
     missing, stale = [], []
     entries = []
     for row in rows:
-        c = Checkpoint.from_row(row)
-        rec = results.get(c.ref)
+        ref = f"{row['model']}@{row['step']}"
+        rec = results.get(ref)
         if rec is None:
-            missing.append(c.ref)
+            missing.append(ref)
             continue
-        if rec.get("sha256") != c.sha256:
-            stale.append(c.ref)
+        if rec.get("sha256") != row["sha256"]:
+            stale.append(ref)
             continue
-        d = c.to_dict()
+        d = Checkpoint.dict_from_row(row)
         d["metrics"] = dict(rec["metrics"])
         d["evaluation"] = dict(rec["provenance"], n_examples=rec.get("n_examples"))
-        if c.reported_metric and c.reported_metric in d["metrics"]:
-            d["reproduced_value"] = d["metrics"][c.reported_metric]
-            d["delta"] = float(f"{d['reproduced_value'] - c.reported_value:.8g}")
+        if d["reported_metric"] and d["reported_metric"] in d["metrics"]:
+            d["reproduced_value"] = d["metrics"][d["reported_metric"]]
+            d["delta"] = float(f"{d['reproduced_value'] - d['reported_value']:.8g}")
         else:
             d["reproduced_value"] = d["delta"] = None
         entries.append(d)
@@ -156,7 +172,8 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
             }],
         }],
     }
-    lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=False).rstrip(), "---", "",
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the same text, 4× faster
+    lines = ["---", yaml.dump(front, Dumper=dumper, sort_keys=False, allow_unicode=False).rstrip(), "---", "",
              f"# {md_escape(model)}", "", md_escape(best["description"]) or "(no description)", "",
              f"- task: {md_escape(best['task'])}; architecture: {md_escape(best['arch'])}; "
              f"dataset: {md_escape(best['dataset'])}; license: {md_escape(best['license'])}",
@@ -211,7 +228,9 @@ def render_site(index: dict, title: str) -> str:
 
     env = Environment(loader=PackageLoader("checkpoint_zoo", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
-    return env.get_template("site.html.j2").render(title=title, data_json=json_for_script(index))
+    data = {"models": index["models"],
+            "checkpoints": [{k: e[k] for k in _SITE_FIELDS} for e in index["checkpoints"]]}
+    return env.get_template("site.html.j2").render(title=title, data_json=json_for_script(data))
 
 
 def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_dir: Path) -> dict:
@@ -223,23 +242,20 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     tasks = {t: dict(rule) for t, rule in rules.TASKS.items() if any(e["task"] == t for e in entries)}
     index = {"format": 1, "table_sha256": table_sha, "tasks": tasks, "models": models, "checkpoints": entries}
     root = zoo.root
-    atomic_write(root / "zoo/index.json", (json.dumps(index, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(root / "zoo/index.json", dump_index_json(index))
     atomic_write(root / "zoo/INDEX.md", render_index_md(entries, models).encode())
-    cards = root / "zoo/cards"
-    cards.mkdir(parents=True, exist_ok=True)
-    for model, summary in models.items():
-        text = render_card(model, [e for e in entries if e["model"] == model], summary)
-        atomic_write(cards / f"{model}.md", text.encode())
-    for f in cards.glob("*.md"):
-        if f.stem not in models:
-            f.unlink()
-    curves = root / "zoo/metrics/curves"
-    curves.mkdir(parents=True, exist_ok=True)
-    files = render_curves(entries)
-    for model, text in files.items():
-        atomic_write(curves / f"{model}.csv", text.encode())
-    for f in curves.glob("*.csv"):
-        if f.stem not in files:
+    cards, curves = root / "zoo/cards", root / "zoo/metrics/curves"
+    by_model: dict[str, list[dict]] = {}
+    for e in entries:
+        by_model.setdefault(e["model"], []).append(e)
+    per_model = {cards / f"{m}.md": render_card(m, by_model[m], summary).encode() for m, summary in models.items()}
+    per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries).items()}
+    for folder in (cards, curves):
+        folder.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # a file each, each fsynced: overlap the waits
+        list(pool.map(lambda item: atomic_write(*item), per_model.items()))
+    for f in [*cards.glob("*.md"), *curves.glob("*.csv")]:
+        if f not in per_model:
             f.unlink()
     summary = {"checkpoints": len(entries), "models": len(models), "tasks": {}}
     for task in tasks:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cache
 from pathlib import Path
 
 from .rules import METRICS
@@ -61,42 +62,59 @@ class Checkpoint:
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "Checkpoint":
         """Build from a validated table row of strings."""
-        return cls(
-            model=row["model"],
-            step=int(row["step"]),
-            epoch=_opt_float(row["epoch"]),
-            path=row["path"],
-            format=row["format"],
-            size_bytes=int(row["size_bytes"]),
-            sha256=row["sha256"],
-            num_params=int(row["num_params"]),
-            dtype=row["dtype"],
-            arch=row["arch"],
-            task=row["task"],
-            dataset=row["dataset"],
-            license=row["license"],
-            parent=row["parent"] or None,
-            tags=tuple(t for t in row["tags"].split(";") if t),
-            description=row["description"],
-            created=row["created"],
-            source=row["source"],
-            reported_metric=row["reported_metric"] or None,
-            reported_value=_opt_float(row["reported_value"]),
-            metrics={k: float(row[k]) for k in METRICS if row.get(k)},
-        )
+        return cls(**_typed_fields(row))
+
+    @staticmethod
+    def dict_from_row(row: dict[str, str]) -> dict[str, object]:
+        """``from_row(row).to_dict()`` without building the object (the index of 100,000 rows)."""
+        return _json_ready(_typed_fields(row))
 
     def to_dict(self) -> dict[str, object]:
         """Every field plus ref and the pull commands, JSON-ready."""
-        from dataclasses import fields
-
         # a shallow copy: asdict() deep-copies every field and dominated `zoo ls --format json` at 100k rows
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["metrics"] = dict(self.metrics)
-        d["tags"] = list(self.tags)
-        d["ref"] = self.ref
-        d["pull_command"] = self.pull_command
-        d["dvc_pull_command"] = self.dvc_pull_command
-        return d
+        return _json_ready({name: getattr(self, name) for name in _field_names()})
+
+
+def _typed_fields(row: dict[str, str]) -> dict[str, object]:
+    """The Checkpoint fields of a validated table row of strings."""
+    return {
+        "model": row["model"],
+        "step": int(row["step"]),
+        "epoch": _opt_float(row["epoch"]),
+        "path": row["path"],
+        "format": row["format"],
+        "size_bytes": int(row["size_bytes"]),
+        "sha256": row["sha256"],
+        "num_params": int(row["num_params"]),
+        "dtype": row["dtype"],
+        "arch": row["arch"],
+        "task": row["task"],
+        "dataset": row["dataset"],
+        "license": row["license"],
+        "parent": row["parent"] or None,
+        "tags": tuple(t for t in row["tags"].split(";") if t),
+        "description": row["description"],
+        "created": row["created"],
+        "source": row["source"],
+        "reported_metric": row["reported_metric"] or None,
+        "reported_value": _opt_float(row["reported_value"]),
+        "metrics": {k: float(row[k]) for k in METRICS if row.get(k)},
+    }
+
+
+def _json_ready(d: dict[str, object]) -> dict[str, object]:
+    """Fields (as Checkpoint holds them) -> to_dict's form: lists, ref and the pull commands added."""
+    d["metrics"] = dict(d["metrics"])
+    d["tags"] = list(d["tags"])
+    ref = f"{d['model']}@{d['step']}"
+    d["ref"] = ref
+    d["pull_command"] = f"zoo pull {ref}"
+    d["dvc_pull_command"] = f"dvc pull {d['path']}"
+    return d
+
+@cache
+def _field_names() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(Checkpoint))
 
 
 @dataclass(frozen=True)
