@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import LAUNCHER  # scripts/ is on sys.path: this file or bench.py was run as a script
+
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 ZOO = str(Path(sys.executable).with_name("zoo"))
@@ -107,21 +109,25 @@ RSS_MB: dict[str, float] = {}  # peak resident memory of each measured kind of c
 
 
 def run(cmd: list[str], env: dict, cwd: Path | None = None, kind: str | None = None) -> float:
-    """Wall time of one command (which must succeed); its max RSS is kept in ``RSS_MB[kind]``."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage: its peak RSS, not ours
-        took = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            out.seek(0)
-            err.seek(0)
-            raise SystemExit(f"failed: {' '.join(cmd)}\n{out.read()[-2000:].decode(errors='replace')}\n"
-                             f"{err.read()[-2000:].decode(errors='replace')}")
+    """Wall time of one command (which must succeed); its max RSS is kept in ``RSS_MB[kind]``.
+
+    Through bench.py's launcher: a direct child of this (large) process would report this process's
+    RSS as its own peak."""
+    with tempfile.TemporaryDirectory() as d:
+        report, out, err = Path(d) / "wait4.txt", Path(d) / "stdout", Path(d) / "stderr"
+        with open(out, "wb") as o, open(err, "wb") as e:
+            subprocess.run([PYTHON, "-S", "-c", LAUNCHER, str(report), *cmd], cwd=cwd, env=env, stdout=o, stderr=e,
+                           check=False)
+        try:
+            seconds, rss_kb, code = report.read_text().split()
+        except (OSError, ValueError):
+            seconds, rss_kb, code = "0", "0", "-1"
+        if int(code) != 0:
+            raise SystemExit(f"failed: {' '.join(cmd)}\n{out.read_bytes()[-2000:].decode(errors='replace')}\n"
+                             f"{err.read_bytes()[-2000:].decode(errors='replace')}")
     if kind:
-        RSS_MB[kind] = max(RSS_MB.get(kind, 0.0), usage.ru_maxrss / 1024)
-    return took
+        RSS_MB[kind] = max(RSS_MB.get(kind, 0.0), int(rss_kb) / 1024)
+    return float(seconds)
 
 
 def boto3_cmd(op: str, server: Server, key: str, path: Path) -> list[str]:
