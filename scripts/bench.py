@@ -730,6 +730,10 @@ def bench_s3(ctx: Context) -> list[Result]:
                note=f"{big['boto3_download_mib_s']} MiB/s; get_object {big['boto3_get_object_mib_s']} MiB/s"),
         Result("s3", f"zoo pull {label}", big["zoo_pull_s"], [rss["zoo pull big"]], "boto3 download_file",
                big["boto3_download_file_s"], note=f"{big['pull_mib_s']} MiB/s; dvc pull {big['dvc_pull_mib_s']} MiB/s"),
+        Result("s3", f"dvc push {label} -r s3", big["dvc_push_s"], [rss["dvc push big"]], "boto3 upload_file",
+               big["boto3_upload_file_s"]),
+        Result("s3", f"dvc pull {label} -r s3", big["dvc_pull_s"], [rss["dvc pull big"]], "boto3 download_file",
+               big["boto3_download_file_s"]),
     ]
 
 
