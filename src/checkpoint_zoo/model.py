@@ -112,6 +112,7 @@ def _json_ready(d: dict[str, object]) -> dict[str, object]:
     d["dvc_pull_command"] = f"dvc pull {d['path']}"
     return d
 
+
 @cache
 def _field_names() -> tuple[str, ...]:
     return tuple(f.name for f in fields(Checkpoint))
