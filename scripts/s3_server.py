@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from checkpoint_zoo.safety import pid_alive
+
 PROJECT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"
 # moto accepts any key unless auth is on; these are the conventional placeholder credentials
@@ -227,15 +229,6 @@ def shell_lines(info: dict) -> str:
     ])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 def start(args) -> int:
     state = Path(args.state_dir)
@@ -243,7 +236,7 @@ def start(args) -> int:
     ready = state / "server.json"
     if ready.exists():
         info = json.loads(ready.read_text())
-        if _alive(info["pid"]):
+        if pid_alive(info["pid"]):
             print(json.dumps(info) if args.json else shell_lines(info))
             print(f"# already running (pid {info['pid']}); `python {sys.argv[0]} stop` stops it", file=sys.stderr)
             return 0
@@ -279,16 +272,16 @@ def stop(args) -> int:
         print("s3_server: no background server recorded; nothing to stop", file=sys.stderr)
         return 0
     pid = json.loads(ready.read_text())["pid"]
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             try:  # reap it if it is our child (it is not when `start` ran in another shell)
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
             time.sleep(0.05)
-        if _alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     ready.unlink(missing_ok=True)
     print(f"s3_server: stopped (pid {pid}); its data is gone")
@@ -297,7 +290,7 @@ def stop(args) -> int:
 
 def status(args) -> int:
     ready = Path(args.state_dir) / "server.json"
-    if ready.exists() and _alive(json.loads(ready.read_text())["pid"]):
+    if ready.exists() and pid_alive(json.loads(ready.read_text())["pid"]):
         info = json.loads(ready.read_text())
         print(json.dumps(info) if args.json else shell_lines(info))
         return 0

@@ -145,7 +145,8 @@ def disk_full_message(err: OSError, doing: str) -> str:
 _TEMP_PATTERNS = (re.compile(r"^\..+\.tmp-(\d+)$"), re.compile(r"^.+-(\d+)\.[a-z.]+$"))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (ours, or someone else's)."""
     if pid == os.getpid():
         return True
     try:
@@ -170,7 +171,7 @@ def stale_temp_files(folders: Iterable[Path], patterns: Iterable[re.Pattern[str]
             for pattern in patterns:
                 m = pattern.match(entry.name)
                 if m:
-                    if not _pid_alive(int(m.group(1))):
+                    if not pid_alive(int(m.group(1))):
                         out.append(Path(entry.path))
                     break
     return out

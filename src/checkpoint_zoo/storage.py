@@ -24,6 +24,7 @@ from .errors import (
     StorageError,
     ZooError,
 )
+from .safety import pid_alive
 
 # Remote options that are credentials: never written to the committed .dvc/config (only config.local).
 SECRET_OPTIONS = frozenset({
@@ -89,18 +90,6 @@ def _remote_session() -> Iterator[_DvcLog]:
             logger.handlers = handlers
             logger.setLevel(level)
             logger.propagate = propagate
-
-
-def _pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -635,7 +624,7 @@ class Storage:
             dest.parent.mkdir(parents=True, exist_ok=True)
             for stale in dest.parent.glob(f".{dest.name}.zoo-*.tmp"):  # left by a killed zoo process
                 pid = stale.name.rsplit(".zoo-", 1)[-1].split("-", 1)[0]
-                if pid.isdigit() and not _pid_alive(int(pid)):
+                if pid.isdigit() and not pid_alive(int(pid)):
                     stale.unlink(missing_ok=True)
             tmp = dest.with_name(f".{dest.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp")
             try:
