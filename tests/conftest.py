@@ -16,20 +16,23 @@ PROJECT = Path(__file__).resolve().parents[1]
 ZOO_BIN = Path(sys.executable).with_name("zoo")
 
 
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory, monkeypatch):
-    """A HOME, cache and git identity of the test's own (GTO-style isolation)."""
-    home = tmp_path_factory.mktemp("home")
+def isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
+    """Give the environment a HOME, cache and git identity of its own (GTO-style isolation)."""
+    home.mkdir(parents=True, exist_ok=True)
     gitconfig = home / ".gitconfig"
     gitconfig.write_text("[user]\n\tname = Zoo Test\n\temail = zoo@example.invalid\n[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.setenv("ZOO_CACHE_DIR", str(home / ".cache" / "checkpoint-zoo"))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("DVC_NO_ANALYTICS", "1")
-    monkeypatch.setenv("ZOO_NO_PROGRESS", "1")
-    monkeypatch.delenv("ZOO_REPO", raising=False)
+    for key, value in {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+                       "ZOO_CACHE_DIR": str(home / ".cache" / "checkpoint-zoo"), "GIT_CONFIG_GLOBAL": str(gitconfig),
+                       "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1", "ZOO_NO_PROGRESS": "1"}.items():
+        mp.setenv(key, value)
+    mp.delenv("ZOO_REPO", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """Every test runs isolated (``isolate``) in a HOME of its own."""
+    home = tmp_path_factory.mktemp("home")
+    isolate(monkeypatch, home)
     yield home
 
 
@@ -82,6 +85,11 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 ADD_ARGS = ("--arch", "linear", "--task", "tabular-classification", "--dataset", "wine", "--license", "MIT")
+
+
+def add_args(path: Path | str, model: str = "gamma", step: str = "1", *extra: str) -> tuple[str, ...]:
+    """``zoo add`` arguments for a linear wine checkpoint."""
+    return ("add", str(path), f"--model={model}", f"--step={step}", *ADD_ARGS, *extra)
 
 
 @pytest.fixture

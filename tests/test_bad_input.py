@@ -66,7 +66,7 @@ from pathlib import Path
 import pytest
 
 from checkpoint_zoo.rules import ARCHS, LICENSES, TASKS
-from conftest import ADD_ARGS, git, run_zoo, snapshot, write_safetensors
+from conftest import ADD_ARGS, add_args, git, isolate, run_zoo, snapshot, write_safetensors
 
 TABLE = "zoo/checkpoints.csv"
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"
@@ -88,17 +88,8 @@ def templates(tmp_path_factory) -> Templates:
     from checkpoint_zoo.api import init
 
     base = tmp_path_factory.mktemp("bad-input")
-    home = base / "home"
-    home.mkdir()
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Zoo Test\n\temail = zoo@example.invalid\n[init]\n\tdefaultBranch = main\n")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-                           "ZOO_CACHE_DIR": str(home / ".cache" / "checkpoint-zoo"),
-                           "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1",
-                           "DVC_NO_ANALYTICS": "1", "ZOO_NO_PROGRESS": "1"}.items():
-            mp.setenv(key, value)
-        mp.delenv("ZOO_REPO", raising=False)
+        isolate(mp, base / "home")
         root = base / "zoo"
         init(root, remote_url=str(base / "remote"))
         git("commit", "-qm", "empty zoo", cwd=root)
@@ -204,10 +195,6 @@ def refused(root: Path, *args: str, code: int = 1, names: tuple[str, ...] = (), 
         before.pop("dvc cache"), after.pop("dvc cache")
     assert after == before, f"disk changed: {describe_change(before, after)}\n{shown}"
     return lines
-
-
-def add_args(path: Path | str, model: str = "gamma", step: str = "1", *extra: str) -> tuple[str, ...]:
-    return ("add", str(path), f"--model={model}", f"--step={step}", *ADD_ARGS, *extra)
 
 
 def without(flag: str, args: tuple[str, ...] = ADD_ARGS) -> tuple[str, ...]:

@@ -135,7 +135,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ADD_ARGS, PROJECT, ZOO_BIN, git, snapshot, write_safetensors
+from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, snapshot, write_safetensors
 
 TABLE = "zoo/checkpoints.csv"
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"
@@ -156,26 +156,14 @@ ENV_KEYS = ("HOME", "XDG_CACHE_HOME", "ZOO_CACHE_DIR", "GIT_CONFIG_GLOBAL", "GIT
             "DVC_NO_ANALYTICS", "ZOO_NO_PROGRESS")
 
 
-def _isolated(mp: pytest.MonkeyPatch, home: Path) -> None:
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Zoo Test\n\temail = zoo@example.invalid\n[init]\n\tdefaultBranch = main\n")
-    for key, value in {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
-                       "ZOO_CACHE_DIR": str(home / ".cache" / "checkpoint-zoo"), "GIT_CONFIG_GLOBAL": str(gitconfig),
-                       "GIT_CONFIG_NOSYSTEM": "1", "DVC_NO_ANALYTICS": "1", "ZOO_NO_PROGRESS": "1"}.items():
-        mp.setenv(key, value)
-    mp.delenv("ZOO_REPO", raising=False)
-
-
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory) -> Templates:
     from checkpoint_zoo import Zoo
     from checkpoint_zoo.api import init
 
     base = tmp_path_factory.mktemp("hostile")
-    home = base / "home"
-    home.mkdir()
     with pytest.MonkeyPatch.context() as mp:
-        _isolated(mp, home)
+        isolate(mp, base / "home")
         root = base / "zoo"
         init(root, remote_url=str(base / "remote"))
         git("commit", "-qm", "empty zoo", cwd=root)
@@ -309,10 +297,6 @@ def refused(root: Path, *args: str, names: tuple[str, ...] = (), code: int = 1, 
         before.pop("dvc cache"), after.pop("dvc cache")
     assert after == before, f"disk changed: {changed(before, after)}\n{shown}"
     return r
-
-
-def add_args(path: Path | str, model: str = "gamma", step: str = "1", *extra: str) -> tuple[str, ...]:
-    return ("add", str(path), f"--model={model}", f"--step={step}", *ADD_ARGS, *extra)
 
 
 def st_bytes(header: bytes, data: bytes = b"") -> bytes:
@@ -958,9 +942,7 @@ def big_templates(templates, big_file, tmp_path_factory) -> Templates:
     """The template zoo plus delta@1 (64 MB), pushed; and a clone of it with no bytes."""
     base = tmp_path_factory.mktemp("hostile-big")
     with pytest.MonkeyPatch.context() as mp:
-        home = base / "home"
-        home.mkdir()
-        _isolated(mp, home)
+        isolate(mp, base / "home")
         root = _private_copy(templates.zoo, base / "zoo", templates.base / "remote", base / "remote")
         r = zoo_run(root, *add_args(big_file, "delta", "1"))
         assert r.code == 0, r.err

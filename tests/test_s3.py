@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dvc, git, run_zoo, write_safetensors
+from conftest import dvc, git, isolate, run_zoo, write_safetensors
 from s3_server import SERVER_SCRIPT, MotoServer, TcpProxy
 
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"   # small (32 KB)
@@ -76,14 +76,8 @@ def template(tmp_path_factory) -> Path:
     from checkpoint_zoo.api import init
 
     base = tmp_path_factory.mktemp("s3-template")
-    home = base / "home"
-    home.mkdir()
-    gitconfig = home / ".gitconfig"
-    gitconfig.write_text("[user]\n\tname = Zoo Test\n\temail = zoo@example.invalid\n[init]\n\tdefaultBranch = main\n")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"HOME": str(home), "GIT_CONFIG_GLOBAL": str(gitconfig), "GIT_CONFIG_NOSYSTEM": "1",
-                           "XDG_CACHE_HOME": str(home / ".cache"), "DVC_NO_ANALYTICS": "1"}.items():
-            mp.setenv(key, value)
+        isolate(mp, base / "home")
         root = base / "zoo"
         init(root, remote_url=str(base / "local-remote"))
         git("commit", "-qm", "empty zoo", cwd=root)
