@@ -80,7 +80,7 @@ def test_diff_between_versions_reads_git_only(clone):
     d = json.loads(r.out)
     assert d["added"] == ["gamma@1"] and d["removed"] == [] and d["replaced"] == ["alpha@20"]
     assert d["changed"]["beta@5"]["description"] == ["beta test", "beta: better described"]
-    assert d["metrics"]["alpha@10"]["accuracy"] == {"a": 0.5, "b": 0.55, "delta": 0.05}
+    assert d["metrics"]["alpha@10"]["accuracy"] == {"a": 0.5, "b": 0.55, "delta": 0.05, "changed": True}
     assert d["metrics"]["alpha@20"]["accuracy"]["delta"] == 0.05  # what the replacement changed
     reverse = json.loads(run_zoo("diff", "exp", "v1", "--format", "json", cwd=clone).out)
     assert reverse["removed"] == ["gamma@1"]
@@ -94,6 +94,25 @@ def test_diff_head_against_working_tree(clone, tmp_path):
     assert run_zoo("add", str(f), "--model", "delta", "--step", "3", *ADD_ARGS, cwd=clone).code == 0
     d = json.loads(run_zoo("diff", "--format", "json", cwd=clone).out)
     assert d["a"] == "HEAD" and d["b"] == "working tree" and d["added"] == ["delta@3"]
+
+
+def test_diff_counts_a_metric_as_changed_only_beyond_its_tolerance(clone):
+    """NLL that moved in its 8th digit (another CPU's kernels) is unchanged; accuracy is exact; NLL +2 % is a change."""
+    from checkpoint_zoo.results import read_results, write_results
+
+    folder = clone / "zoo/metrics/evaluations"
+    recs = read_results(folder)
+    recs["alpha@10"]["metrics"]["nll"] = float(f"{recs['alpha@10']['metrics']['nll'] * (1 + 3e-8):.8g}")
+    recs["alpha@20"]["metrics"]["nll"] *= 1.02
+    recs["beta@5"]["metrics"]["accuracy"] += 1 / 143
+    write_results(folder, recs)
+    d = json.loads(run_zoo("diff", "--format", "json", cwd=clone).out)
+    assert d["metrics"]["alpha@10"]["nll"]["delta"] != 0 and d["metrics"]["alpha@10"]["nll"]["changed"] is False
+    assert d["metrics"]["alpha@20"]["nll"]["changed"] is True
+    assert d["metrics"]["beta@5"]["accuracy"]["changed"] is True
+    text = run_zoo("diff", cwd=clone).out
+    assert "2 with metric changes beyond their reproducibility tolerance (1 compared unchanged)" in text, text
+    assert "alpha@10" not in text and "alpha@20  nll" in text and "beta@5  accuracy" in text
 
 
 def test_ls_show_pull_at_a_revision_without_checkout(clone):

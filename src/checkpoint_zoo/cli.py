@@ -213,12 +213,13 @@ def cmd_diff(zoo, args) -> int:
     for ref, cols in d.changed.items():
         for col, (old, new) in cols.items():
             print(f"  {'changed':<20} {ref}  {col}: {_terminal_safe(old)!r} -> {_terminal_safe(new)!r}")
-    moved = {r: m for r, m in d.metrics.items() if any(v["delta"] != 0 for v in m.values())}
+    moved = {r: m for r, m in d.metrics.items() if any(v["changed"] for v in m.values())}
     for ref, m in moved.items():
-        print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.4f} -> {v['b']:.4f} ({v['delta']:+.4f})"
-                                                  for k, v in m.items() if v["delta"] != 0))
+        print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.6g} -> {v['b']:.6g} ({v['delta']:+.4g})"
+                                                  for k, v in m.items() if v["changed"]))
     print(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.replaced)} replaced, {len(d.changed)} with "
-          f"metadata changes, {len(moved)} with metric changes ({len(d.metrics) - len(moved)} compared unchanged)")
+          f"metadata changes, {len(moved)} with metric changes beyond their reproducibility tolerance ({len(d.metrics) - len(moved)} "
+          "compared unchanged)")
     return 0
 
 

@@ -4,7 +4,10 @@ Every stored result is keyed on (checkpoint sha256, evaluation-code hash, eval-p
 hash); a result is reused only when all four match, so adding one checkpoint evaluates one, and a
 change of params, code or data re-evaluates all. Results live in git-tracked JSON files, one per
 model (``zoo/metrics/evaluations/<model>.json``), written deterministically: sorted keys, floats
-rounded to 8 significant digits, one CPU thread and deterministic torch algorithms.
+rounded to 8 significant digits, one CPU thread and deterministic torch algorithms. Across machines
+the metrics agree under the contract of ``contract.py``, which each record states; a forced
+re-evaluation that agrees with a stored result of the same key keeps the stored bytes, so a clone on
+another CPU never rewrites committed metrics.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, rules
+from . import __version__, contract, rules
 from .errors import IntegrityError, MissingFileError, ZooError
 from .results import read_results, write_results
 
 # The code whose change must re-evaluate everything: this module and what it builds models and data with.
-_CODE_FILES = ("evaluate.py", "archs.py", "datasets.py")
+_CODE_FILES = ("evaluate.py", "archs.py", "datasets.py", "contract.py")
 
 
 def code_hash() -> str:
@@ -121,6 +124,9 @@ class EvalReport:
     evaluated: tuple[tuple[str, str], ...]
     reused: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
+    # forced re-evaluations of an unchanged key: agreed within the contract (stored bytes kept) or not
+    verified: tuple[str, ...] = ()
+    disagreed: tuple[tuple[str, str], ...] = ()
 
 
 def _key(rec: Mapping[str, object]) -> tuple:
@@ -135,7 +141,7 @@ def evaluate_zoo(zoo, params: Mapping[str, object], out_dir: Path, force: bool =
     from .progress import progress
 
     rows = zoo.rows()
-    stored = {} if force else read_results(out_dir)
+    stored = read_results(out_dir)
     chash, phash = code_hash(), params_hash(params)
     data_cache: dict[str, EvalData] = {}
     records: dict[str, dict] = {}
@@ -150,7 +156,7 @@ def evaluate_zoo(zoo, params: Mapping[str, object], out_dir: Path, force: bool =
             data_cache[row["dataset"]] = load_eval_data(row["dataset"], params)
         key = (row["sha256"], chash, phash, data_cache[row["dataset"]].digest)
         old = stored.get(ref)
-        if old is not None and _key(old) == key:
+        if old is not None and _key(old) == key and not force:
             records[ref] = old
             reused.append(ref)
             continue
@@ -168,7 +174,7 @@ def evaluate_zoo(zoo, params: Mapping[str, object], out_dir: Path, force: bool =
             why = "evaluation data changed"
         todo.append((row, why))
     setup_determinism(int(params.get("threads", 1)))
-    evaluated, failed = [], []
+    evaluated, failed, verified, disagreed = [], [], [], []
     for row, why in progress(todo, desc="evaluate", unit="ckpt"):
         ref = f"{row['model']}@{row['step']}"
         try:
@@ -187,29 +193,49 @@ def evaluate_zoo(zoo, params: Mapping[str, object], out_dir: Path, force: bool =
             if ref in stored:
                 records[ref] = stored[ref]  # keep the old result visible; the run still fails
             continue
-        records[ref] = {
+        record = {
             "step": int(row["step"]),
             "sha256": row["sha256"],
             "task": row["task"],
             "dataset": row["dataset"],
             "metrics": metrics,
+            "reproducibility": contract.contract_for(metrics),
             "n_examples": int(len(data.y)),
             "provenance": {
                 "code_hash": chash, "params_hash": phash, "data_hash": data.digest,
                 "code_version": f"checkpoint-zoo {__version__}",
             },
         }
+        old = stored.get(ref)
+        if old is not None and _key(old) == _key(record):
+            beyond = contract.disagreements(old.get("metrics", {}), metrics)
+            if not beyond and set(old.get("metrics", {})) == set(metrics):
+                records[ref] = old
+                verified.append(ref)
+                continue
+            disagreed.append((ref, ", ".join(f"{k} {a} -> {b} (beyond {contract.tolerance(k).describe()})"
+                                             for k, (a, b) in beyond.items()) or "other metric names"))
+        records[ref] = record
         evaluated.append((ref, why))
     write_results(out_dir, records)
     for ref, why in evaluated:
         log(f"evaluated {ref} ({why})")
+    for ref, what in disagreed:
+        log(f"NOT REPRODUCED {ref}: same checkpoint, code, params and data, but {what}; stored the new result")
     log(f"evaluated {len(evaluated)}, reused {len(reused)} (same checkpoint sha256, code, params and data)")
+    if force:
+        log(f"re-evaluated {len(verified) + len(disagreed)} with an unchanged key: {len(verified)} agree with "
+            f"the stored result within the reproducibility contract (kept as stored), {len(disagreed)} do not")
     if failed:
         for ref, msg in failed:
             log(f"FAILED {ref}: {msg}")
         raise ZooError(f"evaluation failed for {len(failed)} checkpoint(s): "
                        + "; ".join(f"{ref}: {msg}" for ref, msg in failed))
-    return EvalReport(tuple(evaluated), tuple(reused), tuple(failed))
+    if disagreed:
+        raise ZooError(f"{len(disagreed)} checkpoint(s) did not reproduce their stored metrics within the "
+                       f"reproducibility contract ({', '.join(ref for ref, _ in disagreed)}); the new results are "
+                       "written: compare them with `git diff zoo/metrics/evaluations` before committing")
+    return EvalReport(tuple(evaluated), tuple(reused), tuple(failed), tuple(verified), tuple(disagreed))
 
 
 def primary_metric(task: str) -> tuple[str, bool]:

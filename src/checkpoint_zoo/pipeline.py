@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one stage; known errors print their report and exit 1."""
     p = argparse.ArgumentParser(prog="python -m checkpoint_zoo.pipeline", description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=("validate", "evaluate", "index", "compose"))
-    p.add_argument("--force", action="store_true", help="evaluate: ignore stored results")
+    p.add_argument("--force", action="store_true", help="evaluate: re-evaluate every checkpoint; a result that agrees with the stored one "
+                   "within the reproducibility contract keeps the stored bytes, one that does not is written and fails the run")
     p.add_argument("overrides", nargs="*", help="compose: Hydra overrides such as eval.batch_size=64")
     p.add_argument("-C", "--repo", default=".", help="the zoo (default: current folder)")
     args = p.parse_args(argv)

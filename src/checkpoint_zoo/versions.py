@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import constants, rules, table
+from . import constants, contract, rules, table
 from .errors import ZooError
 from .results import parse_results
 from .revision import RevisionSource, git
@@ -56,7 +56,8 @@ class ZooDiff:
     removed: tuple[str, ...]
     replaced: tuple[str, ...]                       # same ref, other bytes
     changed: dict[str, dict[str, tuple[str, str]]]  # ref -> column -> (old, new)
-    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # ref -> metric -> a/b/delta
+    # ref -> metric -> a, b, delta and changed (beyond the metric's reproducibility tolerance)
+    metrics: dict[str, dict[str, dict[str, float | bool]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -85,7 +86,8 @@ def diff(root: Path, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
             for k in rules.METRICS:
                 if k in ma.get("metrics", {}) and k in mb.get("metrics", {}):
                     va, vb = ma["metrics"][k], mb["metrics"][k]
-                    m[k] = {"a": va, "b": vb, "delta": float(f"{vb - va:.8g}")}
+                    m[k] = {"a": va, "b": vb, "delta": float(f"{vb - va:.8g}"),
+                            "changed": not contract.tolerance(k).agrees(va, vb)}
             if m:
                 metrics[ref] = m
 
