@@ -12,7 +12,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-# torch==2.13.0 resolves to the CPU wheel this machine's pip is configured to find.
+# torch 2.14.1 and torchvision 0.29.1 (a CUDA build that runs on the CPU) come from the machine's local package index.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 # `dvc plots show` offline: Vega inlined from npm into a local template (skipped, with a note, without npm).
 .venv/bin/python scripts/build_plots_template.py >/dev/null || echo "note: dvc plots show will load Vega from its CDN" >&2
