@@ -13,6 +13,11 @@ CHECKPOINTS_DIR = "zoo/checkpoints"
 METRICS_DIR = "zoo/metrics"
 EVALUATIONS_DIR = "zoo/metrics/evaluations"
 LOCK_NAME = "zoo.lock"
+CONF_DIR = "conf"
+# Registries: one YAML file per entry, conf/<group>/<name>.yaml (see registry/).
+REGISTRY_GROUPS = ("arch", "task", "dataset")
+# The zoo's own code (architectures, loaders, metrics it defines), importable as this package name.
+CODE_DIR = "zoo_code"
 
 
 def _flag(name: str) -> bool:
@@ -78,7 +83,7 @@ class scoped_env:
         self.values = values
         self.saved: dict[str, str | None] = {}
 
-    def __enter__(self) -> "scoped_env":
+    def __enter__(self) -> scoped_env:
         for key, value in self.values.items():
             self.saved[key] = os.environ.get(key)
             os.environ[key] = value

@@ -110,7 +110,19 @@ class UnsafePathError(ZooError, ValueError):
 
 
 class ArchitectureError(ZooError, LookupError):
-    """An architecture is not registered or cannot be built from a state dict."""
+    """An architecture is not registered, cannot be built, or a checkpoint does not fit it."""
+
+
+class RegistryError(ZooError, ValueError):
+    """A file under conf/ (architecture, task, dataset) is missing, malformed or names something unknown."""
+
+
+class UnsafeTargetError(RegistryError):
+    """A ``_target_`` in conf/ points outside the allowed import roots (or at code that loads or runs files)."""
+
+
+class UntrustedCodeError(ZooError, PermissionError):
+    """A zoo opened from a URL or revision wants to run its own code folder without explicit trust."""
 
 
 class SecretError(ZooError, ValueError):

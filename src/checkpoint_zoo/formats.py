@@ -156,6 +156,21 @@ def read_header(path: Path) -> tuple[int, str, dict[str, str]]:
     return num_params, ";".join(sorted(dtypes)), metadata
 
 
+def tensor_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every tensor's (shape, dtype) from a safetensors header alone: no tensor byte is read."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if not 0 < n <= MAX_HEADER_BYTES:
+                raise ValueError(f"header length {n}")
+            header = json.loads(f.read(n))
+        return {k: (tuple(int(d) for d in v["shape"]), str(v["dtype"]))
+                for k, v in header.items() if k != "__metadata__"}
+    except (OSError, ValueError, KeyError, TypeError, struct.error) as e:
+        raise FormatError(f"{path}: unreadable safetensors header ({e}); re-save it with safetensors") from None
+
+
 def inspect_file(path: Path, sha256: str | None = None) -> FileFacts:
     """Validate a safetensors file and compute its table facts (hashing it unless ``sha256`` is given)."""
     num_params, dtype, metadata = read_header(path)
@@ -271,7 +286,7 @@ class Conversion:
 
     def describe(self) -> str:
         """One line for the table's ``source`` column (no control characters, no formula prefix)."""
-        from .rules import CONTROL_CHARS_RE
+        from .catalog.rules import CONTROL_CHARS_RE
 
         name = CONTROL_CHARS_RE.sub("?", self.source_name)
         text = (f"converted from {name} ({self.source_kind}, sha256 {self.source_sha256}) by zoo add --convert: "

@@ -1,25 +1,25 @@
-"""The architecture registry: names in ``rules.ARCHS`` -> builders of ``torch.nn.Module``.
+"""Small networks for flat feature vectors, used by the reference zoo's architectures in ``conf/arch/``.
 
 Every model takes a flat float feature vector ``[N, F]`` and returns logits ``[N, C]``; the input
-standardisation lives inside the model as buffers, so a checkpoint is self-contained. Builders read
-the sizes from the state dict's shapes, so a checkpoint needs no side config to be loaded.
+standardisation lives inside the model as buffers, so a checkpoint is self-contained. Sizes are the
+constructor's arguments, given by the architecture's config, never read from a checkpoint.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 from .errors import ArchitectureError
 
-Shapes = Mapping[str, tuple[int, ...]]
-
 
 class Standardize(nn.Module):
     """(x - mean) / std with the training set's statistics stored as buffers."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, n_features: int) -> None:
         super().__init__()
@@ -60,6 +60,8 @@ class MLP(nn.Module):
 
 
 class ResBlock(nn.Module):
+    """Pre-norm residual block: x + relu(fc(layernorm(x)))."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.ln = nn.LayerNorm(width)
@@ -106,60 +108,3 @@ class ConvNet(nn.Module):
         x = torch.relu(self.conv2(x))
         x = x.mean(dim=(2, 3))
         return self.head(x)
-
-
-def _need(shapes: Shapes, key: str, arch: str) -> tuple[int, ...]:
-    if key not in shapes:
-        raise ArchitectureError(f"state dict has no tensor {key!r}, so it is not a {arch!r} checkpoint")
-    return tuple(shapes[key])
-
-
-def _build_linear(shapes: Shapes) -> nn.Module:
-    n_out, n_in = _need(shapes, "fc.weight", "linear")
-    return LinearNet(n_in, n_out)
-
-
-def _build_mlp(shapes: Shapes) -> nn.Module:
-    n_layers = sum(1 for k in shapes if k.startswith("layers.") and k.endswith(".weight"))
-    if n_layers == 0:
-        raise ArchitectureError("state dict has no layers.N.weight tensors, so it is not an 'mlp' checkpoint")
-    first = _need(shapes, "layers.0.weight", "mlp")
-    sizes = [first[1]] + [_need(shapes, f"layers.{i}.weight", "mlp")[0] for i in range(n_layers)]
-    return MLP(sizes)
-
-
-def _build_resmlp(shapes: Shapes) -> nn.Module:
-    width, n_in = _need(shapes, "stem.weight", "resmlp")
-    n_out = _need(shapes, "head.weight", "resmlp")[0]
-    depth = sum(1 for k in shapes if k.startswith("blocks.") and k.endswith(".fc.weight"))
-    return ResMLP(n_in, width, depth, n_out)
-
-
-def _build_convnet(shapes: Shapes) -> nn.Module:
-    c1 = _need(shapes, "conv1.weight", "convnet")[0]
-    c2 = _need(shapes, "conv2.weight", "convnet")[0]
-    n_out = _need(shapes, "head.weight", "convnet")[0]
-    n_in = _need(shapes, "norm.mean", "convnet")[0]
-    return ConvNet(n_in, c1, c2, n_out)
-
-
-REGISTRY: dict[str, Callable[[Shapes], nn.Module]] = {
-    "linear": _build_linear,
-    "mlp": _build_mlp,
-    "resmlp": _build_resmlp,
-    "convnet": _build_convnet,
-}
-
-
-def build_model(arch: str, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Build ``arch`` sized from ``state_dict`` and load the weights strictly; eval mode."""
-    if arch not in REGISTRY:
-        raise ArchitectureError(f"architecture {arch!r} is not registered; known: {', '.join(sorted(REGISTRY))}")
-    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
-    model = REGISTRY[arch](shapes)
-    try:
-        model.load_state_dict(dict(state_dict), strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise ArchitectureError(f"weights do not fit architecture {arch!r}: {first}") from None
-    return model.eval()
