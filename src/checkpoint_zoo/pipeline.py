@@ -31,14 +31,17 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
         raise ZooError(f"{conf / 'config.yaml'}: missing; the pipeline's params are composed from conf/")
     with initialize_config_dir(str(conf), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides or [])
-    return OmegaConf.to_container(cfg, resolve=True)
+    data = OmegaConf.to_container(cfg, resolve=True)
+    if not isinstance(data, dict):
+        raise ZooError(f"{conf / 'config.yaml'}: must compose to a mapping of sections")
+    return data
 
 
 def write_params(root: Path, overrides: list[str] | None = None) -> Path:
     """Recompose params.yaml from conf/ (what ``dvc exp run`` does through DVC's Hydra integration)."""
     import yaml
 
-    from .table import atomic_write
+    from .catalog.table import atomic_write
 
     data = compose(root, overrides)
     atomic_write(root / PARAMS_FILE, yaml.safe_dump(data, sort_keys=False).encode())
@@ -57,8 +60,9 @@ def load_params(root: Path) -> dict:
     except yaml.YAMLError as e:
         raise ZooError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); recompose it with "
                        "`python -m checkpoint_zoo.pipeline compose`") from None
-    if not isinstance(data, dict) or "eval" not in data or "index" not in data:
-        raise ZooError(f"{path}: needs 'eval' and 'index' sections; recompose it with `python -m checkpoint_zoo.pipeline compose`")
+    if not isinstance(data, dict) or not {"eval", "run", "index"} <= set(data):
+        raise ZooError(f"{path}: needs 'eval', 'run' and 'index' sections; recompose it with "
+                       "`python -m checkpoint_zoo.pipeline compose`")
     return data
 
 
@@ -85,7 +89,7 @@ def stage_validate(root: Path) -> None:
     data = zoo.table_path.read_bytes()
     # only what downstream stages depend on: a code edit that keeps the verdict changes nothing here
     report = {"rows": len(zoo.rows()), "table_sha256": hashlib.sha256(data).hexdigest()}
-    from .table import atomic_write
+    from .catalog.table import atomic_write
 
     atomic_write(root / VALIDATION_FILE, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
     print(f"validate: {report['rows']} rows valid; present files match the table")
@@ -93,16 +97,16 @@ def stage_validate(root: Path) -> None:
 
 def stage_evaluate(root: Path, force: bool = False) -> None:
     from .api import Zoo
-    from .evaluate import evaluate_zoo
+    from .evaluation.run import evaluate_zoo
 
-    params = load_params(root)["eval"]
-    evaluate_zoo(Zoo(root), params, root / constants.EVALUATIONS_DIR, force=force)
+    params = load_params(root)
+    evaluate_zoo(Zoo(root), params["eval"], params["run"], root / constants.EVALUATIONS_DIR, force=force)
 
 
 def stage_index(root: Path) -> None:
-    from . import index
     from .api import Zoo
-    from .results import read_results
+    from .evaluation.results import read_results
+    from .publish import index
 
     params = load_params(root)["index"]
     zoo = Zoo(root)
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one stage; known errors print their report and exit 1."""
     p = argparse.ArgumentParser(prog="python -m checkpoint_zoo.pipeline", description=__doc__.splitlines()[0])
     p.add_argument("stage", choices=("validate", "evaluate", "index", "compose"))
-    p.add_argument("--force", action="store_true", help="evaluate: re-evaluate every checkpoint; a result that agrees with the stored one "
+    p.add_argument("--force", action="store_true",
+                   help="evaluate: re-evaluate every checkpoint; a result that agrees with the stored one "
                    "within the reproducibility contract keeps the stored bytes, one that does not is written and fails the run")
     p.add_argument("overrides", nargs="*", help="compose: Hydra overrides such as eval.batch_size=64")
     p.add_argument("-C", "--repo", default=".", help="the zoo (default: current folder)")

@@ -6,9 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import constants, contract, rules, table
+from . import constants
+from .catalog import rules, table
 from .errors import ZooError
-from .results import parse_results
+from .evaluation import contract
+from .evaluation.results import parse_results
 from .revision import RevisionSource, git
 
 # Columns compared as metadata; the computed ones change only with the bytes (reported as "replaced").
@@ -31,8 +33,8 @@ class WorkTree:
         return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
 
 
-def _side(root: Path, rev: str | None):
-    return WorkTree(root) if rev is None else RevisionSource(str(root), rev)
+def _side(root: Path | str, rev: str | None):
+    return WorkTree(Path(root)) if rev is None else RevisionSource(str(root), rev)
 
 
 def _load(side) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
@@ -67,7 +69,7 @@ class ZooDiff:
                 "metrics": self.metrics}
 
 
-def diff(root: Path, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
+def diff(root: Path | str, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
     """Checkpoints added, removed, replaced, metadata changed and metric deltas from ``a`` to ``b``
     (revisions; None is the working tree). No checkpoint bytes are read."""
     side_a, side_b = _side(root, a), _side(root, b)
@@ -83,11 +85,12 @@ def diff(root: Path, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
         ma, mb = res_a.get(ref, {}), res_b.get(ref, {})
         if ma.get("sha256") == ra["sha256"] and mb.get("sha256") == rb["sha256"]:
             m = {}
-            for k in rules.METRICS:
-                if k in ma.get("metrics", {}) and k in mb.get("metrics", {}):
-                    va, vb = ma["metrics"][k], mb["metrics"][k]
-                    m[k] = {"a": va, "b": vb, "delta": float(f"{vb - va:.8g}"),
-                            "changed": not contract.tolerance(k).agrees(va, vb)}
+            for k in sorted(set(ma.get("metrics", {})) & set(mb.get("metrics", {}))):
+                va, vb = ma["metrics"][k], mb["metrics"][k]
+                # each side's record states its tolerance; the looser of the two decides
+                tol_a, tol_b = contract.record_tolerance(ma, k), contract.record_tolerance(mb, k)
+                m[k] = {"a": va, "b": vb, "delta": float(f"{vb - va:.8g}"),
+                        "changed": not (tol_a.agrees(va, vb) or tol_b.agrees(va, vb))}
             if m:
                 metrics[ref] = m
 
@@ -142,7 +145,7 @@ def versions(root: Path) -> list[ZooVersion]:
         if summary.returncode == 0:
             try:
                 for task, rec in json.loads(summary.stdout).get("tasks", {}).items():
-                    metric = str(rules.TASKS.get(task, {}).get("primary_metric", "accuracy"))
+                    metric = str(rec.get("metric") or "accuracy")  # older summaries ranked by accuracy
                     best[task] = {"ref": rec.get("best"), metric: rec.get(metric)}
             except (ValueError, AttributeError):
                 best = {}

@@ -18,10 +18,12 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from . import contract, rules
-from .errors import ZooError
-from .table import atomic_write
+from ..catalog import rules
+from ..catalog.table import atomic_write
+from ..errors import ZooError
+from ..evaluation import contract
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
@@ -65,7 +67,7 @@ def _fmt(v: object) -> str:
 
 def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> list[dict]:
     """One entry per table row with its metrics; raise if any row lacks an up-to-date evaluation."""
-    from .model import Checkpoint
+    from ..model import Checkpoint
 
     missing, stale = [], []
     entries = []
@@ -80,12 +82,13 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
             continue
         d = Checkpoint.dict_from_row(row)
         d["metrics"] = dict(rec["metrics"])
-        d["evaluation"] = dict(rec["provenance"], n_examples=rec.get("n_examples"))
+        d["selection"] = dict(rec.get("selection") or {})
+        d["evaluation"] = dict(rec["provenance"], n_examples=rec.get("n_examples"), split=rec.get("split"))
         if d["reported_metric"] and d["reported_metric"] in d["metrics"]:
             d["reproduced_value"] = d["metrics"][d["reported_metric"]]
             d["delta"] = float(f"{d['reproduced_value'] - d['reported_value']:.8g}")
             # a claim counts as reproduced only within the metric's cross-machine tolerance
-            d["reproduced_agrees"] = contract.tolerance(d["reported_metric"]).agrees(
+            d["reproduced_agrees"] = contract.record_tolerance(rec, d["reported_metric"]).agrees(
                 d["reproduced_value"], d["reported_value"])
         else:
             d["reproduced_value"] = d["delta"] = d["reproduced_agrees"] = None
@@ -105,54 +108,83 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
 
 
 def mark_best(entries: list[dict]) -> dict[str, dict]:
-    """Flag each model's best (rule of its task; ties to the later step) and latest; return model summaries."""
-    from .evaluate import primary_metric
+    """Flag each model's best (``selection.best``) and latest; return model summaries."""
+    from ..catalog.selection import best as best_of
 
     models: dict[str, list[dict]] = {}
     for e in entries:
         models.setdefault(e["model"], []).append(e)
     summary = {}
     for model, es in models.items():
-        metric, higher = primary_metric(es[0]["task"])
-        best = max(es, key=lambda e: ((e["metrics"][metric] if higher else -e["metrics"][metric]), e["step"]))
+        best = best_of(es) or max(es, key=lambda e: e["step"])
         latest = max(es, key=lambda e: e["step"])
         for e in es:
             e["is_best"] = e is best
             e["is_latest"] = e is latest
+        sel = best.get("selection") or {}
+        metric = str(sel.get("metric") or next(iter(best["metrics"]), ""))
         summary[model] = {
             "task": best["task"], "arch": best["arch"], "dataset": best["dataset"], "license": best["license"],
             "checkpoints": len(es), "best": best["ref"], "latest": latest["ref"],
-            "primary_metric": metric, "best_value": best["metrics"][metric],
+            "primary_metric": metric, "higher_is_better": bool(sel.get("higher_is_better", True)),
+            "best_value": best["metrics"].get(metric), "selection_split": sel.get("split"),
+            "selection_value": sel.get("value"),
         }
     return summary
 
 
-def render_index_md(entries: list[dict], models: dict[str, dict]) -> str:
-    """Leaderboard per task: each model's best checkpoint, reported vs reproduced."""
-    from .evaluate import primary_metric
+def task_summaries(entries: list[dict], results: Mapping[str, dict]) -> dict[str, dict]:
+    """What the evaluation records say about each task: its metrics, ranking rule, splits and contract."""
+    tasks: dict[str, dict] = {}
+    for e in entries:
+        rec = results[e["ref"]]
+        t = tasks.setdefault(e["task"], {"metrics": [], "reproducibility": {}, "higher_is_better_by_metric": {}})
+        t["higher_is_better_by_metric"].update(rec.get("higher_is_better") or {})
+        sel = e.get("selection") or {}
+        t.setdefault("primary_metric", sel.get("metric"))
+        t.setdefault("higher_is_better", sel.get("higher_is_better", True))
+        t.setdefault("select_split", sel.get("split"))
+        t.setdefault("report_split", e["evaluation"].get("split"))
+        for name in e["metrics"]:
+            if name not in t["metrics"]:
+                t["metrics"].append(name)
+        t["reproducibility"].update(rec.get("reproducibility") or {})
+    for t in tasks.values():
+        primary = t.get("primary_metric")
+        t["metrics"] = ([primary] if primary in t["metrics"] else []) + sorted(m for m in t["metrics"] if m != primary)
+    return tasks
 
+
+def render_index_md(entries: list[dict], models: dict[str, dict], tasks: dict[str, dict]) -> str:
+    """Leaderboard per task: each model's best checkpoint, reported vs reproduced."""
     lines = ["# Checkpoint Zoo leaderboard", "",
              f"{len(models)} models, {len(entries)} checkpoints. Generated by `dvc repro` from "
-             "`zoo/checkpoints.csv` and `zoo/metrics/evaluations/`; do not edit.", ""]
-    names = sorted({k for e in entries for k in e["metrics"]})
-    if names:
-        lines += ["Reproducibility: on one machine every metric is bitwise identical; across machines "
-                  + ", ".join(f"{md_escape(k)} {contract.tolerance(k).describe()}" for k in names) + ".", ""]
+             "`zoo/checkpoints.csv` and `zoo/metrics/evaluations/`; do not edit.", "",
+             "Reproducibility: on one machine every metric is bitwise identical; across machines each agrees "
+             "within the tolerance its task states (below).", ""]
     by_ref = {e["ref"]: e for e in entries}
-    for task in sorted({m["task"] for m in models.values()}):
-        metric, higher = primary_metric(task)
+    for task in sorted(tasks):
+        info = tasks[task]
+        metric, higher = info["primary_metric"], info["higher_is_better"]
+        names = info["metrics"]
         ranked = sorted((m for m in models.values() if m["task"] == task),
-                        key=lambda m: (-m["best_value"] if higher else m["best_value"], m["best"]))
-        lines += [f"## {md_escape(task)}", "", f"Ranked by {metric} ({'higher' if higher else 'lower'} is better) "
-                  "of each model's best checkpoint on its held-out evaluation split.", "",
-                  "| # | checkpoint | arch | dataset | accuracy | macro-F1 | NLL | reported | reproduced | delta | pull |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                        key=lambda m: (-(m["best_value"] or 0) if higher else (m["best_value"] or 0), m["best"]))
+        contract_text = ", ".join(
+            f"{md_escape(k)} {contract.Tolerance.from_dict(info['reproducibility'].get(k)).describe()}" for k in names)
+        lines += [f"## {md_escape(task)}", "",
+                  f"Each model's best checkpoint ({md_escape(metric)} on the {md_escape(info['select_split'])} split, "
+                  f"{'higher' if higher else 'lower'} is better), ranked by its {md_escape(metric)} on the "
+                  f"{md_escape(info['report_split'])} split, which is what the table shows. "
+                  f"Across machines: {contract_text}.", "",
+                  "| # | checkpoint | arch | dataset | " + " | ".join(md_escape(n) for n in names)
+                  + " | reported | reproduced | delta | pull |",
+                  "|---|---|---|---|" + "---|" * len(names) + "---|---|---|---|"]
         for i, m in enumerate(ranked, 1):
             e = by_ref[m["best"]]
             reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
             lines.append("| " + " | ".join([
                 str(i), md_escape(e["ref"]), md_escape(e["arch"]), md_escape(e["dataset"]),
-                _fmt(e["metrics"]["accuracy"]), _fmt(e["metrics"]["macro_f1"]), _fmt(e["metrics"]["nll"]),
+                *[_fmt(e["metrics"].get(n)) for n in names],
                 reported, _fmt(e["reproduced_value"]), _fmt(e["delta"]), f"`zoo pull {e['ref']}`",
             ]) + " |")
         lines.append("")
@@ -164,6 +196,7 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
     import yaml
 
     best = next(e for e in entries if e["is_best"])
+    names = sorted({k for e in entries for k in e["metrics"]})
     front = {
         "license": _HF_LICENSE.get(best["license"], "other"),
         "library_name": "pytorch",
@@ -173,7 +206,8 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
             "name": model,
             "results": [{
                 "task": {"type": best["task"]},
-                "dataset": {"name": best["dataset"], "type": best["dataset"], "split": "test"},
+                "dataset": {"name": best["dataset"], "type": best["dataset"],
+                            "split": best["evaluation"].get("split") or "test"},
                 "metrics": [{"type": k, "value": v, "name": f"{k} ({best['ref']})"}
                             for k, v in sorted(best["metrics"].items())],
             }],
@@ -184,17 +218,19 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
              f"# {md_escape(model)}", "", md_escape(best["description"]) or "(no description)", "",
              f"- task: {md_escape(best['task'])}; architecture: {md_escape(best['arch'])}; "
              f"dataset: {md_escape(best['dataset'])}; license: {md_escape(best['license'])}",
-             f"- best: {md_escape(summary['best'])} by {summary['primary_metric']}; latest: {md_escape(summary['latest'])}",
+             f"- best: {md_escape(summary['best'])} by {md_escape(summary['primary_metric'])} on the "
+             f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; metrics below "
+             f"are on the {md_escape(best['evaluation'].get('split'))} split",
              f"- how it was made: {md_escape(best['source'])}", "",
              "## Checkpoints", "",
-             "| step | epoch | accuracy | macro-F1 | NLL | reported | size | sha256 |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| step | epoch | " + " | ".join(md_escape(n) for n in names) + " | reported | size | sha256 |",
+             "|---|---|" + "---|" * len(names) + "---|---|---|"]
     for e in sorted(entries, key=lambda e: e["step"]):
         flag = " (best)" if e["is_best"] else ""
         reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
-        lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt(e['metrics']['accuracy'])} | "
-                     f"{_fmt(e['metrics']['macro_f1'])} | {_fmt(e['metrics']['nll'])} | {reported} | "
-                     f"{e['size_bytes']} | `{e['sha256'][:16]}` |")
+        lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | "
+                     + "".join(f"{_fmt(e['metrics'].get(n))} | " for n in names)
+                     + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
     ref = summary["best"]
     lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
               "```sh", f"zoo pull {ref}", "```", "", "Load it:", "", "```python",
@@ -213,18 +249,21 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
-def render_curves(entries: list[dict]) -> dict[str, str]:
-    """Per-model CSV of metrics by step (one line per model in ``dvc plots``)."""
+def render_curves(entries: list[dict], models: dict[str, dict]) -> dict[str, str]:
+    """Per-model CSV of metrics by step: ``primary`` (the task's primary metric, what ``dvc plots`` draws)
+    then every metric by name."""
     out: dict[str, list[dict]] = {}
     for e in entries:
         out.setdefault(e["model"], []).append(e)
     files = {}
     for model, es in out.items():
+        names = sorted({k for e in es for k in e["metrics"]})
+        primary = models[model]["primary_metric"]
         buf = io.StringIO(newline="")
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["step", "accuracy", "macro_f1", "nll"])
+        w.writerow(["step", "primary", *names])
         for e in sorted(es, key=lambda e: e["step"]):
-            w.writerow([e["step"], e["metrics"]["accuracy"], e["metrics"]["macro_f1"], e["metrics"]["nll"]])
+            w.writerow([e["step"], e["metrics"].get(primary, ""), *[e["metrics"].get(n, "") for n in names]])
         files[model] = buf.getvalue()
     return files
 
@@ -233,9 +272,14 @@ def render_site(index: dict, title: str) -> str:
     """The static browse page: one self-contained file, data embedded as escaped JSON, no network."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("checkpoint_zoo", "templates"),
+    env = Environment(loader=PackageLoader("checkpoint_zoo.publish", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
+    higher: dict[str, bool] = {}
+    for t in index["tasks"].values():
+        for name in t["metrics"]:
+            higher[name] = higher.get(name, True) and t["higher_is_better_by_metric"].get(name, True)
     data = {"models": index["models"],
+            "metrics": [{"name": n, "higher_is_better": h} for n, h in sorted(higher.items())],
             "checkpoints": [{k: e[k] for k in _SITE_FIELDS} for e in index["checkpoints"]]}
     return env.get_template("site.html.j2").render(title=title, data_json=json_for_script(data))
 
@@ -246,19 +290,17 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     entries = build_entries(rows, results)
     models = mark_best(entries)
     table_sha = hashlib.sha256(zoo.table_path.read_bytes()).hexdigest()
-    tasks = {t: dict(rule) for t, rule in rules.TASKS.items() if any(e["task"] == t for e in entries)}
-    names = {m for e in entries for m in e["metrics"]}
-    index = {"format": 1, "table_sha256": table_sha, "tasks": tasks, "models": models, "checkpoints": entries,
-             "reproducibility": contract.contract_for(dict.fromkeys(names, 0.0))}
+    tasks = task_summaries(entries, results)
+    index = {"format": 2, "table_sha256": table_sha, "tasks": tasks, "models": models, "checkpoints": entries}
     root = zoo.root
     atomic_write(root / "zoo/index.json", dump_index_json(index))
-    atomic_write(root / "zoo/INDEX.md", render_index_md(entries, models).encode())
+    atomic_write(root / "zoo/INDEX.md", render_index_md(entries, models, tasks).encode())
     cards, curves = root / "zoo/cards", root / "zoo/metrics/curves"
     by_model: dict[str, list[dict]] = {}
     for e in entries:
         by_model.setdefault(e["model"], []).append(e)
     per_model = {cards / f"{m}.md": render_card(m, by_model[m], summary).encode() for m, summary in models.items()}
-    per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries).items()}
+    per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries, models).items()}
     for folder in (cards, curves):
         folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=4) as pool:  # a file each, each fsynced: overlap the waits
@@ -266,13 +308,13 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     for f in [*cards.glob("*.md"), *curves.glob("*.csv")]:
         if f not in per_model:
             f.unlink()
-    summary = {"checkpoints": len(entries), "models": len(models), "tasks": {}}
-    for task in tasks:
-        metric, _ = (tasks[task]["primary_metric"], tasks[task]["higher_is_better"])
+    summary: dict[str, Any] = {"checkpoints": len(entries), "models": len(models), "tasks": {}}
+    for task, info in tasks.items():
+        higher = info["higher_is_better"]
         best_model = max((m for m in models.values() if m["task"] == task),
-                         key=lambda m: (m["best_value"] if tasks[task]["higher_is_better"] else -m["best_value"], m["best"]))
+                         key=lambda m: ((m["best_value"] or 0) if higher else -(m["best_value"] or 0), m["best"]))
         best_entry = next(e for e in entries if e["ref"] == best_model["best"])
-        summary["tasks"][task] = {"best": best_entry["ref"], **best_entry["metrics"]}
+        summary["tasks"][task] = {"best": best_entry["ref"], "metric": info["primary_metric"], **best_entry["metrics"]}
     atomic_write(root / "zoo/metrics/summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     atomic_write(site_dir / "index.html", render_site(index, str(params.get("title", "Checkpoint Zoo"))).encode())
     return index

@@ -9,8 +9,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import ZooError
-from .table import atomic_write
+from ..catalog.table import atomic_write
+from ..errors import ZooError
 
 
 def parse_results(documents: Iterable[bytes | str | None]) -> dict[str, dict]:

@@ -8,8 +8,9 @@ checkpoint, code, params and data may differ on two machines:
 - ``exact``: computed from integer counts of predictions (accuracy, macro-F1); equal everywhere.
 - ``close``: computed from float scores (NLL); equal within ``rel`` (relative) or ``abs`` (absolute).
 
-On one machine with the same settings every metric is bitwise identical. Light on purpose: ``zoo
-diff`` and the index read it without importing numpy or torch.
+Each task declares its metrics' tolerances (``conf/task/*.yaml``) and every evaluation record states
+them, so readers (``zoo diff``, the index) compare with the record's own contract. On one machine
+with the same settings every metric is bitwise identical. Light on purpose: no numpy or torch.
 """
 
 from __future__ import annotations
@@ -47,25 +48,29 @@ class Tolerance:
         """Human-readable: ``exact`` or ``within rel 1e-05 / abs 1e-06``."""
         return "exact" if self.exact else f"within rel {self.rel:g} / abs {self.abs:g}"
 
+    @classmethod
+    def from_dict(cls, data: object) -> Tolerance:
+        """Back from the form stored in an evaluation record (unknown forms: a float score's default)."""
+        if isinstance(data, dict):
+            if data.get("kind") == "exact":
+                return cls()
+            if data.get("kind") == "close":
+                return cls(rel=float(data.get("rel", 0.0)), abs=float(data.get("abs", 0.0)))
+        return FLOAT_SCORE
 
-EXACT = Tolerance()
-# NLL goes through log-softmax of float32 logits: measured across kernel paths here, the largest
-# relative difference is a few 1e-8; 1e-5 leaves two orders of magnitude of room.
+
+# What a metric no record or task states is compared with: a float score's tolerance.
 FLOAT_SCORE = Tolerance(rel=1e-5, abs=1e-6)
 
-TOLERANCES: dict[str, Tolerance] = {"accuracy": EXACT, "macro_f1": EXACT, "nll": FLOAT_SCORE}
+
+def record_tolerance(record: Mapping[str, object], metric: str) -> Tolerance:
+    """The tolerance an evaluation record states for one of its metrics."""
+    stated = record.get("reproducibility")
+    return Tolerance.from_dict(stated.get(metric) if isinstance(stated, dict) else None)
 
 
-def tolerance(metric: str) -> Tolerance:
-    """The tolerance of a metric; a metric the contract does not name is compared as a float score."""
-    return TOLERANCES.get(metric, FLOAT_SCORE)
-
-
-def contract_for(metrics: Mapping[str, float]) -> dict[str, dict[str, object]]:
-    """The contract entries of these metrics, as written into an evaluation record."""
-    return {name: tolerance(name).to_dict() for name in sorted(metrics)}
-
-
-def disagreements(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+def disagreements(a: Mapping[str, float], b: Mapping[str, float],
+                  tolerances: Mapping[str, Tolerance]) -> dict[str, tuple[float, float]]:
     """Metrics present in both whose values differ beyond their tolerance: name -> (a, b)."""
-    return {k: (a[k], b[k]) for k in sorted(set(a) & set(b)) if not tolerance(k).agrees(a[k], b[k])}
+    return {k: (a[k], b[k]) for k in sorted(set(a) & set(b))
+            if not tolerances.get(k, FLOAT_SCORE).agrees(a[k], b[k])}

@@ -1,0 +1,1 @@
+"""Publishing: the index, leaderboard, model cards, curves and the static page."""
