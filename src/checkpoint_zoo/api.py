@@ -7,49 +7,43 @@ atomically, so an interrupted command leaves the table valid.
 
 from __future__ import annotations
 
-import json
-import math
+import builtins
+import fnmatch
 import os
-import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from . import constants, query, rules, table
+from . import constants
+from .catalog import query, rules, table
+from .catalog.refs import Ref, parse_ref
 from .errors import (
+    ArchitectureError,
     CheckpointNotFoundError,
-    DiskFullError,
-    DuplicateCheckpointError,
     FormatError,
     IntegrityError,
     InvalidValueError,
     MissingFileError,
     NotAZooError,
     NotPushedError,
-    RefError,
-    SecretError,
-    StorageError,
     UnsafePathError,
     UsageError,
     ZooError,
 )
 from .formats import (
-    allow_global_problem,
-    convert_to_safetensors,
-    copy_hashed,
     inspect_file,
-    read_header,
     sha256_file,
-    sniff,
 )
 from .model import AddResult, Checkpoint, FileCheck, PullResult, PushResult, RemoteInfo
-from .refs import Ref, parse_ref
-from .safety import disk_full, disk_full_message, stale_temp_files, sweep_stale_temp_files
 from .stamps import Stamps
+
+if TYPE_CHECKING:
+    from .registry import Registry
+    from .revision import RevisionSource
+    from .storage.base import CheckpointStore
 
 Row = dict[str, str]
 
@@ -66,25 +60,24 @@ def find_root(start: Path) -> Path:
     )
 
 
-def _utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Zoo:
     """A checkpoint zoo on disk: the repo you stand in, ``ZOO_REPO``, or ``path``."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, rev: str | None = None,
-                 remote: str | None = None) -> None:
+                 remote: str | None = None, trust_code: bool = False) -> None:
         """``path``: a zoo clone (default: the repo you stand in, or ``ZOO_REPO``) or a git URL.
 
         With ``rev`` (any git ref or commit), or with a URL, the zoo is read at that revision without
         checking anything out, and checkpoints are fetched from its DVC remote (``remote``, or its
-        default) into the user cache; such a Zoo is read-only.
+        default) into the user cache; such a Zoo is read-only. Its own code folder (``zoo_code/``,
+        which architectures, loaders or metrics in ``conf/`` may name) runs only with ``trust_code``.
         """
         given = str(path or constants.zoo_repo() or "")
         self.remote = remote
-        self._source = None
-        self._storage = None
+        self.trust_code = trust_code
+        self._source: RevisionSource | None = None
+        self._storage: CheckpointStore | None = None
+        self._registry: Registry | None = None
         self._table_cache: tuple[object, list[Row]] | None = None
         local = not given or os.path.isdir(given)
         if local:
@@ -93,7 +86,8 @@ class Zoo:
             from .revision import RevisionSource
 
             self._source = RevisionSource(str(self.root) if local else given, rev, remote)
-            self.root = self._source.git_dir if local else None
+            # the repository read: the clone, or for a URL the mirror kept in the user cache
+            self.root = self._source.git_dir
             self.stamps = Stamps(constants.cache_dir() / "stamps")
             return
         self._work = self.root / ".dvc" / "tmp" / "zoo"
@@ -117,9 +111,10 @@ class Zoo:
     # ---- plumbing -------------------------------------------------------------------------
 
     @property
-    def storage(self):
+    def storage(self) -> CheckpointStore:
+        """Where the bytes live (DVC: the one implementation, imported only when bytes are touched)."""
         if self._storage is None:
-            from .storage import Storage
+            from .storage.dvc import Storage
 
             self._storage = Storage(self.root)
         return self._storage
@@ -130,11 +125,24 @@ class Zoo:
             self._storage.close()
             self._storage = None
 
-    def __enter__(self) -> "Zoo":
+    def __enter__(self) -> Zoo:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def registry(self):
+        """The architectures, tasks and datasets declared in this zoo's ``conf/`` (at its revision)."""
+        if self._registry is None:
+            from .registry import load_registry, workspace_registry
+
+            if self._source is None:
+                self._registry = workspace_registry(self.root)
+            else:
+                src = self._source
+                code = (src.checkout() / constants.CODE_DIR) if src.list_dir(constants.CODE_DIR) else None
+                self._registry = load_registry(src.list_dir, src.read_bytes, code_dir=code, trusted=self.trust_code)
+        return self._registry
 
     @property
     def table_path(self) -> Path:
@@ -191,7 +199,7 @@ class Zoo:
         if not table.is_known_valid(self.table_path.read_bytes()):
             table.validate_rows(new_data, table.parse_csv(new_data))
             return
-        from .schema import validate_frame
+        from .catalog.schema import validate_frame
 
         refs = {f"{r['model']}@{r['step']}": r for r in new_rows}
         if len(refs) != len(new_rows):
@@ -246,10 +254,40 @@ class Zoo:
         steps = ", ".join(row["step"] for row in sorted(mine, key=lambda x: int(x["step"])))
         raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
 
+    def _resolve_many(self, refs: Sequence[str], rows: list[Row]) -> list[Row]:
+        """Rows of several references, where a model name may be a shell wildcard (``'digits-*@best'``)."""
+        out: list[Row] = []
+        models = sorted({r["model"] for r in rows}, key=query.natural_key)
+        for ref in refs:
+            r = parse_ref(ref)
+            if not any(ch in r.model for ch in "*?["):
+                out.append(self._resolve_row(r, rows))
+                continue
+            matched = [m for m in models if fnmatch.fnmatchcase(m, r.model)]
+            if not matched:
+                raise CheckpointNotFoundError(f"no model matches {r.model!r} in {constants.TABLE_PATH}; `zoo ls` lists them")
+            out.extend(self._resolve_row(Ref(m, r.selector), rows) for m in matched)
+        return out
+
+    @property
+    def location(self) -> str:
+        """Where this zoo comes from: the clone's path, or the URL (or path) it was opened from."""
+        return self._source.url if self._source is not None else str(self.root)
+
+    @property
+    def git_dir(self) -> Path:
+        """The git repository this zoo is read from: the clone, or the cached mirror of a URL."""
+        return self._source.git_dir if self._source is not None else self.root
+
     def metrics(self, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
-        """Evaluated metrics by ``MODEL@STEP`` (all models, or these), only where they are of the bytes
-        the table holds now; empty until the pipeline has run."""
-        from .results import parse_results, read_results
+        """Evaluated metrics (on each task's report split) by ``MODEL@STEP`` (all models, or these), only
+        where they are of the bytes the table holds now; empty until the pipeline has run."""
+        return {ref: dict(rec.get("metrics", {})) for ref, rec in self.records(models).items()}
+
+    def records(self, models: Iterable[str] | None = None) -> dict[str, dict]:
+        """Stored evaluation records by ``MODEL@STEP`` (all models, or these) that are of the bytes the
+        table holds now; empty until the pipeline has run."""
+        from .evaluation.results import parse_results, read_results
 
         wanted = None if models is None else set(models)
         current = {f"{r['model']}@{r['step']}": r["sha256"] for r in self.rows()
@@ -261,24 +299,18 @@ class Zoo:
             names = (sorted(f"{m}.json" for m in set(models)) if models is not None
                      else src.list_dir(constants.EVALUATIONS_DIR))
             stored = parse_results(src.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}") for n in names)
-        return {ref: dict(rec.get("metrics", {})) for ref, rec in stored.items()
-                if current.get(ref) == rec.get("sha256")}
+        return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
     def _best_row(self, model: str, mine: list[Row]) -> Row:
-        task = mine[0]["task"]
-        rule = rules.TASKS[task]
-        metric, higher = str(rule["primary_metric"]), bool(rule["higher_is_better"])
-        evaluated = self.metrics([model])
-        scored = []
-        for row in mine:
-            value = evaluated.get(f"{row['model']}@{row['step']}", {}).get(metric)
-            if value is not None and math.isfinite(value):
-                scored.append(((value if higher else -value), int(row["step"]), row))
-        if not scored:
+        from .catalog.selection import best
+
+        records = self.records([model])
+        chosen = best(records[f"{r['model']}@{r['step']}"] for r in mine if f"{r['model']}@{r['step']}" in records)
+        if chosen is None:
             raise CheckpointNotFoundError(
-                f"{model}@best: no evaluated {metric} for {model} yet; run `dvc repro` to evaluate it"
+                f"{model}@best: {model} has no evaluated checkpoint yet; run `dvc repro` to evaluate it"
             )
-        return max(scored, key=lambda t: (t[0], t[1]))[2]
+        return next(r for r in mine if int(r["step"]) == int(chosen["step"]))
 
     def get(self, ref: str) -> Checkpoint:
         """The checkpoint a reference names (``MODEL``, ``MODEL@STEP``, ``@latest``, ``@best``)."""
@@ -286,38 +318,43 @@ class Zoo:
 
     def list(
         self,
-        patterns: Sequence[str] = (),
+        patterns: str | Sequence[str] = (),
         *,
-        exclude: Sequence[str] = (),
+        exclude: str | Sequence[str] = (),
         task: str | None = None,
         arch: str | None = None,
         tag: str | None = None,
         where: str | None = None,
         sort: str | None = None,
         all_steps: bool = False,
-    ) -> list[Checkpoint]:
+    ) -> builtins.list[Checkpoint]:
         """Checkpoints matching the filters: the latest of each model unless ``all_steps``.
 
         ``where`` and ``sort`` also take the evaluated metrics (accuracy, macro_f1, nll); each
         returned Checkpoint carries its metrics when the pipeline has evaluated it.
         """
         return [Checkpoint.from_row(r) for r in self.select(
-            patterns, exclude=exclude, task=task, arch=arch, tag=tag, where=where, sort=sort, all_steps=all_steps)]
+            [patterns] if isinstance(patterns, str) else patterns, exclude=exclude, task=task, arch=arch, tag=tag,
+            where=where, sort=sort, all_steps=all_steps)]
 
     def select(
         self,
-        patterns: Sequence[str] = (),
+        patterns: str | Sequence[str] = (),
         *,
-        exclude: Sequence[str] = (),
+        exclude: str | Sequence[str] = (),
         task: str | None = None,
         arch: str | None = None,
         tag: str | None = None,
         where: str | None = None,
         sort: str | None = None,
         all_steps: bool = False,
-    ) -> list[Row]:
+    ) -> builtins.list[Row]:
         """Like ``list`` but returns the table rows as dicts of strings (plus metric columns): the fast
         path for exporting many rows."""
+        if isinstance(patterns, str):  # one pattern, not a sequence of one-character patterns
+            patterns = [patterns]
+        if isinstance(exclude, str):
+            exclude = [exclude]
         rows = query.match_models(self.rows(), patterns, exclude)
         if task:
             rows = [r for r in rows if r["task"] == task]
@@ -325,26 +362,38 @@ class Zoo:
             rows = [r for r in rows if r["arch"] == arch]
         if tag:
             rows = [r for r in rows if tag in r["tags"].split(";")]
-        needs_metrics = any(m in (where or "") or m == (sort or "").lstrip("-") for m in rules.METRICS)
+        names = self.metric_names() if (where or sort) else ()
+        needs_metrics = any(m in (where or "") or m == (sort or "").lstrip("-") for m in names)
         if needs_metrics:
-            rows = self._with_metrics(rows)
+            rows = self._with_metrics(rows, names)
         if where:
-            predicate = query.parse_where(where, (*rules.COLUMNS, *rules.METRICS))
+            predicate = query.parse_where(where, (*rules.COLUMNS, *names), numeric=names)
             rows = [r for r in rows if predicate(r)]
         if not all_steps:
             rows = query.latest_per_model(rows)
-        rows = query.sort_rows(rows, sort, (*rules.COLUMNS, *rules.METRICS))
+        rows = query.sort_rows(rows, sort, (*rules.COLUMNS, *names), numeric=names)
         return rows if needs_metrics else self._with_metrics(rows)
 
-    def _with_metrics(self, rows: list[Row]) -> list[Row]:
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric a registered task declares (usable in ``where`` and ``sort``)."""
+        from .registry import load_registry, workspace_registry
+
+        if self._source is None:
+            reg = workspace_registry(self.root, strict=False)
+        else:
+            reg = load_registry(self._source.list_dir, self._source.read_bytes, strict=False)
+        return reg.metric_names()
+
+    def _with_metrics(self, rows: builtins.list[Row], names: Sequence[str] = ()) -> builtins.list[Row]:
         """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
         evaluated = self.metrics({r["model"] for r in rows})
-        if not evaluated:
+        if not evaluated and not names:
             return rows
+        columns = sorted(set(names) | {k for m in evaluated.values() for k in m})
         out = []
         for r in rows:
             m = evaluated.get(f"{r['model']}@{r['step']}", {})
-            out.append({**r, **{k: (repr(m[k]) if k in m else "") for k in rules.METRICS}})
+            out.append({**r, **{k: (repr(m[k]) if k in m else "") for k in columns}})
         return out
 
     def local_path(self, ref: str) -> Path:
@@ -365,12 +414,12 @@ class Zoo:
             raise UnsafePathError(f"{row['path']}: symlink out of the zoo refused; delete it and pull again")
         return self.stamps.sha256(path, force=force) == row["sha256"]
 
-    def pull(self, refs: Sequence[str], remote: str | None = None) -> list[PullResult]:
+    def pull(self, refs: Sequence[str], remote: str | None = None) -> builtins.list[PullResult]:
         """Fetch exactly these checkpoints, check every byte against the table's sha256, then place them."""
         if not refs:
             raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
         table_rows = self.rows()
-        rows = list({r["path"]: r for r in (self._resolve_row(ref, table_rows) for ref in refs)}.values())
+        rows = list({r["path"]: r for r in self._resolve_many(refs, table_rows)}.values())
         if self._source is not None:
             out = []
             for row in rows:
@@ -402,7 +451,8 @@ class Zoo:
             for row in need:
                 obj = self.storage.cached_object(row["path"])
                 if not self._cache_ok(row, force=True):
-                    obj.unlink(missing_ok=True)
+                    if obj is not None:
+                        obj.unlink(missing_ok=True)
                     raise IntegrityError(
                         f"{row['path']}: the bytes from remote {remote or self.storage.default_remote()!r} do not match "
                         f"sha256 {row['sha256'][:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
@@ -428,18 +478,35 @@ class Zoo:
         """A verified local path to the checkpoint's file, pulling it first if needed."""
         return self.pull([ref], remote=remote)[0].path
 
-    def load_state_dict(self, ref: str, remote: str | None = None) -> dict[str, "object"]:
+    def load_state_dict(self, ref: str, remote: str | None = None) -> dict[str, Any]:
         """The checkpoint's tensors (``torch.Tensor`` by name), read with safetensors."""
         from safetensors.torch import load_file
 
         return load_file(str(self.fetch(ref, remote=remote)))
 
     def load_model(self, ref: str, remote: str | None = None):
-        """A ``torch.nn.Module`` of the row's architecture with the checkpoint's weights, in eval mode."""
-        from .archs import build_model
+        """A ``torch.nn.Module`` of the row's architecture (``conf/arch``) with the checkpoint's weights, in
+        eval mode. The file is checked against the architecture from its header before any tensor is read."""
+        from safetensors.torch import load_file
+
+        from .registry.archs import build, load_weights
 
         ckpt = self.get(ref)
-        return build_model(ckpt.arch, self.load_state_dict(ckpt.ref, remote=remote))
+        spec = self.registry().arch(ckpt.arch)
+        path = self.fetch(ckpt.ref, remote=remote)
+        self._check_fit(spec, path, ckpt.ref)
+        return load_weights(build(spec, self.registry()), load_file(str(path)), spec)
+
+    def _check_fit(self, spec, path: Path, what: str) -> None:
+        """Refuse a safetensors file whose tensors do not load strictly into ``spec`` (header only)."""
+        from .formats import tensor_shapes
+        from .registry.archs import expected_shapes, fit_problem, shape_cache_dir
+
+        work = getattr(self, "_work", None) if self._source is None else constants.cache_dir()
+        expected = expected_shapes(spec, self.registry(), shape_cache_dir(work))
+        problem = fit_problem(spec, tensor_shapes(path), expected)
+        if problem:
+            raise ArchitectureError(f"{what}: {problem}")
 
     # ---- writing --------------------------------------------------------------------------
 
@@ -473,195 +540,21 @@ class Zoo:
         safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
         TorchScript is always refused.
         """
-        self._workspace_only("add")
-        src = Path(file)
-        _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
-        if allow_globals and not convert:
-            raise UsageError("--allow-global only applies to --convert")
-        if convert and move:
-            raise UsageError("--move cannot be combined with --convert (the converted file is a new file; "
-                             "delete the original yourself once it is added)")
-        for name in allow_globals:
-            problem = allow_global_problem(name)
-            if problem:
-                raise InvalidValueError(problem)
-        kwargs = dict(model=model, step=step, arch=arch, task=task, dataset=dataset, license=license, epoch=epoch,
-                      description=description, tags=tags, parent=parent, reported=reported, replace=replace,
-                      stage=stage)
-        default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
-        if not convert or sniff(src) == "safetensors":
-            return self._add(src, source=source or default_source, move=move, **kwargs)
-        _check_against_table(self.rows(), model, step, parent)  # refuse early, before the slow conversion
-        incoming = self._work / "incoming"
-        converted = incoming / f"{model}-{step}-{os.getpid()}.converted.safetensors"
-        try:
-            conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
-                                                timeout=constants.convert_timeout())
-            note = f"{source or default_source}; {conversion.describe()}"
-            result = self._add(converted, source=note, move=True, **kwargs)
-        except FormatError as e:
-            raise type(e)(str(e).replace(str(converted), f"{src} (converted)")) from None
-        finally:
-            converted.unlink(missing_ok=True)
-        return AddResult(result.checkpoint, result.status, result.staged, conversion)
+        from .verbs.add import add
 
-    def _add(self, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
-             epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
-             reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
-        """The add itself, on a file that ``add`` has checked the arguments of."""
-        # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
-        warm = threading.Thread(target=_warm_schema, daemon=True)
-        warm.start()
-        rel = rules.checkpoint_path(model, step)
-        with self._lock():
-            self._recover_killed_adds()
-            rows = self.rows()
-            _check_against_table(rows, model, step, parent)
-            existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
-            dest = self._abs(rel)
-            read_header(src)  # refuse a bad file before copying a byte of it
-            incoming = self._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
-            incoming.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
-            except OSError as e:
-                full = disk_full(e)
-                if full is None:
-                    raise
-                raise DiskFullError(disk_full_message(full, f"copying {src} into the zoo")) from None
-            try:
-                facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
-            except FormatError as e:
-                _give_back(incoming, src, move)
-                raise FormatError(str(e).replace(str(incoming), str(src))) from None
-            if existing is not None:
-                if existing["sha256"] == facts.sha256:
-                    _give_back(incoming, src, move)
-                    return AddResult(Checkpoint.from_row(existing), "unchanged")
-                if not replace:
-                    _give_back(incoming, src, move)
-                    raise DuplicateCheckpointError(
-                        f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
-                        "pick a new --step, or pass --replace to overwrite it"
-                    )
-            row: Row = {
-                "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
-                "path": rel, "format": "safetensors", "size_bytes": str(facts.size_bytes),
-                "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
-                "arch": arch, "task": task, "dataset": dataset, "license": license,
-                "parent": parent or "", "tags": ";".join(tags), "description": description,
-                "created": _utc_now(), "source": source,
-                "reported_metric": reported[0] if reported else "",
-                "reported_value": repr(float(reported[1])) if reported else "",
-            }
-            new_rows = [r for r in rows if r is not existing] + [row]
-            new_data = table.dump_csv(new_rows)
-            warm.join()
-            try:
-                self._validate_change(new_data, new_rows, [row])
-            except ZooError:
-                _give_back(incoming, src, move)
-                raise
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            backup = None
-            if dest.exists():
-                backup = incoming.with_suffix(".previous")
-                os.replace(dest, backup)
-            pointer_rel = self.storage.pointer(str(Path(rel).parent))
-            pointer = self.root / pointer_rel
-            old_pointer = pointer.read_bytes() if pointer.is_file() else None
-            # DVC rewrites the pointer in place: if this process is killed while it does, the next add
-            # puts the old pointer back from this journal (see _recover_killed_adds)
-            journal = incoming.with_suffix(".pointer")
-            table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": None if old_pointer is None
-                                                    else old_pointer.decode("utf-8", "surrogateescape")}).encode())
-            os.replace(incoming, dest)
-            try:
-                self._ensure_gitignore()
-                self.storage.track([rel])
-                obj = self.storage.cached_object(rel)
-                if obj is None or obj.stat().st_size != facts.size_bytes:
-                    raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
-                                       "run `dvc doctor` and the command again")
-            except BaseException:
-                journal.unlink(missing_ok=True)
-                _give_back(dest, src, move)  # a moved file goes back where it came from, never lost
-                if backup is not None:
-                    os.replace(backup, dest)
-                if not any(dest.parent.iterdir()):
-                    dest.parent.rmdir()
-                if old_pointer is None:  # DVC may have recorded the file before its copy failed
-                    pointer.unlink(missing_ok=True)
-                elif pointer.read_bytes() != old_pointer:
-                    table.atomic_write(pointer, old_pointer)
-                raise
-            if backup is not None:
-                backup.unlink(missing_ok=True)
-            journal.unlink(missing_ok=True)
-            try:
-                table.atomic_write(self.table_path, new_data)
-            except OSError as e:
-                full = disk_full(e)
-                if full is None:
-                    raise
-                raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
-                                    f" (then `zoo add` again: {rel} is in place and tracked)") from None
-            self._table_cache = None
-            self.stamps.record(dest, facts.sha256)
-            staged = self._git_add([constants.TABLE_PATH, self.storage.pointer(str(Path(rel).parent)),
-                                    f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
-        return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+        return add(self, file, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
+                   epoch=epoch, description=description, tags=tags, parent=parent, source=source, reported=reported,
+                   move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals)
 
-    def _recover_killed_adds(self) -> list[Path]:
-        """Under the lock: undo what a killed ``zoo add`` left half-done, then sweep its temp files.
 
-        A stale pointer journal (its process is gone) means DVC may have been killed while rewriting
-        that pointer: the pointer is put back as it was (and a replaced checkpoint's old bytes with it),
-        which matches the table, since the table is written only after the journal is removed.
-        Returns the files removed or restored from."""
-        incoming = self._work / "incoming"
-        stale = stale_temp_files([incoming])
-        restored_pids = set()
-        for path in [p for p in stale if p.name.endswith(".pointer")]:
-            try:
-                data = json.loads(path.read_text())
-                rel = str(data["pointer"])
-                if re.fullmatch(rf"{constants.CHECKPOINTS_DIR}/{rules.SLUG_PATTERN}\.dvc", rel):
-                    target = self.root / rel
-                    if data.get("content") is None:
-                        target.unlink(missing_ok=True)
-                    else:
-                        table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
-                    restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        for path in [p for p in stale if p.name.endswith(".previous")]:
-            try:
-                model, step, pid = path.name[: -len(".previous")].rsplit("-", 2)
-                if pid in restored_pids:  # the replace never completed: the old bytes go back
-                    os.replace(path, self._abs(rules.checkpoint_path(model, int(step))))
-            except (OSError, ValueError, ZooError):
-                pass
-        for path in stale:
-            path.unlink(missing_ok=True)
-        sweep_stale_temp_files(self.root, self._work)
-        return stale
-
-    def _ensure_gitignore(self) -> None:
-        """One wildcard line instead of DVC's line per folder (DESIGN.md section 2)."""
-        path = self.root / constants.CHECKPOINTS_DIR / ".gitignore"
-        lines = path.read_text().splitlines() if path.exists() else []
-        if "/*/" not in lines:
-            table.atomic_write(path, ("\n".join(["/*/", *lines]) + "\n").encode())
-
-    def remove(self, refs: Sequence[str], stage: bool = True) -> list[Checkpoint]:
+    def remove(self, refs: Sequence[str], stage: bool = True) -> builtins.list[Checkpoint]:
         """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""
         self._workspace_only("rm")
         if not refs:
             raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
         with self._lock():
             rows = self.rows()
-            doomed = {id(self._resolve_row(ref, rows)): self._resolve_row(ref, rows) for ref in refs}
+            doomed = {id(row): row for row in self._resolve_many(refs, rows)}
             doomed_refs = {f"{r['model']}@{r['step']}" for r in doomed.values()}
             for r in rows:
                 if r["parent"] in doomed_refs and f"{r['model']}@{r['step']}" not in doomed_refs:
@@ -695,7 +588,7 @@ class Zoo:
         """Upload checkpoints (all by default) after re-checking each local object's sha256."""
         self._workspace_only("push")
         rows = self.rows()
-        chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
+        chosen = self._resolve_many(refs, rows) if refs else rows
         ready, skipped = [], []
         for row in chosen:
             obj = self.storage.cached_object(row["path"])
@@ -718,22 +611,11 @@ class Zoo:
 
     # ---- remotes (DVC remote config; credentials never in the committed .dvc/config) ---------
 
-    def remotes(self) -> list[RemoteInfo]:
+    def remotes(self) -> builtins.list[RemoteInfo]:
         """The remotes this clone knows: the committed ``.dvc/config`` plus its own ``.dvc/config.local``."""
-        self._workspace_only("remote list")
-        out = []
-        for r in self.storage.remotes():
-            options = dict(r["options"])
-            creds = ""
-            if r["url"].startswith("s3://"):
-                creds = ("config.local" if r["local_secrets"] else
-                         "environment" if constants.aws_credentials_in_env() else "AWS default chain")
-            out.append(RemoteInfo(r["name"], r["url"], r["level"], r["default"], options.pop("endpointurl", None),
-                                  options, creds, r["committed_secrets"]))
-        return out
+        from .verbs import remotes
 
-    def _remote(self, name: str) -> RemoteInfo:
-        return next(r for r in self.remotes() if r.name == name)
+        return remotes.remotes(self)
 
     def remote_add(self, name: str, url: str, *, endpoint: str | None = None, region: str | None = None,
                    options: dict[str, str] | None = None, default: bool = False, local: bool = False,
@@ -744,59 +626,34 @@ class Zoo:
         ``.dvc/config.local``. Credentials (access_key_id, secret_access_key, session_token …) are refused
         unless ``local``: keep them in the environment or in config.local.
         """
-        self._workspace_only("remote add")
-        problem = rules.slug_problem(name, "remote name")
-        if problem:
-            raise InvalidValueError(problem)
-        opts = {str(k): str(v) for k, v in (options or {}).items()}
-        if url.startswith("s3://"):
-            bucket = url[len("s3://"):].split("/", 1)[0]
-            if not bucket:
-                raise InvalidValueError(f"{url!r}: name the bucket, as in s3://BUCKET/PREFIX")
-        elif "://" in url and (endpoint is not None or region is not None):
-            raise InvalidValueError(f"--endpoint and --region are S3 options; {url!r} is not an s3:// URL")
-        if endpoint is not None:
-            opts["endpointurl"] = _check_endpoint(endpoint)
-        if region is not None:
-            opts["region"] = region
-        _refuse_secrets(name, opts, local)
-        self.storage.add_remote(name, url, opts, level="local" if local else "repo", default=default, force=force)
-        if not local:
-            self._git_add([".dvc/config"])
-        return self._remote(name)
+        from .verbs import remotes
+
+        return remotes.remote_add(self, name, url, endpoint=endpoint, region=region, options=options,
+                                  default=default, local=local, force=force)
 
     def remote_modify(self, name: str, key: str, value: str | None, *, local: bool = False) -> RemoteInfo:
         """Set one option of a remote (``value`` None unsets it); secrets only with ``local``."""
-        self._workspace_only("remote modify")
-        if key == "endpointurl" and value is not None:
-            value = _check_endpoint(value)
-        if value is not None:
-            _refuse_secrets(name, {key: value}, local)
-        self.storage.modify_remote(name, key, value, level="local" if local else "repo")
-        if not local:
-            self._git_add([".dvc/config"])
-        return self._remote(name)
+        from .verbs import remotes
+
+        return remotes.remote_modify(self, name, key, value, local=local)
 
     def remote_default(self, name: str | None, *, local: bool = False) -> None:
         """Make ``name`` the default remote (None: no default) in .dvc/config (or config.local)."""
-        self._workspace_only("remote default")
-        self.storage.set_default_remote(name, level="local" if local else "repo")
-        if not local:
-            self._git_add([".dvc/config"])
+        from .verbs import remotes
 
-    def remote_remove(self, name: str) -> list[str]:
+        return remotes.remote_default(self, name, local=local)
+
+    def remote_remove(self, name: str) -> builtins.list[str]:
         """Forget a remote (in .dvc/config and .dvc/config.local); returns the files it was removed from."""
-        self._workspace_only("remote remove")
-        levels = self.storage.remove_remote(name)
-        if "repo" in levels:
-            self._git_add([".dvc/config"])
-        return [".dvc/config" if lv == "repo" else ".dvc/config.local" for lv in levels]
+        from .verbs import remotes
 
-    def verify(self, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
+        return remotes.remote_remove(self, name)
+
+    def verify(self, refs: Sequence[str] = (), present_only: bool = False) -> builtins.list[FileCheck]:
         """Re-hash local files against the table (no stamps); one result per checkpoint."""
         self._workspace_only("verify")
         rows = self.rows()
-        chosen = [self._resolve_row(ref, rows) for ref in refs] if refs else rows
+        chosen = self._resolve_many(refs, rows) if refs else rows
         out = []
         for row in chosen:
             ref = f"{row['model']}@{row['step']}"
@@ -815,17 +672,17 @@ class Zoo:
                                      f"sha256 {digest[:12]}… != table {row['sha256'][:12]}…; restore with zoo pull {ref}"))
         return out
 
-    def validate(self) -> list[str]:
+    def validate(self) -> builtins.list[str]:
         """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
         from .errors import TableInvalidError
 
         self._workspace_only("validate")
         st = self.table_path.stat()
         data = self.table_path.read_bytes()
-        parse_problems: list[str] = []
+        parse_problems: builtins.list[str] = []
         try:
             rows = table.parse_csv(data, problems=parse_problems)
-            from .schema import validate_frame
+            from .catalog.schema import validate_frame
 
             validate_frame(rows)
         except TableInvalidError as e:
@@ -835,6 +692,20 @@ class Zoo:
         table.mark_valid(data)  # the schema verdict: no later read validates this table again
         self._table_cache = ((st.st_mtime_ns, st.st_size), rows)
         problems = []
+        registry = self.registry()
+        checked: dict[tuple[str, str, str, str], list[str]] = {}
+        for lineno, row in enumerate(rows, start=2):
+            combo = (row["arch"], row["task"], row["dataset"], row["reported_metric"])
+            if combo not in checked:
+                checked[combo] = registry.row_problems(*combo)
+            where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+            for problem in checked[combo]:
+                problems.append(f"{where}: {problem}")
+            task = registry.tasks.get(row["task"])
+            if task is not None and row["reported_metric"] in task.metrics and row["reported_value"]:
+                problem = task.metrics[row["reported_metric"]].value_problem(float(row["reported_value"]), "reported")
+                if problem:
+                    problems.append(f"{where}: column 'reported_value' value {row['reported_value']}: {problem}")
         listed: dict[str, frozenset[str]] = {}  # one listing per model folder, not a resolve() per row
         for lineno, row in enumerate(rows, start=2):
             folder, _, name = row["path"].rpartition("/")
@@ -860,116 +731,21 @@ class Zoo:
                         f"{where}: column {col!r} says {row[col]!r} but {row['path']} has {getattr(facts, col)!r}; "
                         f"re-add the file with `zoo add --replace` or restore it with `zoo pull {row['model']}@{row['step']}`"
                     )
+            if row["arch"] in registry.archs:
+                try:
+                    self._check_fit(registry.arch(row["arch"]), path, where)
+                except ZooError as e:
+                    problems.append(str(e))
         return problems
 
 
-def _refuse_secrets(name: str, options: dict[str, str], local: bool) -> None:
-    """Credentials never go into the committed .dvc/config."""
-    from .storage import SECRET_OPTIONS
+def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_name: str = "local",
+         registries_from: str | os.PathLike[str] | None = None) -> Zoo:
+    """Make ``path`` an empty zoo: git + DVC repo, header-only table, and a default remote if given.
 
-    secrets = sorted(k for k in options if k in SECRET_OPTIONS)
-    if secrets and not local:
-        raise SecretError(
-            f"remote {name!r}: {', '.join(secrets)} is a credential and .dvc/config is committed to git; "
-            f"store it for this clone only with --local (`zoo remote modify {name} {secrets[0]} VALUE --local`) "
-            "or use the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); nothing was written"
-        )
-
-
-def _check_endpoint(endpoint: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidValueError(f"--endpoint {endpoint!r}: give a URL such as http://127.0.0.1:9000 or https://s3.example.com")
-    if parts.username or parts.password:
-        raise SecretError(f"--endpoint {endpoint!r}: credentials do not belong in the endpoint URL; use the "
-                          "environment or `zoo remote modify NAME access_key_id KEY --local`")
-    return endpoint.rstrip("/")
-
-
-def _warm_schema() -> None:
-    try:
-        import checkpoint_zoo.schema  # noqa: F401
-    except Exception:  # the real import, on the main thread, reports any problem
-        pass
-
-
-def _give_back(incoming: Path, src: Path, moved: bool) -> None:
-    """Undo the copy (or the move) into the incoming area."""
-    if moved and not src.exists():
-        shutil.move(str(incoming), str(src))
-    else:
-        incoming.unlink(missing_ok=True)
-
-
-def _move_hashed(src: Path, dst: Path) -> str:
-    try:
-        os.replace(src, dst)
-    except OSError:
-        digest = copy_hashed(src, dst)
-        src.unlink()
-        return digest
-    return sha256_file(dst)
-
-
-def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported) -> None:
-    if not src.is_file():
-        raise MissingFileError(f"{src}: no such file; give the path of a .safetensors checkpoint")
-    problem = rules.slug_problem(model, "--model")
-    if problem:
-        raise InvalidValueError(problem)
-    if not isinstance(step, int) or step < 0:
-        raise InvalidValueError(f"--step {step!r}: must be a whole number >= 0")
-    if epoch is not None and (not math.isfinite(epoch) or epoch < 0):
-        raise InvalidValueError(f"--epoch {epoch!r}: must be a finite number >= 0")
-    for flag, value, allowed in (("--arch", arch, rules.ARCHS), ("--task", task, tuple(rules.TASKS)),
-                                 ("--license", license, rules.LICENSES)):
-        if not value:
-            raise InvalidValueError(f"{flag} is required; one of {', '.join(allowed)}")
-        if value not in allowed:
-            raise InvalidValueError(f"{flag} {value!r} is not allowed; use one of {', '.join(allowed)}")
-    problem = rules.slug_problem(dataset, "--dataset") if dataset else "--dataset is required (a slug such as 'digits')"
-    if problem:
-        raise InvalidValueError(problem)
-    for tag in tags:
-        problem = rules.slug_problem(tag, "tag")
-        if problem:
-            raise InvalidValueError(f"--tags: {problem}")
-    for flag, text in (("--description", description), ("--source", source or "")):
-        problem = rules.text_problem(text, flag)
-        if problem:
-            raise InvalidValueError(problem)
-    if parent is not None:
-        try:
-            p = parse_ref(parent)
-        except RefError as e:
-            raise InvalidValueError(f"--parent: {e}") from None
-        if not isinstance(p.selector, int):
-            raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
-    if reported is not None:
-        metric, value = reported
-        if metric not in rules.METRICS:
-            raise InvalidValueError(f"--reported {metric}=…: metric must be one of {', '.join(rules.METRICS)}")
-        if not math.isfinite(value):
-            raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
-        problem = rules.metric_problem(metric, value, "--reported")
-        if problem:
-            raise InvalidValueError(problem)
-
-
-def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:
-    for other in {r["model"] for r in rows}:
-        if other != model and other.casefold() == model.casefold():
-            raise InvalidValueError(f"--model {model!r} differs from existing model {other!r} only by case; use {other!r}")
-    if parent is not None:
-        p = parse_ref(parent)
-        if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
-            raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {constants.TABLE_PATH}; add it first")
-
-
-def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_name: str = "local") -> Zoo:
-    """Make ``path`` an empty zoo: git + DVC repo, header-only table, and a default remote if given."""
+    ``registries_from``: another zoo whose architectures, tasks and datasets (``conf/arch``,
+    ``conf/task``, ``conf/dataset``) and own code folder are copied in, to start from the same
+    registries."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
     if (root / constants.TABLE_PATH).exists():
@@ -988,8 +764,17 @@ def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_nam
         run(sys.executable, "-m", "dvc", "remote", "add", "-d", remote_name, remote_url)
     table.atomic_write(root / constants.TABLE_PATH, table.dump_csv([]))
     table.atomic_write(root / constants.CHECKPOINTS_DIR / ".gitignore", b"/*/\n")
+    staged = [".dvc", constants.TABLE_PATH, f"{constants.CHECKPOINTS_DIR}/.gitignore", ".gitattributes"]
+    if registries_from is not None:
+        origin = Path(registries_from)
+        folders = [f"{constants.CONF_DIR}/{g}" for g in constants.REGISTRY_GROUPS] + [constants.CODE_DIR]
+        for rel in folders:
+            if (origin / rel).is_dir():
+                shutil.copytree(origin / rel, root / rel, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+                staged.append(rel)
     from .merge import setup
 
     setup(root)
-    run("git", "add", "-A", "--", ".dvc", constants.TABLE_PATH, f"{constants.CHECKPOINTS_DIR}/.gitignore", ".gitattributes")
+    run("git", "add", "-A", "--", *staged)
     return Zoo(root)

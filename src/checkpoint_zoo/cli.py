@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags")
 
@@ -44,7 +45,7 @@ def _print_table(headers: Sequence[str], rows: list[list[str]]) -> None:
 
 
 def _terminal_safe(text: str) -> str:
-    from .rules import CONTROL_CHARS_RE
+    from .catalog.rules import CONTROL_CHARS_RE
 
     return CONTROL_CHARS_RE.sub("?", text)
 
@@ -55,7 +56,7 @@ def cmd_ls(zoo, args) -> int:
     if args.format == "csv":  # straight from the rows: the export path for large tables
         import csv
 
-        from .rules import COLUMNS
+        from .catalog.rules import COLUMNS
 
         rows = zoo.select(args.patterns, **selection)  # before any output: an error prints nothing on stdout
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -71,9 +72,14 @@ def cmd_ls(zoo, args) -> int:
                  c.license, ";".join(c.tags)] for c in ckpts]
         headers = list(TABLE_COLUMNS)
         if any(c.metrics for c in ckpts):
-            headers.insert(5, "accuracy")
+            # each row's own task decides which metric is its score
+            from .registry import workspace_registry
+
+            tasks = workspace_registry(zoo.root, strict=False).tasks if zoo._source is None else {}
+            headers.insert(5, "score")
             for r, c in zip(rows, ckpts):
-                r.insert(5, f"{c.metrics['accuracy']:.4f}" if "accuracy" in c.metrics else "-")
+                metric = tasks[c.task].primary_metric if c.task in tasks else next(iter(sorted(c.metrics)), "")
+                r.insert(5, f"{metric} {c.metrics[metric]:.4f}" if metric in c.metrics else "-")
         _print_table(headers, [[_terminal_safe(x) for x in r] for r in rows])
         models = {c.model for c in ckpts}
         total = sum(c.size_bytes for c in ckpts)
@@ -185,13 +191,14 @@ def cmd_validate(zoo, args) -> int:
 def cmd_versions(zoo, args) -> int:
     from .versions import versions
 
-    found = versions(zoo.root)
+    found = versions(zoo.git_dir)
     if args.format == "json":
         print(json.dumps([v.to_dict() for v in found], indent=2))
         return 0
     rows = []
     for v in found:
-        best = "; ".join(f"{task}: {info['ref']} ({', '.join(f'{k}={val:.4f}' for k, val in info.items() if k != 'ref' and isinstance(val, float))})"
+        best = "; ".join(f"{task}: {info['ref']} ("
+                         f"{', '.join(f'{k}={val:.4f}' for k, val in info.items() if k != 'ref' and isinstance(val, float))})"
                          for task, info in sorted(v.best.items())) or "-"
         rows.append([v.name, v.kind, v.commit[:10], v.date[:19], str(v.models), str(v.checkpoints), best])
     _print_table(("version", "kind", "commit", "date", "models", "checkpoints", "best per task"), rows)
@@ -202,7 +209,11 @@ def cmd_diff(zoo, args) -> int:
     from .versions import diff
 
     a = args.a if args.a is not None else "HEAD"
-    d = diff(zoo.root, a, args.b)
+    if zoo.revision is not None and args.b is None:
+        from .errors import UsageError
+
+        raise UsageError("a zoo opened from a URL has no working tree: give two revisions, e.g. `zoo diff v1 main`")
+    d = diff(zoo.root if zoo.revision is None else zoo.location, a, args.b)
     if args.format == "json":
         print(json.dumps(d.to_dict(), indent=2))
         return 0
@@ -218,7 +229,8 @@ def cmd_diff(zoo, args) -> int:
         print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.6g} -> {v['b']:.6g} ({v['delta']:+.4g})"
                                                   for k, v in m.items() if v["changed"]))
     print(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.replaced)} replaced, {len(d.changed)} with "
-          f"metadata changes, {len(moved)} with metric changes beyond their reproducibility tolerance ({len(d.metrics) - len(moved)} "
+          f"metadata changes, {len(moved)} with metric changes beyond their reproducibility tolerance "
+          f"({len(d.metrics) - len(moved)} "
           "compared unchanged)")
     return 0
 
@@ -226,6 +238,7 @@ def cmd_diff(zoo, args) -> int:
 def cmd_merge_setup(zoo, args) -> int:
     from .merge import setup
 
+    zoo._workspace_only("merge-setup")
     keys = setup(zoo.root)
     print(f"configured {', '.join(k for k in keys if k.endswith('.driver'))} in .git/config; "
           ".gitattributes routes zoo/checkpoints.csv and *.dvc to them (commit it if it changed)")
@@ -247,7 +260,8 @@ def _parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
 def _print_remote(r) -> None:
     extra = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
     print(f"{r.name}{' (default)' if r.default else ''}  {r.url}"
-          f"{'  endpoint ' + r.endpoint if r.endpoint else ''}  [{'.dvc/config' if r.level == 'repo' else '.dvc/config.local' if r.level == 'local' else r.level}]"
+          f"{'  endpoint ' + r.endpoint if r.endpoint else ''}  "
+          f"[{'.dvc/config' if r.level == 'repo' else '.dvc/config.local' if r.level == 'local' else r.level}]"
           f"{'  credentials: ' + r.credentials if r.credentials else ''}{'  ' + extra if extra else ''}")
     if r.committed_secrets:
         print(f"  warning: .dvc/config (committed) holds {', '.join(r.committed_secrets)} for {r.name}; move it with "
@@ -298,6 +312,47 @@ def cmd_remote(zoo, args) -> int:
     raise AssertionError(verb)
 
 
+def cmd_registry(zoo, args) -> int:
+    """``zoo archs|tasks|datasets``: what conf/ registers (broken files are listed, not hidden)."""
+    from .registry import load_registry, workspace_registry
+
+    if zoo._source is None:
+        reg = workspace_registry(zoo.root, strict=False)
+    else:
+        reg = load_registry(zoo._source.list_dir, zoo._source.read_bytes, strict=False)
+    group = args.verb
+    items: list[dict[str, Any]]
+    if group == "archs":
+        items = [{"name": a.name, "target": a.target, "file": a.file,
+                  "kwargs": {k: v for k, v in a.config.items() if k != "_target_"}} for a in reg.archs.values()]
+        rows = [[i["name"], i["target"], i["file"]] for i in items]
+        headers: tuple[str, ...] = ("arch", "target", "declared in")
+    elif group == "tasks":
+        items = [{"name": t.name, "metrics": list(t.metrics), "primary_metric": t.primary_metric,
+                  "higher_is_better": t.primary.higher_is_better, "select_split": t.select_split,
+                  "report_split": t.report_split, "file": t.file, "description": t.description,
+                  "reproducibility": {m: spec.tolerance.describe() for m, spec in t.metrics.items()}}
+                 for t in reg.tasks.values()]
+        rows = [[i["name"], ", ".join(i["metrics"]),
+                 f"{i['primary_metric']} on {i['select_split']} ({'max' if i['higher_is_better'] else 'min'})",
+                 i["report_split"], i["file"]] for i in items]
+        headers = ("task", "metrics", "@best by", "reported", "declared in")
+    else:
+        items = [{"name": d.name, "task": d.task, "loader": d.loader.get("_target_"), "input": d.input,
+                  "labels": list(d.labels), "license": d.license, "file": d.file, "description": d.description}
+                 for d in reg.datasets.values()]
+        rows = [[i["name"], i["task"], "x".join(str(n) for n in (i["input"].get("shape") or [])) or "-",
+                 str(len(i["labels"])), i["license"], i["file"]] for i in items]
+        headers = ("dataset", "task", "input", "classes", "license", "declared in")
+    if args.format == "json":
+        print(json.dumps({"items": items, "problems": list(reg.problems)}, indent=2, default=str))
+    else:
+        _print_table(headers, [[_terminal_safe(c) for c in r] for r in rows])
+        for problem in reg.problems:
+            print(f"problem: {_terminal_safe(problem)}", file=sys.stderr)
+    return 1 if reg.problems else 0
+
+
 def _merge_driver(argv: Sequence[str]) -> int:
     """``zoo merge-driver table|dvc %O %A %B``, called by git (no Zoo needed for the table)."""
     from .errors import ZooError
@@ -309,10 +364,11 @@ def _merge_driver(argv: Sequence[str]) -> int:
     try:
         if argv[0] == "table":
             return table_driver(*argv[1:])
-        from .api import find_root
         from pathlib import Path
 
-        return dvc_driver(*argv[1:], root=find_root(Path.cwd()))
+        from .api import find_root
+
+        return dvc_driver(argv[1], argv[2], argv[3], root=find_root(Path.cwd()))
     except ZooError as e:
         print(f"zoo merge-driver: {e}", file=sys.stderr)
         return 1
@@ -327,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-C", "--repo", help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")
     p.add_argument("--traceback", action="store_true", help="show the full traceback of unexpected errors")
+    p.add_argument("--trust-code", action="store_true",
+                   help="let a zoo opened at another revision (--rev) run its own code folder (zoo_code/), which "
+                        "its conf/ may name; read that code first")
     sub = p.add_subparsers(dest="verb", metavar="COMMAND")
     sub.required = True
 
@@ -397,6 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check the table against its schema and present files")
     s.set_defaults(func=cmd_validate)
 
+    for name, what in (("archs", "architectures (conf/arch/*.yaml): name, target, where declared"),
+                       ("tasks", "tasks (conf/task/*.yaml): metrics, the @best rule, the reported split"),
+                       ("datasets", "datasets (conf/dataset/*.yaml): task, input contract, classes, license")):
+        s = sub.add_parser(name, help=f"list the registered {what}")
+        s.add_argument("--format", choices=("table", "json"), default="table")
+        s.add_argument("--rev", help="read conf/ at this git revision")
+        s.set_defaults(func=cmd_registry)
+
     s = sub.add_parser("versions", help="branches and tags holding a zoo, with counts and the best per task")
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.set_defaults(func=cmd_versions)
@@ -456,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for token in argv:  # name a bad global flag rather than complain about the missing COMMAND
         if not token.startswith("-"):
             break
-        if token.split("=")[0] not in {"-h", "--help", "-C", "--repo", "--traceback"}:
+        if token.split("=")[0] not in {"-h", "--help", "-C", "--repo", "--traceback", "--trust-code"}:
             parser.error(f"unrecognized arguments: {token}")
     args = parser.parse_args(argv)
     from .errors import TableInvalidError, UsageError, ZooError
@@ -465,7 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from .api import Zoo
 
-        zoo = Zoo(args.repo, rev=getattr(args, "rev", None), remote=getattr(args, "remote", None))
+        zoo = Zoo(args.repo, rev=getattr(args, "rev", None), remote=getattr(args, "remote", None),
+                  trust_code=args.trust_code)
         return args.func(zoo, args)
     except UsageError as e:
         print(f"zoo {args.verb}: {e}", file=sys.stderr)

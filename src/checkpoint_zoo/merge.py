@@ -18,7 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import constants, rules, table
+from . import constants
+from .catalog import rules, table
 from .errors import ZooError
 
 ATTRIBUTES = ("*.dvc merge=dvc", f"{constants.TABLE_PATH} merge=zoo-table")
@@ -81,7 +82,7 @@ def table_driver(base: str, ours: str, theirs: str) -> int:
 
 def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
     """git merge driver for ``*.dvc`` pointers: fetch the three ``.dir`` manifests, then run DVC's driver."""
-    from .storage import Storage
+    from .storage.dvc import Storage
 
     storage = Storage(root)
     try:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from .rules import METRICS
+from .catalog.rules import COLUMNS
+
+_TABLE = frozenset(COLUMNS)
 
 
 def _opt_float(text: str) -> float | None:
@@ -60,12 +63,12 @@ class Checkpoint:
         return f"dvc pull {self.path}"
 
     @classmethod
-    def from_row(cls, row: dict[str, str]) -> "Checkpoint":
+    def from_row(cls, row: dict[str, str]) -> Checkpoint:
         """Build from a validated table row of strings."""
         return cls(**_typed_fields(row))
 
     @staticmethod
-    def dict_from_row(row: dict[str, str]) -> dict[str, object]:
+    def dict_from_row(row: dict[str, str]) -> dict[str, Any]:
         """``from_row(row).to_dict()`` without building the object (the index of 100,000 rows)."""
         return _json_ready(_typed_fields(row))
 
@@ -75,7 +78,7 @@ class Checkpoint:
         return _json_ready({name: getattr(self, name) for name in _field_names()})
 
 
-def _typed_fields(row: dict[str, str]) -> dict[str, object]:
+def _typed_fields(row: dict[str, str]) -> dict[str, Any]:
     """The Checkpoint fields of a validated table row of strings."""
     return {
         "model": row["model"],
@@ -98,11 +101,12 @@ def _typed_fields(row: dict[str, str]) -> dict[str, object]:
         "source": row["source"],
         "reported_metric": row["reported_metric"] or None,
         "reported_value": _opt_float(row["reported_value"]),
-        "metrics": {k: float(row[k]) for k in METRICS if row.get(k)},
+        # columns beyond the table's are the evaluated metrics that Zoo.select added
+        "metrics": {k: float(v) for k, v in row.items() if k not in _TABLE and v},
     }
 
 
-def _json_ready(d: dict[str, object]) -> dict[str, object]:
+def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
     """Fields (as Checkpoint holds them) -> to_dict's form: lists, ref and the pull commands added."""
     d["metrics"] = dict(d["metrics"])
     d["tags"] = list(d["tags"])

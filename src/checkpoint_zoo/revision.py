@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import constants
 from .errors import IntegrityError, MissingFileError, NotAZooError, StorageError, ZooError
-from .storage import download_at_revision
+from .storage.dvc import download_at_revision
 
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"}
 
@@ -65,7 +65,8 @@ class RevisionSource:
             if not constants.offline():
                 fetched = git(mirror, "fetch", "--quiet", "--prune", "--tags", "origin", check=False, timeout=60)
                 if fetched.returncode != 0:
-                    raise StorageError(f"cannot reach {self.url}: {_last_line(fetched)}; set ZOO_OFFLINE=1 to use the cached copy")
+                    raise StorageError(f"cannot reach {self.url}: {_last_line(fetched)}; "
+                                       "set ZOO_OFFLINE=1 to use the cached copy")
             return mirror
         if constants.offline():
             raise MissingFileError(f"{self.url} has never been fetched and ZOO_OFFLINE=1 is set; go online once")
@@ -81,7 +82,7 @@ class RevisionSource:
         os.replace(tmp, mirror)
         return mirror
 
-    def _checkout(self) -> Path:
+    def checkout(self) -> Path:
         """A worktree of the mirror at this commit (git files only; DVC reads the remote config there,
         which a bare clone cannot give it when the remote is a path relative to the repo)."""
         path = constants.cache_dir() / "checkouts" / self.commit
@@ -115,7 +116,7 @@ class RevisionSource:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
-            repo = self.url if self.local else str(self._checkout())
+            repo = self.url if self.local else str(self.checkout())
             digest = download_at_revision(repo, self.commit, rel, tmp, remote=self.remote)
         except BaseException:
             tmp.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Guards for what the zoo reads and writes besides checkpoint bytes (DESIGN.md section 7).
+"""Guards for what the zoo reads and writes besides checkpoint bytes (docs/architecture.md, Safety).
 
 * YAML is read with safe loading only, and documents with anchors, aliases or explicit tags are
   refused before anything is built from them (a "billion laughs" alias bomb costs nothing to write
@@ -50,9 +50,10 @@ def refuse_yaml_tricks(text: str, source: str) -> None:
                     "expands without limit); DVC never writes them: restore the file with `git checkout -- "
                     f"{source}` or rewrite it without them"
                 )
-            if getattr(event, "tag", None) is not None:  # set only when the document spells a tag out
+            tag = getattr(event, "tag", None)
+            if tag is not None:  # set only when the document spells a tag out
                 raise UnsafeFileError(
-                    f"{source}: uses an explicit YAML tag ({event.tag}), which the zoo refuses; restore the "
+                    f"{source}: uses an explicit YAML tag ({tag}), which the zoo refuses; restore the "
                     f"file with `git checkout -- {source}`"
                 )
     except yaml.YAMLError as e:
@@ -133,7 +134,7 @@ def disk_full(*errors: BaseException | None) -> OSError | None:
 def disk_full_message(err: OSError, doing: str) -> str:
     """One line for DiskFullError: what was being written, why it failed, what to do."""
     why = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "file too large for the size limit",
-           errno.EDQUOT: "disk quota exceeded"}.get(err.errno, os.strerror(err.errno or 0))
+           errno.EDQUOT: "disk quota exceeded"}.get(err.errno or 0, os.strerror(err.errno or 0))
     name = getattr(err, "filename2", None) or getattr(err, "filename", None)
     where = f" ({name})" if name else ""
     return (f"{doing}: {why}{where}; the temp files were removed and nothing half-written was kept; "

@@ -12,8 +12,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from .catalog.table import atomic_write
 from .formats import sha256_file
-from .table import atomic_write
 
 
 class Stamps:

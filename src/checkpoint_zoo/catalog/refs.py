@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import RefError
+from ..errors import RefError
 
 _REF_RE = re.compile(r"(?P<model>[^@\s]+)(?:@(?P<rev>[^@\s]+))?")
 ALIASES = ("latest", "best")

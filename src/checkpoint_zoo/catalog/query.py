@@ -6,15 +6,16 @@ import fnmatch
 import operator
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from ..errors import UsageError
 from . import rules
-from .errors import UsageError
 from .refs import natural_key
 
 Row = dict[str, str]
 
-NUMERIC_COLUMNS = frozenset({"step", "epoch", "size_bytes", "num_params", "reported_value", *rules.METRICS})
-_OPS: dict[str, Callable[[object, object], bool]] = {
+NUMERIC_COLUMNS = frozenset({"step", "epoch", "size_bytes", "num_params", "reported_value"})
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<=": operator.le, ">=": operator.ge,
     "<": operator.lt, ">": operator.gt,
 }
@@ -32,9 +33,12 @@ def _as_number(text: str) -> float | None:
         return None
 
 
-def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS) -> Callable[[Row], bool]:
-    """Compile ``COLUMN OP VALUE [and ...]`` into a predicate; raises UsageError naming the bad part."""
+def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
+                numeric: Iterable[str] = ()) -> Callable[[Row], bool]:
+    """Compile ``COLUMN OP VALUE [and ...]`` into a predicate; raises UsageError naming the bad part.
+    ``numeric`` names extra numeric columns (the metrics)."""
     allowed = set(columns)
+    numbers = NUMERIC_COLUMNS | set(numeric)
     clauses: list[tuple[str, Callable[[object, object], bool], str]] = []
     pos = 0
     while True:
@@ -49,7 +53,7 @@ def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS) -> Callable[[
             raise UsageError(f"--where: unknown column {col!r}; columns are {', '.join(sorted(allowed))}")
         if val[:1] in {"'", '"'}:
             val = val[1:-1]
-        if col in NUMERIC_COLUMNS and op not in {"==", "!="} and _as_number(val) is None:
+        if col in numbers and op not in {"==", "!="} and _as_number(val) is None:
             raise UsageError(f"--where: {col} is numeric, so {op} needs a number, not {val!r}")
         clauses.append((col, _OPS[op], val))
         pos = m.end()
@@ -66,7 +70,7 @@ def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS) -> Callable[[
             left, right = _as_number(cell), _as_number(val)
             if left is not None and right is not None:
                 ok = fn(left, right)
-            elif col in NUMERIC_COLUMNS and fn not in (operator.eq, operator.ne):
+            elif col in numbers and fn not in (operator.eq, operator.ne):
                 ok = False  # an empty numeric cell is neither above nor below anything
             else:
                 ok = fn(cell, val)
@@ -103,8 +107,10 @@ def latest_per_model(rows: list[Row]) -> list[Row]:
     return list(best.values())
 
 
-def sort_rows(rows: list[Row], column: str | None, columns: Iterable[str] = rules.COLUMNS) -> list[Row]:
-    """Sort by a column (prefix ``-`` for descending); numbers compare as numbers, empties last."""
+def sort_rows(rows: list[Row], column: str | None, columns: Iterable[str] = rules.COLUMNS,
+              numeric: Iterable[str] = ()) -> list[Row]:
+    """Sort by a column (prefix ``-`` for descending); numbers (and ``numeric`` columns) compare as
+    numbers, empties last."""
     if not column:
         keys = {m: natural_key(m) for m in {r["model"] for r in rows}}  # one key per model, not per row
         return sorted(rows, key=lambda r: (keys[r["model"]], int(r["step"])))
@@ -113,13 +119,13 @@ def sort_rows(rows: list[Row], column: str | None, columns: Iterable[str] = rule
     if col not in set(columns):
         raise UsageError(f"--sort: unknown column {col!r}; columns are {', '.join(sorted(set(columns)))}")
 
-    numeric = col in NUMERIC_COLUMNS
+    is_number = col in NUMERIC_COLUMNS or col in set(numeric)
     present = [r for r in rows if r.get(col, "") != ""]
     empty = [r for r in rows if r.get(col, "") == ""]
 
     def key(row: Row):
         cell = row[col]
-        num = _as_number(cell) if numeric else None
+        num = _as_number(cell) if is_number else None
         return (num, []) if num is not None else (float("-inf"), natural_key(cell))
 
     return sorted(present, key=key, reverse=descending) + empty

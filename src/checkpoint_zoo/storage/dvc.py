@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import (
+from ..errors import (
     IntegrityError,
     NotPushedError,
     RemoteAuthError,
@@ -24,7 +24,7 @@ from .errors import (
     StorageError,
     ZooError,
 )
-from .safety import pid_alive
+from ..safety import pid_alive
 
 # Remote options that are credentials: never written to the committed .dvc/config (only config.local).
 SECRET_OPTIONS = frozenset({
@@ -72,7 +72,7 @@ def _remote_session() -> Iterator[_DvcLog]:
     bounded (constants.s3_client_env) so that a dead endpoint fails in seconds, not minutes."""
     import dvc  # noqa: F401  (importing dvc installs its console handlers; swap them after that)
 
-    from . import constants
+    from .. import constants
 
     log = _DvcLog()
     saved = []
@@ -92,7 +92,7 @@ def _remote_session() -> Iterator[_DvcLog]:
             logger.propagate = propagate
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -153,8 +153,8 @@ _DVC_TEMP = re.compile(r"^\.[A-Za-z0-9_-]{22}\.tmp$")
 
 
 def _raise_if_disk_full(exc: BaseException | None, doing: str, *logged: BaseException) -> None:
-    from .errors import DiskFullError
-    from .safety import disk_full, disk_full_message
+    from ..errors import DiskFullError
+    from ..safety import disk_full, disk_full_message
 
     full = disk_full(exc, *logged)
     if full is not None:
@@ -175,15 +175,16 @@ class Storage:
             from dvc.exceptions import NotDvcRepoError
             from dvc.repo import Repo
 
-            from .safety import check_dvc_files
+            from ..safety import check_dvc_files
 
             check_dvc_files(self.root)  # DVC parses every pointer: refuse alias bombs and symlinks first
             try:
-                self._repo = Repo(str(self.root))
+                repo = Repo(str(self.root))
             except NotDvcRepoError:
                 raise StorageError(f"{self.root}: not a DVC repository; run `dvc init` there") from None
             # zoo stages files itself; DVC's "To track the changes with git" hint would be noise
-            self._repo.scm_context.quiet = True
+            repo.scm_context.quiet = True
+            self._repo = repo
         return self._repo
 
     def close(self) -> None:
@@ -242,13 +243,13 @@ class Storage:
         return True
 
     def _failure(self, remote: str | None, action: str, log: _DvcLog, exc: BaseException | None = None,
-                 paths: Iterable[str] = (), summary: str | None = None, probed: bool = False) -> StorageError:
+                 paths: Iterable[str] = (), summary: str | None = None, probed: bool = False) -> ZooError:
         """The one-line error for a failed transfer: which remote, what went wrong, how to fix it."""
         name = self._remote_name(remote)
         where = self.describe_remote(remote)
         errors = [*log.errors, *([exc] if exc is not None else [])]
-        from .errors import DiskFullError
-        from .safety import disk_full, disk_full_message
+        from ..errors import DiskFullError
+        from ..safety import disk_full, disk_full_message
 
         full = disk_full(*errors)
         if full is not None:
@@ -262,7 +263,8 @@ class Storage:
             # 404s are DVC asking whether objects exist
             logged = next((e for e in log.errors if not isinstance(e, FileNotFoundError)
                            and "(404)" not in str(e) and "Not Found" not in str(e)), None)
-            cause = _first_line(logged if logged is not None else exc) if (logged or exc) else "unknown cause"
+            first = logged if logged is not None else exc
+            cause = _first_line(first) if first is not None else "unknown cause"
             return StorageError(f"{where}: {summary or action + ' failed'}: {cause}")
         kind, detail = found
         again = "run the command again"
@@ -451,8 +453,8 @@ class Storage:
     def _drop_cache_temps(self, *errors: BaseException | None) -> None:
         """Remove the partial temp files (in the DVC cache or the model folders) that a failed copy names
         (DVC leaves some of them behind)."""
-        from . import constants
-        from .safety import _chain
+        from .. import constants
+        from ..safety import _chain
 
         try:
             roots = (Path(self.repo.cache.local.path).resolve(), (self.root / constants.CHECKPOINTS_DIR).resolve())
@@ -480,8 +482,8 @@ class Storage:
         pointer = self.root / self.pointer(folder)
         if not pointer.exists():
             return None
-        from .errors import UnsafeFileError
-        from .safety import load_yaml
+        from ..errors import UnsafeFileError
+        from ..safety import load_yaml
 
         rel = pointer.relative_to(self.root).as_posix()
         if pointer.is_symlink():
@@ -529,8 +531,8 @@ class Storage:
     def fetch_manifests(self, pointers: list[Path], remote: str | None = None) -> int:
         """Put the ``.dir`` manifests named by these pointer files into the local cache (nothing else);
         returns how many were downloaded. DVC's merge driver needs all three sides' manifests."""
-        from .errors import UnsafeFileError
-        from .safety import load_yaml
+        from ..errors import UnsafeFileError
+        from ..safety import load_yaml
 
         wanted = set()
         for p in pointers:
@@ -608,9 +610,8 @@ class Storage:
         import os
         from concurrent.futures import ThreadPoolExecutor
 
-        from dvc.config import RemoteConfigError as DvcRemoteConfigError
-
         import yaml
+        from dvc.config import RemoteConfigError as DvcRemoteConfigError
 
         try:
             odb = self.repo.cloud.get_remote_odb(remote, "fetch")

@@ -12,9 +12,11 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
-from . import constants, rules
-from .errors import TableInvalidError
+from .. import constants
+from ..errors import TableInvalidError
+from . import rules
 
 Row = dict[str, str]
 
@@ -72,7 +74,9 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
 def _strip_conflicts(text: str, source: str, problem) -> str:
     """Report each git conflict block (from a merge) and blank it out, keeping line numbers."""
     lines = text.split("\n")
-    out, block, start = [], None, 0
+    out: list[str] = []
+    block: list[Any] | None = None  # [ours, theirs] lines, and a None marker once "=======" is seen
+    start = 0
     for i, line in enumerate(lines, start=1):
         if line.startswith("<<<<<<< "):
             block, start = [[], []], i

@@ -29,24 +29,14 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 FORMATS: tuple[str, ...] = ("safetensors",)
 
-# task -> the rule that picks MODEL@best: primary metric and its direction.
-TASKS: dict[str, dict[str, object]] = {
-    "image-classification": {"primary_metric": "accuracy", "higher_is_better": True},
-    "tabular-classification": {"primary_metric": "accuracy", "higher_is_better": True},
-}
-
-METRICS: tuple[str, ...] = ("accuracy", "macro_f1", "nll")
-# The values each metric can take (inclusive; None: unbounded); NaN and infinities never.
-METRIC_RANGES: dict[str, tuple[float, float | None]] = {"accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0), "nll": (0.0, None)}
+# A metric's name (declared by a task in conf/task/): usable as a --where / --sort column.
+METRIC_NAME_PATTERN = r"[a-z][a-z0-9_]{0,39}"
 
 # SPDX identifiers this zoo accepts; add one here (and to the YAML export) to allow it.
 LICENSES: tuple[str, ...] = (
     "Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0",
     "CC-BY-NC-4.0", "MPL-2.0", "LGPL-3.0-only", "GPL-3.0-only", "Unlicense",
 )
-
-# Architectures the registry in ``archs.py`` can build; a test keeps the two in step.
-ARCHS: tuple[str, ...] = ("linear", "mlp", "resmlp", "convnet")
 
 DTYPES: tuple[str, ...] = (
     "BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64",
@@ -70,18 +60,6 @@ def slug_problem(name: str, what: str = "model name") -> str | None:
     if not SLUG_RE.fullmatch(name):
         return (f"{what} {name!r} must match {SLUG_PATTERN} (lower-case letters, digits, '.', '_', "
                 "'-'; at most 64 characters; starting with a letter or digit)")
-    return None
-
-
-def metric_problem(metric: str, value: float, what: str) -> str | None:
-    """Why a metric value is not acceptable (not finite, out of its range), or None."""
-    import math
-
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return f"{what}: {metric}={value} is not a finite number"
-    low, high = METRIC_RANGES.get(metric, (0.0, None))
-    if value < low or (high is not None and value > high):
-        return f"{what}: {metric}={value} is out of range; {metric} lies in [{low:g}, {'inf' if high is None else f'{high:g}'}]"
     return None
 
 

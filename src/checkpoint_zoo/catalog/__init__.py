@@ -1,0 +1,1 @@
+"""The catalogue: the metadata table, its schema and rules, references, queries and the @best rule."""

@@ -1,0 +1,1 @@
+"""One module per verb group; ``api.Zoo`` delegates to them (docs/architecture.md)."""

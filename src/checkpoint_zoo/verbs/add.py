@@ -1,0 +1,353 @@
+"""``zoo add``: the transaction that puts a checkpoint file into the zoo.
+
+Arguments and registries are checked first; then, under the zoo's lock, the file is checked against its
+architecture, copied (hashed as it goes), placed, tracked in its model folder's pointer (journaled, so a
+killed add is undone by the next one), and only then is the table written atomically and staged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import constants
+from ..catalog import rules, table
+from ..catalog.refs import parse_ref
+from ..errors import (
+    ArchitectureError,
+    CheckpointNotFoundError,
+    DiskFullError,
+    DuplicateCheckpointError,
+    FormatError,
+    InvalidValueError,
+    MissingFileError,
+    RefError,
+    StorageError,
+    UsageError,
+    ZooError,
+)
+from ..formats import allow_global_problem, convert_to_safetensors, copy_hashed, inspect_file, read_header, sha256_file, sniff
+from ..model import AddResult, Checkpoint
+from ..safety import disk_full, disk_full_message, stale_temp_files, sweep_stale_temp_files
+
+if TYPE_CHECKING:
+    from ..api import Zoo
+
+Row = dict[str, str]
+
+
+def add(
+    zoo: Zoo,
+    file: str | os.PathLike[str],
+    *,
+    model: str,
+    step: int,
+    arch: str,
+    task: str,
+    dataset: str,
+    license: str,
+    epoch: float | None = None,
+    description: str = "",
+    tags: Sequence[str] = (),
+    parent: str | None = None,
+    source: str | None = None,
+    reported: tuple[str, float] | None = None,
+    move: bool = False,
+    replace: bool = False,
+    stage: bool = True,
+    convert: bool = False,
+    allow_globals: Sequence[str] = (),
+) -> AddResult:
+    """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git.
+
+    Pickle-based files (torch.save, .pt/.pth/.ckpt/.bin, detected by content) are refused unless
+    ``convert``: then a separate, fresh interpreter loads them with ``torch.load(weights_only=True)``
+    (the allowlist widened only by ``allow_globals``, e.g. ``argparse.Namespace``) and writes
+    safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
+    TorchScript is always refused.
+    """
+    zoo._workspace_only("add")
+    src = Path(file)
+    _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
+    check_registered(zoo, arch, task, dataset, reported)
+    if allow_globals and not convert:
+        raise UsageError("--allow-global only applies to --convert")
+    if convert and move:
+        raise UsageError("--move cannot be combined with --convert (the converted file is a new file; "
+                         "delete the original yourself once it is added)")
+    for name in allow_globals:
+        problem = allow_global_problem(name)
+        if problem:
+            raise InvalidValueError(problem)
+    kwargs: dict[str, Any] = dict(
+        model=model, step=step, arch=arch, task=task, dataset=dataset, license=license, epoch=epoch,
+        description=description, tags=tags, parent=parent, reported=reported, replace=replace, stage=stage)
+    default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
+    if not convert or sniff(src) == "safetensors":
+        return add_file(zoo, src, source=source or default_source, move=move, **kwargs)
+    _check_against_table(zoo.rows(), model, step, parent)  # refuse early, before the slow conversion
+    incoming = zoo._work / "incoming"
+    converted = incoming / f"{model}-{step}-{os.getpid()}.converted.safetensors"
+    try:
+        conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
+                                            timeout=constants.convert_timeout())
+        note = f"{source or default_source}; {conversion.describe()}"
+        result = add_file(zoo, converted, source=note, move=True, **kwargs)
+    except (FormatError, ArchitectureError) as e:
+        raise type(e)(str(e).replace(str(converted), f"{src} (converted)")) from None
+    finally:
+        converted.unlink(missing_ok=True)
+    return AddResult(result.checkpoint, result.status, result.staged, conversion)
+
+
+def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tuple[str, float] | None) -> None:
+    """Refuse names conf/ does not register, and a reported value its metric cannot take."""
+    reg = zoo.registry()
+    problems = reg.row_problems(arch, task, dataset, reported[0] if reported else "")
+    if problems:
+        flag = {"architecture": "--arch", "task": "--task", "dataset": "--dataset", "reported": "--reported"}
+        first = problems[0]
+        prefix = next((f for word, f in flag.items() if first.startswith(word)), "--dataset")
+        raise InvalidValueError(f"{prefix}: {first}")
+    if reported is not None:
+        problem = reg.task(task).metrics[reported[0]].value_problem(reported[1], "--reported")
+        if problem:
+            raise InvalidValueError(problem)
+
+
+def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
+         epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
+         reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
+    """The add itself, on a file that ``add`` has checked the arguments of."""
+    # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
+    warm = threading.Thread(target=_warm_schema, daemon=True)
+    warm.start()
+    rel = rules.checkpoint_path(model, step)
+    with zoo._lock():
+        recover_killed_adds(zoo)
+        rows = zoo.rows()
+        _check_against_table(rows, model, step, parent)
+        existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
+        dest = zoo._abs(rel)
+        read_header(src)  # refuse a bad file before copying a byte of it
+        zoo._check_fit(zoo.registry().arch(arch), src, str(src))
+        incoming = zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
+        incoming.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
+        except OSError as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise DiskFullError(disk_full_message(full, f"copying {src} into the zoo")) from None
+        try:
+            facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
+            zoo._check_fit(zoo.registry().arch(arch), incoming, str(src))
+        except (FormatError, ArchitectureError) as e:
+            _give_back(incoming, src, move)
+            raise type(e)(str(e).replace(str(incoming), str(src))) from None
+        if existing is not None:
+            if existing["sha256"] == facts.sha256:
+                _give_back(incoming, src, move)
+                return AddResult(Checkpoint.from_row(existing), "unchanged")
+            if not replace:
+                _give_back(incoming, src, move)
+                raise DuplicateCheckpointError(
+                    f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
+                    "pick a new --step, or pass --replace to overwrite it"
+                )
+        row: Row = {
+            "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
+            "path": rel, "format": "safetensors", "size_bytes": str(facts.size_bytes),
+            "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
+            "arch": arch, "task": task, "dataset": dataset, "license": license,
+            "parent": parent or "", "tags": ";".join(tags), "description": description,
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source,
+            "reported_metric": reported[0] if reported else "",
+            "reported_value": repr(float(reported[1])) if reported else "",
+        }
+        new_rows = [r for r in rows if r is not existing] + [row]
+        new_data = table.dump_csv(new_rows)
+        warm.join()
+        try:
+            zoo._validate_change(new_data, new_rows, [row])
+        except ZooError:
+            _give_back(incoming, src, move)
+            raise
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        backup = None
+        if dest.exists():
+            backup = incoming.with_suffix(".previous")
+            os.replace(dest, backup)
+        pointer_rel = zoo.storage.pointer(str(Path(rel).parent))
+        pointer = zoo.root / pointer_rel
+        old_pointer = pointer.read_bytes() if pointer.is_file() else None
+        # DVC rewrites the pointer in place: if this process is killed while it does, the next add
+        # puts the old pointer back from this journal (see recover_killed_adds)
+        journal = incoming.with_suffix(".pointer")
+        table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": None if old_pointer is None
+                                                else old_pointer.decode("utf-8", "surrogateescape")}).encode())
+        os.replace(incoming, dest)
+        try:
+            ensure_gitignore(zoo)
+            zoo.storage.track([rel])
+            obj = zoo.storage.cached_object(rel)
+            if obj is None or obj.stat().st_size != facts.size_bytes:
+                raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+                                   "run `dvc doctor` and the command again")
+        except BaseException:
+            journal.unlink(missing_ok=True)
+            _give_back(dest, src, move)  # a moved file goes back where it came from, never lost
+            if backup is not None:
+                os.replace(backup, dest)
+            if not any(dest.parent.iterdir()):
+                dest.parent.rmdir()
+            if old_pointer is None:  # DVC may have recorded the file before its copy failed
+                pointer.unlink(missing_ok=True)
+            elif pointer.read_bytes() != old_pointer:
+                table.atomic_write(pointer, old_pointer)
+            raise
+        if backup is not None:
+            backup.unlink(missing_ok=True)
+        journal.unlink(missing_ok=True)
+        try:
+            table.atomic_write(zoo.table_path, new_data)
+        except OSError as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
+                                f" (then `zoo add` again: {rel} is in place and tracked)") from None
+        zoo._table_cache = None
+        zoo.stamps.record(dest, facts.sha256)
+        staged = zoo._git_add([constants.TABLE_PATH, zoo.storage.pointer(str(Path(rel).parent)),
+                                f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
+    return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+
+def recover_killed_adds(zoo: Zoo) -> list[Path]:
+    """Under the lock: undo what a killed ``zoo add`` left half-done, then sweep its temp files.
+
+    A stale pointer journal (its process is gone) means DVC may have been killed while rewriting
+    that pointer: the pointer is put back as it was (and a replaced checkpoint's old bytes with it),
+    which matches the table, since the table is written only after the journal is removed.
+    Returns the files removed or restored from."""
+    incoming = zoo._work / "incoming"
+    stale = stale_temp_files([incoming])
+    restored_pids = set()
+    for path in [p for p in stale if p.name.endswith(".pointer")]:
+        try:
+            data = json.loads(path.read_text())
+            rel = str(data["pointer"])
+            if re.fullmatch(rf"{constants.CHECKPOINTS_DIR}/{rules.SLUG_PATTERN}\.dvc", rel):
+                target = zoo.root / rel
+                if data.get("content") is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
+                restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    for path in [p for p in stale if p.name.endswith(".previous")]:
+        try:
+            model, step, pid = path.name[: -len(".previous")].rsplit("-", 2)
+            if pid in restored_pids:  # the replace never completed: the old bytes go back
+                os.replace(path, zoo._abs(rules.checkpoint_path(model, int(step))))
+        except (OSError, ValueError, ZooError):
+            pass
+    for path in stale:
+        path.unlink(missing_ok=True)
+    sweep_stale_temp_files(zoo.root, zoo._work)
+    return stale
+
+
+def ensure_gitignore(zoo: Zoo) -> None:
+    """One wildcard line instead of DVC's line per folder (docs/architecture.md: one tracked folder per model)."""
+    path = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
+    lines = path.read_text().splitlines() if path.exists() else []
+    if "/*/" not in lines:
+        table.atomic_write(path, ("\n".join(["/*/", *lines]) + "\n").encode())
+
+
+def _warm_schema() -> None:
+    try:
+        import checkpoint_zoo.catalog.schema  # noqa: F401
+    except Exception:  # the real import, on the main thread, reports any problem
+        pass
+
+
+def _give_back(incoming: Path, src: Path, moved: bool) -> None:
+    """Undo the copy (or the move) into the incoming area."""
+    if moved and not src.exists():
+        shutil.move(str(incoming), str(src))
+    else:
+        incoming.unlink(missing_ok=True)
+
+
+def _move_hashed(src: Path, dst: Path) -> str:
+    try:
+        os.replace(src, dst)
+    except OSError:
+        digest = copy_hashed(src, dst)
+        src.unlink()
+        return digest
+    return sha256_file(dst)
+
+
+def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported) -> None:
+    if not src.is_file():
+        raise MissingFileError(f"{src}: no such file; give the path of a .safetensors checkpoint")
+    problem = rules.slug_problem(model, "--model")
+    if problem:
+        raise InvalidValueError(problem)
+    if not isinstance(step, int) or step < 0:
+        raise InvalidValueError(f"--step {step!r}: must be a whole number >= 0")
+    if epoch is not None and (not math.isfinite(epoch) or epoch < 0):
+        raise InvalidValueError(f"--epoch {epoch!r}: must be a finite number >= 0")
+    for flag, value in (("--arch", arch), ("--task", task), ("--dataset", dataset)):
+        if not value:
+            raise InvalidValueError(f"{flag} is required: a name registered in conf/ (`zoo {flag[2:]}s` lists them)")
+    if not license:
+        raise InvalidValueError(f"--license is required; one of {', '.join(rules.LICENSES)}")
+    if license not in rules.LICENSES:
+        raise InvalidValueError(f"--license {license!r} is not allowed; use one of {', '.join(rules.LICENSES)}")
+    for tag in tags:
+        problem = rules.slug_problem(tag, "tag")
+        if problem:
+            raise InvalidValueError(f"--tags: {problem}")
+    for flag, text in (("--description", description), ("--source", source or "")):
+        problem = rules.text_problem(text, flag)
+        if problem:
+            raise InvalidValueError(problem)
+    if parent is not None:
+        try:
+            p = parse_ref(parent)
+        except RefError as e:
+            raise InvalidValueError(f"--parent: {e}") from None
+        if not isinstance(p.selector, int):
+            raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
+    if reported is not None:
+        metric, value = reported
+        if not metric or not re.fullmatch(rules.METRIC_NAME_PATTERN, metric):
+            raise InvalidValueError(f"--reported {metric}={value}: name one of the task's metrics before '=', "
+                                    "as in accuracy=0.97 (`zoo tasks` lists them)")
+        if not math.isfinite(value):
+            raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
+
+
+def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:
+    for other in {r["model"] for r in rows}:
+        if other != model and other.casefold() == model.casefold():
+            raise InvalidValueError(f"--model {model!r} differs from existing model {other!r} only by case; use {other!r}")
+    if parent is not None:
+        p = parse_ref(parent)
+        if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
+            raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {constants.TABLE_PATH}; add it first")
