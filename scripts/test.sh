@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Install (same pins as the main job) and run the whole test suite.
+# Install (same pins as the main job), lint and type-check, and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --browser
+# the layering and typing rules (pyproject.toml) first: a violation fails in seconds, not after the suite
+.venv/bin/ruff check src scripts tests
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
