@@ -60,17 +60,28 @@ def dvc(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def write_safetensors(path: Path, seed: int = 0, shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
-    """A small real safetensors file (a linear model's shapes by default)."""
+    """A small real safetensors file (by default the shapes of conf/arch/linear.yaml: wine's 13 features)."""
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(seed)
-    shapes = shapes or {"fc.weight": (3, 4), "fc.bias": (3,), "norm.mean": (4,), "norm.std": (4,)}
+    shapes = shapes or {"fc.weight": (3, 13), "fc.bias": (3,), "norm.mean": (13,), "norm.std": (13,)}
     tensors = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     if "norm.std" in tensors:
         tensors["norm.std"] = np.abs(tensors["norm.std"]) + 1
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path))
     return path
+
+
+def register_arch(root: Path, name: str, target: str = "torch.nn.Linear", **kwargs: object) -> str:
+    """Declare ``conf/arch/<name>.yaml`` in a test zoo (e.g. a bias-free ``torch.nn.Linear`` whose one
+    tensor, ``weight``, has whatever shape a test's file needs); returns the name."""
+    import yaml
+
+    path = root / "conf" / "arch" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"_target_": target, **kwargs}, sort_keys=False))
+    return name
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -98,7 +109,7 @@ def empty_zoo(tmp_path) -> Path:
     from checkpoint_zoo.api import init
 
     root = tmp_path / "zoo"
-    init(root, remote_url=str(tmp_path / "remote"))
+    init(root, remote_url=str(tmp_path / "remote"), registries_from=PROJECT)
     git("commit", "-qm", "empty zoo", cwd=root)
     return root
 
@@ -133,4 +144,47 @@ def fresh_clone(small_zoo, tmp_path) -> Path:
     dest = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(small_zoo), str(dest)], check=True)
     shutil.rmtree(dest / ".dvc" / "cache", ignore_errors=True)
+    return dest
+
+
+# ---- the pipeline on a clone of this repository -------------------------------------------------
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run with the venv first on PATH, as README's commands do (dvc.yaml runs `python -m ...`)."""
+    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def repro(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`dvc repro` in ``cwd``."""
+    return sh(sys.executable, "-m", "dvc", "repro", *args, cwd=cwd, check=check)
+
+
+def evaluations(root: Path) -> dict[str, bytes]:
+    """The evaluation files of a zoo, by name."""
+    return {p.name: p.read_bytes() for p in sorted((root / "zoo/metrics/evaluations").glob("*.json"))}
+
+
+@pytest.fixture(scope="session")
+def pipeline_base(tmp_path_factory) -> Path:
+    """A clone of this repo with every reference checkpoint pulled and the pipeline run once (read-only:
+    tests work on ``pipeline_clone``)."""
+    dest = tmp_path_factory.mktemp("pipe") / "base"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(dest)], check=True)
+    sh(sys.executable, "-m", "dvc", "pull", "-q", cwd=dest)
+    repro(dest)
+    return dest
+
+
+@pytest.fixture
+def pipeline_clone(pipeline_base, tmp_path) -> Path:
+    """A private copy of ``pipeline_base``."""
+    dest = tmp_path / "zoo"
+    shutil.copytree(pipeline_base, dest, symlinks=True)
     return dest

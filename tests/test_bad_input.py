@@ -64,9 +64,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import ADD_ARGS, PROJECT, add_args, git, isolate, run_zoo, snapshot, write_safetensors
 
-from checkpoint_zoo.rules import ARCHS, LICENSES, TASKS
-from conftest import ADD_ARGS, add_args, git, isolate, run_zoo, snapshot, write_safetensors
+from checkpoint_zoo.catalog.rules import LICENSES
 
 TABLE = "zoo/checkpoints.csv"
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"
@@ -91,7 +91,7 @@ def templates(tmp_path_factory) -> Templates:
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, base / "home")
         root = base / "zoo"
-        init(root, remote_url=str(base / "remote"))
+        init(root, remote_url=str(base / "remote"), registries_from=PROJECT)
         git("commit", "-qm", "empty zoo", cwd=root)
         with Zoo(root) as zoo:
             for model, step, seed in (("alpha", 10, 1), ("alpha", 20, 2), ("beta", 5, 3)):
@@ -360,8 +360,8 @@ def test_add_refuses_empty_model_name(zoo, tmp_path):
 
 
 BAD_VALUES = {
-    "arch-unknown": (("--arch", "transformer"), ("--arch", "'transformer'", *ARCHS)),
-    "task-unknown": (("--task", "translation"), ("--task", "'translation'", *TASKS)),
+    "arch-unknown": (("--arch", "transformer"), ("--arch", "'transformer'", "conf/arch/transformer.yaml", "linear")),
+    "task-unknown": (("--task", "translation"), ("--task", "'translation'", "conf/task/translation.yaml")),
     "license-unknown": (("--license", "WTFPL"), ("--license", "'WTFPL'", *LICENSES)),
     "dataset-not-slug": (("--dataset", "Wine"), ("--dataset", "'Wine'")),
     "tags-upper": (("--tags", "ok,Bad"), ("--tags", "'Bad'")),
@@ -569,7 +569,7 @@ def _dvc_md5(data: bytes) -> str:
 
 
 def test_pull_refuses_corrupt_remote_object(fresh_clone, small_zoo, tmp_path):
-    from checkpoint_zoo.storage import Storage
+    from checkpoint_zoo.storage.dvc import Storage
 
     storage = Storage(small_zoo)
     try:
@@ -584,7 +584,7 @@ def test_pull_refuses_corrupt_remote_object(fresh_clone, small_zoo, tmp_path):
     os.chmod(obj, 0o644)
     obj.write_bytes(bytes(data))
 
-    for attempt in range(2):  # a second try must not pick up anything the first one left behind
+    for _attempt in range(2):  # a second try must not pick up anything the first one left behind
         refused(fresh_clone, "pull", "alpha@10", names=(A10,), check_cache=False)
         assert not (fresh_clone / A10).exists()
         cache = fresh_clone / ".dvc" / "cache"

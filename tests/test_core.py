@@ -7,7 +7,6 @@ import io
 import json
 
 import pytest
-
 from conftest import ADD_ARGS, dvc, git, run_zoo, snapshot, write_safetensors
 
 
@@ -26,7 +25,7 @@ def test_add_places_tracks_records_and_stages(empty_zoo, tmp_path):
 
     assert row["sha256"] == hashlib.sha256(f.read_bytes()).hexdigest()
     assert row["size_bytes"] == str(f.stat().st_size)
-    assert row["num_params"] == str(3 * 4 + 3 + 4 + 4)
+    assert row["num_params"] == str(3 * 13 + 3 + 13 + 13)
     assert row["dtype"] == "F32" and row["tags"] == "a;b" and row["epoch"] == "1.5"
     assert row["reported_metric"] == "accuracy" and row["reported_value"] == "0.5"
     staged = git("diff", "--cached", "--name-only", cwd=empty_zoo).split()
@@ -100,7 +99,7 @@ def test_show_every_field_and_pull_command(small_zoo):
     r = run_zoo("show", "alpha@10", "--format", "json", cwd=small_zoo)
     assert r.code == 0, r.err
     d = json.loads(r.out)
-    from checkpoint_zoo.rules import COLUMNS
+    from checkpoint_zoo.catalog.rules import COLUMNS
 
     assert set(COLUMNS) <= set(d)
     assert d["pull_command"] == "zoo pull alpha@10"
@@ -111,15 +110,19 @@ def test_show_every_field_and_pull_command(small_zoo):
     assert "zoo pull beta@5" in text and "sha256" in text
 
 
-def _write_evaluations(root, accuracies):
+def _write_evaluations(root, accuracies, on_val=None):
+    """Records as the evaluate stage writes them: accuracy on test, and on val (which ranks @best)."""
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.results import write_results
+    from checkpoint_zoo.evaluation.results import write_results
 
     zoo = Zoo(root)
     recs = {}
     for ref, acc in accuracies.items():
         c = zoo.get(ref)
-        recs[ref] = {"step": c.step, "sha256": c.sha256, "metrics": {"accuracy": acc}, "provenance": {}}
+        val = (on_val or accuracies)[ref]
+        recs[ref] = {"step": c.step, "sha256": c.sha256, "metrics": {"accuracy": acc}, "provenance": {},
+                     "selection": {"split": "val", "metric": "accuracy", "higher_is_better": True, "value": val,
+                                   "metrics": {"accuracy": val}}}
     write_results(root / "zoo/metrics/evaluations", recs)
 
 
@@ -130,6 +133,10 @@ def test_best_needs_metrics_then_resolves(small_zoo):
     assert json.loads(run_zoo("show", "alpha@best", "--format", "json", cwd=small_zoo).out)["step"] == 10
     _write_evaluations(small_zoo, {"alpha@10": 0.9, "alpha@20": 0.9})  # a tie goes to the later step
     assert json.loads(run_zoo("show", "alpha@best", "--format", "json", cwd=small_zoo).out)["step"] == 20
+    # chosen on val, never on the reported (test) split
+    _write_evaluations(small_zoo, {"alpha@10": 0.7, "alpha@20": 0.95}, on_val={"alpha@10": 0.9, "alpha@20": 0.6})
+    assert json.loads(run_zoo("show", "alpha@best", "--format", "json", cwd=small_zoo).out)["step"] == 10
+    _write_evaluations(small_zoo, {"alpha@10": 0.9, "alpha@20": 0.9})
     data = json.loads(run_zoo("ls", "--all-steps", "--sort=-accuracy", "--where", "accuracy > 0.5",
                               "--format", "json", cwd=small_zoo).out)
     assert [d["ref"] for d in data] == ["alpha@10", "alpha@20"]
@@ -147,6 +154,28 @@ def test_pull_fetches_only_what_is_asked(fresh_clone):
     assert len(objects) == 2 and sum(p.suffix == ".dir" for p in objects) == 1
     again = run_zoo("pull", "alpha@10", cwd=fresh_clone)
     assert again.code == 0 and "present" in again.out
+
+
+def test_commands_taking_several_refs_take_wildcards(fresh_clone):
+    r = run_zoo("pull", "a*@latest", "beta", cwd=fresh_clone)
+    assert r.code == 0, r.err
+    present = sorted(p.relative_to(fresh_clone).as_posix() for p in (fresh_clone / "zoo/checkpoints").rglob("*.safetensors"))
+    assert present == ["zoo/checkpoints/alpha/step-00000020.safetensors", "zoo/checkpoints/beta/step-00000005.safetensors"]
+    assert run_zoo("verify", "*", cwd=fresh_clone).code == 0  # '*' is the latest of every model: both pulled
+    missing = run_zoo("verify", "al*@10", cwd=fresh_clone)
+    assert missing.code == 1 and "1 missing" in missing.out
+    none = run_zoo("pull", "gamma-*", cwd=fresh_clone)
+    assert none.code == 1 and "no model matches 'gamma-*'" in none.err
+
+
+def test_list_takes_one_pattern_or_several(small_zoo):
+    from checkpoint_zoo import Zoo
+
+    zoo = Zoo(small_zoo)
+    assert [c.ref for c in zoo.list("alpha")] == ["alpha@20"]
+    assert [c.ref for c in zoo.list("a*", all_steps=True)] == ["alpha@10", "alpha@20"]
+    assert [c.ref for c in zoo.list(["beta", "alpha"])] == ["alpha@20", "beta@5"]
+    assert [c.ref for c in zoo.list(exclude="alpha")] == ["beta@5"]
 
 
 def test_plain_dvc_pull_of_one_path(fresh_clone):
@@ -185,7 +214,7 @@ def test_push_second_time_uploads_nothing(empty_zoo, tmp_path):
 def test_push_refuses_bit_rot_in_cache(empty_zoo, tmp_path):
     f = write_safetensors(tmp_path / "r.safetensors")
     assert run_zoo("add", str(f), "--model", "r", "--step", "1", *ADD_ARGS, cwd=empty_zoo).code == 0
-    from checkpoint_zoo.storage import Storage
+    from checkpoint_zoo.storage.dvc import Storage
 
     obj = Storage(empty_zoo).cached_object("zoo/checkpoints/r/step-00000001.safetensors")
     data = bytearray(obj.read_bytes())
@@ -208,7 +237,7 @@ def test_rm_removes_row_file_and_pointer_entry(small_zoo):
     data = json.loads(run_zoo("ls", "--all-steps", "--format", "json", cwd=small_zoo).out)
     assert [d["ref"] for d in data] == ["alpha@20", "beta@5"]
     assert dvc("status", cwd=small_zoo).returncode == 0
-    from checkpoint_zoo.storage import Storage
+    from checkpoint_zoo.storage.dvc import Storage
 
     assert set(Storage(small_zoo).manifest("zoo/checkpoints/alpha")) == {"step-00000020.safetensors"}
     r = run_zoo("rm", "beta@5", cwd=small_zoo)
@@ -239,8 +268,10 @@ def test_python_api(fresh_clone):
     assert [c.ref for c in listed] == ["alpha@10", "alpha@20", "beta@5"]
     c = zoo.get("alpha")
     assert isinstance(c, Checkpoint) and c.step == 20
-    with pytest.raises(Exception):
-        c.step = 3  # frozen
+    from dataclasses import FrozenInstanceError
+
+    with pytest.raises(FrozenInstanceError):
+        c.step = 3  # type: ignore[misc]
     path = zoo.fetch("alpha@10")
     import hashlib
 
@@ -250,7 +281,7 @@ def test_python_api(fresh_clone):
     model = zoo.load_model("alpha@10")
     import torch
 
-    assert model(torch.zeros(2, 4)).shape == (2, 3)
+    assert model(torch.zeros(2, 13)).shape == (2, 3)
     from checkpoint_zoo.errors import CheckpointNotFoundError
 
     with pytest.raises(CheckpointNotFoundError):
@@ -271,8 +302,11 @@ def test_zoo_from_subfolder_and_env(small_zoo, monkeypatch):
 
 def test_reference_zoo_loads_every_checkpoint(reference_clone):
     """The shipped zoo: >= 4 archs, >= 2 tasks, >= 4 stages each, all pullable and loadable, under 20 MB."""
+    import numpy as np
+
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.datasets import load_split
+    from checkpoint_zoo.datasets import Split
+    from checkpoint_zoo.registry.datasets import load_splits
 
     zoo = Zoo(reference_clone)
     ckpts = zoo.list(all_steps=True)
@@ -290,11 +324,11 @@ def test_reference_zoo_loads_every_checkpoint(reference_clone):
 
     for c in zoo.list():  # the latest of each model must actually have learned something
         model = zoo.load_model(c.ref)
-        test = load_split(c.dataset, "test")
+        splits = load_splits(zoo.registry().dataset(c.dataset), zoo.registry())
+        # the training script reported accuracy on everything held out from training: val and test together
+        test = Split(np.concatenate([splits.val.x, splits.test.x]), np.concatenate([splits.val.y, splits.test.y]))
         with torch.no_grad():
             acc = float((model(torch.from_numpy(test.x)).argmax(1).numpy() == test.y).mean())
-        import numpy as np
-
         majority = np.bincount(test.y).max() / len(test.y)
         assert acc > majority + 0.05, (c.ref, acc, majority)
         assert abs(acc - c.reported_value) < 1e-3, (c.ref, acc, c.reported_value)

@@ -1,4 +1,4 @@
-"""Hostile inputs (DESIGN.md section 7): nothing is executed, nothing is lost, nothing leaves the zoo.
+"""Hostile inputs (docs/architecture.md, Safety): nothing is executed, nothing is lost, nothing leaves the zoo.
 
 Every payload is generated here at test time (no malicious binary is committed). A payload's only
 effect, if it ever ran, would be to create a marker file under the test's own temp folder; each case
@@ -134,8 +134,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, register_arch, snapshot, write_safetensors
 
-from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, snapshot, write_safetensors
+BIG_FLOATS = 16_000_000  # the 64 MB test checkpoint: one float32 row of a bias-free linear layer (arch "big")
 
 TABLE = "zoo/checkpoints.csv"
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"
@@ -165,7 +166,11 @@ def templates(tmp_path_factory) -> Templates:
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, base / "home")
         root = base / "zoo"
-        init(root, remote_url=str(base / "remote"))
+        init(root, remote_url=str(base / "remote"), registries_from=PROJECT)
+        # bias-free linear layers whose one tensor ("weight") has the shapes of the big test files
+        register_arch(root, "wide", in_features=1024, out_features=512, bias=False)
+        register_arch(root, "big", in_features=BIG_FLOATS, out_features=1, bias=False)
+        git("add", "conf", cwd=root)
         git("commit", "-qm", "empty zoo", cwd=root)
         with Zoo(root) as zoo:
             for model, step, seed in (("alpha", 10, 1), ("alpha", 20, 2), ("beta", 5, 3)):
@@ -337,7 +342,9 @@ class Payload:
 def _tensors():
     import torch
 
-    return {"fc.weight": torch.arange(12, dtype=torch.float32).reshape(3, 4), "fc.bias": torch.ones(3)}
+    # the shapes of conf/arch/linear.yaml (wine's 13 features, 3 classes)
+    return {"fc.weight": torch.arange(39, dtype=torch.float32).reshape(3, 13), "fc.bias": torch.ones(3),
+            "norm.mean": torch.zeros(13), "norm.std": torch.ones(13)}
 
 
 def make_zip_pt(path: Path, marker: Path, how: str = "system") -> Path:
@@ -516,7 +523,7 @@ def test_convert_ok_records_provenance(zoo, tmp_path):
         assert r.code == 0, r.err
         assert f"converted {src.name} ({kind})" in r.out and "weights_only=True" in r.out
         row = _row(zoo, f"gamma@{step}")
-        assert row["format"] == "safetensors" and row["num_params"] == "15"
+        assert row["format"] == "safetensors" and row["num_params"] == "68"
         digest = hashlib.sha256(src.read_bytes()).hexdigest()
         assert row["source"].startswith("train.py @ abc; converted from " + src.name), row["source"]
         for part in (kind, digest, "torch.load(weights_only=True)", "allow-global: none", torch.__version__):
@@ -792,7 +799,7 @@ def _popen_zoo(root: Path, *args: str) -> subprocess.Popen:
 
 
 def test_concurrent_adds_all_land(zoo, tmp_path):
-    from checkpoint_zoo import table
+    from checkpoint_zoo.catalog import table
 
     jobs = [("alpha", "30", 11), ("alpha", "40", 12), ("gamma", "1", 13)]
     files = [write_safetensors(tmp_path / f"{m}-{s}.safetensors", seed=seed) for m, s, seed in jobs]
@@ -805,7 +812,7 @@ def test_concurrent_adds_all_land(zoo, tmp_path):
     for f, (m, s, _) in zip(files, jobs):
         assert refs[f"{m}@{s}"] == hashlib.sha256(f.read_bytes()).hexdigest()
     assert len(rows) == 6
-    from checkpoint_zoo.storage import Storage
+    from checkpoint_zoo.storage.dvc import Storage
 
     storage = Storage(zoo)
     try:
@@ -823,7 +830,7 @@ def test_concurrent_adds_all_land(zoo, tmp_path):
 
 
 def test_concurrent_duplicate_exactly_one_lands(zoo, tmp_path):
-    from checkpoint_zoo import table
+    from checkpoint_zoo.catalog import table
 
     files = [write_safetensors(tmp_path / f"dup-{i}.safetensors", seed=20 + i) for i in range(2)]
     procs = [_popen_zoo(zoo, *add_args(f, "gamma", "1")) for f in files]
@@ -848,7 +855,7 @@ def big_file(tmp_path_factory) -> Path:
     from safetensors.numpy import save_file
 
     path = tmp_path_factory.mktemp("big") / "big.safetensors"
-    save_file({"w": np.arange(16_000_000, dtype=np.float32)}, str(path))
+    save_file({"weight": np.arange(BIG_FLOATS, dtype=np.float32).reshape(1, -1)}, str(path))  # arch "big"
     return path
 
 
@@ -885,10 +892,10 @@ ADD_PHASES = {
 
 @pytest.mark.parametrize("phase", list(ADD_PHASES))
 def test_killed_add_leaves_valid_table_and_rerun_completes(zoo, big_file, phase):
-    from checkpoint_zoo import table
+    from checkpoint_zoo.catalog import table
 
     condition, after, may_finish = ADD_PHASES[phase]
-    args = add_args(big_file, "delta", "1")
+    args = add_args(big_file, "delta", "1", "--arch", "big")
     killed = _kill_when(_popen_zoo(zoo, *args), lambda: condition(zoo), after)
     assert killed or may_finish, f"the add finished before the kill at phase {phase!r}"
     rows = table.load((zoo / TABLE).read_bytes())  # parses and validates: the table is valid
@@ -944,7 +951,7 @@ def big_templates(templates, big_file, tmp_path_factory) -> Templates:
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, base / "home")
         root = _private_copy(templates.zoo, base / "zoo", templates.base / "remote", base / "remote")
-        r = zoo_run(root, *add_args(big_file, "delta", "1"))
+        r = zoo_run(root, *add_args(big_file, "delta", "1", "--arch", "big"))
         assert r.code == 0, r.err
         r = zoo_run(root, "push", "delta@1")
         assert r.code == 0, r.err
@@ -965,7 +972,7 @@ def big_clone(big_templates, tmp_path) -> Path:
 DELTA = "zoo/checkpoints/delta/step-00000001.safetensors"
 PULL_PHASES = {
     "transfer": (lambda c: any(p.stat().st_size > 0 for p in _files_named(c / ".dvc/cache/files/md5", "*/.*.tmp"))),
-    "cached": (lambda c: any(p.stat().st_size == 64_000_080 for p in _files_named(c / ".dvc/cache/files/md5", "*/*")
+    "cached": (lambda c: any(p.stat().st_size > 4 * BIG_FLOATS for p in _files_named(c / ".dvc/cache/files/md5", "*/*")
                              if not p.name.startswith("."))),
     "checkout": (lambda c: (c / "zoo/checkpoints/delta").exists()),
 }
@@ -991,7 +998,8 @@ LIMIT = 1_000_000  # RLIMIT_FSIZE: writes past 1 MB fail with EFBIG (Python igno
 
 
 def _two_mb(tmp_path: Path) -> Path:
-    return write_safetensors(tmp_path / "in" / "two-mb.safetensors", shapes={"w": (512, 1024)})
+    """Fits arch "wide" (add it with ``--arch wide``)."""
+    return write_safetensors(tmp_path / "in" / "two-mb.safetensors", shapes={"weight": (512, 1024)})
 
 
 def _cache_temps(root: Path) -> list[Path]:
@@ -1000,7 +1008,7 @@ def _cache_temps(root: Path) -> list[Path]:
 
 def test_disk_full_during_add(zoo, tmp_path, outside):
     src = _two_mb(tmp_path)
-    refused(zoo, *add_args(src), fsize=LIMIT, outside=outside,
+    refused(zoo, *add_args(src, "gamma", "1", "--arch", "wide"), fsize=LIMIT, outside=outside,
             names=(str(src), "file too large for the size limit", "temp files were removed"))
     assert _cache_temps(zoo) == []
 
@@ -1008,7 +1016,7 @@ def test_disk_full_during_add(zoo, tmp_path, outside):
 def test_disk_full_during_add_move_keeps_the_source(zoo, tmp_path, outside):
     src = _two_mb(tmp_path)
     data = src.read_bytes()
-    refused(zoo, *add_args(src, "gamma", "1", "--move"), fsize=LIMIT, outside=outside, check_cache=False,
+    refused(zoo, *add_args(src, "gamma", "1", "--move", "--arch", "wide"), fsize=LIMIT, outside=outside, check_cache=False,
             names=("dvc add", "zoo/checkpoints/gamma", "file too large for the size limit"))
     assert src.read_bytes() == data, "the moved file was lost"
     assert _cache_temps(zoo) == []
@@ -1047,8 +1055,10 @@ def test_disk_full_for_real_on_tmpfs(templates, tmp_path, outside):
     try:
         root = _private_copy(templates.zoo, mnt / "z", templates.base / "remote", tmp_path / "remote")
         free = shutil.disk_usage(mnt).free
-        src = write_safetensors(tmp_path / "in" / "big.safetensors", shapes={"w": (free // 4 + 1024,)})
-        refused(root, *add_args(src), outside=outside,
+        n = free // 4 + 1024
+        register_arch(root, "huge", in_features=n, out_features=1, bias=False)
+        src = write_safetensors(tmp_path / "in" / "big.safetensors", shapes={"weight": (1, n)})
+        refused(root, *add_args(src, "gamma", "1", "--arch", "huge"), outside=outside,
                 names=(str(src), "no space left on the device", "temp files were removed"))
         assert shutil.disk_usage(mnt).free >= free - 64 * 1024  # nothing half-written kept
     finally:
@@ -1101,7 +1111,7 @@ def test_no_secrets_in_the_repository(tmp_path):
     found = scan_for_secrets(PROJECT, files)
     assert not found, "credentials in the repository:\n" + "\n".join(found)
 
-    from checkpoint_zoo.storage import SECRET_OPTIONS
+    from checkpoint_zoo.storage.dvc import SECRET_OPTIONS
 
     option = re.compile(r"^\s*([A-Za-z_]+)\s*=", re.M)
     committed = {m.group(1) for m in option.finditer((PROJECT / ".dvc" / "config").read_text())}

@@ -15,44 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import PROJECT, git, run_zoo
-
-VENV_BIN = str(Path(sys.executable).parent)
-
-
-def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run with the venv first on PATH, as README's commands do (dvc.yaml runs `python -m ...`)."""
-    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
-    proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def repro(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return sh(sys.executable, "-m", "dvc", "repro", *args, cwd=cwd, check=check)
-
-
-def evaluations(root: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((root / "zoo/metrics/evaluations").glob("*.json"))}
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory) -> Path:
-    """A clone of this repo with every reference checkpoint pulled and the pipeline run once."""
-    dest = tmp_path_factory.mktemp("pipe") / "base"
-    subprocess.run(["git", "clone", "-q", str(PROJECT), str(dest)], check=True)
-    sh(sys.executable, "-m", "dvc", "pull", "-q", cwd=dest)
-    repro(dest)
-    return dest
+from conftest import PROJECT, evaluations, git, repro, run_zoo, sh
 
 
 @pytest.fixture
-def clone(base, tmp_path) -> Path:
-    dest = tmp_path / "zoo"
-    shutil.copytree(base, dest, symlinks=True)
-    return dest
+def base(pipeline_base) -> Path:
+    return pipeline_base
+
+
+@pytest.fixture
+def clone(pipeline_clone) -> Path:
+    return pipeline_clone
 
 
 def finetune(zoo_root: Path, ref: str, out: Path, steps: int = 5) -> Path:
@@ -61,12 +34,12 @@ def finetune(zoo_root: Path, ref: str, out: Path, steps: int = 5) -> Path:
     from safetensors.torch import save_file
 
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.datasets import load_split
+    from checkpoint_zoo.registry.datasets import load_splits
 
     zoo = Zoo(zoo_root)
     c = zoo.get(ref)
     model = zoo.load_model(ref).train()
-    data = load_split(c.dataset, "train")
+    data = load_splits(zoo.registry().dataset(c.dataset), zoo.registry()).train
     torch.manual_seed(1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
@@ -158,7 +131,7 @@ def test_forced_re_evaluation_keeps_agreeing_bytes_and_fails_on_real_disagreemen
     proc = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", "--force", cwd=clone, check=False)
     assert proc.returncode == 1
     ref = f"wine-linear@{second['step']}"
-    assert f"NOT REPRODUCED {ref}: same checkpoint, code, params and data, but nll" in proc.stdout
+    assert f"NOT REPRODUCED {ref}: same checkpoint, code, config, params and data, but nll" in proc.stdout
     assert "1 checkpoint(s) did not reproduce their stored metrics" in proc.stderr
     after = json.loads(path.read_text())["checkpoints"]
     assert after[0]["metrics"]["nll"] == first["metrics"]["nll"]       # within the contract: kept as stored
@@ -209,7 +182,7 @@ def test_add_one_checkpoint_evaluates_exactly_one(clone, tmp_path):
 
 def test_conf_edit_without_recompose_fails_then_recompose_reevaluates_all(clone):
     conf = clone / "conf/eval/default.yaml"
-    conf.write_text(conf.read_text().replace("batch_size: 256", "batch_size: 32"))
+    conf.write_text(conf.read_text().replace("max_examples: null", "max_examples: 200"))
     before = (clone / "zoo/index.json").read_bytes()
     r = repro(clone, check=False)
     assert r.returncode != 0
@@ -227,24 +200,25 @@ def test_dvc_exp_run_with_hydra_override(clone):
     assert "evaluated 20, reused 0" in r.stdout
     params = (clone / "params.yaml").read_text()
     assert "max_examples: 40" in params
-    recs = json.loads((clone / "zoo/metrics/evaluations/wine-linear.json").read_text())["checkpoints"]
-    assert all(rec["n_examples"] == 40 for rec in recs)
+    recs = json.loads((clone / "zoo/metrics/evaluations/digits-mlp.json").read_text())["checkpoints"]
+    assert all(rec["n_examples"] == 40 and rec["selection"]["n_examples"] == 40 for rec in recs)
     # back in plain `dvc repro`, the experiment's override is not silently kept
     r = repro(clone, "-f", "validate", check=False)
     assert r.returncode != 0 and "overrides" in r.stderr + r.stdout
 
 
 def test_code_change_reevaluates_all(clone, monkeypatch):
-    from checkpoint_zoo import evaluate
     from checkpoint_zoo.api import Zoo
+    from checkpoint_zoo.evaluation import run
     from checkpoint_zoo.pipeline import load_params
 
-    params = load_params(clone)["eval"]
+    params = load_params(clone)
     logs: list[str] = []
-    report = evaluate.evaluate_zoo(Zoo(clone), params, clone / "zoo/metrics/evaluations", log=logs.append)
+    folder = clone / "zoo/metrics/evaluations"
+    report = run.evaluate_zoo(Zoo(clone), params["eval"], params["run"], folder, log=logs.append)
     assert len(report.evaluated) == 0 and len(report.reused) == 20
-    monkeypatch.setattr(evaluate, "code_hash", lambda: "0" * 64)
-    report = evaluate.evaluate_zoo(Zoo(clone), params, clone / "zoo/metrics/evaluations", log=logs.append)
+    monkeypatch.setattr(run, "package_code_hash", lambda: "0" * 64)
+    report = run.evaluate_zoo(Zoo(clone), params["eval"], params["run"], folder, log=logs.append)
     assert len(report.evaluated) == 20 and {why for _, why in report.evaluated} == {"evaluation code changed"}
 
 
@@ -296,12 +270,22 @@ def test_corrupt_checkpoint_fails_evaluation_others_kept(clone):
     conf = clone / "conf/eval/default.yaml"
     conf.write_text(conf.read_text().replace("max_examples: null", "max_examples: 100"))
     sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=clone)
-    r = repro(clone, check=False)
+    before = {f: json.loads((clone / "zoo/metrics/evaluations" / f).read_text())["checkpoints"]
+              for f in ("digits-convnet.json", "digits-mlp.json")}
+    r = repro(clone, check=False)  # the validate stage sees the damage first: nothing is evaluated
     assert r.returncode != 0
     text = r.stdout + r.stderr
-    assert "digits-mlp@200" in text and "sha256" in text
-    recs = json.loads((clone / "zoo/metrics/evaluations/wine-linear.json").read_text())["checkpoints"]
-    assert all(rec["n_examples"] == 45 for rec in recs)  # re-evaluated under the new params and kept
+    assert "digits-mlp@200" in text and "sha256" in text and "Running stage 'evaluate'" not in text
+    # the evaluate stage alone: the damaged one fails (its old result kept), the others are re-evaluated
+    r = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", cwd=clone, check=False)
+    assert r.returncode == 1 and "FAILED digits-mlp@200" in r.stdout and "sha256" in r.stdout
+    recs = json.loads((clone / "zoo/metrics/evaluations/digits-convnet.json").read_text())["checkpoints"]
+    assert all(rec["n_examples"] == 100 for rec in recs)  # re-evaluated under the new params and kept
+    assert all(a["provenance"]["params_hash"] != b["provenance"]["params_hash"]
+               for a, b in zip(before["digits-convnet.json"], recs))
+    mlp = {rec["step"]: rec for rec in json.loads((clone / "zoo/metrics/evaluations/digits-mlp.json").read_text())["checkpoints"]}
+    assert mlp[200] == next(rec for rec in before["digits-mlp.json"] if rec["step"] == 200)
+    assert mlp[400]["n_examples"] == 100
 
 
 def test_metrics_and_plots_commands(clone):
@@ -315,10 +299,3 @@ def test_metrics_and_plots_commands(clone):
     assert "digits-mlp" in html and "accuracy" in html
     assert "cdn.jsdelivr" not in html and "<script src=" not in html  # offline: Vega is inlined
     assert "/* vega-lite@5" in html
-
-
-def test_every_task_has_an_evaluator():
-    from checkpoint_zoo import rules
-    from checkpoint_zoo.evaluate import EVALUATORS
-
-    assert set(EVALUATORS) == set(rules.TASKS)

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from conftest import dvc, git, isolate, run_zoo, write_safetensors
+from conftest import PROJECT, dvc, git, isolate, register_arch, run_zoo, write_safetensors
 from s3_server import SERVER_SCRIPT, MotoServer, TcpProxy
 
 A10 = "zoo/checkpoints/alpha/step-00000010.safetensors"   # small (32 KB)
 A20 = "zoo/checkpoints/alpha/step-00000020.safetensors"   # large (3 MB)
 B5 = "zoo/checkpoints/beta/step-00000005.safetensors"     # large (3 MB)
-SHAPES = {A10: {"w": (8192,)}, A20: {"w": (768, 1024)}, B5: {"w": (768, 1024)}}
+# one bias-free linear layer per size: conf/arch/{vec,wide}.yaml in the template zoo
+SHAPES = {A10: ("vec", {"weight": (1, 8192)}), A20: ("wide", {"weight": (768, 1024)}),
+          B5: ("wide", {"weight": (768, 1024)})}
 FAST = 6.0  # seconds: "fails within a few seconds", the zoo process start-up (~1 s, more on a busy CI box) included
 
 
@@ -79,14 +80,17 @@ def template(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, base / "home")
         root = base / "zoo"
-        init(root, remote_url=str(base / "local-remote"))
+        init(root, remote_url=str(base / "local-remote"), registries_from=PROJECT)
         git("commit", "-qm", "empty zoo", cwd=root)
         with Zoo(root) as zoo:
-            for i, (path, shapes) in enumerate(SHAPES.items()):
+            register_arch(root, "vec", in_features=8192, out_features=1, bias=False)
+            register_arch(root, "wide", in_features=1024, out_features=768, bias=False)
+            for i, (path, (arch, shapes)) in enumerate(SHAPES.items()):
                 model, step = path.split("/")[2], int(path.split("-")[-1].split(".")[0])
                 f = write_safetensors(base / "in" / f"{i}.safetensors", seed=i, shapes=shapes)
-                zoo.add(f, model=model, step=step, arch="linear", task="tabular-classification",
+                zoo.add(f, model=model, step=step, arch=arch, task="tabular-classification",
                         dataset="wine", license="MIT")
+        git("add", "conf", cwd=root)
         git("commit", "-qm", "three checkpoints", cwd=root)
     return root
 
@@ -129,7 +133,7 @@ def clone_of(origin: Origin, dest: Path) -> Path:
 
 def md5_key(origin: Origin, path: str) -> str:
     """The bucket key DVC uses for a checkpoint file."""
-    from checkpoint_zoo.storage import Storage
+    from checkpoint_zoo.storage.dvc import Storage
 
     st = Storage(origin.root)
     try:

@@ -1,35 +1,27 @@
-"""The schema: YAML export in sync, registry in sync, lazy validation reporting every failure, refs, where."""
+"""The schema: YAML export in sync, lazy validation reporting every failure, refs, where."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
 from conftest import PROJECT
 
 
 def test_yaml_export_is_in_sync_and_round_trips():
     import pandera.pandas as pa
 
-    from checkpoint_zoo.schema import CheckpointSchema, to_yaml
+    from checkpoint_zoo.catalog.schema import CheckpointSchema, to_yaml
 
     exported = (PROJECT / "schemas" / "checkpoints.schema.yaml").read_text()
     body = "\n".join(l for l in exported.splitlines() if not l.startswith("#")) + "\n"
-    assert body == to_yaml(), "schemas/checkpoints.schema.yaml is stale: python -m checkpoint_zoo.schema > schemas/checkpoints.schema.yaml"
+    stale = "schemas/checkpoints.schema.yaml is stale: python -m checkpoint_zoo.catalog.schema > schemas/checkpoints.schema.yaml"
+    assert body == to_yaml(), stale
     loaded = pa.DataFrameSchema.from_yaml(body)
     assert set(loaded.columns) == set(CheckpointSchema.to_schema().columns)
-    assert {c.name for c in loaded.checks} == {"canonical_path", "parent_exists", "reported_pair", "reported_in_range"}
-
-
-def test_arch_registry_matches_rules():
-    from checkpoint_zoo import archs, rules
-
-    assert set(archs.REGISTRY) == set(rules.ARCHS)
+    assert {c.name for c in loaded.checks} == {"canonical_path", "parent_exists", "reported_pair"}
 
 
 def _row(**over):
-    from checkpoint_zoo import rules
+    from checkpoint_zoo.catalog import rules
 
     row = {c: "" for c in rules.COLUMNS}
     row.update(model="m", step="1", path=rules.checkpoint_path("m", 1), format="safetensors", size_bytes="10",
@@ -40,8 +32,8 @@ def _row(**over):
 
 
 def test_lazy_validation_lists_every_failure_with_line_column_value():
+    from checkpoint_zoo.catalog.schema import validate_frame
     from checkpoint_zoo.errors import TableInvalidError
-    from checkpoint_zoo.schema import validate_frame
 
     rows = [
         _row(),
@@ -69,8 +61,8 @@ def test_lazy_validation_lists_every_failure_with_line_column_value():
 
 
 def test_case_collision_and_nfc_are_schema_errors():
+    from checkpoint_zoo.catalog.schema import validate_frame
     from checkpoint_zoo.errors import TableInvalidError
-    from checkpoint_zoo.schema import validate_frame
 
     rows = [_row(model="caf\u0065\u0301", path=_row(model="caf\u0065\u0301")["path"])]
     with pytest.raises(TableInvalidError):
@@ -81,7 +73,7 @@ def test_case_collision_and_nfc_are_schema_errors():
     ("m", "m", "latest"), ("m@3", "m", 3), ("m@latest", "m", "latest"), ("m@best", "m", "best"),
 ])
 def test_parse_ref(text, model, sel):
-    from checkpoint_zoo.refs import parse_ref
+    from checkpoint_zoo.catalog.refs import parse_ref
 
     r = parse_ref(text)
     assert (r.model, r.selector) == (model, sel)
@@ -89,16 +81,16 @@ def test_parse_ref(text, model, sel):
 
 @pytest.mark.parametrize("text", ["", "m@", "m@x", "a@b@c", "m@-1", "m @1"])
 def test_parse_ref_rejects(text):
+    from checkpoint_zoo.catalog.refs import parse_ref
     from checkpoint_zoo.errors import RefError
-    from checkpoint_zoo.refs import parse_ref
 
     with pytest.raises(RefError):
         parse_ref(text)
 
 
 def test_where_grammar():
+    from checkpoint_zoo.catalog.query import parse_where
     from checkpoint_zoo.errors import UsageError
-    from checkpoint_zoo.query import parse_where
 
     pred = parse_where("step >= 10 and arch == 'mlp' and epoch < 2")
     assert pred({"step": "10", "arch": "mlp", "epoch": "1.5"})
@@ -114,11 +106,11 @@ def test_table_reads_do_not_import_pandas_when_cached(tmp_path):
     import subprocess
     import sys
 
-    from checkpoint_zoo import rules, table
+    from checkpoint_zoo.catalog import rules, table
 
     data = table.dump_csv([_row()])
     code = (
-        "import sys; from checkpoint_zoo import table; "
+        "import sys; from checkpoint_zoo.catalog import table; "
         f"table.load({data!r}); print('pandas' in sys.modules)"
     )
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -14,10 +14,13 @@ SCREENSHOTS = Path(__file__).resolve().parent / "artifacts"
 
 
 def _index(entries: list[dict]) -> dict:
-    from checkpoint_zoo.index import mark_best
+    from checkpoint_zoo.publish.index import mark_best, task_summaries
 
     models = mark_best(entries)
-    return {"format": 1, "table_sha256": "0" * 64, "tasks": {}, "models": models, "checkpoints": entries}
+    records = {e["ref"]: {"higher_is_better": {"accuracy": True, "macro_f1": True, "nll": False},
+                          "reproducibility": {"accuracy": {"kind": "exact"}}} for e in entries}
+    return {"format": 2, "table_sha256": "0" * 64, "tasks": task_summaries(entries, records), "models": models,
+            "checkpoints": entries}
 
 
 def _entry(model: str, step: int, acc: float, description: str = "", task: str = "tabular-classification",
@@ -27,7 +30,8 @@ def _entry(model: str, step: int, acc: float, description: str = "", task: str =
         "dataset": "wine", "license": "MIT", "tags": ["t"], "description": description, "num_params": 68,
         "size_bytes": 584, "sha256": "a" * 64, "path": f"zoo/checkpoints/{model}/step-{step:08d}.safetensors",
         "pull_command": f"zoo pull {model}@{step}", "reported_metric": None, "reported_value": None,
-        "metrics": {"accuracy": acc, "macro_f1": acc, "nll": 1 - acc},
+        "metrics": {"accuracy": acc, "macro_f1": acc, "nll": 1 - acc}, "evaluation": {"split": "test"},
+        "selection": {"split": "val", "metric": "accuracy", "higher_is_better": True, "value": acc},
     }
 
 
@@ -59,7 +63,7 @@ def _rows(driver) -> list[str]:
 def test_search_filter_sort_panel_and_escaping(browser, tmp_path):
     from selenium.webdriver.common.by import By
 
-    from checkpoint_zoo.index import render_site
+    from checkpoint_zoo.publish.index import render_site
 
     hostile = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">'
     entries = [
@@ -85,7 +89,7 @@ def test_search_filter_sort_panel_and_escaping(browser, tmp_path):
     search.clear()
     browser.execute_script("document.getElementById('search').dispatchEvent(new Event('input'))")
 
-    browser.find_element(By.CSS_SELECTOR, 'th[data-key="accuracy"]').click()
+    browser.find_element(By.CSS_SELECTOR, 'th[data-key="metric:accuracy"]').click()
     assert _rows(browser) == ["alpha@20", "beta@5", "gamma-net@1", "alpha@10"]  # best first
 
     browser.find_element(By.CSS_SELECTOR, 'tr[data-ref="alpha@10"]').click()
@@ -99,7 +103,7 @@ def test_search_filter_sort_panel_and_escaping(browser, tmp_path):
 
 def test_reference_site_opens_from_disk(browser, reference_clone, tmp_path):
     """The page the pipeline builds for the reference zoo: every checkpoint listed, no network needed."""
-    from checkpoint_zoo.index import render_site
+    from checkpoint_zoo.publish.index import render_site
 
     index = json.loads((reference_clone / "zoo/index.json").read_text())
     page = tmp_path / "site.html"

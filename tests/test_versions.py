@@ -7,19 +7,17 @@ no clone at all, against the upstream's local DVC remote.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ADD_ARGS, dvc, git, run_zoo, write_safetensors
 
 
 def _evaluations(root: Path, accuracies: dict[str, float]) -> None:
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.results import write_results
+    from checkpoint_zoo.evaluation.results import write_results
 
     zoo = Zoo(root)
     recs = {}
@@ -98,7 +96,7 @@ def test_diff_head_against_working_tree(clone, tmp_path):
 
 def test_diff_counts_a_metric_as_changed_only_beyond_its_tolerance(clone):
     """NLL that moved in its 8th digit (another CPU's kernels) is unchanged; accuracy is exact; NLL +2 % is a change."""
-    from checkpoint_zoo.results import read_results, write_results
+    from checkpoint_zoo.evaluation.results import read_results, write_results
 
     folder = clone / "zoo/metrics/evaluations"
     recs = read_results(folder)
@@ -145,7 +143,7 @@ def test_python_api_from_git_url_without_clone(upstream, monkeypatch):
     model = exp.load_model("gamma@1")
     import torch
 
-    assert model(torch.zeros(1, 4)).shape == (1, 3)
+    assert model(torch.zeros(1, 13)).shape == (1, 3)
     with pytest.raises(Exception, match="read-only"):
         exp.add(p1, model="x", step=1, arch="linear", task="tabular-classification", dataset="wine", license="MIT")
 
@@ -234,3 +232,22 @@ def test_same_checkpoint_changed_on_both_branches_conflicts_and_validate_explain
     assert r.code == 1
     assert "unresolved merge conflict" in r.err and "beta@5" in r.err and "keep one row" in r.err
     assert "Traceback" not in r.err
+
+
+def test_url_zoo_verbs_work_on_that_zoo_not_the_current_folder(upstream, tmp_path):
+    """`zoo -C file:///… versions|diff|merge-setup` act on that zoo, from any folder."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    git("init", "-q", cwd=elsewhere)  # another repo: nothing here may be read
+    url = upstream.as_uri()
+    r = run_zoo("-C", url, "versions", "--format", "json", cwd=elsewhere)
+    assert r.code == 0, r.err
+    assert {"main", "exp", "v1"} <= {v["name"] for v in json.loads(r.out)}
+    d = run_zoo("-C", url, "diff", "v1", "exp", "--format", "json", cwd=elsewhere)
+    assert d.code == 0 and json.loads(d.out)["added"] == ["gamma@1"], d.err
+    no_tree = run_zoo("-C", url, "diff", cwd=elsewhere)
+    assert no_tree.code == 2 and "no working tree" in no_tree.err
+    setup = run_zoo("-C", url, "merge-setup", cwd=elsewhere)
+    assert setup.code == 2 and "read-only" in setup.err
+    found = subprocess.run(["git", "config", "--get-regexp", "merge"], cwd=elsewhere, capture_output=True, text=True)
+    assert found.stdout == ""
