@@ -1,4 +1,4 @@
-"""Benchmarks for the targets of DESIGN.md section 8, each against a baseline run side by side.
+"""Benchmarks for the targets in docs/architecture.md, each against a baseline run side by side.
 
 Every figure is the median over several repetitions; the verdict is the ratio to a baseline measured
 in the same run (interleaved with it), never an absolute time. Times and peak memory (max RSS) come
@@ -15,6 +15,7 @@ scale     validate + index at 1,000 / 10,000 / 100,000 rows (time per added row 
 s3        ``zoo pull`` of 1 of 10,000 checkpoints from moto's S3 server vs boto3 (objects and bytes
           counted from the server's request log); 1 GiB push/pull vs boto3 (``scripts/bench_s3.py``)
 versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`` at 10,000 rows vs ``git diff``
+fit       the add-time fit check (header vs architecture) of a 1 GiB file vs safetensors' header read; memory
 
 Add a benchmark by writing ``bench_<name>(ctx) -> list[Result]`` and listing it in ``BENCHMARKS``.
 
@@ -47,7 +48,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import IO
 
-from checkpoint_zoo import rules
+from checkpoint_zoo.catalog import rules
 
 PYTHON = sys.executable
 ZOO = str(Path(sys.executable).with_name("zoo"))
@@ -165,9 +166,18 @@ def side_by_side(ctx: Context, reps: int, commands: dict[str, Callable[[int], tu
 
 
 def new_zoo(ctx: Context, path: Path) -> Path:
-    """An empty zoo made by ``checkpoint_zoo.api.init`` in a child with the benchmark environment."""
-    run(ctx, [PYTHON, "-c", "import sys; from checkpoint_zoo.api import init; init(sys.argv[1])", str(path)])
+    """An empty zoo made by ``checkpoint_zoo.api.init`` in a child with the benchmark environment, with this
+    project's registries (conf/arch, conf/task, conf/dataset)."""
+    run(ctx, [PYTHON, "-c", "import sys; from checkpoint_zoo.api import init; init(sys.argv[1], registries_from=sys.argv[2])",
+              str(path), str(PROJECT)])
     return path
+
+
+def register_vector_arch(root: Path, name: str, n_floats: int) -> str:
+    """conf/arch/<name>.yaml whose one tensor is a 1-D ``weight`` of ``n_floats`` (what write_safetensors writes)."""
+    (root / "conf/arch").mkdir(parents=True, exist_ok=True)
+    (root / "conf/arch" / f"{name}.yaml").write_text(f"_target_: torch.nn.LayerNorm\nnormalized_shape: {n_floats}\nbias: false\n")
+    return name
 
 
 def bench_help(ctx: Context) -> list[Result]:
@@ -192,20 +202,22 @@ def bench_help(ctx: Context) -> list[Result]:
 
 def write_table(path: Path, models: int, steps: int) -> None:
     """A valid synthetic table of models × steps rows, sorted by (model, step)."""
-    tasks = list(rules.TASKS)
+    # (arch, task, dataset) as the reference zoo registers them in conf/
+    kinds = [("linear", "tabular-classification", "wine"), ("mlp", "image-classification", "digits"),
+             ("resmlp", "tabular-classification", "breast-cancer"), ("convnet", "image-classification", "digits")]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(rules.COLUMNS)
         for m in range(models):
             model = f"model-{m:04d}"
-            arch, task = rules.ARCHS[m % len(rules.ARCHS)], tasks[m % len(tasks)]
+            arch, task, dataset = kinds[m % len(kinds)]
             for s in range(steps):
                 step = s * 100
                 row = {
                     "model": model, "step": step, "epoch": f"{s / 10:.1f}", "format": "safetensors",
                     "path": rules.checkpoint_path(model, step), "size_bytes": 4096 + m, "dtype": "F32",
                     "sha256": hashlib.sha256(f"{model}@{step}".encode()).hexdigest(), "num_params": 1000 + m,
-                    "arch": arch, "task": task, "dataset": "digits", "license": rules.LICENSES[m % 3],
+                    "arch": arch, "task": task, "dataset": dataset, "license": rules.LICENSES[m % 3],
                     "parent": "", "tags": "bench;synthetic" if s % 2 else "", "description": "synthetic row",
                     "created": "2026-01-01T00:00:00Z", "source": "scripts/bench.py",
                     "reported_metric": "accuracy" if s % 10 == 0 else "",
@@ -279,9 +291,10 @@ def bench_add(ctx: Context) -> list[Result]:
 
     def zoo_add(i: int) -> tuple[float, float]:
         root = new_zoo(ctx, ctx.folder("add-work") / "zoo")
-        try:
-            return timed([ZOO, "add", str(src), "--model", "big", "--step", "1", "--arch", "mlp", "--task",
-                          "image-classification", "--dataset", "digits", "--license", "MIT"], cwd=root)
+        register_vector_arch(root, "vector", size // 4)
+        try:  # a fresh zoo: the timed add includes the first fit check of this architecture (meta build)
+            return timed([ZOO, "add", str(src), "--model", "big", "--step", "1", "--arch", "vector", "--task",
+                          "tabular-classification", "--dataset", "wine", "--license", "MIT"], cwd=root)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -315,7 +328,7 @@ def bench_add(ctx: Context) -> list[Result]:
     ]
 
 
-# ---- pipeline benchmarks: DESIGN.md sections 5 and 8 ------------------------------------------------
+# ---- pipeline benchmarks: the pipeline targets ------------------------------------------------
 
 WINE_FEATURES, WINE_CLASSES = 13, 3
 STEP_GAP = 10  # steps of one model: 0, 10, 20, …
@@ -340,9 +353,9 @@ def linear_checkpoint(seed: int) -> tuple[bytes, int]:
     from safetensors.numpy import save
 
     if not _WINE_STATS:
-        from checkpoint_zoo.datasets import load_split
+        from checkpoint_zoo.datasets import sklearn_splits
 
-        x = load_split("wine", "train").x
+        x = sklearn_splits("load_wine").train.x
         _WINE_STATS[:] = [x.mean(axis=0).astype(np.float32), np.maximum(x.std(axis=0), 1e-3).astype(np.float32)]
     rng = np.random.default_rng(seed)
     tensors = {
@@ -368,28 +381,38 @@ def checkpoint_row(model: str, step: int, size: int, sha256: str, num_params: in
 
 def write_evaluations(root: Path, rows: list[dict[str, str]]) -> None:
     """``zoo/metrics/evaluations/<model>.json`` for every row, in the exact format of the evaluate stage
-    (``results.write_results`` with records shaped like ``evaluate.evaluate_zoo``'s, real hashes)."""
+    (``results.write_results`` with records shaped like ``evaluation.run``'s, real memo keys)."""
     import random
 
     import yaml
 
     from checkpoint_zoo import __version__, constants
-    from checkpoint_zoo.evaluate import code_hash, load_eval_data, params_hash
-    from checkpoint_zoo.results import write_results
+    from checkpoint_zoo.evaluation.plan import key_for, package_code_hash, params_hash, zoo_code_hash
+    from checkpoint_zoo.evaluation.results import write_results
+    from checkpoint_zoo.evaluation.run import load_eval_data
+    from checkpoint_zoo.registry import workspace_registry
 
+    reg = workspace_registry(root)
+    task = reg.task("tabular-classification")
     params = yaml.safe_load((root / "params.yaml").read_text())["eval"]
-    data = load_eval_data("wine", params)
-    provenance = {"code_hash": code_hash(), "params_hash": params_hash(params), "data_hash": data.digest,
-                  "code_version": f"checkpoint-zoo {__version__}"}
+    data = load_eval_data(reg.dataset("wine"), task, reg, params)
+    chash, zhash, phash = package_code_hash(), zoo_code_hash(reg.code_dir), params_hash(params)
+    n_test, n_val = len(data.splits[task.report_split]), len(data.splits[task.select_split])
     rnd = random.Random(0)
     records = {}
     for row in rows:
-        acc = rnd.randint(0, len(data.y)) / len(data.y)
+        key = key_for(row, reg, chash, zhash, phash, data.digest)
+        acc, val = rnd.randint(0, n_test) / n_test, rnd.randint(0, n_val) / n_val
+        metrics = {"accuracy": float(f"{acc:.8g}"), "macro_f1": float(f"{acc * 0.97:.8g}"),
+                   "nll": float(f"{rnd.uniform(0.05, 3):.8g}")}
         records[f"{row['model']}@{row['step']}"] = {
             "step": int(row["step"]), "sha256": row["sha256"], "task": row["task"], "dataset": row["dataset"],
-            "metrics": {"accuracy": float(f"{acc:.8g}"), "macro_f1": float(f"{acc * 0.97:.8g}"),
-                        "nll": float(f"{rnd.uniform(0.05, 3):.8g}")},
-            "n_examples": int(len(data.y)), "provenance": dict(provenance),
+            "arch": row["arch"], "metrics": metrics, "split": task.report_split, "n_examples": n_test,
+            "selection": {"split": task.select_split, "n_examples": n_val, "metric": "accuracy",
+                          "higher_is_better": True, "value": float(f"{val:.8g}"), "metrics": dict(metrics, accuracy=val)},
+            "reproducibility": {n: m.tolerance.to_dict() for n, m in sorted(task.metrics.items())},
+            "higher_is_better": {n: m.higher_is_better for n, m in sorted(task.metrics.items())},
+            "provenance": {**key.provenance(), "code_version": f"checkpoint-zoo {__version__}"},
         }
     write_results(root / constants.EVALUATIONS_DIR, records)
 
@@ -405,7 +428,8 @@ def build_pipeline_zoo(ctx: Context, root: Path, models: int, steps: int, files:
     there are no files (validate only checks files that are present) and the evaluations are written
     directly instead, so that the stages can be timed on tables of any size.
     """
-    from checkpoint_zoo import constants, table
+    from checkpoint_zoo import constants
+    from checkpoint_zoo.catalog import table
 
     run(ctx, ["git", "clone", "-q", str(PROJECT), str(root)])
     pointers = sorted(str(p.relative_to(root)) for p in (root / constants.CHECKPOINTS_DIR).glob("*.dvc"))
@@ -514,29 +538,27 @@ def bench_noop(ctx: Context) -> list[Result]:
 
 
 # Times the evaluation of one checkpoint inside one process, after the imports and the evaluation
-# data are loaded: exactly the loop body of evaluate.evaluate_zoo (stamp-checked sha256, load, build,
+# data are loaded: exactly the loop body of evaluation.run.evaluate_zoo (stamp-checked sha256, load, build,
 # forward, metrics). Prints one time per repetition, the first (cold) one dropped.
 IN_PROCESS_EVAL = """
 import sys, time
 from pathlib import Path
-from safetensors.torch import load_file
 from checkpoint_zoo.api import Zoo
-from checkpoint_zoo.archs import build_model
-from checkpoint_zoo.evaluate import EVALUATORS, load_eval_data, setup_determinism
+from checkpoint_zoo.evaluation.run import evaluate_checkpoint, load_eval_data, setup_determinism
 from checkpoint_zoo.pipeline import load_params
 root, reps = Path(sys.argv[1]), int(sys.argv[2])
-params = load_params(root)["eval"]
+params = load_params(root)
 zoo = Zoo(root)
+reg = zoo.registry()
 row = zoo.rows()[0]
-data = load_eval_data(row["dataset"], params)
-setup_determinism(int(params.get("threads", 1)))
+data = load_eval_data(reg.dataset(row["dataset"]), reg.task(row["task"]), reg, params["eval"])
+setup_determinism(int(params["run"].get("threads", 1)))
 times = []
 for _ in range(reps + 1):
     start = time.perf_counter()
     path = zoo._abs(row["path"])
     assert zoo.stamps.sha256(path) == row["sha256"]
-    model = build_model(row["arch"], load_file(str(path)))
-    EVALUATORS[row["task"]](model, data, params)
+    evaluate_checkpoint(path, row, reg, data, {**params["eval"], **params["run"]}, "cpu")
     times.append(time.perf_counter() - start)
 print(" ".join(str(t) for t in times[1:]))
 """
@@ -821,6 +843,76 @@ def bench_versions(ctx: Context) -> list[Result]:
     ]
 
 
+# Times Zoo._check_fit (safetensors header against the architecture's expected shapes) in one process:
+# the first call per architecture builds it on the meta device and caches the shapes; then ``reps``
+# warm calls each, and as many reads of the same header by safetensors itself (the baseline).
+FIT_CHECK = """
+import sys, time
+from pathlib import Path
+from safetensors import safe_open
+from checkpoint_zoo.api import Zoo
+root, reps, arch, path = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
+zoo = Zoo(root)
+spec = zoo.registry().arch(arch)
+start = time.perf_counter()
+zoo._check_fit(spec, path, str(path))
+first = time.perf_counter() - start
+fit, header = [], []
+for _ in range(reps):
+    t = time.perf_counter()
+    zoo._check_fit(spec, path, str(path))
+    fit.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    with safe_open(str(path), framework="numpy") as f:
+        shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+    header.append(time.perf_counter() - t)
+print(first, " ".join(map(str, fit)), " ".join(map(str, header)), sep="|")
+"""
+
+
+def bench_fit(ctx: Context) -> list[Result]:
+    """The add-time fit check of a checkpoint against its architecture, for a 1 GiB file and a 4 KiB one
+    (the same architecture kind, so only the file size differs): time per check against safetensors'
+    own header read of the same file, and the peak memory of a whole cold check in a fresh process."""
+    big_bytes = 64 * MIB if ctx.quick else 1024 * MIB
+    root = new_zoo(ctx, ctx.folder("fit") / "zoo")
+    files = {}
+    for name, nbytes in (("big", big_bytes), ("small", 4096)):
+        register_vector_arch(root, name, nbytes // 4)
+        files[name] = ctx.tmp / f"fit-{name}.safetensors"
+        write_safetensors(files[name], nbytes)
+    reps = ctx.n(50, 10)
+    measured = {}
+    for name in ("big", "small"):
+        _, _, out = run_out(ctx, [PYTHON, "-c", FIT_CHECK, str(root), str(reps), name, str(files[name])], cwd=root)
+        first, fit, header = out.strip().split("|")
+        measured[name] = (float(first), [float(x) for x in fit.split()], [float(x) for x in header.split()])
+    def cold(name: str) -> Callable[[int], tuple[float, float]]:
+        def measure(i: int) -> tuple[float, float]:
+            shutil.rmtree(root / ".dvc/tmp/zoo/arch-shapes", ignore_errors=True)  # build on meta again
+            return run(ctx, [PYTHON, "-c", FIT_CHECK, str(root), "1", name, str(files[name])], cwd=root)
+        return measure
+
+    cold_runs = {name: cold(name) for name in ("big", "small")}
+    m = side_by_side(ctx, ctx.n(3, 2), cold_runs)
+    size = f"{big_bytes // MIB} MiB"
+    fit = Result("fit", f"fit check {size} (header vs arch, shapes cached)", measured["big"][1], [],
+                 f"safetensors header read of it ({statistics.median(measured['big'][2]) * 1000:.2f} ms)",
+                 measured["big"][2], "≤ 50 ms at 1 GiB")
+    fit.met = None if ctx.quick else fit.median <= 0.05
+    rss = Result("fit", f"whole first check in a fresh process (imports, meta build), {size} file", *m["big"],
+                 "the same, 4 KiB file", m["small"][0], "memory independent of size",
+                 note=f"peak RSS {max(m['big'][1]):.0f} MB vs {max(m['small'][1]):.0f} MB")
+    rss.met = None if ctx.quick else max(m["big"][1]) <= 1.1 * max(m["small"][1]) + 20
+    return [
+        fit,
+        Result("fit", f"fit check 4 KiB (shapes cached) vs {size}", measured["small"][1], [],
+               f"{size} file", measured["big"][1]),
+        Result("fit", f"first check of an architecture (meta-device build, {size} file)", [measured["big"][0]], []),
+        rss,
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -830,6 +922,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "scale": bench_scale,
     "s3": bench_s3,
     "versions": bench_versions,
+    "fit": bench_fit,
 }
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks of the S3 remote (DESIGN.md sections 6 and 8) against boto3 on the same S3 server.
+"""Benchmarks of the S3 remote (docs/architecture.md, Targets) against boto3 on the same S3 server.
 
 The server is moto's S3 server started by ``scripts/s3_server.py`` on 127.0.0.1 (an EMULATOR of S3,
 standing in for AWS S3, MinIO or Ceph RGW; the figures say how zoo compares with boto3 on the same
@@ -139,23 +139,30 @@ def safetensors_bytes(n_floats: int, seed: int) -> bytes:
     from safetensors.numpy import save
 
     rng = np.random.default_rng(seed)
-    return save({"w": rng.standard_normal(n_floats, dtype=np.float32)})
+    return save({"weight": rng.standard_normal(n_floats, dtype=np.float32)})
 
 
 def row(model: str, step: int, data_len: int, sha256: str, n_params: int) -> dict[str, str]:
-    from checkpoint_zoo import rules
+    from checkpoint_zoo.catalog import rules
 
     return {"model": model, "step": str(step), "epoch": "", "path": rules.checkpoint_path(model, step),
             "format": "safetensors", "size_bytes": str(data_len), "sha256": sha256, "num_params": str(n_params),
-            "dtype": "F32", "arch": "linear", "task": "tabular-classification", "dataset": "wine",
+            "dtype": "F32", "arch": "vector", "task": "tabular-classification", "dataset": "wine",
             "license": "CC0-1.0", "parent": "", "tags": "bench", "description": "synthetic",
             "created": "2026-01-01T00:00:00Z", "source": "scripts/bench_s3.py", "reported_metric": "",
             "reported_value": ""}
 
 
-def new_zoo(root: Path, env: dict, server: Server, prefix: str) -> None:
-    run([PYTHON, "-c", "import sys; from checkpoint_zoo.api import init; init(sys.argv[1], sys.argv[2])",
-         str(root), str(root.parent / f"{root.name}-local-remote")], env)
+def new_zoo(root: Path, env: dict, server: Server, prefix: str, vector_arch: int | None = None) -> None:
+    """An empty zoo with this project's registries; ``vector_arch``: also register arch "vector", whose one
+    tensor is a 1-D ``weight`` of that many floats (what the benchmark files hold)."""
+    run([PYTHON, "-c", "import sys; from checkpoint_zoo.api import init; init(sys.argv[1], sys.argv[2], "
+         "registries_from=sys.argv[3])", str(root), str(root.parent / f"{root.name}-local-remote"),
+         str(Path(__file__).resolve().parents[1])], env)
+    if vector_arch is not None:
+        (root / "conf/arch/vector.yaml").write_text(
+            f"_target_: torch.nn.LayerNorm\nnormalized_shape: {vector_arch}\nbias: false\n")
+        run(["git", "add", "conf"], env, root)
     run(["git", "commit", "-qm", "empty zoo"], env, root)
     run([ZOO, "remote", "add", "s3", f"s3://{BUCKET}/{prefix}", "--endpoint", server.endpoint], env, root)
     run(["git", "commit", "-qm", "S3 remote"], env, root)
@@ -180,11 +187,12 @@ def med(xs: list[float]) -> float:
 
 
 def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int, reps: int, quick: bool) -> dict:
-    from checkpoint_zoo import constants, rules, table
+    from checkpoint_zoo import constants
+    from checkpoint_zoo.catalog import rules, table
 
     root = tmp / "big-zoo"
-    new_zoo(root, env, server, "pull-one")
     n_floats = 4096  # 16 KiB of float32 per checkpoint
+    new_zoo(root, env, server, "pull-one", vector_arch=n_floats)
     rows, folders = [], []
     t0 = time.perf_counter()
     for m in range(models):
@@ -264,13 +272,13 @@ def bench_big(tmp: Path, server: Server, env: dict, size_mib: int, reps: int, qu
     from safetensors.numpy import save_file
 
     root = tmp / "gib-zoo"
-    new_zoo(root, env, server, "big")
-    src = tmp / "big.safetensors"
     n = size_mib * MIB // 4
+    new_zoo(root, env, server, "big", vector_arch=n)
+    src = tmp / "big.safetensors"
     rng = np.random.default_rng(0)
-    save_file({"w": rng.standard_normal(n, dtype=np.float32)}, str(src))
+    save_file({"weight": rng.standard_normal(n, dtype=np.float32)}, str(src))
     nbytes = src.stat().st_size
-    add_s = run([ZOO, "add", str(src), "--model", "big", "--step", "0", "--arch", "linear", "--task",
+    add_s = run([ZOO, "add", str(src), "--model", "big", "--step", "0", "--arch", "vector", "--task",
                  "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0"], env, root)
     run(["git", "commit", "-qm", "big"], env, root)
     rel = "zoo/checkpoints/big/step-00000000.safetensors"

@@ -134,7 +134,7 @@ def _wait_answering(endpoint: str, timeout: float = 30) -> None:
             return  # it answered
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"s3_server: {endpoint} did not answer within {timeout:.0f} s")
+                raise SystemExit(f"s3_server: {endpoint} did not answer within {timeout:.0f} s") from None
             time.sleep(0.05)
 
 

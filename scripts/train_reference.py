@@ -1,8 +1,10 @@
 """Train the reference zoo's checkpoints and add them with the zoo API.
 
-Every model trains on the ``train`` split of a dataset that ships inside scikit-learn (no download),
-with a fixed seed, one CPU thread and deterministic algorithms, and is saved with safetensors at
-several training stages. The recipe is recorded in each row's ``source``.
+Every model is built from its architecture in ``conf/arch`` and trains on the ``train`` split of its
+dataset in ``conf/dataset`` (data that ships inside scikit-learn: no download), with a fixed seed,
+one CPU thread and deterministic algorithms, and is saved with safetensors at several training
+stages. The recipe is recorded in each row's ``source``; the reported accuracy is on everything
+held out from training (val and test together).
 
     python scripts/train_reference.py [--zoo PATH] [--out DIR] [--no-add]
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,9 @@ import torch
 from safetensors.torch import save_file
 
 from checkpoint_zoo import Zoo
-from checkpoint_zoo.archs import MLP, ConvNet, LinearNet, ResMLP
-from checkpoint_zoo.datasets import load_split
+from checkpoint_zoo.registry import Registry, workspace_registry
+from checkpoint_zoo.registry.archs import build
+from checkpoint_zoo.registry.datasets import load_splits
 
 
 @dataclass(frozen=True)
@@ -33,37 +36,24 @@ class Recipe:
     steps: tuple[int, ...]
     lr: float
     batch: int = 64
-    hidden: dict[str, int] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     description: str = ""
 
 
 RECIPES = (
     Recipe("digits-mlp", "mlp", "image-classification", "digits", (25, 50, 100, 200, 400), 3e-3,
-           hidden={"width": 64}, tags=("reference", "digits"),
+           tags=("reference", "digits"),
            description="Two-layer MLP on the 8x8 handwritten digits, flattened."),
     Recipe("digits-convnet", "convnet", "image-classification", "digits", (25, 50, 100, 200, 400), 5e-3,
-           hidden={"c1": 8, "c2": 16}, tags=("reference", "digits", "cnn"),
+           tags=("reference", "digits", "cnn"),
            description="Two 3x3 conv layers and global average pooling on the 8x8 digits."),
     Recipe("wine-linear", "linear", "tabular-classification", "wine", (5, 10, 20, 40, 80), 1e-2,
            batch=32, tags=("reference", "tabular"),
            description="Multinomial logistic regression on the 13 wine features."),
     Recipe("cancer-resmlp", "resmlp", "tabular-classification", "breast-cancer", (10, 20, 50, 100, 200), 1e-3,
-           batch=32, hidden={"width": 32, "depth": 2}, tags=("reference", "tabular", "medical"),
+           batch=32, tags=("reference", "tabular", "medical"),
            description="Residual MLP (2 pre-norm blocks) on the Wisconsin breast-cancer features."),
 )
-
-
-def build(recipe: Recipe, n_in: int, n_out: int) -> torch.nn.Module:
-    if recipe.arch == "linear":
-        return LinearNet(n_in, n_out)
-    if recipe.arch == "mlp":
-        return MLP([n_in, recipe.hidden["width"], n_out])
-    if recipe.arch == "resmlp":
-        return ResMLP(n_in, recipe.hidden["width"], recipe.hidden["depth"], n_out)
-    if recipe.arch == "convnet":
-        return ConvNet(n_in, recipe.hidden["c1"], recipe.hidden["c2"], n_out)
-    raise SystemExit(f"no recipe for arch {recipe.arch}")
 
 
 def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
@@ -72,12 +62,15 @@ def accuracy(model: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def train(recipe: Recipe, out: Path) -> list[tuple[int, Path, float]]:
+def train(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path, float]]:
     """Train one model; return (step, file, held-out accuracy) at each saved stage."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    tr, te = load_split(recipe.dataset, "train"), load_split(recipe.dataset, "test")
-    model = build(recipe, tr.x.shape[1], tr.n_classes)
+    splits = load_splits(registry.dataset(recipe.dataset), registry)
+    tr = splits.train
+    held_x, held_y = np.concatenate([splits.val.x, splits.test.x]), np.concatenate([splits.val.y, splits.test.y])
+    torch.manual_seed(0)
+    model = build(registry.arch(recipe.arch), registry)
     model.norm.mean.copy_(torch.from_numpy(tr.x.mean(axis=0)))
     std = tr.x.std(axis=0)
     # constant training features (digit corners are always 0) would otherwise blow up at test time
@@ -97,7 +90,7 @@ def train(recipe: Recipe, out: Path) -> list[tuple[int, Path, float]]:
             path = out / f"{recipe.model}-{step}.safetensors"
             tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
             save_file(tensors, str(path), metadata={"arch": recipe.arch, "step": str(step)})
-            saved.append((step, path, accuracy(model, te.x, te.y)))
+            saved.append((step, path, accuracy(model, held_x, held_y)))
     return saved
 
 
@@ -115,17 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out or tmp)
         out.mkdir(parents=True, exist_ok=True)
         zoo = None if args.no_add else Zoo(args.zoo)
+        registry = zoo.registry() if zoo is not None else workspace_registry(Path(args.zoo))
         for recipe in RECIPES:
             if args.only and recipe.model not in args.only:
                 continue
             source = (f"scripts/train_reference.py --only {recipe.model}: {recipe.arch} on {recipe.dataset} train split "
                       f"(seed 0; Adam lr {recipe.lr}; batch {recipe.batch}; 1 thread; deterministic)")
-            for step, path, acc in train(recipe, out):
+            n_train = len(load_splits(registry.dataset(recipe.dataset), registry).train)
+            for step, path, acc in train(recipe, out, registry):
                 print(f"{recipe.model}@{step}: held-out accuracy {acc:.4f}")
                 if zoo is None:
                     continue
                 zoo.add(path, model=recipe.model, step=step, arch=recipe.arch, task=recipe.task,
-                        dataset=recipe.dataset, license="CC0-1.0", epoch=round(step * recipe.batch / len(load_split(recipe.dataset, "train").y), 4),
+                        dataset=recipe.dataset, license="CC0-1.0", epoch=round(step * recipe.batch / n_train, 4),
                         description=recipe.description, tags=recipe.tags, source=source,
                         reported=("accuracy", round(acc, 4)))
     return 0
