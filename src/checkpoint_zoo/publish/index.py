@@ -219,16 +219,18 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
              f"- task: {md_escape(best['task'])}; architecture: {md_escape(best['arch'])}; "
              f"dataset: {md_escape(best['dataset'])}; license: {md_escape(best['license'])}",
              f"- best: {md_escape(summary['best'])} by {md_escape(summary['primary_metric'])} on the "
-             f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; metrics below "
-             f"are on the {md_escape(best['evaluation'].get('split'))} split",
+             f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; the other "
+             f"metrics below are on the {md_escape(best['evaluation'].get('split'))} split",
              f"- how it was made: {md_escape(best['source'])}", "",
              "## Checkpoints", "",
-             "| step | epoch | " + " | ".join(md_escape(n) for n in names) + " | reported | size | sha256 |",
-             "|---|---|" + "---|" * len(names) + "---|---|---|"]
+             # the value @best is chosen by comes first, so the choice can be read off the table
+             f"| step | epoch | {md_escape(summary['primary_metric'])} ({md_escape(summary['selection_split'])}) | "
+             + " | ".join(md_escape(n) for n in names) + " | reported | size | sha256 |",
+             "|---|---|---|" + "---|" * len(names) + "---|---|---|"]
     for e in sorted(entries, key=lambda e: e["step"]):
         flag = " (best)" if e["is_best"] else ""
         reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
-        lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | "
+        lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt((e.get('selection') or {}).get('value'))} | "
                      + "".join(f"{_fmt(e['metrics'].get(n))} | " for n in names)
                      + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
     ref = summary["best"]
