@@ -889,7 +889,7 @@ def bench_fit(ctx: Context) -> list[Result]:
         measured[name] = (float(first), [float(x) for x in fit.split()], [float(x) for x in header.split()])
     def cold(name: str) -> Callable[[int], tuple[float, float]]:
         def measure(i: int) -> tuple[float, float]:
-            shutil.rmtree(root / ".dvc/tmp/zoo/arch-shapes", ignore_errors=True)  # build on meta again
+            shutil.rmtree(Path(ctx.env["ZOO_CACHE_DIR"]) / "arch-shapes", ignore_errors=True)  # build on meta again
             return run(ctx, [PYTHON, "-c", FIT_CHECK, str(root), "1", name, str(files[name])], cwd=root)
         return measure
 

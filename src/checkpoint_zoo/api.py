@@ -502,8 +502,7 @@ class Zoo:
         from .formats import tensor_shapes
         from .registry.archs import expected_shapes, fit_problem, shape_cache_dir
 
-        work = getattr(self, "_work", None) if self._source is None else constants.cache_dir()
-        expected = expected_shapes(spec, self.registry(), shape_cache_dir(work))
+        expected = expected_shapes(spec, self.registry(), shape_cache_dir())
         problem = fit_problem(spec, tensor_shapes(path), expected)
         if problem:
             raise ArchitectureError(f"{what}: {problem}")

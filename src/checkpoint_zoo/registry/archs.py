@@ -3,7 +3,8 @@
 Sizes come from the config, never from a checkpoint's shapes, so a hostile or mistaken file cannot
 make the zoo allocate what it declares. Whether a checkpoint fits is decided from its safetensors
 header against the model built on the meta device (no weight memory), and the expected shapes are
-cached per architecture config (and library versions), so an add pays for importing torch once.
+cached per architecture config, library versions and zoo code, per user, so that importing torch and
+building the model is paid once per architecture, not per add or per clone.
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ def load_weights(model: Any, tensors: Mapping[str, Any], spec: ArchSpec) -> Any:
     return model.eval()
 
 
-def shape_cache_dir(work: Path | None) -> Path | None:
-    """Where expected shapes are cached for a working tree (None: no cache)."""
-    return None if work is None else work / "arch-shapes"
+def shape_cache_dir() -> Path:
+    """Where expected shapes are cached: per user, shared by every clone (the key is the architecture's
+    config, the library versions and the state of the zoo's own code, so a hit is the same model)."""
+    from .. import constants
+
+    return constants.cache_dir() / "arch-shapes"
