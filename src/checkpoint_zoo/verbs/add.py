@@ -124,8 +124,8 @@ def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tup
 
 
 def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
-         epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
-         reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
+             epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
+             reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
     """The add itself, on a file that ``add`` has checked the arguments of."""
     # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
     warm = threading.Thread(target=_warm_schema, daemon=True)
@@ -229,7 +229,7 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
         zoo._table_cache = None
         zoo.stamps.record(dest, facts.sha256)
         staged = zoo._git_add([constants.TABLE_PATH, zoo.storage.pointer(str(Path(rel).parent)),
-                                f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
+                               f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
     return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
 
 

@@ -29,6 +29,7 @@ def remotes(zoo: Zoo) -> list[RemoteInfo]:
 
 
 def remote(zoo: Zoo, name: str) -> RemoteInfo:
+    """One configured remote by name."""
     return next(r for r in zoo.remotes() if r.name == name)
 
 
