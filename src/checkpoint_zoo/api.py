@@ -334,8 +334,7 @@ class Zoo:
         returned Checkpoint carries its metrics when the pipeline has evaluated it.
         """
         return [Checkpoint.from_row(r) for r in self.select(
-            [patterns] if isinstance(patterns, str) else patterns, exclude=exclude, task=task, arch=arch, tag=tag,
-            where=where, sort=sort, all_steps=all_steps)]
+            patterns, exclude=exclude, task=task, arch=arch, tag=tag, where=where, sort=sort, all_steps=all_steps)]
 
     def select(
         self,
@@ -374,15 +373,18 @@ class Zoo:
         rows = query.sort_rows(rows, sort, (*rules.COLUMNS, *names), numeric=names)
         return rows if needs_metrics else self._with_metrics(rows)
 
-    def metric_names(self) -> tuple[str, ...]:
-        """Every metric a registered task declares (usable in ``where`` and ``sort``)."""
+    def listing_registry(self):
+        """The registries for listing: a broken conf/ file is skipped and named in ``problems`` rather than
+        raised, and no code folder is made available (nothing is built from it)."""
         from .registry import load_registry, workspace_registry
 
         if self._source is None:
-            reg = workspace_registry(self.root, strict=False)
-        else:
-            reg = load_registry(self._source.list_dir, self._source.read_bytes, strict=False)
-        return reg.metric_names()
+            return workspace_registry(self.root, strict=False)
+        return load_registry(self._source.list_dir, self._source.read_bytes, strict=False)
+
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric a registered task declares (usable in ``where`` and ``sort``)."""
+        return self.listing_registry().metric_names()
 
     def _with_metrics(self, rows: builtins.list[Row], names: Sequence[str] = ()) -> builtins.list[Row]:
         """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
@@ -544,7 +546,6 @@ class Zoo:
         return add(self, file, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
                    epoch=epoch, description=description, tags=tags, parent=parent, source=source, reported=reported,
                    move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals)
-
 
     def remove(self, refs: Sequence[str], stage: bool = True) -> builtins.list[Checkpoint]:
         """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""

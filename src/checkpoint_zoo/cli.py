@@ -73,9 +73,7 @@ def cmd_ls(zoo, args) -> int:
         headers = list(TABLE_COLUMNS)
         if any(c.metrics for c in ckpts):
             # each row's own task decides which metric is its score
-            from .registry import workspace_registry
-
-            tasks = workspace_registry(zoo.root, strict=False).tasks if zoo._source is None else {}
+            tasks = zoo.listing_registry().tasks
             headers.insert(5, "score")
             for r, c in zip(rows, ckpts):
                 metric = tasks[c.task].primary_metric if c.task in tasks else next(iter(sorted(c.metrics)), "")
@@ -314,12 +312,7 @@ def cmd_remote(zoo, args) -> int:
 
 def cmd_registry(zoo, args) -> int:
     """``zoo archs|tasks|datasets``: what conf/ registers (broken files are listed, not hidden)."""
-    from .registry import load_registry, workspace_registry
-
-    if zoo._source is None:
-        reg = workspace_registry(zoo.root, strict=False)
-    else:
-        reg = load_registry(zoo._source.list_dir, zoo._source.read_bytes, strict=False)
+    reg = zoo.listing_registry()
     group = args.verb
     items: list[dict[str, Any]]
     if group == "archs":
