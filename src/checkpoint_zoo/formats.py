@@ -126,14 +126,19 @@ def _refuse(path: Path, kind: str) -> None:
     )
 
 
+def sniff_safetensors(path: Path) -> None:
+    """Refuse, with the reason and the way out, a file that is not safetensors by its first bytes."""
+    kind = sniff(Path(path))
+    if kind != "safetensors":
+        _refuse(Path(path), kind)
+
+
 def read_header(path: Path) -> tuple[int, str, dict[str, str]]:
     """(num_params, dtype, metadata) of a safetensors file, checked by the safetensors library."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
-    kind = sniff(path)
-    if kind != "safetensors":
-        _refuse(path, kind)
+    sniff_safetensors(path)
     try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = dict(f.metadata() or {})
@@ -203,8 +208,10 @@ def _write_all(f, data: bytes) -> None:
         view = view[n:]
 
 
-def copy_hashed(src: Path, dst: Path) -> str:
-    """Copy ``src`` to ``dst`` atomically (temp file, fsync, rename) and return the sha256 of what was written."""
+def copy_hashed(src: Path, dst: Path, fsync: bool = True) -> str:
+    """Copy ``src`` to ``dst`` atomically (temp file, fsync, rename) and return the sha256 of what was written.
+
+    ``fsync=False`` leaves the flush to the caller (a batch syncs once, not once per file)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
     h = hashlib.sha256()
@@ -213,7 +220,8 @@ def copy_hashed(src: Path, dst: Path) -> str:
             while chunk := fi.read(_CHUNK):
                 h.update(chunk)
                 _write_all(fo, chunk)
-            os.fsync(fo.fileno())
+            if fsync:
+                os.fsync(fo.fileno())
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -15,6 +15,10 @@ from pathlib import Path
 from .catalog.table import atomic_write
 from .formats import sha256_file
 
+# Hashing a file smaller than this costs less than writing its stamp (a bulk add of 1,000 16 KB files
+# spent more on stamps than on hashing); such files are simply hashed again.
+MIN_BYTES = 1 << 20
+
 
 class Stamps:
     """Stamp store under ``folder`` (one small file per stamped path)."""
@@ -40,9 +44,11 @@ class Stamps:
             return None
 
     def record(self, path: Path, digest: str) -> None:
-        """Remember that the file as it is now has ``digest``."""
+        """Remember that the file as it is now has ``digest`` (files too small to be worth it are not stamped)."""
         try:
-            atomic_write(self._slot(path), f"{self._stat_key(path)} {digest}".encode())
+            if os.stat(path).st_size < MIN_BYTES:
+                return
+            atomic_write(self._slot(path), f"{self._stat_key(path)} {digest}".encode(), fsync=False)
         except OSError:
             pass  # stamps only save time
 

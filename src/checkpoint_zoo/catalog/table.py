@@ -119,15 +119,18 @@ def dump_csv(rows: list[Row]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temp file in the same folder, fsync and rename."""
+def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write bytes to ``path`` through a temp file in the same folder, fsync and rename.
+
+    ``fsync=False`` for caches that a crash may empty but never corrupt: readers treat bad content as absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -167,7 +167,9 @@ class Storage:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._repo = None
-        self._good_manifests: set[str] = set()  # .dir md5s whose cached bytes were checked
+        # parsed once per process: pointer bytes -> .dir md5, and checked .dir md5 -> its entries
+        self._pointer_md5: dict[bytes, str] = {}
+        self._good_manifests: dict[str, dict[str, str]] = {}
 
     @property
     def repo(self):
@@ -405,17 +407,21 @@ class Storage:
     def track(self, files: list[str]) -> None:
         """Record new or changed files (and removed ones) in their model folder's DVC pointer.
 
-        A folder with no pointer yet is added whole; an existing one is updated file by file, which
-        keeps entries of files that are not pulled locally.
+        A folder with no pointer yet is added whole; so is one that gets several files and holds
+        exactly its tracked files plus these (one hashing pass over the folder instead of one manifest
+        rewrite per file). Otherwise the folder is updated file by file, which keeps the entries of
+        files that are not pulled locally.
         """
         repo = self.repo
-        whole, granular = [], []
+        by_folder: dict[str, list[str]] = {}
         for f in files:
-            folder = str(Path(f).parent)
-            if (self.root / self.pointer(folder)).exists():
-                granular.append(f)
-            elif folder not in whole:
+            by_folder.setdefault(str(Path(f).parent), []).append(f)
+        whole, granular = [], []
+        for folder, mine in by_folder.items():
+            if not (self.root / self.pointer(folder)).exists() or (len(mine) > 1 and self._only_these_new(folder, mine)):
                 whole.append(folder)
+            else:
+                granular.extend(mine)
         doing = f"dvc add of {', '.join(whole + granular)} (copying into the DVC cache)"
         from dvc.repo import lock_repo
 
@@ -431,6 +437,21 @@ class Storage:
                 raise StorageError(f"dvc add failed for {', '.join(whole + granular)}: {_first_line(e)}") from None
         self._drop_cache_temps(*log.errors)
         _raise_if_disk_full(None, doing, *log.errors)
+
+    def _only_these_new(self, folder: str, new: list[str]) -> bool:
+        """Whether ``folder`` holds every file its manifest lists, and nothing else but ``new``."""
+        import os
+
+        tracked = self.manifest(folder)
+        if tracked is None:
+            return False
+        try:
+            with os.scandir(self.root / folder) as it:
+                present = {e.name for e in it if e.is_file(follow_symlinks=False)}
+        except OSError:
+            return False
+        names = {Path(f).name for f in new}
+        return set(tracked) <= present and present <= set(tracked) | names and names <= present
 
     def _sweep_dvc_temps(self, paths: Iterable[str]) -> None:
         """Remove the partial files (``.<22 chars>.tmp``) that a killed DVC checkout left in these files'
@@ -488,31 +509,36 @@ class Storage:
         rel = pointer.relative_to(self.root).as_posix()
         if pointer.is_symlink():
             raise UnsafeFileError(f"{rel}: is a symlink; restore the real pointer with `git checkout -- {rel}`")
-        data = load_yaml(pointer.read_bytes(), rel)
-        try:
-            md5 = str(data["outs"][0]["md5"])
-        except (TypeError, KeyError, IndexError):
-            raise UnsafeFileError(f"{rel}: not a DVC pointer (no outs[0].md5); restore it with "
-                                  f"`git checkout -- {rel}`") from None
-        if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
-            raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
-                                  f"`git checkout -- {rel}`")
+        content = pointer.read_bytes()
+        md5 = self._pointer_md5.get(content)
+        if md5 is None:
+            data = load_yaml(content, rel)
+            try:
+                md5 = str(data["outs"][0]["md5"])
+            except (TypeError, KeyError, IndexError):
+                raise UnsafeFileError(f"{rel}: not a DVC pointer (no outs[0].md5); restore it with "
+                                      f"`git checkout -- {rel}`") from None
+            if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
+                raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
+                                      f"`git checkout -- {rel}`")
+            self._pointer_md5[content] = md5
         obj = self.cache_path(md5)
         if not obj.exists():
             return None
+        if md5 in self._good_manifests:
+            return dict(self._good_manifests[md5])
         raw = obj.read_bytes()
-        if md5 not in self._good_manifests:
-            import hashlib
+        import hashlib
 
-            if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
-                # DVC names a manifest by the md5 of its bytes: these came damaged (or replaced) from a remote
-                obj.unlink(missing_ok=True)
-                raise IntegrityError(f"{folder}: its folder manifest in the DVC cache does not match md5 {md5} "
-                                     "(damaged or replaced on the remote); the copy was discarded, the workspace "
-                                     "left as it was; re-push it from a good clone with `zoo push`")
-            self._good_manifests.add(md5)
-        entries = json.loads(raw)
-        return {e["relpath"]: e["md5"] for e in entries}
+        if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
+            # DVC names a manifest by the md5 of its bytes: these came damaged (or replaced) from a remote
+            obj.unlink(missing_ok=True)
+            raise IntegrityError(f"{folder}: its folder manifest in the DVC cache does not match md5 {md5} "
+                                 "(damaged or replaced on the remote); the copy was discarded, the workspace "
+                                 "left as it was; re-push it from a good clone with `zoo push`")
+        entries = {e["relpath"]: e["md5"] for e in json.loads(raw)}
+        self._good_manifests[md5] = entries
+        return dict(entries)
 
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object with this md5 in the local cache."""

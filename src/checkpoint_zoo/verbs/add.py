@@ -14,6 +14,7 @@ import re
 import shutil
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,16 @@ from ..errors import (
     UsageError,
     ZooError,
 )
-from ..formats import allow_global_problem, convert_to_safetensors, copy_hashed, inspect_file, read_header, sha256_file, sniff
+from ..formats import (
+    FileFacts,
+    allow_global_problem,
+    convert_to_safetensors,
+    copy_hashed,
+    inspect_file,
+    read_header,
+    sha256_file,
+    sniff,
+)
 from ..model import AddResult, Checkpoint
 from ..safety import disk_full, disk_full_message, stale_temp_files, sweep_stale_temp_files
 
@@ -130,107 +140,171 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
     # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
     warm = threading.Thread(target=_warm_schema, daemon=True)
     warm.start()
-    rel = rules.checkpoint_path(model, step)
     with zoo._lock():
         recover_killed_adds(zoo)
         rows = zoo.rows()
         _check_against_table(rows, model, step, parent)
         existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
-        dest = zoo._abs(rel)
         read_header(src)  # refuse a bad file before copying a byte of it
         zoo._check_fit(zoo.registry().arch(arch), src, str(src))
-        incoming = zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
-        incoming.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            digest = _move_hashed(src, incoming) if move else copy_hashed(src, incoming)
-        except OSError as e:
-            full = disk_full(e)
-            if full is None:
-                raise
-            raise DiskFullError(disk_full_message(full, f"copying {src} into the zoo")) from None
+        incoming = incoming_path(zoo, model, step)
+        digest = copy_in(src, incoming, move)
         try:
             facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
             zoo._check_fit(zoo.registry().arch(arch), incoming, str(src))
         except (FormatError, ArchitectureError) as e:
-            _give_back(incoming, src, move)
+            give_back(incoming, src, move)
             raise type(e)(str(e).replace(str(incoming), str(src))) from None
         if existing is not None:
             if existing["sha256"] == facts.sha256:
-                _give_back(incoming, src, move)
+                give_back(incoming, src, move)
                 return AddResult(Checkpoint.from_row(existing), "unchanged")
             if not replace:
-                _give_back(incoming, src, move)
+                give_back(incoming, src, move)
                 raise DuplicateCheckpointError(
                     f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
                     "pick a new --step, or pass --replace to overwrite it"
                 )
-        row: Row = {
-            "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
-            "path": rel, "format": "safetensors", "size_bytes": str(facts.size_bytes),
-            "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
-            "arch": arch, "task": task, "dataset": dataset, "license": license,
-            "parent": parent or "", "tags": ";".join(tags), "description": description,
-            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source,
-            "reported_metric": reported[0] if reported else "",
-            "reported_value": repr(float(reported[1])) if reported else "",
-        }
-        new_rows = [r for r in rows if r is not existing] + [row]
-        new_data = table.dump_csv(new_rows)
+        row = make_row(facts, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
+                       epoch=epoch, description=description, tags=tags, parent=parent, source=source,
+                       reported=reported)
         warm.join()
-        try:
-            zoo._validate_change(new_data, new_rows, [row])
-        except ZooError:
-            _give_back(incoming, src, move)
+        staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing)], stage)
+    return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A checked copy in the incoming area, waiting to be placed at its row's path."""
+
+    src: Path
+    copy: Path
+    moved: bool
+    row: Row
+    existing: Row | None  # the row it replaces
+
+
+def incoming_path(zoo: Zoo, model: str, step: int) -> Path:
+    """Where ``add`` copies a file before placing it (its name says whose it is; see recover_killed_adds)."""
+    return zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
+
+
+def copy_in(src: Path, incoming: Path, move: bool, fsync: bool = True) -> str:
+    """Copy (or move) ``src`` into the incoming area; its sha256."""
+    incoming.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _move_hashed(src, incoming) if move else copy_hashed(src, incoming, fsync=fsync)
+    except OSError as e:
+        full = disk_full(e)
+        if full is None:
             raise
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        backup = None
-        if dest.exists():
-            backup = incoming.with_suffix(".previous")
-            os.replace(dest, backup)
-        pointer_rel = zoo.storage.pointer(str(Path(rel).parent))
+        raise DiskFullError(disk_full_message(full, f"copying {src} into the zoo")) from None
+
+
+def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
+             epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
+             reported: tuple[str, float] | None) -> Row:
+    """The table row of a checked file."""
+    return {
+        "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
+        "path": rules.checkpoint_path(model, step), "format": "safetensors", "size_bytes": str(facts.size_bytes),
+        "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
+        "arch": arch, "task": task, "dataset": dataset, "license": license,
+        "parent": parent or "", "tags": ";".join(tags), "description": description,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source,
+        "reported_metric": reported[0] if reported else "",
+        "reported_value": repr(float(reported[1])) if reported else "",
+    }
+
+
+def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool) -> tuple[str, ...]:
+    """Under the lock: place checked copies, track them in their folders' pointers, write the table, stage.
+
+    One transaction for one file or a thousand: the new table is validated first; each touched
+    pointer is journaled before anything moves (a killed commit is undone by the next add, see
+    recover_killed_adds); a failure puts every file, pointer and replaced checkpoint back.
+    """
+    replaced = {id(i.existing) for i in items if i.existing is not None}
+    new_rows = [r for r in rows if id(r) not in replaced] + [i.row for i in items]
+    new_data = table.dump_csv(new_rows)
+    try:
+        zoo._validate_change(new_data, new_rows, [i.row for i in items])
+    except ZooError:
+        for i in items:
+            give_back(i.copy, i.src, i.moved)
+        raise
+    folders: dict[str, list[Incoming]] = {}
+    for i in items:
+        folders.setdefault(str(Path(i.row["path"]).parent), []).append(i)
+    pid = os.getpid()
+    journals: list[tuple[Path, Path, bytes | None]] = []
+    for folder, group in folders.items():
+        pointer_rel = zoo.storage.pointer(folder)
         pointer = zoo.root / pointer_rel
         old_pointer = pointer.read_bytes() if pointer.is_file() else None
-        # DVC rewrites the pointer in place: if this process is killed while it does, the next add
-        # puts the old pointer back from this journal (see recover_killed_adds)
-        journal = incoming.with_suffix(".pointer")
-        table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": None if old_pointer is None
-                                                else old_pointer.decode("utf-8", "surrogateescape")}).encode())
-        os.replace(incoming, dest)
-        try:
-            ensure_gitignore(zoo)
-            zoo.storage.track([rel])
-            obj = zoo.storage.cached_object(rel)
-            if obj is None or obj.stat().st_size != facts.size_bytes:
-                raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+        # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the
+        # old pointer back from this journal and deletes the files placed here that the table lacks
+        journal = zoo._work / "incoming" / f"{group[0].row['model']}-{group[0].row['step']}-{pid}.pointer"
+        content = None if old_pointer is None else old_pointer.decode("utf-8", "surrogateescape")
+        placed = [i.row["path"] for i in group if i.existing is None]
+        table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": content, "placed": placed}).encode())
+        journals.append((journal, pointer, old_pointer))
+    backups: list[tuple[Path, Path]] = []
+    done: list[tuple[Incoming, Path]] = []
+    try:
+        for i in items:
+            dest = zoo._abs(i.row["path"])
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():
+                backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.previous"
+                os.replace(dest, backup)
+                backups.append((backup, dest))
+            os.replace(i.copy, dest)
+            done.append((i, dest))
+        ensure_gitignore(zoo)
+        zoo.storage.track([i.row["path"] for i in items])
+        for i in items:
+            obj = zoo.storage.cached_object(i.row["path"])
+            if obj is None or obj.stat().st_size != int(i.row["size_bytes"]):
+                raise StorageError(f"dvc add did not store {i.row['path']} in the DVC cache; nothing was added; "
                                    "run `dvc doctor` and the command again")
-        except BaseException:
-            journal.unlink(missing_ok=True)
-            _give_back(dest, src, move)  # a moved file goes back where it came from, never lost
-            if backup is not None:
-                os.replace(backup, dest)
-            if not any(dest.parent.iterdir()):
-                dest.parent.rmdir()
+    except BaseException:
+        for i, dest in done:
+            give_back(dest, i.src, i.moved)  # a moved file goes back where it came from, never lost
+        for i in items[len(done):]:
+            give_back(i.copy, i.src, i.moved)
+        for backup, dest in backups:
+            os.replace(backup, dest)
+        for folder in folders:
+            path = zoo.root / folder
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+        for journal, pointer, old_pointer in journals:
             if old_pointer is None:  # DVC may have recorded the file before its copy failed
                 pointer.unlink(missing_ok=True)
             elif pointer.read_bytes() != old_pointer:
                 table.atomic_write(pointer, old_pointer)
-            raise
-        if backup is not None:
-            backup.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+        raise
+    for backup, _ in backups:
+        backup.unlink(missing_ok=True)
+    for journal, _, _ in journals:
         journal.unlink(missing_ok=True)
-        try:
-            table.atomic_write(zoo.table_path, new_data)
-        except OSError as e:
-            full = disk_full(e)
-            if full is None:
-                raise
-            raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
-                                f" (then `zoo add` again: {rel} is in place and tracked)") from None
-        zoo._table_cache = None
-        zoo.stamps.record(dest, facts.sha256)
-        staged = zoo._git_add([constants.TABLE_PATH, zoo.storage.pointer(str(Path(rel).parent)),
-                               f"{constants.CHECKPOINTS_DIR}/.gitignore"]) if stage else ()
-    return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+    try:
+        table.atomic_write(zoo.table_path, new_data)
+    except OSError as e:
+        full = disk_full(e)
+        if full is None:
+            raise
+        raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
+                            " (then run the same `zoo add` again: the files are in place and tracked)") from None
+    zoo._table_cache = None
+    for i, dest in done:
+        zoo.stamps.record(dest, i.row["sha256"])
+    if not stage:
+        return ()
+    return zoo._git_add([constants.TABLE_PATH, *(zoo.storage.pointer(f) for f in folders),
+                         f"{constants.CHECKPOINTS_DIR}/.gitignore"])
 
 
 def recover_killed_adds(zoo: Zoo) -> list[Path]:
@@ -243,6 +317,7 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
     incoming = zoo._work / "incoming"
     stale = stale_temp_files([incoming])
     restored_pids = set()
+    in_table: set[str] | None = None
     for path in [p for p in stale if p.name.endswith(".pointer")]:
         try:
             data = json.loads(path.read_text())
@@ -254,7 +329,14 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
                 else:
                     table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
                 restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
-        except (OSError, ValueError, KeyError, TypeError):
+                folder = rel[: -len(".dvc")] + "/"
+                if in_table is None:
+                    in_table = {r["path"] for r in zoo.rows()}
+                for placed in data.get("placed") or []:
+                    # new files the killed add had placed: the table never listed them
+                    if isinstance(placed, str) and placed.startswith(folder) and placed not in in_table:
+                        zoo._abs(placed).unlink(missing_ok=True)
+        except (OSError, ValueError, KeyError, TypeError, ZooError):
             pass
     for path in [p for p in stale if p.name.endswith(".previous")]:
         try:
@@ -284,7 +366,7 @@ def _warm_schema() -> None:
         pass
 
 
-def _give_back(incoming: Path, src: Path, moved: bool) -> None:
+def give_back(incoming: Path, src: Path, moved: bool) -> None:
     """Undo the copy (or the move) into the incoming area."""
     if moved and not src.exists():
         shutil.move(str(incoming), str(src))
