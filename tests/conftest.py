@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,3 +190,21 @@ def pipeline_clone(pipeline_base, tmp_path) -> Path:
     dest = tmp_path / "zoo"
     shutil.copytree(pipeline_base, dest, symlinks=True)
     return dest
+
+
+def kill_when(proc: subprocess.Popen, condition, after: float = 0.0, limit: float = 120) -> bool:
+    """SIGKILL ``proc`` once ``condition()`` holds (plus ``after`` seconds); False if it finished first."""
+    deadline = time.monotonic() + limit
+    while proc.poll() is None and not condition():
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the condition never came true")
+        time.sleep(0.001)
+    if after and proc.poll() is None:
+        time.sleep(after)
+    if proc.poll() is not None:
+        proc.communicate()
+        return False
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    return True

@@ -123,7 +123,6 @@ import pickle
 import re
 import resource
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -134,7 +133,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, register_arch, snapshot, write_safetensors
+from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, kill_when, register_arch, snapshot, write_safetensors
 
 BIG_FLOATS = 16_000_000  # the 64 MB test checkpoint: one float32 row of a bias-free linear layer (arch "big")
 
@@ -859,24 +858,6 @@ def big_file(tmp_path_factory) -> Path:
     return path
 
 
-def _kill_when(proc: subprocess.Popen, condition, after: float = 0.0, limit: float = 120) -> bool:
-    """SIGKILL ``proc`` once ``condition()`` holds (plus ``after`` seconds); False if it finished first."""
-    deadline = time.monotonic() + limit
-    while proc.poll() is None and not condition():
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("the condition never came true")
-        time.sleep(0.001)
-    if after and proc.poll() is None:
-        time.sleep(after)
-    if proc.poll() is not None:
-        proc.communicate()
-        return False
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    return True
-
-
 def _files_named(folder: Path, pattern: str) -> list[Path]:
     return [p for p in folder.glob(pattern) if p.is_file()] if folder.exists() else []
 
@@ -896,7 +877,7 @@ def test_killed_add_leaves_valid_table_and_rerun_completes(zoo, big_file, phase)
 
     condition, after, may_finish = ADD_PHASES[phase]
     args = add_args(big_file, "delta", "1", "--arch", "big")
-    killed = _kill_when(_popen_zoo(zoo, *args), lambda: condition(zoo), after)
+    killed = kill_when(_popen_zoo(zoo, *args), lambda: condition(zoo), after)
     assert killed or may_finish, f"the add finished before the kill at phase {phase!r}"
     rows = table.load((zoo / TABLE).read_bytes())  # parses and validates: the table is valid
     assert len(rows) in (3, 4)
@@ -980,7 +961,7 @@ PULL_PHASES = {
 
 @pytest.mark.parametrize("phase", list(PULL_PHASES))
 def test_killed_pull_recovers_on_rerun(big_clone, big_file, phase):
-    killed = _kill_when(_popen_zoo(big_clone, "pull", "delta@1"), lambda: PULL_PHASES[phase](big_clone))
+    killed = kill_when(_popen_zoo(big_clone, "pull", "delta@1"), lambda: PULL_PHASES[phase](big_clone))
     assert killed, f"the pull finished before the kill at phase {phase!r}"
     r = zoo_run(big_clone, "pull", "delta@1")
     assert r.code == 0 and "sha256 verified" in r.out, r

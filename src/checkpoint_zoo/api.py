@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from .formats import (
     inspect_file,
     sha256_file,
 )
-from .model import AddResult, Checkpoint, FileCheck, PullResult, PushResult, RemoteInfo
+from .model import AddResult, BulkAddResult, Checkpoint, FileCheck, PullResult, PushResult, RemoteInfo
 from .stamps import Stamps
 
 if TYPE_CHECKING:
@@ -550,6 +550,30 @@ class Zoo:
         return add(self, file, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
                    epoch=epoch, description=description, tags=tags, parent=parent, source=source, reported=reported,
                    move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals)
+
+    def add_many(self, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
+                 stage: bool = True, **common: Any) -> BulkAddResult:
+        """Add many safetensors checkpoints in one transaction: all of them, or none.
+
+        Each item is a mapping with ``file``, ``model``, ``step`` and any of ``add``'s metadata
+        (``arch``, ``task``, ``dataset``, ``license``, ``epoch``, ``description``, ``tags``, ``parent``,
+        ``source``, ``reported`` as ``"METRIC=VALUE"``, or an expected ``sha256``); ``common`` gives
+        values for every item that leaves them out (an item that gives another value is refused).
+        Every bad item is named in one ``InvalidValueError``, and nothing changes.
+        """
+        from .verbs.bulk import add_many
+
+        lines = [(f"item {n}", dict(item)) for n, item in enumerate(items, 1)]
+        return add_many(self, lines, common, move=move, replace=replace, stage=stage)
+
+    def add_from(self, manifest: str | os.PathLike[str], *, move: bool = False, replace: bool = False,
+                 stage: bool = True, **common: Any) -> BulkAddResult:
+        """``add_many`` of a manifest file: CSV with a header row, or JSON Lines, one checkpoint per line
+        (the same fields; a relative ``file`` is taken from the manifest's folder)."""
+        from .verbs.bulk import add_many, read_manifest
+
+        lines = read_manifest(manifest)
+        return add_many(self, lines, common, move=move, replace=replace, stage=stage, where=str(manifest))
 
     def remove(self, refs: Sequence[str], stage: bool = True) -> builtins.list[Checkpoint]:
         """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""

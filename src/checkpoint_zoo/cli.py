@@ -126,6 +126,15 @@ def _parse_reported(text: str | None):
 
 
 def cmd_add(zoo, args) -> int:
+    if args.from_manifest:
+        return _add_from(zoo, args)
+    missing = [flag for flag, value in (("FILE", args.file), ("--model", args.model), ("--step", args.step),
+                                        ("--arch", args.arch), ("--task", args.task), ("--dataset", args.dataset),
+                                        ("--license", args.license)) if value is None]
+    if missing:
+        from .errors import UsageError
+
+        raise UsageError(f"zoo add: {', '.join(missing)} required (or --from MANIFEST to add many)")
     res = zoo.add(
         args.file, model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
         license=args.license, epoch=args.epoch, description=args.description or "",
@@ -148,6 +157,30 @@ def cmd_add(zoo, args) -> int:
     if res.staged:
         print(f"staged: {' '.join(res.staged)}")
     print(f"next: git commit -m 'Add {c.ref}' && zoo push {c.ref}")
+    return 0
+
+
+def _add_from(zoo, args) -> int:
+    from .errors import UsageError
+
+    if args.file is not None:
+        raise UsageError(f"zoo add: give FILE or --from MANIFEST, not both ({args.file!r} and {args.from_manifest!r})")
+    if args.convert or args.allow_global:
+        raise UsageError("--convert works one file at a time; convert them first, or add each with zoo add FILE --convert")
+    tags = [t.strip() for t in (args.tags or "").split(",") if t.strip()]
+    common = dict(model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
+                  license=args.license, epoch=args.epoch, description=args.description, tags=tuple(tags),
+                  parent=args.parent, source=args.source, reported=args.reported)
+    res = zoo.add_from(args.from_manifest, move=args.move, replace=args.replace,
+                       **{k: v for k, v in common.items() if v not in (None, "", ())})
+    models = {c.model for c in res.added + res.replaced}
+    print(f"added {len(res.added)}, replaced {len(res.replaced)}, unchanged {len(res.unchanged)} "
+          f"checkpoint(s) of {len(models)} model(s): {_human(res.bytes_added)} in {res.seconds:.1f} s")
+    if res.staged:
+        print(f"staged: {' '.join(res.staged)}")
+    if models:
+        what = f"{len(res.added) + len(res.replaced)} checkpoints of {', '.join(sorted(models))}"
+        print(f"next: git commit -m 'Add {what}' && zoo push")
     return 0
 
 
@@ -407,14 +440,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rev", help="fetch the checkpoint of this git revision into the user cache (nothing is checked out)")
     s.set_defaults(func=cmd_pull)
 
-    s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata")
-    s.add_argument("file")
-    s.add_argument("--model", required=True)
-    s.add_argument("--step", required=True, type=int)
-    s.add_argument("--arch", required=True)
-    s.add_argument("--task", required=True)
-    s.add_argument("--dataset", required=True)
-    s.add_argument("--license", required=True)
+    s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata (or many: --from MANIFEST)")
+    s.add_argument("file", nargs="?", help="the checkpoint file (leave out with --from)")
+    s.add_argument("--from", dest="from_manifest", metavar="MANIFEST",
+                   help="add every checkpoint a CSV or JSON Lines file lists (columns: file, model, step and any "
+                        "option below), all or nothing; options given here apply to every line")
+    s.add_argument("--model")
+    s.add_argument("--step", type=int)
+    s.add_argument("--arch")
+    s.add_argument("--task")
+    s.add_argument("--dataset")
+    s.add_argument("--license")
     s.add_argument("--epoch", type=float)
     s.add_argument("--description")
     s.add_argument("--tags", help="comma-separated slugs")

@@ -133,6 +133,18 @@ class AddResult:
 
 
 @dataclass(frozen=True)
+class BulkAddResult:
+    """What ``Zoo.add_many`` / ``zoo add --from`` did, in one transaction."""
+
+    added: tuple[Checkpoint, ...]
+    replaced: tuple[Checkpoint, ...]
+    unchanged: tuple[Checkpoint, ...]  # identical bytes were already in the zoo
+    staged: tuple[str, ...]
+    bytes_added: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class FileCheck:
     """Outcome of checking one file against the table: ``ok``, ``mismatch`` or ``missing``."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from . import constants
@@ -20,3 +21,22 @@ def progress(items: Iterable[T], desc: str, unit: str = "it") -> Iterator[T]:
     from tqdm import tqdm
 
     yield from tqdm(items, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+@contextmanager
+def byte_progress(total: int, desc: str, files: int) -> Iterator[Callable[[int], None]]:
+    """A bar over ``total`` bytes of ``files`` files (bytes, rate, files done); yields ``advance(nbytes)``."""
+    if constants.progress_disabled() or not sys.stderr.isatty() or files < 2:
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    done = [0]
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+              leave=False) as bar:
+        def advance(n: int) -> None:
+            done[0] += 1
+            bar.set_postfix_str(f"{done[0]}/{files} files", refresh=False)
+            bar.update(n)
+
+        yield advance

@@ -1,0 +1,322 @@
+"""``zoo add --from MANIFEST``: many checkpoints in one transaction.
+
+Every line is checked (arguments, registries, the file's header and fit, duplicates within the batch and
+against the table) before anything in the zoo changes, and every bad line is reported at once. The good
+batch is copied into the incoming area (hashed as it goes, one flush for all), then placed, tracked with
+one ``dvc add`` per model folder, and written to the table once, through the same commit as a single add.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..catalog import rules
+from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageError, ZooError
+from ..formats import inspect_file, sniff_safetensors
+from ..model import BulkAddResult, Checkpoint
+from ..progress import byte_progress
+from .add import (
+    Incoming,
+    _check_add_args,
+    _warm_schema,
+    check_registered,
+    commit,
+    copy_in,
+    give_back,
+    incoming_path,
+    make_row,
+    recover_killed_adds,
+)
+
+if TYPE_CHECKING:
+    from ..api import Zoo
+
+Row = dict[str, str]
+
+# the columns a manifest line may give; the other table columns are computed from the file
+FIELDS = ("file", "model", "step", "epoch", "arch", "task", "dataset", "license", "description", "tags",
+          "parent", "source", "reported", "reported_metric", "reported_value", "sha256")
+REQUIRED = ("file", "model", "step", "arch", "task", "dataset", "license")
+MAX_LINES = 100_000
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(label, fields) per line of a CSV (with a header) or JSON Lines manifest; relative files are taken
+    from the manifest's folder. Raises on a manifest that cannot be read at all."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"--from {path}: no such file; give a CSV or JSON Lines manifest") from None
+    except IsADirectoryError:
+        raise UsageError(f"--from {path}: is a folder; give a CSV or JSON Lines manifest listing its files "
+                         "(README: importing a training run)") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--from {path}: not UTF-8 text; save the manifest as UTF-8") from None
+    stripped = text.lstrip()
+    as_json = path.suffix.lower() in (".jsonl", ".ndjson", ".json") or stripped.startswith("{")
+    lines = _json_lines(path, text) if as_json else _csv_lines(path, text)
+    if not lines:
+        raise UsageError(f"--from {path}: no checkpoint lines; write one line per checkpoint "
+                         f"(columns: {', '.join(REQUIRED)}, …)")
+    if len(lines) > MAX_LINES:
+        raise UsageError(f"--from {path}: {len(lines):,} lines; split it into manifests of at most {MAX_LINES:,}")
+    base = path.parent
+    for _, fields in lines:
+        f = fields.get("file")
+        if isinstance(f, str) and f and not Path(f).is_absolute():
+            fields["file"] = str(base / f)
+    return lines
+
+
+def _csv_lines(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        header = reader.fieldnames or []
+        unknown = [h for h in header if h not in FIELDS]
+        if unknown:
+            raise UsageError(_unknown_columns(path, unknown))
+        if len(set(header)) != len(header):
+            raise UsageError(f"{path}:1: a column appears twice in the header; keep one")
+        out = []
+        for fields in reader:
+            if None in fields:
+                raise UsageError(f"{path}:{reader.line_num}: more values than header columns; quote values with commas")
+            out.append((f"{path}:{reader.line_num}", {k: v for k, v in fields.items() if v not in ("", None)}))
+        return out
+    except csv.Error as e:
+        raise UsageError(f"{path}: not a readable CSV ({e}); fix the quoting or write JSON Lines") from None
+
+
+def _json_lines(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+        except ValueError as e:
+            raise UsageError(f"{path}:{n}: not JSON ({e.args[0].split(':')[0]}); write one JSON object per line") from None
+        if not isinstance(fields, dict):
+            raise UsageError(f"{path}:{n}: a JSON {type(fields).__name__}; write one JSON object per line")
+        unknown = [k for k in fields if k not in FIELDS]
+        if unknown:
+            raise UsageError(_unknown_columns(Path(f"{path}:{n}"), unknown))
+        out.append((f"{path}:{n}", {k: v for k, v in fields.items() if v not in ("", None)}))
+    return out
+
+
+def _unknown_columns(where: Path, unknown: list[str]) -> str:
+    computed = [c for c in unknown if c in rules.COLUMNS]
+    if computed:
+        return f"{where}: column {computed[0]!r} is computed from the file; leave it out"
+    return f"{where}: unknown column {unknown[0]!r}; use {', '.join(FIELDS)}"
+
+
+def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any], *,
+             move: bool = False, replace: bool = False, stage: bool = True, where: str = "") -> BulkAddResult:
+    """Add every line, or none: see the module docstring. ``common`` fills what a line leaves out."""
+    zoo._workspace_only("add")
+    started = time.monotonic()
+    warm = threading.Thread(target=_warm_schema, daemon=True)
+    warm.start()
+    order = {label: n for n, (label, _) in enumerate(lines)}
+    problems: list[tuple[str, str]] = []  # (label, message), reported in line order
+    specs: list[tuple[str, dict[str, Any]]] = []
+    for label, fields in lines:
+        try:
+            spec = _spec(fields, common)
+            spec["moved"] = move
+            check_registered(zoo, spec["arch"], spec["task"], spec["dataset"], spec["reported"])
+            specs.append((label, spec))
+        except ZooError as e:
+            problems.append((label, _column_words(str(e))))
+    seen: dict[tuple[str, int], str] = {}
+    sources: dict[Path, str] = {}
+    unique = []
+    for label, spec in specs:
+        key = (spec["model"], spec["step"])
+        if key in seen:
+            problems.append((label, f"{key[0]}@{key[1]} is also on {seen[key]}; keep one"))
+            continue
+        source = spec["file"].resolve()
+        if move and source in sources:
+            problems.append((label, f"--move of {spec['file']}, which {sources[source]} moves too; list each file once"))
+            continue
+        seen[key] = sources[source] = label
+        unique.append((label, spec))
+    batch_refs = {f"{m}@{s}" for m, s in seen}
+    with zoo._lock():
+        recover_killed_adds(zoo)
+        rows = zoo.rows()
+        by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
+        folded = {r["model"].casefold(): r["model"] for r in rows}
+        checked: list[tuple[str, dict[str, Any]]] = []
+        for label, spec in unique:
+            other = folded.setdefault(spec["model"].casefold(), spec["model"])
+            if other != spec["model"]:
+                problems.append((label, f"model {spec['model']!r} differs from {other!r} only by case; use {other!r}"))
+                continue
+            if spec["parent"] and spec["parent"] not in by_ref and spec["parent"] not in batch_refs:
+                problems.append((label, f"parent {spec['parent']}: not in the table or this manifest; add it first"))
+                continue
+            try:
+                sniff_safetensors(spec["file"])  # the header and fit are checked on the copy
+            except (FormatError, OSError) as e:
+                problems.append((label, str(e)))
+                continue
+            checked.append((label, spec))
+        copies: list[tuple[str, dict[str, Any], Path, str]] = []
+        try:
+            total = sum(spec["file"].stat().st_size for _, spec in checked)
+            with byte_progress(total, "copying and hashing", len(checked)) as advance:
+                for label, spec in checked:
+                    copy = incoming_path(zoo, spec["model"], spec["step"])
+                    digest = copy_in(spec["file"], copy, move, fsync=False)
+                    copies.append((label, spec, copy, digest))
+                    advance(copy.stat().st_size)
+            _flush(c for _, _, c, _ in copies)
+            items, unchanged = _rows(zoo, copies, by_ref, replace, problems)
+            warm.join()
+            if problems:
+                problems.sort(key=lambda p: order[p[0]])
+                head = f"{where}: " if where else ""
+                raise InvalidValueError(
+                    f"{head}{len(problems)} of {len(lines)} line(s) refused; nothing was added; fix them and run the "
+                    "same command again:\n  " + "\n  ".join(f"{label}: {text}" for label, text in problems))
+        except BaseException:
+            for _, spec, copy, _ in copies:
+                give_back(copy, spec["file"], move)
+            raise
+        staged = commit(zoo, rows, items, stage) if items else ()
+    added = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is None)
+    replaced = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is not None)
+    return BulkAddResult(added, replaced, unchanged, staged,
+                         sum(int(i.row["size_bytes"]) for i in items), time.monotonic() - started)
+
+
+def _rows(zoo: Zoo, copies, by_ref: dict[str, Row], replace: bool,
+          problems: list[tuple[str, str]]) -> tuple[list[Incoming], tuple[Checkpoint, ...]]:
+    items: list[Incoming] = []
+    unchanged: list[Checkpoint] = []
+    for label, spec, copy, digest in copies:
+        try:
+            facts = inspect_file(copy, sha256=digest)  # the bytes may have changed while copied
+            zoo._check_fit(zoo.registry().arch(spec["arch"]), copy, str(spec["file"]))
+        except (FormatError, ArchitectureError) as e:
+            problems.append((label, str(e).replace(str(copy), str(spec["file"]))))
+            continue
+        if spec["sha256"] and spec["sha256"] != facts.sha256:
+            problems.append((label, f"{spec['file']} has sha256 {facts.sha256[:12]}…, not the manifest's "
+                                    f"{spec['sha256'][:12]}…; the file changed or the line names the wrong one"))
+            continue
+        ref = f"{spec['model']}@{spec['step']}"
+        existing = by_ref.get(ref)
+        if existing is not None and existing["sha256"] == facts.sha256:
+            unchanged.append(Checkpoint.from_row(existing))
+            give_back(copy, spec["file"], spec["moved"])
+            continue
+        if existing is not None and not replace:
+            problems.append((label, f"{ref} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
+                                    "pick a new step, or pass --replace to overwrite it"))
+            continue
+        row = make_row(facts, **{k: spec[k] for k in ("model", "step", "arch", "task", "dataset", "license", "epoch",
+                                                        "description", "tags", "parent", "source", "reported")})
+        items.append(Incoming(spec["file"], copy, spec["moved"], row, existing))
+    return items, tuple(unchanged)
+
+
+def _flush(paths: Iterable[Path]) -> None:
+    """One pass of fsyncs after all copies are written: the kernel writes them back meanwhile, so
+    this costs far less than a flush after each file."""
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _spec(fields: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
+    """One line's add arguments: its own values, the command line's where it gives none."""
+    merged: dict[str, Any] = {}
+    for name in FIELDS:
+        mine, theirs = fields.get(name), common.get(name)
+        if mine not in (None, "") and theirs not in (None, "", ()) and _norm(name, mine) != _norm(name, theirs):
+            raise InvalidValueError(f"{name} is {mine!r} here but {theirs!r} for the whole batch (on the command line); "
+                                    "give it in one place")
+        merged[name] = mine if mine not in (None, "") else theirs
+    missing = [n for n in REQUIRED if merged.get(n) in (None, "", ())]
+    if missing:
+        raise InvalidValueError(f"no {', '.join(missing)}; give {'it' if len(missing) == 1 else 'them'} "
+                                "as a column or for the whole batch (on the command line)")
+    file = Path(str(merged["file"]))
+    if file.is_dir():
+        raise InvalidValueError(f"{file}: is a folder; a checkpoint is one .safetensors file")
+    step = _integer(merged["step"], "step")
+    epoch = None if merged.get("epoch") in (None, "") else _number(merged["epoch"], "epoch")
+    tags = _norm("tags", merged.get("tags") or ())
+    reported = _reported(merged)
+    description = str(merged.get("description") or "")
+    source = str(merged.get("source") or f"zoo add --from {rules.CONTROL_CHARS_RE.sub('?', file.name)}")
+    parent = str(merged["parent"]) if merged.get("parent") else None
+    spec = dict(file=file, model=str(merged["model"]), step=step, arch=str(merged["arch"]), task=str(merged["task"]),
+                dataset=str(merged["dataset"]), license=str(merged["license"]), epoch=epoch, description=description,
+                tags=tags, parent=parent, source=source, reported=reported, moved=False,
+                sha256=str(merged.get("sha256") or "").lower())
+    _check_add_args(file, spec["model"], step, spec["arch"], spec["task"], spec["dataset"], spec["license"], epoch,
+                    description, tags, parent, source, reported)
+    return spec
+
+
+def _column_words(message: str) -> str:
+    """A single add's message names its flag (``--license``); a manifest line names the column."""
+    return re.sub(r"(^|: )--([a-z]+)", r"\1\2", message)
+
+
+def _norm(name: str, value: Any) -> Any:
+    if name == "tags":
+        items = value if isinstance(value, (list, tuple)) else str(value).replace(";", ",").split(",")
+        return tuple(str(t).strip() for t in items if str(t).strip())
+    return str(value)
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise InvalidValueError(f"{name} {value!r}: must be a whole number >= 0")
+    return int(value)
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidValueError(f"{name} {value!r}: must be a number") from None
+
+
+def _reported(merged: Mapping[str, Any]) -> tuple[str, float] | None:
+    both = merged.get("reported_metric"), merged.get("reported_value")
+    text = merged.get("reported")
+    if text and any(both):
+        raise InvalidValueError("give reported as METRIC=VALUE or as reported_metric + reported_value, not both")
+    if any(both):
+        if not all(both):
+            raise InvalidValueError("reported_metric and reported_value go together; give both or neither")
+        return str(both[0]), _number(both[1], "reported_value")
+    if not text:
+        return None
+    metric, sep, value = str(text).partition("=")
+    if not sep:
+        raise InvalidValueError(f"reported {text!r}: write METRIC=VALUE, e.g. accuracy=0.97")
+    return metric.strip(), _number(value, "reported")
