@@ -913,6 +913,189 @@ def bench_fit(ctx: Context) -> list[Result]:
     ]
 
 
+# ---- bulk add (zoo add --from), one add into a big zoo, pull in a fresh clone --------------------------
+
+BULK_FLOATS = 4096  # 16 KiB of float32 per checkpoint, as in the measurements the targets were set against
+ADD_ARGS = ("--arch", "vector", "--task", "tabular-classification", "--dataset", "wine", "--license", "MIT")
+
+# The floor of registering a batch: write the files into their model folders, one `dvc add` of all the
+# folders, one table write; in one interpreter, as zoo runs.
+FLOOR = """
+import csv, shutil, sys
+from pathlib import Path
+from dvc.repo import Repo
+manifest, root = Path(sys.argv[1]), Path(sys.argv[2])
+rows = list(csv.DictReader(open(manifest)))
+folders = []
+for r in rows:
+    dest = root / "zoo/checkpoints" / r["model"] / f"step-{int(r['step']):08d}.safetensors"
+    if dest.parent not in folders:
+        dest.parent.mkdir(parents=True)
+        folders.append(dest.parent)
+    shutil.copyfile(manifest.parent / r["file"], dest)
+Repo(str(root)).add([str(f) for f in folders])
+with open(root / "table.csv", "w", newline="") as f:
+    csv.DictWriter(f, list(rows[0])).writeheader()
+    csv.DictWriter(f, list(rows[0])).writerows(rows)
+"""
+
+# The one-at-a-time loop: Zoo.add for every line of the manifest, in one interpreter.
+ADD_LOOP = """
+import csv, sys
+from pathlib import Path
+from checkpoint_zoo import Zoo
+manifest, root = Path(sys.argv[1]), sys.argv[2]
+zoo = Zoo(root)
+for r in csv.DictReader(open(manifest)):
+    zoo.add(manifest.parent / r["file"], model=r["model"], step=int(r["step"]), arch="vector",
+            task="tabular-classification", dataset="wine", license="MIT")
+"""
+
+
+def write_batch(folder: Path, models: int, steps: int, first_step: int = 0) -> Path:
+    """``models`` × ``steps`` 16 KiB checkpoints (arch ``vector``) and their CSV manifest; the manifest's path."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for m in range(models):
+        for s in range(first_step, first_step + steps):
+            name = f"m{m:03d}-s{s:05d}.safetensors"
+            weight = np.random.default_rng(m * 100_003 + s).standard_normal(BULK_FLOATS).astype(np.float32)
+            save_file({"weight": weight}, str(folder / name))
+            lines.append({"file": name, "model": f"run-{m:03d}", "step": str(s)})
+    manifest = folder / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["file", "model", "step"])
+        writer.writeheader()
+        writer.writerows(lines)
+    return manifest
+
+
+def vector_zoo(ctx: Context, path: Path) -> Path:
+    """A fresh zoo (committed) with the ``vector`` architecture of the bulk benchmarks registered."""
+    new_zoo(ctx, path)
+    register_vector_arch(path, "vector", BULK_FLOATS)
+    run(ctx, ["git", "add", "-A"], cwd=path)
+    run(ctx, ["git", "commit", "-qm", "vector arch"], cwd=path)
+    return path
+
+
+def bench_bulk(ctx: Context) -> list[Result]:
+    """``zoo add --from`` of 1,000 checkpoints (10 models × 100 steps of 16 KiB) against the floor (files
+    written into their folders + one ``dvc add`` of the folders + one table write) and against a loop of
+    ``Zoo.add``; one more ``zoo add`` into a zoo of 10,000 against one into a zoo of 100; ``zoo pull
+    MODEL@STEP`` in a fresh clone against ``dvc pull`` of the same file in another fresh clone."""
+    models, steps = (2, 50) if ctx.quick else (10, 100)
+    manifest = write_batch(ctx.folder("bulk-input"), models, steps)
+    work = ctx.tmp / "bulk-work"
+
+    def fresh(i: int, name: str) -> Path:
+        shutil.rmtree(work, ignore_errors=True)
+        return vector_zoo(ctx, work / name)
+
+    def floor(i: int) -> tuple[float, float]:
+        root = work / "floor"
+        shutil.rmtree(work, ignore_errors=True)
+        root.mkdir(parents=True)
+        run(ctx, ["git", "init", "-q"], cwd=root)
+        run(ctx, [*DVC, "init", "-q"], cwd=root)
+        os.sync()
+        return run(ctx, [PYTHON, "-c", FLOOR, str(manifest), str(root)], cwd=root)
+
+    def bulk(i: int) -> tuple[float, float]:
+        root = fresh(i, "bulk")
+        os.sync()
+        return run(ctx, [ZOO, "add", "--from", str(manifest), *ADD_ARGS], cwd=root)
+
+    def loop(i: int) -> tuple[float, float]:
+        root = fresh(i, "loop")
+        os.sync()
+        return run(ctx, [PYTHON, "-c", ADD_LOOP, str(manifest), str(root)], cwd=root)
+
+    m = side_by_side(ctx, ctx.n(3, 1), {"floor": floor, "bulk": bulk})
+    # the loop is ~100 × slower than the batch: one side-by-side repetition of it
+    loop_m = side_by_side(ctx, 1, {"loop": loop, "bulk": bulk})
+    n = models * steps
+    judged = not ctx.quick
+    bulk_median = statistics.median(m["bulk"][0])
+    results = [
+        Result("bulk", f"floor: write {n:,} files + dvc add of {models} folders + table", *m["floor"]),
+        Result("bulk", f"zoo add --from of {n:,}", *m["bulk"], "floor", m["floor"][0], "≤ 1.5 × floor",
+               bulk_median <= 1.5 * statistics.median(m["floor"][0]) if judged else None),
+        Result("bulk", f"Zoo.add loop of {n:,}", *loop_m["loop"]),
+        Result("bulk", f"zoo add --from of {n:,} (same repetition as the loop)", *loop_m["bulk"], "Zoo.add loop",
+               loop_m["loop"][0], "≤ 0.15 × the loop",
+               statistics.median(loop_m["bulk"][0]) <= 0.15 * statistics.median(loop_m["loop"][0]) if judged else None),
+    ]
+    return results + _bench_add_one(ctx) + _bench_fresh_pull(ctx)
+
+
+def _bench_add_one(ctx: Context) -> list[Result]:
+    """One more ``zoo add`` (whole process) into a committed zoo of 100 and one of 10,000 checkpoints."""
+    sizes = {"small": (10, 10), "big": (20, 50) if ctx.quick else (100, 100)}
+    zoos = {}
+    for name, (models, steps) in sizes.items():
+        root = vector_zoo(ctx, ctx.folder(f"bulk-one-{name}") / "zoo")
+        manifest = write_batch(ctx.tmp / f"bulk-one-{name}-input", models, steps)
+        run(ctx, [ZOO, "add", "--from", str(manifest), *ADD_ARGS], cwd=root)
+        run(ctx, ["git", "commit", "-qm", "batch"], cwd=root)
+        zoos[name] = root
+    extra = write_batch(ctx.folder("bulk-one-extra"), 1, ctx.n(5, 2), first_step=100_000)
+    files = sorted(extra.parent.glob("*.safetensors"))
+
+    def one(name: str) -> Callable[[int], tuple[float, float]]:
+        def measure(i: int) -> tuple[float, float]:
+            os.sync()
+            return run(ctx, [ZOO, "add", str(files[i]), "--model", "run-000", "--step", str(100_000 + i), *ADD_ARGS],
+                       cwd=zoos[name])
+        return measure
+
+    m = side_by_side(ctx, len(files), {"small": one("small"), "big": one("big")})
+    n_big = sizes["big"][0] * sizes["big"][1]
+    ratio = statistics.median(m["big"][0]) / statistics.median(m["small"][0])
+    return [
+        Result("bulk", "zoo add of 1 into a zoo of 100", *m["small"]),
+        Result("bulk", f"zoo add of 1 into a zoo of {n_big:,}", *m["big"], "zoo of 100", m["small"][0],
+               "within ± 20 % of the zoo of 100", abs(ratio - 1) <= 0.2 if not ctx.quick else None),
+    ]
+
+
+def _bench_fresh_pull(ctx: Context) -> list[Result]:
+    """``zoo pull MODEL@STEP`` in a fresh clone of a pushed zoo of 1,000 against ``dvc pull FILE`` in another."""
+    models, steps = (2, 50) if ctx.quick else (10, 100)
+    base = ctx.folder("bulk-pull")
+    root = vector_zoo(ctx, base / "zoo")
+    manifest = write_batch(base / "input", models, steps)
+    run(ctx, [ZOO, "add", "--from", str(manifest), *ADD_ARGS], cwd=root)
+    run(ctx, ["git", "commit", "-qm", "batch"], cwd=root)
+    run(ctx, [ZOO, "remote", "add", "bench", str(base / "remote"), "--default"], cwd=root)
+    run(ctx, ["git", "commit", "-qam", "remote"], cwd=root)
+    run(ctx, [ZOO, "push"], cwd=root)
+    step = steps // 2
+    rel = f"zoo/checkpoints/run-001/step-{step:08d}.safetensors"
+
+    def clone(name: str) -> Path:
+        dest = base / name
+        shutil.rmtree(dest, ignore_errors=True)
+        run(ctx, ["git", "clone", "-q", str(root), str(dest)])
+        os.sync()
+        return dest
+
+    commands = {
+        "dvc": lambda i: run(ctx, [*DVC, "pull", "-q", rel], cwd=clone("clone-dvc")),
+        "zoo": lambda i: run(ctx, [ZOO, "pull", f"run-001@{step}"], cwd=clone("clone-zoo")),
+    }
+    m = side_by_side(ctx, ctx.n(5, 2), commands)
+    return [
+        Result("bulk", f"dvc pull of 1 file of {models * steps:,}, fresh clone", *m["dvc"]),
+        Result("bulk", f"zoo pull MODEL@STEP of 1 of {models * steps:,}, fresh clone (+ sha256 check)", *m["zoo"],
+               "dvc pull", m["dvc"][0], "≤ 1.2 × dvc pull",
+               statistics.median(m["zoo"][0]) <= 1.2 * statistics.median(m["dvc"][0]) if not ctx.quick else None),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -923,6 +1106,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "s3": bench_s3,
     "versions": bench_versions,
     "fit": bench_fit,
+    "bulk": bench_bulk,
 }
 
 
