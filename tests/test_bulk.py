@@ -175,7 +175,7 @@ def test_unreadable_manifests_get_one_clear_line(empty_zoo, tmp_path):
     r = run_zoo("add", "x.safetensors", "--from", str(tmp_path / "cols.csv"), cwd=empty_zoo)
     assert r.code == 2 and "not both" in r.err, r
     r = run_zoo("add", "--model", "m", cwd=empty_zoo)
-    assert r.code == 2 and "FILE, --step, --arch" in r.err, r
+    assert r.code == 2 and "missing the checkpoint file (FILE), --step, --arch" in r.err, r
 
 
 # ---- killed batches ---------------------------------------------------------------------------------------
@@ -256,3 +256,21 @@ def test_batch_refused_by_the_table_puts_moved_files_back(small_zoo, tmp_path):
     assert r.code == 1 and "m.csv:4: zeta@2 is also on" in r.err, r
     assert all(f.exists() for f in files)
     assert snapshot(small_zoo) == snap
+
+
+def test_push_and_pull_of_many_run_concurrently_and_arrive_whole(empty_zoo, tmp_path):
+    run = tmp_path / "run"
+    files = write_run(run, range(12), seed=5)
+    manifest = write_csv(run / "m.csv", ["file", "model", "step"], [[f.name, "eta", i] for i, f in enumerate(files)])
+    assert run_zoo("add", "--from", str(manifest), *ADD_ARGS, cwd=empty_zoo).code == 0
+    git("commit", "-qm", "a run", cwd=empty_zoo)
+    r = run_zoo("push", "-j", "3", cwd=empty_zoo)
+    assert r.code == 0 and "13 object(s) uploaded" in r.out, r.out + r.err  # 12 files + the folder manifest
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(empty_zoo), str(clone), cwd=tmp_path)
+    r = run_zoo("pull", "-j", "4", *(f"eta@{i}" for i in range(12)), cwd=clone)
+    assert r.code == 0 and r.out.count("(sha256 verified)") == 12, r.out + r.err
+    assert all((clone / f"zoo/checkpoints/eta/step-{i:08d}.safetensors").read_bytes() == f.read_bytes()
+               for i, f in enumerate(files))
+    r = run_zoo("pull", "-j", "0", "eta@1", cwd=clone)
+    assert r.code == 2 and "from 1 to 256" in r.err, r

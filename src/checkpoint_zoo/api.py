@@ -417,7 +417,7 @@ class Zoo:
             raise UnsafePathError(f"{row['path']}: symlink out of the zoo refused; delete it and pull again")
         return self.stamps.sha256(path, force=force) == row["sha256"]
 
-    def pull(self, refs: Sequence[str], remote: str | None = None) -> builtins.list[PullResult]:
+    def pull(self, refs: Sequence[str], remote: str | None = None, jobs: int | None = None) -> builtins.list[PullResult]:
         """Fetch exactly these checkpoints, check every byte against the table's sha256, then place them."""
         if not refs:
             raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
@@ -441,7 +441,7 @@ class Zoo:
         if need:
             missing_in_cache = [r["path"] for r in need if not self._cache_ok(r)]
             if missing_in_cache:
-                self.storage.fetch(missing_in_cache, remote=remote)
+                self.storage.fetch(missing_in_cache, remote=remote, jobs=jobs)
             absent = [r for r in need if self.storage.cached_object(r["path"]) is None]
             if absent:
                 refs_absent = " ".join(f"{r['model']}@{r['step']}" for r in absent)
@@ -612,7 +612,7 @@ class Zoo:
                 self._git_add([constants.TABLE_PATH, *touched])
         return [Checkpoint.from_row(r) for r in doomed.values()]
 
-    def push(self, refs: Sequence[str] = (), remote: str | None = None) -> PushResult:
+    def push(self, refs: Sequence[str] = (), remote: str | None = None, jobs: int | None = None) -> PushResult:
         """Upload checkpoints (all by default) after re-checking each local object's sha256."""
         self._workspace_only("push")
         rows = self.rows()
@@ -633,7 +633,7 @@ class Zoo:
             raise MissingFileError(
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
             )
-        uploaded = self.storage.push(ready, remote=remote) if ready else 0
+        uploaded = self.storage.push(ready, remote=remote, jobs=jobs) if ready else 0
         name = remote or self.storage.default_remote() or ""
         return PushResult(name, uploaded, tuple(skipped))
 

@@ -104,8 +104,14 @@ def cmd_show(zoo, args) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1 to 256")
+    return int(text)
+
+
 def cmd_pull(zoo, args) -> int:
-    for r in zoo.pull(args.refs, remote=args.remote):
+    for r in zoo.pull(args.refs, remote=args.remote, jobs=args.jobs):
         shown = r.path.relative_to(zoo.root) if zoo.revision is None else r.path
         print(f"{r.status:<10}  {r.ref:<32}  {shown}  (sha256 verified)")
     return 0
@@ -128,13 +134,13 @@ def _parse_reported(text: str | None):
 def cmd_add(zoo, args) -> int:
     if args.from_manifest:
         return _add_from(zoo, args)
-    missing = [flag for flag, value in (("FILE", args.file), ("--model", args.model), ("--step", args.step),
+    missing = [flag for flag, value in (("the checkpoint file (FILE)", args.file), ("--model", args.model), ("--step", args.step),
                                         ("--arch", args.arch), ("--task", args.task), ("--dataset", args.dataset),
                                         ("--license", args.license)) if value is None]
     if missing:
         from .errors import UsageError
 
-        raise UsageError(f"zoo add: {', '.join(missing)} required (or --from MANIFEST to add many)")
+        raise UsageError(f"missing {', '.join(missing)}; or add many with --from MANIFEST")
     res = zoo.add(
         args.file, model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
         license=args.license, epoch=args.epoch, description=args.description or "",
@@ -164,7 +170,7 @@ def _add_from(zoo, args) -> int:
     from .errors import UsageError
 
     if args.file is not None:
-        raise UsageError(f"zoo add: give FILE or --from MANIFEST, not both ({args.file!r} and {args.from_manifest!r})")
+        raise UsageError(f"give FILE or --from MANIFEST, not both ({args.file!r} and {args.from_manifest!r})")
     if args.convert or args.allow_global:
         raise UsageError("--convert works one file at a time; convert them first, or add each with zoo add FILE --convert")
     tags = [t.strip() for t in (args.tags or "").split(",") if t.strip()]
@@ -185,7 +191,7 @@ def _add_from(zoo, args) -> int:
 
 
 def cmd_push(zoo, args) -> int:
-    res = zoo.push(args.refs, remote=args.remote)
+    res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
     print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
     if res.skipped:
         print(f"not in the local cache, skipped: {', '.join(res.skipped)}")
@@ -438,6 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("refs", nargs="+", metavar="REF")
     s.add_argument("-r", "--remote", help="DVC remote (default: the repo's default remote)")
     s.add_argument("--rev", help="fetch the checkpoint of this git revision into the user cache (nothing is checked out)")
+    s.add_argument("-j", "--jobs", type=_positive_int, help="transfers at a time (default 8)")
     s.set_defaults(func=cmd_pull)
 
     s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata (or many: --from MANIFEST)")
@@ -470,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("push", help="upload checkpoints (all local ones by default) to the remote")
     s.add_argument("refs", nargs="*", metavar="REF")
     s.add_argument("-r", "--remote")
+    s.add_argument("-j", "--jobs", type=_positive_int, help="uploads at a time (default DVC's: 4 per core)")
     s.set_defaults(func=cmd_push)
 
     s = sub.add_parser("rm", help="remove checkpoints from the zoo")

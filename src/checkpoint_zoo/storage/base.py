@@ -34,16 +34,16 @@ class CheckpointStore(Protocol):
         """The local cache copy of a tracked file, or None if it is not cached."""
         ...
 
-    def fetch(self, paths: list[str], remote: str | None = None) -> None:
-        """Bring exactly these files' objects from a remote into the local cache."""
+    def fetch(self, paths: list[str], remote: str | None = None, jobs: int | None = None) -> None:
+        """Bring exactly these files' objects from a remote into the local cache, ``jobs`` transfers at a time."""
         ...
 
     def checkout(self, paths: list[str]) -> None:
         """Place cached files into the workspace."""
         ...
 
-    def push(self, paths: Iterable[str], remote: str | None = None) -> int:
-        """Upload what the remote lacks of these files; returns how many objects were sent."""
+    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None) -> int:
+        """Upload what the remote lacks of these files, ``jobs`` at a time; returns how many objects were sent."""
         ...
 
     # remotes

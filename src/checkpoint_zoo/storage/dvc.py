@@ -595,8 +595,9 @@ class Storage:
                 raise type(err)(f"{err}; (the merge needs the folder manifests: run `dvc fetch` and merge again)") from None
         return len(missing)
 
-    def fetch(self, paths: list[str], remote: str | None = None) -> None:
-        """Download the cache objects of exactly these files (plus their folders' manifests).
+    def fetch(self, paths: list[str], remote: str | None = None, jobs: int | None = None) -> None:
+        """Download the cache objects of exactly these files (plus their folders' manifests), ``jobs`` at a
+        time (default 8).
 
         Objects the remote does not hold are left out without an error (the caller sees them missing
         from the cache and says which checkpoints were not pushed); every other failure raises the
@@ -609,8 +610,8 @@ class Storage:
             probed = False
             try:
                 probed = self._probe(remote)
-                if not self._fetch_objects(paths, remote):
-                    self.repo.fetch(targets=[self._abs(p) for p in paths], remote=remote)
+                if not self._fetch_objects(paths, remote, jobs or 8):
+                    self.repo.fetch(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs)
             except ZooError:
                 raise
             except DownloadError as e:
@@ -625,7 +626,7 @@ class Storage:
                     return
                 raise err from None
 
-    def _fetch_objects(self, paths: list[str], remote: str | None) -> bool:
+    def _fetch_objects(self, paths: list[str], remote: str | None, jobs: int) -> bool:
         """Fetch by hash, straight from the remote's object store: each folder's ``.dir`` manifest (named
         in its pointer; checked against its md5), then the objects the manifests name for these files.
 
@@ -672,7 +673,7 @@ class Storage:
         def fetch_all(md5s: list[str]) -> None:
             if not md5s:
                 return
-            with ThreadPoolExecutor(max_workers=min(8, len(md5s))) as pool:
+            with ThreadPoolExecutor(max_workers=min(jobs, len(md5s))) as pool:
                 futures = [pool.submit(download, m) for m in md5s]
             for f in futures:
                 e = f.exception()
@@ -721,7 +722,7 @@ class Storage:
                 _raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
                 raise StorageError(f"checkout failed for {', '.join(paths)}: {_first_line(e)}") from None
 
-    def _push_missing(self, paths: list[str], remote: str | None) -> int:
+    def _push_missing(self, paths: list[str], remote: str | None, jobs: int | None = None) -> int:
         """Upload the objects of these files that the remote still lacks after ``dvc push``.
 
         DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
@@ -744,13 +745,14 @@ class Storage:
 
         errors: list[BaseException] = []
         done = odb.add([str(want[oid]) for oid in missing], LocalFileSystem(), missing, check_exists=False,
-                       on_error=lambda oid, exc: errors.append(exc))
+                       on_error=lambda oid, exc: errors.append(exc), **({"batch_size": jobs} if jobs else {}))
         if errors:
             raise errors[0]
         return done
 
-    def push(self, paths: Iterable[str], remote: str | None = None) -> int:
-        """Upload these files' cache objects; returns how many objects were transferred."""
+    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None) -> int:
+        """Upload these files' cache objects, ``jobs`` at a time (default DVC's: 4 per core); returns how
+        many objects were transferred."""
         from dvc.exceptions import UploadError
 
         paths = list(paths)
@@ -759,8 +761,8 @@ class Storage:
             probed = False
             try:
                 probed = self._probe(remote)
-                pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote) or 0)
-                return pushed + self._push_missing(paths, remote)
+                pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs) or 0)
+                return pushed + self._push_missing(paths, remote, jobs)
             except UploadError as e:
                 raise self._failure(remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
                                     probed=probed) from None
