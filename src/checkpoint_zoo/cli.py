@@ -131,7 +131,23 @@ def _parse_reported(text: str | None):
         raise UsageError(f"--reported {text!r}: write METRIC=VALUE, e.g. accuracy=0.97") from None
 
 
+def recipe(message: str, push: bool = True) -> str:
+    """The contributor recipe's remaining steps (README: Contributing), as one command line."""
+    quoted = "'" + message.replace("'", "'\\''") + "'"
+    return f"dvc repro && {'zoo push && ' if push else ''}zoo commit -m {quoted}"
+
+
+def _merge_drivers(zoo) -> None:
+    """Configure the merge drivers in a clone that lacks them (git never takes them from the repo), so a
+    contributor's later `git merge` just works."""
+    from .merge import ensure
+
+    if zoo.revision is None:
+        ensure(zoo.root)
+
+
 def cmd_add(zoo, args) -> int:
+    _merge_drivers(zoo)
     if args.from_manifest:
         return _add_from(zoo, args)
     missing = [flag for flag, value in (("the checkpoint file (FILE)", args.file), ("--model", args.model), ("--step", args.step),
@@ -162,7 +178,7 @@ def cmd_add(zoo, args) -> int:
     print(f"{res.status} {c.ref}: {c.path} ({_human(c.size_bytes)}, {c.num_params:,} params, {c.dtype}, sha256 {c.sha256[:12]}…)")
     if res.staged:
         print(f"staged: {' '.join(res.staged)}")
-    print(f"next: git commit -m 'Add {c.ref}' && zoo push {c.ref}")
+    print(f"next: {recipe(f'Add {c.ref}')}")
     return 0
 
 
@@ -185,22 +201,36 @@ def _add_from(zoo, args) -> int:
     if res.staged:
         print(f"staged: {' '.join(res.staged)}")
     if models:
-        what = f"{len(res.added) + len(res.replaced)} checkpoints of {', '.join(sorted(models))}"
-        print(f"next: git commit -m 'Add {what}' && zoo push")
+        names = sorted(models)
+        what = f"{len(res.added) + len(res.replaced)} checkpoints of {', '.join(names[:3])}{' …' if len(names) > 3 else ''}"
+        print(f"next: {recipe(f'Add {what}')}")
+    return 0
+
+
+def cmd_commit(zoo, args) -> int:
+    res = zoo.commit(args.message, check_pipeline=not args.no_check)
+    print(f"committed {res.commit}: {len(res.files)} file(s)")
+    for f in res.files:
+        print(f"  {_terminal_safe(f)}")
     return 0
 
 
 def cmd_push(zoo, args) -> int:
     res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
     print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
+    if res.staged:
+        print(f"staged {' '.join(res.staged)}: this remote lives in the work tree, so its objects reach teammates "
+              "in git; commit them (zoo commit -m MESSAGE)")
     if res.skipped:
         print(f"not in the local cache, skipped: {', '.join(res.skipped)}")
     return 0
 
 
 def cmd_rm(zoo, args) -> int:
+    _merge_drivers(zoo)
     gone = zoo.remove(args.refs)
-    print(f"removed {', '.join(c.ref for c in gone)}; next: git commit -m 'Remove …'")
+    refs = ", ".join(c.ref for c in gone)
+    print(f"removed {refs}; next: {recipe(f'Remove {refs}', push=False)}")
     return 0
 
 
@@ -278,7 +308,7 @@ def cmd_merge_setup(zoo, args) -> int:
     zoo._workspace_only("merge-setup")
     keys = setup(zoo.root)
     print(f"configured {', '.join(k for k in keys if k.endswith('.driver'))} in .git/config; "
-          ".gitattributes routes zoo/checkpoints.csv and *.dvc to them (commit it if it changed)")
+          ".gitattributes routes the table, *.dvc pointers and the pipeline's outputs to them (commit it if it changed)")
     return 0
 
 
@@ -386,16 +416,22 @@ def cmd_registry(zoo, args) -> int:
 
 
 def _merge_driver(argv: Sequence[str]) -> int:
-    """``zoo merge-driver table|dvc %O %A %B``, called by git (no Zoo needed for the table)."""
+    """``zoo merge-driver table|dvc|evaluations|generated %O %A %B [%P]``, called by git."""
     from .errors import ZooError
-    from .merge import dvc_driver, table_driver
+    from .merge import dvc_driver, evaluations_driver, generated_driver, table_driver
 
-    if len(argv) != 4 or argv[0] not in {"table", "dvc"}:
-        print("usage: zoo merge-driver table|dvc BASE OURS THEIRS (git calls this)", file=sys.stderr)
+    arity = {"table": 4, "dvc": 4, "evaluations": 4, "generated": 5}
+    if not argv or arity.get(argv[0]) != len(argv):
+        print("usage: zoo merge-driver table|dvc|evaluations|generated BASE OURS THEIRS [PATH] (git calls this)",
+              file=sys.stderr)
         return 2
     try:
         if argv[0] == "table":
             return table_driver(*argv[1:])
+        if argv[0] == "evaluations":
+            return evaluations_driver(*argv[1:])
+        if argv[0] == "generated":
+            return generated_driver(*argv[1:])
         from pathlib import Path
 
         from .api import find_root
@@ -479,6 +515,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-r", "--remote")
     s.add_argument("-j", "--jobs", type=_positive_int, help="uploads at a time (default DVC's: 4 per core)")
     s.set_defaults(func=cmd_push)
+
+    s = sub.add_parser("commit", help="stage the zoo's changes (table, pointers, pipeline inputs and outputs, "
+                                      "in-repo remote objects) and git commit them; refused while dvc repro is due")
+    s.add_argument("-m", "--message", required=True)
+    s.add_argument("--no-check", action="store_true", help="commit even if the pipeline's outputs are stale")
+    s.set_defaults(func=cmd_commit)
 
     s = sub.add_parser("rm", help="remove checkpoints from the zoo")
     s.add_argument("refs", nargs="+", metavar="REF")

@@ -1,19 +1,26 @@
-"""Merges that just work: git merge drivers for the table and for the DVC folder pointers.
+"""Merges that just work: git merge drivers for the table, the DVC folder pointers and the pipeline's outputs.
 
 * ``zoo/checkpoints.csv``: a three-way merge by (model, step). Rows added or removed on either side
   are kept or dropped; a row changed on both sides differently is a conflict, written as a git
   conflict block around the two rows so that ``zoo validate`` can explain it.
 * ``*.dvc``: DVC's own merge driver, which needs the ``.dir`` manifests of all three versions in
   the local cache; a fresh clone lacks them, so this driver fetches exactly those manifests first.
+* ``zoo/metrics/evaluations/*.json``: a three-way merge by step of the evaluation records, so the
+  checkpoints both branches evaluated are not evaluated again. A record changed differently on both
+  sides keeps this branch's: records are keyed caches, and ``dvc repro`` re-evaluates any whose key
+  no longer matches.
+* everything else ``dvc repro`` writes (``dvc.lock``, index, leaderboard, cards, curves, summary):
+  this branch's version is kept and the next ``dvc repro`` regenerates it from the merged table.
 
-``setup(root)`` writes the drivers into the repo's ``.git/config`` (a one-time step per clone;
-``.gitattributes`` is committed).
+``setup(root)`` writes the drivers into the repo's ``.git/config`` (once per clone; zoo's writing
+commands do it when missing; ``.gitattributes`` is committed).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +29,11 @@ from . import constants
 from .catalog import rules, table
 from .errors import ZooError
 
-ATTRIBUTES = ("*.dvc merge=dvc", f"{constants.TABLE_PATH} merge=zoo-table")
+GENERATED = ("dvc.lock", "zoo/index.json", "zoo/INDEX.md", "zoo/metrics/summary.json", "zoo/metrics/validation.json",
+             "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
+ATTRIBUTES = ("*.dvc merge=dvc", f"{constants.TABLE_PATH} merge=zoo-table",
+              f"{constants.EVALUATIONS_DIR}/*.json merge=zoo-evaluations",
+              *(f"{path} merge=zoo-generated" for path in GENERATED))
 MARK_OURS, MARK_SEP, MARK_THEIRS = "<<<<<<< ours", "=======", ">>>>>>> theirs"
 
 
@@ -80,6 +91,37 @@ def table_driver(base: str, ours: str, theirs: str) -> int:
     return 0
 
 
+def _records(path: Path) -> tuple[str | None, dict[int, dict]]:
+    try:
+        data = json.loads(path.read_bytes() or b"{}")
+        return data.get("model"), {int(r["step"]): r for r in data.get("checkpoints", [])}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None, {}  # unreadable: treated as holding nothing; dvc repro evaluates what is missing
+
+
+def evaluations_driver(base: str, ours: str, theirs: str) -> int:
+    """git merge driver for a model's evaluation records: the three-way union by step, into ``ours``."""
+    _, b = _records(Path(base))
+    model_o, o = _records(Path(ours))
+    model_t, t = _records(Path(theirs))
+    merged = {}
+    for step in set(b) | set(o) | set(t):
+        rb, ro, rt = b.get(step), o.get(step), t.get(step)
+        pick = rt if ro == rb else ro  # changed on both sides: ours (a keyed cache; repro re-checks the key)
+        if pick is not None:
+            merged[step] = pick
+    body = {"model": model_o or model_t, "checkpoints": [merged[s] for s in sorted(merged)]}
+    table.atomic_write(Path(ours), (json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
+    return 0
+
+
+def generated_driver(base: str, ours: str, theirs: str, path: str) -> int:
+    """git merge driver for files ``dvc repro`` writes: keep ours (git has it in place) and say what to run."""
+    print(f"zoo: {path}: kept this branch's version; it is generated: run `dvc repro` after the merge",
+          file=sys.stderr)
+    return 0
+
+
 def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
     """git merge driver for ``*.dvc`` pointers: fetch the three ``.dir`` manifests, then run DVC's driver."""
     from .storage.dvc import Storage
@@ -102,6 +144,10 @@ def setup(root: Path) -> list[str]:
         "merge.zoo-table.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver table %O %A %B',
         "merge.dvc.name": "DVC merge driver (fetches the .dir manifests first)",
         "merge.dvc.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver dvc %O %A %B',
+        "merge.zoo-evaluations.name": "checkpoint zoo evaluation records merge (by step)",
+        "merge.zoo-evaluations.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver evaluations %O %A %B',
+        "merge.zoo-generated.name": "checkpoint zoo pipeline outputs (keep ours; dvc repro regenerates)",
+        "merge.zoo-generated.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver generated %O %A %B %P',
     }
     for key, value in settings.items():
         proc = subprocess.run(["git", "config", "--local", key, value], cwd=root, capture_output=True, text=True)
@@ -113,3 +159,23 @@ def setup(root: Path) -> list[str]:
     if missing:
         table.atomic_write(attrs, ("\n".join(lines + missing) + "\n").encode())
     return list(settings)
+
+
+def configured(root: Path) -> bool:
+    """Whether this clone's git config has every zoo merge driver and ``.gitattributes`` routes to them."""
+    try:
+        config = (root / ".git" / "config").read_text()
+        attrs = (root / ".gitattributes").read_text().splitlines()
+    except OSError:
+        return False
+    drivers = ('[merge "zoo-table"]', '[merge "dvc"]', '[merge "zoo-evaluations"]', '[merge "zoo-generated"]')
+    return all(d in config for d in drivers) and all(a in attrs for a in ATTRIBUTES)
+
+
+def ensure(root: Path) -> bool:
+    """``setup`` unless already configured (a plain clone has none: git keeps drivers out of the repo);
+    True when it configured something."""
+    if not (root / ".git").is_dir() or configured(root):
+        return False
+    setup(root)
+    return True
