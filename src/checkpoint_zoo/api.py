@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import fnmatch
+import json
 import os
 import shutil
 import subprocess
@@ -37,7 +38,7 @@ from .formats import (
     inspect_file,
     sha256_file,
 )
-from .model import AddResult, BulkAddResult, Checkpoint, FileCheck, PullResult, PushResult, RemoteInfo
+from .model import AddResult, BulkAddResult, Checkpoint, CommitResult, FileCheck, PullResult, PushResult, RemoteInfo
 from .stamps import Stamps
 
 if TYPE_CHECKING:
@@ -149,21 +150,22 @@ class Zoo:
     def table_path(self) -> Path:
         return self.root / constants.TABLE_PATH
 
-    def _lock(self):
+    def _lock(self, wait: float = 600, refusal: str = ""):
+        """The zoo's write lock: waits up to ``wait`` seconds, then raises (with ``refusal`` if given)."""
         from filelock import FileLock, Timeout
 
         self._work.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self._work / constants.LOCK_NAME), timeout=600)
+        lock = FileLock(str(self._work / constants.LOCK_NAME), timeout=wait)
 
         class _Guard:
             def __enter__(inner):
                 try:
                     lock.acquire()
                 except Timeout:
-                    raise ZooError(
+                    raise ZooError(refusal or (
                         f"{self._work / constants.LOCK_NAME}: another zoo command has held the lock for "
                         "10 minutes; wait for it or remove the lock file if no zoo command is running"
-                    ) from None
+                    )) from None
                 return inner
 
             def __exit__(inner, *exc: object) -> None:
@@ -575,12 +577,22 @@ class Zoo:
         lines = read_manifest(manifest)
         return add_many(self, lines, common, move=move, replace=replace, stage=stage, where=str(manifest))
 
+    def commit(self, message: str, *, check_pipeline: bool = True) -> CommitResult:
+        """Stage the table, pointers, in-repo remote objects and every pipeline input and output, and
+        ``git commit`` them; refused while ``dvc status`` says the pipeline is stale (``check_pipeline``)."""
+        from .verbs.commit import commit
+
+        return commit(self, message, check_pipeline=check_pipeline)
+
     def remove(self, refs: Sequence[str], stage: bool = True) -> builtins.list[Checkpoint]:
         """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""
         self._workspace_only("rm")
         if not refs:
             raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
+        from .verbs.add import recover_killed_adds
+
         with self._lock():
+            recover_killed_adds(self)
             rows = self.rows()
             doomed = {id(row): row for row in self._resolve_many(refs, rows)}
             doomed_refs = {f"{r['model']}@{r['step']}" for r in doomed.values()}
@@ -596,6 +608,15 @@ class Zoo:
             for r in doomed.values():
                 folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])
             remaining = {str(Path(r["path"]).parent) for r in keep}
+            # each pointer is journaled before it changes: a killed rm is undone (pointer put back) by the
+            # next add or rm while the table still lists the removed rows, and needs nothing once it does not
+            journals = []
+            for folder, paths in folders.items():
+                pointer_rel = self.storage.pointer(folder)
+                old = (self.root / pointer_rel).read_bytes().decode("utf-8", "surrogateescape")
+                journal = self._work / "incoming" / f"{Path(folder).name}-0-{os.getpid()}.pointer"
+                table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": old, "removed": paths}).encode())
+                journals.append(journal)
             touched = []
             for folder, paths in folders.items():
                 for p in paths:
@@ -608,6 +629,8 @@ class Zoo:
                 touched.append(self.storage.pointer(folder))
             table.atomic_write(self.table_path, new_data)
             self._table_cache = None
+            for journal in journals:
+                journal.unlink(missing_ok=True)
             if stage:
                 self._git_add([constants.TABLE_PATH, *touched])
         return [Checkpoint.from_row(r) for r in doomed.values()]
@@ -635,7 +658,13 @@ class Zoo:
             )
         uploaded = self.storage.push(ready, remote=remote, jobs=jobs) if ready else 0
         name = remote or self.storage.default_remote() or ""
-        return PushResult(name, uploaded, tuple(skipped))
+        from .verbs.commit import in_tree
+
+        url = next((r["url"] for r in self.storage.remotes() if r["name"] == name), "")
+        folder = in_tree(self.root.resolve(), url)
+        # a remote inside the work tree reaches teammates only through git: its objects are staged
+        staged = self._git_add([folder]) if folder and (self.root / folder).is_dir() else ()
+        return PushResult(name, uploaded, tuple(skipped), staged)
 
     # ---- remotes (DVC remote config; credentials never in the committed .dvc/config) ---------
 

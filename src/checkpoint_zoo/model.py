@@ -145,6 +145,14 @@ class BulkAddResult:
 
 
 @dataclass(frozen=True)
+class CommitResult:
+    """What ``Zoo.commit`` committed: the new commit (short hash) and the files in it."""
+
+    commit: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FileCheck:
     """Outcome of checking one file against the table: ``ok``, ``mismatch`` or ``missing``."""
 
@@ -170,6 +178,7 @@ class PushResult:
     remote: str
     uploaded: int
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    staged: tuple[str, ...] = ()  # a remote inside the work tree: its folder, staged in git
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ def stage_index(root: Path) -> None:
     built = index.build(zoo, read_results(root / constants.EVALUATIONS_DIR), params, root / "site")
     print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
           "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, site/index.html")
+    print("index: next `zoo commit -m MESSAGE` stages dvc.lock and every output with the table and pointers, "
+          "and commits them")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,14 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     root = Path(args.repo).resolve()
     try:
-        if args.stage == "validate":
-            stage_validate(root)
-        elif args.stage == "evaluate":
-            stage_evaluate(root, force=args.force)
-        elif args.stage == "index":
-            stage_index(root)
-        else:
+        if args.stage == "compose":
             print(f"composed {write_params(root, args.overrides)} from {CONF_DIR}/")
+            return 0
+        from .api import Zoo
+
+        # a stage reads the table and pointers: never while a zoo add or rm is changing them (its
+        # outputs are persistent, so a refusal leaves the previous ones in place)
+        with Zoo(root)._lock(wait=0, refusal="a zoo add or rm is changing this zoo right now; run `dvc repro` "
+                                             "again when it has finished (the previous outputs are unchanged)"):
+            if args.stage == "validate":
+                stage_validate(root)
+            elif args.stage == "evaluate":
+                stage_evaluate(root, force=args.force)
+            else:
+                stage_index(root)
     except ZooError as e:
         print(f"{args.stage}: {e}" if not str(e).startswith(args.stage) else str(e), file=sys.stderr)
         return 1

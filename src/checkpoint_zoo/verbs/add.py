@@ -308,12 +308,13 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool) ->
 
 
 def recover_killed_adds(zoo: Zoo) -> list[Path]:
-    """Under the lock: undo what a killed ``zoo add`` left half-done, then sweep its temp files.
+    """Under the lock: undo what a killed ``zoo add`` or ``zoo rm`` left half-done, then sweep its temp files.
 
     A stale pointer journal (its process is gone) means DVC may have been killed while rewriting
     that pointer: the pointer is put back as it was (and a replaced checkpoint's old bytes with it),
-    which matches the table, since the table is written only after the journal is removed.
-    Returns the files removed or restored from."""
+    which matches the table, since an add writes the table only after removing its journal. An rm's
+    journal names the rows it removes: once the table lacks them the rm was complete and its journal
+    is just swept. Returns the files removed or restored from."""
     incoming = zoo._work / "incoming"
     stale = stale_temp_files([incoming])
     restored_pids = set()
@@ -323,6 +324,10 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
             data = json.loads(path.read_text())
             rel = str(data["pointer"])
             if re.fullmatch(rf"{constants.CHECKPOINTS_DIR}/{rules.SLUG_PATTERN}\.dvc", rel):
+                if in_table is None:
+                    in_table = {r["path"] for r in zoo.rows()}
+                if data.get("removed") and not any(p in in_table for p in data["removed"]):
+                    continue  # a killed rm that had written the table: it is complete
                 target = zoo.root / rel
                 if data.get("content") is None:
                     target.unlink(missing_ok=True)
@@ -330,8 +335,6 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
                     table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
                 restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
                 folder = rel[: -len(".dvc")] + "/"
-                if in_table is None:
-                    in_table = {r["path"] for r in zoo.rows()}
                 for placed in data.get("placed") or []:
                     # new files the killed add had placed: the table never listed them
                     if isinstance(placed, str) and placed.startswith(folder) and placed not in in_table:
