@@ -122,13 +122,47 @@ def generated_driver(base: str, ours: str, theirs: str, path: str) -> int:
     return 0
 
 
+def _manifests_from_git(root: Path, storage, missing: list[str]) -> None:
+    """Take folder manifests from the in-tree remote as the commits being merged hold it.
+
+    A remote inside the work tree travels in git: the other branch's new manifests are in its commits,
+    not yet in this work tree while git merges. Candidates are the commits git names to merge drivers
+    (``GITHEAD_<sha>``) and every ref; whatever is found is checked against its md5 by the storage."""
+    import os
+
+    from .verbs.commit import in_tree
+
+    folders = [f for f in (in_tree(root.resolve(), r["url"]) for r in storage.remotes()) if f]
+    if not missing or not folders:
+        return
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname)"], cwd=root, capture_output=True,
+                          text=True).stdout.split()
+    commits = list(dict.fromkeys([k[len("GITHEAD_"):] for k in os.environ if k.startswith("GITHEAD_")] + refs))
+    for md5 in missing:
+        for folder in folders:
+            path = f"{folder}/files/md5/{md5[:2]}/{md5[2:]}"
+            for commit in commits:
+                proc = subprocess.run(["git", "cat-file", "blob", f"{commit}:{path}"], cwd=root, capture_output=True)
+                if proc.returncode == 0:
+                    try:
+                        storage.store_manifest(md5, proc.stdout)
+                    except ValueError:
+                        continue
+                    break
+            else:
+                continue
+            break
+
+
 def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
     """git merge driver for ``*.dvc`` pointers: fetch the three ``.dir`` manifests, then run DVC's driver."""
     from .storage.dvc import Storage
 
     storage = Storage(root)
     try:
-        storage.fetch_manifests([Path(p) for p in (base, ours, theirs)])
+        pointers = [Path(p) for p in (base, ours, theirs)]
+        _manifests_from_git(root, storage, storage.missing_manifests(pointers))
+        storage.fetch_manifests(pointers)
     finally:
         storage.close()
     proc = subprocess.run([sys.executable, "-m", "dvc", "git-hook", "merge-driver", "--ancestor", base,

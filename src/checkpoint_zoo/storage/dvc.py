@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -554,9 +555,8 @@ class Storage:
         obj = self.cache_path(files[p.name])
         return obj if obj.exists() else None
 
-    def fetch_manifests(self, pointers: list[Path], remote: str | None = None) -> int:
-        """Put the ``.dir`` manifests named by these pointer files into the local cache (nothing else);
-        returns how many were downloaded. DVC's merge driver needs all three sides' manifests."""
+    def missing_manifests(self, pointers: list[Path]) -> list[str]:
+        """The ``.dir`` md5s these pointer files name that the local cache lacks."""
         from ..errors import UnsafeFileError
         from ..safety import load_yaml
 
@@ -567,30 +567,39 @@ class Storage:
             except (OSError, UnsafeFileError, AttributeError):
                 continue
             wanted |= {o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")}
-        missing = [m for m in sorted(wanted) if not self.cache_path(m).exists()]
-        if not missing:
-            return 0
+        return [m for m in sorted(wanted) if not self.cache_path(m).exists()]
+
+    def store_manifest(self, md5: str, raw: bytes) -> None:
+        """Put a folder manifest into the local cache, after checking it is the JSON its md5 names."""
         import hashlib
 
+        # a manifest is JSON named by its md5; anything else must not enter the cache
+        if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
+            raise ValueError(f"manifest {md5} has other bytes (md5 mismatch)")
+        json.loads(raw)
+        dest = self.cache_path(md5)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(raw)
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def fetch_manifests(self, pointers: list[Path], remote: str | None = None) -> int:
+        """Put the ``.dir`` manifests named by these pointer files into the local cache (nothing else);
+        returns how many were downloaded. DVC's merge driver needs all three sides' manifests."""
+        missing = self.missing_manifests(pointers)
+        if not missing:
+            return 0
         with _remote_session() as log:
-            tmp = None
             try:
                 odb = self.repo.cloud.get_remote_odb(remote, "fetch")
                 for md5 in missing:
-                    dest = self.cache_path(md5)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = dest.with_name(dest.name + ".tmp")
-                    odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
-                    raw = tmp.read_bytes()
-                    # a manifest is JSON named by its md5; anything else must not enter the cache
-                    if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
-                        raise ValueError(f"manifest {md5} from the remote has other bytes (md5 mismatch)")
-                    json.loads(raw)
-                    tmp.replace(dest)
-                    tmp = None
+                    with odb.fs.open(odb.oid_to_path(md5), "rb") as f:
+                        raw = f.read(64 * 1024 * 1024)
+                    self.store_manifest(md5, raw)
             except Exception as e:
-                if tmp is not None:
-                    tmp.unlink(missing_ok=True)
                 err = self._failure(remote, "fetch", log, e)
                 raise type(err)(f"{err}; (the merge needs the folder manifests: run `dvc fetch` and merge again)") from None
         return len(missing)
