@@ -656,7 +656,8 @@ class Zoo:
             raise MissingFileError(
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
             )
-        uploaded = self.storage.push(ready, remote=remote, jobs=jobs) if ready else 0
+        folders = sorted({str(Path(r["path"]).parent) for r in chosen})
+        uploaded = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else 0
         name = remote or self.storage.default_remote() or ""
         from .verbs.commit import in_tree
 

@@ -209,6 +209,9 @@ def _add_from(zoo, args) -> int:
 
 def cmd_commit(zoo, args) -> int:
     res = zoo.commit(args.message, check_pipeline=not args.no_check)
+    if not res.commit:
+        print("nothing to commit: the zoo's files and the pipeline's outputs are as in the last commit")
+        return 0
     print(f"committed {res.commit}: {len(res.files)} file(s)")
     for f in res.files:
         print(f"  {_terminal_safe(f)}")

@@ -146,7 +146,8 @@ class BulkAddResult:
 
 @dataclass(frozen=True)
 class CommitResult:
-    """What ``Zoo.commit`` committed: the new commit (short hash) and the files in it."""
+    """What ``Zoo.commit`` committed: the new commit (short hash) and the files in it ("" and none when the
+    zoo's files and the pipeline's outputs were all as in the last commit)."""
 
     commit: str
     files: tuple[str, ...]

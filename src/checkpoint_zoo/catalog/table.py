@@ -71,6 +71,20 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
     return rows
 
 
+def _conflict_brief(ours: list[str], theirs: list[str]) -> str:
+    """What the two sides of a conflict block hold, and for one row each, the columns they differ in."""
+    o, t = list(csv.reader(ours)), list(csv.reader(theirs))
+
+    def brief(rows: list[list[str]]) -> str:
+        return "; ".join(f"{r[0]}@{r[1]} sha256 {r[6][:12]}…" if len(r) > 6 else ",".join(r) for r in rows) or "nothing"
+
+    text = f"ours has {brief(o)}, theirs has {brief(t)}"
+    if len(o) == len(t) == 1 and len(o[0]) == len(t[0]) == len(rules.COLUMNS):
+        diffs = [f"{c} {a[:60]!r} vs {b[:60]!r}" for c, a, b in zip(rules.COLUMNS, o[0], t[0]) if a != b]
+        text += f", differing in {'; '.join(diffs[:4])}" if diffs else ""
+    return text
+
+
 def _strip_conflicts(text: str, source: str, problem) -> str:
     """Report each git conflict block (from a merge) and blank it out, keeping line numbers."""
     lines = text.split("\n")
@@ -86,11 +100,8 @@ def _strip_conflicts(text: str, source: str, problem) -> str:
             out.append("")
         elif block is not None and line.startswith(">>>>>>> "):
             ours, theirs = block[0], block[1]
-            def brief(rows):
-                parsed = list(csv.reader(rows))
-                return "; ".join(f"{r[0]}@{r[1]} sha256 {r[6][:12]}…" if len(r) > 6 else ",".join(r) for r in parsed) or "nothing"
-            problem(f"{source} lines {start}-{i}: unresolved merge conflict: ours has {brief(ours)}, theirs has "
-                    f"{brief(theirs)}; keep one row, delete the marker lines, then `git add {source}` "
+            problem(f"{source} lines {start}-{i}: unresolved merge conflict: {_conflict_brief(ours, theirs)}; keep "
+                    f"one row, delete the marker lines, then `git add {source}` "
                     f"(and re-add the file you kept with `zoo add --replace` if its bytes differ)")
             block = None
             out.append("")

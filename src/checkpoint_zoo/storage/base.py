@@ -34,6 +34,10 @@ class CheckpointStore(Protocol):
         """The local cache copy of a tracked file, or None if it is not cached."""
         ...
 
+    def repair_after_kill(self) -> bool:
+        """Undo what a killed storage call left that would block every later one; True if it repaired something."""
+        ...
+
     def fetch(self, paths: list[str], remote: str | None = None, jobs: int | None = None) -> None:
         """Bring exactly these files' objects from a remote into the local cache, ``jobs`` transfers at a time."""
         ...
@@ -42,8 +46,10 @@ class CheckpointStore(Protocol):
         """Place cached files into the workspace."""
         ...
 
-    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None) -> int:
-        """Upload what the remote lacks of these files, ``jobs`` at a time; returns how many objects were sent."""
+    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
+             folders: Iterable[str] = ()) -> int:
+        """Upload what the remote lacks of these files and of the folder manifests of ``folders``, ``jobs`` at
+        a time; returns how many objects were sent."""
         ...
 
     # remotes

@@ -491,6 +491,35 @@ class Storage:
                     if any(r in p.resolve().parents for r in roots):
                         p.unlink(missing_ok=True)
 
+    def repair_after_kill(self) -> bool:
+        """Remove DVC's stage-lock file (``.dvc/tmp/rwlock``) when a DVC call killed while writing it left it
+        cut short: every later DVC command would fail with "JSON structure is corrupted". Checked again
+        under DVC's own guard of that file; True if it was removed."""
+        tmp = self.root / ".dvc" / "tmp"
+        path = tmp / "rwlock"
+
+        def corrupt() -> bool:
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+                return False
+            except FileNotFoundError:
+                return False
+            except (ValueError, OSError):
+                return True
+
+        if not corrupt():
+            return False
+        from dvc.lock import LockError, make_lock
+
+        try:
+            with make_lock(str(tmp / "rwlock.lock"), tmp_dir=str(tmp)):
+                if corrupt():
+                    path.unlink(missing_ok=True)
+                    return True
+        except LockError:
+            pass  # a live DVC process holds it: it is rewriting the file now
+        return False
+
     def untrack_folder(self, folder: str) -> None:
         """Stop tracking a model folder that no longer holds any checkpoint."""
         pointer = self.root / self.pointer(folder)
@@ -505,24 +534,11 @@ class Storage:
         if not pointer.exists():
             return None
         from ..errors import UnsafeFileError
-        from ..safety import load_yaml
 
         rel = pointer.relative_to(self.root).as_posix()
         if pointer.is_symlink():
             raise UnsafeFileError(f"{rel}: is a symlink; restore the real pointer with `git checkout -- {rel}`")
-        content = pointer.read_bytes()
-        md5 = self._pointer_md5.get(content)
-        if md5 is None:
-            data = load_yaml(content, rel)
-            try:
-                md5 = str(data["outs"][0]["md5"])
-            except (TypeError, KeyError, IndexError):
-                raise UnsafeFileError(f"{rel}: not a DVC pointer (no outs[0].md5); restore it with "
-                                      f"`git checkout -- {rel}`") from None
-            if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
-                raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
-                                      f"`git checkout -- {rel}`")
-            self._pointer_md5[content] = md5
+        md5 = self._folder_md5(pointer, rel)
         obj = self.cache_path(md5)
         if not obj.exists():
             return None
@@ -540,6 +556,26 @@ class Storage:
         entries = {e["relpath"]: e["md5"] for e in json.loads(raw)}
         self._good_manifests[md5] = entries
         return dict(entries)
+
+    def _folder_md5(self, pointer: Path, rel: str) -> str:
+        """The ``.dir`` md5 a folder pointer names (parsed once per process per pointer content)."""
+        from ..errors import UnsafeFileError
+        from ..safety import load_yaml
+
+        content = pointer.read_bytes()
+        md5 = self._pointer_md5.get(content)
+        if md5 is None:
+            data = load_yaml(content, rel)
+            try:
+                md5 = str(data["outs"][0]["md5"])
+            except (TypeError, KeyError, IndexError):
+                raise UnsafeFileError(f"{rel}: not a DVC pointer (no outs[0].md5); restore it with "
+                                      f"`git checkout -- {rel}`") from None
+            if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
+                raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
+                                      f"`git checkout -- {rel}`")
+            self._pointer_md5[content] = md5
+        return md5
 
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object with this md5 in the local cache."""
@@ -731,18 +767,27 @@ class Storage:
                 _raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
                 raise StorageError(f"checkout failed for {', '.join(paths)}: {_first_line(e)}") from None
 
-    def _push_missing(self, paths: list[str], remote: str | None, jobs: int | None = None) -> int:
-        """Upload the objects of these files that the remote still lacks after ``dvc push``.
+    def _push_missing(self, paths: list[str], remote: str | None, jobs: int | None = None,
+                      folders: Iterable[str] = ()) -> int:
+        """Upload the objects of these files that the remote still lacks after ``dvc push``, and the
+        folder manifests of ``folders`` (and of these files' folders).
 
         DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
         some files of a folder uploads that manifest too: a later push of another file of the same
         folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
-        checked on the remote, and uploaded if missing."""
+        checked on the remote, and uploaded if missing. A manifest can be new while none of its files
+        is local: DVC's merge driver writes the merged one of two branches' additions."""
         want: dict[str, Path] = {}
         for p in paths:
             obj = self.cached_object(p)
             if obj is not None:
                 want[obj.parent.name + obj.name] = obj
+        for folder in {*folders, *(str(Path(p).parent) for p in paths)}:
+            pointer = self.root / self.pointer(folder)
+            if pointer.is_file():
+                md5 = self._folder_md5(pointer, self.pointer(folder))
+                if self.cache_path(md5).exists():
+                    want[md5] = self.cache_path(md5)
         if not want:
             return 0
         odb = self.repo.cloud.get_remote_odb(remote, "push")
@@ -759,9 +804,10 @@ class Storage:
             raise errors[0]
         return done
 
-    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None) -> int:
-        """Upload these files' cache objects, ``jobs`` at a time (default DVC's: 4 per core); returns how
-        many objects were transferred."""
+    def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
+             folders: Iterable[str] = ()) -> int:
+        """Upload these files' cache objects and the manifests of ``folders``, ``jobs`` at a time (default
+        DVC's: 4 per core); returns how many objects were transferred."""
         from dvc.exceptions import UploadError
 
         paths = list(paths)
@@ -770,8 +816,9 @@ class Storage:
             probed = False
             try:
                 probed = self._probe(remote)
-                pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs) or 0)
-                return pushed + self._push_missing(paths, remote, jobs)
+                pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs) or 0) \
+                    if paths else 0  # no targets would mean everything to DVC
+                return pushed + self._push_missing(paths, remote, jobs, folders)
             except UploadError as e:
                 raise self._failure(remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
                                     probed=probed) from None

@@ -351,6 +351,7 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     sweep_stale_temp_files(zoo.root, zoo._work)
+    zoo.storage.repair_after_kill()
     return stale
 
 

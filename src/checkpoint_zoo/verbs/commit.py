@@ -44,7 +44,7 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
         staged = _git(zoo, "diff", "--cached", "--name-only", "-z").split("\0")
         staged = [p for p in staged if p]
         if not staged:
-            raise ZooError("nothing to commit: the zoo's files and the pipeline's outputs are as in the last commit")
+            return CommitResult("", ())
         proc = subprocess.run(["git", "commit", "-q", "--file=-"], cwd=zoo.root, input=message, text=True,
                               capture_output=True)
         if proc.returncode != 0:
