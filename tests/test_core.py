@@ -15,7 +15,7 @@ def test_add_places_tracks_records_and_stages(empty_zoo, tmp_path):
     r = run_zoo("add", str(f), "--model", "m1", "--step", "3", *ADD_ARGS, "--epoch", "1.5",
                 "--tags", "a,b", "--description", "first", "--reported", "accuracy=0.5", cwd=empty_zoo)
     assert r.code == 0, r.err
-    assert "added m1@3" in r.out and "git commit" in r.out and "zoo push m1@3" in r.out
+    assert "added m1@3" in r.out and "next: dvc repro && zoo push && zoo commit -m 'Add m1@3'" in r.out
     target = empty_zoo / "zoo/checkpoints/m1/step-00000003.safetensors"
     assert target.read_bytes() == f.read_bytes()
     rows = list(csv.DictReader(io.StringIO((empty_zoo / "zoo/checkpoints.csv").read_text())))

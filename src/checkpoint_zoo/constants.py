@@ -100,3 +100,8 @@ class scoped_env:
 def aws_credentials_in_env() -> bool:
     """True when ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` are both set."""
     return bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
+
+
+def dask_scheduler() -> str | None:
+    """``ZOO_DASK_SCHEDULER``: the Dask scheduler the ``dask`` executor connects to (else a LocalCluster)."""
+    return os.environ.get("ZOO_DASK_SCHEDULER", "").strip() or None

@@ -100,7 +100,8 @@ def stage_evaluate(root: Path, force: bool = False) -> None:
     from .evaluation.run import evaluate_zoo
 
     params = load_params(root)
-    evaluate_zoo(Zoo(root), params["eval"], params["run"], root / constants.EVALUATIONS_DIR, force=force)
+    evaluate_zoo(Zoo(root), params["eval"], params["run"], root / constants.EVALUATIONS_DIR, force=force,
+                 executor=params.get("executor"))
 
 
 def stage_index(root: Path) -> None:

@@ -40,3 +40,15 @@ def byte_progress(total: int, desc: str, files: int) -> Iterator[Callable[[int],
             bar.update(n)
 
         yield advance
+
+
+@contextmanager
+def bar(total: int, desc: str, unit: str) -> Iterator[Callable[[], None]]:
+    """A bar over ``total`` items finishing in any order (done / total, rate); yields ``advance()``."""
+    if constants.progress_disabled() or not sys.stderr.isatty() or total < 2:
+        yield lambda: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False) as b:
+        yield lambda: b.update(1)

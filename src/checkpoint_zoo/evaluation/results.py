@@ -41,6 +41,16 @@ def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str,
     return out
 
 
+def write_model_results(folder: Path, model: str, records: list[dict]) -> None:
+    """One model's file, deterministic bytes, written atomically (and only when it changes)."""
+    body = {"model": model, "checkpoints": sorted(records, key=lambda r: r["step"])}
+    text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+    path = folder / f"{model}.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        atomic_write(path, text.encode())
+
+
 def write_results(folder: Path, records: dict[str, dict]) -> None:
     """One file per model, deterministic bytes; files of models no longer present are removed."""
     by_model: dict[str, list[dict]] = {}
@@ -48,11 +58,7 @@ def write_results(folder: Path, records: dict[str, dict]) -> None:
         by_model.setdefault(ref.rsplit("@", 1)[0], []).append(rec)
     folder.mkdir(parents=True, exist_ok=True)
     for model, recs in by_model.items():
-        body = {"model": model, "checkpoints": sorted(recs, key=lambda r: r["step"])}
-        text = json.dumps(body, indent=1, sort_keys=True) + "\n"
-        path = folder / f"{model}.json"
-        if not path.exists() or path.read_text() != text:
-            atomic_write(path, text.encode())
+        write_model_results(folder, model, recs)
     for f in folder.glob("*.json"):
         if f.stem not in by_model:
             f.unlink()

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import IntegrityError, MissingFileError, ZooError
+from ..errors import ZooError
 from ..registry import DatasetSpec, Registry, TaskSpec
 from . import contract
 from .plan import Key, key_for, package_code_hash, params_hash, zoo_code_hash
-from .results import read_results, write_results
+from .results import read_results, write_model_results, write_results
 
 
 def _round(x: float) -> float:
@@ -133,13 +133,20 @@ class EvalReport:
 
 
 def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], out_dir: Path, force: bool = False,
-                 log: Callable[[str], None] = print) -> EvalReport:
+                 log: Callable[[str], None] = print, executor: Mapping[str, Any] | None = None) -> EvalReport:
     """Evaluate what changed, reuse the rest, prune removed checkpoints, write results; raise if any failed.
 
     ``params`` are the semantic eval params (in the memo key); ``run`` the execution settings
-    (batch_size, threads, device), which are not."""
-    from ..progress import progress
+    (batch_size, threads, device) and ``executor`` where the tasks run (``executors.ExecutorSpec``),
+    neither of which is. Each result is written as it completes, so a run that is killed keeps every
+    finished result and the next run evaluates only the rest."""
+    import time
+    from concurrent.futures import as_completed
 
+    from ..progress import bar
+    from . import executors
+
+    spec = executors.ExecutorSpec.from_params(executor)
     registry = zoo.registry()
     rows = zoo.rows()
     stored = read_results(out_dir)
@@ -151,6 +158,8 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
     failed: list[tuple[str, str]] = []
     for row in rows:
         ref = f"{row['model']}@{row['step']}"
+        if ref in stored:
+            records[ref] = stored[ref]  # until replaced: a killed run leaves the old result, never none
         try:
             problems = registry.row_problems(row["arch"], row["task"], row["dataset"])
             if problems:
@@ -162,36 +171,20 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
             key = key_for(row, registry, chash, zhash, phash, data_cache[cache_key].digest)
         except ZooError as e:
             failed.append((ref, str(e)))
-            if ref in stored:
-                records[ref] = stored[ref]
             continue
         old = stored.get(ref)
         if old is not None and Key.of_record(old) == key and not force:
-            records[ref] = old
             reused.append(ref)
             continue
         why = "forced" if force else "new checkpoint" if old is None else key.why_not(Key.of_record(old))
         todo.append((row, key, why))
-    setup_determinism(int(run.get("threads", 1)))
-    device = resolve_device(str(run.get("device", "cpu")))
+    write_results(out_dir, records)  # prunes the results of removed checkpoints before the long part
     evaluated: list[tuple[str, str]] = []
     verified: list[str] = []
     disagreed: list[tuple[str, str]] = []
-    for row, key, why in progress(todo, desc="evaluate", unit="ckpt"):
+
+    def done(row: Mapping[str, str], key: Key, why: str, body: dict) -> None:
         ref = f"{row['model']}@{row['step']}"
-        try:
-            path = zoo._abs(row["path"])
-            if not path.is_file():
-                raise MissingFileError(f"{row['path']} is not pulled: run `zoo pull {ref}` (or `dvc pull {row['path']}`)")
-            if zoo.stamps.sha256(path) != row["sha256"]:
-                raise IntegrityError(f"{row['path']} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
-            body = evaluate_checkpoint(path, row, registry, data_cache[(row["dataset"], row["task"])],
-                                       {**params, **run}, device)
-        except ZooError as e:
-            failed.append((ref, str(e)))
-            if ref in stored:
-                records[ref] = stored[ref]  # keep the old result visible; the run still fails
-            continue
         record = {"step": int(row["step"]), "sha256": row["sha256"], "task": row["task"], "dataset": row["dataset"],
                   "arch": row["arch"], **body,
                   "provenance": {**key.provenance(), "code_version": f"checkpoint-zoo {__version__}"}}
@@ -202,20 +195,45 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
             beyond.update({f"{m} ({record['selection']['split']})": v for m, v in contract.disagreements(
                 (old.get("selection") or {}).get("metrics", {}), record["selection"]["metrics"], tolerances).items()})
             if not beyond and set(old.get("metrics", {})) == set(record["metrics"]):
-                records[ref] = old
                 verified.append(ref)
-                continue
+                return
             disagreed.append((ref, ", ".join(f"{k} {a} -> {b}" for k, (a, b) in beyond.items())
                               or "other metric names"))
         records[ref] = record
         evaluated.append((ref, why))
+        model = row["model"]
+        write_model_results(out_dir, model, [r for k, r in records.items() if k.rsplit("@", 1)[0] == model])
+
+    started = time.monotonic()
+    if todo:
+        with executors.open_executor(spec) as (pool, described):
+            log(f"evaluate: {len(todo)} checkpoint(s) on {described}")
+            if spec.kind == "serial":
+                setup_determinism(int(run.get("threads", 1)))
+                executors.seed(zoo.root, registry, data_cache)
+            futures = {pool.submit(executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)):
+                       (row, key, why) for row, key, why in todo}
+            with bar(len(futures), "evaluate", "ckpt") as advance:
+                for future in as_completed(futures):
+                    row, key, why = futures[future]
+                    advance()
+                    try:
+                        done(row, key, why, future.result())
+                    except ZooError as e:
+                        failed.append((f"{row['model']}@{row['step']}", str(e)))
+                    except Exception as e:  # a worker that died, a lost connection: name the checkpoint
+                        failed.append((f"{row['model']}@{row['step']}",
+                                       f"{type(e).__name__} on the {spec.kind} executor: {str(e)[:200] or 'no message'}"))
     write_results(out_dir, records)
-    for ref, why in evaluated:
+    seconds = time.monotonic() - started
+    for ref, why in sorted(evaluated):
         log(f"evaluated {ref} ({why})")
     for ref, what in disagreed:
         log(f"NOT REPRODUCED {ref}: same checkpoint, code, config, params and data, but {what} "
             "(beyond the task's reproducibility contract); stored the new result")
-    log(f"evaluated {len(evaluated)}, reused {len(reused)} (same checkpoint sha256, code, config, params and data)")
+    rate = f" in {seconds:.1f} s ({len(todo) / seconds:.1f} ckpt/s on {spec.kind})" if todo and seconds > 0 else ""
+    log(f"evaluated {len(evaluated)}, reused {len(reused)} (same checkpoint sha256, code, config, params and data)"
+        + rate)
     if force:
         log(f"re-evaluated {len(verified) + len(disagreed)} with an unchanged key: {len(verified)} agree with "
             f"the stored result within the reproducibility contract (kept as stored), {len(disagreed)} do not")
@@ -223,7 +241,8 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
         for ref, msg in failed:
             log(f"FAILED {ref}: {msg}")
         raise ZooError(f"evaluation failed for {len(failed)} checkpoint(s): "
-                       + "; ".join(f"{ref}: {msg}" for ref, msg in failed))
+                       + "; ".join(f"{ref}: {msg}" for ref, msg in failed)
+                       + " (every finished result is written; the next run evaluates only the rest)")
     if disagreed:
         raise ZooError(f"{len(disagreed)} checkpoint(s) did not reproduce their stored metrics within the "
                        f"reproducibility contract ({', '.join(ref for ref, _ in disagreed)}); the new results are "

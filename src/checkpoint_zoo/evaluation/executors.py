@@ -1,0 +1,139 @@
+"""Where evaluation runs: each checkpoint is one task on a ``concurrent.futures.Executor``.
+
+``serial`` runs tasks inline in this process; ``processes`` on a local pool of fresh interpreters;
+``dask`` on a Dask cluster: the scheduler at ``executor.address`` (or ``ZOO_DASK_SCHEDULER``), else a
+``LocalCluster`` on 127.0.0.1 started for the run. The choice is an execution setting, not part of any
+memo key: every executor gives the same results within the reproducibility contract.
+
+A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same
+package and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation
+data per process, and returns the record body; the caller writes each result as it completes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import constants
+from ..errors import ZooError
+
+KINDS = ("serial", "processes", "dask")
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """The ``executor`` section of params.yaml (composed from ``conf/executor/<kind>.yaml``)."""
+
+    kind: str = "serial"
+    workers: int = 2
+    address: str | None = None
+    connect_timeout: float = 10.0
+
+    @classmethod
+    def from_params(cls, section: Mapping[str, Any] | None) -> ExecutorSpec:
+        """Check the section; one clear line naming the field on a bad value."""
+        section = dict(section or {})
+        kind = str(section.get("kind", "serial"))
+        if kind not in KINDS:
+            raise ZooError(f"params.yaml executor.kind {kind!r}: use one of {', '.join(KINDS)} (conf/executor/)")
+        workers = section.get("workers", 2)
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 1024:
+            raise ZooError(f"params.yaml executor.workers {workers!r}: a whole number from 1 to 1024")
+        timeout = section.get("connect_timeout", 10.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
+            raise ZooError(f"params.yaml executor.connect_timeout {timeout!r}: seconds, more than 0 and at most 600")
+        address = section.get("address") or constants.dask_scheduler()
+        if address is not None and not isinstance(address, str):
+            raise ZooError(f"params.yaml executor.address {address!r}: a scheduler address such as tcp://host:8786")
+        return cls(kind, workers, address, float(timeout))
+
+
+class SerialExecutor(Executor):
+    """Runs each task inline when submitted (the executor of ``serial``)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as e:
+            future.set_exception(e)
+        return future
+
+
+@contextmanager
+def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str]]:
+    """The executor and a description of it for the log (kind, where, how many workers)."""
+    if spec.kind == "serial":
+        yield SerialExecutor(), "serial (in this process)"
+    elif spec.kind == "processes":
+        # fresh interpreters: a forked copy of a process that has started torch's threads can hang
+        with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            yield pool, f"processes ({spec.workers} local worker processes)"
+    else:
+        with _dask_client(spec) as (client, where):
+            workers = len(client.scheduler_info().get("workers", {}))
+            yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)"
+
+
+@contextmanager
+def _dask_client(spec: ExecutorSpec) -> Iterator[tuple[Any, str]]:
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    if spec.address:
+        try:
+            client = Client(spec.address, timeout=spec.connect_timeout)
+        except (OSError, TimeoutError) as e:
+            raise ZooError(f"executor dask: no scheduler answers at {spec.address} within {spec.connect_timeout:g} s "
+                           f"({type(e).__name__}); start it (`dask scheduler`), fix executor.address or "
+                           "ZOO_DASK_SCHEDULER, or leave both unset to start a local cluster") from None
+        try:
+            yield client, f"scheduler {spec.address}"
+        finally:
+            client.close()
+        return
+    with LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client, f"a LocalCluster started for this run at {cluster.scheduler_address}"
+
+
+# ---- the task, as a worker runs it -------------------------------------------------------------------------
+
+_STATE: dict[str, tuple[Any, dict]] = {}  # per process: zoo root -> (registry, evaluation data by (dataset, task))
+
+
+def seed(root: Path, registry: Any, data: dict) -> None:
+    """Give this process's tasks the registry and data the caller has already loaded (serial runs)."""
+    _STATE[str(root)] = (registry, data)
+
+
+def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
+    """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read); the record body."""
+    from ..api import Zoo
+    from ..errors import IntegrityError, MissingFileError
+    from .run import evaluate_checkpoint, load_eval_data, resolve_device, setup_determinism
+
+    ref = f"{row['model']}@{row['step']}"
+    if root not in _STATE:
+        setup_determinism(int(run.get("threads", 1)))
+        _STATE[root] = (Zoo(root).registry(), {})
+    registry, data = _STATE[root]
+    zoo = Zoo(root)
+    path = zoo._abs(row["path"])
+    if not path.is_file():
+        raise MissingFileError(f"{row['path']} is not here (on this worker: {path}): run `zoo pull {ref}` where "
+                               "the workers read the zoo")
+    if zoo.stamps.sha256(path) != row["sha256"]:
+        raise IntegrityError(f"{row['path']} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
+    key = (row["dataset"], row["task"])
+    if key not in data:
+        data[key] = load_eval_data(registry.dataset(row["dataset"]), registry.task(row["task"]), registry, params)
+    return evaluate_checkpoint(path, row, registry, data[key], {**params, **run},
+                               resolve_device(str(run.get("device", "cpu"))))
