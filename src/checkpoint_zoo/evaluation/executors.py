@@ -66,6 +66,20 @@ class SerialExecutor(Executor):
         return future
 
 
+def completed(pool: Executor, calls: list[tuple[Any, tuple]]) -> Iterator[tuple[Any, Future]]:
+    """(tag, future) of ``fn(*args)`` for each ``(tag, (fn, *args))``, in the order they finish; inline
+    executors run each call only when the previous result has been taken (and written)."""
+    from concurrent.futures import as_completed
+
+    if isinstance(pool, SerialExecutor):
+        for tag, (fn, *args) in calls:
+            yield tag, pool.submit(fn, *args)
+        return
+    futures = {pool.submit(fn, *args): tag for tag, (fn, *args) in calls}
+    for future in as_completed(futures):
+        yield futures[future], future
+
+
 @contextmanager
 def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str]]:
     """The executor and a description of it for the log (kind, where, how many workers)."""

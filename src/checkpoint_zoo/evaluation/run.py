@@ -141,7 +141,6 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
     neither of which is. Each result is written as it completes, so a run that is killed keeps every
     finished result and the next run evaluates only the rest."""
     import time
-    from concurrent.futures import as_completed
 
     from ..progress import bar
     from . import executors
@@ -211,11 +210,10 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
             if spec.kind == "serial":
                 setup_determinism(int(run.get("threads", 1)))
                 executors.seed(zoo.root, registry, data_cache)
-            futures = {pool.submit(executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)):
-                       (row, key, why) for row, key, why in todo}
-            with bar(len(futures), "evaluate", "ckpt") as advance:
-                for future in as_completed(futures):
-                    row, key, why = futures[future]
+            calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)))
+                     for row, key, why in todo]
+            with bar(len(calls), "evaluate", "ckpt") as advance:
+                for (row, key, why), future in executors.completed(pool, calls):
                     advance()
                     try:
                         done(row, key, why, future.result())
