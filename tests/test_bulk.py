@@ -199,9 +199,9 @@ PHASES = {
 
 @pytest.fixture(scope="module")
 def big_run(tmp_path_factory) -> tuple[Path, Path]:
-    """24 checkpoints of 8 MiB (a bias-free Linear 64 × 32768) and their manifest."""
+    """24 checkpoints of 4 MiB (a bias-free Linear 64 × 16384) and their manifest."""
     folder = tmp_path_factory.mktemp("big-run")
-    files = [write_safetensors(folder / f"s{s}.safetensors", seed=s, shapes={"weight": (64, MIB_FLOATS * 8 // 64)})
+    files = [write_safetensors(folder / f"s{s}.safetensors", seed=s, shapes={"weight": (64, MIB_FLOATS * 4 // 64)})
              for s in range(24)]
     manifest = write_csv(folder / "manifest.csv", ["file", "model", "step"], [[f.name, "big", i * 10]
                                                                                for i, f in enumerate(files)])
@@ -212,7 +212,7 @@ def big_run(tmp_path_factory) -> tuple[Path, Path]:
 def test_killed_batch_leaves_zoo_as_before_and_rerun_completes(small_zoo, big_run, phase):
     from conftest import register_arch
 
-    register_arch(small_zoo, "big", bias=False, in_features=MIB_FLOATS * 8 // 64, out_features=64)
+    register_arch(small_zoo, "big", bias=False, in_features=MIB_FLOATS * 4 // 64, out_features=64)
     git("add", "conf/arch/big.yaml", cwd=small_zoo)
     git("commit", "-qm", "big arch", cwd=small_zoo)
     folder, manifest = big_run

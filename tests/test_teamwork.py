@@ -93,30 +93,19 @@ def merge(root: Path, branch: str) -> None:
     git(root, "push", "-q", "origin", "HEAD")
 
 
-def test_two_branches_adding_to_the_same_model_and_another_merge_cleanly(origin, tmp_path):
-    alice = contributor(origin, tmp_path / "alice")
-    bob = contributor(origin, tmp_path / "bob", "add-wine-b")
-    expected = {"wine-a@1": contribute(alice, tmp_path, "wine-a", 1, seed=1)}
-    git(alice, "push", "-q", "origin", "main")
-    expected["wine-b@1"] = contribute(bob, tmp_path, "wine-b", 1, seed=2)   # another model
-    expected["wine-a@2"] = contribute(bob, tmp_path, "wine-a", 2, seed=3)   # the same model as alice
-    git(bob, "push", "-q", "origin", "add-wine-b")
-
-    merge(alice, "add-wine-b")
-    log = json.loads((alice / "zoo/metrics/evaluations/wine-a.json").read_text())
-    assert [c["step"] for c in log["checkpoints"]] == [1, 2], "both branches' evaluations are kept"
-    check_fresh_clone(origin, tmp_path / "fresh", expected)
-
-
 def test_three_branches_merged_in_turn(origin, tmp_path):
-    main = contributor(origin, tmp_path / "lead")
+    """The lead merges b1 (wine-x), then b2 (another model: wine-y), then b3 (wine-x again: the same model's
+    pointer and evaluation records changed on both sides), each a real two-sided merge after the first."""
+    lead = contributor(origin, tmp_path / "lead")
     expected = {}
     for n, (branch, model, step) in enumerate((("b1", "wine-x", 1), ("b2", "wine-y", 1), ("b3", "wine-x", 2))):
         clone = contributor(origin, tmp_path / branch, branch)
         expected[f"{model}@{step}"] = contribute(clone, tmp_path, model, step, seed=10 + n)
         git(clone, "push", "-q", "origin", branch)
     for branch in ("b1", "b2", "b3"):
-        merge(main, branch)
+        merge(lead, branch)
+    log = json.loads((lead / "zoo/metrics/evaluations/wine-x.json").read_text())
+    assert [c["step"] for c in log["checkpoints"]] == [1, 2], "both branches' evaluations are kept"
     check_fresh_clone(origin, tmp_path / "fresh", expected)
 
 
@@ -126,8 +115,7 @@ def test_a_real_conflict_still_stops_and_validate_explains_it(origin, tmp_path):
     for root, description in ((alice, "alice's words"), (bob, "bob's words")):
         src = write_safetensors(tmp_path / f"{root.name}.safetensors", seed=5)  # same bytes, other metadata
         zoo(root, "add", str(src), "--model", "wine-c", "--step", "1", "--description", description, *ADD)
-        repro(root)
-        zoo(root, "commit", "-m", "Add wine-c@1")
+        zoo(root, "commit", "--no-check", "-m", "Add wine-c@1")  # the pipeline is beside the point here
     git(bob, "push", "-q", "origin", "other")
     git(alice, "fetch", "-q", "origin")
     r = git(alice, "merge", "--no-edit", "origin/other", check=False)
@@ -173,7 +161,7 @@ def test_killed_rm_is_completed_by_running_it_again(small_zoo, phase):
         (small_zoo / "zoo/checkpoints/alpha/step-00000020.safetensors").unlink()
         zoo(small_zoo, "pull", "alpha@20", "alpha@10")  # what the table lists can be pulled
     r = sh(str(ZOO_BIN), "rm", *refs, cwd=small_zoo, check=False)
-    assert r.returncode == 0 or "no checkpoint" in r.stderr, r.stdout + r.stderr
+    assert r.returncode == 0 or "alpha has no step 10" in r.stderr, r.stdout + r.stderr  # it had completed
     rows = (small_zoo / "zoo/checkpoints.csv").read_text()
     assert "alpha,10," not in rows and "beta,5," not in rows
     zoo(small_zoo, "validate")

@@ -275,6 +275,8 @@ def _spec(fields: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any
                 sha256=str(merged.get("sha256") or "").lower())
     _check_add_args(file, spec["model"], step, spec["arch"], spec["task"], spec["dataset"], spec["license"], epoch,
                     description, tags, parent, source, reported)
+    if spec["sha256"] and not re.fullmatch(r"[0-9a-f]{64}", spec["sha256"]):
+        raise InvalidValueError(f"sha256 {spec['sha256'][:80]!r}: 64 hex digits (the file's expected hash), or leave it empty")
     return spec
 
 
@@ -316,6 +318,8 @@ def _reported(merged: Mapping[str, Any]) -> tuple[str, float] | None:
         return str(both[0]), _number(both[1], "reported_value")
     if not text:
         return None
+    if isinstance(text, (tuple, list)) and len(text) == 2:  # from Python, as Zoo.add takes it
+        return str(text[0]), _number(text[1], "reported")
     metric, sep, value = str(text).partition("=")
     if not sep:
         raise InvalidValueError(f"reported {text!r}: write METRIC=VALUE, e.g. accuracy=0.97")
