@@ -1096,6 +1096,79 @@ def _bench_fresh_pull(ctx: Context) -> list[Result]:
     ]
 
 
+# ---- evaluation executors ---------------------------------------------------------------------------
+
+def bench_executors(ctx: Context) -> list[Result]:
+    """The evaluate stage on each executor, side by side: throughput of a forced re-evaluation of N
+    checkpoints (``pipeline evaluate --force``; the results agree with the stored ones, so nothing is
+    rewritten), the cost of evaluating a single new checkpoint (cluster start included), and +1 to N
+    evaluated evaluating exactly 1 under every executor."""
+    models, steps = (2, 20) if ctx.quick else (4, 100)
+    n = models * steps
+    root, results = pipeline_zoo(ctx, models, steps)
+    evaluate = [PYTHON, "-m", "checkpoint_zoo.pipeline", "evaluate"]
+    kinds = ("serial", "processes", "dask")
+
+    def compose(kind: str) -> None:
+        run(ctx, [PYTHON, "-m", "checkpoint_zoo.pipeline", "compose", f"executor={kind}"], cwd=root)
+
+    def forced(kind: str) -> Callable[[int], tuple[float, float]]:
+        def measure(i: int) -> tuple[float, float]:
+            compose(kind)
+            seconds, rss, out = run_out(ctx, [*evaluate, "--force"], cwd=root)
+            if f"{n} agree" not in out:
+                raise RuntimeError(f"{kind}: a forced re-evaluation of {n} did not agree with the stored results:\n"
+                                   f"{out[-2000:]}")
+            return seconds, rss
+        return measure
+
+    m = side_by_side(ctx, ctx.n(2, 1), {kind: forced(kind) for kind in kinds})
+    judged = not ctx.quick
+    for kind in ("processes", "dask"):
+        speedup = statistics.median(m["serial"][0]) / statistics.median(m[kind][0])
+        results.append(Result("executors", f"forced evaluation of {n:,} on {kind} (2 workers)", *m[kind], "serial",
+                              m["serial"][0], "throughput ≥ 1.7 × serial", speedup >= 1.7 if judged else None,
+                              note=f"throughput {speedup:.2f} × serial"))
+    results.insert(len(results) - 2, Result("executors", f"forced evaluation of {n:,} on serial", *m["serial"]))
+
+    # +1: a new checkpoint, evaluated alone on each executor, then removed again (untimed)
+    incoming = ctx.folder("executors-incoming")
+    counts: dict[str, list[tuple[int, int]]] = {kind: [] for kind in kinds}
+    state = {"k": 0}
+
+    def plus1(kind: str) -> Callable[[int], tuple[float, float]]:
+        def measure(i: int) -> tuple[float, float]:
+            state["k"] += 1
+            step = steps * STEP_GAP + state["k"]
+            path = incoming / f"new-{state['k']}.safetensors"
+            path.write_bytes(linear_checkpoint(20_000_000 + state["k"])[0])
+            run(ctx, [ZOO, "add", str(path), "--model", model_name(0), "--step", str(step), "--arch", "linear",
+                      "--task", "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0"], cwd=root)
+            compose(kind)
+            seconds, rss, out = run_out(ctx, evaluate, cwd=root)
+            counts[kind].append(check_counts(out, -1, -1, f"+1 on {kind}"))
+            run(ctx, [ZOO, "rm", f"{model_name(0)}@{step}"], cwd=root)
+            run_out(ctx, evaluate, cwd=root)  # prunes its result again
+            return seconds, rss
+        return measure
+
+    p = side_by_side(ctx, ctx.n(3, 1), {kind: plus1(kind) for kind in kinds})
+    compose("serial")
+    for kind in kinds:
+        exact = all(c == (1, n) for c in counts[kind])
+        seen = ", ".join(sorted({f"evaluated {e}, reused {r}" for e, r in counts[kind]}))
+        if kind == "serial":
+            results.append(Result("executors", f"+1 to {n:,} evaluated, on serial", *p[kind], target="evaluates exactly 1",
+                                  met=exact if judged else None, note=seen))
+            continue
+        extra = statistics.median(p[kind][0]) - statistics.median(p["serial"][0])
+        limit = [t + 3 for t in p["serial"][0]]
+        results.append(Result("executors", f"+1 to {n:,} evaluated, on {kind} (start included)", *p[kind],
+                              "serial + 3 s", limit, "evaluates exactly 1; ≤ serial + 3 s",
+                              (exact and extra <= 3) if judged else None, note=f"{seen}; +{extra:.2f} s over serial"))
+    return results
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -1107,6 +1180,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "versions": bench_versions,
     "fit": bench_fit,
     "bulk": bench_bulk,
+    "executors": bench_executors,
 }
 
 
