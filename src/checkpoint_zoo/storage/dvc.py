@@ -430,7 +430,9 @@ class Storage:
             try:
                 with lock_repo(repo):  # DVC's own repo lock: no DVC command is writing these folders
                     self._sweep_dvc_temps(files)
-                    for target in whole + granular:
+                    if whole:  # one call: DVC collects and checks the stage graph once, not per folder
+                        repo.add([self._abs(t) for t in whole])
+                    for target in granular:
                         repo.add(self._abs(target))
             except Exception as e:  # DVC raises many unrelated types; all mean the add failed
                 self._drop_cache_temps(*log.errors, e)
