@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .. import constants
@@ -86,13 +85,29 @@ def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str]]:
     if spec.kind == "serial":
         yield SerialExecutor(), "serial (in this process)"
     elif spec.kind == "processes":
-        # fresh interpreters: a forked copy of a process that has started torch's threads can hang
-        with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(spec.workers, mp_context=_start_method()) as pool:
             yield pool, f"processes ({spec.workers} local worker processes)"
     else:
         with _dask_client(spec) as (client, where):
             workers = len(client.scheduler_info().get("workers", {}))
             yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)"
+
+
+def _start_method():
+    """How local workers start. On Linux, forked from this process with the evaluation stack already
+    imported (torch, torchmetrics, the registry: seconds per worker otherwise); this process has run no
+    torch operation, so torch has started no threads that a fork could leave locked. Elsewhere, spawned."""
+    import sys
+
+    if sys.platform != "linux":
+        return multiprocessing.get_context("spawn")
+    import torchmetrics  # noqa: F401
+
+    from . import (
+        evaluators,  # noqa: F401  (torch)
+        run,  # noqa: F401
+    )
+    return multiprocessing.get_context("fork")
 
 
 @contextmanager
@@ -113,19 +128,24 @@ def _dask_client(spec: ExecutorSpec) -> Iterator[tuple[Any, str]]:
         finally:
             client.close()
         return
-    with LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    import dask
+
+    # the local cluster's workers start like the local pool's (see _start_method)
+    method = _start_method().get_start_method()
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}), \
+            LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client, f"a LocalCluster started for this run at {cluster.scheduler_address}"
 
 
 # ---- the task, as a worker runs it -------------------------------------------------------------------------
 
-_STATE: dict[str, tuple[Any, dict]] = {}  # per process: zoo root -> (registry, evaluation data by (dataset, task))
+_STATE: dict[str, tuple[Any, Any, dict]] = {}  # per process: root -> (zoo, registry, data by (dataset, task))
 
 
-def seed(root: Path, registry: Any, data: dict) -> None:
-    """Give this process's tasks the registry and data the caller has already loaded (serial runs)."""
-    _STATE[str(root)] = (registry, data)
+def seed(zoo: Any, registry: Any, data: dict) -> None:
+    """Give this process's tasks the zoo, registry and data the caller has already loaded (serial runs)."""
+    _STATE[str(zoo.root)] = (zoo, registry, data)
 
 
 def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
@@ -137,9 +157,9 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
     ref = f"{row['model']}@{row['step']}"
     if root not in _STATE:
         setup_determinism(int(run.get("threads", 1)))
-        _STATE[root] = (Zoo(root).registry(), {})
-    registry, data = _STATE[root]
-    zoo = Zoo(root)
+        zoo = Zoo(root)
+        _STATE[root] = (zoo, zoo.registry(), {})
+    zoo, registry, data = _STATE[root]
     path = zoo._abs(row["path"])
     if not path.is_file():
         raise MissingFileError(f"{row['path']} is not here (on this worker: {path}): run `zoo pull {ref}` where "

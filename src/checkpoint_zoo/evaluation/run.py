@@ -209,7 +209,7 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
             log(f"evaluate: {len(todo)} checkpoint(s) on {described}")
             if spec.kind == "serial":
                 setup_determinism(int(run.get("threads", 1)))
-                executors.seed(zoo.root, registry, data_cache)
+                executors.seed(zoo, registry, data_cache)
             calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)))
                      for row, key, why in todo]
             with bar(len(calls), "evaluate", "ckpt") as advance:

@@ -217,22 +217,37 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
     }
 
 
-def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool) -> tuple[str, ...]:
+def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
+           overlap: bool = False) -> tuple[str, ...]:
     """Under the lock: place checked copies, track them in their folders' pointers, write the table, stage.
 
     One transaction for one file or a thousand: the new table is validated first; each touched
     pointer is journaled before anything moves (a killed commit is undone by the next add, see
-    recover_killed_adds); a failure puts every file, pointer and replaced checkpoint back.
+    recover_killed_adds); a failure puts every file, pointer and replaced checkpoint back. With
+    ``overlap`` (a batch, whose rows were all built from checked arguments), the schema check of the
+    new rows runs while DVC hashes the files, and a refusal undoes the placing like any other failure
+    (the DVC cache may keep the objects, which nothing references).
     """
     replaced = {id(i.existing) for i in items if i.existing is not None}
     new_rows = [r for r in rows if id(r) not in replaced] + [i.row for i in items]
     new_data = table.dump_csv(new_rows)
-    try:
-        zoo._validate_change(new_data, new_rows, [i.row for i in items])
-    except ZooError:
-        for i in items:
-            give_back(i.copy, i.src, i.moved)
-        raise
+    refusal: list[BaseException] = []
+
+    def check() -> None:
+        try:
+            zoo._validate_change(new_data, new_rows, [i.row for i in items])
+        except BaseException as e:
+            refusal.append(e)
+
+    checker = threading.Thread(target=check, daemon=True)
+    if overlap and table.is_known_valid(zoo.table_path.read_bytes()):
+        checker.start()
+    else:
+        check()
+        if refusal:
+            for i in items:
+                give_back(i.copy, i.src, i.moved)
+            raise refusal[0]
     folders: dict[str, list[Incoming]] = {}
     for i in items:
         folders.setdefault(str(Path(i.row["path"]).parent), []).append(i)
@@ -268,7 +283,13 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool) ->
             if obj is None or obj.stat().st_size != int(i.row["size_bytes"]):
                 raise StorageError(f"dvc add did not store {i.row['path']} in the DVC cache; nothing was added; "
                                    "run `dvc doctor` and the command again")
+        if checker.ident is not None:  # started: the overlapped schema check
+            checker.join()
+        if refusal:
+            raise refusal[0]
     except BaseException:
+        if checker.ident is not None:
+            checker.join()
         for i, dest in done:
             give_back(dest, i.src, i.moved)  # a moved file goes back where it came from, never lost
         for i in items[len(done):]:

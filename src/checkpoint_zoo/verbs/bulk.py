@@ -198,7 +198,7 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
             for _, spec, copy, _ in copies:
                 give_back(copy, spec["file"], move)
             raise
-        staged = commit(zoo, rows, items, stage) if items else ()
+        staged = commit(zoo, rows, items, stage, overlap=True) if items else ()
     added = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is None)
     replaced = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is not None)
     return BulkAddResult(added, replaced, unchanged, staged,
