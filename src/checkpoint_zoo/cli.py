@@ -147,7 +147,6 @@ def _merge_drivers(zoo) -> None:
 
 
 def cmd_add(zoo, args) -> int:
-    _merge_drivers(zoo)
     if args.from_manifest:
         return _add_from(zoo, args)
     missing = [flag for flag, value in (("the checkpoint file (FILE)", args.file), ("--model", args.model), ("--step", args.step),
@@ -179,6 +178,7 @@ def cmd_add(zoo, args) -> int:
     if res.staged:
         print(f"staged: {' '.join(res.staged)}")
     print(f"next: {recipe(f'Add {c.ref}')}")
+    _merge_drivers(zoo)  # after success only: a refused command changes nothing
     return 0
 
 
@@ -204,6 +204,7 @@ def _add_from(zoo, args) -> int:
         names = sorted(models)
         what = f"{len(res.added) + len(res.replaced)} checkpoints of {', '.join(names[:3])}{' …' if len(names) > 3 else ''}"
         print(f"next: {recipe(f'Add {what}')}")
+        _merge_drivers(zoo)
     return 0
 
 
@@ -230,8 +231,8 @@ def cmd_push(zoo, args) -> int:
 
 
 def cmd_rm(zoo, args) -> int:
-    _merge_drivers(zoo)
     gone = zoo.remove(args.refs)
+    _merge_drivers(zoo)
     refs = ", ".join(c.ref for c in gone)
     print(f"removed {refs}; next: {recipe(f'Remove {refs}', push=False)}")
     return 0
