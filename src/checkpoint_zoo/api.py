@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import fnmatch
-import json
 import os
 import shutil
 import subprocess
@@ -589,7 +588,7 @@ class Zoo:
         self._workspace_only("rm")
         if not refs:
             raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
-        from .verbs.add import recover_killed_adds
+        from .verbs.add import journal_pointer, recover_killed_adds
 
         with self._lock():
             recover_killed_adds(self)
@@ -610,13 +609,8 @@ class Zoo:
             remaining = {str(Path(r["path"]).parent) for r in keep}
             # each pointer is journaled before it changes: a killed rm is undone (pointer put back) by the
             # next add or rm while the table still lists the removed rows, and needs nothing once it does not
-            journals = []
-            for folder, paths in folders.items():
-                pointer_rel = self.storage.pointer(folder)
-                old = (self.root / pointer_rel).read_bytes().decode("utf-8", "surrogateescape")
-                journal = self._work / "incoming" / f"{Path(folder).name}-0-{os.getpid()}.pointer"
-                table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": old, "removed": paths}).encode())
-                journals.append(journal)
+            journals = [journal_pointer(self, folder, f"{Path(folder).name}-0", removed=paths)[0]
+                        for folder, paths in folders.items()]
             touched = []
             for folder, paths in folders.items():
                 for p in paths:
@@ -659,10 +653,9 @@ class Zoo:
         folders = sorted({str(Path(r["path"]).parent) for r in chosen})
         uploaded = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else 0
         name = remote or self.storage.default_remote() or ""
-        from .verbs.commit import in_tree
+        from .verbs.commit import in_tree_remotes
 
-        url = next((r["url"] for r in self.storage.remotes() if r["name"] == name), "")
-        folder = in_tree(self.root.resolve(), url)
+        folder = in_tree_remotes(self.root, self.storage.remotes()).get(name)
         # a remote inside the work tree reaches teammates only through git: its objects are staged
         staged = self._git_add([folder]) if folder and (self.root / folder).is_dir() else ()
         return PushResult(name, uploaded, tuple(skipped), staged)

@@ -110,8 +110,9 @@ def evaluations_driver(base: str, ours: str, theirs: str) -> int:
         pick = rt if ro == rb else ro  # changed on both sides: ours (a keyed cache; repro re-checks the key)
         if pick is not None:
             merged[step] = pick
-    body = {"model": model_o or model_t, "checkpoints": [merged[s] for s in sorted(merged)]}
-    table.atomic_write(Path(ours), (json.dumps(body, indent=1, sort_keys=True) + "\n").encode())
+    from .evaluation.results import dump_model_results
+
+    table.atomic_write(Path(ours), dump_model_results(model_o or model_t or "", list(merged.values())))
     return 0
 
 
@@ -130,28 +131,28 @@ def _manifests_from_git(root: Path, storage, missing: list[str]) -> None:
     (``GITHEAD_<sha>``) and every ref; whatever is found is checked against its md5 by the storage."""
     import os
 
-    from .verbs.commit import in_tree
+    from .verbs.commit import in_tree_remotes
 
-    folders = [f for f in (in_tree(root.resolve(), r["url"]) for r in storage.remotes()) if f]
+    folders = list(in_tree_remotes(root, storage.remotes()).values())
     if not missing or not folders:
         return
     refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname)"], cwd=root, capture_output=True,
                           text=True).stdout.split()
     commits = list(dict.fromkeys([k[len("GITHEAD_"):] for k in os.environ if k.startswith("GITHEAD_")] + refs))
     for md5 in missing:
-        for folder in folders:
-            path = f"{folder}/files/md5/{md5[:2]}/{md5[2:]}"
-            for commit in commits:
-                proc = subprocess.run(["git", "cat-file", "blob", f"{commit}:{path}"], cwd=root, capture_output=True)
-                if proc.returncode == 0:
-                    try:
-                        storage.store_manifest(md5, proc.stdout)
-                    except ValueError:
-                        continue
-                    break
-            else:
-                continue
-            break
+        candidates = (f"{c}:{f}/files/md5/{md5[:2]}/{md5[2:]}" for f in folders for c in commits)
+        for spec in candidates:
+            proc = subprocess.run(["git", "cat-file", "blob", spec], cwd=root, capture_output=True)
+            if proc.returncode == 0 and _stored(storage, md5, proc.stdout):
+                break
+
+
+def _stored(storage, md5: str, raw: bytes) -> bool:
+    try:
+        storage.store_manifest(md5, raw)
+        return True
+    except ValueError:  # not the manifest its name says: keep looking
+        return False
 
 
 def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
@@ -170,10 +171,9 @@ def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
     return proc.returncode
 
 
-def setup(root: Path) -> list[str]:
-    """Configure this clone's merge drivers and make sure ``.gitattributes`` routes files to them."""
+def _settings() -> dict[str, str]:
     py = sys.executable
-    settings = {
+    return {
         "merge.zoo-table.name": "checkpoint zoo table merge (by model, step)",
         "merge.zoo-table.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver table %O %A %B',
         "merge.dvc.name": "DVC merge driver (fetches the .dir manifests first)",
@@ -183,6 +183,11 @@ def setup(root: Path) -> list[str]:
         "merge.zoo-generated.name": "checkpoint zoo pipeline outputs (keep ours; dvc repro regenerates)",
         "merge.zoo-generated.driver": f'"{py}" -m checkpoint_zoo.cli merge-driver generated %O %A %B %P',
     }
+
+
+def setup(root: Path) -> list[str]:
+    """Configure this clone's merge drivers and make sure ``.gitattributes`` routes files to them."""
+    settings = _settings()
     for key, value in settings.items():
         proc = subprocess.run(["git", "config", "--local", key, value], cwd=root, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -202,7 +207,7 @@ def configured(root: Path) -> bool:
         attrs = (root / ".gitattributes").read_text().splitlines()
     except OSError:
         return False
-    drivers = ('[merge "zoo-table"]', '[merge "dvc"]', '[merge "zoo-evaluations"]', '[merge "zoo-generated"]')
+    drivers = {f'[merge "{key.split(".")[1]}"]' for key in _settings()}
     return all(d in config for d in drivers) and all(a in attrs for a in ATTRIBUTES)
 
 

@@ -1,6 +1,6 @@
 """Where evaluation runs: each checkpoint is one task on a ``concurrent.futures.Executor``.
 
-``serial`` runs tasks inline in this process; ``processes`` on a local pool of fresh interpreters;
+``serial`` runs tasks inline in this process; ``processes`` on a local pool of worker processes;
 ``dask`` on a Dask cluster: the scheduler at ``executor.address`` (or ``ZOO_DASK_SCHEDULER``), else a
 ``LocalCluster`` on 127.0.0.1 started for the run. The choice is an execution setting, not part of any
 memo key: every executor gives the same results within the reproducibility contract.

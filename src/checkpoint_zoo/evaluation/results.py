@@ -41,14 +41,19 @@ def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str,
     return out
 
 
-def write_model_results(folder: Path, model: str, records: list[dict]) -> None:
-    """One model's file, deterministic bytes, written atomically (and only when it changes)."""
+def dump_model_results(model: str, records: list[dict]) -> bytes:
+    """The deterministic bytes of one model's results file (records sorted by step)."""
     body = {"model": model, "checkpoints": sorted(records, key=lambda r: r["step"])}
-    text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+    return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_model_results(folder: Path, model: str, records: list[dict]) -> None:
+    """One model's file, written atomically (and only when it changes)."""
+    data = dump_model_results(model, records)
     path = folder / f"{model}.json"
     folder.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        atomic_write(path, text.encode())
+    if not path.exists() or path.read_bytes() != data:
+        atomic_write(path, data)
 
 
 def write_results(folder: Path, records: dict[str, dict]) -> None:

@@ -178,6 +178,9 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
         why = "forced" if force else "new checkpoint" if old is None else key.why_not(Key.of_record(old))
         todo.append((row, key, why))
     write_results(out_dir, records)  # prunes the results of removed checkpoints before the long part
+    rows_of: dict[str, list[Mapping[str, str]]] = {}  # a result rewrites its model's file, not every model's
+    for row in rows:
+        rows_of.setdefault(row["model"], []).append(row)
     evaluated: list[tuple[str, str]] = []
     verified: list[str] = []
     disagreed: list[tuple[str, str]] = []
@@ -200,8 +203,8 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
                               or "other metric names"))
         records[ref] = record
         evaluated.append((ref, why))
-        model = row["model"]
-        write_model_results(out_dir, model, [r for k, r in records.items() if k.rsplit("@", 1)[0] == model])
+        mine = [rec for r in rows_of[row["model"]] if (rec := records.get(f"{r['model']}@{r['step']}"))]
+        write_model_results(out_dir, row["model"], mine)
 
     started = time.monotonic()
     if todo:

@@ -443,8 +443,6 @@ class Storage:
 
     def _only_these_new(self, folder: str, new: list[str]) -> bool:
         """Whether ``folder`` holds every file its manifest lists, and nothing else but ``new``."""
-        import os
-
         tracked = self.manifest(folder)
         if tracked is None:
             return False

@@ -252,18 +252,11 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
     for i in items:
         folders.setdefault(str(Path(i.row["path"]).parent), []).append(i)
     pid = os.getpid()
-    journals: list[tuple[Path, Path, bytes | None]] = []
-    for folder, group in folders.items():
-        pointer_rel = zoo.storage.pointer(folder)
-        pointer = zoo.root / pointer_rel
-        old_pointer = pointer.read_bytes() if pointer.is_file() else None
-        # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the
-        # old pointer back from this journal and deletes the files placed here that the table lacks
-        journal = zoo._work / "incoming" / f"{group[0].row['model']}-{group[0].row['step']}-{pid}.pointer"
-        content = None if old_pointer is None else old_pointer.decode("utf-8", "surrogateescape")
-        placed = [i.row["path"] for i in group if i.existing is None]
-        table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": content, "placed": placed}).encode())
-        journals.append((journal, pointer, old_pointer))
+    # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the old
+    # pointer back from this journal and deletes the files placed here that the table lacks
+    journals = [journal_pointer(zoo, folder, f"{group[0].row['model']}-{group[0].row['step']}",
+                                placed=[i.row["path"] for i in group if i.existing is None])
+                for folder, group in folders.items()]
     backups: list[tuple[Path, Path]] = []
     done: list[tuple[Incoming, Path]] = []
     try:
@@ -326,6 +319,19 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
         return ()
     return zoo._git_add([constants.TABLE_PATH, *(zoo.storage.pointer(f) for f in folders),
                          f"{constants.CHECKPOINTS_DIR}/.gitignore"])
+
+
+def journal_pointer(zoo: Zoo, folder: str, tag: str, **facts: list[str]) -> tuple[Path, Path, bytes | None]:
+    """Before a folder's pointer changes (add or rm): record its current content, and ``facts`` such as the
+    files an add places (``placed``) or the rows an rm removes (``removed``), so that
+    ``recover_killed_adds`` can undo a killed command. Returns (journal, pointer, its old bytes)."""
+    pointer_rel = zoo.storage.pointer(folder)
+    pointer = zoo.root / pointer_rel
+    old = pointer.read_bytes() if pointer.is_file() else None
+    journal = zoo._work / "incoming" / f"{tag}-{os.getpid()}.pointer"  # <name>-<pid>: swept once its process is gone
+    content = None if old is None else old.decode("utf-8", "surrogateescape")
+    table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": content, **facts}).encode())
+    return journal, pointer, old
 
 
 def recover_killed_adds(zoo: Zoo) -> list[Path]:

@@ -10,6 +10,7 @@ would not match the table being committed), stages exactly those paths and commi
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import constants
@@ -38,9 +39,8 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
                 raise ZooError(f"the pipeline is not up to date ({', '.join(stale)} changed), so its outputs do not "
                                "match the table; run `dvc repro`, then `zoo commit` again")
         candidates = [constants.TABLE_PATH, constants.CHECKPOINTS_DIR, ".gitattributes", *pipeline_paths(zoo.root),
-                      *_in_tree_remotes(zoo)]
-        paths = [p for p in dict.fromkeys(candidates) if _tracked_or_present(zoo, p) and not _ignored(zoo, p)]
-        zoo._git_add(paths)
+                      *in_tree_remotes(zoo.root, zoo.storage.remotes()).values()]
+        zoo._git_add(_stageable(zoo, list(dict.fromkeys(candidates))))
         staged = _git(zoo, "diff", "--cached", "--name-only", "-z").split("\0")
         staged = [p for p in staged if p]
         if not staged:
@@ -48,7 +48,8 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
         proc = subprocess.run(["git", "commit", "-q", "--file=-"], cwd=zoo.root, input=message, text=True,
                               capture_output=True)
         if proc.returncode != 0:
-            raise ZooError(f"git commit failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+            lines = (proc.stderr or proc.stdout).strip().splitlines()
+            raise ZooError(f"git commit failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
         head = _git(zoo, "rev-parse", "--short", "HEAD").strip()
     return CommitResult(head, tuple(staged))
 
@@ -60,33 +61,30 @@ def _git(zoo: Zoo, *args: str) -> str:
     return proc.stdout
 
 
-def _tracked_or_present(zoo: Zoo, rel: str) -> bool:
-    return (zoo.root / rel).exists() or bool(_git(zoo, "ls-files", "--", rel).strip())
+def _stageable(zoo: Zoo, paths: list[str]) -> list[str]:
+    """The paths that exist or git tracks, minus the ignored ones (one git call for each question)."""
+    tracked = set(_git(zoo, "ls-files", "-z", "--", *paths).split("\0")) if paths else set()
+    kept = [p for p in paths if (zoo.root / p).exists() or p in tracked
+            or any(t.startswith(p.rstrip("/") + "/") for t in tracked)]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=zoo.root,
+                          input="\0".join(kept), capture_output=True, text=True)
+    ignored = set(proc.stdout.split("\0"))
+    return [p for p in kept if p not in ignored]
 
 
-def _ignored(zoo: Zoo, rel: str) -> bool:
-    return subprocess.run(["git", "check-ignore", "-q", "--no-index", "--", rel], cwd=zoo.root).returncode == 0
-
-
-def _in_tree_remotes(zoo: Zoo) -> list[str]:
-    """Repo-relative folders of the remotes that live inside the work tree (their objects travel in git)."""
-    root = zoo.root.resolve()
-    out = []
-    for r in zoo.storage.remotes():
-        path = in_tree(root, r["url"])
-        if path is not None:
-            out.append(path)
+def in_tree_remotes(root: Path, remotes: list[dict]) -> dict[str, str]:
+    """Remote name -> repo-relative folder, for the remotes (``storage.remotes()``) that are local folders
+    inside the work tree ``root``: their objects reach teammates only through git."""
+    root = root.resolve()
+    out = {}
+    for r in remotes:
+        url = r["url"]
+        if not url or "://" in url:
+            continue
+        try:
+            rel = Path(url).resolve().relative_to(root)
+        except ValueError:
+            continue
+        if rel.parts and rel.parts[0] != ".git":
+            out[r["name"]] = rel.as_posix()
     return out
-
-
-def in_tree(root, url: str) -> str | None:
-    """``url`` relative to the work tree ``root`` when it is a local folder inside it, else None."""
-    from pathlib import Path
-
-    if not url or "://" in url:
-        return None
-    try:
-        rel = Path(url).resolve().relative_to(root)
-    except ValueError:
-        return None
-    return rel.as_posix() if rel.parts and rel.parts[0] != ".git" else None
