@@ -24,13 +24,18 @@ Pickle payloads given to ``zoo add`` (no --convert): refused by content, never l
   payload-controls        control: each payload really does create its marker when unpickled
                           unsafely in a throw-away interpreter, so the cases above are not vacuous
 ``zoo add --convert`` (a fresh child interpreter, ``torch.load(weights_only=True)`` only)
-  convert-zip-pt / convert-legacy-pth / convert-bare-ckpt / convert-broken-ckpt
+  convert-zip-pt / convert-legacy-pth / convert-bare-ckpt / convert-broken-ckpt /
+  convert-yaml-unsafe-load / convert-logging-dictconfig
                           the child refuses: error names the file and the blocked global
-                          (posix.system, builtins.exec, subprocess.Popen), "nothing was executed";
-                          marker absent; no converted temp left
+                          (posix.system, builtins.exec, subprocess.Popen, yaml.unsafe_load,
+                          logging.config.dictConfig), "nothing was executed", and suggests no
+                          --allow-global; marker absent; no converted temp left
   convert-env-force-unsafe  the same with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in the environment
-  convert-allow-denied    --allow-global posix.system / builtins.exec / subprocess.Popen /
-                          os.system: refused before any child runs ("never allows them")
+  convert-allow-denied    --allow-global of a name off the data-type allowlist (posix.system,
+                          builtins.exec, subprocess.Popen, os.system, torch.hub.load, yaml.unsafe_load,
+                          logging.config.dictConfig, builtins.getattr, copyreg._reconstructor,
+                          collections.namedtuple), each with the payload that calls it: refused before
+                          any child runs
   convert-torchscript     a TorchScript archive with --convert: refused ("TorchScript")
   convert-timeout         ZOO_CONVERT_TIMEOUT=0.5: the child is killed, "did not finish within", nothing
                           added, no temp left
@@ -335,6 +340,15 @@ class Payload:
             return (exec, (f"open({self.marker!r}, 'w').close()",))
         if self.how == "popen":
             return (subprocess.Popen, (["touch", self.marker],))
+        if self.how == "yaml":
+            import yaml
+
+            return (yaml.unsafe_load, (f"!!python/object/apply:os.system ['touch {self.marker}']",))
+        if self.how == "logging":
+            import logging.config
+
+            return (logging.config.dictConfig, ({"version": 1, "handlers": {"h": {
+                "()": "subprocess.call", "args": ["touch", self.marker]}}},))
         raise ValueError(self.how)
 
 
@@ -436,6 +450,8 @@ CONVERT_CASES = {
     "convert-legacy-pth": (lambda d, m: make_legacy_pth(d / "model.pth", m), "builtins.exec"),
     "convert-bare-ckpt": (lambda d, m: make_bare(d / "model.ckpt", m), "subprocess.Popen"),
     "convert-broken-ckpt": (lambda d, m: make_broken(d / "broken.ckpt", m), "posix.system"),
+    "convert-yaml-unsafe-load": (lambda d, m: make_zip_pt(d / "model.pt", m, "yaml"), "yaml.unsafe_load"),
+    "convert-logging-dictconfig": (lambda d, m: make_bare(d / "model.ckpt", m, "logging"), "logging.config.dictConfig"),
 }
 
 
@@ -454,11 +470,19 @@ def test_convert_ignores_force_no_weights_only_env(zoo, tmp_path, marker, outsid
             names=(str(src), "posix.system", "nothing was executed"), marker=marker, outside=outside)
 
 
-@pytest.mark.parametrize("name", ["posix.system", "builtins.exec", "subprocess.Popen", "os.system", "torch.hub.load"])
+# each with the payload that calls it; an allowlist refuses names from harmless-looking modules too
+ALLOW_GLOBAL_CASES = {"posix.system": "system", "builtins.exec": "exec", "subprocess.Popen": "popen",
+                      "os.system": "system", "torch.hub.load": "system", "yaml.unsafe_load": "yaml",
+                      "logging.config.dictConfig": "logging", "builtins.getattr": "system",
+                      "copyreg._reconstructor": "system", "collections.namedtuple": "system"}
+
+
+@pytest.mark.parametrize("name", list(ALLOW_GLOBAL_CASES))
 def test_convert_never_allows_code_running_globals(zoo, tmp_path, marker, outside, name):
-    src = make_zip_pt(_inputs(tmp_path) / "model.pt", marker)
+    src = make_zip_pt(_inputs(tmp_path) / "model.pt", marker, ALLOW_GLOBAL_CASES[name])
     r = refused(zoo, *add_args(src, "gamma", "1", "--convert", "--allow-global", name),
-                names=("--allow-global", repr(name), "never allows"), marker=marker, outside=outside)
+                names=("--allow-global", repr(name), "not one of the data types", "never allows"),
+                marker=marker, outside=outside)
     assert r.seconds < 15  # refused before any child was started
 
 

@@ -48,7 +48,7 @@ def _resolve_global(name: str):
 
 
 def _explain_load_error(e: BaseException) -> str:
-    from checkpoint_zoo.formats import canonical_global, denied_global
+    from checkpoint_zoo.formats import allowed_global, canonical_global
 
     text = str(e)
     m = re.search(r"GLOBAL ([A-Za-z_][\w.]*)", text)
@@ -56,12 +56,12 @@ def _explain_load_error(e: BaseException) -> str:
         raw = m.group(1).rstrip(".")
         name = canonical_global(raw)
         spelled = f" (pickled as {raw})" if raw != name and "." in raw else ""
-        if denied_global(raw) or "is blocked" in text:
-            return (f"torch.load(weights_only=True) refused it: unpickling would call {name}{spelled}, which can "
-                    "run code (a code payload, or a checkpoint the zoo can never accept); nothing was executed")
-        name = raw if "." in raw else name
-        return (f"torch.load(weights_only=True) refused global {name}, which is not on its allowlist; if you "
-                f"trust the file, rerun with --allow-global {name} (it is recorded in the row)")
+        if not allowed_global(raw) or "is blocked" in text:
+            return (f"torch.load(weights_only=True) refused it: unpickling would call {name}{spelled}, which is "
+                    "not a data type the zoo can allow (it may run code, or the checkpoint holds objects the zoo "
+                    "can never accept); nothing was executed")
+        return (f"torch.load(weights_only=True) refused global {raw}, a data type outside torch's own allowlist; "
+                f"if you trust the file, rerun with --allow-global {raw} (it is recorded in the row)")
     first = next((l for l in text.splitlines() if l.strip()), type(e).__name__)
     return f"not a loadable torch checkpoint (torch.load with weights_only=True: {_clean(first)})"
 

@@ -446,6 +446,16 @@ def _merge_driver(argv: Sequence[str]) -> int:
         return 1
 
 
+def _allowed_globals_help() -> str:
+    from .formats import ALLOWED_GLOBALS
+
+    groups: dict[str, list[str]] = {}
+    for name in sorted(ALLOWED_GLOBALS):
+        module, _, attr = name.rpartition(".")
+        groups.setdefault(module, []).append(attr)
+    return "; ".join(f"{m}.{a[0]}" if len(a) == 1 else f"{m}.{{{','.join(a)}}}" for m, a in groups.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (public so tests and docs can inspect it)."""
     p = argparse.ArgumentParser(
@@ -510,8 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="convert a pickle-based checkpoint (torch.save .pt/.pth/.ckpt/.bin) to safetensors first, in a "
                         "separate process with torch.load(weights_only=True); TorchScript is always refused")
     s.add_argument("--allow-global", action="append", metavar="MODULE.NAME",
-                   help="with --convert: also allow this global when unpickling (only if you trust the file; "
-                        "recorded in the row), e.g. argparse.Namespace; repeatable")
+                   help="with --convert: also allow this data type when unpickling (only if you trust the file; "
+                        "recorded in the row); repeatable; one of: " + _allowed_globals_help())
     s.set_defaults(func=cmd_add)
 
     s = sub.add_parser("push", help="upload checkpoints (all local ones by default) to the remote")

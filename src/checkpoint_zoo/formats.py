@@ -232,15 +232,26 @@ def copy_hashed(src: Path, dst: Path, fsync: bool = True) -> str:
 # ---- conversion of pickle-based checkpoints (zoo add --convert) --------------------------------------
 
 _GLOBAL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-# Globals from these modules can run code or reach the file system when called by the unpickler;
-# --allow-global never admits them (torch blocks several of them too).
-DENIED_GLOBAL_MODULES = frozenset({
-    "builtins", "__builtin__", "os", "posix", "nt", "sys", "subprocess", "shutil", "importlib", "runpy",
-    "pickle", "_pickle", "marshal", "ctypes", "socket", "pty", "code", "codeop", "types", "functools",
-    "operator", "io", "_io", "pathlib", "tempfile", "webbrowser", "multiprocessing", "threading", "signal",
-    "asyncio", "inspect", "pdb", "timeit", "platform", "glob", "zipimport", "pkgutil", "site", "shelve",
-    "dill", "cloudpickle", "numpy.testing", "torch.hub", "torch.package", "torch.jit", "torch.ops",
-    "torch.serialization", "torch.utils.cpp_extension", "torch._C", "torch._dynamo", "torch.compiler",
+# What --allow-global may admit, beyond torch's own weights_only allowlist: data types only. The
+# unpickler calls an allowed global with arguments the file chooses, so each entry is a type whose
+# construction and state-setting run no code of the file's choosing (no callables, no imports, no I/O).
+# An allowlist, not a denylist: whatever is not here (yaml.unsafe_load, logging.config.dictConfig, ...)
+# is refused, however harmless its module looks.
+ALLOWED_GLOBALS = frozenset({
+    "argparse.Namespace",
+    "collections.Counter", "collections.OrderedDict", "collections.defaultdict", "collections.deque",
+    "datetime.date", "datetime.datetime", "datetime.time", "datetime.timedelta", "datetime.timezone",
+    "decimal.Decimal", "fractions.Fraction", "uuid.UUID",
+    "builtins.frozenset", "builtins.slice", "builtins.range",
+    "pathlib.PurePath", "pathlib.PurePosixPath", "pathlib.PureWindowsPath", "pathlib.PosixPath",
+    "pathlib.WindowsPath",
+    "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
+    *(f"numpy.dtypes.{t}DType" for t in ("Bool", "Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16",
+                                          "UInt32", "UInt64", "Float16", "Float32", "Float64", "LongDouble",
+                                          "Complex64", "Complex128", "Bytes", "Str")),
+    "lightning.fabric.utilities.data.AttributeDict", "lightning_fabric.utilities.data.AttributeDict",
+    "pytorch_lightning.utilities.parsing.AttributeDict",
 })
 
 
@@ -259,23 +270,20 @@ def canonical_global(name: str) -> str:
     return f"{module}.{attr}"
 
 
-def denied_global(name: str) -> bool:
-    """True when a dotted global belongs to a module that --allow-global never admits (in either its
-    pickled or its Python 3 spelling)."""
-    for spelling in {name, canonical_global(name)}:
-        parts = spelling.split(".")
-        if any(".".join(parts[:i]) in DENIED_GLOBAL_MODULES for i in range(1, len(parts))):
-            return True
-    return False
+def allowed_global(name: str) -> bool:
+    """True when --allow-global may admit ``name``: it is on ``ALLOWED_GLOBALS`` in its pickled and
+    in its Python 3 spelling (a protocol-2 alias cannot smuggle in another function)."""
+    return name in ALLOWED_GLOBALS and canonical_global(name) in ALLOWED_GLOBALS
 
 
 def allow_global_problem(name: str) -> str | None:
     """Why ``--allow-global NAME`` is not acceptable, or None."""
     if not isinstance(name, str) or not _GLOBAL_RE.fullmatch(name):
         return f"--allow-global {name!r}: write module.Name, e.g. argparse.Namespace"
-    if denied_global(name):
-        return (f"--allow-global {name!r}: globals of module {name.rsplit('.', 1)[0]!r} can run code or touch "
-                "files when unpickled; the zoo never allows them")
+    if not allowed_global(name):
+        return (f"--allow-global {name!r}: not one of the data types the zoo allows (the zoo never allows a "
+                "global that could run code when unpickled; `zoo add --help` lists the allowed ones); load the "
+                "file with code you trust and save its state dict with safetensors instead")
     return None
 
 
