@@ -27,6 +27,16 @@ TAGS_PATTERN = rf"{SLUG_PATTERN}(;{SLUG_PATTERN})*"
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 
+# Free text (description, source) is bounded where it is written, so that every reader, the csv
+# module's 131,072-character field limit included, can read back whatever the zoo wrote.
+MAX_TEXT_CHARS = 4096
+# One spelling per whole number (step, size_bytes, num_params): ASCII digits, no sign, spaces, separators
+# or leading zeros, within int64 (what pandas and the evaluation records hold).
+COUNT_PATTERN = r"0|[1-9][0-9]*"
+COUNT_RE = re.compile(COUNT_PATTERN)
+MAX_COUNT = 2**63 - 1
+COUNT_COLUMNS: tuple[str, ...] = ("step", "size_bytes", "num_params")
+
 FORMATS: tuple[str, ...] = ("safetensors",)
 
 # A metric's name (declared by a task in conf/task/): usable as a --where / --sort column.
@@ -63,8 +73,37 @@ def slug_problem(name: str, what: str = "model name") -> str | None:
     return None
 
 
+def count_problem(value: object, what: str) -> str | None:
+    """Why ``value`` is not a whole number in its one canonical spelling (``10``, never ``010``, ``+10``,
+    `` 10``, ``1_0`` or full-width digits), or None. An int must be within 0 .. 2**63-1."""
+    if isinstance(value, bool):
+        return f"{what} {value!r}: must be a whole number >= 0"
+    if isinstance(value, int):
+        ok = 0 <= value <= MAX_COUNT
+    else:
+        ok = isinstance(value, str) and COUNT_RE.fullmatch(value) is not None and int(value) <= MAX_COUNT
+    if ok:
+        return None
+    return (f"{what} {value!r}: must be a whole number from 0 to {MAX_COUNT}, written in plain ASCII digits "
+            "(no sign, spaces, separators or leading zeros), e.g. 10")
+
+
+def parent_cycle(parents: dict[str, str], start: str) -> list[str] | None:
+    """The loop of MODEL@STEP refs reached by following ``parents`` from ``start``, or None."""
+    seen: list[str] = []
+    ref: str | None = start
+    while ref is not None:
+        if ref in seen:
+            return seen[seen.index(ref):] + [ref]
+        seen.append(ref)
+        ref = parents.get(ref)
+    return None
+
+
 def text_problem(value: str, what: str) -> str | None:
-    """Why free text is unsafe to store (control characters, formula prefix), or None."""
+    """Why free text is unsafe to store (too long, control characters, formula prefix), or None."""
+    if len(value) > MAX_TEXT_CHARS:
+        return f"{what} is {len(value)} characters; at most {MAX_TEXT_CHARS} fit the table, shorten it"
     if CONTROL_CHARS_RE.search(value):
         return f"{what} contains a control character; remove it"
     if value.startswith(FORMULA_PREFIXES):

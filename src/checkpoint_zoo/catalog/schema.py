@@ -185,8 +185,34 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
                 where = f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
                 found[(row_no, column, "finite_or_empty")] = (
                     f"{source} {where}: column {column!r} value {text!r}: must be a finite number or empty (NaN is not)")
-    if nan_cells:
-        rows = [{**r, **{c: "0" for (i, c) in nan_cells if i == n}} for n, r in enumerate(rows)]
+    replaced: dict[tuple[int, str], str] = {}
+    # the canonical spelling of whole numbers and the bound on every field are checked on the text,
+    # before pandas coerces "010" or " 10" into 10
+    for row_no, row in enumerate(rows):
+        where = f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
+        for column, text in row.items():
+            if len(text or "") > rules.MAX_TEXT_CHARS:
+                found[(row_no, str(column), "length")] = (
+                    f"{source} {where}: column {column!r} is {len(text)} characters; at most "
+                    f"{rules.MAX_TEXT_CHARS} fit the table, shorten it")
+        for column in rules.COUNT_COLUMNS:
+            text = row.get(column) or ""
+            if text and rules.count_problem(text, "") is not None:
+                replaced[(row_no, column)] = _count_stand_in(text)
+                found[(row_no, column, "canonical")] = (
+                    f"{source} {where}: column {column!r} value {text!r}: must be a whole number from 0 to "
+                    f"{rules.MAX_COUNT} in plain ASCII digits (no sign, spaces, separators or leading zeros)")
+    parents = {f"{r.get('model')}@{r.get('step')}": r["parent"] for r in rows if r.get("parent")}
+    for row_no, row in enumerate(rows):
+        ref = f"{row.get('model')}@{row.get('step')}"
+        loop = rules.parent_cycle(parents, ref) if ref in parents else None
+        if loop and loop[0] == ref:
+            found[(row_no, "parent", "cycle")] = (
+                f"{source} line {row_no + 2} ({ref}): column 'parent' value {row['parent']!r}: makes a loop of "
+                f"parents ({' -> '.join(loop)}); a checkpoint cannot descend from itself")
+    replaced.update({cell: "0" for cell in nan_cells})
+    if replaced:
+        rows = [{**r, **{c: v for (i, c), v in replaced.items() if i == n}} for n, r in enumerate(rows)]
     frame = frame_from_rows(rows)
     try:
         validated = CheckpointSchema.validate(frame, lazy=True)
@@ -220,6 +246,15 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
 
 
 _FLOAT_COLUMNS = ("epoch", "reported_value")
+
+
+def _count_stand_in(text: str) -> str:
+    """What a misspelt whole number stands for, so the other checks (uniqueness, path) still judge the row."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        return "0"
+    return str(value) if 0 <= value <= rules.MAX_COUNT else "0"
 
 
 def _is_nan_text(text: str) -> bool:

@@ -37,10 +37,19 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise TableInvalidError(f"{source}: not UTF-8 at byte {e.start}; re-save it as UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise TableInvalidError(f"{source}: starts with a UTF-8 byte-order mark (BOM), which would be read as part "
+                                "of the first column's name; re-save it as UTF-8 without a BOM")
     if "\n<<<<<<< " in "\n" + text:
         text = _strip_conflicts(text, source, problem)
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+        records = list(reader)
+    except csv.Error as e:
+        detail = (f"a field longer than {csv.field_size_limit()} characters (at most {rules.MAX_TEXT_CHARS} fit "
+                  "the table); shorten it" if "field limit" in str(e) else f"{e}; fix the quoting")
+        raise TableInvalidError(f"{source} line {reader.line_num}: {detail}") from None
     if header is None:
         raise TableInvalidError(f"{source}: empty file; it needs the header line {','.join(rules.COLUMNS)}")
     unknown = [c for c in header if c not in rules.COLUMNS]
@@ -55,7 +64,6 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
             parts.append("a column appears twice")
         problem(f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}")
     width = len(header)
-    records = list(reader)
     if not problems and all(len(v) == width for v in records):  # the common case, kept tight for speed
         return [dict(zip(header, v)) for v in records]
     rows: list[Row] = []

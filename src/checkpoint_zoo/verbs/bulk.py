@@ -28,7 +28,9 @@ from .add import (
     Incoming,
     _check_add_args,
     _warm_schema,
+    check_git_index,
     check_registered,
+    check_source,
     commit,
     copy_in,
     give_back,
@@ -136,6 +138,8 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
         try:
             spec = _spec(fields, common)
             spec["moved"] = move
+            if move:
+                check_source(spec["file"], move=True)
             check_registered(zoo, spec["arch"], spec["task"], spec["dataset"], spec["reported"])
             specs.append((label, spec))
         except ZooError as e:
@@ -157,10 +161,14 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
     batch_refs = {f"{m}@{s}" for m, s in seen}
     with zoo._lock():
         recover_killed_adds(zoo)
+        if stage:
+            check_git_index(zoo)
         rows = zoo.rows()
         by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
         folded = {r["model"].casefold(): r["model"] for r in rows}
         checked: list[tuple[str, dict[str, Any]]] = []
+        parents = {ref: r["parent"] for ref, r in by_ref.items() if r["parent"]}
+        parents.update({f"{spec['model']}@{spec['step']}": spec["parent"] for _, spec in unique if spec["parent"]})
         for label, spec in unique:
             other = folded.setdefault(spec["model"].casefold(), spec["model"])
             if other != spec["model"]:
@@ -168,6 +176,11 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
                 continue
             if spec["parent"] and spec["parent"] not in by_ref and spec["parent"] not in batch_refs:
                 problems.append((label, f"parent {spec['parent']}: not in the table or this manifest; add it first"))
+                continue
+            loop = rules.parent_cycle(parents, f"{spec['model']}@{spec['step']}") if spec["parent"] else None
+            if loop:
+                problems.append((label, f"parent {spec['parent']}: makes a loop of parents ({' -> '.join(loop)}); "
+                                        "a checkpoint cannot descend from itself"))
                 continue
             try:
                 sniff_safetensors(spec["file"])  # the header and fit are checked on the copy
@@ -283,8 +296,9 @@ def _norm(name: str, value: Any) -> Any:
 
 
 def _integer(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise InvalidValueError(f"{name} {value!r}: must be a whole number >= 0")
+    problem = rules.count_problem(value, name)
+    if problem:
+        raise InvalidValueError(problem)
     return int(value)
 
 
