@@ -300,7 +300,8 @@ class Zoo:
             src = self._source
             names = (sorted(f"{m}.json" for m in set(models)) if models is not None
                      else src.list_dir(constants.EVALUATIONS_DIR))
-            stored = parse_results(src.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}") for n in names)
+            stored = parse_results((f"{constants.EVALUATIONS_DIR}/{n} at {src.rev}",
+                                    src.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}")) for n in names)
         return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
     def _best_row(self, model: str, mine: list[Row]) -> Row:
@@ -588,10 +589,12 @@ class Zoo:
         self._workspace_only("rm")
         if not refs:
             raise UsageError("name at least one checkpoint to remove (MODEL@STEP)")
-        from .verbs.add import journal_pointer, recover_killed_adds
+        from .verbs.add import check_git_index, journal_pointer, recover_killed_adds
 
         with self._lock():
             recover_killed_adds(self)
+            if stage:
+                check_git_index(self)
             rows = self.rows()
             doomed = {id(row): row for row in self._resolve_many(refs, rows)}
             doomed_refs = {f"{r['model']}@{r['step']}" for r in doomed.values()}
@@ -607,6 +610,14 @@ class Zoo:
             for r in doomed.values():
                 folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])
             remaining = {str(Path(r["path"]).parent) for r in keep}
+            absent = [f"{r['model']}@{r['step']}" for r in keep
+                      if str(Path(r["path"]).parent) in folders and not self._abs(r["path"]).is_file()]
+            if absent:
+                # DVC rewrites a folder's pointer from the files in it: the rest of the folder must be here
+                shown = " ".join(absent[:8]) + (" …" if len(absent) > 8 else "")
+                raise MissingFileError(f"{len(absent)} other checkpoint(s) of the same model are not pulled here, and "
+                                       "removing one rewrites its model's folder from the files present; run "
+                                       f"`zoo pull {shown}` first; nothing was removed")
             # each pointer is journaled before it changes: a killed rm is undone (pointer put back) by the
             # next add or rm while the table still lists the removed rows, and needs nothing once it does not
             journals = [journal_pointer(self, folder, f"{Path(folder).name}-0", removed=paths)[0]

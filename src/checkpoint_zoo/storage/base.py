@@ -34,6 +34,10 @@ class CheckpointStore(Protocol):
         """The local cache copy of a tracked file, or None if it is not cached."""
         ...
 
+    def manifest_object(self, folder: str) -> Path | None:
+        """The local cache object of a tracked folder's manifest (None when the folder is not tracked)."""
+        ...
+
     def repair_after_kill(self) -> bool:
         """Undo what a killed storage call left that would block every later one; True if it repaired something."""
         ...

@@ -7,13 +7,15 @@ killed add is undone by the next one), and only then is the table written atomic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import stat
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +88,8 @@ def add(
     """
     zoo._workspace_only("add")
     src = Path(file)
-    _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported)
+    _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
+                    move=move)
     check_registered(zoo, arch, task, dataset, reported)
     if allow_globals and not convert:
         raise UsageError("--allow-global only applies to --convert")
@@ -110,6 +113,10 @@ def add(
         conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
                                             timeout=constants.convert_timeout())
         note = f"{source or default_source}; {conversion.describe()}"
+        if len(note) > rules.MAX_TEXT_CHARS:
+            raise InvalidValueError(f"--source with the conversion note would be {len(note)} characters; at most "
+                                    f"{rules.MAX_TEXT_CHARS} fit the table, so shorten --source to "
+                                    f"{max(0, rules.MAX_TEXT_CHARS - len(note) + len(source or default_source))}")
         result = add_file(zoo, converted, source=note, move=True, **kwargs)
     except (FormatError, ArchitectureError) as e:
         raise type(e)(str(e).replace(str(converted), f"{src} (converted)")) from None
@@ -142,6 +149,8 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
     warm.start()
     with zoo._lock():
         recover_killed_adds(zoo)
+        if stage:
+            check_git_index(zoo)
         rows = zoo.rows()
         _check_against_table(rows, model, step, parent)
         existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
@@ -158,7 +167,9 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
         if existing is not None:
             if existing["sha256"] == facts.sha256:
                 give_back(incoming, src, move)
-                return AddResult(Checkpoint.from_row(existing), "unchanged")
+                # an earlier add killed after its table write never staged: staging again is cheap and idempotent
+                staged = stage_add(zoo, [str(Path(existing["path"]).parent)]) if stage else ()
+                return AddResult(Checkpoint.from_row(existing), "unchanged", staged)
             if not replace:
                 give_back(incoming, src, move)
                 raise DuplicateCheckpointError(
@@ -259,7 +270,14 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
                 for folder, group in folders.items()]
     backups: list[tuple[Path, Path]] = []
     done: list[tuple[Incoming, Path]] = []
+    old_table = zoo.table_path.read_bytes()
+    gitignore = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
+    old_gitignore = gitignore.read_bytes() if gitignore.is_file() else None
+    table_written = False
+    known = {r["sha256"] for r in rows}
+    new_objects: list[Path] = []
     try:
+        old_manifests = {folder: zoo.storage.manifest_object(folder) for folder in folders}
         for i in items:
             dest = zoo._abs(i.row["path"])
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -271,18 +289,40 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
             done.append((i, dest))
         ensure_gitignore(zoo)
         zoo.storage.track([i.row["path"] for i in items])
+        # what only this add put in the DVC cache, removed again if it fails: bytes no row holds, and
+        # the folders' new manifests
+        new_objects = [m for f, old in old_manifests.items() if (m := zoo.storage.manifest_object(f)) not in (None, old)]
         for i in items:
             obj = zoo.storage.cached_object(i.row["path"])
             if obj is None or obj.stat().st_size != int(i.row["size_bytes"]):
                 raise StorageError(f"dvc add did not store {i.row['path']} in the DVC cache; nothing was added; "
                                    "run `dvc doctor` and the command again")
+            if i.row["sha256"] not in known:
+                new_objects.append(obj)
         if checker.ident is not None:  # started: the overlapped schema check
             checker.join()
         if refusal:
             raise refusal[0]
+        # from here a killed add is complete (recovery compares the table with this digest); a failed one
+        # (git add refused, disk full) is still undone below
+        for journal, _, _ in journals:
+            mark_journal(journal, table=hashlib.sha256(new_data).hexdigest())
+        try:
+            table.atomic_write(zoo.table_path, new_data)
+        except OSError as e:
+            full = disk_full(e)
+            if full is None:
+                raise
+            raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") + "; nothing was added") from None
+        table_written = True
+        zoo._table_cache = None
+        staged = stage_add(zoo, folders) if stage else ()
     except BaseException:
         if checker.ident is not None:
             checker.join()
+        if table_written:
+            table.atomic_write(zoo.table_path, old_table)
+            zoo._table_cache = None
         for i, dest in done:
             give_back(dest, i.src, i.moved)  # a moved file goes back where it came from, never lost
         for i in items[len(done):]:
@@ -299,26 +339,44 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
             elif pointer.read_bytes() != old_pointer:
                 table.atomic_write(pointer, old_pointer)
             journal.unlink(missing_ok=True)
+        for obj in new_objects:
+            obj.unlink(missing_ok=True)
+        if old_gitignore is None:
+            gitignore.unlink(missing_ok=True)
+        elif gitignore.read_bytes() != old_gitignore:
+            table.atomic_write(gitignore, old_gitignore)
         raise
     for backup, _ in backups:
         backup.unlink(missing_ok=True)
     for journal, _, _ in journals:
         journal.unlink(missing_ok=True)
-    try:
-        table.atomic_write(zoo.table_path, new_data)
-    except OSError as e:
-        full = disk_full(e)
-        if full is None:
-            raise
-        raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") +
-                            " (then run the same `zoo add` again: the files are in place and tracked)") from None
-    zoo._table_cache = None
     for i, dest in done:
         zoo.stamps.record(dest, i.row["sha256"])
-    if not stage:
-        return ()
-    return zoo._git_add([constants.TABLE_PATH, *(zoo.storage.pointer(f) for f in folders),
-                         f"{constants.CHECKPOINTS_DIR}/.gitignore"])
+    return staged
+
+
+def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
+    """``git add`` the table, the pointers of ``folders`` and the checkpoints' .gitignore; a refusal (another
+    git command holds the index lock) raises ZooError naming the lock file."""
+    try:
+        return zoo._git_add([constants.TABLE_PATH, *(zoo.storage.pointer(f) for f in folders),
+                             f"{constants.CHECKPOINTS_DIR}/.gitignore"])
+    except ZooError as e:
+        raise ZooError(f"{e}; nothing was added (run the command again once that git command is done)") from None
+
+
+def check_git_index(zoo: Zoo) -> None:
+    """Refuse to start a change that ends in ``git add`` while another git command holds the index lock."""
+    lock = zoo.root / ".git" / "index.lock"
+    if lock.exists():
+        raise ZooError(f"{lock} exists: another git command is using this clone (or one was killed; then delete "
+                       "the file); nothing was changed, run the command again once it is done")
+
+
+def mark_journal(journal: Path, **facts: str) -> None:
+    """Add ``facts`` to a pointer journal (atomically)."""
+    data = json.loads(journal.read_text())
+    table.atomic_write(journal, json.dumps({**data, **facts}).encode())
 
 
 def journal_pointer(zoo: Zoo, folder: str, tag: str, **facts: list[str]) -> tuple[Path, Path, bytes | None]:
@@ -355,6 +413,8 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
                     in_table = {r["path"] for r in zoo.rows()}
                 if data.get("removed") and not any(p in in_table for p in data["removed"]):
                     continue  # a killed rm that had written the table: it is complete
+                if data.get("table") and data["table"] == hashlib.sha256(zoo.table_path.read_bytes()).hexdigest():
+                    continue  # a killed add that had written the table: it is complete
                 target = zoo.root / rel
                 if data.get("content") is None:
                     target.unlink(missing_ok=True)
@@ -415,14 +475,39 @@ def _move_hashed(src: Path, dst: Path) -> str:
     return sha256_file(dst)
 
 
-def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported) -> None:
-    if not src.is_file():
-        raise MissingFileError(f"{src}: no such file; give the path of a .safetensors checkpoint")
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO or pipe"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_source(src: Path, move: bool = False) -> None:
+    """Refuse a source that is not a regular file (a pipe such as /dev/stdin, a device, a directory), and for
+    ``move`` one that is not a regular file of its own (a symlink) or that this user may not delete."""
+    try:
+        mode = os.stat(src).st_mode
+    except FileNotFoundError:
+        raise MissingFileError(f"{src}: no such file; give the path of a .safetensors checkpoint") from None
+    except OSError as e:
+        raise MissingFileError(f"{src}: cannot read it ({e.strerror}); give the path of a checkpoint file") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise InvalidValueError(f"{src}: is {kind}, not a regular file; save the checkpoint to a file and add that")
+    if move:
+        if stat.S_ISLNK(os.lstat(src).st_mode):
+            raise InvalidValueError(f"{src}: is a symlink; --move moves only regular files (drop --move to copy "
+                                    "the file it points to)")
+        if not os.access(src.parent, os.W_OK | os.X_OK):
+            raise InvalidValueError(f"{src}: you may not delete it (its folder is not writable); drop --move to copy it")
+
+
+def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
+                    move: bool = False) -> None:
+    check_source(src, move)
     problem = rules.slug_problem(model, "--model")
     if problem:
         raise InvalidValueError(problem)
-    if not isinstance(step, int) or step < 0:
-        raise InvalidValueError(f"--step {step!r}: must be a whole number >= 0")
+    problem = rules.count_problem(step, "--step")
+    if problem or not isinstance(step, int):
+        raise InvalidValueError(problem or f"--step {step!r}: must be a whole number >= 0")
     if epoch is not None and (not math.isfinite(epoch) or epoch < 0):
         raise InvalidValueError(f"--epoch {epoch!r}: must be a finite number >= 0")
     for flag, value in (("--arch", arch), ("--task", task), ("--dataset", dataset)):
@@ -436,6 +521,9 @@ def _check_add_args(src, model, step, arch, task, dataset, license, epoch, descr
         problem = rules.slug_problem(tag, "tag")
         if problem:
             raise InvalidValueError(f"--tags: {problem}")
+    if len(";".join(tags)) > rules.MAX_TEXT_CHARS:
+        raise InvalidValueError(f"--tags: {len(tags)} tags are more than the {rules.MAX_TEXT_CHARS} characters "
+                                "that fit the table; keep fewer")
     for flag, text in (("--description", description), ("--source", source or "")):
         problem = rules.text_problem(text, flag)
         if problem:
@@ -447,6 +535,9 @@ def _check_add_args(src, model, step, arch, task, dataset, license, epoch, descr
             raise InvalidValueError(f"--parent: {e}") from None
         if not isinstance(p.selector, int):
             raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
+        if p.model == model and p.selector == step:
+            raise InvalidValueError(f"--parent {parent}: a checkpoint cannot be its own parent; name the one it "
+                                    "was trained or fine-tuned from")
     if reported is not None:
         metric, value = reported
         if not metric or not re.fullmatch(rules.METRIC_NAME_PATTERN, metric):
@@ -464,3 +555,9 @@ def _check_against_table(rows: list[Row], model: str, step: int, parent: str | N
         p = parse_ref(parent)
         if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
             raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {constants.TABLE_PATH}; add it first")
+        parents = {f"{r['model']}@{r['step']}": r["parent"] for r in rows if r["parent"]}
+        parents[f"{model}@{step}"] = f"{p.model}@{p.selector}"
+        loop = rules.parent_cycle(parents, f"{model}@{step}")
+        if loop:
+            raise InvalidValueError(f"--parent {parent}: would make a loop of parents ({' -> '.join(loop)}); "
+                                    "a checkpoint cannot descend from itself")
