@@ -158,6 +158,12 @@ def read_header(path: Path) -> tuple[int, str, dict[str, str]]:
         ) from None
     if not dtypes:
         raise FormatError(f"{path}: safetensors file holds no tensors; save the model's state_dict")
+    from .catalog.rules import DTYPES
+
+    unknown = sorted(dtypes - set(DTYPES))
+    if unknown:
+        raise FormatError(f"{path}: holds tensors of dtype {', '.join(unknown)}, which the zoo cannot load "
+                          f"(it takes {', '.join(DTYPES)}); convert them (e.g. to F32 or BF16) before adding")
     return num_params, ";".join(sorted(dtypes)), metadata
 
 

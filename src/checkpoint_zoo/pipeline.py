@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from . import constants
+from .catalog import rules
 from .errors import ZooError
 
 PARAMS_FILE = "params.yaml"
@@ -63,7 +64,34 @@ def load_params(root: Path) -> dict:
     if not isinstance(data, dict) or not {"eval", "run", "index"} <= set(data):
         raise ZooError(f"{path}: needs 'eval', 'run' and 'index' sections; recompose it with "
                        "`python -m checkpoint_zoo.pipeline compose`")
+    check_params(data, PARAMS_FILE)
     return data
+
+
+# (section, key): (default, lowest, highest, what a good value is); None allowed only where the default is None
+_WHOLE_PARAMS = {
+    ("eval", "max_examples"): (None, 1, rules.MAX_COUNT, "null (every example) or a whole number >= 1"),
+    ("run", "batch_size"): (256, 1, 1 << 20, "a whole number from 1 to 1048576"),
+    ("run", "threads"): (1, 1, 1024, "a whole number from 1 to 1024"),
+}
+
+
+def check_params(data: dict, source: str) -> None:
+    """Refuse eval and run params the evaluation cannot use as meant (``max_examples: -5`` would silently cut
+    the data, ``batch_size: 0`` loop forever), one line naming the field and what fits."""
+    for section in ("eval", "run"):
+        if not isinstance(data.get(section), dict):
+            raise ZooError(f"{source} {section}: must be a mapping of settings (conf/config.yaml)")
+    for (section, key), (default, low, high, good) in _WHOLE_PARAMS.items():
+        value = data[section].get(key, default)
+        if value is None and default is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ZooError(f"{source} {section}.{key}: {value!r} is not {good}; fix conf/ (or the -S override) "
+                           "and recompose")
+    device = data["run"].get("device", "cpu")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ZooError(f"{source} run.device: {device!r} is not cpu, cuda or auto; fix conf/ and recompose")
 
 
 def check_params_fresh(root: Path) -> None:
@@ -146,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 stage_index(root)
     except ZooError as e:
-        print(f"{args.stage}: {e}" if not str(e).startswith(args.stage) else str(e), file=sys.stderr)
+        from .safety import printable
+
+        print(printable(f"{args.stage}: {e}" if not str(e).startswith(args.stage) else str(e)), file=sys.stderr)
         return 1
     return 0
 

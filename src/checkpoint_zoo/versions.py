@@ -41,10 +41,11 @@ def _load(side) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
     data = side.read_bytes(constants.TABLE_PATH)
     if data is None:
         raise ZooError(f"{side.rev}: no {constants.TABLE_PATH} there")
-    rows = table.parse_csv(data, f"{constants.TABLE_PATH}@{side.rev}")
+    rows = table.load(data, f"{constants.TABLE_PATH} at {side.rev}")  # an invalid table is refused, not diffed
     by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
     names = side.list_dir(constants.EVALUATIONS_DIR)
-    results = parse_results(side.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}") for n in names if n.endswith(".json"))
+    results = parse_results((f"{constants.EVALUATIONS_DIR}/{n} at {side.rev}",
+                             side.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}")) for n in names if n.endswith(".json"))
     return by_ref, results
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable
@@ -21,16 +22,18 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _CLAUSE_RE = re.compile(
     r"\s*(?P<col>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>==|!=|<=|>=|<|>)\s*"
-    r"(?P<val>\"[^\"]*\"|'[^']*'|[^\s\"']+)\s*"
+    r"(?P<val>\"[^\"]*\"|'[^']*'|[^\s\"'=<>!]+)\s*"
 )
 _AND_RE = re.compile(r"and\b", re.IGNORECASE)
 
 
 def _as_number(text: str) -> float | None:
+    """The finite number ``text`` spells, else None (NaN compares false with everything: never a bound)."""
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         return None
+    return value if math.isfinite(value) else None
 
 
 def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
@@ -53,8 +56,9 @@ def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
             raise UsageError(f"--where: unknown column {col!r}; columns are {', '.join(sorted(allowed))}")
         if val[:1] in {"'", '"'}:
             val = val[1:-1]
-        if col in numbers and op not in {"==", "!="} and _as_number(val) is None:
-            raise UsageError(f"--where: {col} is numeric, so {op} needs a number, not {val!r}")
+        if col in numbers and _as_number(val) is None and (val or op not in {"==", "!="}):
+            raise UsageError(f"--where: {col} is numeric, so {op} needs a finite number"
+                             f"{'' if op not in {'==', '!='} else ' (or empty quotes)'}, not {val!r}")
         clauses.append((col, _OPS[op], val))
         pos = m.end()
         if pos >= len(expr):

@@ -6,22 +6,108 @@ Light on purpose (json only): ``zoo ls``/``show`` read metrics without importing
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from .. import constants
+from ..catalog import rules
 from ..catalog.table import atomic_write
 from ..errors import ZooError
 
 
-def parse_results(documents: Iterable[bytes | str | None]) -> dict[str, dict]:
-    """Records by ``MODEL@STEP`` from the contents of per-model result files (None entries skipped)."""
+class _Bad(Exception):
+    """One field of an evaluation record is wrong; the message names it."""
+
+
+def _finite(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Bad(f"{field} is {json.dumps(value)[:40]}; must be a finite number")
+    return float(value)
+
+
+def _count(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= rules.MAX_COUNT:
+        raise _Bad(f"{field} is {json.dumps(value)[:40]}; must be a whole number >= 0")
+    return value
+
+
+def _mapping(value: object, field: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Bad(f"{field} is {type(value).__name__}; must be an object")
+    return value
+
+
+def _metrics(value: object, field: str) -> None:
+    for name, v in _mapping(value, field).items():
+        if not isinstance(name, str) or not re.fullmatch(rules.METRIC_NAME_PATTERN, name):
+            raise _Bad(f"{field} has the metric name {name!r}; must match {rules.METRIC_NAME_PATTERN}")
+        _finite(v, f"{field}.{name}")
+
+
+def check_record(rec: object) -> None:
+    """Raise _Bad when a stored evaluation record has not the shape the zoo writes (finite metrics, an
+    integer step, a sha256, the selection used by @best ...)."""
+    rec = _mapping(rec, "the record")
+    _count(rec.get("step"), "step")
+    if not isinstance(rec.get("sha256"), str) or not re.fullmatch(rules.SHA256_PATTERN, rec["sha256"]):
+        raise _Bad(f"sha256 is {json.dumps(rec.get('sha256'))[:40]}; must be 64 hex digits")
+    for key in ("task", "arch", "dataset", "split"):
+        if not isinstance(rec.get(key), str):
+            raise _Bad(f"{key} is {json.dumps(rec.get(key))[:40]}; must be text")
+    _metrics(rec.get("metrics"), "metrics")
+    if "n_examples" in rec:
+        _count(rec["n_examples"], "n_examples")
+    for name, v in _mapping(rec.get("higher_is_better", {}), "higher_is_better").items():
+        if not isinstance(v, bool):
+            raise _Bad(f"higher_is_better.{name} is {json.dumps(v)[:40]}; must be true or false")
+    if "reproducibility" in rec:
+        _mapping(rec["reproducibility"], "reproducibility")
+    if "provenance" in rec:
+        _mapping(rec["provenance"], "provenance")
+    if "selection" in rec:
+        sel = _mapping(rec["selection"], "selection")
+        if not isinstance(sel.get("metric"), str) or not isinstance(sel.get("split"), str):
+            raise _Bad("selection needs a metric and a split (text)")
+        _finite(sel.get("value"), "selection.value")
+        if not isinstance(sel.get("higher_is_better"), bool):
+            raise _Bad("selection.higher_is_better must be true or false")
+        _metrics(sel.get("metrics", {}), "selection.metrics")
+
+
+def parse_results(documents: Iterable[tuple[str, bytes | str | None]]) -> dict[str, dict]:
+    """Records by ``MODEL@STEP`` from (name, contents) of per-model result files (None contents skipped).
+
+    Every record is checked on read (``check_record``): a record the zoo cannot have written (a NaN
+    metric, a step that is not an integer, a list instead of an object ...) raises ZooError naming the
+    file, the record and the field, instead of ranking or printing a wrong value."""
     out: dict[str, dict] = {}
-    for doc in documents:
+    for name, doc in documents:
         if doc is None:
             continue
-        data = json.loads(doc)
-        for rec in data.get("checkpoints", []):
-            out[f"{data['model']}@{rec['step']}"] = rec
+        fix = f"restore it with `git checkout -- {name}` or delete it and run `dvc repro`"
+        try:
+            data = json.loads(doc)  # NaN and Infinity (not JSON, but Python reads them) fail the field checks
+            data = _mapping(data, "the file")
+            model = data.get("model")
+            if not isinstance(model, str) or rules.slug_problem(model) is not None:
+                raise _Bad(f"model is {json.dumps(model)[:40]}; must be a model name")
+            if not isinstance(data.get("checkpoints"), list):
+                raise _Bad("checkpoints must be a list of records")
+        except (_Bad, ValueError) as e:
+            raise ZooError(f"{name}: not evaluation results ({e}); {fix}") from None
+        for n, rec in enumerate(data["checkpoints"]):
+            try:
+                check_record(rec)
+            except _Bad as e:
+                step = rec.get("step") if isinstance(rec, dict) else None
+                which = f"step {step}" if isinstance(step, int) and not isinstance(step, bool) else f"record {n + 1}"
+                raise ZooError(f"{name}: {model}, {which}: {e}; {fix}") from None
+            ref = f"{model}@{rec['step']}"
+            if ref in out:
+                raise ZooError(f"{name}: {model}, step {rec['step']}: recorded twice; {fix}")
+            out[ref] = rec
     return out
 
 
@@ -30,15 +116,15 @@ def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str,
     if not folder.is_dir():
         return {}
     files = sorted(folder.glob("*.json")) if models is None else [folder / f"{m}.json" for m in sorted(set(models))]
-    out: dict[str, dict] = {}
+    docs = []
     for f in files:
-        if not f.exists():
-            continue
         try:
-            out.update(parse_results([f.read_bytes()]))
-        except (OSError, ValueError) as e:
-            raise ZooError(f"{f}: unreadable evaluation results ({e}); delete it and run `dvc repro`") from None
-    return out
+            docs.append((f"{constants.EVALUATIONS_DIR}/{f.name}", f.read_bytes()))
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise ZooError(f"{f}: unreadable evaluation results ({e.strerror}); delete it and run `dvc repro`") from None
+    return parse_results(docs)
 
 
 def dump_model_results(model: str, records: list[dict]) -> bytes:
