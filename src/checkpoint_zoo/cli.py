@@ -13,8 +13,22 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .safety import printable
+
 TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags")
 
+
+
+def _print(*parts: object, file=None, end: str = "\n") -> None:
+    """print(), through the one sanitiser: nothing from input reaches the terminal as a control sequence."""
+    print(*(printable(str(p)) for p in parts), file=file, end=end)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors echo the arguments given through the same sanitiser."""
+
+    def _print_message(self, message: str, file=None) -> None:
+        super()._print_message(printable(message), file)
 
 def _human(n: int) -> str:
     size = float(n)
@@ -39,15 +53,9 @@ def _csv_safe(value: object) -> str:
 
 def _print_table(headers: Sequence[str], rows: list[list[str]]) -> None:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    _print("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
-def _terminal_safe(text: str) -> str:
-    from .catalog.rules import CONTROL_CHARS_RE
-
-    return CONTROL_CHARS_RE.sub("?", text)
+        _print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
 def cmd_ls(zoo, args) -> int:
@@ -66,7 +74,7 @@ def cmd_ls(zoo, args) -> int:
         return 0
     ckpts = zoo.list(args.patterns, **selection)
     if args.format == "json":
-        print(json.dumps([c.to_dict() for c in ckpts], indent=2))
+        _print(json.dumps([c.to_dict() for c in ckpts], indent=2))
     else:
         rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", _human(c.size_bytes),
                  c.license, ";".join(c.tags)] for c in ckpts]
@@ -78,11 +86,11 @@ def cmd_ls(zoo, args) -> int:
             for r, c in zip(rows, ckpts):
                 metric = tasks[c.task].primary_metric if c.task in tasks else next(iter(sorted(c.metrics)), "")
                 r.insert(5, f"{metric} {c.metrics[metric]:.4f}" if metric in c.metrics else "-")
-        _print_table(headers, [[_terminal_safe(x) for x in r] for r in rows])
+        _print_table(headers, [[printable(x) for x in r] for r in rows])
         models = {c.model for c in ckpts}
         total = sum(c.size_bytes for c in ckpts)
         scope = "checkpoints" if args.all_steps else "latest checkpoints (--all-steps for every row)"
-        print(f"\n{len(models)} models, {len(ckpts)} {scope}, {_human(total)}")
+        _print(f"\n{len(models)} models, {len(ckpts)} {scope}, {_human(total)}")
     return 0
 
 
@@ -92,7 +100,7 @@ def cmd_show(zoo, args) -> int:
     d["local_path"] = str(zoo.local_path(ckpt.ref))
     d["pulled"] = zoo.local_path(ckpt.ref).is_file()
     if args.format == "json":
-        print(json.dumps(d, indent=2))
+        _print(json.dumps(d, indent=2))
         return 0
     width = max(len(k) for k in d)
     for key, value in d.items():
@@ -100,8 +108,22 @@ def cmd_show(zoo, args) -> int:
             value = ";".join(value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v:.6g}" for k, v in value.items()) or "(not evaluated yet: dvc repro)"
-        print(f"{key.ljust(width)}  {_terminal_safe('' if value is None else str(value))}")
+        _print(f"{key.ljust(width)}  {printable('' if value is None else str(value))}")
     return 0
+
+
+def _count(text: str, flag: str) -> int:
+    from .catalog.rules import count_problem
+    from .errors import InvalidValueError, UsageError
+
+    problem = count_problem(text, flag)
+    if problem:
+        try:
+            int(text)
+        except ValueError:
+            raise UsageError(problem) from None  # not a whole number at all, like any other bad argument
+        raise InvalidValueError(problem)
+    return int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -113,7 +135,7 @@ def _positive_int(text: str) -> int:
 def cmd_pull(zoo, args) -> int:
     for r in zoo.pull(args.refs, remote=args.remote, jobs=args.jobs):
         shown = r.path.relative_to(zoo.root) if zoo.revision is None else r.path
-        print(f"{r.status:<10}  {r.ref:<32}  {shown}  (sha256 verified)")
+        _print(f"{r.status:<10}  {r.ref:<32}  {shown}  (sha256 verified)")
     return 0
 
 
@@ -157,7 +179,7 @@ def cmd_add(zoo, args) -> int:
 
         raise UsageError(f"missing {', '.join(missing)}; or add many with --from MANIFEST")
     res = zoo.add(
-        args.file, model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
+        args.file, model=args.model, step=_count(args.step, "--step"), arch=args.arch, task=args.task, dataset=args.dataset,
         license=args.license, epoch=args.epoch, description=args.description or "",
         tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()], parent=args.parent,
         source=args.source, reported=_parse_reported(args.reported), move=args.move, replace=args.replace,
@@ -166,18 +188,19 @@ def cmd_add(zoo, args) -> int:
     c = res.checkpoint
     if res.conversion is not None:
         conv = res.conversion
-        print(_terminal_safe(f"converted {conv.source_name} ({conv.source_kind}) to safetensors in a separate process "
+        _print(printable(f"converted {conv.source_name} ({conv.source_kind}) to safetensors in a separate process "
                              f"with torch.load(weights_only=True): {conv.tensors} tensor{'s' if conv.tensors != 1 else ''}"
                              + (f" from key {conv.taken_from!r}" if conv.taken_from else "")
                              + (f", left out {', '.join(conv.dropped)}" if conv.dropped else "")
                              + (f", allowed globals {', '.join(conv.allowed_globals)}" if conv.allowed_globals else "")))
     if res.status == "unchanged":
-        print(f"{c.ref}: identical bytes already in the zoo; nothing to do")
+        _print(f"{c.ref}: identical bytes already in the zoo; nothing to do")
         return 0
-    print(f"{res.status} {c.ref}: {c.path} ({_human(c.size_bytes)}, {c.num_params:,} params, {c.dtype}, sha256 {c.sha256[:12]}…)")
+    _print(f"{res.status} {c.ref}: {c.path} ({_human(c.size_bytes)}, {c.num_params:,} params, {c.dtype}, "
+           f"sha256 {c.sha256[:12]}…)")
     if res.staged:
-        print(f"staged: {' '.join(res.staged)}")
-    print(f"next: {recipe(f'Add {c.ref}')}")
+        _print(f"staged: {' '.join(res.staged)}")
+    _print(f"next: {recipe(f'Add {c.ref}')}")
     _merge_drivers(zoo)  # after success only: a refused command changes nothing
     return 0
 
@@ -196,14 +219,14 @@ def _add_from(zoo, args) -> int:
     res = zoo.add_from(args.from_manifest, move=args.move, replace=args.replace,
                        **{k: v for k, v in common.items() if v not in (None, "", ())})
     models = {c.model for c in res.added + res.replaced}
-    print(f"added {len(res.added)}, replaced {len(res.replaced)}, unchanged {len(res.unchanged)} "
+    _print(f"added {len(res.added)}, replaced {len(res.replaced)}, unchanged {len(res.unchanged)} "
           f"checkpoint(s) of {len(models)} model(s): {_human(res.bytes_added)} in {res.seconds:.1f} s")
     if res.staged:
-        print(f"staged: {' '.join(res.staged)}")
+        _print(f"staged: {' '.join(res.staged)}")
     if models:
         names = sorted(models)
         what = f"{len(res.added) + len(res.replaced)} checkpoints of {', '.join(names[:3])}{' …' if len(names) > 3 else ''}"
-        print(f"next: {recipe(f'Add {what}')}")
+        _print(f"next: {recipe(f'Add {what}')}")
         _merge_drivers(zoo)
     return 0
 
@@ -211,22 +234,22 @@ def _add_from(zoo, args) -> int:
 def cmd_commit(zoo, args) -> int:
     res = zoo.commit(args.message, check_pipeline=not args.no_check)
     if not res.commit:
-        print("nothing to commit: the zoo's files and the pipeline's outputs are as in the last commit")
+        _print("nothing to commit: the zoo's files and the pipeline's outputs are as in the last commit")
         return 0
-    print(f"committed {res.commit}: {len(res.files)} file(s)")
+    _print(f"committed {res.commit}: {len(res.files)} file(s)")
     for f in res.files:
-        print(f"  {_terminal_safe(f)}")
+        _print(f"  {printable(f)}")
     return 0
 
 
 def cmd_push(zoo, args) -> int:
     res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
-    print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
+    _print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
     if res.staged:
-        print(f"staged {' '.join(res.staged)}: this remote lives in the work tree, so its objects reach teammates "
+        _print(f"staged {' '.join(res.staged)}: this remote lives in the work tree, so its objects reach teammates "
               "in git; commit them (zoo commit -m MESSAGE)")
     if res.skipped:
-        print(f"not in the local cache, skipped: {', '.join(res.skipped)}")
+        _print(f"not in the local cache, skipped: {', '.join(res.skipped)}")
     return 0
 
 
@@ -234,7 +257,7 @@ def cmd_rm(zoo, args) -> int:
     gone = zoo.remove(args.refs)
     _merge_drivers(zoo)
     refs = ", ".join(c.ref for c in gone)
-    print(f"removed {refs}; next: {recipe(f'Remove {refs}', push=False)}")
+    _print(f"removed {refs}; next: {recipe(f'Remove {refs}', push=False)}")
     return 0
 
 
@@ -243,9 +266,9 @@ def cmd_verify(zoo, args) -> int:
     bad = [r for r in results if r.status != "ok"]
     for r in results:
         if r.status != "ok" or args.verbose:
-            print(f"{r.status:<8}  {r.ref:<32}  {r.path}  {r.detail}".rstrip())
+            _print(f"{r.status:<8}  {r.ref:<32}  {r.path}  {r.detail}".rstrip())
     ok = len(results) - len(bad)
-    print(f"{ok} ok, {sum(r.status == 'mismatch' for r in bad)} mismatched, {sum(r.status == 'missing' for r in bad)} missing")
+    _print(f"{ok} ok, {sum(r.status == 'mismatch' for r in bad)} mismatched, {sum(r.status == 'missing' for r in bad)} missing")
     return 1 if bad else 0
 
 
@@ -253,9 +276,9 @@ def cmd_validate(zoo, args) -> int:
     problems = zoo.validate()
     if problems:
         for p in problems:
-            print(p, file=sys.stderr)
+            _print(p, file=sys.stderr)
         return 1
-    print(f"{zoo.table_path.relative_to(zoo.root)}: valid ({len(zoo.rows())} rows); present files match it")
+    _print(f"{zoo.table_path.relative_to(zoo.root)}: valid ({len(zoo.rows())} rows); present files match it")
     return 0
 
 
@@ -264,7 +287,7 @@ def cmd_versions(zoo, args) -> int:
 
     found = versions(zoo.git_dir)
     if args.format == "json":
-        print(json.dumps([v.to_dict() for v in found], indent=2))
+        _print(json.dumps([v.to_dict() for v in found], indent=2))
         return 0
     rows = []
     for v in found:
@@ -286,20 +309,20 @@ def cmd_diff(zoo, args) -> int:
         raise UsageError("a zoo opened from a URL has no working tree: give two revisions, e.g. `zoo diff v1 main`")
     d = diff(zoo.root if zoo.revision is None else zoo.location, a, args.b)
     if args.format == "json":
-        print(json.dumps(d.to_dict(), indent=2))
+        _print(json.dumps(d.to_dict(), indent=2))
         return 0
-    print(f"zoo diff {d.a} -> {d.b}")
+    _print(f"zoo diff {d.a} -> {d.b}")
     for label, refs in (("added", d.added), ("removed", d.removed), ("replaced (new bytes)", d.replaced)):
         for ref in refs:
-            print(f"  {label:<20} {ref}")
+            _print(f"  {label:<20} {ref}")
     for ref, cols in d.changed.items():
         for col, (old, new) in cols.items():
-            print(f"  {'changed':<20} {ref}  {col}: {_terminal_safe(old)!r} -> {_terminal_safe(new)!r}")
+            _print(f"  {'changed':<20} {ref}  {col}: {printable(old)!r} -> {printable(new)!r}")
     moved = {r: m for r, m in d.metrics.items() if any(v["changed"] for v in m.values())}
     for ref, m in moved.items():
-        print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.6g} -> {v['b']:.6g} ({v['delta']:+.4g})"
+        _print(f"  {'metrics':<20} {ref}  " + ", ".join(f"{k} {v['a']:.6g} -> {v['b']:.6g} ({v['delta']:+.4g})"
                                                   for k, v in m.items() if v["changed"]))
-    print(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.replaced)} replaced, {len(d.changed)} with "
+    _print(f"{len(d.added)} added, {len(d.removed)} removed, {len(d.replaced)} replaced, {len(d.changed)} with "
           f"metadata changes, {len(moved)} with metric changes beyond their reproducibility tolerance "
           f"({len(d.metrics) - len(moved)} "
           "compared unchanged)")
@@ -311,7 +334,7 @@ def cmd_merge_setup(zoo, args) -> int:
 
     zoo._workspace_only("merge-setup")
     keys = setup(zoo.root)
-    print(f"configured {', '.join(k for k in keys if k.endswith('.driver'))} in .git/config; "
+    _print(f"configured {', '.join(k for k in keys if k.endswith('.driver'))} in .git/config; "
           ".gitattributes routes the table, *.dvc pointers and the pipeline's outputs to them (commit it if it changed)")
     return 0
 
@@ -330,12 +353,12 @@ def _parse_options(pairs: Sequence[str] | None) -> dict[str, str]:
 
 def _print_remote(r) -> None:
     extra = ", ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
-    print(f"{r.name}{' (default)' if r.default else ''}  {r.url}"
+    _print(f"{r.name}{' (default)' if r.default else ''}  {r.url}"
           f"{'  endpoint ' + r.endpoint if r.endpoint else ''}  "
           f"[{'.dvc/config' if r.level == 'repo' else '.dvc/config.local' if r.level == 'local' else r.level}]"
           f"{'  credentials: ' + r.credentials if r.credentials else ''}{'  ' + extra if extra else ''}")
     if r.committed_secrets:
-        print(f"  warning: .dvc/config (committed) holds {', '.join(r.committed_secrets)} for {r.name}; move it with "
+        _print(f"  warning: .dvc/config (committed) holds {', '.join(r.committed_secrets)} for {r.name}; move it with "
               f"`dvc remote modify --unset {r.name} {r.committed_secrets[0]}` and "
               f"`zoo remote modify {r.name} {r.committed_secrets[0]} VALUE --local`", file=sys.stderr)
 
@@ -345,9 +368,9 @@ def cmd_remote(zoo, args) -> int:
     if verb == "list":
         found = zoo.remotes()
         if args.format == "json":
-            print(json.dumps([r.to_dict() for r in found], indent=2))
+            _print(json.dumps([r.to_dict() for r in found], indent=2))
         elif not found:
-            print("no remotes; add one with `zoo remote add NAME s3://BUCKET/PREFIX --endpoint URL`")
+            _print("no remotes; add one with `zoo remote add NAME s3://BUCKET/PREFIX --endpoint URL`")
         for r in found if args.format != "json" else ():
             _print_remote(r)
         return 0
@@ -357,7 +380,7 @@ def cmd_remote(zoo, args) -> int:
                            force=args.force)
         _print_remote(r)
         if not args.local:
-            print("staged: .dvc/config (credentials stay in the environment or `zoo remote modify "
+            _print("staged: .dvc/config (credentials stay in the environment or `zoo remote modify "
                   f"{r.name} access_key_id KEY --local`); next: git commit -m 'Add remote {r.name}'")
         return 0
     if verb == "modify":
@@ -374,11 +397,11 @@ def cmd_remote(zoo, args) -> int:
 
             raise UsageError("give a remote NAME, or --unset without one")
         zoo.remote_default(None if args.unset else args.name, local=args.local)
-        print("no default remote" if args.unset else f"default remote: {args.name}")
+        _print("no default remote" if args.unset else f"default remote: {args.name}")
         return 0
     if verb == "remove":
         files = zoo.remote_remove(args.name)
-        print(f"removed remote {args.name!r} from {', '.join(files)}")
+        _print(f"removed remote {args.name!r} from {', '.join(files)}")
         return 0
     raise AssertionError(verb)
 
@@ -411,11 +434,11 @@ def cmd_registry(zoo, args) -> int:
                  str(len(i["labels"])), i["license"], i["file"]] for i in items]
         headers = ("dataset", "task", "input", "classes", "license", "declared in")
     if args.format == "json":
-        print(json.dumps({"items": items, "problems": list(reg.problems)}, indent=2, default=str))
+        _print(json.dumps({"items": items, "problems": list(reg.problems)}, indent=2, default=str))
     else:
-        _print_table(headers, [[_terminal_safe(c) for c in r] for r in rows])
+        _print_table(headers, [[printable(c) for c in r] for r in rows])
         for problem in reg.problems:
-            print(f"problem: {_terminal_safe(problem)}", file=sys.stderr)
+            _print(f"problem: {printable(problem)}", file=sys.stderr)
     return 1 if reg.problems else 0
 
 
@@ -426,7 +449,7 @@ def _merge_driver(argv: Sequence[str]) -> int:
 
     arity = {"table": 4, "dvc": 4, "evaluations": 4, "generated": 5}
     if not argv or arity.get(argv[0]) != len(argv):
-        print("usage: zoo merge-driver table|dvc|evaluations|generated BASE OURS THEIRS [PATH] (git calls this)",
+        _print("usage: zoo merge-driver table|dvc|evaluations|generated BASE OURS THEIRS [PATH] (git calls this)",
               file=sys.stderr)
         return 2
     try:
@@ -442,7 +465,11 @@ def _merge_driver(argv: Sequence[str]) -> int:
 
         return dvc_driver(argv[1], argv[2], argv[3], root=find_root(Path.cwd()))
     except ZooError as e:
-        print(f"zoo merge-driver: {e}", file=sys.stderr)
+        _print(f"zoo merge-driver: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # git passes temp files; anything else given by hand is named, not a traceback
+        _print(f"zoo merge-driver: {e.filename}: {e.strerror}; git calls this with the three versions of one file",
+               file=sys.stderr)
         return 1
 
 
@@ -458,7 +485,7 @@ def _allowed_globals_help() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (public so tests and docs can inspect it)."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="zoo",
         description="Checkpoint Zoo: list, fetch, add and check the checkpoints of a git + DVC model zoo.",
         epilog="References: MODEL, MODEL@STEP, MODEL@latest, MODEL@best. Model arguments of ls take shell wildcards.",
@@ -503,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add every checkpoint a CSV or JSON Lines file lists (columns: file, model, step and any "
                         "option below), all or nothing; options given here apply to every line")
     s.add_argument("--model")
-    s.add_argument("--step", type=int)
+    s.add_argument("--step")
     s.add_argument("--arch")
     s.add_argument("--task")
     s.add_argument("--dataset")
@@ -629,13 +656,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                   trust_code=args.trust_code)
         return args.func(zoo, args)
     except UsageError as e:
-        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        _print(f"zoo {args.verb}: {e}", file=sys.stderr)
         return 2
     except TableInvalidError as e:
-        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        _print(f"zoo {args.verb}: {e}", file=sys.stderr)
         return 1
     except ZooError as e:
-        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        _print(f"zoo {args.verb}: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader (e.g. `| head`) has gone; say nothing more
@@ -644,12 +671,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
-        print("zoo: interrupted; nothing half-written was kept", file=sys.stderr)
+        _print("zoo: interrupted; nothing half-written was kept", file=sys.stderr)
         return 130
     except Exception as e:
         if args.traceback:
             raise
-        print(f"zoo {args.verb}: unexpected {type(e).__name__}: {e} (rerun with --traceback and report it)",
+        _print(f"zoo {args.verb}: unexpected {type(e).__name__}: {e} (rerun with --traceback and report it)",
               file=sys.stderr)
         return 1
     finally:

@@ -28,6 +28,7 @@ from pathlib import Path
 from . import constants
 from .catalog import rules, table
 from .errors import ZooError
+from .safety import printable
 
 GENERATED = ("dvc.lock", "zoo/index.json", "zoo/INDEX.md", "zoo/metrics/summary.json", "zoo/metrics/validation.json",
              "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
@@ -85,8 +86,8 @@ def table_driver(base: str, ours: str, theirs: str) -> int:
     data, conflicts = merge_tables(Path(base), Path(ours), Path(theirs))
     table.atomic_write(Path(ours), data)
     if conflicts:
-        print(f"zoo: {constants.TABLE_PATH}: {len(conflicts)} checkpoint(s) changed differently on both sides: "
-              f"{', '.join(conflicts)}; `zoo validate` shows both versions", file=sys.stderr)
+        print(printable(f"zoo: {constants.TABLE_PATH}: {len(conflicts)} checkpoint(s) changed differently on both "
+                        f"sides: {', '.join(conflicts)}; `zoo validate` shows both versions"), file=sys.stderr)
         return 1
     return 0
 
@@ -118,7 +119,7 @@ def evaluations_driver(base: str, ours: str, theirs: str) -> int:
 
 def generated_driver(base: str, ours: str, theirs: str, path: str) -> int:
     """git merge driver for files ``dvc repro`` writes: keep ours (git has it in place) and say what to run."""
-    print(f"zoo: {path}: kept this branch's version; it is generated: run `dvc repro` after the merge",
+    print(printable(f"zoo: {path}: kept this branch's version; it is generated: run `dvc repro` after the merge"),
           file=sys.stderr)
     return 0
 

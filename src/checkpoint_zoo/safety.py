@@ -193,3 +193,15 @@ def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
         except OSError:
             pass
     return gone
+
+
+# C0 controls but newline and tab, DEL, C1 controls (CSI, OSC ...), and the bidirectional overrides that
+# reorder what a terminal shows
+_UNPRINTABLE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every control character or direction override that came from
+    input (a file name, a table cell, a hostile revision) is shown escaped (``\\x1b``), never sent raw."""
+    return _UNPRINTABLE_RE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                               else f"\\u{ord(m.group()):04x}", text)

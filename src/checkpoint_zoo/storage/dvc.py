@@ -169,7 +169,7 @@ class Storage:
         self.root = Path(root)
         self._repo = None
         # parsed once per process: pointer bytes -> .dir md5, and checked .dir md5 -> its entries
-        self._pointer_md5: dict[bytes, str] = {}
+        self._pointer_md5: dict[tuple[str, bytes], str] = {}
         self._good_manifests: dict[str, dict[str, str]] = {}
 
     @property
@@ -563,24 +563,35 @@ class Storage:
         from ..safety import load_yaml
 
         content = pointer.read_bytes()
-        md5 = self._pointer_md5.get(content)
+        md5 = self._pointer_md5.get((rel, content))
         if md5 is None:
             data = load_yaml(content, rel)
             try:
                 md5 = str(data["outs"][0]["md5"])
-            except (TypeError, KeyError, IndexError):
+                path = data["outs"][0].get("path")
+            except (TypeError, KeyError, IndexError, AttributeError):
                 raise UnsafeFileError(f"{rel}: not a DVC pointer (no outs[0].md5); restore it with "
                                       f"`git checkout -- {rel}`") from None
+            if len(data["outs"]) != 1 or path != Path(rel).stem:
+                raise UnsafeFileError(f"{rel}: must track exactly the folder {Path(rel).stem!r} beside it (outs[0].path "
+                                      f"is {str(path)[:80]!r}); restore it with `git checkout -- {rel}`")
             if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
                 raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
                                       f"`git checkout -- {rel}`")
-            self._pointer_md5[content] = md5
+            self._pointer_md5[(rel, content)] = md5
         return md5
 
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object with this md5 in the local cache."""
         cache_root = Path(self.repo.cache.local.path)
         return cache_root / md5[:2] / md5[2:]
+
+    def manifest_object(self, folder: str) -> Path | None:
+        """The local cache object of a tracked folder's ``.dir`` manifest (None when the folder is not tracked)."""
+        pointer = self.root / self.pointer(folder)
+        if not pointer.is_file():
+            return None
+        return self.cache_path(self._folder_md5(pointer, pointer.relative_to(self.root).as_posix()))
 
     def cached_object(self, path: str) -> Path | None:
         """Local cache object of a file inside a tracked folder (None if not fetched)."""
@@ -593,16 +604,7 @@ class Storage:
 
     def missing_manifests(self, pointers: list[Path]) -> list[str]:
         """The ``.dir`` md5s these pointer files name that the local cache lacks."""
-        from ..errors import UnsafeFileError
-        from ..safety import load_yaml
-
-        wanted = set()
-        for p in pointers:
-            try:
-                outs = (load_yaml(p.read_bytes(), str(p)) or {}).get("outs") or []
-            except (OSError, UnsafeFileError, AttributeError):
-                continue
-            wanted |= {o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")}
+        wanted = {self._folder_md5(p, p.relative_to(self.root).as_posix()) for p in pointers}
         return [m for m in sorted(wanted) if not self.cache_path(m).exists()]
 
     def store_manifest(self, md5: str, raw: bytes) -> None:
