@@ -140,6 +140,8 @@ import numpy as np
 import pytest
 from conftest import PROJECT, ZOO_BIN, add_args, git, isolate, kill_when, register_arch, snapshot, write_safetensors
 
+from checkpoint_zoo.errors import ZooError
+
 BIG_FLOATS = 16_000_000  # the 64 MB test checkpoint: one float32 row of a bias-free linear layer (arch "big")
 
 TABLE = "zoo/checkpoints.csv"
@@ -1128,3 +1130,307 @@ def test_no_secrets_in_the_repository(tmp_path):
                        "-----BEGIN OPENSSH PRIVATE" + " KEY-----\n" + "gh" + "p_" + "b" * 36 + "\n")
     hits = scan_for_secrets(tmp_path, ["planted.txt"])
     assert {h.split(": ", 1)[1] for h in hits} == {"AWS access key id", "AWS secret key", "private key", "GitHub token"}
+
+
+# ---- round two: bounded text, one integer spelling, special files, failed staging, parent loops -------------
+
+
+ADD_KW = dict(arch="linear", task="tabular-classification", dataset="wine", license="MIT")
+
+
+def _add_source(tmp_path: Path, seed: int = 7) -> Path:
+    return write_safetensors(tmp_path / "in2" / f"s{seed}.safetensors", seed=seed)
+
+
+@pytest.mark.parametrize("field", ["description", "source", "tags"])
+def test_free_text_is_bounded_where_it_is_written(zoo, tmp_path, field):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import InvalidValueError
+
+    src = _add_source(tmp_path)
+    value = ("t" * 40,) * 5000 if field == "tags" else "d" * 200_000
+    before = disk_state(zoo)
+    with Zoo(zoo) as z, pytest.raises(InvalidValueError, match=f"--{field}.*(characters|fit the table)"):
+        z.add(src, model="gamma", step=1, **ADD_KW, **{field: value})
+    assert disk_state(zoo) == before
+
+
+def test_conversion_note_cannot_push_source_past_the_bound(zoo, tmp_path):
+    import torch
+
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import InvalidValueError
+
+    src = _inputs(tmp_path) / "model.pt"
+    torch.save(_tensors(), src)
+    before = disk_state(zoo)
+    with Zoo(zoo) as z, pytest.raises(InvalidValueError, match="with the conversion note would be"):
+        z.add(src, model="gamma", step=1, convert=True, source="s" * 4000, **ADD_KW)
+    assert disk_state(zoo) == before
+
+
+@pytest.mark.parametrize("case", ["huge-field", "bom"])
+def test_unreadable_table_gets_one_clear_line(zoo, case):
+    path = zoo / TABLE
+    if case == "huge-field":
+        edit_cell(zoo, 2, "description", "d" * 200_000)
+        names: tuple[str, ...] = (TABLE, "line 2", "longer than 131072", "shorten it")
+    else:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+        names = (TABLE, "byte-order mark", "without a BOM")
+    for command in (("ls",), ("validate",)):
+        r = zoo_run(zoo, *command)
+        assert r.code == 1 and "Traceback" not in r.err and "unexpected" not in r.err, r
+        assert all(n in r.err for n in names), r.err
+        assert len([l for l in r.err.splitlines() if l.strip()]) <= 2, r.err
+
+
+@pytest.mark.parametrize("spelling", ["010", " 10", "+10", "10 ", "1_0", "０１０", "1e1", "10.0", "-0",
+                                      "9223372036854775808"])
+def test_step_has_one_spelling(zoo, spelling):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import TableInvalidError
+
+    edit_cell(zoo, 2, "step", spelling)
+    with Zoo(zoo) as z:
+        text = "\n".join(z.validate())
+        with pytest.raises(TableInvalidError):
+            z.rows()
+    assert f"column 'step' value {spelling!r}" in text and "plain ASCII digits" in text, text
+
+
+def test_step_spellings_refused_at_add(zoo, tmp_path):
+    from checkpoint_zoo import Zoo
+
+    manifest = tmp_path / "in2" / "run.csv"
+    src = _add_source(tmp_path)
+    spellings = ["010", "+10", "０１０", " 10", "1_0", "9223372036854775808"]
+    manifest.write_text("file,model,step,arch,task,dataset,license\n" +
+                        "".join(f"{src},m{n},\"{s}\",linear,tabular-classification,wine,MIT\n"
+                                for n, s in enumerate(spellings)))
+    before = disk_state(zoo)
+    with Zoo(zoo) as z, pytest.raises(ZooError) as caught:
+        z.add_from(manifest)
+    text = str(caught.value)
+    assert all(f"run.csv:{n + 2}: step {s!r}" in text for n, s in enumerate(spellings)), text
+    assert disk_state(zoo) == before
+    r = refused(zoo, *add_args(src, "gamma", "010"), names=("--step", "'010'", "plain ASCII digits"))
+    assert "Traceback" not in r.err
+
+
+def test_move_and_add_take_only_regular_files(zoo, tmp_path):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import InvalidValueError
+
+    folder = tmp_path / "in2"
+    src = _add_source(tmp_path)
+    fifo = folder / "fifo"
+    os.mkfifo(fifo)
+    linked_fifo = folder / "stdin-like"
+    linked_fifo.symlink_to(fifo)
+    link = folder / "link.safetensors"
+    link.symlink_to(src)
+    read_end, write_end = os.pipe()
+    cases = {fifo: "a FIFO or pipe", linked_fifo: "a FIFO or pipe", Path(f"/proc/self/fd/{read_end}"): "a FIFO or pipe",
+             Path("/dev/null"): "a character device", folder: "a directory"}
+    before = disk_state(zoo)
+    try:
+        with Zoo(zoo) as z:
+            for path, kind in cases.items():
+                for move in (False, True):
+                    with pytest.raises(InvalidValueError, match=f"is {kind}, not a regular file"):
+                        z.add(path, model="gamma", step=1, move=move, **ADD_KW)
+            with pytest.raises(InvalidValueError, match="is a symlink; --move moves only regular files"):
+                z.add(link, model="gamma", step=1, move=True, **ADD_KW)
+            assert disk_state(zoo) == before
+            assert fifo.exists() and linked_fifo.is_symlink() and link.is_symlink() and src.is_file()
+            assert listing(zoo / ".zoo" / "incoming") == [] if (zoo / ".zoo" / "incoming").exists() else True
+            assert z.add(link, model="gamma", step=1, **ADD_KW).status == "added"  # a copy follows the link
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert link.is_symlink() and src.is_file()
+
+
+@pytest.mark.parametrize("how", ["index-lock", "git-add-fails"])
+def test_failed_staging_changes_nothing(zoo, tmp_path, monkeypatch, how):
+    from checkpoint_zoo import Zoo
+
+    src = _add_source(tmp_path)
+    keep = src.read_bytes()
+    lock = zoo / ".git" / "index.lock"
+    if how == "index-lock":
+        lock.write_bytes(b"")
+    else:  # git itself refuses, after the zoo's own check has passed
+        monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "no-such-dir" / "index"))
+    before = disk_state(zoo)
+    index = (zoo / ".git" / "index").read_bytes()
+    with Zoo(zoo) as z, pytest.raises(ZooError) as caught:
+        z.add(src, model="gamma", step=1, move=True, **ADD_KW)
+    assert "nothing was" in str(caught.value)
+    if how == "index-lock":
+        assert str(lock) in str(caught.value)
+    assert disk_state(zoo) == before, changed(before, disk_state(zoo)) and (zoo / ".git" / "index").read_bytes() == index
+    assert src.read_bytes() == keep  # the moved file is back
+    lock.unlink(missing_ok=True)
+    monkeypatch.delenv("GIT_INDEX_FILE", raising=False)
+    with Zoo(zoo) as z:
+        assert z.add(src, model="gamma", step=1, **ADD_KW).status == "added"
+    staged = git("diff", "--cached", "--name-only", cwd=zoo).split()
+    assert TABLE in staged and "zoo/checkpoints/gamma.dvc" in staged, staged
+
+
+def test_a_checkpoint_cannot_descend_from_itself(zoo, tmp_path):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import InvalidValueError
+
+    src = _add_source(tmp_path)
+    with Zoo(zoo) as z:
+        z.add(src, model="selfp", step=1, **ADD_KW)
+        z.add(_add_source(tmp_path, 8), model="selfp", step=2, parent="selfp@1", **ADD_KW)
+        before = disk_state(zoo)
+        with pytest.raises(InvalidValueError, match="cannot be its own parent"):
+            z.add(_add_source(tmp_path, 9), model="selfp", step=1, parent="selfp@1", replace=True, **ADD_KW)
+        with pytest.raises(InvalidValueError, match=r"loop of parents \(selfp@1 -> selfp@2 -> selfp@1\)"):
+            z.add(_add_source(tmp_path, 9), model="selfp", step=1, parent="selfp@2", replace=True, **ADD_KW)
+        assert disk_state(zoo) == before
+    edit_cell(zoo, 2, "parent", "alpha@20")  # by hand: alpha@10 <- alpha@20 <- alpha@10
+    edit_cell(zoo, 3, "parent", "alpha@10")
+    with Zoo(zoo) as z:
+        assert any("makes a loop of parents" in p for p in z.validate()), z.validate()
+
+
+# ---- round two: evaluation records, params, --where, revisions, terminal escapes, pointers ------------------
+
+
+def _good_record(zoo: Path, ref: str) -> dict:
+    row = _row(zoo, ref)
+    return {"step": int(row["step"]), "sha256": row["sha256"], "task": row["task"], "arch": row["arch"],
+            "dataset": row["dataset"], "split": "test", "n_examples": 45, "metrics": {"accuracy": 0.5, "nll": 1.0},
+            "higher_is_better": {"accuracy": True, "nll": False},
+            "selection": {"split": "val", "metric": "accuracy", "higher_is_better": True, "value": 0.5,
+                          "metrics": {"accuracy": 0.5, "nll": 1.0}}}
+
+
+EVALUATION_CASES = {
+    "nan-metric": (lambda r: {**r, "metrics": {"accuracy": float("nan")}}, "metrics.accuracy"),
+    "inf-selection": (lambda r: {**r, "selection": {**r["selection"], "value": float("inf")}}, "selection.value"),
+    "string-metric": (lambda r: {**r, "metrics": {"accuracy": "0.9"}}, "metrics.accuracy"),
+    "bool-metric": (lambda r: {**r, "metrics": {"accuracy": True}}, "metrics.accuracy"),
+    "no-step": (lambda r: {k: v for k, v in r.items() if k != "step"}, "step"),
+    "string-step": (lambda r: {**r, "step": "10"}, "step"),
+    "float-step": (lambda r: {**r, "step": 10.0}, "step"),
+    "list-record": (lambda r: [r], "record 1"),
+    "list-file": (None, "the file"),
+}
+
+
+@pytest.mark.parametrize("case", list(EVALUATION_CASES))
+def test_evaluation_records_are_checked_on_read(zoo, case):
+    from checkpoint_zoo import Zoo
+
+    make, names = EVALUATION_CASES[case]
+    path = zoo / "zoo" / "metrics" / "evaluations" / "alpha.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    good = _good_record(zoo, "alpha@10")
+    path.write_text(json.dumps({"model": "alpha", "checkpoints": [good]}))
+    with Zoo(zoo) as z:
+        assert z.records()["alpha@10"]["metrics"]["accuracy"] == 0.5  # the control: a good record is read
+    body = [good] if make is None else {"model": "alpha", "checkpoints": [make(good)]}
+    path.write_text(json.dumps(body))  # json writes NaN and Infinity, which are not JSON
+    with Zoo(zoo) as z, pytest.raises(ZooError) as caught:
+        z.records()
+    text = str(caught.value)
+    assert "zoo/metrics/evaluations/alpha.json" in text and names in text and "dvc repro" in text, text
+    assert "\n" not in text, text
+    if case == "nan-metric":
+        refused(zoo, "ls", "--sort=-accuracy", names=("alpha.json", "NaN"))
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("eval", "max_examples", -5), ("eval", "max_examples", 0), ("eval", "max_examples", [1, 2]),
+    ("eval", "max_examples", True), ("run", "batch_size", 0), ("run", "batch_size", "abc"),
+    ("run", "batch_size", -1), ("run", "threads", "x"), ("run", "threads", 2.5), ("run", "device", "tpu")])
+def test_eval_params_are_checked_on_read(tmp_path, section, key, value):
+    import yaml
+
+    from checkpoint_zoo.pipeline import load_params
+
+    params = {"eval": {"max_examples": None}, "run": {"batch_size": 256, "threads": 1, "device": "cpu"},
+              "executor": {"kind": "serial"}, "index": {"title": "t"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert load_params(tmp_path)["run"]["batch_size"] == 256  # the control
+    params[section][key] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ZooError, match=rf"params.yaml {section}\.{key}: .* is not "):
+        load_params(tmp_path)
+
+
+@pytest.mark.parametrize("expr", ["step > nan", "step >= -inf", "step==25andarch==mlp", "step == ten",
+                                  "arch==mlpandstep==3", "epoch < NaN"])
+def test_where_never_silently_matches_nothing(zoo, expr):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import UsageError
+
+    with Zoo(zoo) as z:
+        assert len(z.list(where="step >= 10 and arch == linear")) == 1  # the control (latest of alpha)
+        with pytest.raises(UsageError, match="--where"):
+            z.list(where=expr)
+
+
+def test_hostile_revision_is_refused_and_escapes_never_print(zoo, tmp_path):
+    name = tmp_path / "in2" / "f\x1b[2Jname\x07.safetensors"
+    name.parent.mkdir(parents=True, exist_ok=True)
+    name.write_bytes(b"not a checkpoint")
+    r = refused(zoo, *add_args(name), names=("\\x1b[2Jname\\x07",))
+    assert "\x1b" not in r.err
+    escapes = ["\x1b]0;PWNED\x07", "\x1b[2J", "\x9b31m", "\u202eevil", "\x1bP+q\x1b\\"]
+    edit_cell(zoo, 2, "description", "ok" + "".join(escapes))
+    git("commit", "-qam", "hostile table", cwd=zoo)
+    for args in (("diff", "HEAD~1", "HEAD"), ("show", "alpha@10", "--rev", "HEAD"), ("ls", "--rev", "HEAD"),
+                 ("versions",)):
+        r = zoo_run(zoo, *args)
+        shown = r.out + r.err
+        assert not any(c in shown for c in "\x1b\x07\x9b\u202e"), (args, shown)
+        if args[0] == "diff":
+            assert r.code == 1 and "description" in r.err and "control characters" in r.err, r
+
+
+@pytest.mark.parametrize("dtype", ["F8_E8M0", "F4", "C64", "F6_E2M3"])
+def test_unknown_tensor_dtype_names_the_file(zoo, tmp_path, dtype):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import FormatError
+
+    header = json.dumps({"w": {"dtype": dtype, "shape": [2], "data_offsets": [0, 8]}}).encode()
+    src = tmp_path / "in2" / f"{dtype}.safetensors"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_bytes(st_bytes(header, b"\0" * 8))
+    with Zoo(zoo) as z:
+        try:
+            z.add(src, model="gamma", step=1, **ADD_KW)
+        except FormatError as e:
+            assert str(src) in str(e) and "changed rows" not in str(e), e
+        else:
+            pytest.fail("added a checkpoint of a dtype the zoo cannot load")
+
+
+def test_pointer_must_track_its_own_folder(clone):
+    pointer = clone / "zoo" / "checkpoints" / "alpha.dvc"
+    pointer.write_text(pointer.read_text().replace("path: alpha", "path: ../../../outside"))
+    r = refused(clone, "pull", "alpha@10", names=("zoo/checkpoints/alpha.dvc", "'alpha'", "git checkout"),
+                check_cache=False)
+    assert "Did you mean" not in r.err
+
+
+def test_merge_driver_given_a_directory_says_so(zoo, tmp_path):
+    r = zoo_run(zoo, "merge-driver", "table", str(tmp_path), str(tmp_path), str(tmp_path))
+    assert r.code == 1 and "Traceback" not in r.err and str(tmp_path) in r.err, r
+
+
+def test_rm_in_a_clone_without_bytes_names_what_to_pull(clone):
+    r = refused(clone, "rm", "alpha@10", names=("alpha@20", "zoo pull alpha@20", "nothing was removed"),
+                check_cache=False)
+    assert r.out == ""
+    assert zoo_run(clone, "pull", "alpha@20").code == 0
+    r = zoo_run(clone, "rm", "alpha@10")
+    assert r.code == 0, r
