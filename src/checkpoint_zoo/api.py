@@ -427,7 +427,7 @@ class Zoo:
             for row in rows:
                 cached = self.local_path(f"{row['model']}@{row['step']}")
                 status = "cached" if cached.is_file() else "downloaded"
-                path = self._source.fetch(row["path"], row["sha256"], self.stamps)
+                path = self._source.fetch(row["path"], row["sha256"], self.stamps, remote=remote)
                 out.append(PullResult(f"{row['model']}@{row['step']}", path, status))
             return out
         results: dict[str, PullResult] = {}

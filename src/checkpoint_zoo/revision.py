@@ -123,8 +123,9 @@ class RevisionSource:
                           end="--end-of-options", check=False)
         return proc.stdout.decode().split() if proc.returncode == 0 else []
 
-    def fetch(self, rel: str, sha256: str, stamps) -> Path:
-        """A verified local copy of the checkpoint at ``rel`` whose sha256 must be ``sha256``."""
+    def fetch(self, rel: str, sha256: str, stamps, remote: str | None = None) -> Path:
+        """A verified local copy of the checkpoint at ``rel`` whose sha256 must be ``sha256``, from ``remote``
+        (default: the one this source was opened with, else the revision's default remote)."""
         target = constants.cache_dir() / "objects" / sha256[:2] / sha256
         if target.is_file():
             if stamps.sha256(target) == sha256:
@@ -136,7 +137,8 @@ class RevisionSource:
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
             repo = self.url if self.local else str(self.checkout())
-            digest = download_at_revision(repo, self.commit, rel, tmp, remote=self.remote)
+            digest = download_at_revision(repo, self.commit, rel, tmp, remote=remote or self.remote, label=self.url,
+                                          own_dvc_dir=self.git_dir / ".dvc" if self.local else None)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
