@@ -273,7 +273,7 @@ def endpoint():
     server.sock.close()
 
 
-KEY_ID = "AKIAUSERSOWNKEY00001"
+KEY_ID = "AKIAFAKEUSERSOWNKEY1"
 
 
 @pytest.fixture
@@ -301,7 +301,7 @@ def hostile(small_zoo, endpoint, tmp_path, monkeypatch):
         git("branch", "-q", branch, f"origin/{branch}", cwd=clone)
     shutil.rmtree(clone / ".dvc" / "cache", ignore_errors=True)
     (clone / ".dvc" / "config.local").write_text(
-        "['remote \"backup\"']\n    url = s3://zoo/x\n    access_key_id = AKIABACKUPKEY0000001\n"
+        "['remote \"backup\"']\n    url = s3://zoo/x\n    access_key_id = AKIAFAKEBACKUPKEY001\n"
         "    secret_access_key = backup-secret\n")
     return clone
 
