@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import constants
+from . import constants, gitcmd
 from .catalog import query, rules, table
 from .catalog.refs import Ref, parse_ref
 from .errors import (
@@ -218,9 +218,7 @@ class Zoo:
         paths = tuple(dict.fromkeys(paths))
         if not (self.root / ".git").exists():
             return ()
-        proc = subprocess.run(
-            ["git", "add", "-A", "--", *paths], cwd=self.root, capture_output=True, text=True
-        )
+        proc = gitcmd.run(self.root, "add", "-A", operands=paths, text=True, check=False, timeout=None)
         if proc.returncode != 0:
             raise ZooError(f"git add failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
         return paths
@@ -430,7 +428,7 @@ class Zoo:
             for row in rows:
                 cached = self.local_path(f"{row['model']}@{row['step']}")
                 status = "cached" if cached.is_file() else "downloaded"
-                path = self._source.fetch(row["path"], row["sha256"], self.stamps)
+                path = self._source.fetch(row["path"], row["sha256"], self.stamps, remote=remote)
                 out.append(PullResult(f"{row['model']}@{row['step']}", path, status))
             return out
         results: dict[str, PullResult] = {}
@@ -819,7 +817,9 @@ def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_nam
             raise ZooError(f"{' '.join(cmd)} failed in {root}: {proc.stderr.strip()[-300:]}")
 
     if not (root / ".git").exists():
-        run("git", "init", "-q")
+        proc = gitcmd.run(root, "init", "-q", text=True, check=False, timeout=None)
+        if proc.returncode != 0:
+            raise ZooError(f"git init failed in {root}: {proc.stderr.strip()[-300:]}")
     if not (root / ".dvc").exists():
         run(sys.executable, "-m", "dvc", "init", "-q")
     if remote_url:
@@ -838,5 +838,7 @@ def init(path: str | os.PathLike[str], remote_url: str | None = None, remote_nam
     from .merge import setup
 
     setup(root)
-    run("git", "add", "-A", "--", *staged)
+    proc = gitcmd.run(root, "add", "-A", operands=staged, text=True, check=False, timeout=None)
+    if proc.returncode != 0:
+        raise ZooError(f"git add failed in {root}: {proc.stderr.strip()[-300:]}")
     return Zoo(root)

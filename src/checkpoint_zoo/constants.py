@@ -47,6 +47,24 @@ def convert_timeout() -> float:
     return value if value > 0 else 600.0
 
 
+def network_timeout() -> float:
+    """``ZOO_NETWORK_TIMEOUT``: seconds a git server (a zoo opened from a URL) may stay silent, with no
+    progress at all, before zoo gives up on the clone or fetch (default 60). A stall timeout, not a total
+    one: a large clone that keeps making progress is never cut off."""
+    raw = os.environ.get("ZOO_NETWORK_TIMEOUT", "").strip()
+    if not raw:
+        return 60.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 86400:  # also false for nan
+        from .errors import UsageError
+
+        raise UsageError(f"ZOO_NETWORK_TIMEOUT={raw!r}: not a number of seconds; set it to e.g. 60, or unset it")
+    return value
+
+
 def offline() -> bool:
     """``ZOO_OFFLINE=1``: never touch the network, serve only cached, verified files."""
     return _flag("ZOO_OFFLINE")

@@ -25,7 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import constants
+from . import constants, gitcmd
 from .catalog import rules, table
 from .errors import ZooError
 from .safety import printable
@@ -137,13 +137,12 @@ def _manifests_from_git(root: Path, storage, missing: list[str]) -> None:
     folders = list(in_tree_remotes(root, storage.remotes()).values())
     if not missing or not folders:
         return
-    refs = subprocess.run(["git", "for-each-ref", "--format=%(objectname)"], cwd=root, capture_output=True,
-                          text=True).stdout.split()
+    refs = gitcmd.run(root, "for-each-ref", "--format=%(objectname)", text=True, check=False, timeout=None).stdout.split()
     commits = list(dict.fromkeys([k[len("GITHEAD_"):] for k in os.environ if k.startswith("GITHEAD_")] + refs))
     for md5 in missing:
         candidates = (f"{c}:{f}/files/md5/{md5[:2]}/{md5[2:]}" for f in folders for c in commits)
         for spec in candidates:
-            proc = subprocess.run(["git", "cat-file", "blob", spec], cwd=root, capture_output=True)
+            proc = gitcmd.run(root, "cat-file", "blob", operands=(spec,), end="--end-of-options", check=False, timeout=None)
             if proc.returncode == 0 and _stored(storage, md5, proc.stdout):
                 break
 
@@ -190,7 +189,7 @@ def setup(root: Path) -> list[str]:
     """Configure this clone's merge drivers and make sure ``.gitattributes`` routes files to them."""
     settings = _settings()
     for key, value in settings.items():
-        proc = subprocess.run(["git", "config", "--local", key, value], cwd=root, capture_output=True, text=True)
+        proc = gitcmd.run(root, "config", "--local", operands=(key, value), text=True, check=False, timeout=None)
         if proc.returncode != 0:
             raise ZooError(f"git config {key} failed in {root}: {proc.stderr.strip()}")
     attrs = root / ".gitattributes"

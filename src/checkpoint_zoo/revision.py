@@ -11,28 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
+import shutil
 from pathlib import Path
 
-from . import constants
-from .errors import IntegrityError, MissingFileError, NotAZooError, StorageError, ZooError
+from . import constants, gitcmd
+from .errors import IntegrityError, MissingFileError, NotAZooError, RemoteUnreachableError, StorageError, ZooError
+from .safety import pid_alive
 from .storage.dvc import download_at_revision
 
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"}
 
-
-def git(repo: Path, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run git in ``repo`` without prompts; raises ZooError with git's own last line on failure."""
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, timeout=timeout,
-                          env={**os.environ, **_GIT_ENV})
-    if check and proc.returncode != 0:
-        last = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ZooError(f"git {' '.join(args[:2])} failed in {repo}: {last[-1] if last else proc.returncode}")
-    return proc
+def _is_path(url: str) -> bool:
+    """Whether git would read ``url`` as a local path (not scheme://… nor scp-like host:path)."""
+    return "://" not in url and "::" not in url and not (":" in url.split("/")[0] and not os.path.isabs(url))
 
 
 def _is_local(url: str) -> bool:
-    return "://" not in url and not (":" in url.split("/")[0] and not os.path.isabs(url)) and os.path.isdir(url)
+    return _is_path(url) and os.path.isdir(url)
 
 
 class RevisionSource:
@@ -42,16 +36,21 @@ class RevisionSource:
         self.url = str(url)
         self.remote = remote
         if _is_local(self.url):
-            top = git(Path(self.url), "rev-parse", "--show-toplevel", check=False)
+            top = gitcmd.run(Path(self.url), "rev-parse", "--show-toplevel", check=False)
             if top.returncode != 0:
                 raise NotAZooError(f"{self.url}: not a git repository; give a zoo clone or a git URL")
             self.git_dir = Path(top.stdout.decode().strip())
             self.local = True
         else:
+            gitcmd.check_url(self.url)
+            if _is_path(self.url):
+                what = "not a directory" if os.path.exists(self.url) else "no such directory"
+                raise NotAZooError(f"{self.url}: {what}; give a zoo clone or a git URL")
             self.git_dir = self._mirror()
             self.local = False
-        self.rev = rev or "HEAD"
-        found = git(self.git_dir, "rev-parse", "--verify", "--quiet", f"{self.rev}^{{commit}}", check=False)
+        self.rev = gitcmd.check_revision(rev or "HEAD", self.url)
+        found = gitcmd.run(self.git_dir, "rev-parse", "--verify", "--quiet", operands=(f"{self.rev}^{{commit}}",),
+                           end="--end-of-options", check=False)
         if found.returncode != 0:
             raise ZooError(f"unknown revision {self.rev!r} in {self.url}; `zoo versions` lists the branches and tags")
         self.commit = found.stdout.decode().strip()
@@ -63,23 +62,43 @@ class RevisionSource:
         mirror = constants.cache_dir() / "repos" / f"{key}.git"
         if mirror.exists():
             if not constants.offline():
-                fetched = git(mirror, "fetch", "--quiet", "--prune", "--tags", "origin", check=False, timeout=60)
+                try:
+                    fetched = gitcmd.run_network(mirror, self.url, "fetch", "--progress", "--prune", "--tags",
+                                                 operands=("origin",))
+                except RemoteUnreachableError as e:
+                    raise RemoteUnreachableError(f"{e}; or set ZOO_OFFLINE=1 to use the cached copy") from None
                 if fetched.returncode != 0:
-                    raise StorageError(f"cannot reach {self.url}: {_last_line(fetched)}; "
+                    raise StorageError(f"cannot reach {self.url}: {gitcmd.last_line(fetched)}; "
                                        "set ZOO_OFFLINE=1 to use the cached copy")
             return mirror
         if constants.offline():
             raise MissingFileError(f"{self.url} has never been fetched and ZOO_OFFLINE=1 is set; go online once")
         mirror.parent.mkdir(parents=True, exist_ok=True)
+        for stale in mirror.parent.glob(f"{mirror.name}.tmp-*"):  # left by a killed zoo
+            pid = stale.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not pid_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = mirror.with_name(mirror.name + f".tmp-{os.getpid()}")
-        proc = subprocess.run(["git", "clone", "--mirror", "--quiet", self.url, str(tmp)], capture_output=True,
-                              timeout=300, env={**os.environ, **_GIT_ENV})
-        if proc.returncode != 0:
-            import shutil
-
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            proc = gitcmd.run_network(mirror.parent, self.url, "clone", "--mirror", "--progress",
+                                      operands=(self.url, str(tmp)))
+        except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise StorageError(f"cannot reach {self.url}: {_last_line(proc)}")
-        os.replace(tmp, mirror)
+            raise
+        if proc.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            cause = gitcmd.last_line(proc)
+            if "does not appear to be a git repository" in cause:
+                raise NotAZooError(f"{self.url}: not a git repository ({cause.removeprefix('fatal: ')}); "
+                                   "give a zoo clone or a git URL")
+            raise StorageError(f"cannot reach {self.url}: {cause}")
+        try:
+            os.replace(tmp, mirror)
+        except OSError:
+            if not mirror.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another zoo process mirrored it first
         return mirror
 
     def checkout(self) -> Path:
@@ -87,25 +106,26 @@ class RevisionSource:
         which a bare clone cannot give it when the remote is a path relative to the repo)."""
         path = constants.cache_dir() / "checkouts" / self.commit
         if not (path / ".dvc").is_dir():
-            import shutil
-
             shutil.rmtree(path, ignore_errors=True)
-            git(self.git_dir, "worktree", "prune", check=False)
-            git(self.git_dir, "worktree", "add", "--detach", "--force", str(path), self.commit)
+            gitcmd.run(self.git_dir, "worktree", "prune", check=False)
+            gitcmd.run(self.git_dir, "worktree", "add", "--detach", "--force", operands=(str(path), self.commit))
         return path
 
     def read_bytes(self, rel: str) -> bytes | None:
         """A file's bytes at the revision, or None if it does not exist there."""
-        proc = git(self.git_dir, "cat-file", "blob", f"{self.commit}:{rel}", check=False)
+        proc = gitcmd.run(self.git_dir, "cat-file", "blob", operands=(f"{self.commit}:{rel}",), end="--end-of-options",
+                          check=False)
         return proc.stdout if proc.returncode == 0 else None
 
     def list_dir(self, rel: str) -> list[str]:
         """File names directly inside a folder at the revision."""
-        proc = git(self.git_dir, "ls-tree", "--name-only", f"{self.commit}:{rel}", check=False)
+        proc = gitcmd.run(self.git_dir, "ls-tree", "--name-only", operands=(f"{self.commit}:{rel}",),
+                          end="--end-of-options", check=False)
         return proc.stdout.decode().split() if proc.returncode == 0 else []
 
-    def fetch(self, rel: str, sha256: str, stamps) -> Path:
-        """A verified local copy of the checkpoint at ``rel`` whose sha256 must be ``sha256``."""
+    def fetch(self, rel: str, sha256: str, stamps, remote: str | None = None) -> Path:
+        """A verified local copy of the checkpoint at ``rel`` whose sha256 must be ``sha256``, from ``remote``
+        (default: the one this source was opened with, else the revision's default remote)."""
         target = constants.cache_dir() / "objects" / sha256[:2] / sha256
         if target.is_file():
             if stamps.sha256(target) == sha256:
@@ -117,7 +137,8 @@ class RevisionSource:
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
             repo = self.url if self.local else str(self.checkout())
-            digest = download_at_revision(repo, self.commit, rel, tmp, remote=self.remote)
+            digest = download_at_revision(repo, self.commit, rel, tmp, remote=remote or self.remote, label=self.url,
+                                          own_dvc_dir=self.git_dir / ".dvc" if self.local else None)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -129,7 +150,3 @@ class RevisionSource:
         stamps.record(target, sha256)
         return target
 
-
-def _last_line(proc: subprocess.CompletedProcess) -> str:
-    lines = (proc.stderr.decode(errors="replace") if isinstance(proc.stderr, bytes) else proc.stderr).strip().splitlines()
-    return lines[-1] if lines else f"exit {proc.returncode}"

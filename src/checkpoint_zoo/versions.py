@@ -11,7 +11,8 @@ from .catalog import rules, table
 from .errors import ZooError
 from .evaluation import contract
 from .evaluation.results import parse_results
-from .revision import RevisionSource, git
+from .gitcmd import run as git
+from .revision import RevisionSource
 
 # Columns compared as metadata; the computed ones change only with the bytes (reported as "replaced").
 _META = tuple(c for c in rules.COLUMNS if c not in rules.COMPUTED_COLUMNS)
@@ -127,21 +128,23 @@ class ZooVersion:
 def versions(root: Path) -> list[ZooVersion]:
     """Every local branch and tag whose commit holds a zoo, newest first."""
     fmt = "%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:iso-strict)%00%(*committerdate:iso-strict)"
-    out = git(root, "for-each-ref", f"--format={fmt}", "refs/heads", "refs/tags").stdout.decode()
+    out = git(root, "for-each-ref", f"--format={fmt}", operands=("refs/heads", "refs/tags")).stdout.decode()
     found = []
     for line in out.splitlines():
         ref, obj, peeled, date, peeled_date = line.split("\0")
         commit, date = (peeled, peeled_date) if peeled else (obj, date)
         kind = "tag" if ref.startswith("refs/tags/") else "branch"
         name = ref.split("/", 2)[2]
-        data = git(root, "cat-file", "blob", f"{commit}:{constants.TABLE_PATH}", check=False)
+        data = git(root, "cat-file", "blob", operands=(f"{commit}:{constants.TABLE_PATH}",), end="--end-of-options",
+                   check=False)
         if data.returncode != 0:
             continue
         try:
             rows = table.parse_csv(data.stdout, f"{constants.TABLE_PATH}@{name}")
         except ZooError:
             rows = []
-        summary = git(root, "cat-file", "blob", f"{commit}:{constants.METRICS_DIR}/summary.json", check=False)
+        summary = git(root, "cat-file", "blob", operands=(f"{commit}:{constants.METRICS_DIR}/summary.json",),
+                      end="--end-of-options", check=False)
         best = {}
         if summary.returncode == 0:
             try:

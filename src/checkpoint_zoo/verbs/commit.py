@@ -9,11 +9,10 @@ would not match the table being committed), stages exactly those paths and commi
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import constants
+from .. import constants, gitcmd
 from ..errors import UsageError, ZooError
 from ..model import CommitResult
 
@@ -45,8 +44,7 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
         staged = [p for p in staged if p]
         if not staged:
             return CommitResult("", ())
-        proc = subprocess.run(["git", "commit", "-q", "--file=-"], cwd=zoo.root, input=message, text=True,
-                              capture_output=True)
+        proc = gitcmd.run(zoo.root, "commit", "-q", "--file=-", input=message, text=True, check=False, timeout=None)
         if proc.returncode != 0:
             lines = (proc.stderr or proc.stdout).strip().splitlines()
             raise ZooError(f"git commit failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
@@ -54,8 +52,8 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
     return CommitResult(head, tuple(staged))
 
 
-def _git(zoo: Zoo, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=zoo.root, capture_output=True, text=True)
+def _git(zoo: Zoo, *args: str, operands: tuple[str, ...] = ()) -> str:
+    proc = gitcmd.run(zoo.root, *args, operands=operands, text=True, check=False, timeout=None)
     if proc.returncode != 0:
         raise ZooError(f"git {args[0]} failed: {proc.stderr.strip()}")
     return proc.stdout
@@ -63,11 +61,11 @@ def _git(zoo: Zoo, *args: str) -> str:
 
 def _stageable(zoo: Zoo, paths: list[str]) -> list[str]:
     """The paths that exist or git tracks, minus the ignored ones (one git call for each question)."""
-    tracked = set(_git(zoo, "ls-files", "-z", "--", *paths).split("\0")) if paths else set()
+    tracked = set(_git(zoo, "ls-files", "-z", operands=tuple(paths)).split("\0")) if paths else set()
     kept = [p for p in paths if (zoo.root / p).exists() or p in tracked
             or any(t.startswith(p.rstrip("/") + "/") for t in tracked)]
-    proc = subprocess.run(["git", "check-ignore", "--no-index", "--stdin", "-z"], cwd=zoo.root,
-                          input="\0".join(kept), capture_output=True, text=True)
+    proc = gitcmd.run(zoo.root, "check-ignore", "--no-index", "--stdin", "-z", input="\0".join(kept), text=True,
+                      check=False, timeout=None)
     ignored = set(proc.stdout.split("\0"))
     return [p for p in kept if p not in ignored]
 
