@@ -610,6 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {token}")
     args = parser.parse_args(argv)
     from .errors import TableInvalidError, UsageError, ZooError
+    from .safety import redact_urls
 
     zoo = None
     try:
@@ -619,13 +620,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                   trust_code=args.trust_code)
         return args.func(zoo, args)
     except UsageError as e:
-        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        print(f"zoo {args.verb}: {redact_urls(str(e))}", file=sys.stderr)
         return 2
     except TableInvalidError as e:
         print(f"zoo {args.verb}: {e}", file=sys.stderr)
         return 1
     except ZooError as e:
-        print(f"zoo {args.verb}: {e}", file=sys.stderr)
+        # messages may quote a remote's URL, and a hand-written one may hold a password
+        print(f"zoo {args.verb}: {redact_urls(str(e))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader (e.g. `| head`) has gone; say nothing more
@@ -639,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if args.traceback:
             raise
-        print(f"zoo {args.verb}: unexpected {type(e).__name__}: {e} (rerun with --traceback and report it)",
+        print(f"zoo {args.verb}: unexpected {type(e).__name__}: {redact_urls(str(e))} (rerun with --traceback and report it)",
               file=sys.stderr)
         return 1
     finally:

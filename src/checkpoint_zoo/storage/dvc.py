@@ -25,7 +25,7 @@ from ..errors import (
     StorageError,
     ZooError,
 )
-from ..safety import pid_alive
+from ..safety import pid_alive, redact_url, redact_urls, url_credentials, url_userinfo
 
 # Remote options that are credentials: never written to the committed .dvc/config (only config.local).
 SECRET_OPTIONS = frozenset({
@@ -162,6 +162,33 @@ def _raise_if_disk_full(exc: BaseException | None, doing: str, *logged: BaseExce
         raise DiskFullError(disk_full_message(full, doing)) from None
 
 
+def _save_config_atomically(cfg, level: str, conf: dict) -> None:
+    """Write one level of DVC's config to a temp file and rename it over the old one.
+
+    DVC's own ``Config._save_config`` truncates the file and writes it in place: a command reading it
+    at that moment (another zoo or dvc process) sees an empty config, and if it then writes, drops
+    every section it did not add (the default remote, ``[hydra]``)."""
+    from configobj import ConfigObj
+    from dvc.config import _pack_named
+
+    path = Path(cfg.files[level])
+    tmp_dir = Path(cfg.dvc_dir) / "tmp"  # git-ignored, on the same file system as the config
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f".{path.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            ConfigObj(_pack_named(conf)).write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class Storage:
     """DVC operations on one zoo repository, opened lazily."""
 
@@ -213,7 +240,8 @@ class Storage:
         if "://" not in url:
             return f"remote {name!r}"
         endpoint = conf.get("endpointurl")
-        return f"remote {name!r} ({url}{' at ' + str(endpoint) if endpoint else ''})"
+        endpoint = redact_url(str(endpoint)) if endpoint else ""
+        return f"remote {name!r} ({redact_url(url)}{' at ' + endpoint if endpoint else ''})"
 
     def _check_remote(self, remote: str | None) -> None:
         """A named remote must exist and a default must be set when none is named."""
@@ -247,7 +275,24 @@ class Storage:
 
     def _failure(self, remote: str | None, action: str, log: _DvcLog, exc: BaseException | None = None,
                  paths: Iterable[str] = (), summary: str | None = None, probed: bool = False) -> ZooError:
-        """The one-line error for a failed transfer: which remote, what went wrong, how to fix it."""
+        """The one-line error for a failed transfer: which remote, what went wrong, how to fix it (credentials
+        in the remote's URLs masked: the underlying errors quote the endpoint URL)."""
+        err = self._failure_unmasked(remote, action, log, exc, paths, summary, probed)
+        text = str(err)
+        try:
+            conf = self.repo.config["remote"].get(self._remote_name(remote)) or {}
+        except Exception:
+            conf = {}
+        # the remote's own secrets, masked wherever the underlying error quotes them (even a password
+        # with a space in it, which no pattern over free text can delimit)
+        known = [url_userinfo(str(v)) if url_credentials(str(v)) else (str(v) if k in SECRET_OPTIONS else None)
+                 for k, v in conf.items()]
+        for secret in sorted({k for k in known if k and len(k) > 3}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return type(err)(redact_urls(text))
+
+    def _failure_unmasked(self, remote: str | None, action: str, log: _DvcLog, exc: BaseException | None,
+                          paths: Iterable[str], summary: str | None, probed: bool) -> ZooError:
         name = self._remote_name(remote)
         where = self.describe_remote(remote)
         errors = [*log.errors, *([exc] if exc is not None else [])]
@@ -299,7 +344,9 @@ class Storage:
     def _config(self):
         from dvc.config import Config
 
-        return Config(dvc_dir=str(self.root / ".dvc"))
+        cfg = Config(dvc_dir=str(self.root / ".dvc"))
+        cfg._save_config = lambda level, conf: _save_config_atomically(cfg, level, conf)
+        return cfg
 
     def remotes(self) -> list[dict]:
         """Every configured remote: name, url, options (secrets masked), level, default, secret keys
@@ -314,12 +361,14 @@ class Storage:
             local = local_level["remote"].get(name) or {}
             out.append({
                 "name": name,
-                "url": str(conf.get("url", "")),
-                "options": {k: ("***" if k in SECRET_OPTIONS else str(v)) for k, v in conf.items() if k != "url"},
+                "url": redact_url(str(conf.get("url", ""))),
+                "options": {k: ("***" if k in SECRET_OPTIONS else redact_url(str(v)))
+                            for k, v in conf.items() if k != "url"},
                 "level": "repo" if name in repo_level["remote"] else ("local" if name in local_level["remote"] else "global"),
                 "default": name == default,
                 "local_secrets": tuple(sorted(k for k in local if k in SECRET_OPTIONS)),
-                "committed_secrets": tuple(sorted(k for k in committed if k in SECRET_OPTIONS)),
+                "committed_secrets": tuple(sorted(k for k, v in committed.items()
+                                                  if k in SECRET_OPTIONS or url_credentials(str(v)))),
             })
         return out
 
@@ -334,7 +383,7 @@ class Storage:
                 with cfg.edit(level) as conf:
                     yield conf
             except ConfigError as e:
-                raise RemoteConfigError(f"{_first_line(e)}; nothing was written (see `dvc remote modify --help` "
+                raise RemoteConfigError(f"{redact_urls(_first_line(e))}; nothing was written (see `dvc remote modify --help` "
                                         "for the options of each remote type)") from None
         return cfg, editing()
 
@@ -854,8 +903,8 @@ def download_at_revision(repo: str, rev: str, path: str, dest: Path, remote: str
             kind = {"unreachable": RemoteUnreachableError, "lost": RemoteUnreachableError, "credentials": RemoteAuthError,
                     "bucket": RemoteBucketError, "missing": NotPushedError}.get(found[0] if found else "", StorageError)
             cause = f"{found[1]} ({_first_line(e)})" if found else _first_line(e)
-            raise kind(f"{path} at {rev[:12]} of {repo}: download failed"
-                       f"{' from remote ' + repr(remote) if remote else ''}: {cause}") from None
+            raise kind(redact_urls(f"{path} at {rev[:12]} of {repo}: download failed"
+                                   f"{' from remote ' + repr(remote) if remote else ''}: {cause}")) from None
     return h.hexdigest()
 
 
