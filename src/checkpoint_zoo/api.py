@@ -630,7 +630,8 @@ class Zoo:
         return [Checkpoint.from_row(r) for r in doomed.values()]
 
     def push(self, refs: Sequence[str] = (), remote: str | None = None, jobs: int | None = None) -> PushResult:
-        """Upload checkpoints (all by default) after re-checking each local object's sha256."""
+        """Upload checkpoints (all by default) after re-checking each local object's sha256; objects of
+        them that the remote already holds with other bytes are overwritten (``PushResult.replaced``)."""
         self._workspace_only("push")
         rows = self.rows()
         chosen = self._resolve_many(refs, rows) if refs else rows
@@ -651,14 +652,14 @@ class Zoo:
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
             )
         folders = sorted({str(Path(r["path"]).parent) for r in chosen})
-        uploaded = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else 0
+        uploaded, replaced = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else (0, 0)
         name = remote or self.storage.default_remote() or ""
         from .verbs.commit import in_tree_remotes
 
         folder = in_tree_remotes(self.root, self.storage.remotes()).get(name)
         # a remote inside the work tree reaches teammates only through git: its objects are staged
         staged = self._git_add([folder]) if folder and (self.root / folder).is_dir() else ()
-        return PushResult(name, uploaded, tuple(skipped), staged)
+        return PushResult(name, uploaded, tuple(skipped), staged, replaced)
 
     # ---- remotes (DVC remote config; credentials never in the committed .dvc/config) ---------
 

@@ -222,6 +222,9 @@ def cmd_commit(zoo, args) -> int:
 def cmd_push(zoo, args) -> int:
     res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
     print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
+    if res.replaced:
+        print(f"replaced {res.replaced} wrong object(s) on the remote (other bytes at their keys) with the good "
+              "local copies")
     if res.staged:
         print(f"staged {' '.join(res.staged)}: this remote lives in the work tree, so its objects reach teammates "
               "in git; commit them (zoo commit -m MESSAGE)")

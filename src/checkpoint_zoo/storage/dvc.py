@@ -816,16 +816,9 @@ class Storage:
                 _raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
                 raise StorageError(f"checkout failed for {', '.join(paths)}: {_first_line(e)}") from None
 
-    def _push_missing(self, paths: list[str], remote: str | None, jobs: int | None = None,
-                      folders: Iterable[str] = ()) -> int:
-        """Upload the objects of these files that the remote still lacks after ``dvc push``, and the
-        folder manifests of ``folders`` (and of these files' folders).
-
-        DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
-        some files of a folder uploads that manifest too: a later push of another file of the same
-        folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
-        checked on the remote, and uploaded if missing. A manifest can be new while none of its files
-        is local: DVC's merge driver writes the merged one of two branches' additions."""
+    def _push_objects(self, paths: list[str], folders: Iterable[str]) -> dict[str, Path]:
+        """oid -> local cache object of these files and of the folder manifests of ``folders`` (and of
+        these files' folders): everything a push of them must leave right on the remote."""
         want: dict[str, Path] = {}
         for p in paths:
             obj = self.cached_object(p)
@@ -837,26 +830,78 @@ class Storage:
                 md5 = self._folder_md5(pointer, self.pointer(folder))
                 if self.cache_path(md5).exists():
                     want[md5] = self.cache_path(md5)
-        if not want:
-            return 0
-        odb = self.repo.cloud.get_remote_odb(remote, "push")
-        present = set(odb.oids_exist(list(want)))
-        missing = [oid for oid in want if oid not in present]
-        if not missing:
+        return want
+
+    @staticmethod
+    def _upload(odb, objects: dict[str, Path], jobs: int | None) -> int:
+        """Upload these local objects, replacing whatever the remote holds at their keys."""
+        if not objects:
             return 0
         from dvc_objects.fs.local import LocalFileSystem
 
         errors: list[BaseException] = []
-        done = odb.add([str(want[oid]) for oid in missing], LocalFileSystem(), missing, check_exists=False,
+        done = odb.add([str(p) for p in objects.values()], LocalFileSystem(), list(objects), check_exists=False,
                        on_error=lambda oid, exc: errors.append(exc), **({"batch_size": jobs} if jobs else {}))
         if errors:
             raise errors[0]
         return done
 
+    def _push_missing(self, want: dict[str, Path], odb, jobs: int | None = None) -> int:
+        """Upload the objects of ``want`` that the remote still lacks after ``dvc push``.
+
+        DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
+        some files of a folder uploads that manifest too: a later push of another file of the same
+        folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
+        checked on the remote, and uploaded if missing. A manifest can be new while none of its files
+        is local: DVC's merge driver writes the merged one of two branches' additions."""
+        if not want:
+            return 0
+        present = set(odb.oids_exist(list(want)))
+        return self._upload(odb, {oid: p for oid, p in want.items() if oid not in present}, jobs)
+
+    @staticmethod
+    def _remote_object_ok(odb, oid: str, local: Path) -> bool:
+        """Whether the remote's object at ``oid``'s key holds the bytes named by ``oid`` (their md5): the
+        size first, then an S3 ETag that is a plain md5 (single-part upload), else the md5 of its bytes
+        (a multipart ETag, an encrypted object's ETag, a local or other remote)."""
+        import hashlib
+
+        path = odb.oid_to_path(oid)
+        info = odb.fs.info(path)
+        if info.get("size") is not None and int(info["size"]) != local.stat().st_size:
+            return False
+        md5 = oid.removesuffix(".dir")
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
+        if etag == md5:
+            return True
+        h = hashlib.md5()
+        with odb.fs.open(path, "rb") as f:
+            while chunk := f.read(8 * 1024 * 1024):
+                h.update(chunk)
+        return h.hexdigest() == md5
+
+    def _replace_wrong(self, want: dict[str, Path], odb, jobs: int | None) -> int:
+        """Check the objects of ``want`` that the remote already holds and overwrite each wrong one (other
+        bytes at its key: a pre-poisoned bucket, a damaged copy) with the good local one; returns how many.
+        DVC would take them as pushed and upload nothing, so they could never be repaired."""
+        if not want:
+            return 0
+        from concurrent.futures import ThreadPoolExecutor
+
+        present = sorted(set(odb.oids_exist(list(want))))
+        if not present:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(jobs or 8, len(present))) as pool:
+            verdicts = list(pool.map(lambda oid: self._remote_object_ok(odb, oid, want[oid]), present))
+        wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
+        self._upload(odb, wrong, jobs)
+        return len(wrong)
+
     def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
-             folders: Iterable[str] = ()) -> int:
+             folders: Iterable[str] = ()) -> tuple[int, int]:
         """Upload these files' cache objects and the manifests of ``folders``, ``jobs`` at a time (default
-        DVC's: 4 per core); returns how many objects were transferred."""
+        DVC's: 4 per core), after checking the ones the remote already holds (see ``_replace_wrong``);
+        returns (objects uploaded, wrong objects on the remote replaced)."""
         from dvc.exceptions import UploadError
 
         paths = list(paths)
@@ -865,9 +910,12 @@ class Storage:
             probed = False
             try:
                 probed = self._probe(remote)
+                want = self._push_objects(paths, folders)
+                odb = self.repo.cloud.get_remote_odb(remote, "push")
+                replaced = self._replace_wrong(want, odb, jobs)
                 pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs) or 0) \
                     if paths else 0  # no targets would mean everything to DVC
-                return pushed + self._push_missing(paths, remote, jobs, folders)
+                return pushed + self._push_missing(want, odb, jobs), replaced
             except UploadError as e:
                 raise self._failure(remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
                                     probed=probed) from None
