@@ -597,11 +597,13 @@ class Storage:
         import hashlib
 
         if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
-            # DVC names a manifest by the md5 of its bytes: these came damaged (or replaced) from a remote
+            # DVC names a manifest by the md5 of its bytes, and the zoo checks a downloaded one before it
+            # enters the cache: this copy was damaged here (or fetched unchecked by plain `dvc fetch`)
             obj.unlink(missing_ok=True)
-            raise IntegrityError(f"{folder}: its folder manifest in the DVC cache does not match md5 {md5} "
-                                 "(damaged or replaced on the remote); the copy was discarded, the workspace "
-                                 "left as it was; re-push it from a good clone with `zoo push`")
+            raise IntegrityError(f"{folder}: its folder manifest in the local DVC cache ({obj}) does not match md5 "
+                                 f"{md5} (damaged on this disk, not on the remote); the damaged copy was removed and "
+                                 f"the workspace left as it was; run the command again (`zoo pull` downloads the "
+                                 "manifest again)")
         entries = {e["relpath"]: e["md5"] for e in json.loads(raw)}
         self._good_manifests[md5] = entries
         return dict(entries)
