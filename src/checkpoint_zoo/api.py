@@ -440,8 +440,13 @@ class Zoo:
                 need.append(row)
         if need:
             missing_in_cache = [r["path"] for r in need if not self._cache_ok(r)]
-            if missing_in_cache:
-                self.storage.fetch(missing_in_cache, remote=remote, jobs=jobs)
+            self._fetch_into_cache(missing_in_cache, remote, jobs)
+            # a cache copy that looked right by its stamp but is damaged (bit rot with the same size and
+            # mtime) is the local disk's fault: drop it and fetch it once more, so only bytes that came
+            # from the remote in this pull are ever blamed on it
+            rotten = [r["path"] for r in need if r["path"] not in missing_in_cache and not self._cache_ok(r, force=True)]
+            self._fetch_into_cache(rotten, remote, jobs)
+            missing_in_cache += rotten
             absent = [r for r in need if self.storage.cached_object(r["path"]) is None]
             if absent:
                 refs_absent = " ".join(f"{r['model']}@{r['step']}" for r in absent)
@@ -453,13 +458,15 @@ class Zoo:
                 )
             for row in need:
                 obj = self.storage.cached_object(row["path"])
-                if not self._cache_ok(row, force=True):
+                # the others were hashed just above (their stamps are fresh)
+                if not self._cache_ok(row, force=row["path"] in missing_in_cache):
                     if obj is not None:
                         obj.unlink(missing_ok=True)
                     raise IntegrityError(
                         f"{row['path']}: the bytes from remote {remote or self.storage.default_remote()!r} do not match "
                         f"sha256 {row['sha256'][:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
-                        "workspace left as it was; re-push the checkpoint from a good copy"
+                        "workspace left as it was; re-push the checkpoint from a clone whose copy is good (`zoo "
+                        "push` there replaces the wrong object on the remote)"
                     )
             for row in need:
                 # a damaged file that kept its size and mtime looks unchanged to DVC: remove it first
@@ -472,6 +479,17 @@ class Zoo:
                 status = "downloaded" if row["path"] in (missing_in_cache or []) else "restored"
                 results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", path, status)
         return [results[r["path"]] for r in rows]
+
+    def _fetch_into_cache(self, paths: builtins.list[str], remote: str | None, jobs: int | None) -> None:
+        """Fetch these files' objects, first removing the local cache copies they have: those are known to be
+        damaged (the caller found their sha256 wrong), and a fetch keeps an object that is already there."""
+        if not paths:
+            return
+        for p in paths:
+            obj = self.storage.cached_object(p)
+            if obj is not None:
+                obj.unlink(missing_ok=True)
+        self.storage.fetch(paths, remote=remote, jobs=jobs)
 
     def _cache_ok(self, row: Row, force: bool = False) -> bool:
         obj = self.storage.cached_object(row["path"])
@@ -639,7 +657,8 @@ class Zoo:
         return [Checkpoint.from_row(r) for r in doomed.values()]
 
     def push(self, refs: Sequence[str] = (), remote: str | None = None, jobs: int | None = None) -> PushResult:
-        """Upload checkpoints (all by default) after re-checking each local object's sha256."""
+        """Upload checkpoints (all by default) after re-checking each local object's sha256; objects of
+        them that the remote already holds with other bytes are overwritten (``PushResult.replaced``)."""
         self._workspace_only("push")
         rows = self.rows()
         chosen = self._resolve_many(refs, rows) if refs else rows
@@ -660,14 +679,14 @@ class Zoo:
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
             )
         folders = sorted({str(Path(r["path"]).parent) for r in chosen})
-        uploaded = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else 0
+        uploaded, replaced = self.storage.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else (0, 0)
         name = remote or self.storage.default_remote() or ""
         from .verbs.commit import in_tree_remotes
 
         folder = in_tree_remotes(self.root, self.storage.remotes()).get(name)
         # a remote inside the work tree reaches teammates only through git: its objects are staged
         staged = self._git_add([folder]) if folder and (self.root / folder).is_dir() else ()
-        return PushResult(name, uploaded, tuple(skipped), staged)
+        return PushResult(name, uploaded, tuple(skipped), staged, replaced)
 
     # ---- remotes (DVC remote config; credentials never in the committed .dvc/config) ---------
 

@@ -13,15 +13,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .safety import printable
+from .safety import printable, redact_urls
 
 TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags")
 
 
 
 def _print(*parts: object, file=None, end: str = "\n") -> None:
-    """print(), through the one sanitiser: nothing from input reaches the terminal as a control sequence."""
-    print(*(printable(str(p)) for p in parts), file=file, end=end)
+    """print(), through the one sanitiser: nothing from input reaches the terminal as a control sequence, and
+    no URL password (a remote's hand-written config, an error quoting it) is shown."""
+    print(*(printable(redact_urls(str(p))) for p in parts), file=file, end=end)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -245,6 +246,9 @@ def cmd_commit(zoo, args) -> int:
 def cmd_push(zoo, args) -> int:
     res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
     _print(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
+    if res.replaced:
+        _print(f"replaced {res.replaced} wrong object(s) on the remote (other bytes at their keys) with the good "
+               "local copies")
     if res.staged:
         _print(f"staged {' '.join(res.staged)}: this remote lives in the work tree, so its objects reach teammates "
               "in git; commit them (zoo commit -m MESSAGE)")

@@ -180,6 +180,7 @@ class PushResult:
     uploaded: int
     skipped: tuple[str, ...] = field(default_factory=tuple)
     staged: tuple[str, ...] = ()  # a remote inside the work tree: its folder, staged in git
+    replaced: int = 0  # objects the remote held with other bytes, overwritten with the good local copy
 
 
 @dataclass(frozen=True)

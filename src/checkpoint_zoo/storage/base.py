@@ -51,9 +51,10 @@ class CheckpointStore(Protocol):
         ...
 
     def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
-             folders: Iterable[str] = ()) -> int:
+             folders: Iterable[str] = ()) -> tuple[int, int]:
         """Upload what the remote lacks of these files and of the folder manifests of ``folders``, ``jobs`` at
-        a time; returns how many objects were sent."""
+        a time, and overwrite what it holds of them with other bytes; returns (objects sent, wrong objects
+        replaced)."""
         ...
 
     # remotes

@@ -25,7 +25,7 @@ from ..errors import (
     StorageError,
     ZooError,
 )
-from ..safety import pid_alive
+from ..safety import pid_alive, redact_url, redact_urls, url_credentials, url_userinfo
 
 # Remote options that are credentials: never written to the committed .dvc/config (only config.local).
 SECRET_OPTIONS = frozenset({
@@ -162,6 +162,33 @@ def _raise_if_disk_full(exc: BaseException | None, doing: str, *logged: BaseExce
         raise DiskFullError(disk_full_message(full, doing)) from None
 
 
+def _save_config_atomically(cfg, level: str, conf: dict) -> None:
+    """Write one level of DVC's config to a temp file and rename it over the old one.
+
+    DVC's own ``Config._save_config`` truncates the file and writes it in place: a command reading it
+    at that moment (another zoo or dvc process) sees an empty config, and if it then writes, drops
+    every section it did not add (the default remote, ``[hydra]``)."""
+    from configobj import ConfigObj
+    from dvc.config import _pack_named
+
+    path = Path(cfg.files[level])
+    tmp_dir = Path(cfg.dvc_dir) / "tmp"  # git-ignored, on the same file system as the config
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f".{path.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            ConfigObj(_pack_named(conf)).write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 class Storage:
     """DVC operations on one zoo repository, opened lazily."""
 
@@ -213,7 +240,8 @@ class Storage:
         if "://" not in url:
             return f"remote {name!r}"
         endpoint = conf.get("endpointurl")
-        return f"remote {name!r} ({url}{' at ' + str(endpoint) if endpoint else ''})"
+        endpoint = redact_url(str(endpoint)) if endpoint else ""
+        return f"remote {name!r} ({redact_url(url)}{' at ' + endpoint if endpoint else ''})"
 
     def _check_remote(self, remote: str | None) -> None:
         """A named remote must exist and a default must be set when none is named."""
@@ -247,7 +275,24 @@ class Storage:
 
     def _failure(self, remote: str | None, action: str, log: _DvcLog, exc: BaseException | None = None,
                  paths: Iterable[str] = (), summary: str | None = None, probed: bool = False) -> ZooError:
-        """The one-line error for a failed transfer: which remote, what went wrong, how to fix it."""
+        """The one-line error for a failed transfer: which remote, what went wrong, how to fix it (credentials
+        in the remote's URLs masked: the underlying errors quote the endpoint URL)."""
+        err = self._failure_unmasked(remote, action, log, exc, paths, summary, probed)
+        text = str(err)
+        try:
+            conf = self.repo.config["remote"].get(self._remote_name(remote)) or {}
+        except Exception:
+            conf = {}
+        # the remote's own secrets, masked wherever the underlying error quotes them (even a password
+        # with a space in it, which no pattern over free text can delimit)
+        known = [url_userinfo(str(v)) if url_credentials(str(v)) else (str(v) if k in SECRET_OPTIONS else None)
+                 for k, v in conf.items()]
+        for secret in sorted({k for k in known if k and len(k) > 3}, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return type(err)(redact_urls(text))
+
+    def _failure_unmasked(self, remote: str | None, action: str, log: _DvcLog, exc: BaseException | None,
+                          paths: Iterable[str], summary: str | None, probed: bool) -> ZooError:
         name = self._remote_name(remote)
         where = self.describe_remote(remote)
         errors = [*log.errors, *([exc] if exc is not None else [])]
@@ -299,7 +344,9 @@ class Storage:
     def _config(self):
         from dvc.config import Config
 
-        return Config(dvc_dir=str(self.root / ".dvc"))
+        cfg = Config(dvc_dir=str(self.root / ".dvc"))
+        cfg._save_config = lambda level, conf: _save_config_atomically(cfg, level, conf)
+        return cfg
 
     def remotes(self) -> list[dict]:
         """Every configured remote: name, url, options (secrets masked), level, default, secret keys
@@ -314,12 +361,14 @@ class Storage:
             local = local_level["remote"].get(name) or {}
             out.append({
                 "name": name,
-                "url": str(conf.get("url", "")),
-                "options": {k: ("***" if k in SECRET_OPTIONS else str(v)) for k, v in conf.items() if k != "url"},
+                "url": redact_url(str(conf.get("url", ""))),
+                "options": {k: ("***" if k in SECRET_OPTIONS else redact_url(str(v)))
+                            for k, v in conf.items() if k != "url"},
                 "level": "repo" if name in repo_level["remote"] else ("local" if name in local_level["remote"] else "global"),
                 "default": name == default,
                 "local_secrets": tuple(sorted(k for k in local if k in SECRET_OPTIONS)),
-                "committed_secrets": tuple(sorted(k for k in committed if k in SECRET_OPTIONS)),
+                "committed_secrets": tuple(sorted(k for k, v in committed.items()
+                                                  if k in SECRET_OPTIONS or url_credentials(str(v)))),
             })
         return out
 
@@ -334,7 +383,7 @@ class Storage:
                 with cfg.edit(level) as conf:
                     yield conf
             except ConfigError as e:
-                raise RemoteConfigError(f"{_first_line(e)}; nothing was written (see `dvc remote modify --help` "
+                raise RemoteConfigError(f"{redact_urls(_first_line(e))}; nothing was written (see `dvc remote modify --help` "
                                         "for the options of each remote type)") from None
         return cfg, editing()
 
@@ -548,11 +597,13 @@ class Storage:
         import hashlib
 
         if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
-            # DVC names a manifest by the md5 of its bytes: these came damaged (or replaced) from a remote
+            # DVC names a manifest by the md5 of its bytes, and the zoo checks a downloaded one before it
+            # enters the cache: this copy was damaged here (or fetched unchecked by plain `dvc fetch`)
             obj.unlink(missing_ok=True)
-            raise IntegrityError(f"{folder}: its folder manifest in the DVC cache does not match md5 {md5} "
-                                 "(damaged or replaced on the remote); the copy was discarded, the workspace "
-                                 "left as it was; re-push it from a good clone with `zoo push`")
+            raise IntegrityError(f"{folder}: its folder manifest in the local DVC cache ({obj}) does not match md5 "
+                                 f"{md5} (damaged on this disk, not on the remote); the damaged copy was removed and "
+                                 f"the workspace left as it was; run the command again (`zoo pull` downloads the "
+                                 "manifest again)")
         entries = {e["relpath"]: e["md5"] for e in json.loads(raw)}
         self._good_manifests[md5] = entries
         return dict(entries)
@@ -769,16 +820,9 @@ class Storage:
                 _raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
                 raise StorageError(f"checkout failed for {', '.join(paths)}: {_first_line(e)}") from None
 
-    def _push_missing(self, paths: list[str], remote: str | None, jobs: int | None = None,
-                      folders: Iterable[str] = ()) -> int:
-        """Upload the objects of these files that the remote still lacks after ``dvc push``, and the
-        folder manifests of ``folders`` (and of these files' folders).
-
-        DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
-        some files of a folder uploads that manifest too: a later push of another file of the same
-        folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
-        checked on the remote, and uploaded if missing. A manifest can be new while none of its files
-        is local: DVC's merge driver writes the merged one of two branches' additions."""
+    def _push_objects(self, paths: list[str], folders: Iterable[str]) -> dict[str, Path]:
+        """oid -> local cache object of these files and of the folder manifests of ``folders`` (and of
+        these files' folders): everything a push of them must leave right on the remote."""
         want: dict[str, Path] = {}
         for p in paths:
             obj = self.cached_object(p)
@@ -790,26 +834,78 @@ class Storage:
                 md5 = self._folder_md5(pointer, self.pointer(folder))
                 if self.cache_path(md5).exists():
                     want[md5] = self.cache_path(md5)
-        if not want:
-            return 0
-        odb = self.repo.cloud.get_remote_odb(remote, "push")
-        present = set(odb.oids_exist(list(want)))
-        missing = [oid for oid in want if oid not in present]
-        if not missing:
+        return want
+
+    @staticmethod
+    def _upload(odb, objects: dict[str, Path], jobs: int | None) -> int:
+        """Upload these local objects, replacing whatever the remote holds at their keys."""
+        if not objects:
             return 0
         from dvc_objects.fs.local import LocalFileSystem
 
         errors: list[BaseException] = []
-        done = odb.add([str(want[oid]) for oid in missing], LocalFileSystem(), missing, check_exists=False,
+        done = odb.add([str(p) for p in objects.values()], LocalFileSystem(), list(objects), check_exists=False,
                        on_error=lambda oid, exc: errors.append(exc), **({"batch_size": jobs} if jobs else {}))
         if errors:
             raise errors[0]
         return done
 
+    def _push_missing(self, want: dict[str, Path], odb, jobs: int | None = None) -> int:
+        """Upload the objects of ``want`` that the remote still lacks after ``dvc push``.
+
+        DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
+        some files of a folder uploads that manifest too: a later push of another file of the same
+        folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
+        checked on the remote, and uploaded if missing. A manifest can be new while none of its files
+        is local: DVC's merge driver writes the merged one of two branches' additions."""
+        if not want:
+            return 0
+        present = set(odb.oids_exist(list(want)))
+        return self._upload(odb, {oid: p for oid, p in want.items() if oid not in present}, jobs)
+
+    @staticmethod
+    def _remote_object_ok(odb, oid: str, local: Path) -> bool:
+        """Whether the remote's object at ``oid``'s key holds the bytes named by ``oid`` (their md5): the
+        size first, then an S3 ETag that is a plain md5 (single-part upload), else the md5 of its bytes
+        (a multipart ETag, an encrypted object's ETag, a local or other remote)."""
+        import hashlib
+
+        path = odb.oid_to_path(oid)
+        info = odb.fs.info(path)
+        if info.get("size") is not None and int(info["size"]) != local.stat().st_size:
+            return False
+        md5 = oid.removesuffix(".dir")
+        etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
+        if etag == md5:
+            return True
+        h = hashlib.md5()
+        with odb.fs.open(path, "rb") as f:
+            while chunk := f.read(8 * 1024 * 1024):
+                h.update(chunk)
+        return h.hexdigest() == md5
+
+    def _replace_wrong(self, want: dict[str, Path], odb, jobs: int | None) -> int:
+        """Check the objects of ``want`` that the remote already holds and overwrite each wrong one (other
+        bytes at its key: a pre-poisoned bucket, a damaged copy) with the good local one; returns how many.
+        DVC would take them as pushed and upload nothing, so they could never be repaired."""
+        if not want:
+            return 0
+        from concurrent.futures import ThreadPoolExecutor
+
+        present = sorted(set(odb.oids_exist(list(want))))
+        if not present:
+            return 0
+        with ThreadPoolExecutor(max_workers=min(jobs or 8, len(present))) as pool:
+            verdicts = list(pool.map(lambda oid: self._remote_object_ok(odb, oid, want[oid]), present))
+        wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
+        self._upload(odb, wrong, jobs)
+        return len(wrong)
+
     def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
-             folders: Iterable[str] = ()) -> int:
+             folders: Iterable[str] = ()) -> tuple[int, int]:
         """Upload these files' cache objects and the manifests of ``folders``, ``jobs`` at a time (default
-        DVC's: 4 per core); returns how many objects were transferred."""
+        DVC's: 4 per core), after checking the ones the remote already holds (see ``_replace_wrong``);
+        returns (objects uploaded, wrong objects on the remote replaced)."""
         from dvc.exceptions import UploadError
 
         paths = list(paths)
@@ -818,9 +914,12 @@ class Storage:
             probed = False
             try:
                 probed = self._probe(remote)
+                want = self._push_objects(paths, folders)
+                odb = self.repo.cloud.get_remote_odb(remote, "push")
+                replaced = self._replace_wrong(want, odb, jobs)
                 pushed = int(self.repo.push(targets=[self._abs(p) for p in paths], remote=remote, jobs=jobs) or 0) \
                     if paths else 0  # no targets would mean everything to DVC
-                return pushed + self._push_missing(paths, remote, jobs, folders)
+                return pushed + self._push_missing(want, odb, jobs), replaced
             except UploadError as e:
                 raise self._failure(remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
                                     probed=probed) from None
@@ -909,8 +1008,8 @@ def download_at_revision(repo: str, rev: str, path: str, dest: Path, remote: str
             kind = {"unreachable": RemoteUnreachableError, "lost": RemoteUnreachableError, "credentials": RemoteAuthError,
                     "bucket": RemoteBucketError, "missing": NotPushedError}.get(found[0] if found else "", StorageError)
             cause = f"{found[1]} ({_first_line(e)})" if found else _first_line(e)
-            raise kind(f"{where}: download failed"
-                       f"{' from remote ' + repr(remote) if remote else ''}: {cause}") from None
+            raise kind(redact_urls(f"{where}: download failed"
+                                   f"{' from remote ' + repr(remote) if remote else ''}: {cause}")) from None
     return h.hexdigest()
 
 
