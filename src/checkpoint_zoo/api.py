@@ -495,6 +495,28 @@ class Zoo:
         obj = self.storage.cached_object(row["path"])
         return obj is not None and self.stamps.sha256(obj, force=force) == row["sha256"]
 
+    def verified_file(self, ref: str, remote: str | None = None) -> Path:
+        """A local file holding exactly the checkpoint's bytes (sha256 checked), without writing into the
+        working tree: its file there when present and intact, else the DVC cache's object (fetched from the
+        remote when missing); for a zoo at a revision, the user cache's copy. What ``zoo serve`` sends."""
+        if self._source is not None:
+            return self.fetch(ref, remote=remote)
+        row = self._resolve_row(ref)
+        if self._verified(row):
+            return self._abs(row["path"])
+        if not self._cache_ok(row):
+            self._fetch_into_cache([row["path"]], remote, None)
+            if not self._cache_ok(row, force=True):
+                obj = self.storage.cached_object(row["path"])
+                if obj is None:
+                    raise NotPushedError(f"{ref}: not in this clone and not on remote "
+                                         f"{remote or self.storage.default_remote()!r}; push it from the clone that added it")
+                raise IntegrityError(f"{ref}: the remote's bytes do not match sha256 {row['sha256'][:12]}…; refused")
+        obj = self.storage.cached_object(row["path"])
+        if obj is None:
+            raise MissingFileError(f"{ref}: its DVC cache object vanished while being read; try again")
+        return obj
+
     def fetch(self, ref: str, remote: str | None = None) -> Path:
         """A verified local path to the checkpoint's file, pulling it first if needed."""
         return self.pull([ref], remote=remote)[0].path

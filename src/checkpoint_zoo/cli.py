@@ -286,6 +286,15 @@ def cmd_validate(zoo, args) -> int:
     return 0
 
 
+def cmd_serve(zoo, args) -> int:
+    from .publish.server import serve
+
+    location = zoo.location
+    zoo.close()
+    serve(location, host=args.host, port=args.port, rev=args.serve_rev, log=_print)
+    return 0
+
+
 def cmd_versions(zoo, args) -> int:
     from .versions import versions
 
@@ -591,6 +600,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("versions", help="branches and tags holding a zoo, with counts and the best per task")
     s.add_argument("--format", choices=("table", "json"), default="table")
     s.set_defaults(func=cmd_versions)
+
+    s = sub.add_parser("serve", help="a read-only HTTP API, downloads and web UI for this zoo (loopback by default)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; any other is served with a warning: no authentication)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--rev", dest="serve_rev", metavar="REV",
+                   help="serve this branch, tag or commit by default (default: the working tree); ?rev= picks any")
+    s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("diff", help="what changed between two zoo versions (default: HEAD vs the working tree)")
     s.add_argument("a", nargs="?", help="old revision (default HEAD)")

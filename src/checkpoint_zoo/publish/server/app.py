@@ -1,0 +1,379 @@
+"""``zoo serve``: a read-only Starlette app over one zoo: the JSON API, verified downloads and the web UI.
+
+Routes (``?rev=`` on each: a branch, tag or commit; default the server's ``--rev``, else the working tree):
+``/api/models``, ``/api/models/{model}``, ``/api/models/{model}/checkpoints/{step}``, ``/api/leaderboard``,
+``/api/versions``, ``/files/{model}/{step}[/{file}]``, and the page (``/``, ``/app.js``, ``/style.css``,
+``/data.js``). Nothing writes to the zoo; every method but GET and HEAD gets 405.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ...catalog import rules
+from ...errors import (
+    CheckpointNotFoundError,
+    IntegrityError,
+    MissingFileError,
+    NotAZooError,
+    UsageError,
+    ZooError,
+)
+from .snapshot import Snapshot, Snapshots
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                    "Cross-Origin-Resource-Policy": "same-origin"}
+FACETS = ("task", "arch", "license", "dataset", "tag")
+
+
+class HttpError(Exception):
+    """An error answered as JSON ``{"error": message}`` with this status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _Download(FileResponse):
+    chunk_size = 1024 * 1024  # 64 KiB (Starlette's default) costs a quarter of the throughput on loopback
+
+
+class ZooServer:
+    """The state behind the routes: where the zoo is, its default revision, cached snapshots and zoos."""
+
+    def __init__(self, location: str, default_rev: str | None = None) -> None:
+        self.location = location
+        self.default_rev = default_rev
+        self._zoos: dict[str | None, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self.snapshots = Snapshots(location, self.zoo)
+        self.zoo(default_rev)  # fail at start, not at the first request, on a bad location or revision
+
+    def zoo(self, rev: str | None):
+        """A Zoo at ``rev`` (None: the working tree), reused for two seconds (a branch may move)."""
+        from ...api import Zoo
+
+        now = time.monotonic()
+        with self._lock:
+            cached = self._zoos.get(rev)
+            if cached is not None and now - cached[0] < 2.0:
+                return cached[1]
+        zoo = Zoo(self.location, rev=rev)
+        with self._lock:
+            self._zoos[rev] = (now, zoo)
+        return zoo
+
+    def rev_of(self, request: Request) -> str | None:
+        """The revision a request asks for (``?rev=``), checked before it reaches git."""
+        rev = request.query_params.get("rev")
+        if rev is None or rev == "":
+            return self.default_rev
+        if rev.startswith("-") or len(rev) > 256 or any(c in rev for c in " \t\r\n\\\x00~^:?*[") or ".." in rev:
+            raise HttpError(400, f"rev {rev[:80]!r}: not a branch, tag or commit of this zoo")
+        return rev
+
+    def snapshot(self, request: Request) -> Snapshot:
+        """The snapshot for the request's revision."""
+        rev = self.rev_of(request)
+        try:
+            return self.snapshots.get(rev)
+        except (UsageError, NotAZooError) as e:
+            raise HttpError(400, str(e)) from None
+        except ZooError as e:
+            status = 404 if "unknown revision" in str(e) else 500
+            raise HttpError(status, str(e)) from None
+
+
+# ---- JSON API --------------------------------------------------------------------------------------------
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    import orjson
+
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _limit(request: Request) -> tuple[int, int]:
+    def number(name: str, default: int, low: int, high: int) -> int:
+        text = request.query_params.get(name)
+        if text is None or text == "":
+            return default
+        if rules.count_problem(text, name) is not None or not low <= int(text) <= high:
+            raise HttpError(400, f"{name} {text[:20]!r}: a whole number from {low} to {high}")
+        return int(text)
+
+    return number("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), number("offset", 0, 0, rules.MAX_COUNT)
+
+
+def _sort_key(field: str, snap: Snapshot):
+    plain = {"id", "checkpoints", "size_bytes", "lastModified", "best_value", "task", "arch", "license", "dataset"}
+    metrics = {m for t in snap.tasks.values() for m in t["metrics"]}
+    if field not in plain and field not in metrics:
+        raise HttpError(400, f"sort {field[:40]!r}: one of {', '.join(sorted(plain | metrics))}")
+
+    def key(view) -> tuple:
+        value = view.summary.get(field) if field in plain else view.summary["metrics"].get(field)
+        return (value is None, value if value is not None else 0, view.id)
+
+    return key
+
+
+def list_models(server: ZooServer, request: Request) -> Response:
+    """``GET /api/models``: search, facet filters, sort, pagination by ``Link`` header."""
+    snap = server.snapshot(request)
+    q = request.query_params
+    search = (q.get("search") or "").lower()
+    wanted = {f: set(q.getlist(f)) for f in FACETS if q.getlist(f)}
+    found = [v for v in snap.models.values()
+             if (not search or search in v.search_text)
+             and all(set(v.facets[f]) & values for f, values in wanted.items())]
+    sort = q.get("sort") or "id"
+    direction = (q.get("direction") or "asc").lower()
+    if direction not in ("asc", "desc", "1", "-1"):
+        raise HttpError(400, f"direction {direction[:20]!r}: asc, desc, 1 or -1")
+    key = _sort_key(sort, snap)
+    present = sorted((v for v in found if key(v)[0] is False), key=key, reverse=direction in ("desc", "-1"))
+    found = present + sorted((v for v in found if key(v)[0] is True), key=lambda v: v.id)  # no value: always last
+    limit, offset = _limit(request)
+    page = found[offset:offset + limit]
+    headers = {"X-Total-Count": str(len(found))}
+    if offset + limit < len(found):
+        params = [(k, v) for k, v in q.multi_items() if k != "offset"] + [("offset", str(offset + limit))]
+        headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+    return _json([v.summary for v in page], headers=headers)
+
+
+def _model(snap: Snapshot, model: str) -> Any:
+    if rules.slug_problem(model) is not None or model not in snap.models:
+        raise HttpError(404, f"no model {model[:80]!r} in this zoo{' at ' + snap.rev if snap.rev else ''}")
+    return snap.models[model]
+
+
+def _lineage(snap: Snapshot, refs: Iterable[str]) -> dict[str, list[str]]:
+    """Ancestors (parent first) and descendants (breadth first) of these checkpoints, across models."""
+    start = list(refs)
+    ancestors: list[str] = []
+    for ref in start:
+        seen = set(start)
+        parent = snap.by_ref[ref].get("parent")
+        while parent and parent in snap.by_ref and parent not in seen:
+            if parent not in ancestors:
+                ancestors.append(parent)
+            seen.add(parent)
+            parent = snap.by_ref[parent].get("parent")
+    descendants: list[str] = []
+    queue = [c for ref in start for c in snap.by_ref[ref]["children"]]
+    while queue:
+        ref = queue.pop(0)
+        if ref in descendants or ref in start:
+            continue
+        descendants.append(ref)
+        queue.extend(snap.by_ref[ref]["children"])
+    return {"ancestors": [a for a in ancestors if a not in start], "descendants": descendants}
+
+
+def _card(snap: Snapshot, model: str) -> dict[str, Any]:
+    import yaml
+
+    text = snap.card(model)
+    metadata: dict = {}
+    body = text
+    if text.startswith("---\n"):
+        head, _, body = text[4:].partition("\n---\n")
+        metadata = yaml.safe_load(head) or {}
+    return {"metadata": metadata, "markdown": body.lstrip("\n")}
+
+
+def get_model(server: ZooServer, request: Request) -> Response:
+    """``GET /api/models/{model}``: the card, every checkpoint with its metrics, the lineage."""
+    snap = server.snapshot(request)
+    view = _model(snap, request.path_params["model"])
+    entries = [e for e in snap.entries if e["model"] == view.id]
+    return _json({**view.summary, "card": _card(snap, view.id), "checkpoints": entries,
+                  "lineage": _lineage(snap, [e["ref"] for e in entries]), "rev": snap.rev, "commit": snap.commit})
+
+
+def _entry(snap: Snapshot, model: str, step_text: str) -> dict:
+    view = _model(snap, model)
+    if rules.count_problem(step_text, "step") is not None:
+        raise HttpError(404, f"step {step_text[:20]!r}: a whole number, as in /api/models/{view.id}/checkpoints/10")
+    ref = f"{view.id}@{int(step_text)}"
+    if ref not in snap.by_ref:
+        raise HttpError(404, f"no checkpoint {ref} in this zoo{' at ' + snap.rev if snap.rev else ''}")
+    return snap.by_ref[ref]
+
+
+def _files(entry: dict) -> list[dict]:
+    name = Path(entry["path"]).name
+    return [{"name": name, "size_bytes": entry["size_bytes"], "sha256": entry["sha256"],
+             "url": f"/files/{entry['model']}/{entry['step']}/{name}"}]
+
+
+def get_checkpoint(server: ZooServer, request: Request) -> Response:
+    """``GET /api/models/{model}/checkpoints/{step}``: one checkpoint, its files and lineage."""
+    snap = server.snapshot(request)
+    entry = _entry(snap, request.path_params["model"], request.path_params["step"])
+    return _json({**entry, "files": _files(entry), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
+                  "commit": snap.commit})
+
+
+def leaderboard(server: ZooServer, request: Request) -> Response:
+    """``GET /api/leaderboard[?task=]``: per task, each model's best checkpoint, best first."""
+    snap = server.snapshot(request)
+    task = request.query_params.get("task")
+    if task is not None and task not in snap.tasks:
+        raise HttpError(404, f"no task {task[:80]!r} in this zoo; tasks: {', '.join(sorted(snap.tasks))}")
+    out = {}
+    for name, info in sorted(snap.tasks.items()):
+        if task is not None and name != task:
+            continue
+        rows = [v.summary for v in snap.models.values() if v.summary["task"] == name and v.summary["best_value"] is not None]
+        rows.sort(key=lambda s: (-s["best_value"] if info["higher_is_better"] else s["best_value"], s["id"]))
+        out[name] = {"metric": info["primary_metric"], "higher_is_better": info["higher_is_better"],
+                     "models": [{"rank": i + 1, "model": s["id"], "checkpoint": s["best"], "value": s["best_value"],
+                                 "metrics": s["metrics"]} for i, s in enumerate(rows)]}
+    return _json(out)
+
+
+def list_versions(server: ZooServer, request: Request) -> Response:
+    """``GET /api/versions``: the branches and tags holding a zoo."""
+    from ...versions import versions
+
+    zoo = server.zoo(None if server.default_rev is None else server.default_rev)
+    return _json([v.to_dict() for v in versions(Path(zoo.git_dir))])
+
+
+# ---- downloads ---------------------------------------------------------------------------------------------
+
+
+async def download(server: ZooServer, request: Request) -> Response:
+    """``GET /files/{model}/{step}[/{file}]``: the bytes, verified before the first is sent, with ETag
+    (the sha256), Content-Length and Range."""
+    snap = await run_in_threadpool(server.snapshot, request)
+    entry = _entry(snap, request.path_params["model"], request.path_params["step"])
+    name = Path(entry["path"]).name
+    wanted = request.path_params.get("file")
+    if wanted is not None and wanted != name:
+        raise HttpError(404, f"{entry['ref']} has no file {wanted[:80]!r}; its file is {name}")
+    try:
+        path = await run_in_threadpool(server.zoo(snap.rev).verified_file, entry["ref"])
+    except (MissingFileError, CheckpointNotFoundError) as e:
+        raise HttpError(404, str(e)) from None
+    except IntegrityError as e:
+        raise HttpError(502, str(e)) from None
+    except ZooError as e:
+        raise HttpError(503, str(e)) from None
+    headers = {"ETag": f'"{entry["sha256"]}"', "Cache-Control": "public, max-age=31536000, immutable",
+               "X-Checkpoint-Sha256": entry["sha256"]}
+    return _Download(path, media_type="application/octet-stream", filename=name, headers=headers)
+
+
+# ---- the page -------------------------------------------------------------------------------------------
+
+
+def page_asset(server: ZooServer, request: Request) -> Response:
+    """The UI's static files (the same ones the index stage writes to site/)."""
+    from ..page import page_files
+
+    name = request.url.path.lstrip("/") or "index.html"
+    files = page_files()
+    if name not in files:
+        raise HttpError(404, f"no page file {name[:80]!r}")
+    media = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
+             "css": "text/css; charset=utf-8"}[name.rsplit(".", 1)[1]]
+    return Response(files[name], media_type=media, headers={"Cache-Control": "no-cache"})
+
+
+def page_data(server: ZooServer, request: Request) -> Response:
+    """``/data.js``: the page's data for the request's revision, with download links."""
+    from ...versions import versions
+    from ..page import data_js, site_data
+
+    snap = server.snapshot(request)
+    index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
+    cards = {m: snap.card(m) for m in snap.models}
+    try:
+        found = [v.to_dict() for v in versions(Path(server.zoo(server.default_rev).git_dir))]
+    except ZooError:
+        found = []
+    data = site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found)
+    return Response(data_js(data), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+# ---- the app --------------------------------------------------------------------------------------------
+
+
+def _route(path: str, handler, server: ZooServer) -> Route:
+    import inspect
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            if inspect.iscoroutinefunction(handler):
+                return await handler(server, request)
+            return await run_in_threadpool(handler, server, request)
+        except HttpError as e:
+            return _json({"error": e.args[0]}, e.status)
+
+    return Route(path, endpoint, methods=["GET", "HEAD"])
+
+
+def create_app(location: str | Path, default_rev: str | None = None) -> Starlette:
+    """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL)."""
+    server = ZooServer(str(location), default_rev)
+    routes = [
+        _route("/api/models", list_models, server),
+        _route("/api/models/{model}", get_model, server),
+        _route("/api/models/{model}/checkpoints/{step}", get_checkpoint, server),
+        _route("/api/leaderboard", leaderboard, server),
+        _route("/api/versions", list_versions, server),
+        _route("/files/{model}/{step}", download, server),
+        _route("/files/{model}/{step}/{file}", download, server),
+        _route("/data.js", page_data, server),
+        *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(_Guard)])
+
+
+class _Guard:
+    """Plain ASGI middleware (it keeps downloads streaming untouched): 405 for any method but GET and
+    HEAD, and the security headers on every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            response = JSONResponse({"error": f"{scope['method'][:20]} is not allowed: this server is read-only"},
+                                    status_code=405, headers={"Allow": "GET, HEAD", **SECURITY_HEADERS})
+            await response(scope, receive, send)
+            return
+
+        async def send_secured(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in SECURITY_HEADERS.items():
+                    headers.setdefault(key, value)
+            await send(message)
+
+        await self.app(scope, receive, send_secured)

@@ -1,0 +1,151 @@
+"""What ``zoo serve`` shows of one revision: entries, model summaries, lineage and search text, built once.
+
+A snapshot is computed from the table and the evaluation records (the working tree's, or a revision's
+from git), exactly as the index stage computes ``zoo/index.json``, but without writing anything and
+without requiring every row to be evaluated (a fresh ``zoo add`` is listed, without metrics, before
+``dvc repro``). Snapshots are cached by what they were built from.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ... import constants
+from ...errors import ZooError
+
+WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """One model as the API lists it (fields modelled on the Hugging Face Hub's ModelInfo)."""
+
+    id: str
+    summary: dict[str, Any]         # the API's JSON object for the model list
+    search_text: str                # lower-case text that ?search= matches
+    facets: dict[str, tuple[str, ...]]  # task, arch, license, dataset, tags
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A revision's zoo, ready to serve: built once, read by every request."""
+
+    rev: str | None                  # the revision asked for (None: the working tree)
+    commit: str | None               # its commit (None: the working tree)
+    entries: list[dict]              # one per checkpoint, as zoo/index.json has them (+ lineage)
+    by_ref: dict[str, dict]
+    models: dict[str, ModelView]     # sorted by id
+    tasks: dict[str, dict]
+    summaries: dict[str, dict]       # mark_best's per-model summary
+    cards: dict[str, str] = field(default_factory=dict)  # model -> card markdown, filled lazily
+
+    def card(self, model: str) -> str:
+        """The model card (markdown with YAML front matter), rendered on first use."""
+        if model not in self.cards:
+            from ..index import render_card
+
+            entries = [e for e in self.entries if e["model"] == model]
+            self.cards[model] = render_card(model, entries, self.summaries[model])
+        return self.cards[model]
+
+
+def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
+    """The snapshot of these rows and their (current) evaluation records."""
+    from ...model import Checkpoint
+    from ..index import build_entries, mark_best, task_summaries
+
+    evaluated = [r for r in rows if f"{r['model']}@{r['step']}" in records]
+    results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in evaluated}
+    entries = build_entries(evaluated, results)
+    tasks = task_summaries(entries, results)
+    for r in rows:
+        if f"{r['model']}@{r['step']}" not in results:
+            d = Checkpoint.dict_from_row(r)
+            d.update(metrics={}, selection={}, evaluation=None, reproduced_value=None, delta=None,
+                     reproduced_agrees=None)
+            entries.append(d)
+    entries.sort(key=lambda e: (e["model"], e["step"]))
+    summaries = mark_best(entries)
+    by_ref = {e["ref"]: e for e in entries}
+    children: dict[str, list[str]] = {}
+    for e in entries:
+        if e.get("parent"):
+            children.setdefault(e["parent"], []).append(e["ref"])
+    for e in entries:
+        e["evaluated"] = bool(e["metrics"])
+        e["children"] = children.get(e["ref"], [])
+    by_model: dict[str, list[dict]] = {}
+    for e in entries:
+        by_model.setdefault(e["model"], []).append(e)
+    models = {}
+    for model in sorted(by_model):
+        es, s = by_model[model], summaries[model]
+        best = by_ref[s["best"]]
+        tags = tuple(sorted({t for e in es for t in e.get("tags") or ()}))
+        parents = sorted({e["parent"] for e in es if e.get("parent") and not e["parent"].startswith(model + "@")})
+        summary = {
+            "id": model, "task": s["task"], "arch": s["arch"], "dataset": s["dataset"], "license": s["license"],
+            "tags": list(tags), "checkpoints": s["checkpoints"], "best": s["best"], "latest": s["latest"],
+            "primary_metric": s["primary_metric"], "higher_is_better": s["higher_is_better"],
+            "best_value": s["best_value"], "metrics": dict(best["metrics"]),
+            "size_bytes": sum(int(e["size_bytes"]) for e in es),
+            "lastModified": max(str(e.get("created") or "") for e in es),
+            "description": by_ref[s["latest"]].get("description") or "",
+            "base_models": parents,
+        }
+        text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
+        facets = {"task": (s["task"],), "arch": (s["arch"],), "license": (s["license"],),
+                  "dataset": (s["dataset"],), "tag": tags}
+        models[model] = ModelView(model, summary, text, facets)
+    return Snapshot(rev, commit, entries, by_ref, models, tasks, summaries)
+
+
+class Snapshots:
+    """Snapshots by revision, rebuilt when what they come from changes (checked at most once a second)."""
+
+    def __init__(self, location: str, open_zoo: Callable[[str | None], Any]) -> None:
+        self.location = location
+        self._open = open_zoo
+        self._lock = threading.Lock()
+        self._built: dict[str, tuple[object, Snapshot]] = {}
+        self._checked: dict[str | None, tuple[float, str, object]] = {}  # rev -> (when, key, stamp)
+
+    def get(self, rev: str | None) -> Snapshot:
+        """The snapshot of ``rev`` (a branch, tag or commit; None: the working tree)."""
+        now = time.monotonic()
+        seen = self._checked.get(rev)
+        if seen is not None and now - seen[0] < 1.0 and seen[1] in self._built:
+            return self._built[seen[1]][1]
+        zoo = self._open(rev)
+        key, stamp = (WORKTREE, _worktree_stamp(Path(zoo.root))) if zoo.revision is None else (zoo.revision, None)
+        with self._lock:
+            cached = self._built.get(key)
+            if cached is None or cached[0] != stamp:
+                rows = zoo.rows()
+                records = zoo.records()
+                cached = (stamp, build(rows, records, rev, zoo.revision))
+                self._built[key] = cached
+                if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
+                    self._built.pop(next(k for k in self._built if k != key))
+            self._checked[rev] = (now, key, stamp)
+        return cached[1]
+
+
+def _worktree_stamp(root: Path) -> object:
+    """What a working tree's snapshot depends on: the table's and the evaluation files' stat."""
+    def stat(p: Path) -> tuple[int, int]:
+        st = p.stat()
+        return st.st_mtime_ns, st.st_size
+
+    try:
+        table = stat(root / constants.TABLE_PATH)
+    except OSError as e:
+        raise ZooError(f"{root / constants.TABLE_PATH}: cannot read it ({e.strerror})") from None
+    folder = root / constants.EVALUATIONS_DIR
+    evaluations = tuple(sorted((p.name, stat(p)) for p in folder.glob("*.json"))) if folder.is_dir() else ()
+    return table, evaluations
