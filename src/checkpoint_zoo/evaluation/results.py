@@ -54,8 +54,8 @@ def check_record(rec: object) -> None:
     if not isinstance(rec.get("sha256"), str) or not re.fullmatch(rules.SHA256_PATTERN, rec["sha256"]):
         raise _Bad(f"sha256 is {json.dumps(rec.get('sha256'))[:40]}; must be 64 hex digits")
     for key in ("task", "arch", "dataset", "split"):
-        if not isinstance(rec.get(key), str):
-            raise _Bad(f"{key} is {json.dumps(rec.get(key))[:40]}; must be text")
+        if key in rec and not isinstance(rec[key], str):
+            raise _Bad(f"{key} is {json.dumps(rec[key])[:40]}; must be text")
     _metrics(rec.get("metrics"), "metrics")
     if "n_examples" in rec:
         _count(rec["n_examples"], "n_examples")
