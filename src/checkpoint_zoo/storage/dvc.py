@@ -654,8 +654,19 @@ class Storage:
         return obj if obj.exists() else None
 
     def missing_manifests(self, pointers: list[Path]) -> list[str]:
-        """The ``.dir`` md5s these pointer files name that the local cache lacks."""
-        wanted = {self._folder_md5(p, p.relative_to(self.root).as_posix()) for p in pointers}
+        """The ``.dir`` md5s these pointer files (in the zoo, or the merge driver's temp copies) name that the
+        local cache lacks; an unreadable pointer is skipped here and refused where it is used."""
+        from ..errors import UnsafeFileError
+        from ..safety import load_yaml
+
+        wanted = set()
+        for p in pointers:
+            try:
+                outs = (load_yaml(p.read_bytes(), str(p)) or {}).get("outs") or []
+            except (OSError, UnsafeFileError, AttributeError):
+                continue
+            wanted |= {o["md5"] for o in outs if isinstance(o, dict) and str(o.get("md5", "")).endswith(".dir")
+                       and len(o["md5"]) == 36 and all(c in "0123456789abcdef" for c in o["md5"][:32])}
         return [m for m in sorted(wanted) if not self.cache_path(m).exists()]
 
     def store_manifest(self, md5: str, raw: bytes) -> None:
