@@ -290,6 +290,10 @@
       Object.keys(state.facets).forEach(function (f) { state.facets[f].clear(); });
       renderList(main);
     });
+    // facets fold away on narrow screens so the table starts on the first screenful
+    const facetPanel = el("details", {class: "facet-panel"}, [el("summary", null, "Filters"), facetBox, clear]);
+    facetPanel.open = !window.matchMedia || window.matchMedia("(min-width: 901px)").matches ||
+      Object.keys(state.facets).some(function (f) { return state.facets[f].size > 0; });
     const countLine = el("p", {id: "count", class: "count-line"});
     const headRow = el("tr");
     const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
@@ -336,7 +340,7 @@
 
     listView = {update: update};
     main.replaceChildren(el("section", {class: "list-layout"}, [
-      el("aside", {class: "filters"}, [el("h2", {class: "sr"}, "Filters"), search, facetBox, clear]),
+      el("aside", {class: "filters"}, [el("h2", {class: "sr"}, "Filters"), search, facetPanel]),
       el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table)]),
     ]));
     update();
