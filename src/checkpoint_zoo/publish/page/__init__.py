@@ -13,6 +13,7 @@ works in both places.
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 from pathlib import Path
@@ -21,11 +22,13 @@ from typing import Any
 from ...catalog.table import atomic_write
 
 PAGE_FILES = ("index.html", "app.js", "style.css")
-# Checkpoint fields the page shows; the rest of an index entry (evaluation hashes) stays in zoo/index.json.
+# Checkpoint fields the page shows. The rest of an index entry (evaluation hashes, source, the per-checkpoint
+# copy of the model's description, the selection split's every metric) stays in zoo/index.json: data.js
+# is parsed whole by the browser, and at 100,000 checkpoints each dropped field is megabytes.
 _CKPT_FIELDS = ("model", "step", "ref", "epoch", "created", "task", "arch", "dataset", "license", "tags",
-                "description", "num_params", "size_bytes", "sha256", "path", "format", "dtype", "source",
-                "parent", "metrics", "selection", "reported_metric", "reported_value", "reproduced_value",
-                "delta", "reproduced_agrees", "pull_command", "is_best", "is_latest")
+                "num_params", "size_bytes", "sha256", "path", "format", "dtype", "parent", "metrics", "selection",
+                "reported_metric", "reported_value", "reproduced_value", "delta", "reproduced_agrees",
+                "pull_command", "is_best", "is_latest")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 
@@ -39,6 +42,7 @@ def _safe_link(url: str) -> bool:
     return m is None or m.group(1) in ("http", "https")
 
 
+@functools.lru_cache(maxsize=1)
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
 
@@ -96,7 +100,10 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
     checkpoints (with children derived from ``parent``), metric names with direction per task, the
     title, whether to offer downloads (``files/MODEL/STEP``, served mode) and the revision picker."""
     tasks, metrics = _metric_directions(index)
+    entries = {e["ref"]: e for e in index["checkpoints"]}
     checkpoints = [{k: e.get(k) for k in _CKPT_FIELDS} for e in index["checkpoints"]]
+    for c in checkpoints:
+        c["selection"] = {k: v for k, v in (c["selection"] or {}).items() if k != "metrics"}
     children: dict[str, list[str]] = {}
     for c in checkpoints:
         if c["parent"]:
@@ -108,7 +115,7 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
     models = {}
     for name, summary in index["models"].items():
         cs = by_model.get(name, [])
-        best = next((c for c in cs if c["ref"] == summary.get("best")), cs[0] if cs else {})
+        best = entries.get(summary.get("best"), {})
         own = {c["ref"] for c in cs}
         meta, card_html = render_card_html(cards_md[name]) if name in cards_md else ({}, "")
         models[name] = {

@@ -17,7 +17,7 @@
   let byRef = new Map();
   let byModel = new Map();
   let metricHigher = new Map();
-  let listView = null;
+  const hayOf = new Map();  // model -> its searchable text, lower-cased once
 
   // ---- loading ----------------------------------------------------------------------------------
 
@@ -247,7 +247,10 @@
   function matches(m, skipFacet) {
     const q = state.query.trim().toLowerCase();
     if (q) {
-      const hay = [m.name, m.description, (m.tags || []).join(" "), m.arch, m.task, m.dataset].join(" ").toLowerCase();
+      if (!hayOf.has(m.name)) {
+        hayOf.set(m.name, [m.name, m.description, (m.tags || []).join(" "), m.arch, m.task, m.dataset].join(" ").toLowerCase());
+      }
+      const hay = hayOf.get(m.name);
       if (!q.split(/\s+/).every(function (w) { return hay.indexOf(w) >= 0; })) return false;
     }
     return Object.keys(state.facets).every(function (f) {
@@ -338,7 +341,6 @@
       countLine.textContent = shown.length + " of " + allModels.length + " models";
     }
 
-    listView = {update: update};
     main.replaceChildren(el("section", {class: "list-layout"}, [
       el("aside", {class: "filters"}, [el("h2", {class: "sr"}, "Filters"), search, facetPanel]),
       el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table)]),
@@ -367,7 +369,6 @@
   // ---- model page -------------------------------------------------------------------------------
 
   function renderModel(main, name) {
-    listView = null;
     const m = models.has(name) ? models.get(name) : null;
     if (!m) {
       main.replaceChildren(el("p", {class: "error", role: "alert"}, ["No model named ", el("code", null, name), " here. ",
@@ -629,7 +630,6 @@
   // ---- compare ----------------------------------------------------------------------------------
 
   function renderCompare(main) {
-    listView = null;
     const found = state.compare.filter(function (r) { return byRef.has(r); });
     const missing = state.compare.filter(function (r) { return !byRef.has(r); });
     const parts = [el("h1", null, "Compare checkpoints")];
