@@ -87,6 +87,9 @@
     return String(v);
   }
 
+  // metric values always with four decimals: JSON cannot tell 1.0 from 1, a column of scores should not mix them
+  function fmtMetric(v) { return typeof v === "number" ? v.toFixed(4) : fmt(v); }
+
   function fmtBytes(n) {
     if (typeof n !== "number") return "";
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -342,7 +345,7 @@
     }
 
     main.replaceChildren(el("section", {class: "list-layout"}, [
-      el("aside", {class: "filters"}, [el("h2", {class: "sr"}, "Filters"), search, facetPanel]),
+      el("aside", {class: "filters", "aria-label": "filters"}, [search, facetPanel]),
       el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table)]),
     ]));
     update();
@@ -356,12 +359,12 @@
       m.description ? el("div", {class: "desc", title: m.description}, m.description) : null]));
     ["task", "arch", "dataset", "license"].forEach(function (k) { tr.appendChild(el("td", {"data-col": k}, m[k])); });
     tr.appendChild(el("td", {"data-col": "best"}, m.best));
-    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, m.primary_metric + " " + fmt(m.best_value)));
+    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, m.primary_metric + " " + fmtMetric(m.best_value)));
     tr.appendChild(el("td", {class: "num", "data-col": "checkpoints"}, m.checkpoints));
     tr.appendChild(el("td", {class: "num", "data-col": "size", title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes)));
     tr.appendChild(el("td", {"data-col": "created", title: m.created}, day(m.created)));
     metricNames.forEach(function (n) {
-      tr.appendChild(el("td", {class: "num", "data-metric": n}, fmt((best.metrics || {})[n])));
+      tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((best.metrics || {})[n])));
     });
     return tr;
   }
@@ -454,7 +457,7 @@
     dlRow(dl, "dataset", m.dataset);
     dlRow(dl, "tags", (m.tags || []).length ? el("ul", {class: "tags"}, m.tags.map(function (t) { return el("li", null, t); })) : null);
     dlRow(dl, "base model", (m.parents || []).length ? m.parents.map(function (r, i) { return [i ? ", " : "", refLink(r)]; }).flat() : null);
-    dlRow(dl, "best", m.best ? [m.best, " (" + m.primary_metric + " " + fmt(m.best_value) + ")"] : null);
+    dlRow(dl, "best", m.best ? [m.best, " (" + m.primary_metric + " " + fmtMetric(m.best_value) + ")"] : null);
     dlRow(dl, "latest", m.latest);
     dlRow(dl, "checkpoints", String(m.checkpoints));
     dlRow(dl, "total size", el("span", {title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes)));
@@ -502,7 +505,7 @@
       tr.appendChild(el("td", {title: c.created}, c.created || ""));
       tr.appendChild(el("td", {class: "num", title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes)));
       tr.appendChild(hashCell(c.sha256));
-      metricNames.forEach(function (n) { tr.appendChild(el("td", {class: "num", "data-metric": n}, fmt((c.metrics || {})[n]))); });
+      metricNames.forEach(function (n) { tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((c.metrics || {})[n]))); });
       tr.appendChild(el("td", null, c.parent ? refLink(c.parent) : ""));
       tr.appendChild(el("td", null, D.downloads
         ? el("a", {class: "button small download", href: filesHref(c), download: ""}, "download")
@@ -529,9 +532,11 @@
   }
 
   function tickLabel(v, ticks) {
-    const span = Math.abs(ticks[ticks.length - 1] - ticks[0]) || 1;
-    const digits = Math.max(0, Math.min(6, Math.ceil(-Math.log10(span / (ticks.length || 1))) + 1));
-    return Number.isInteger(v) ? String(v) : v.toFixed(digits);
+    // as many decimals as the tick spacing needs, the same for every tick of an axis
+    const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
+    const digits = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
+    const scaled = step * Math.pow(10, digits);
+    return v.toFixed(Math.abs(scaled - Math.round(scaled)) > 1e-6 ? digits + 1 : digits);
   }
 
   function chart(cs, metric, selectedRef, onPick) {
@@ -567,7 +572,7 @@
     pts.forEach(function (c) {
       const dot = svg("circle", {cx: sx(c.step), cy: sy(c.metrics[metric]), r: c.ref === selectedRef ? 7 : 5,
         class: "point" + (c.ref === selectedRef ? " selected" : "") + (c.is_best ? " best" : ""), "data-ref": c.ref, tabindex: "0"});
-      dot.appendChild(svg("title", {}, c.ref + ": " + metric + " " + fmt(c.metrics[metric])));
+      dot.appendChild(svg("title", {}, c.ref + ": " + metric + " " + fmtMetric(c.metrics[metric])));
       dot.addEventListener("click", function () { onPick(c.ref); });
       root.appendChild(dot);
     });
@@ -663,10 +668,10 @@
       row("parent", cs.map(function (c) { return c.parent ? refLink(c.parent) : ""; }));
       row("tags", cs.map(function (c) { return (c.tags || []).join(", "); }));
       row("best / latest", cs.map(function (c) { return [c.is_best ? "best" : "", c.is_best && c.is_latest ? ", " : "", c.is_latest ? "latest" : ""].join(""); }));
-      row("reported", cs.map(function (c) { return c.reported_metric ? c.reported_metric + " " + fmt(c.reported_value) : ""; }));
+      row("reported", cs.map(function (c) { return c.reported_metric ? c.reported_metric + " " + fmtMetric(c.reported_value) : ""; }));
       row("selected by", cs.map(function (c) {
         const s = c.selection || {};
-        return s.metric ? s.metric + " " + fmt(s.value) + " (" + s.split + ")" : "";
+        return s.metric ? s.metric + " " + fmtMetric(s.value) + " (" + s.split + ")" : "";
       }));
       const names = [];
       D.metrics.forEach(function (m) { if (cs.some(function (c) { return c.metrics && m.name in c.metrics; })) names.push(m.name); });
@@ -678,7 +683,7 @@
         const tr = el("tr", {class: "metric", "data-field": "metric:" + n}, [el("th", {scope: "row"},
           [n, el("span", {class: "dir"}, higher(n) ? " ↑" : " ↓")])]);
         vals.forEach(function (v, i) {
-          tr.appendChild(el("td", {class: "num" + (best !== null && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, fmt(v)));
+          tr.appendChild(el("td", {class: "num" + (best !== null && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, fmtMetric(v)));
         });
         body.appendChild(tr);
       });
