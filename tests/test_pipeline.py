@@ -155,7 +155,7 @@ def test_add_one_checkpoint_evaluates_exactly_one(clone, tmp_path):
     assert entry["pull_command"] == "zoo pull wine-linear@90" and 0 <= entry["metrics"]["accuracy"] <= 1
     assert "| 90" in (clone / "zoo/cards/wine-linear.md").read_text()
     assert (clone / "zoo/metrics/curves/wine-linear.csv").read_text().splitlines()[-1].startswith("90,")
-    assert "wine-linear@90" in (clone / "site/index.html").read_text()
+    assert "wine-linear@90" in (clone / "site/data.js").read_text()
     # the memoised result equals a full run from nothing: byte for byte for what this machine evaluated,
     # within the contract for the committed results (made on whichever CPU committed them)
     memoised = evaluations(clone)

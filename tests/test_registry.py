@@ -129,7 +129,7 @@ def test_new_task_dataset_and_architectures_with_no_change_under_src(pipeline_cl
         "step,primary,balanced_accuracy,cross_entropy"
     summary = json.loads((pipeline_clone / "zoo/metrics/summary.json").read_text())
     assert summary["tasks"]["flower-species"]["metric"] == "balanced_accuracy"
-    assert "balanced_accuracy" in (pipeline_clone / "site/index.html").read_text()
+    assert "balanced_accuracy" in (pipeline_clone / "site/data.js").read_text()
     where = run_zoo("ls", "--all-steps", "--where", "balanced_accuracy >= 0", "--format", "json", cwd=pipeline_clone)
     assert where.code == 0 and len(json.loads(where.out)) == 4, where.err
     # both models load: a torchvision module and the zoo's own class, with the stored weights

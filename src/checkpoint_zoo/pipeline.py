@@ -141,7 +141,8 @@ def stage_index(root: Path) -> None:
     zoo = Zoo(root)
     built = index.build(zoo, read_results(root / constants.EVALUATIONS_DIR), params, root / "site")
     print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
-          "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, site/index.html")
+          "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, "
+          "site/ (index.html, app.js, style.css, data.js)")
     print("index: next `zoo commit -m MESSAGE` stages dvc.lock and every output with the table and pointers, "
           "and commits them")
 

@@ -2,8 +2,8 @@
 
 ``zoo/index.json`` (machine-readable), ``zoo/INDEX.md`` (leaderboard per task), ``zoo/cards/<model>.md``
 (Hugging Face model cards), ``zoo/metrics/summary.json`` (``dvc metrics``), ``zoo/metrics/curves/<model>.csv``
-(``dvc plots``) and ``site/index.html`` (static page). Nothing is written unless every table row has an
-up-to-date evaluation, so a partial clone can never publish a partial index. All outputs are
+(``dvc plots``) and ``site/`` (the browse page of ``publish.page`` with its ``data.js``). Nothing is written
+unless every table row has an up-to-date evaluation, so a partial clone can never publish a partial index. All outputs are
 deterministic (no timestamps), and every text field is escaped for the format it lands in.
 """
 
@@ -24,15 +24,12 @@ from ..catalog import rules
 from ..catalog.table import atomic_write
 from ..errors import ZooError
 from ..evaluation import contract
+from . import page
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
 # Hugging Face model cards use lower-case SPDX-like ids.
 _HF_LICENSE = {lic: lic.lower() for lic in rules.LICENSES}
-# What the page shows or searches; the rest (paths, hashes, provenance) is in zoo/index.json, and
-# leaving it out keeps the page a third of the size at 100,000 checkpoints.
-_SITE_FIELDS = ("model", "step", "ref", "task", "arch", "dataset", "description", "tags", "num_params", "metrics",
-                "reported_metric", "reported_value", "pull_command", "is_best", "is_latest")
 
 
 def md_escape(text: object) -> str:
@@ -270,22 +267,6 @@ def render_curves(entries: list[dict], models: dict[str, dict]) -> dict[str, str
     return files
 
 
-def render_site(index: dict, title: str) -> str:
-    """The static browse page: one self-contained file, data embedded as escaped JSON, no network."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("checkpoint_zoo.publish", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), keep_trailing_newline=True)
-    higher: dict[str, bool] = {}
-    for t in index["tasks"].values():
-        for name in t["metrics"]:
-            higher[name] = higher.get(name, True) and t["higher_is_better_by_metric"].get(name, True)
-    data = {"models": index["models"],
-            "metrics": [{"name": n, "higher_is_better": h} for n, h in sorted(higher.items())],
-            "checkpoints": [{k: e[k] for k in _SITE_FIELDS} for e in index["checkpoints"]]}
-    return env.get_template("site.html.j2").render(title=title, data_json=json_for_script(data))
-
-
 def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_dir: Path) -> dict:
     """Write every index output of ``zoo``; returns the index dict."""
     rows = zoo.rows()
@@ -301,7 +282,8 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     by_model: dict[str, list[dict]] = {}
     for e in entries:
         by_model.setdefault(e["model"], []).append(e)
-    per_model = {cards / f"{m}.md": render_card(m, by_model[m], summary).encode() for m, summary in models.items()}
+    cards_md = {m: render_card(m, by_model[m], summary) for m, summary in models.items()}
+    per_model = {cards / f"{m}.md": text.encode() for m, text in cards_md.items()}
     per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries, models).items()}
     for folder in (cards, curves):
         folder.mkdir(parents=True, exist_ok=True)
@@ -318,5 +300,6 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
         best_entry = next(e for e in entries if e["ref"] == best_model["best"])
         summary["tasks"][task] = {"best": best_entry["ref"], "metric": info["primary_metric"], **best_entry["metrics"]}
     atomic_write(root / "zoo/metrics/summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
-    atomic_write(site_dir / "index.html", render_site(index, str(params.get("title", "Checkpoint Zoo"))).encode())
+    page.write_site(site_dir, page.site_data(index, cards_md, title=str(params.get("title", "Checkpoint Zoo")),
+                                             downloads=False))
     return index

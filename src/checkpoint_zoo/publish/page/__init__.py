@@ -1,0 +1,152 @@
+"""The browse page: one app (``index.html``, ``app.js``, ``style.css``) and its data (``data.js``).
+
+The same three files serve two places: the static ``site/`` the index stage writes (opened from disk,
+no server) and ``zoo serve`` (which sends them with a strict Content-Security-Policy and generates
+``data.js`` per revision). So the page has no inline script or style, fetches nothing but ``data.js``,
+and builds every element from data with ``textContent``; the one HTML it inserts is a model card's,
+rendered here by markdown-it with raw HTML off and links limited to http(s) and relative URLs.
+
+``app.js`` loads ``data.js`` itself: from ``file://`` the plain ``data.js`` beside the page, over
+http(s) ``data.js?rev=REV`` with the ``rev`` of the page's own query string, so one ``index.html``
+works in both places.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ...catalog.table import atomic_write
+
+PAGE_FILES = ("index.html", "app.js", "style.css")
+# Checkpoint fields the page shows. The rest of an index entry (evaluation hashes, source, the per-checkpoint
+# copy of the model's description, the selection split's every metric) stays in zoo/index.json: data.js
+# is parsed whole by the browser, and at 100,000 checkpoints each dropped field is megabytes.
+_CKPT_FIELDS = ("model", "step", "ref", "epoch", "created", "task", "arch", "dataset", "license", "tags",
+                "num_params", "size_bytes", "sha256", "path", "format", "dtype", "parent", "metrics", "selection",
+                "reported_metric", "reported_value", "reproduced_value", "delta", "reproduced_agrees",
+                "pull_command", "is_best", "is_latest")
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def _safe_link(url: str) -> bool:
+    """http(s) or a relative path: no javascript:, data:, file:, nor a protocol-relative //host."""
+    u = "".join(ch for ch in url if ch > " ").lower()
+    if u.startswith(("//", "\\", "/\\")):
+        return False
+    m = _SCHEME.match(u)
+    return m is None or m.group(1) in ("http", "https")
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown() -> Any:
+    from markdown_it import MarkdownIt
+
+    class SafeMarkdown(MarkdownIt):
+        def validateLink(self, url: str) -> bool:
+            return _safe_link(url)
+
+    return SafeMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+
+def _plain(value: object) -> object:
+    """YAML values as JSON ones (dates, non-string keys and the like become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def render_card_html(markdown_text: str) -> tuple[dict, str]:
+    """A model card's (front-matter metadata, HTML body): raw HTML escaped, only http(s)/relative links."""
+    import yaml
+
+    meta: object = {}
+    body = markdown_text
+    m = _FRONT_MATTER.match(markdown_text)
+    if m:
+        body = markdown_text[m.end():]
+        try:
+            meta = yaml.safe_load(m.group(1))
+        except yaml.YAMLError:
+            meta = {}
+    plain = _plain(meta)
+    return (plain if isinstance(plain, dict) else {}), _markdown().render(body)
+
+
+def _metric_directions(index: dict) -> tuple[dict[str, dict], list[dict]]:
+    tasks: dict[str, dict] = {}
+    overall: dict[str, bool] = {}
+    for name, t in index.get("tasks", {}).items():
+        by = t.get("higher_is_better_by_metric") or {}
+        tasks[name] = {"primary_metric": t.get("primary_metric"),
+                       "metrics": [{"name": n, "higher_is_better": bool(by.get(n, True))} for n in t["metrics"]]}
+        for n in t["metrics"]:
+            # a metric two tasks rank differently sorts by the stricter reading: lower is better wins
+            overall[n] = overall.get(n, True) and bool(by.get(n, True))
+    return tasks, [{"name": n, "higher_is_better": h} for n, h in sorted(overall.items())]
+
+
+def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: bool, rev: str | None = None,
+              versions: list[dict] | None = None) -> dict:
+    """Everything the page shows, as JSON-ready data: models (summary, card HTML and metadata, lineage),
+    checkpoints (with children derived from ``parent``), metric names with direction per task, the
+    title, whether to offer downloads (``files/MODEL/STEP``, served mode) and the revision picker."""
+    tasks, metrics = _metric_directions(index)
+    entries = {e["ref"]: e for e in index["checkpoints"]}
+    checkpoints = [{k: e.get(k) for k in _CKPT_FIELDS} for e in index["checkpoints"]]
+    for c in checkpoints:
+        c["selection"] = {k: v for k, v in (c["selection"] or {}).items() if k != "metrics"}
+    children: dict[str, list[str]] = {}
+    for c in checkpoints:
+        if c["parent"]:
+            children.setdefault(c["parent"], []).append(c["ref"])
+    by_model: dict[str, list[dict]] = {}
+    for c in checkpoints:
+        c["children"] = sorted(children.get(c["ref"], []))
+        by_model.setdefault(c["model"], []).append(c)
+    models = {}
+    for name, summary in index["models"].items():
+        cs = by_model.get(name, [])
+        best = entries.get(summary.get("best"), {})
+        own = {c["ref"] for c in cs}
+        meta, card_html = render_card_html(cards_md[name]) if name in cards_md else ({}, "")
+        models[name] = {
+            **summary, "name": name, "description": best.get("description") or "",
+            "tags": sorted({t for c in cs for t in c.get("tags") or []}),
+            "num_params": best.get("num_params"), "size_bytes": sum(c.get("size_bytes") or 0 for c in cs),
+            "created": max((c.get("created") or "" for c in cs), default=""),
+            "parents": sorted({c["parent"] for c in cs if c["parent"] and c["parent"] not in own}),
+            "children": sorted({r for c in cs for r in c["children"] if r not in own}),
+            "card_html": card_html, "card_meta": meta,
+        }
+    return {"format": 1, "title": title, "downloads": bool(downloads), "rev": rev,
+            "versions": [{k: v.get(k) for k in ("name", "kind", "commit")} for v in versions or []],
+            "tasks": tasks, "metrics": metrics, "models": models, "checkpoints": checkpoints}
+
+
+def page_files() -> dict[str, bytes]:
+    """The page's static assets by file name: ``index.html``, ``app.js``, ``style.css``."""
+    folder = resources.files(__name__)
+    return {name: folder.joinpath(name).read_bytes() for name in PAGE_FILES}
+
+
+def data_js(data: dict) -> bytes:
+    """``data.js``: ``window.ZOO_DATA = {...};`` with the JSON escaped so no text in it can end the script."""
+    from ..index import json_for_script
+
+    return f"window.ZOO_DATA = {json_for_script(data)};\n".encode()
+
+
+def write_site(site_dir: Path, data: dict) -> None:
+    """Write ``index.html``, ``app.js``, ``style.css`` and ``data.js`` into ``site_dir``, each atomically."""
+    atomic_write(site_dir / "data.js", data_js(data))
+    for name, content in page_files().items():
+        atomic_write(site_dir / name, content)
