@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import PROJECT, ZOO_BIN, git, register_arch
+from test_site import _css, _open
 
 TABLE = "zoo/checkpoints.csv"
 
@@ -292,3 +293,22 @@ def test_serve_refuses_a_bad_zoo_and_warns_off_loopback(served, tmp_path):
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_the_real_server_serves_the_page_with_working_downloads(served, browser):
+    root, s, rows = served
+    base = f"http://127.0.0.1:{s.port}/"
+    code, headers, body = s.get("/")
+    assert code == 200 and headers["content-type"].startswith("text/html") and b"app.js" in body
+    code, headers, body = s.get("/data.js?rev=v1")
+    assert code == 200 and body.startswith(b"window.ZOO_DATA") and headers["content-type"].startswith("text/javascript")
+    _open(browser, base + "#/model/digits-mlp", "#checkpoints")
+    links = {tr.get_attribute("data-ref"): tr.find_element("css selector", "a.download").get_attribute("href")
+             for tr in _css(browser, "#checkpoints tbody tr")}
+    mlp = {f"{r['model']}@{r['step']}": r for r in rows if r["model"] == "digits-mlp"}
+    assert set(links) == set(mlp)
+    ref = sorted(links)[0]
+    code, _, data = s.get(urlsplit(links[ref]).path)
+    assert code == 200 and hashlib.sha256(data).hexdigest() == mlp[ref]["sha256"]
+    refused = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not refused, refused
