@@ -341,6 +341,7 @@
         fc.box.disabled = n === 0 && !fc.box.checked;
       });
       tbody.replaceChildren.apply(tbody, shown.map(function (m) { return modelRow(m, metricNames); }));
+      labelCells(table);
       countLine.textContent = shown.length + " of " + allModels.length + " models";
     }
 
@@ -515,7 +516,16 @@
       tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter" && ev.target === tr) select(); });
       return tr;
     });
-    return el("table", {class: "grid ckpts", id: "checkpoints"}, [el("thead", null, head), el("tbody", null, rows)]);
+    return labelCells(el("table", {class: "grid ckpts", id: "checkpoints"}, [el("thead", null, head), el("tbody", null, rows)]));
+  }
+
+  // each cell carries its column's name, which a phone shows beside the value when rows become cards
+  function labelCells(table) {
+    const names = Array.from(table.tHead.rows[0].cells).map(function (th) { return th.textContent; });
+    Array.from(table.tBodies[0].rows).forEach(function (tr) {
+      Array.from(tr.cells).forEach(function (td, i) { if (names[i]) td.setAttribute("data-label", names[i]); });
+    });
+    return table;
   }
 
   // ---- chart ------------------------------------------------------------------------------------
