@@ -41,15 +41,6 @@ def md_escape(text: object) -> str:
         lambda m: m.group(1) + ("\\" + m.group(2) if m.group(2) else m.group(3) + "\\."), s)
 
 
-def json_for_script(data: object) -> str:
-    """JSON that cannot close a <script> element or start a comment inside it."""
-    import orjson
-
-    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
-
-
 def dump_index_json(index: dict) -> bytes:
     """``zoo/index.json``: sorted keys, indented (one field per line, so git diffs read well), written
     by orjson: 0.2 s at 100,000 checkpoints where ``json.dumps(indent=...)`` takes 3 s."""

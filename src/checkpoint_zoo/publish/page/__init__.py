@@ -138,10 +138,17 @@ def page_files() -> dict[str, bytes]:
     return {name: folder.joinpath(name).read_bytes() for name in PAGE_FILES}
 
 
+def json_for_script(data: object) -> str:
+    """JSON that cannot close a <script> element or start a comment inside it."""
+    import orjson
+
+    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
 def data_js(data: dict) -> bytes:
     """``data.js``: ``window.ZOO_DATA = {...};`` with the JSON escaped so no text in it can end the script."""
-    from ..index import json_for_script
-
     return f"window.ZOO_DATA = {json_for_script(data)};\n".encode()
 
 
