@@ -43,8 +43,12 @@ def run(cwd: Path | str, *args: str, operands: Sequence[str] = (), end: str = "-
         timeout: float | None = 120, input: bytes | str | None = None, text: bool = False) -> subprocess.CompletedProcess:
     """Run a local git command in ``cwd`` (see ``argv``); with ``check``, a failure raises ZooError with
     git's own last line."""
-    proc = subprocess.run(argv(*args, operands=operands, end=end), cwd=cwd, capture_output=True, timeout=timeout,
-                          input=input, text=text, env=env())
+    try:
+        proc = subprocess.run(argv(*args, operands=operands, end=end), cwd=cwd, capture_output=True, timeout=timeout,
+                              input=input, text=text, env=env())
+    except subprocess.TimeoutExpired:
+        raise ZooError(f"git {' '.join(args[:2])} in {cwd} did not finish within {timeout:g} s (another git process "
+                       "holding a lock, or a very slow disk); try again") from None
     if check and proc.returncode != 0:
         raise ZooError(f"git {' '.join(args[:2])} failed in {cwd}: {last_line(proc)}")
     return proc
