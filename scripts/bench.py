@@ -16,6 +16,8 @@ s3        ``zoo pull`` of 1 of 10,000 checkpoints from moto's S3 server vs boto3
           counted from the server's request log); 1 GiB push/pull vs boto3 (``scripts/bench_s3.py``)
 versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`` at 10,000 rows vs ``git diff``
 fit       the add-time fit check (header vs architecture) of a 1 GiB file vs safetensors' header read; memory
+serve     ``zoo serve``: ``GET /api/models?search=`` at 100,000 checkpoints (one client vs the server's 404
+          floor; requests/s with 32 clients, wrk) and a 1 GiB download vs nginx serving the same file
 
 Add a benchmark by writing ``bench_<name>(ctx) -> list[Result]`` and listing it in ``BENCHMARKS``.
 
@@ -1175,6 +1177,406 @@ def bench_executors(ctx: Context) -> list[Result]:
     return results
 
 
+# ---- zoo serve: the JSON API under load, downloads against nginx ------------------------------------
+
+# The searches of the API benchmark, cycled over requests (so no one answer is repeated back to back):
+# terms that match one, some, all or none of the synthetic models, with sorts, a facet and a limit.
+SEARCHES = [
+    "/api/models?search=wine-lin-00", "/api/models?search=lin-01&sort=accuracy&direction=desc",
+    "/api/models?search=0042", "/api/models?search=synthetic&limit=20", "/api/models?search=linear&sort=checkpoints",
+    "/api/models?search=tabular&task=tabular-classification", "/api/models?search=nomatch",
+    "/api/models?search=9&sort=lastModified&direction=desc", "/api/models?search=lin-005&sort=nll",
+    "/api/models?search=WINE&limit=1000",
+]
+FLOOR_PATH = "/nope"  # a 404 from Starlette's router: uvicorn, routing and the middleware, no zoo work
+WRK_SCRIPT = """
+local paths = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+"""
+WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def debian_tool(command: str, package: str) -> str | None:
+    """The path of ``command``, installing Debian's ``package`` with apt-get first when it is missing (as
+    scripts/install.sh installs chromium: sudo only when not root); None where that is not possible."""
+    found = shutil.which(command) or shutil.which(command, path="/usr/sbin:/usr/bin:/sbin:/bin")
+    if found or not shutil.which("apt-get"):
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if sudo and not shutil.which("sudo"):
+        return None
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    print(f"  installing Debian's {package} (apt-get) …", file=sys.stderr, flush=True)
+    for cmd in ([*sudo, "apt-get", "update", "-qq"], [*sudo, "apt-get", "install", "-y", "-qq", package]):
+        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+                          check=False).returncode != 0:
+            return None
+    return shutil.which(command) or shutil.which(command, path="/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of a process and its children (nginx's workers), in MB; 0 once it is gone."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total / 1024
+
+
+class Served:
+    """A server in a child process (its own session) on 127.0.0.1:port, answering before it is used,
+    stopped (SIGTERM to its process group) at the end."""
+
+    def __init__(self, ctx: Context, cmd: Sequence[str], port: int, probe: str, name: str) -> None:
+        import http.client
+
+        self.port, self.name = port, name
+        self.log = ctx.tmp / f"{name}.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(list(cmd), env=ctx.env, stdout=log, stderr=log, start_new_session=True)
+        started = time.perf_counter()
+        deadline = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited {self.proc.returncode}:\n{self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", probe)
+                conn.getresponse().read()
+                conn.close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{name} did not answer on 127.0.0.1:{port} within 90 s") from None
+                time.sleep(0.05)
+        self.started = time.perf_counter() - started
+
+    @property
+    def rss(self) -> float:
+        return rss_mb(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+
+
+def sequential(port: int, paths: Sequence[str], count: int, status: int) -> list[float]:
+    """``count`` GETs one after another on one keep-alive connection, cycling over ``paths``; each one's
+    seconds (request sent to body read). Raises on any other status than ``status``."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    times = []
+    try:
+        for k in range(count):
+            path = paths[k % len(paths)]
+            start = time.perf_counter()
+            conn.request("GET", path)
+            r = conn.getresponse()
+            r.read()
+            times.append(time.perf_counter() - start)
+            if r.status != status:
+                raise RuntimeError(f"GET {path}: {r.status}, expected {status}")
+    finally:
+        conn.close()
+    return times
+
+
+def python_load(port: int, paths: Sequence[str], clients: int, seconds: float, max_requests: int) -> dict:
+    """The fallback load generator where wrk is missing: ``clients`` threads, each with its own keep-alive
+    connection, sending GETs until ``seconds`` have passed or ``max_requests`` were sent in all."""
+    import http.client
+    import threading
+
+    lock = threading.Lock()
+    sent = {"n": 0, "bad": 0}
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    def client(c: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine = []
+        try:
+            while time.perf_counter() < deadline:
+                with lock:
+                    if sent["n"] >= max_requests:
+                        break
+                    k = sent["n"]
+                    sent["n"] += 1
+                start = time.perf_counter()
+                conn.request("GET", paths[k % len(paths)])
+                r = conn.getresponse()
+                r.read()
+                mine.append(time.perf_counter() - start)
+                if not 200 <= r.status < 400:
+                    with lock:
+                        sent["bad"] += 1
+        finally:
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return {"requests": len(latencies), "seconds": elapsed, "non2xx": sent["bad"], "errors": 0,
+            "p50": statistics.median(latencies), "p99": sorted(latencies)[int(len(latencies) * 0.99)]}
+
+
+def wrk_load(ctx: Context, wrk: str, port: int, paths: Sequence[str], clients: int, seconds: float) -> dict:
+    """``wrk`` with ``clients`` connections on one thread for ``seconds``, cycling over ``paths`` (Lua)."""
+    script = ctx.tmp / f"wrk-{abs(hash(tuple(paths)))}.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(p) for p in paths))
+    out = subprocess.run([wrk, "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "10s", "--latency", "-s",
+                          str(script), f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=seconds + 60,
+                         check=True).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", out)
+    if not done:
+        raise RuntimeError(f"wrk: no request count in its output:\n{out}")
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(m.group(1)) * WRK_UNITS[m.group(2)] if m else float("nan")
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"requests": int(done.group(1)), "seconds": float(done.group(2)) * WRK_UNITS[done.group(3)],
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": sum(map(int, errors.groups())) if errors else 0,
+            "p50": latency("50"), "p99": latency("99")}
+
+
+NGINX_CONF = """daemon off;
+worker_processes 1;
+{user}pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ root {root}; }}
+    }}
+}}
+"""
+
+
+def curl_get(ctx: Context, url: str, size: int, server: Served) -> tuple[float, float]:
+    """One download with curl into /dev/null: (curl's total seconds, the server's peak RSS in MB, sampled
+    every 10 ms while it runs). Raises unless it was a 200 of ``size`` bytes."""
+    import threading
+
+    peak = [server.rss]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], server.rss)
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    try:
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+                              url], capture_output=True, text=True, timeout=600, check=True).stdout
+    finally:
+        done.set()
+        watcher.join()
+    code, got, seconds = out.split()
+    if code != "200" or int(got) != size:
+        raise RuntimeError(f"GET {url}: {code}, {got} bytes; expected 200 and {size}")
+    return float(seconds), peak[0]
+
+
+def bench_serve(ctx: Context) -> list[Result]:
+    """``zoo serve``: ``GET /api/models?search=…`` on a zoo of 100,000 checkpoints (1,000 models × 100,
+    table and evaluation records written directly, no checkpoint bytes): latency of one client against
+    the server's floor (a 404 from its router) and requests/s with 32 concurrent clients (wrk, else a
+    bounded Python client); then the download of a 1 GiB checkpoint against Debian's nginx serving the
+    same file from 127.0.0.1 (both read by curl), and the server's memory during it. wrk and nginx are
+    Debian's, installed with apt-get when missing; nginx runs from a minimal config in the temp folder
+    (``daemon off``, ``sendfile on``, 127.0.0.1 only) and is stopped at the end. The peak RSS of these
+    rows is the server's (zoo serve's, nginx's master and worker), sampled while the requests run."""
+    return _bench_serve_api(ctx) + _bench_serve_download(ctx)
+
+
+def _bench_serve_api(ctx: Context) -> list[Result]:
+    models, steps = (20, 100) if ctx.quick else (1000, 100)
+    n = models * steps
+    root = build_pipeline_zoo(ctx, ctx.folder("serve-api") / "zoo", models, steps, files=False)
+    wrk = debian_tool("wrk", "wrk")
+    clients, load_s = 32, (1 if ctx.quick else 5)
+    count = 100 if ctx.quick else 300  # sequential requests per repetition
+    port = free_port()
+    server = Served(ctx, [ZOO, "-C", str(root), "serve", "--port", str(port)], port, FLOOR_PATH, "zoo-serve-api")
+    try:
+        first = sequential(port, SEARCHES[:1], 1, 200)[0]  # builds the snapshot of the working tree
+        first_rss = server.rss
+        sequential(port, SEARCHES, 2 * len(SEARCHES), 200)  # warm-up
+        lat: dict[str, list[float]] = {"floor": [], "search": [], "versions": []}
+        loads: dict[str, list[dict]] = {"floor": [], "search": []}
+
+        def latency(name: str, paths: Sequence[str], k: int, status: int) -> Callable[[int], tuple[float, float]]:
+            def measure(i: int) -> tuple[float, float]:
+                times = sequential(port, paths, k, status)
+                lat[name] += times
+                return statistics.median(times), server.rss
+            return measure
+
+        def load(name: str, paths: Sequence[str], ok: Callable[[dict], bool]) -> Callable[[int], tuple[float, float]]:
+            def measure(i: int) -> tuple[float, float]:
+                if wrk:
+                    got = wrk_load(ctx, wrk, port, paths, clients, load_s)
+                else:
+                    got = python_load(port, paths, clients, load_s, 20_000)
+                if got["errors"] or not ok(got):
+                    raise RuntimeError(f"load on {paths[0]}: {got}")
+                loads[name].append(got)
+                return got["seconds"] / got["requests"] * 1000, server.rss  # seconds per 1,000 requests
+            return measure
+
+        commands = {
+            "floor": latency("floor", [FLOOR_PATH], count, 404),
+            "search": latency("search", SEARCHES, count, 200),
+            "versions": latency("versions", ["/api/versions"], count // 10, 200),
+            "floor_load": load("floor", [FLOOR_PATH], lambda g: g["non2xx"] == g["requests"]),
+            "search_load": load("search", SEARCHES, lambda g: g["non2xx"] == 0),
+        }
+        m = side_by_side(ctx, ctx.n(5, 2), commands)
+    finally:
+        server.stop()
+
+    def pct(name: str) -> str:
+        times = sorted(lat[name])
+        return (f"median {statistics.median(m[name][0]) * 1000:.2f} ms; {len(times):,} requests; "
+                f"p90 {times[int(len(times) * 0.9)] * 1000:.2f} ms, "
+                f"p99 {times[int(len(times) * 0.99)] * 1000:.2f} ms")
+
+    def rate(name: str) -> str:
+        runs = loads[name]
+        rps = statistics.median(g["requests"] / g["seconds"] for g in runs)
+        return (f"{rps:,.0f} requests/s; latency p50 {statistics.median(g['p50'] for g in runs) * 1000:.1f} ms, "
+                f"p99 {statistics.median(g['p99'] for g in runs) * 1000:.1f} ms; {sum(g['requests'] for g in runs):,} "
+                f"requests in {len(runs)} runs of {load_s} s")
+
+    tool = "wrk" if wrk else "Python threads"
+    label = f"{n:,} checkpoints ({models} × {steps})"
+    search = Result("serve", f"GET /api/models?search=… ({len(SEARCHES)} queries in turn), {label}, one client",
+                    *m["search"], f"GET {FLOOR_PATH} (404)", m["floor"][0], "median ≤ 20 ms", note=pct("search"))
+    search.met = None if ctx.quick else search.median <= 0.02
+    load_ = Result("serve", f"GET /api/models?search=…, {clients} concurrent clients ({tool}): s per 1,000 requests",
+                   *m["search_load"], f"GET {FLOOR_PATH}, same load", m["floor_load"][0], "≥ 500 requests/s",
+                   note=rate("search"))
+    load_.met = None if ctx.quick else 1000 / load_.median >= 500
+    return [
+        Result("serve", f"zoo serve: first GET /api/models, {label} (snapshot build)", [first], [first_rss],
+               note=f"server answered {server.started:.2f} s after start"),
+        Result("serve", f"GET {FLOOR_PATH} (404 from the router: the server's floor), one client", *m["floor"],
+               note=pct("floor")),
+        search,
+        Result("serve", "GET /api/versions (git for-each-ref + cat-file per ref), one client", *m["versions"],
+               f"GET {FLOOR_PATH} (404)", m["floor"][0], note=pct("versions")),
+        Result("serve", f"GET {FLOOR_PATH}, {clients} concurrent clients ({tool}): s per 1,000 requests",
+               *m["floor_load"], note=rate("floor")),
+        load_,
+    ]
+
+
+def _bench_serve_download(ctx: Context) -> list[Result]:
+    size = 64 * MIB if ctx.quick else 1024 * MIB
+    root = new_zoo(ctx, ctx.folder("serve-files") / "zoo")
+    register_vector_arch(root, "vector", size // 4)
+    src = ctx.tmp / "serve-files" / "big.safetensors"
+    write_safetensors(src, size)
+    run(ctx, [ZOO, "add", str(src), "--model", "big", "--step", "1", *ADD_ARGS], cwd=root)
+    src.unlink()
+    # the file zoo serve sends (the working tree's, else the DVC cache object): nginx serves that one
+    _, _, out = run_out(ctx, [PYTHON, "-c", "import sys; from checkpoint_zoo.api import Zoo; "
+                                            "print(Zoo(sys.argv[1]).verified_file('big@1'))", str(root)])
+    path = Path(out.strip())
+    nbytes = path.stat().st_size
+    nginx = debian_tool("nginx", "nginx")
+    port = free_port()
+    zoo = Served(ctx, [ZOO, "-C", str(root), "serve", "--port", str(port)], port, FLOOR_PATH, "zoo-serve-files")
+    web = None
+    try:
+        zoo_url = f"http://127.0.0.1:{port}/files/big/1"
+
+        def zoo_get(i: int) -> tuple[float, float]:
+            return curl_get(ctx, zoo_url, nbytes, zoo)
+
+        commands = {"zoo": zoo_get}
+        if nginx:
+            prefix = ctx.folder("serve-nginx")
+            nport = free_port()
+            user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the 0700 temp folder
+            (prefix / "nginx.conf").write_text(NGINX_CONF.format(user=user, prefix=prefix, port=nport, root=path.parent))
+            web = Served(ctx, [nginx, "-e", str(prefix / "error.log"), "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+                         nport, "/", "nginx")
+            nginx_url = f"http://127.0.0.1:{nport}/{path.name}"
+            commands = {"nginx": lambda i: curl_get(ctx, nginx_url, nbytes, web), "zoo": zoo_get}
+        before = zoo.rss
+        side_by_side(ctx, 1, commands)  # warm-up: page cache, the server's stamp of the file
+        m = side_by_side(ctx, ctx.n(5, 2), commands)
+    finally:
+        zoo.stop()
+        if web is not None:
+            web.stop()
+    label = f"{size // MIB} MiB"
+    mib_s = {k: nbytes / MIB / statistics.median(v[0]) for k, v in m.items()}
+    kind = "working-tree file" if root in path.parents else "DVC cache object"
+    results = []
+    if nginx:
+        results.append(Result("serve", f"nginx (sendfile) {label} from 127.0.0.1, curl -o /dev/null", *m["nginx"],
+                              note=f"{mib_s['nginx']:,.0f} MiB/s; the {kind} zoo serve sends"))
+        ratio = statistics.median(m["nginx"][0]) / statistics.median(m["zoo"][0])
+        download = Result("serve", f"zoo serve GET /files/big/1 {label}, curl -o /dev/null", *m["zoo"], "nginx",
+                          m["nginx"][0], "throughput ≥ 0.8 × nginx", None if ctx.quick else ratio >= 0.8,
+                          note=f"{mib_s['zoo']:,.0f} MiB/s: throughput {ratio:.2f} × nginx")
+    else:
+        download = Result("serve", f"zoo serve GET /files/big/1 {label}, curl -o /dev/null", *m["zoo"],
+                          note=f"{mib_s['zoo']:,.0f} MiB/s; no nginx on this machine to compare with")
+    growth = max(m["zoo"][1]) - before
+    memory = Result("serve", f"zoo serve memory during the {label} downloads", *m["zoo"], target="flat: peak growth < 64 MB",
+                    met=None if ctx.quick else growth < 64,
+                    note=f"RSS {before:.0f} MB before, peak {max(m['zoo'][1]):.0f} MB: +{growth:.0f} MB")
+    return [*results, download, memory]
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -1187,6 +1589,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "fit": bench_fit,
     "bulk": bench_bulk,
     "executors": bench_executors,
+    "serve": bench_serve,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -141,17 +142,16 @@ def list_models(server: ZooServer, request: Request) -> Response:
     snap = server.snapshot(request)
     q = request.query_params
     search = (q.get("search") or "").lower()
-    wanted = {f: set(q.getlist(f)) for f in FACETS if q.getlist(f)}
-    found = [v for v in snap.models.values()
-             if (not search or search in v.search_text)
-             and all(set(v.facets[f]) & values for f, values in wanted.items())]
+    wanted = [(f, set(q.getlist(f))) for f in FACETS if q.getlist(f)]
     sort = q.get("sort") or "id"
     direction = (q.get("direction") or "asc").lower()
     if direction not in ("asc", "desc", "1", "-1"):
         raise HttpError(400, f"direction {direction[:20]!r}: asc, desc, 1 or -1")
-    key = _sort_key(sort, snap)
-    present = sorted((v for v in found if key(v)[0] is False), key=key, reverse=direction in ("desc", "-1"))
-    found = present + sorted((v for v in found if key(v)[0] is True), key=lambda v: v.id)  # no value: always last
+    present, missing = snap.order(sort, _sort_key(sort, snap))  # no value: always last, by id
+    ordered = chain(reversed(present) if direction in ("desc", "-1") else present, missing)
+    found = [v for v in ordered
+             if (not search or search in v.search_text)
+             and all(not values.isdisjoint(v.facets[f]) for f, values in wanted)]
     limit, offset = _limit(request)
     page = found[offset:offset + limit]
     headers = {"X-Total-Count": str(len(found))}

@@ -43,6 +43,16 @@ class Snapshot:
     tasks: dict[str, dict]
     summaries: dict[str, dict]       # mark_best's per-model summary
     cards: dict[str, str] = field(default_factory=dict)  # model -> card markdown, filled lazily
+    orders: dict[str, tuple[list[ModelView], list[ModelView]]] = field(default_factory=dict)  # sort field -> order
+
+    def order(self, sort: str, key: Callable[[ModelView], tuple]) -> tuple[list[ModelView], list[ModelView]]:
+        """The models with a value for ``sort``, ascending by ``key``, and those without, by id: sorted on
+        first use per field, so a request only filters (the models' order never changes within a snapshot)."""
+        if sort not in self.orders:
+            views = list(self.models.values())
+            self.orders[sort] = (sorted((v for v in views if key(v)[0] is False), key=key),
+                                 sorted((v for v in views if key(v)[0] is True), key=lambda v: v.id))
+        return self.orders[sort]
 
     def card(self, model: str) -> str:
         """The model card (markdown with YAML front matter), rendered on first use."""
