@@ -1209,10 +1209,12 @@ def debian_tool(command: str, package: str) -> str | None:
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     if sudo and not shutil.which("sudo"):
         return None
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # RUNLEVEL=1: invoke-rc.d starts no service, so installing nginx never opens its default site on port 80
+    # of every interface (the benchmark starts its own, on 127.0.0.1 only); `env` carries it through sudo
+    apt = [*sudo, "env", "DEBIAN_FRONTEND=noninteractive", "RUNLEVEL=1", "apt-get"]
     print(f"  installing Debian's {package} (apt-get) …", file=sys.stderr, flush=True)
-    for cmd in ([*sudo, "apt-get", "update", "-qq"], [*sudo, "apt-get", "install", "-y", "-qq", package]):
-        if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
+    for cmd in ([*apt, "update", "-qq"], [*apt, "install", "-y", "-qq", package]):
+        if subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
                           check=False).returncode != 0:
             return None
     return shutil.which(command) or shutil.which(command, path="/usr/sbin:/usr/bin:/sbin:/bin")
