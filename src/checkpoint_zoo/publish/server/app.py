@@ -64,6 +64,7 @@ class ZooServer:
         self.location = location
         self.default_rev = default_rev
         self._zoos: dict[str | None, tuple[float, Any]] = {}
+        self._versions: tuple[bytes, list[dict]] | None = None
         self._lock = threading.Lock()
         self.snapshots = Snapshots(location, self.zoo)
         self.zoo(default_rev)  # fail at start, not at the first request, on a bad location or revision
@@ -81,6 +82,21 @@ class ZooServer:
         with self._lock:
             self._zoos[rev] = (now, zoo)
         return zoo
+
+    def versions(self) -> list[dict]:
+        """The branches and tags holding a zoo, recomputed only when a ref moves (each reads a table)."""
+        from ...gitcmd import run
+        from ...versions import versions
+
+        git_dir = Path(self.zoo(self.default_rev).git_dir)
+        refs = run(git_dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags").stdout
+        with self._lock:
+            if self._versions is not None and self._versions[0] == refs:
+                return self._versions[1]
+        found = [v.to_dict() for v in versions(git_dir)]
+        with self._lock:
+            self._versions = (refs, found)
+        return found
 
     def rev_of(self, request: Request) -> str | None:
         """The revision a request asks for (``?rev=``), checked before it reaches git."""
@@ -255,10 +271,7 @@ def leaderboard(server: ZooServer, request: Request) -> Response:
 
 def list_versions(server: ZooServer, request: Request) -> Response:
     """``GET /api/versions``: the branches and tags holding a zoo."""
-    from ...versions import versions
-
-    zoo = server.zoo(None if server.default_rev is None else server.default_rev)
-    return _json([v.to_dict() for v in versions(Path(zoo.git_dir))])
+    return _json(server.versions())
 
 
 # ---- downloads ---------------------------------------------------------------------------------------------
@@ -304,14 +317,13 @@ def page_asset(server: ZooServer, request: Request) -> Response:
 
 def page_data(server: ZooServer, request: Request) -> Response:
     """``/data.js``: the page's data for the request's revision, with download links."""
-    from ...versions import versions
     from ..page import data_js, site_data
 
     snap = server.snapshot(request)
     index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
     cards = {m: snap.card(m) for m in snap.models}
     try:
-        found = [v.to_dict() for v in versions(Path(server.zoo(server.default_rev).git_dir))]
+        found = server.versions()
     except ZooError:
         found = []
     data = site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found)
