@@ -218,7 +218,14 @@ class Zoo:
         refs = {f"{r['model']}@{r['step']}": r for r in new_rows}
         if len(refs) != len(new_rows):
             raise InvalidValueError("(model, step) would appear twice in the table; keep one row")
-        referenced = [refs[r["parent"]] for r in changed if r["parent"] in refs]
+        # the schema checks each row's parent within the rows it is given: give it each chain of ancestors
+        referenced: builtins.list[Row] = []
+        seen = {id(r) for r in changed}
+        for r in changed:
+            while r["parent"] in refs and id(refs[r["parent"]]) not in seen:
+                r = refs[r["parent"]]
+                seen.add(id(r))
+                referenced.append(r)
         missing = [r["parent"] for r in new_rows if r["parent"] and r["parent"] not in refs]
         if missing:
             raise InvalidValueError(f"{missing[0]} is the parent of another checkpoint and must stay in the table")
@@ -770,6 +777,15 @@ class Zoo:
                     "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
                 )
             ready.append(row["path"])
+            if row.get("state_sha256"):  # the training state goes with its weights when this clone has it
+                state = rules.state_path(row["model"], int(row["step"]))
+                obj = self.storage.cached_object(state)
+                if obj is not None:
+                    if self.stamps.sha256(obj) != row["state_sha256"]:
+                        raise IntegrityError(
+                            f"{state}: the local DVC cache copy no longer matches state_sha256 "
+                            f"{row['state_sha256'][:12]}…; nothing was pushed; run `zoo pull --with-state` to restore it")
+                    ready.append(state)
         if refs and skipped and not ready:
             raise MissingFileError(
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
