@@ -265,3 +265,68 @@ def test_lineage_and_cards(world, tmp_path):
 def _cleanup_world(world):
     yield
     shutil.rmtree(world["base"] / "in", ignore_errors=True)
+
+
+def _trained_parts(steps: int = 3):
+    _seed()
+    model, opt, sched = _fresh()
+    _train(model, opt, sched, steps)
+    return model, opt, sched
+
+
+def test_convert_lightning_checkpoint_keeps_the_training_state(world, tmp_path):
+    from checkpoint_zoo import Zoo
+
+    model, opt, sched = _trained_parts()
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": model.state_dict(), "optimizer_states": [opt.state_dict()],
+                "lr_schedulers": [sched.state_dict()], "global_step": 3, "epoch": 1, "hparams_name": "kwargs"}, ckpt)
+    r = run_zoo("add", str(ckpt), "--model=lit", "--step=3", *ADD_ARGS, "--convert", cwd=world["root"])
+    assert r.code == 0, r.err
+    assert "training state: zoo/checkpoints/lit/step-00000003.state.safetensors" in r.out
+    with Zoo(world["root"]) as zoo:
+        assert "training state kept" in zoo.get("lit@3").source
+        resumed = zoo.resume("lit@3")
+    assert resumed.step == 3 and resumed.epoch == 1.0
+    assert type(resumed.optimizer) is torch.optim.Adam and type(resumed.scheduler) is torch.optim.lr_scheduler.StepLR
+    want, got = opt.state_dict(), resumed.optimizer.state_dict()
+    assert want["param_groups"][0]["lr"] == got["param_groups"][0]["lr"]
+    for idx in want["state"]:
+        for key, value in want["state"][idx].items():
+            assert torch.equal(value, got["state"][idx][key]), (idx, key)
+    assert resumed.scheduler.state_dict()["last_epoch"] == sched.state_dict()["last_epoch"]
+
+
+def test_convert_trainer_folder_keeps_optimizer_scheduler_and_rng(world, tmp_path):
+    from safetensors.torch import save_file
+
+    from checkpoint_zoo import Zoo
+
+    model, opt, sched = _trained_parts()
+    folder = tmp_path / "checkpoint-3"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    torch.save(opt.state_dict(), folder / "optimizer.pt")
+    torch.save(sched.state_dict(), folder / "scheduler.pt")
+    torch.save({"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.get_rng_state()},
+               folder / "rng_state.pth")
+    expected = (random.random(), np.random.random(), torch.rand(1).item())
+    (folder / "trainer_state.json").write_text('{"global_step": 3, "epoch": 0.75}')
+    r = run_zoo("add", str(folder), "--model=hf", "--step=3", *ADD_ARGS, "--convert", cwd=world["root"])
+    assert r.code == 0, r.err
+    random.seed(5)
+    np.random.seed(5)
+    with Zoo(world["root"]) as zoo:
+        resumed = zoo.resume("hf@3")
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == expected
+    assert resumed.step == 3 and resumed.epoch == 0.75 and type(resumed.optimizer) is torch.optim.Adam
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"state": {}, "param_groups": [], "x": Payload()}, folder / "optimizer.pt")
+    before = snapshot(world["root"])
+    r = run_zoo("add", str(folder), "--model=hf", "--step=4", *ADD_ARGS, "--convert", cwd=world["root"])
+    assert r.code == 1 and "optimizer.pt" in r.err and "weights_only" in r.err and "pwned" not in r.out + r.err
+    assert snapshot(world["root"]) == before

@@ -90,23 +90,45 @@ def capture(model: Any = None, optimizer: Any = None, scheduler: Any = None, sca
     import numpy as np
     import torch
 
+    names = None
+    if optimizer is not None and model is not None:
+        by_id = {id(p): n for n, p in model.named_parameters()}
+        names = [[by_id.get(id(p)) for p in g["params"]] for g in optimizer.param_groups]
+        if any(n is None for g in names for n in g):
+            raise InvalidValueError("training state: the optimizer holds a parameter that is not one of the "
+                                    "model's; pass the model the optimizer was built on")
+    rng_states = None
+    if rng:
+        rng_states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    return from_state_dicts(
+        optimizer=None if optimizer is None else optimizer.state_dict(),
+        optimizer_class=None if optimizer is None else type(optimizer).__name__,
+        scheduler=None if scheduler is None else scheduler.state_dict(),
+        scheduler_class=None if scheduler is None else type(scheduler).__name__,
+        scaler=None if scaler is None else scaler.state_dict(), rng=rng_states, step=step, epoch=epoch,
+        param_names=names)
+
+
+def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_class: str | None = None,
+                     scheduler: Mapping[str, Any] | None = None, scheduler_class: str | None = None,
+                     scaler: Mapping[str, Any] | None = None, rng: Mapping[str, Any] | None = None, step: int,
+                     epoch: float | None = None, param_names: Sequence[Sequence[Any]] | None = None) -> TrainingState:
+    """A training state from plain state dicts (``optimizer.state_dict()`` …, as a converted checkpoint holds
+    them); ``rng``: {"torch": ByteTensor, "numpy": np.random.get_state(), "python": random.getstate()}. A class
+    name of "" means unknown (resuming then needs a factory)."""
+    import numpy as np
+    import torch
+
     tensors: dict[str, torch.Tensor] = {}
     meta: dict[str, Any] = {"format_version": FORMAT_VERSION, "step": int(step),
                             "epoch": None if epoch is None else float(epoch),
                             "optimizer": None, "scheduler": None, "scaler": None, "rng": None}
     if optimizer is not None:
-        names = {id(p): n for n, p in model.named_parameters()} if model is not None else {}
-        sd = optimizer.state_dict()
         groups = []
-        index = 0
-        for gi, (live, saved) in enumerate(zip(optimizer.param_groups, sd["param_groups"])):
-            params: list[str | int] = []
-            for p in live["params"]:
-                params.append(names.get(id(p), index) if names else index)
-                index += 1
-            if names and any(isinstance(p, int) for p in params):
-                raise InvalidValueError("training state: the optimizer holds a parameter that is not one of the "
-                                        "model's; pass the model the optimizer was built on")
+        for gi, saved in enumerate(optimizer["param_groups"]):
+            params: list[Any] = [int(i) for i in saved["params"]]
+            if param_names is not None:
+                params = list(param_names[gi])
             hyper: dict[str, Any] = {}
             for key, value in saved.items():
                 if key == "params":
@@ -116,33 +138,62 @@ def capture(model: Any = None, optimizer: Any = None, scheduler: Any = None, sca
                 else:
                     hyper[key] = _json_value(value, f"optimizer param group {gi} {key!r}")
             groups.append({"params": params, **hyper})
+        # torch numbers parameters group after group; a converted state may use any ids: renumber them
+        order = [int(i) for g in optimizer["param_groups"] for i in g["params"]]
+        position = {pid: n for n, pid in enumerate(order)}
         scalars: dict[str, dict[str, Any]] = {}
-        for idx, entry in sd["state"].items():
+        for idx, entry in optimizer["state"].items():
+            if int(idx) not in position:
+                raise InvalidValueError(f"training state: optimizer state for parameter {idx} that no param group holds")
+            n = position[int(idx)]
             for key, value in entry.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"{_OPT_PREFIX}{int(idx)}.{key}"] = value.detach().cpu().clone().contiguous()
+                    tensors[f"{_OPT_PREFIX}{n}.{key}"] = value.detach().cpu().clone().contiguous()
                 else:
-                    scalars.setdefault(str(int(idx)), {})[key] = _json_value(value, f"optimizer state {idx} {key!r}")
-        meta["optimizer"] = {"class": type(optimizer).__name__, "param_groups": groups, "scalars": scalars}
+                    scalars.setdefault(str(n), {})[key] = _json_value(value, f"optimizer state {idx} {key!r}")
+        meta["optimizer"] = {"class": optimizer_class or "", "param_groups": groups, "scalars": scalars}
     if scheduler is not None:
         state = {}
-        for key, value in scheduler.state_dict().items():
+        for key, value in scheduler.items():
             if isinstance(value, torch.Tensor):
                 tensors[f"scheduler.{key}"] = value.detach().cpu().clone().contiguous()
             else:
                 state[key] = _json_value(value, f"scheduler {key!r}")
-        meta["scheduler"] = {"class": type(scheduler).__name__, "state": state}
-    if scaler is not None:
-        meta["scaler"] = _json_value(dict(scaler.state_dict()), "grad scaler")
-    if rng:
-        kind, keys, pos, has_gauss, cached = np.random.get_state()
-        tensors["rng.torch"] = torch.get_rng_state().clone()
+        meta["scheduler"] = {"class": scheduler_class or "", "state": state}
+    if scaler:
+        meta["scaler"] = _json_value(dict(scaler), "grad scaler")
+    if rng is not None:
+        kind, keys, pos, has_gauss, cached = rng["numpy"]
+        tensors["rng.torch"] = torch.as_tensor(rng["torch"]).to(torch.uint8).clone()
         tensors["rng.numpy.keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64).copy())
-        version, internal, gauss_next = random.getstate()
+        version, internal, gauss_next = rng["python"]
         meta["rng"] = {"numpy": {"kind": str(kind), "pos": int(pos), "has_gauss": int(has_gauss),
                                  "cached_gaussian": float(cached)},
-                       "python": {"version": int(version), "state": list(internal), "gauss_next": gauss_next}}
+                       "python": {"version": int(version), "state": [int(x) for x in internal],
+                                  "gauss_next": gauss_next}}
     return TrainingState(tensors, meta)
+
+
+def guess_optimizer_class(optimizer: Mapping[str, Any]) -> str:
+    """The torch.optim class a state dict most likely came from (a Lightning checkpoint does not say), or ""."""
+    keys = {k for entry in optimizer.get("state", {}).values() for k in entry}
+    group = (optimizer.get("param_groups") or [{}])[0]
+    if {"exp_avg", "exp_avg_sq"} <= keys or "betas" in group and "amsgrad" in group:
+        return "AdamW" if group.get("decoupled_weight_decay") else "Adam"
+    if "momentum_buffer" in keys or "nesterov" in group:
+        return "SGD"
+    return ""
+
+
+def guess_scheduler_class(state: Mapping[str, Any]) -> str:
+    """The torch.optim.lr_scheduler class a state dict most likely came from, or "" (then resume needs a factory)."""
+    for cls, keys in (("LambdaLR", {"lr_lambdas"}), ("OneCycleLR", {"total_steps", "_schedule_phases"}),
+                      ("StepLR", {"step_size", "gamma"}), ("MultiStepLR", {"milestones", "gamma"}),
+                      ("CosineAnnealingLR", {"T_max", "eta_min"}), ("LinearLR", {"start_factor", "end_factor"}),
+                      ("ExponentialLR", {"gamma"})):
+        if keys <= set(state):
+            return cls
+    return ""
 
 
 # ---- the file -----------------------------------------------------------------------------------
@@ -293,7 +344,8 @@ def optimizer_class(name: str) -> type:
 
     cls = getattr(torch.optim, name, None) if name.isidentifier() and not name.startswith("_") else None
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)) or cls is torch.optim.Optimizer:
-        raise InvalidValueError(f"training state: optimizer class {name!r} is not one of torch.optim's; pass "
+        raise InvalidValueError(f"training state: optimizer class {name or '(not recorded)'!r} is not one of "
+                                "torch.optim's; pass "
                                 "optimizer_factory=lambda model: YourOptimizer(model.parameters(), ...)")
     return cls
 
@@ -309,7 +361,8 @@ def scheduler_class(name: str) -> type:
     cls = getattr(sched, name, None) if name.isidentifier() and not name.startswith("_") else None
     if not isinstance(cls, type) or not issubclass(cls, sched.LRScheduler) or cls is sched.LRScheduler \
             or name in _NO_REBUILD:
-        raise InvalidValueError(f"training state: scheduler class {name!r} cannot be rebuilt from its state (only "
+        raise InvalidValueError(f"training state: scheduler class {name or '(not recorded)'!r} cannot be rebuilt "
+                                "from its state (only "
                                 "torch.optim.lr_scheduler classes without functions or nested schedulers); pass "
                                 "scheduler_factory=lambda optimizer: ...")
     return cls

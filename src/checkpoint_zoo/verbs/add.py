@@ -91,8 +91,9 @@ def add(
     """
     zoo._workspace_only("add")
     src = Path(file)
+    folder = convert and src.is_dir()  # a transformers Trainer checkpoint folder
     _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
-                    move=move)
+                    move=move, folder=folder)
     check_registered(zoo, arch, task, dataset, reported)
     if allow_globals and not convert:
         raise UsageError("--allow-global only applies to --convert")
@@ -108,7 +109,7 @@ def add(
         description=description, tags=tags, parent=parent, reported=reported, replace=replace, stage=stage,
         state=training_state)
     default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
-    if not convert or sniff(src) == "safetensors":
+    if not convert or (not folder and sniff(src) == "safetensors"):
         return add_file(zoo, src, source=source or default_source, move=move, **kwargs)
     _check_against_table(zoo.rows(), model, step, parent)  # refuse early, before the slow conversion
     incoming = zoo._work / "incoming"
@@ -597,8 +598,9 @@ def check_source(src: Path, move: bool = False) -> None:
 
 
 def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
-                    move: bool = False) -> None:
-    check_source(src, move)
+                    move: bool = False, folder: bool = False) -> None:
+    if not folder:
+        check_source(src, move)
     problem = rules.slug_problem(model, "--model")
     if problem:
         raise InvalidValueError(problem)
