@@ -84,7 +84,9 @@ def capture(model: Any = None, optimizer: Any = None, scheduler: Any = None, sca
     (torch CPU, numpy's global, python's ``random``) unless ``rng`` is False, ``step`` and ``epoch``.
 
     With ``model``, the optimizer's parameters are recorded by name (so the zoo can check them against
-    the weights and rebuild the optimizer); without it, by index in ``model.parameters()`` order."""
+    the weights and rebuild the optimizer); without it, by index in ``model.parameters()`` order. The
+    optimizer's tensors are shared, not copied (a copy would double the cost of storing): store the
+    state (``Zoo.add`` or ``save_state``) before the next optimizer step."""
     import random
 
     import numpy as np
@@ -134,7 +136,7 @@ def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_cl
                 if key == "params":
                     continue
                 if isinstance(value, torch.Tensor):
-                    tensors[f"{_GROUP_PREFIX}{gi}.{key}"] = value.detach().cpu().clone().contiguous()
+                    tensors[f"{_GROUP_PREFIX}{gi}.{key}"] = value.detach().cpu().contiguous()
                 else:
                     hyper[key] = _json_value(value, f"optimizer param group {gi} {key!r}")
             groups.append({"params": params, **hyper})
@@ -148,7 +150,7 @@ def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_cl
             n = position[int(idx)]
             for key, value in entry.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"{_OPT_PREFIX}{n}.{key}"] = value.detach().cpu().clone().contiguous()
+                    tensors[f"{_OPT_PREFIX}{n}.{key}"] = value.detach().cpu().contiguous()
                 else:
                     scalars.setdefault(str(n), {})[key] = _json_value(value, f"optimizer state {idx} {key!r}")
         meta["optimizer"] = {"class": optimizer_class or "", "param_groups": groups, "scalars": scalars}
@@ -156,7 +158,7 @@ def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_cl
         state = {}
         for key, value in scheduler.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"scheduler.{key}"] = value.detach().cpu().clone().contiguous()
+                tensors[f"scheduler.{key}"] = value.detach().cpu().contiguous()
             else:
                 state[key] = _json_value(value, f"scheduler {key!r}")
         meta["scheduler"] = {"class": scheduler_class or "", "state": state}
@@ -198,22 +200,54 @@ def guess_scheduler_class(state: Mapping[str, Any]) -> str:
 
 # ---- the file -----------------------------------------------------------------------------------
 
+_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "bfloat16": "BF16", "int64": "I64", "int32": "I32",
+           "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
 def save_state(state: TrainingState, path: str | os.PathLike[str]) -> Path:
-    """Write ``state`` as one safetensors file (temp file, fsync, rename); returns the path."""
-    from safetensors.torch import save_file
+    """Write ``state`` as one safetensors file (temp file, fsync, rename); returns the path.
+
+    The file is written here rather than by ``safetensors.torch.save_file``, which copies every tensor into
+    a bytes object first: writing straight from the tensors' memory keeps storing a state as fast as
+    ``torch.save`` of it. ``load_state`` reads it back with the safetensors library."""
+    import struct
 
     path = Path(path)
     meta = json.dumps(state.meta, allow_nan=False, separators=(",", ":"), sort_keys=True)
+    header: dict[str, Any] = {"__metadata__": {META_KEY: meta, "format": "pt"}}
+    views, offset = [], 0
+    for name in sorted(state.tensors):
+        t = state.tensors[name].detach().cpu().contiguous()
+        dtype = _DTYPES.get(str(t.dtype).removeprefix("torch."))
+        if dtype is None:
+            raise InvalidValueError(f"training state: tensor {name!r} has dtype {t.dtype}, which the zoo does not store")
+        raw = t.reshape(-1).view(torch_uint8()).numpy() if t.numel() else b""
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        views.append(raw)
+        offset += size
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)  # the data starts 8-byte aligned, as safetensors writes it
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        save_file(dict(state.tensors), str(tmp), metadata={META_KEY: meta, "format": "pt"})
-        with open(tmp, "rb") as f:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(head)))
+            f.write(head)
+            for raw in views:
+                f.write(memoryview(raw))
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def torch_uint8() -> Any:
+    import torch
+
+    return torch.uint8
 
 
 def load_state(path: str | os.PathLike[str], what: str | None = None) -> TrainingState:
