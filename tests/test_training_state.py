@@ -330,3 +330,16 @@ def test_convert_trainer_folder_keeps_optimizer_scheduler_and_rng(world, tmp_pat
     r = run_zoo("add", str(folder), "--model=hf", "--step=4", *ADD_ARGS, "--convert", cwd=world["root"])
     assert r.code == 1 and "optimizer.pt" in r.err and "weights_only" in r.err and "pwned" not in r.out + r.err
     assert snapshot(world["root"]) == before
+
+
+def test_rm_removes_the_state_with_its_weights(world):
+    from checkpoint_zoo import Zoo
+
+    root = world["root"]
+    state = root / "zoo/checkpoints/hf/step-00000003.state.safetensors"
+    assert state.is_file()
+    r = run_zoo("rm", "hf@3", cwd=root)
+    assert r.code == 0, r.err
+    assert not state.exists() and not (root / "zoo/checkpoints/hf").exists()
+    with Zoo(root) as zoo:
+        assert all(c.status == "ok" for c in zoo.verify(present_only=True))
