@@ -1579,6 +1579,71 @@ def _bench_serve_download(ctx: Context) -> list[Result]:
     return [*results, download, memory]
 
 
+# ---- training state: store and load against torch.save / torch.load of the same state ------------------
+
+# One interpreter: an Adam + StepLR state over a model of N floats (two steps taken), then, interleaved, the
+# zoo's save_state / load_state and torch.save (+ fsync, as save_state does) / torch.load(weights_only=True)
+# of the same optimizer, scheduler and RNG state dicts, on the same disk; each load reads every tensor.
+STATE_BENCH = """
+import os, random, sys, time
+import numpy as np, torch
+from checkpoint_zoo.training import capture, load_state, save_state
+folder, n, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model = torch.nn.Sequential(torch.nn.Linear(n // 1024, 1024, bias=False))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+for _ in range(2):
+    model(torch.randn(4, n // 1024)).sum().backward()
+    opt.step()
+    sched.step()
+zoo_file, pt_file = os.path.join(folder, "s.state.safetensors"), os.path.join(folder, "s.pt")
+def touch(tensors):  # every byte read, whether the loader copied it or mapped it lazily
+    return sum(float(t.double().sum()) for t in tensors)
+out = {"zoo_save": [], "zoo_load": [], "pt_save": [], "pt_load": []}
+for _ in range(reps):
+    t = time.perf_counter()
+    save_state(capture(model, opt, sched, step=2), zoo_file)
+    out["zoo_save"].append(time.perf_counter() - t)
+    t = time.perf_counter()
+    with open(pt_file, "wb") as f:
+        torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": 2,
+                    "rng": {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+                            "python": random.getstate()}}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    out["pt_save"].append(time.perf_counter() - t)
+    t = time.perf_counter()
+    touch(load_state(zoo_file).tensors.values())
+    out["zoo_load"].append(time.perf_counter() - t)
+    t = time.perf_counter()
+    loaded = torch.load(pt_file, weights_only=True)
+    touch([v for entry in loaded["optimizer"]["state"].values() for v in entry.values()]
+          + [loaded["rng"]["torch"], loaded["rng"]["numpy"]])
+    out["pt_load"].append(time.perf_counter() - t)
+print(os.path.getsize(zoo_file), os.path.getsize(pt_file), *(" ".join(map(str, v)) for v in out.values()), sep="|")
+"""
+
+
+def bench_state(ctx: Context) -> list[Result]:
+    """Storing and loading a training state (Adam over a model of 16 M floats; 1 M in --quick) against
+    torch.save / torch.load(weights_only=True) of the same state dicts, side by side in one process."""
+    floats = (1 if ctx.quick else 16) * 1024 * 1024
+    folder = ctx.folder("state")
+    _, _, out = run_out(ctx, [PYTHON, "-c", STATE_BENCH, str(folder), str(floats), str(ctx.n(7, 3))], cwd=folder)
+    zoo_size, pt_size, *columns = out.strip().split("|")
+    zs, zl, ps, pl = ([float(x) for x in c.split()] for c in columns)
+    size = f"{int(zoo_size) / MIB:.0f} MiB state"
+    results = []
+    for what, zoo, torch_, base in (("store", zs, ps, "torch.save + fsync"), ("load", zl, pl, "torch.load(weights_only)"),
+                                    ("store + load", [a + b for a, b in zip(zs, zl)], [a + b for a, b in zip(ps, pl)],
+                                     "torch.save + torch.load")):
+        r = Result("state", f"{what} a training state ({size})", zoo, [], base, torch_, "≤ 1.2 × torch",
+                   note=f"file {int(zoo_size) / MIB:.1f} MiB vs {int(pt_size) / MIB:.1f} MiB")
+        r.met = None if ctx.quick else (r.ratio or 0) <= 1.2
+        results.append(r)
+    return results
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -1592,6 +1657,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "bulk": bench_bulk,
     "executors": bench_executors,
     "serve": bench_serve,
+    "state": bench_state,
 }
 
 

@@ -1,7 +1,10 @@
 """The converter child of ``zoo add --convert``: one pickle-based checkpoint in, one safetensors file out.
 
 Started by ``formats.convert_to_safetensors`` as a fresh, isolated interpreter (``python -I``) with
-``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``; arguments ``SRC DST [--allow-global module.Name ...]``. It does
+``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1``; arguments ``SRC DST [--allow-global module.Name ...] [--state-out STATE]``.
+With ``--state-out``, the training state a PyTorch Lightning checkpoint (``optimizer_states``,
+``lr_schedulers``, ``global_step``, ``epoch``) or a transformers Trainer checkpoint folder (``optimizer.pt``,
+``scheduler.pt``, ``rng_state.pth``, ``trainer_state.json``) holds is written there as a zoo training state. It does
 exactly ``torch.load(SRC, map_location="cpu", weights_only=True)`` (inside ``safe_globals`` for the
 allowed globals, never a fallback to ``weights_only=False``), picks the state dict, writes it with
 ``safetensors.torch.save_file`` and prints one JSON line: ``{"ok": true, ...}`` or ``{"ok": false,
@@ -120,7 +123,98 @@ def _prepare(tensors: dict) -> dict:
     return out
 
 
-def _convert(src: str, dst: str, allow: list[str]) -> dict:
+def _load(path: str, allowed: list) -> object:
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError, EOFError, ...: all mean "refused"
+        raise Refused(f"{os.path.basename(path)}: {_explain_load_error(e)}") from None
+
+
+def _numpy_globals() -> list:
+    """The numpy data types of formats.ALLOWED_GLOBALS: what a pickled numpy RNG state needs and torch's own
+    weights_only allowlist lacks."""
+    from checkpoint_zoo.formats import ALLOWED_GLOBALS
+
+    out = []
+    for name in sorted(ALLOWED_GLOBALS):
+        if name.startswith("numpy."):
+            try:
+                out.append(_resolve_global(name))
+            except Refused:
+                pass  # a spelling of another numpy version
+    return out
+
+
+def _lightning_state(obj: Mapping, state_out: str) -> bool:
+    """Write the training state of a Lightning checkpoint; False when it holds none."""
+    from checkpoint_zoo.training.state import from_state_dicts, guess_optimizer_class, guess_scheduler_class, save_state
+
+    optimizers = obj.get("optimizer_states") or []
+    if not optimizers:
+        return False
+    if len(optimizers) != 1:
+        raise Refused(f"holds {len(optimizers)} optimizers; the zoo stores the state of one")
+    opt = optimizers[0]
+    scheds = [s.get("scheduler", s) if isinstance(s, Mapping) else s for s in obj.get("lr_schedulers") or []]
+    if len(scheds) > 1:
+        raise Refused(f"holds {len(scheds)} LR schedulers; the zoo stores the state of one")
+    sched = scheds[0] if scheds else None
+    save_state(from_state_dicts(optimizer=opt, optimizer_class=guess_optimizer_class(opt), scheduler=sched,
+                                scheduler_class=guess_scheduler_class(sched) if sched else None,
+                                step=int(obj.get("global_step") or 0), epoch=obj.get("epoch")), state_out)
+    return True
+
+
+def _trainer_folder(src: str, dst: str, allow: list, state_out: str | None) -> dict:
+    """A transformers Trainer checkpoint folder: weights to ``dst``, the training state to ``state_out``."""
+    import json as _json
+
+    from safetensors.torch import load_file, save_file
+
+    from checkpoint_zoo.training.state import from_state_dicts, guess_optimizer_class, guess_scheduler_class, save_state
+
+    def has(name: str) -> bool:
+        p = os.path.join(src, name)
+        return os.path.isfile(p) and not os.path.islink(p)
+
+    def path(name: str) -> str:
+        return os.path.join(src, name)
+
+    if has("model.safetensors"):
+        tensors = load_file(path("model.safetensors"))
+    elif has("pytorch_model.bin"):
+        tensors, _, _ = _pick_state_dict(_load(path("pytorch_model.bin"), allow))
+    else:
+        raise Refused("a folder without model.safetensors or pytorch_model.bin, so not a Trainer checkpoint")
+    tensors = _prepare(tensors)
+    save_file(tensors, dst, metadata={"format": "pt"})
+    kept = False
+    if state_out and has("optimizer.pt"):
+        opt = _load(path("optimizer.pt"), allow)
+        sched = _load(path("scheduler.pt"), allow) if has("scheduler.pt") else None
+        rng = None
+        if has("rng_state.pth"):
+            raw = _load(path("rng_state.pth"), allow + _numpy_globals())
+            if isinstance(raw, Mapping) and {"python", "numpy", "cpu"} <= set(raw):
+                rng = {"python": raw["python"], "numpy": raw["numpy"], "torch": raw["cpu"]}
+        step, epoch = 0, None
+        if has("trainer_state.json"):
+            with open(path("trainer_state.json"), encoding="utf-8") as f:
+                info = _json.load(f)
+            step, epoch = int(info.get("global_step") or 0), info.get("epoch")
+        if not isinstance(opt, Mapping) or not isinstance(sched, (Mapping, type(None))):
+            raise Refused("optimizer.pt / scheduler.pt do not hold state dicts")
+        save_state(from_state_dicts(optimizer=opt, optimizer_class=guess_optimizer_class(opt), scheduler=sched,
+                                    scheduler_class=guess_scheduler_class(sched) if sched else None, rng=rng,
+                                    step=step, epoch=epoch), state_out)
+        kept = True
+    return {"tensors": len(tensors), "taken_from": "", "dropped": [], "state": kept}
+
+
+def _convert(src: str, dst: str, allow: list[str], state_out: str | None = None) -> dict:
     os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
     os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     import torch
@@ -137,23 +231,36 @@ def _convert(src: str, dst: str, allow: list[str]) -> dict:
         if problem:
             raise Refused(problem)
     allowed = [_resolve_global(g) for g in allow]
+    if os.path.isdir(src):
+        return {**_trainer_folder(src, dst, allowed, state_out), "torch": torch.__version__}
     try:
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(src, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError, EOFError, ...: all mean "refused"
         raise Refused(_explain_load_error(e)) from None
     tensors, taken_from, dropped = _pick_state_dict(obj)
+    kept = False
+    if state_out and isinstance(obj, Mapping) and taken_from:
+        kept = _lightning_state(obj, state_out)
+        if kept:
+            dropped = [d for d in dropped if d not in ("optimizer_states", "lr_schedulers", "global_step", "epoch")]
     tensors = _prepare(tensors)
     try:
         save_file(tensors, dst, metadata={"format": "pt"})
     except Exception as e:
         raise Refused(f"safetensors could not store it ({_clean(str(e))})") from None
-    return {"tensors": len(tensors), "taken_from": taken_from, "dropped": dropped, "torch": torch.__version__}
+    return {"tensors": len(tensors), "taken_from": taken_from, "dropped": dropped, "torch": torch.__version__,
+            "state": kept}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     allow = []
+    state_out = None
+    if "--state-out" in args:
+        i = args.index("--state-out")
+        state_out = args[i + 1]
+        del args[i:i + 2]
     while "--allow-global" in args:
         i = args.index("--allow-global")
         allow.append(args[i + 1])
@@ -162,13 +269,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"ok": False, "error": "usage: SRC DST [--allow-global module.Name ...]"}))
         return 2
     src, dst = args
+    from checkpoint_zoo.errors import ZooError
+
     try:
-        result = _convert(src, dst, allow)
-    except Refused as e:
-        try:
-            os.unlink(dst)
-        except OSError:
-            pass
+        result = _convert(src, dst, allow, state_out)
+    except (Refused, ZooError) as e:  # ZooError: a state the zoo cannot store (a NaN, an object)
+        for path in (dst, state_out):
+            try:
+                if path:
+                    os.unlink(path)
+            except OSError:
+                pass
         print(json.dumps({"ok": False, "error": str(e)}), flush=True)
         return 1
     print(json.dumps({"ok": True, **result}), flush=True)

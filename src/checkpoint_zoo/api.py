@@ -37,13 +37,25 @@ from .formats import (
     inspect_file,
     sha256_file,
 )
-from .model import AddResult, BulkAddResult, Checkpoint, CommitResult, FileCheck, PullResult, PushResult, RemoteInfo
+from .model import (
+    AddResult,
+    BulkAddResult,
+    Checkpoint,
+    CommitResult,
+    FileCheck,
+    Lineage,
+    PullResult,
+    PushResult,
+    RemoteInfo,
+    Resumed,
+)
 from .stamps import Stamps
 
 if TYPE_CHECKING:
     from .registry import Registry
     from .revision import RevisionSource
     from .storage.base import CheckpointStore
+    from .training.state import TrainingState
 
 Row = dict[str, str]
 
@@ -206,7 +218,14 @@ class Zoo:
         refs = {f"{r['model']}@{r['step']}": r for r in new_rows}
         if len(refs) != len(new_rows):
             raise InvalidValueError("(model, step) would appear twice in the table; keep one row")
-        referenced = [refs[r["parent"]] for r in changed if r["parent"] in refs]
+        # the schema checks each row's parent within the rows it is given: give it each chain of ancestors
+        referenced: builtins.list[Row] = []
+        seen = {id(r) for r in changed}
+        for r in changed:
+            while r["parent"] in refs and id(refs[r["parent"]]) not in seen:
+                r = refs[r["parent"]]
+                seen.add(id(r))
+                referenced.append(r)
         missing = [r["parent"] for r in new_rows if r["parent"] and r["parent"] not in refs]
         if missing:
             raise InvalidValueError(f"{missing[0]} is the parent of another checkpoint and must stay in the table")
@@ -313,6 +332,32 @@ class Zoo:
             )
         return next(r for r in mine if int(r["step"]) == int(chosen["step"]))
 
+    def lineage(self, model: str) -> Lineage:
+        """The checkpoints ``model`` was fine-tuned from and the ones fine-tuned from it, across models."""
+        rows = self.rows()
+        if not any(r["model"] == model for r in rows):
+            self._resolve_row(model, rows)  # the one "unknown model" message
+        parents = {f"{r['model']}@{r['step']}": r["parent"] for r in rows if r["parent"]}
+        children: dict[str, builtins.list[str]] = {}
+        for child, parent in parents.items():
+            children.setdefault(parent, []).append(child)
+        own = [f"{r['model']}@{r['step']}" for r in rows if r["model"] == model]
+
+        def walk(links: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+            visited, frontier, found = set(own), list(own), []
+            while frontier:  # breadth first, so nearest first
+                nxt = []
+                for ref in frontier:
+                    for other in links.get(ref, ()):
+                        if other not in visited:
+                            visited.add(other)
+                            nxt.append(other)
+                            found.append(other)
+                frontier = nxt
+            return tuple(found)
+
+        return Lineage(model, walk({k: [v] for k, v in parents.items()}), walk(children))
+
     def get(self, ref: str) -> Checkpoint:
         """The checkpoint a reference names (``MODEL``, ``MODEL@STEP``, ``@latest``, ``@best``)."""
         return Checkpoint.from_row(self._with_metrics([self._resolve_row(ref)])[0])
@@ -417,12 +462,22 @@ class Zoo:
             raise UnsafePathError(f"{row['path']}: symlink out of the zoo refused; delete it and pull again")
         return self.stamps.sha256(path, force=force) == row["sha256"]
 
-    def pull(self, refs: Sequence[str], remote: str | None = None, jobs: int | None = None) -> builtins.list[PullResult]:
-        """Fetch exactly these checkpoints, check every byte against the table's sha256, then place them."""
+    def pull(self, refs: Sequence[str], remote: str | None = None, jobs: int | None = None,
+             with_state: bool = False) -> builtins.list[PullResult]:
+        """Fetch exactly these checkpoints' weights (and with ``with_state`` their training states), check every
+        byte against the table's sha256, then place them. Results list the weights, then the states."""
         if not refs:
             raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
         table_rows = self.rows()
         rows = list({r["path"]: r for r in self._resolve_many(refs, table_rows)}.values())
+        if with_state:
+            stateless = [f"{r['model']}@{r['step']}" for r in rows if not r.get("state_sha256")]
+            if stateless:
+                raise MissingFileError(f"--with-state: {', '.join(stateless)} has no training state stored (column "
+                                       "state_sha256 is empty); pull without --with-state, or add its state with "
+                                       "`zoo add FILE --state STATE --replace`")
+            rows += [{**r, "path": rules.state_path(r["model"], int(r["step"])), "sha256": r["state_sha256"]}
+                     for r in rows]
         if self._source is not None:
             out = []
             for row in rows:
@@ -576,6 +631,7 @@ class Zoo:
         stage: bool = True,
         convert: bool = False,
         allow_globals: Sequence[str] = (),
+        training_state: TrainingState | str | os.PathLike[str] | None = None,
     ) -> AddResult:
         """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git.
 
@@ -583,13 +639,28 @@ class Zoo:
         ``convert``: then a separate, fresh interpreter loads them with ``torch.load(weights_only=True)``
         (the allowlist widened only by ``allow_globals``, e.g. ``argparse.Namespace``) and writes
         safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
-        TorchScript is always refused.
+        TorchScript is always refused. ``training_state`` (``training.capture(...)``, or the path of a file
+        written by ``training.save_state``) is checked against the weights and stored beside them
+        (``zoo/checkpoints/<model>/step-<8 digits>.state.safetensors``, its sha256 in ``state_sha256``), in
+        the same transaction; with the same weights already in the zoo, only the state is added.
         """
         from .verbs.add import add
 
         return add(self, file, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
                    epoch=epoch, description=description, tags=tags, parent=parent, source=source, reported=reported,
-                   move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals)
+                   move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals,
+                   training_state=training_state)
+
+    def resume(self, ref: str, *, optimizer_factory=None, scheduler_factory=None, remote: str | None = None) -> Resumed:
+        """Everything to continue training from a checkpoint stored with its state: the model (its arch, the
+        weights loaded, train mode), the optimizer and scheduler (the recorded torch.optim classes, or
+        ``optimizer_factory(model)`` / ``scheduler_factory(optimizer)``) with their state loaded, the grad
+        scaler's state, step and epoch; the RNG states (torch CPU, numpy, python) are restored. Pulls the
+        weights and the state (sha256-checked) when they are not here."""
+        from .training import resume
+
+        return resume(self, ref, optimizer_factory=optimizer_factory, scheduler_factory=scheduler_factory,
+                      remote=remote)
 
     def add_many(self, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
                  stage: bool = True, **common: Any) -> BulkAddResult:
@@ -647,9 +718,19 @@ class Zoo:
             folders: dict[str, list[str]] = {}
             for r in doomed.values():
                 folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])
+                if r.get("state_sha256"):
+                    folders[str(Path(r["path"]).parent)].append(rules.state_path(r["model"], int(r["step"])))
             remaining = {str(Path(r["path"]).parent) for r in keep}
             absent = [f"{r['model']}@{r['step']}" for r in keep
                       if str(Path(r["path"]).parent) in folders and not self._abs(r["path"]).is_file()]
+            absent_states = [f"{r['model']}@{r['step']}" for r in keep if r.get("state_sha256")
+                             and str(Path(r["path"]).parent) in folders
+                             and not self._abs(rules.state_path(r["model"], int(r["step"]))).is_file()]
+            if absent_states and not absent:
+                shown = " ".join(absent_states[:8]) + (" …" if len(absent_states) > 8 else "")
+                raise MissingFileError(f"{len(absent_states)} other checkpoint(s) of the same model have training "
+                                       "states not pulled here, and removing one rewrites its model's folder from the "
+                                       f"files present; run `zoo pull {shown} --with-state` first; nothing was removed")
             if absent:
                 # DVC rewrites a folder's pointer from the files in it: the rest of the folder must be here
                 shown = " ".join(absent[:8]) + (" …" if len(absent) > 8 else "")
@@ -696,6 +777,15 @@ class Zoo:
                     "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
                 )
             ready.append(row["path"])
+            if row.get("state_sha256"):  # the training state goes with its weights when this clone has it
+                state = rules.state_path(row["model"], int(row["step"]))
+                obj = self.storage.cached_object(state)
+                if obj is not None:
+                    if self.stamps.sha256(obj) != row["state_sha256"]:
+                        raise IntegrityError(
+                            f"{state}: the local DVC cache copy no longer matches state_sha256 "
+                            f"{row['state_sha256'][:12]}…; nothing was pushed; run `zoo pull --with-state` to restore it")
+                    ready.append(state)
         if refs and skipped and not ready:
             raise MissingFileError(
                 f"{', '.join(skipped)}: not in the local cache, so there is nothing to push; pull or add it first"
@@ -771,6 +861,16 @@ class Zoo:
                 self.stamps.record(path, digest)  # so pull sees the damage even if the stat did not change
                 out.append(FileCheck(ref, row["path"], "mismatch",
                                      f"sha256 {digest[:12]}… != table {row['sha256'][:12]}…; restore with zoo pull {ref}"))
+            state = self._abs(rules.state_path(row["model"], int(row["step"])))
+            if row.get("state_sha256") and state.is_file():  # a state is checked when pulled, never required
+                rel = rules.state_path(row["model"], int(row["step"]))
+                digest = sha256_file(state)
+                self.stamps.record(state, digest)
+                if digest == row["state_sha256"]:
+                    out.append(FileCheck(ref, rel, "ok"))
+                else:
+                    out.append(FileCheck(ref, rel, "mismatch", f"sha256 {digest[:12]}… != table state_sha256 "
+                                         f"{row['state_sha256'][:12]}…; restore with zoo pull {ref} --with-state"))
         return out
 
     def validate(self) -> builtins.list[str]:

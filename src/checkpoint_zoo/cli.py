@@ -15,7 +15,7 @@ from typing import Any
 
 from .safety import printable, redact_urls
 
-TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags")
+TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags", "resumable")
 
 
 
@@ -78,7 +78,7 @@ def cmd_ls(zoo, args) -> int:
         _print(json.dumps([c.to_dict() for c in ckpts], indent=2))
     else:
         rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", _human(c.size_bytes),
-                 c.license, ";".join(c.tags)] for c in ckpts]
+                 c.license, ";".join(c.tags), "yes" if c.resumable else ""] for c in ckpts]
         headers = list(TABLE_COLUMNS)
         if any(c.metrics for c in ckpts):
             # each row's own task decides which metric is its score
@@ -134,7 +134,7 @@ def _positive_int(text: str) -> int:
 
 
 def cmd_pull(zoo, args) -> int:
-    for r in zoo.pull(args.refs, remote=args.remote, jobs=args.jobs):
+    for r in zoo.pull(args.refs, remote=args.remote, jobs=args.jobs, with_state=args.with_state):
         shown = r.path.relative_to(zoo.root) if zoo.revision is None else r.path
         _print(f"{r.status:<10}  {r.ref:<32}  {shown}  (sha256 verified)")
     return 0
@@ -169,6 +169,20 @@ def _merge_drivers(zoo) -> None:
         ensure(zoo.root)
 
 
+def cmd_lineage(zoo, args) -> int:
+    lineage = zoo.lineage(args.model)
+    if args.format == "json":
+        _print(json.dumps({"model": args.model, "ancestors": list(lineage.ancestors),
+                           "descendants": list(lineage.descendants)}, indent=2))
+        return 0
+    _print(f"{printable(args.model)}: {len(lineage.ancestors)} ancestor(s), {len(lineage.descendants)} descendant(s)")
+    for ref in lineage.ancestors:
+        _print(f"  ancestor    {printable(ref)}")
+    for ref in lineage.descendants:
+        _print(f"  descendant  {printable(ref)}")
+    return 0
+
+
 def cmd_add(zoo, args) -> int:
     if args.from_manifest:
         return _add_from(zoo, args)
@@ -184,7 +198,7 @@ def cmd_add(zoo, args) -> int:
         license=args.license, epoch=args.epoch, description=args.description or "",
         tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()], parent=args.parent,
         source=args.source, reported=_parse_reported(args.reported), move=args.move, replace=args.replace,
-        convert=args.convert, allow_globals=tuple(args.allow_global or ()),
+        convert=args.convert, allow_globals=tuple(args.allow_global or ()), training_state=args.state,
     )
     c = res.checkpoint
     if res.conversion is not None:
@@ -199,6 +213,10 @@ def cmd_add(zoo, args) -> int:
         return 0
     _print(f"{res.status} {c.ref}: {c.path} ({_human(c.size_bytes)}, {c.num_params:,} params, {c.dtype}, "
            f"sha256 {c.sha256[:12]}…)")
+    if c.state_sha256:
+        from .catalog.rules import state_path
+
+        _print(f"training state: {state_path(c.model, c.step)} (sha256 {c.state_sha256[:12]}…); resumable")
     if res.staged:
         _print(f"staged: {' '.join(res.staged)}")
     _print(f"next: {recipe(f'Add {c.ref}')}")
@@ -535,7 +553,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-r", "--remote", help="DVC remote (default: the repo's default remote)")
     s.add_argument("--rev", help="fetch the checkpoint of this git revision into the user cache (nothing is checked out)")
     s.add_argument("-j", "--jobs", type=_positive_int, help="transfers at a time (default 8)")
+    s.add_argument("--with-state", action="store_true",
+                   help="also fetch the training state (optimizer, scheduler, RNG, step), sha256-checked")
     s.set_defaults(func=cmd_pull)
+
+    s = sub.add_parser("lineage", help="the checkpoints a model descends from and the ones fine-tuned from it")
+    s.add_argument("model")
+    s.add_argument("--format", choices=("text", "json"), default="text")
+    s.add_argument("--rev", help="read the zoo at this git revision")
+    s.set_defaults(func=cmd_lineage)
 
     s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata (or many: --from MANIFEST)")
     s.add_argument("file", nargs="?", help="the checkpoint file (leave out with --from)")
@@ -554,6 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--parent", metavar="MODEL@STEP", help="the checkpoint this one was fine-tuned from")
     s.add_argument("--source", help="how it was made: command, commit or URL")
     s.add_argument("--reported", metavar="METRIC=VALUE", help="a claimed metric, e.g. accuracy=0.97")
+    s.add_argument("--state", metavar="STATE",
+                   help="a training state written by checkpoint_zoo.training.save_state, stored beside the weights")
     s.add_argument("--move", action="store_true", help="move the file into the zoo instead of copying it")
     s.add_argument("--replace", action="store_true", help="overwrite an existing MODEL@STEP that has other bytes")
     s.add_argument("--convert", action="store_true",

@@ -305,6 +305,7 @@ class Conversion:
     dropped: tuple[str, ...]         # other top-level entries that were left out
     allowed_globals: tuple[str, ...]
     torch_version: str
+    state: bool = False              # a training state (optimizer, scheduler, RNG, step) was kept beside it
 
     def describe(self) -> str:
         """One line for the table's ``source`` column (no control characters, no formula prefix)."""
@@ -316,10 +317,12 @@ class Conversion:
         if self.taken_from:
             text += f", tensors taken from key {CONTROL_CHARS_RE.sub('?', self.taken_from)!r}"
         text += f", allow-global: {', '.join(self.allowed_globals) if self.allowed_globals else 'none'}"
+        if self.state:
+            text += ", training state kept"
         return text
 
 
-def _converter_command(src: Path, dst: Path, allow_globals: tuple[str, ...]) -> list[str]:
+def _converter_command(src: Path, dst: Path, allow_globals: tuple[str, ...], state_dst: Path | None = None) -> list[str]:
     # -I: a fresh, isolated interpreter (no PYTHON* variables, no user site, no cwd on sys.path), with
     # only this package's own folder put first on sys.path.
     package_parent = str(Path(__file__).resolve().parent.parent)
@@ -328,16 +331,21 @@ def _converter_command(src: Path, dst: Path, allow_globals: tuple[str, ...]) -> 
     cmd = [sys.executable, "-I", "-c", boot, str(src), str(dst)]
     for g in allow_globals:
         cmd += ["--allow-global", g]
+    if state_dst is not None:
+        cmd += ["--state-out", str(state_dst)]
     return cmd
 
 
-def convert_to_safetensors(src: Path, dst: Path, *, allow_globals=(), timeout: float = 600.0) -> Conversion:
+def convert_to_safetensors(src: Path, dst: Path, *, allow_globals=(), timeout: float = 600.0,
+                           state_dst: Path | None = None) -> Conversion:
     """Convert a pickle-based checkpoint to safetensors at ``dst`` in a separate, fresh interpreter.
 
     The child does ``torch.load(src, weights_only=True)`` (never anything weaker: it also runs with
     ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`` and without ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``), widened
     only by ``allow_globals``, writes the state dict with ``safetensors.torch.save_file`` and exits;
-    it is killed after ``timeout`` seconds. This process never unpickles anything. Raises
+    it is killed after ``timeout`` seconds. With ``state_dst``, a training state the checkpoint holds (a
+    PyTorch Lightning checkpoint, a transformers Trainer folder) is written there as a zoo training-state
+    file (``Conversion.state``). This process never unpickles anything. Raises
     ConversionError (``dst`` removed) when the child refuses or fails.
     """
     src, dst = Path(src), Path(dst)
@@ -346,20 +354,21 @@ def convert_to_safetensors(src: Path, dst: Path, *, allow_globals=(), timeout: f
         problem = allow_global_problem(g)
         if problem:
             raise InvalidValueError(problem)
-    kind = sniff(src)
+    kind = "trainer-folder" if src.is_dir() else sniff(src)
     if kind == "torchscript":
         _refuse(src, kind)
-    if kind not in ("pickle", "torch-zip"):
+    if kind not in ("pickle", "torch-zip", "trainer-folder"):
         raise ConversionError(f"{src}: not a pickle-based checkpoint that --convert could read "
                               f"({_unknown_reason(src)}); give a torch.save file or a safetensors file")
-    source_sha256 = sha256_file(src)
+    source_sha256 = _folder_sha256(src) if src.is_dir() else sha256_file(src)
     env = {k: v for k, v in os.environ.items() if k != "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"}
     env["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         try:
             proc = subprocess.run(
-                _converter_command(src.resolve(), dst.resolve(), allow_globals), cwd=dst.parent, env=env,
+                _converter_command(src.resolve(), dst.resolve(), allow_globals,
+                                   None if state_dst is None else Path(state_dst).resolve()), cwd=dst.parent, env=env,
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
             )
         except subprocess.TimeoutExpired:
@@ -386,6 +395,18 @@ def convert_to_safetensors(src: Path, dst: Path, *, allow_globals=(), timeout: f
             raise ConversionError(f"{src}: the converter reported success but wrote nothing; nothing was added")
     except BaseException:
         dst.unlink(missing_ok=True)
+        if state_dst is not None:
+            Path(state_dst).unlink(missing_ok=True)
         raise
     return Conversion(src.name, kind, source_sha256, int(result["tensors"]), str(result.get("taken_from") or ""),
-                      tuple(result.get("dropped") or ()), allow_globals, str(result.get("torch") or "?"))
+                      tuple(result.get("dropped") or ()), allow_globals, str(result.get("torch") or "?"),
+                      bool(result.get("state")))
+
+
+def _folder_sha256(folder: Path) -> str:
+    """One sha256 over a checkpoint folder's regular files (names and bytes, sorted by name)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.is_symlink():
+            h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\0")
+    return h.hexdigest()

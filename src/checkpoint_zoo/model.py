@@ -31,6 +31,8 @@ class Checkpoint:
     sha256: str
     num_params: int
     dtype: str
+    # the optional training state beside the weights (optimizer, scheduler, RNG, step): its sha256, or None
+    state_sha256: str | None
     # what it is
     arch: str
     task: str
@@ -51,6 +53,11 @@ class Checkpoint:
     def ref(self) -> str:
         """``MODEL@STEP``, the reference that always names exactly this checkpoint."""
         return f"{self.model}@{self.step}"
+
+    @property
+    def resumable(self) -> bool:
+        """Whether a training state is stored with the weights (``Zoo.resume`` can continue from it)."""
+        return self.state_sha256 is not None
 
     @property
     def pull_command(self) -> str:
@@ -90,6 +97,7 @@ def _typed_fields(row: dict[str, str]) -> dict[str, Any]:
         "sha256": row["sha256"],
         "num_params": int(row["num_params"]),
         "dtype": row["dtype"],
+        "state_sha256": row.get("state_sha256") or None,
         "arch": row["arch"],
         "task": row["task"],
         "dataset": row["dataset"],
@@ -114,6 +122,7 @@ def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
     d["ref"] = ref
     d["pull_command"] = f"zoo pull {ref}"
     d["dvc_pull_command"] = f"dvc pull {d['path']}"
+    d["resumable"] = d["state_sha256"] is not None
     return d
 
 
@@ -130,6 +139,33 @@ class AddResult:
     status: str
     staged: tuple[str, ...] = ()
     conversion: object | None = None  # formats.Conversion when the file was converted (zoo add --convert)
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """A model's family in the zoo: the checkpoints its checkpoints descend from (``ancestors``, followed
+    through ``parent`` across models) and the checkpoints descending from them (``descendants``), as
+    ``MODEL@STEP`` refs of other models, nearest first."""
+
+    model: str
+    ancestors: tuple[str, ...]
+    descendants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What ``Zoo.resume`` hands back, ready to continue training: ``model`` (train mode), ``optimizer`` and
+    ``scheduler`` (None when none was stored) with their state loaded, ``scaler_state`` (for
+    ``GradScaler.load_state_dict``, None when none was stored), ``step`` and ``epoch`` of the checkpoint.
+    The RNG states were restored when this was made."""
+
+    ref: str
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    scaler_state: dict[str, Any] | None
+    step: int
+    epoch: float | None
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 
 COLUMNS: tuple[str, ...] = (
-    "model", "step", "epoch", "path", "format", "size_bytes", "sha256", "num_params", "dtype",
+    "model", "step", "epoch", "path", "format", "size_bytes", "sha256", "num_params", "dtype", "state_sha256",
     "arch", "task", "dataset", "license", "parent", "tags", "description", "created", "source",
     "reported_metric", "reported_value",
 )
 # Computed from the file at add time; never taken from the user.
-COMPUTED_COLUMNS: tuple[str, ...] = ("path", "format", "size_bytes", "sha256", "num_params", "dtype")
+COMPUTED_COLUMNS: tuple[str, ...] = ("path", "format", "size_bytes", "sha256", "num_params", "dtype", "state_sha256")
+# Columns added after zoos existed: a table without them is read as if they were empty (and the next
+# write adds them), so older zoos and hand-written tables keep working.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("state_sha256",)
 
 SLUG_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
 SLUG_RE = re.compile(SLUG_PATTERN)
@@ -57,6 +60,11 @@ DTYPES: tuple[str, ...] = (
 def checkpoint_path(model: str, step: int) -> str:
     """The one canonical place of a checkpoint: ``zoo/checkpoints/<model>/step-<8 digits>.safetensors``."""
     return f"zoo/checkpoints/{model}/step-{int(step):08d}.safetensors"
+
+
+def state_path(model: str, step: int) -> str:
+    """Where a checkpoint's training state lives, beside its weights (same DVC-tracked model folder)."""
+    return f"zoo/checkpoints/{model}/step-{int(step):08d}.state.safetensors"
 
 
 def slug_problem(name: str, what: str = "model name") -> str | None:

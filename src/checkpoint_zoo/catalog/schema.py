@@ -96,6 +96,7 @@ class CheckpointSchema(pa.DataFrameModel):
     sha256: Series[str] = pa.Field(str_matches=rf"^{rules.SHA256_PATTERN}$")
     num_params: Series[int] = pa.Field(ge=0)
     dtype: Series[str] = pa.Field(parts_isin={"allowed": list(rules.DTYPES)})
+    state_sha256: Series[str] = pa.Field(nullable=True, str_matches=rf"^{rules.SHA256_PATTERN}$")
     # what it is
     # arch, task, dataset: registered names (conf/); the registries check membership, the schema the form
     arch: Series[str] = pa.Field(str_matches=rf"^{rules.SLUG_PATTERN}$")

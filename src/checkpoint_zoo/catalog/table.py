@@ -53,7 +53,8 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
     if header is None:
         raise TableInvalidError(f"{source}: empty file; it needs the header line {','.join(rules.COLUMNS)}")
     unknown = [c for c in header if c not in rules.COLUMNS]
-    missing = [c for c in rules.COLUMNS if c not in header]
+    missing = [c for c in rules.COLUMNS if c not in header and c not in rules.OPTIONAL_COLUMNS]
+    absent = {c: "" for c in rules.OPTIONAL_COLUMNS if c not in header}
     if unknown or missing or len(set(header)) != len(header):
         parts = []
         if unknown:
@@ -65,6 +66,8 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         problem(f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}")
     width = len(header)
     if not problems and all(len(v) == width for v in records):  # the common case, kept tight for speed
+        if absent:
+            return [{**dict(zip(header, v)), **absent} for v in records]
         return [dict(zip(header, v)) for v in records]
     rows: list[Row] = []
     for lineno, values in enumerate(records, start=2):
@@ -75,7 +78,7 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
                     "quote values that contain commas")
             values = (values + [""] * width)[:width]  # keep the row so later line numbers stay right
         row = dict(zip(header, values))
-        rows.append({c: row.get(c, "") for c in rules.COLUMNS} if problems else row)
+        rows.append({c: row.get(c, "") for c in rules.COLUMNS} if problems else {**row, **absent})
     return rows
 
 

@@ -15,10 +15,11 @@ import html
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..catalog import rules
 from ..catalog.table import atomic_write
@@ -179,17 +180,33 @@ def render_index_md(entries: list[dict], models: dict[str, dict], tasks: dict[st
     return "\n".join(lines)
 
 
-def render_card(model: str, entries: list[dict], summary: dict) -> str:
-    """A Hugging Face-style model card: YAML front matter with model-index results, then usage."""
+def children_by_model(entries: Sequence[dict]) -> dict[str, list[str]]:
+    """model -> refs of other models' checkpoints whose parent is one of its checkpoints (by step)."""
+    out: dict[str, list[str]] = {}
+    for e in sorted(entries, key=lambda e: (e["model"], e["step"])):
+        parent = e.get("parent")
+        if parent and parent.split("@", 1)[0] != e["model"]:
+            out.setdefault(parent.split("@", 1)[0], []).append(e["ref"])
+    return out
+
+
+def render_card(model: str, entries: list[dict], summary: dict, children: Sequence[str] = ()) -> str:
+    """A Hugging Face-style model card: YAML front matter with model-index results (and ``base_model``, the
+    checkpoint of another model it was fine-tuned from), then lineage and usage; ``children``: the other
+    models' checkpoints fine-tuned from this one's."""
     import yaml
 
     best = next(e for e in entries if e["is_best"])
+    # the nearest checkpoint of another model in this model's history: what it was fine-tuned from
+    base = next((e["parent"] for e in sorted(entries, key=lambda e: e["step"])
+                 if e.get("parent") and e["parent"].split("@", 1)[0] != model), None)
     names = sorted({k for e in entries for k in e["metrics"]})
     front = {
         "license": _HF_LICENSE.get(best["license"], "other"),
         "library_name": "pytorch",
         "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
         "datasets": [best["dataset"]],
+        **({"base_model": base} if base else {}),
         "model-index": [{
             "name": model,
             "results": [{
@@ -209,7 +226,11 @@ def render_card(model: str, entries: list[dict], summary: dict) -> str:
              f"- best: {md_escape(summary['best'])} by {md_escape(summary['primary_metric'])} on the "
              f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; the other "
              f"metrics below are on the {md_escape(best['evaluation'].get('split'))} split",
-             f"- how it was made: {md_escape(best['source'])}", "",
+             f"- how it was made: {md_escape(best['source'])}",
+             *([f"- fine-tuned from: [{md_escape(base)}]({quote(base.split('@', 1)[0])}.md)"] if base else []),
+             *(["- fine-tuned into: " + ", ".join(f"[{md_escape(c)}]({quote(c.split('@', 1)[0])}.md)"
+                                                  for c in children)] if children else []),
+             "",
              "## Checkpoints", "",
              # the value @best is chosen by comes first, so the choice can be read off the table
              f"| step | epoch | {md_escape(summary['primary_metric'])} ({md_escape(summary['selection_split'])}) | "
@@ -273,7 +294,8 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     by_model: dict[str, list[dict]] = {}
     for e in entries:
         by_model.setdefault(e["model"], []).append(e)
-    cards_md = {m: render_card(m, by_model[m], summary) for m, summary in models.items()}
+    kids = children_by_model(entries)
+    cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ())) for m, summary in models.items()}
     per_model = {cards / f"{m}.md": text.encode() for m, text in cards_md.items()}
     per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries, models).items()}
     for folder in (cards, curves):

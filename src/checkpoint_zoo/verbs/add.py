@@ -52,6 +52,7 @@ from ..safety import disk_full, disk_full_message, stale_temp_files, sweep_stale
 
 if TYPE_CHECKING:
     from ..api import Zoo
+    from ..training.state import TrainingState
 
 Row = dict[str, str]
 
@@ -77,6 +78,7 @@ def add(
     stage: bool = True,
     convert: bool = False,
     allow_globals: Sequence[str] = (),
+    training_state: TrainingState | str | os.PathLike[str] | None = None,
 ) -> AddResult:
     """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git.
 
@@ -84,12 +86,14 @@ def add(
     ``convert``: then a separate, fresh interpreter loads them with ``torch.load(weights_only=True)``
     (the allowlist widened only by ``allow_globals``, e.g. ``argparse.Namespace``) and writes
     safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
-    TorchScript is always refused.
+    TorchScript is always refused. ``training_state`` (a ``TrainingState`` or the path of a file written by
+    ``training.save_state``) is checked against the weights and stored beside them, in the same transaction.
     """
     zoo._workspace_only("add")
     src = Path(file)
+    folder = convert and src.is_dir()  # a transformers Trainer checkpoint folder
     _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
-                    move=move)
+                    move=move, folder=folder)
     check_registered(zoo, arch, task, dataset, reported)
     if allow_globals and not convert:
         raise UsageError("--allow-global only applies to --convert")
@@ -102,16 +106,20 @@ def add(
             raise InvalidValueError(problem)
     kwargs: dict[str, Any] = dict(
         model=model, step=step, arch=arch, task=task, dataset=dataset, license=license, epoch=epoch,
-        description=description, tags=tags, parent=parent, reported=reported, replace=replace, stage=stage)
+        description=description, tags=tags, parent=parent, reported=reported, replace=replace, stage=stage,
+        state=training_state)
     default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
-    if not convert or sniff(src) == "safetensors":
+    if not convert or (not folder and sniff(src) == "safetensors"):
         return add_file(zoo, src, source=source or default_source, move=move, **kwargs)
     _check_against_table(zoo.rows(), model, step, parent)  # refuse early, before the slow conversion
     incoming = zoo._work / "incoming"
     converted = incoming / f"{model}-{step}-{os.getpid()}.converted.safetensors"
+    converted_state = converted.with_name(converted.name.replace(".converted.", ".convertedstate."))
     try:
         conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
-                                            timeout=constants.convert_timeout())
+                                            timeout=constants.convert_timeout(), state_dst=converted_state)
+        if conversion.state and training_state is None:
+            kwargs["state"] = converted_state
         note = f"{source or default_source}; {conversion.describe()}"
         if len(note) > rules.MAX_TEXT_CHARS:
             raise InvalidValueError(f"--source with the conversion note would be {len(note)} characters; at most "
@@ -122,6 +130,7 @@ def add(
         raise type(e)(str(e).replace(str(converted), f"{src} (converted)")) from None
     finally:
         converted.unlink(missing_ok=True)
+        converted_state.unlink(missing_ok=True)
     return AddResult(result.checkpoint, result.status, result.staged, conversion)
 
 
@@ -142,7 +151,8 @@ def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tup
 
 def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
              epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
-             reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool) -> AddResult:
+             reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool,
+             state: TrainingState | str | os.PathLike[str] | None = None) -> AddResult:
     """The add itself, on a file that ``add`` has checked the arguments of."""
     # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
     warm = threading.Thread(target=_warm_schema, daemon=True)
@@ -164,23 +174,37 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
         except (FormatError, ArchitectureError) as e:
             give_back(incoming, src, move)
             raise type(e)(str(e).replace(str(incoming), str(src))) from None
-        if existing is not None:
-            if existing["sha256"] == facts.sha256:
+        state_copy, state_digest = None, ""
+        if state is not None:
+            try:
+                state_copy, state_digest = prepare_state(zoo, state, incoming, arch, model, step)
+            except BaseException:
                 give_back(incoming, src, move)
+                raise
+        if existing is not None:
+            same_state = state_copy is None or existing.get("state_sha256") == state_digest
+            problem = None
+            if existing["sha256"] != facts.sha256 and not replace:
+                problem = (f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
+                           "pick a new --step, or pass --replace to overwrite it")
+            elif not same_state and existing.get("state_sha256") and not replace:
+                problem = (f"{model}@{step} already has another training state (sha256 "
+                           f"{existing['state_sha256'][:12]}…); pass --replace to overwrite it")
+            if problem or (existing["sha256"] == facts.sha256 and same_state):
+                give_back(incoming, src, move)
+                if state_copy is not None:
+                    state_copy.unlink(missing_ok=True)
+                if problem:
+                    raise DuplicateCheckpointError(problem)
                 # an earlier add killed after its table write never staged: staging again is cheap and idempotent
                 staged = stage_add(zoo, [str(Path(existing["path"]).parent)]) if stage else ()
                 return AddResult(Checkpoint.from_row(existing), "unchanged", staged)
-            if not replace:
-                give_back(incoming, src, move)
-                raise DuplicateCheckpointError(
-                    f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
-                    "pick a new --step, or pass --replace to overwrite it"
-                )
         row = make_row(facts, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
                        epoch=epoch, description=description, tags=tags, parent=parent, source=source,
                        reported=reported)
+        row["state_sha256"] = state_digest
         warm.join()
-        staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing)], stage)
+        staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage)
     return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
 
 
@@ -193,6 +217,40 @@ class Incoming:
     moved: bool
     row: Row
     existing: Row | None  # the row it replaces
+    state: Path | None = None  # a checked training-state copy, placed beside the weights
+
+
+def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weights: Path, arch: str, model: str,
+                  step: int) -> tuple[Path, str]:
+    """Write (or copy) a training state into the incoming area and check it against the weights' header and
+    the architecture's parameters; (the copy, its sha256). Refusals name the file and remove the copy."""
+    from ..formats import tensor_shapes
+    from ..registry.archs import build
+    from ..training.state import TrainingState, load_state, save_state, state_problem
+
+    dest = zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.state.safetensors"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    what = "the training state" if isinstance(state, TrainingState) else str(state)
+    try:
+        if isinstance(state, TrainingState):
+            save_state(state, dest)
+            digest = sha256_file(dest)
+        else:
+            check_source(Path(state))
+            digest = copy_in(Path(state), dest, move=False)
+        loaded = load_state(dest, what)
+        spec = zoo.registry().arch(arch)
+        arch_params = [n for n, _ in build(spec, zoo.registry(), device="meta").named_parameters()]
+        shapes = {k: v[0] for k, v in tensor_shapes(weights).items()}
+        problem = state_problem(loaded, shapes, arch_params)
+        if problem:
+            raise ArchitectureError(f"{what}: does not match the weights of {model}@{step}: {problem}")
+    except BaseException as e:
+        dest.unlink(missing_ok=True)
+        if isinstance(e, FormatError):
+            raise type(e)(str(e).replace(str(dest), what)) from None
+        raise
+    return dest, digest
 
 
 def incoming_path(zoo: Zoo, model: str, step: int) -> Path:
@@ -219,7 +277,7 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
     return {
         "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
         "path": rules.checkpoint_path(model, step), "format": "safetensors", "size_bytes": str(facts.size_bytes),
-        "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype,
+        "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype, "state_sha256": "",
         "arch": arch, "task": task, "dataset": dataset, "license": license,
         "parent": parent or "", "tags": ";".join(tags), "description": description,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source,
@@ -258,6 +316,8 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
         if refusal:
             for i in items:
                 give_back(i.copy, i.src, i.moved)
+                if i.state is not None:
+                    i.state.unlink(missing_ok=True)
             raise refusal[0]
     folders: dict[str, list[Incoming]] = {}
     for i in items:
@@ -266,7 +326,9 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
     # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the old
     # pointer back from this journal and deletes the files placed here that the table lacks
     journals = [journal_pointer(zoo, folder, f"{group[0].row['model']}-{group[0].row['step']}",
-                                placed=[i.row["path"] for i in group if i.existing is None])
+                                placed=[i.row["path"] for i in group if i.existing is None]
+                                + [_state_rel(i.row) for i in group if i.state is not None
+                                   and not (i.existing or {}).get("state_sha256")])
                 for folder, group in folders.items()]
     backups: list[tuple[Path, Path]] = []
     done: list[tuple[Incoming, Path]] = []
@@ -274,8 +336,10 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
     gitignore = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
     old_gitignore = gitignore.read_bytes() if gitignore.is_file() else None
     table_written = False
-    known = {r["sha256"] for r in rows}
+    known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows}
     new_objects: list[Path] = []
+    states: list[tuple[Incoming, str]] = []  # (item, state path) whose state file is placed or removed
+    placed_states: list[Path] = []
     try:
         old_manifests = {folder: zoo.storage.manifest_object(folder) for folder in folders}
         for i in items:
@@ -287,8 +351,20 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
                 backups.append((backup, dest))
             os.replace(i.copy, dest)
             done.append((i, dest))
+            if i.state is not None or (i.existing or {}).get("state_sha256"):
+                # a replaced checkpoint's old state goes too: a state never outlives the weights it belongs to
+                state_rel = _state_rel(i.row)
+                state_dest = zoo._abs(state_rel)
+                if state_dest.exists():
+                    backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.stateprevious"
+                    os.replace(state_dest, backup)
+                    backups.append((backup, state_dest))
+                if i.state is not None:
+                    os.replace(i.state, state_dest)
+                    placed_states.append(state_dest)
+                states.append((i, state_rel))
         ensure_gitignore(zoo)
-        zoo.storage.track([i.row["path"] for i in items])
+        zoo.storage.track([i.row["path"] for i in items] + [rel for _, rel in states])
         # what only this add put in the DVC cache, removed again if it fails: bytes no row holds, and
         # the folders' new manifests
         new_objects = [m for f, old in old_manifests.items() if (m := zoo.storage.manifest_object(f)) not in (None, old)]
@@ -298,6 +374,15 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
                 raise StorageError(f"dvc add did not store {i.row['path']} in the DVC cache; nothing was added; "
                                    "run `dvc doctor` and the command again")
             if i.row["sha256"] not in known:
+                new_objects.append(obj)
+        for i, rel in states:
+            if i.state is None:
+                continue
+            obj = zoo.storage.cached_object(rel)
+            if obj is None or obj.stat().st_size != zoo._abs(rel).stat().st_size:
+                raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+                                   "run `dvc doctor` and the command again")
+            if i.row["state_sha256"] not in known:
                 new_objects.append(obj)
         if checker.ident is not None:  # started: the overlapped schema check
             checker.join()
@@ -327,6 +412,11 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
             give_back(dest, i.src, i.moved)  # a moved file goes back where it came from, never lost
         for i in items[len(done):]:
             give_back(i.copy, i.src, i.moved)
+        for i in items:
+            if i.state is not None:
+                i.state.unlink(missing_ok=True)
+        for placed in placed_states:
+            placed.unlink(missing_ok=True)
         for backup, dest in backups:
             os.replace(backup, dest)
         for folder in folders:
@@ -352,7 +442,14 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
         journal.unlink(missing_ok=True)
     for i, dest in done:
         zoo.stamps.record(dest, i.row["sha256"])
+    for i, rel in states:
+        if i.state is not None:
+            zoo.stamps.record(zoo._abs(rel), i.row["state_sha256"])
     return staged
+
+
+def _state_rel(row: Row) -> str:
+    return rules.state_path(row["model"], int(row["step"]))
 
 
 def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
@@ -428,11 +525,12 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
                         zoo._abs(placed).unlink(missing_ok=True)
         except (OSError, ValueError, KeyError, TypeError, ZooError):
             pass
-    for path in [p for p in stale if p.name.endswith(".previous")]:
+    for path in [p for p in stale if p.name.endswith((".previous", ".stateprevious"))]:
         try:
-            model, step, pid = path.name[: -len(".previous")].rsplit("-", 2)
+            state = path.name.endswith(".stateprevious")
+            model, step, pid = path.name.rsplit(".", 1)[0].rsplit("-", 2)
             if pid in restored_pids:  # the replace never completed: the old bytes go back
-                os.replace(path, zoo._abs(rules.checkpoint_path(model, int(step))))
+                os.replace(path, zoo._abs((rules.state_path if state else rules.checkpoint_path)(model, int(step))))
         except (OSError, ValueError, ZooError):
             pass
     for path in stale:
@@ -500,8 +598,9 @@ def check_source(src: Path, move: bool = False) -> None:
 
 
 def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
-                    move: bool = False) -> None:
-    check_source(src, move)
+                    move: bool = False, folder: bool = False) -> None:
+    if not folder:
+        check_source(src, move)
     problem = rules.slug_problem(model, "--model")
     if problem:
         raise InvalidValueError(problem)

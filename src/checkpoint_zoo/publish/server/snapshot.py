@@ -57,10 +57,11 @@ class Snapshot:
     def card(self, model: str) -> str:
         """The model card (markdown with YAML front matter), rendered on first use."""
         if model not in self.cards:
-            from ..index import render_card
+            from ..index import children_by_model, render_card
 
             entries = [e for e in self.entries if e["model"] == model]
-            self.cards[model] = render_card(model, entries, self.summaries[model])
+            kids = children_by_model(self.entries).get(model, ())
+            self.cards[model] = render_card(model, entries, self.summaries[model], kids)
         return self.cards[model]
 
 
