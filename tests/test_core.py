@@ -323,6 +323,8 @@ def test_reference_zoo_loads_every_checkpoint(reference_clone):
     import torch
 
     for c in zoo.list():  # the latest of each model must actually have learned something
+        if "--family" in c.source:  # real architectures report on test: tests/test_reference_families.py
+            continue
         model = zoo.load_model(c.ref)
         splits = load_splits(zoo.registry().dataset(c.dataset), zoo.registry())
         # the training script reported accuracy on everything held out from training: val and test together

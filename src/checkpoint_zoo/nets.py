@@ -1,4 +1,5 @@
-"""Small networks for flat feature vectors, used by the reference zoo's architectures in ``conf/arch/``.
+"""Small networks for flat feature vectors, used by the reference zoo's architectures in ``conf/arch/``, and a
+small backbone for torchvision's detectors.
 
 Every model takes a flat float feature vector ``[N, F]`` and returns logits ``[N, C]``; the input
 standardisation lives inside the model as buffers, so a checkpoint is self-contained. Sizes are the
@@ -108,3 +109,35 @@ class ConvNet(nn.Module):
         x = torch.relu(self.conv2(x))
         x = x.mean(dim=(2, 3))
         return self.head(x)
+
+
+class DetectionBackbone(nn.Module):
+    """A small convolutional feature pyramid for torchvision's detectors (``FCOS``, ``RetinaNet``).
+
+    ``[N, in_channels, H, W]`` images in; out an ordered ``{"0": stride 8, "1": stride 16, ...}`` of
+    ``out_channels`` feature maps (``levels`` of them), through torchvision's ``FeaturePyramidNetwork``.
+    """
+
+    def __init__(self, in_channels: int = 1, width: int = 32, out_channels: int = 48, levels: int = 2) -> None:
+        super().__init__()
+        from torchvision.ops import FeaturePyramidNetwork  # type: ignore[import-untyped]
+
+        def block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+                                 nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+        self.out_channels = out_channels  # what torchvision's detection heads read
+        self.stem = nn.Sequential(block(in_channels, width, 2), block(width, 2 * width, 2),
+                                  block(2 * width, 2 * width, 1), block(2 * width, 3 * width, 2))
+        widths = [3 * width * (i + 1) for i in range(levels)]
+        self.stages = nn.ModuleList(block(widths[i - 1], widths[i], 2) for i in range(1, levels))
+        self.fpn = FeaturePyramidNetwork(widths, out_channels)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        from collections import OrderedDict
+
+        feats = [self.stem(x)]
+        for stage in self.stages:
+            feats.append(stage(feats[-1]))
+        out: dict[str, torch.Tensor] = self.fpn(OrderedDict((str(i), f) for i, f in enumerate(feats)))
+        return out

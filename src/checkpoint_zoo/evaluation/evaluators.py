@@ -20,3 +20,21 @@ def classify(model: torch.nn.Module, split: Split, metrics: Mapping[str, Any], b
             logits = model(x).float().cpu()
             for metric in metrics.values():
                 metric.update(logits, y)
+
+
+def detect(model: torch.nn.Module, split: Split, metrics: Mapping[str, Any], batch_size: int,
+           device: str = "cpu") -> None:
+    """A torchvision detector (eval mode: a list of images in, a list of ``boxes``/``scores``/``labels`` dicts
+    out) over batches of images, with the split's box rows (label, x1, y1, x2, y2; -1 unused) as targets."""
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(split), batch_size):
+            images = [torch.from_numpy(img).to(device) for img in split.x[i:i + batch_size]]
+            preds = [{k: v.float().cpu() if k != "labels" else v.cpu() for k, v in p.items()} for p in model(images)]
+            targets = []
+            for rows in split.y[i:i + batch_size]:
+                rows = rows[rows[:, 0] >= 0]
+                targets.append({"boxes": torch.from_numpy(rows[:, 1:].astype("float32")),
+                                "labels": torch.from_numpy(rows[:, 0])})
+            for metric in metrics.values():
+                metric.update(preds, targets)

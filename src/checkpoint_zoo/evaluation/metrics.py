@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torchmetrics import Metric
+from torchmetrics.detection import MeanAveragePrecision
 
 
 class NegativeLogLikelihood(Metric):
@@ -30,3 +33,18 @@ class NegativeLogLikelihood(Metric):
     def compute(self) -> torch.Tensor:
         """The mean over every example seen."""
         return self.total / self.count
+
+
+class DetectionMAP(MeanAveragePrecision):
+    """torchmetrics' COCO ``MeanAveragePrecision`` (pycocotools backend, boxes) reduced to one of its values:
+    ``value`` ``map`` (mAP over IoU 0.50:0.95), ``map_50``, ``map_75``, ``mar_100`` …"""
+
+    def __init__(self, value: str = "map", **kwargs: Any) -> None:
+        kwargs.setdefault("backend", "pycocotools")
+        super().__init__(iou_type="bbox", **kwargs)
+        self.value = value
+
+    def compute(self) -> torch.Tensor:  # type: ignore[override]
+        """The chosen value of the COCO evaluation over every image seen (-1, no box anywhere, becomes 0)."""
+        result = super().compute()[self.value]
+        return torch.clamp(result.float(), min=0.0)
