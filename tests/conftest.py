@@ -149,6 +149,14 @@ def fresh_clone(small_zoo, tmp_path) -> Path:
     return dest
 
 
+
+def reference_rows() -> list[dict[str, str]]:
+    """The reference zoo's table rows, as committed: the counts the pipeline prints are derived from it."""
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO((PROJECT / "zoo/checkpoints.csv").read_text())))
+
 # ---- the pipeline on a clone of this repository -------------------------------------------------
 
 VENV_BIN = str(Path(sys.executable).parent)

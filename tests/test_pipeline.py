@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, evaluations, git, repro, run_zoo, sh
+from conftest import PROJECT, evaluations, git, reference_rows, repro, run_zoo, sh
+
+N_REF = len(reference_rows())
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ def test_same_machine_same_settings_is_bitwise_identical(clone):
     for _ in range(2):
         shutil.rmtree(folder)
         out = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", cwd=clone).stdout
-        assert "evaluated 32, reused 0" in out
+        assert f"evaluated {N_REF}, reused 0" in out
         runs.append(evaluations(clone))
     assert runs[0] == runs[1]
 
@@ -121,7 +123,7 @@ def test_other_cpu_kernels_agree_within_the_contract_and_leave_git_clean(clone):
     proc = subprocess.run([sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", "--force"], cwd=clone,
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "32 agree with the stored result within the reproducibility contract" in proc.stdout
+    assert f"{N_REF} agree with the stored result within the reproducibility contract" in proc.stdout
     assert git("status", "--porcelain", "--", "zoo", cwd=clone) == ""
 
 
@@ -152,9 +154,9 @@ def test_add_one_checkpoint_evaluates_exactly_one(clone, tmp_path):
     assert r.code == 0, r.err
     out = repro(clone).stdout
     assert "evaluated wine-linear@90 (new checkpoint)" in out
-    assert "evaluated 1, reused 32" in out
+    assert f"evaluated 1, reused {N_REF}" in out
     index = json.loads((clone / "zoo/index.json").read_text())
-    assert len(index["checkpoints"]) == 33
+    assert len(index["checkpoints"]) == N_REF + 1
     entry = next(e for e in index["checkpoints"] if e["ref"] == "wine-linear@90")
     assert entry["pull_command"] == "zoo pull wine-linear@90" and 0 <= entry["metrics"]["accuracy"] <= 1
     assert "| 90" in (clone / "zoo/cards/wine-linear.md").read_text()
@@ -181,7 +183,7 @@ def test_add_one_checkpoint_evaluates_exactly_one(clone, tmp_path):
     assert run_zoo("rm", "wine-linear@90", cwd=clone).code == 0
     repro(clone)
     assert "wine-linear@90" not in (clone / "zoo/metrics/evaluations/wine-linear.json").read_text()
-    assert len(json.loads((clone / "zoo/index.json").read_text())["checkpoints"]) == 32
+    assert len(json.loads((clone / "zoo/index.json").read_text())["checkpoints"]) == N_REF
 
 
 def test_conf_edit_without_recompose_fails_then_recompose_reevaluates_all(clone):
@@ -194,14 +196,14 @@ def test_conf_edit_without_recompose_fails_then_recompose_reevaluates_all(clone)
     assert (clone / "zoo/index.json").read_bytes() == before
     sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=clone)
     out = repro(clone).stdout
-    assert "evaluated 32, reused 0" in out and "(eval params changed)" in out
+    assert f"evaluated {N_REF}, reused 0" in out and "(eval params changed)" in out
 
 
 def test_dvc_exp_run_with_hydra_override(clone):
     git("add", "-A", cwd=clone)
     git("commit", "-qm", "state before the experiment", "--allow-empty", cwd=clone)
     r = sh(sys.executable, "-m", "dvc", "exp", "run", "-S", "eval.max_examples=40", cwd=clone)
-    assert "evaluated 32, reused 0" in r.stdout
+    assert f"evaluated {N_REF}, reused 0" in r.stdout
     params = (clone / "params.yaml").read_text()
     assert "max_examples: 40" in params
     recs = json.loads((clone / "zoo/metrics/evaluations/digits-mlp.json").read_text())["checkpoints"]
@@ -220,10 +222,10 @@ def test_code_change_reevaluates_all(clone, monkeypatch):
     logs: list[str] = []
     folder = clone / "zoo/metrics/evaluations"
     report = run.evaluate_zoo(Zoo(clone), params["eval"], params["run"], folder, log=logs.append)
-    assert len(report.evaluated) == 0 and len(report.reused) == 32
+    assert len(report.evaluated) == 0 and len(report.reused) == N_REF
     monkeypatch.setattr(run, "package_code_hash", lambda: "0" * 64)
     report = run.evaluate_zoo(Zoo(clone), params["eval"], params["run"], folder, log=logs.append)
-    assert len(report.evaluated) == 32 and {why for _, why in report.evaluated} == {"evaluation code changed"}
+    assert len(report.evaluated) == N_REF and {why for _, why in report.evaluated} == {"evaluation code changed"}
 
 
 def test_partial_clone_indexes_correctly_without_re_evaluating(base, tmp_path):
@@ -236,9 +238,9 @@ def test_partial_clone_indexes_correctly_without_re_evaluating(base, tmp_path):
     assert run_zoo("add", str(f), "--model", "wine-linear", "--step", "85", "--arch", "linear", "--task",
                    "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0", cwd=dest).code == 0
     out = repro(dest, "--allow-missing").stdout
-    assert "evaluated 1, reused 32" in out
+    assert f"evaluated 1, reused {N_REF}" in out
     index = json.loads((dest / "zoo/index.json").read_text())
-    assert len(index["checkpoints"]) == 33
+    assert len(index["checkpoints"]) == N_REF + 1
     base_index = json.loads((base / "zoo/index.json").read_text())
     same = {e["ref"]: e["metrics"] for e in base_index["checkpoints"]}
     assert all(e["metrics"] == same[e["ref"]] for e in index["checkpoints"] if e["ref"] in same)

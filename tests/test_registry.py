@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ADD_ARGS, evaluations, git, register_arch, repro, run_zoo, sh, snapshot, write_safetensors
+from conftest import ADD_ARGS, evaluations, git, reference_rows, register_arch, repro, run_zoo, sh, snapshot, write_safetensors
 from test_pipeline import agree_within_contract
+
+N_REF = len(reference_rows())
 
 FLOWER_TASK = """\
 description: Tell the three iris species apart from four flower measurements.
@@ -110,7 +112,7 @@ def test_new_task_dataset_and_architectures_with_no_change_under_src(pipeline_cl
     assert "iris" in run_zoo("datasets", cwd=pipeline_clone).out
 
     out = repro(pipeline_clone).stdout
-    assert "evaluated 4, reused 32" in out, out
+    assert f"evaluated 4, reused {N_REF}" in out, out
     stored = json.loads((pipeline_clone / "zoo/metrics/evaluations/iris-tv.json").read_text())["checkpoints"]
     records = {r["step"]: r for r in stored}
     assert set(records[40]["metrics"]) == {"balanced_accuracy", "cross_entropy"}
@@ -148,7 +150,7 @@ def test_execution_settings_are_not_in_the_memo_key(pipeline_clone, tmp_path):
     params.write_text(params.read_text().replace("batch_size: 256", "batch_size: 7"))
     sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=pipeline_clone)
     out = repro(pipeline_clone).stdout
-    assert "evaluated 0, reused 32" in out, out
+    assert f"evaluated 0, reused {N_REF}" in out, out
     committed = evaluations(pipeline_clone)
     shutil.rmtree(pipeline_clone / "zoo/metrics/evaluations")
     sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", cwd=pipeline_clone)  # from nothing, batches of 7
@@ -160,12 +162,13 @@ def test_changing_one_task_re_evaluates_that_task_only(pipeline_clone):
     task.write_text(task.read_text().replace("reproducibility: {rel: 1.0e-5, abs: 1.0e-6}",
                                              "reproducibility: {rel: 1.0e-4, abs: 1.0e-6}"))
     out = repro(pipeline_clone).stdout
-    assert "evaluated 10, reused 22" in out, out
+    tabular = sum(r["task"] == "tabular-classification" for r in reference_rows())
+    assert f"evaluated {tabular}, reused {N_REF - tabular}" in out, out
     assert "wine-linear@5 (task, dataset or architecture config changed)" in out
-    assert "digits-mlp@" not in out.split("evaluated 10")[0]
+    assert "digits-mlp@" not in out.split(f"evaluated {tabular}")[0]
     desc = pipeline_clone / "conf/task/image-classification.yaml"
     desc.write_text(desc.read_text().replace("description: Assign", "description: Please assign"))
-    assert "evaluated 0, reused 32" in repro(pipeline_clone).stdout  # a description is not semantics
+    assert f"evaluated 0, reused {N_REF}" in repro(pipeline_clone).stdout  # a description is not semantics
 
 
 def test_checkpoint_that_does_not_fit_its_arch_is_refused_at_add_and_validate(small_zoo, tmp_path):

@@ -149,3 +149,15 @@ def mnist_canvas_splits(size: int = 64, max_digits: int = 3, n_train: int = 3000
     tr, va, te = (_canvases(idx, n, size, max_digits, rng) for idx, n in ((train, n_train), (val_idx, n_val),
                                                                           (test_idx, n_test)))
     return Splits(tr, va, te, tuple(str(d) for d in range(10)))
+
+
+def relabelled(base: Splits, mapping: list[int], labels: list[str]) -> Splits:
+    """``base`` with its classes regrouped (``mapping[old class] = new class``): the same inputs and the same
+    fixed splits, a new task on them (e.g. digits' parity), for a fine-tune on another task."""
+    table = np.asarray(mapping, dtype=np.int64)
+    n_old = len(base.labels) or int(max(int(s.y.max()) for s in (base.train, base.val, base.test))) + 1
+    if table.ndim != 1 or len(table) != n_old or table.min() < 0 or table.max() >= len(labels):
+        raise ZooError(f"relabelled: mapping must give each of the {n_old} classes a new class from 0 to "
+                       f"{len(labels) - 1} (one per label in labels)")
+    train, val, test = (Split(s.x, table[s.y]) for s in (base.train, base.val, base.test))
+    return Splits(train, val, test, tuple(labels))
