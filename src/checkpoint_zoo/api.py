@@ -595,6 +595,17 @@ class Zoo:
         self._check_fit(spec, path, ckpt.ref)
         return load_weights(build(spec, self.registry()), load_file(str(path)), spec)
 
+    def pipeline(self, ref: str, remote: str | None = None):
+        """A callable from raw inputs to predictions (``inference.Pipeline``): ``Zoo().pipeline("m@best")(x)``
+        checks ``x`` against the checkpoint's input contract (its dataset's ``input``), runs the model and
+        names the predicted classes with the dataset's labels (detectors: boxes with labels and scores)."""
+        from .inference import InputContract, Pipeline
+
+        ckpt = self.get(ref)
+        dataset = self.registry().dataset(ckpt.dataset)
+        return Pipeline(ckpt.ref, self.load_model(ckpt.ref, remote=remote),
+                        InputContract.from_spec(ckpt.dataset, dataset.input), dataset.labels)
+
     def _check_fit(self, spec, path: Path, what: str) -> None:
         """Refuse a safetensors file whose tensors do not load strictly into ``spec`` (header only)."""
         from .formats import tensor_shapes

@@ -103,6 +103,15 @@ def cmd_show(zoo, args) -> int:
     if args.format == "json":
         _print(json.dumps(d, indent=2))
         return 0
+    if zoo.revision is None:
+        from .errors import ZooError
+        from .inference import InputContract
+
+        try:
+            contract = InputContract.from_spec(ckpt.dataset, zoo.registry().dataset(ckpt.dataset).input)
+            d["use"] = f'Zoo().pipeline("{ckpt.ref}")(x), x: {contract.describe()}'
+        except ZooError:  # an unregistered dataset is reported by zoo validate, not here
+            pass
     width = max(len(k) for k in d)
     for key, value in d.items():
         if isinstance(value, list):

@@ -244,19 +244,17 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
                      + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
     ref = summary["best"]
     lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
-              "```sh", f"zoo pull {ref}", "```", "", "Load it:", "", "```python",
+              "```sh", f"zoo pull {ref}", "```", "", "Use it on raw inputs, or load it:", "", "```python",
               "from checkpoint_zoo import Zoo", "", "zoo = Zoo()",
+              f'pipe = zoo.pipeline("{ref}")          # checks inputs against the dataset\'s contract',
+              f"print(pipe(x))                        # x: one {best['dataset']} example or a batch "
+              "(`zoo datasets` shows the input) -> label(s) with scores",
               f'model = zoo.load_model("{ref}")        # torch.nn.Module, eval mode',
               f'state = zoo.load_state_dict("{ref}")   # or the raw tensors', "```", "",
-              "Fine-tune it and register the result with its lineage:", "", "```python",
-              "import torch", "from safetensors.torch import save_file", "",
-              f'model = Zoo().load_model("{ref}").train()',
-              "opt = torch.optim.Adam(model.parameters(), lr=1e-3)",
-              "# ... your training loop ...",
-              'save_file(model.state_dict(), "finetuned.safetensors")', "```", "", "```sh",
-              f"zoo add finetuned.safetensors --model {model}-ft --step 0 --arch {best['arch']} "
-              f"--task {best['task']} --dataset {best['dataset']} --license {best['license']} --parent {ref}",
-              "```", ""]
+              "Fine-tune it on another dataset or task, each stage registered with its lineage (`--parent`):",
+              "", "```sh",
+              f"python scripts/finetune_reference.py --from {ref} --model {model}-ft --arch ARCH --dataset DATASET "
+              "--steps 100 200 400 800", "```", ""]
     return "\n".join(lines)
 
 
