@@ -107,14 +107,25 @@ def test_models_search_facets_sort_and_pages(served):
         mine = [r for r in rows if r["model"] == model]
         assert by_id[model]["checkpoints"] == len(mine)
         assert by_id[model]["size_bytes"] == sum(int(r["size_bytes"]) for r in mine)
-    assert [m["id"] for m in s.json("/api/models?search=DIGITS")] == [m for m in models if "digits" in m]
+    def text(model: str) -> str:  # what ?search= matches: name, latest description, arch, task, dataset, tags
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: int(r["step"]))
+        last = mine[-1]
+        return " ".join([model, last["description"], last["arch"], last["task"], last["dataset"],
+                         *[t for r in mine for t in r["tags"].split(";")]]).lower()
+
+    for term in ("DIGITS", "fcos", "parity", "no-such-thing"):
+        found = [m["id"] for m in s.json(f"/api/models?search={term}")]
+        assert found == [m for m in models if term.lower() in text(m)], term
     tabular = [m["id"] for m in s.json("/api/models?task=tabular-classification")]
     assert tabular and tabular == [m for m in models if by_id[m]["task"] == "tabular-classification"]
     both = s.json("/api/models?task=tabular-classification&task=image-classification")
-    assert len(both) == len(models)
+    assert [m["id"] for m in both] == [m for m in models
+                                       if by_id[m]["task"] in ("tabular-classification", "image-classification")]
     ranked = s.json("/api/models?sort=accuracy&direction=desc")
-    values = [m["metrics"]["accuracy"] for m in ranked]
-    assert values == sorted(values, reverse=True) and len(ranked) == len(models)
+    values = [m["metrics"].get("accuracy") for m in ranked]
+    scored = [v for v in values if v is not None]
+    assert values == sorted(scored, reverse=True) + [None] * (len(values) - len(scored))  # no accuracy: last
+    assert len(ranked) == len(models) and len(scored) < len(values)  # the detector has no accuracy
     # pages: a Link header to the next, until the last
     seen, path = [], "/api/models?sort=id&limit=1"
     while path:
