@@ -225,7 +225,7 @@ def write_table(path: Path, models: int, steps: int) -> None:
                     "reported_metric": "accuracy" if s % 10 == 0 else "",
                     "reported_value": f"{s / steps:.4f}" if s % 10 == 0 else "",
                 }
-                w.writerow([row[c] for c in rules.COLUMNS])
+                w.writerow([row.get(c, "") for c in rules.COLUMNS])  # computed columns not set here stay empty
 
 
 def bench_ls(ctx: Context) -> list[Result]:
@@ -378,6 +378,7 @@ def checkpoint_row(model: str, step: int, size: int, sha256: str, num_params: in
         "license": "CC0-1.0", "parent": "", "tags": "bench;synthetic", "description": "synthetic linear model",
         "created": "2026-01-01T00:00:00Z", "source": "scripts/bench.py",
         "reported_metric": "accuracy" if s % 10 == 0 else "", "reported_value": repr(0.5 + s % 100 / 200) if s % 10 == 0 else "",
+        "state_sha256": "",
     }
 
 
