@@ -47,6 +47,7 @@ class Recipe:
     batch: int = 64
     tags: tuple[str, ...] = ()
     description: str = ""
+    license: str = "CC0-1.0"
 
 
 RECIPES = (
@@ -103,33 +104,24 @@ def train(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path
     return saved
 
 
-@dataclass(frozen=True)
-class FamilyRecipe:
-    model: str
-    arch: str
-    task: str
-    dataset: str
-    steps: tuple[int, ...]
-    lr: float
-    batch: int
-    tags: tuple[str, ...]
-    description: str
-    license: str = "CC-BY-SA-3.0"   # the MNIST digits' license (share-alike: the weights follow it)
+# the MNIST digits' license is share-alike: the weights trained on them follow it
+MNIST_LICENSE = "CC-BY-SA-3.0"
 
-
-FAMILIES: dict[str, tuple[FamilyRecipe, ...]] = {
+FAMILIES: dict[str, tuple[Recipe, ...]] = {
     "mnist": (
-        FamilyRecipe("mnist-shufflenet", "shufflenet-mnist", "image-classification", "mnist-5k",
+        Recipe("mnist-shufflenet", "shufflenet-mnist", "image-classification", "mnist-5k",
                      (25, 75, 150, 300), 3e-3, 64, ("reference", "mnist", "torchvision", "cnn"),
-                     "torchvision ShuffleNetV2 x0.5 (random init, 1x1 gray-to-RGB adapter) on 28x28 MNIST digits."),
-        FamilyRecipe("mnist-mobilenetv3", "mobilenetv3-mnist", "image-classification", "mnist-5k",
+                     "torchvision ShuffleNetV2 x0.5 (random init, 1x1 gray-to-RGB adapter) on 28x28 MNIST digits.",
+                     MNIST_LICENSE),
+        Recipe("mnist-mobilenetv3", "mobilenetv3-mnist", "image-classification", "mnist-5k",
                      (25, 75, 150, 300), 3e-3, 64, ("reference", "mnist", "timm", "cnn"),
-                     "timm MobileNetV3-Small 0.5x (random init, 1 input channel) on 28x28 MNIST digits."),
+                     "timm MobileNetV3-Small 0.5x (random init, 1 input channel) on 28x28 MNIST digits.", MNIST_LICENSE),
     ),
     "mnist-detection": (
-        FamilyRecipe("mnist-fcos", "fcos-tiny", "object-detection", "mnist-canvas",
+        Recipe("mnist-fcos", "fcos-tiny", "object-detection", "mnist-canvas",
                      (100, 300, 600, 1000), 1e-3, 16, ("reference", "mnist", "torchvision", "detection"),
-                     "torchvision FCOS (small feature pyramid, random init) finding MNIST digits on 64x64 canvases."),
+                     "torchvision FCOS (small feature pyramid, random init) finding MNIST digits on 64x64 canvases.",
+                     MNIST_LICENSE),
     ),
 }
 
@@ -143,7 +135,7 @@ def _targets(y: np.ndarray) -> list[dict[str, torch.Tensor]]:
     return out
 
 
-def train_family_model(recipe: FamilyRecipe, out: Path, registry: Registry) -> list[tuple[int, Path, float]]:
+def train_family_model(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path, float]]:
     """Train one model of a family; return (step, file, test value of the task's primary metric) per stage."""
     from safetensors.torch import load_file
 
@@ -241,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                 if zoo is None:
                     continue
                 zoo.add(path, model=recipe.model, step=step, arch=recipe.arch, task=recipe.task,
-                        dataset=recipe.dataset, license="CC0-1.0", epoch=round(step * recipe.batch / n_train, 4),
+                        dataset=recipe.dataset, license=recipe.license, epoch=round(step * recipe.batch / n_train, 4),
                         description=recipe.description, tags=recipe.tags, source=source,
                         reported=("accuracy", round(acc, 4)))
     return 0
