@@ -8,6 +8,7 @@ Routes (``?rev=`` on each: a branch, tag or commit; default the server's ``--rev
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -320,14 +321,21 @@ def page_data(server: ZooServer, request: Request) -> Response:
     from ..page import data_js, site_data
 
     snap = server.snapshot(request)
-    index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
-    cards = {m: snap.card(m) for m in snap.models}
     try:
         found = server.versions()
     except ZooError:
         found = []
-    data = site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found)
-    return Response(data_js(data), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    # the page's data (every card rendered, every checkpoint) is the costly answer: build it once per
+    # snapshot and list of versions, not per request
+    key = json.dumps(found, sort_keys=True)
+    page = snap.pages.get(key)
+    if page is None:
+        index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
+        cards = {m: snap.card(m) for m in snap.models}
+        page = data_js(site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found))
+        snap.pages.clear()  # an older list of versions is never asked for again
+        snap.pages[key] = page
+    return Response(page, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 # ---- the app --------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ class Snapshot:
     summaries: dict[str, dict]       # mark_best's per-model summary
     cards: dict[str, str] = field(default_factory=dict)  # model -> card markdown, filled lazily
     orders: dict[str, tuple[list[ModelView], list[ModelView]]] = field(default_factory=dict)  # sort field -> order
+    pages: dict[str, bytes] = field(default_factory=dict)  # the versions listed -> the page's data.js, built once
 
     def order(self, sort: str, key: Callable[[ModelView], tuple]) -> tuple[list[ModelView], list[ModelView]]:
         """The models with a value for ``sort``, ascending by ``key``, and those without, by id: sorted on
