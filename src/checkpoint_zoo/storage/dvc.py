@@ -626,7 +626,7 @@ class Storage:
             if len(data["outs"]) != 1 or path != Path(rel).stem:
                 raise UnsafeFileError(f"{rel}: must track exactly the folder {Path(rel).stem!r} beside it (outs[0].path "
                                       f"is {str(path)[:80]!r}); restore it with `git checkout -- {rel}`")
-            if not md5.endswith(".dir") or len(md5) != 36 or not all(c in "0123456789abcdef" for c in md5[:32]):
+            if not _is_folder_md5(md5):
                 raise UnsafeFileError(f"{rel}: outs[0].md5 {md5[:80]!r} is not a folder hash; restore it with "
                                       f"`git checkout -- {rel}`")
             self._pointer_md5[(rel, content)] = md5
@@ -665,8 +665,7 @@ class Storage:
                 outs = (load_yaml(p.read_bytes(), str(p)) or {}).get("outs") or []
             except (OSError, UnsafeFileError, AttributeError):
                 continue
-            wanted |= {o["md5"] for o in outs if isinstance(o, dict) and str(o.get("md5", "")).endswith(".dir")
-                       and len(o["md5"]) == 36 and all(c in "0123456789abcdef" for c in o["md5"][:32])}
+            wanted |= {o["md5"] for o in outs if isinstance(o, dict) and _is_folder_md5(str(o.get("md5", "")))}
         return [m for m in sorted(wanted) if not self.cache_path(m).exists()]
 
     def store_manifest(self, md5: str, raw: bytes) -> None:
@@ -1022,6 +1021,11 @@ def download_at_revision(repo: str, rev: str, path: str, dest: Path, remote: str
             raise kind(redact_urls(f"{where}: download failed"
                                    f"{' from remote ' + repr(remote) if remote else ''}: {cause}")) from None
     return h.hexdigest()
+
+
+def _is_folder_md5(md5: str) -> bool:
+    """True for the hash DVC gives a tracked folder: 32 hex digits and ``.dir``."""
+    return len(md5) == 36 and md5.endswith(".dir") and all(c in "0123456789abcdef" for c in md5[:32])
 
 
 def stale_stages(root: Path) -> list[str]:
