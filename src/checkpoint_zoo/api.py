@@ -90,7 +90,6 @@ class Zoo:
         self._source: RevisionSource | None = None
         self._storage: CheckpointStore | None = None
         self._registry: Registry | None = None
-        self._shapes: dict[str, dict[str, tuple[int, ...]]] = {}  # arch config digest -> expected shapes
         self._table_cache: tuple[object, list[Row]] | None = None
         local = not given or os.path.isdir(given)
         if local:
@@ -611,10 +610,7 @@ class Zoo:
         from .formats import tensor_shapes
         from .registry.archs import expected_shapes, fit_problem, shape_cache_dir
 
-        # validate checks every present file: look the architecture up once per Zoo, not once per row
-        if spec.digest not in self._shapes:
-            self._shapes[spec.digest] = expected_shapes(spec, self.registry(), shape_cache_dir())
-        expected = self._shapes[spec.digest]
+        expected = expected_shapes(spec, self.registry(), shape_cache_dir())
         problem = fit_problem(spec, tensor_shapes(path), expected)
         if problem:
             raise ArchitectureError(f"{what}: {problem}")

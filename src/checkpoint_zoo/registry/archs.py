@@ -9,6 +9,7 @@ building the model is paid once per architecture, not per add or per clone.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -71,31 +72,45 @@ def build(spec: ArchSpec, registry: Registry, device: str | None = None) -> Any:
     return model
 
 
-def _versions_key(spec: ArchSpec, registry: Registry) -> str:
-    """What the expected shapes depend on besides the config: library versions, the zoo's code."""
+@functools.cache
+def _library_versions() -> tuple[tuple[str, str], ...]:
     from importlib import metadata
 
-    from . import digest_of
-
-    parts: dict[str, str] = {}
+    versions = []
     for dist in ("torch", "torchvision", "timm", "transformers"):
         try:
-            parts[dist] = metadata.version(dist)
+            versions.append((dist, metadata.version(dist)))
         except metadata.PackageNotFoundError:
-            parts[dist] = ""
+            versions.append((dist, ""))
+    return tuple(versions)
+
+
+def _versions_key(spec: ArchSpec, registry: Registry) -> str:
+    """What the expected shapes depend on besides the config: library versions, the zoo's code."""
+    from . import digest_of
+
+    parts = dict(_library_versions())  # installed once per process: read once
     if spec.uses_zoo_code and registry.code_dir is not None:
         for p in sorted(registry.code_dir.rglob("*.py")):
             parts[str(p.relative_to(registry.code_dir))] = str(p.stat().st_mtime_ns) + ":" + str(p.stat().st_size)
     return digest_of({"arch": spec.digest, **parts})
 
 
+# expected shapes by _versions_key, for this process: validate and evaluate look an architecture up per row
+_SHAPES: dict[str, dict[str, tuple[int, ...]]] = {}
+
+
 def expected_shapes(spec: ArchSpec, registry: Registry, cache_dir: Path | None = None) -> dict[str, tuple[int, ...]]:
-    """The state dict's tensor shapes this architecture expects, from a model built on the meta device."""
+    """The state dict's tensor shapes this architecture expects, from a model built on the meta device
+    (remembered in this process, and on disk in ``cache_dir``)."""
     key = _versions_key(spec, registry)
+    if key in _SHAPES:
+        return _SHAPES[key]
     cached = cache_dir / f"{key}.json" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         try:
-            return {k: tuple(v) for k, v in json.loads(cached.read_text()).items()}
+            _SHAPES[key] = {k: tuple(v) for k, v in json.loads(cached.read_text()).items()}
+            return _SHAPES[key]
         except (OSError, ValueError):
             pass
     try:
@@ -108,6 +123,7 @@ def expected_shapes(spec: ArchSpec, registry: Registry, cache_dir: Path | None =
 
         cached.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(cached, json.dumps(shapes, sort_keys=True).encode())
+    _SHAPES[key] = shapes
     return shapes
 
 
