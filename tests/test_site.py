@@ -126,9 +126,25 @@ def _css(driver, selector: str) -> list:
 
 
 def _one(driver, selector: str):
+    """The element, waiting for it: a click on a link changes the hash, and the page renders on `hashchange`,
+    which the browser fires after the click has returned."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    return driver.find_element(By.CSS_SELECTOR, selector)
+    return WebDriverWait(driver, 10).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector)))
+
+
+def _until(driver, value, expected):
+    """Wait until `value()` equals `expected` (after a hash change), then return it for the assertion."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, 10).until(lambda d: value() == expected)
+    except TimeoutException:
+        pass
+    return value()
 
 
 def _rows(driver) -> list[str]:
@@ -267,12 +283,15 @@ def test_compare_two_checkpoints(browser, static_url, data):
     link = _one(browser, "#compare-link")
     assert link.text == "Compare (2)"
     link.click()
-    heads = [th.get_attribute("data-ref") for th in _css(browser, "#compare thead th[data-ref]")]
-    assert heads == ["beta@5", "alpha@10"]
+
+    def heads() -> list:
+        return [th.get_attribute("data-ref") for th in _css(browser, "#compare thead th[data-ref]")]
+
+    assert _until(browser, heads, ["beta@5", "alpha@10"]) == ["beta@5", "alpha@10"]
     for metric in ("accuracy", "macro_f1", "nll"):
         cells = _css(browser, f'#compare tr[data-field="metric:{metric}"] td')
         by_ref = {c["ref"]: c for c in data["checkpoints"]}
-        assert [c.text for c in cells] == [f"{by_ref[r]['metrics'][metric]:.4f}" for r in heads]
+        assert [c.text for c in cells] == [f"{by_ref[r]['metrics'][metric]:.4f}" for r in heads()]
     best = {m: _one(browser, f'#compare tr[data-field="metric:{m}"] td.best-value').get_attribute("data-ref")
             for m in ("accuracy", "nll")}
     assert best == {"accuracy": "beta@5", "nll": "beta@5"}  # 0.7 > 0.5; lower nll wins
@@ -280,7 +299,7 @@ def test_compare_two_checkpoints(browser, static_url, data):
         assert _css(browser, f'#compare tr[data-field="{field}"]'), field
     assert _one(browser, '#compare tr[data-field="license"]').text.split()[1:] == ["Apache-2.0", "MIT"]
     _one(browser, '#compare th[data-ref="alpha@10"] button.remove').click()
-    assert [th.get_attribute("data-ref") for th in _css(browser, "#compare thead th[data-ref]")] == ["beta@5"]
+    assert _until(browser, heads, ["beta@5"]) == ["beta@5"]
 
 
 def test_served_mode_downloads_revision_and_csp(browser, served):
