@@ -17,7 +17,7 @@ def test_yaml_export_is_in_sync_and_round_trips():
     assert body == to_yaml(), stale
     loaded = pa.DataFrameSchema.from_yaml(body)
     assert set(loaded.columns) == set(CheckpointSchema.to_schema().columns)
-    assert {c.name for c in loaded.checks} == {"canonical_path", "parent_exists", "reported_pair"}
+    assert {c.name for c in loaded.checks} == {"canonical_path", "folder_files", "parent_exists", "reported_pair"}
 
 
 def _row(**over):

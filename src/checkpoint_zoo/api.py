@@ -42,6 +42,7 @@ from .model import (
     BulkAddResult,
     Checkpoint,
     CommitResult,
+    ExportResult,
     FileCheck,
     Lineage,
     PullResult,
@@ -448,12 +449,20 @@ class Zoo:
         (whether or not it has been fetched yet)."""
         row = self._resolve_row(ref)
         if self._source is not None:
-            return constants.cache_dir() / "objects" / row["sha256"][:2] / row["sha256"]
+            kind = "folders" if row.get("files") else "objects"
+            return constants.cache_dir() / kind / row["sha256"][:2] / row["sha256"]
         return self._abs(row["path"])
 
     # ---- fetching -------------------------------------------------------------------------
 
+    @staticmethod
+    def _part_rows(row: Row) -> builtins.list[Row]:
+        """One row per file of the checkpoint's weights (the row itself for a one-file checkpoint)."""
+        return [{**row, "path": p, "sha256": sha, "files": ""} for p, sha in rules.parts(row)]
+
     def _verified(self, row: Row, force: bool = False) -> bool:
+        if row.get("files"):
+            return all(self._verified(part, force) for part in self._part_rows(row))
         path = self._abs(row["path"])
         if not path.is_file():
             return False
@@ -468,18 +477,28 @@ class Zoo:
         if not refs:
             raise UsageError("name at least one checkpoint to pull (MODEL, MODEL@STEP, MODEL@best); `dvc pull` fetches all")
         table_rows = self.rows()
-        rows = list({r["path"]: r for r in self._resolve_many(refs, table_rows)}.values())
+        chosen = list({r["path"]: r for r in self._resolve_many(refs, table_rows)}.values())
+        rows = [part for r in chosen for part in self._part_rows(r)]  # a folder checkpoint: each of its files
         if with_state:
-            stateless = [f"{r['model']}@{r['step']}" for r in rows if not r.get("state_sha256")]
+            stateless = [f"{r['model']}@{r['step']}" for r in chosen if not r.get("state_sha256")]
             if stateless:
                 raise MissingFileError(f"--with-state: {', '.join(stateless)} has no training state stored (column "
                                        "state_sha256 is empty); pull without --with-state, or add its state with "
                                        "`zoo add FILE --state STATE --replace`")
-            rows += [{**r, "path": rules.state_path(r["model"], int(r["step"])), "sha256": r["state_sha256"]}
-                     for r in rows]
+            rows += [{**r, "path": rules.state_path(r["model"], int(r["step"])), "sha256": r["state_sha256"],
+                      "files": ""} for r in chosen]
         if self._source is not None:
             out = []
+            for row in chosen:
+                if row.get("files"):
+                    cached = self.local_path(f"{row['model']}@{row['step']}")
+                    status = "cached" if cached.is_dir() else "downloaded"
+                    path = self._source.fetch_folder(row["path"], rules.parse_files(row["files"]), row["sha256"],
+                                                     self.stamps, remote=remote)
+                    out.append(PullResult(f"{row['model']}@{row['step']}", path, status))
             for row in rows:
+                if any(row["path"].startswith(c["path"] + "/") for c in chosen if c.get("files")):
+                    continue
                 cached = self.local_path(f"{row['model']}@{row['step']}")
                 status = "cached" if cached.is_file() else "downloaded"
                 path = self._source.fetch(row["path"], row["sha256"], self.stamps, remote=remote)
@@ -532,7 +551,14 @@ class Zoo:
                     raise IntegrityError(f"{row['path']}: checked-out file does not match its sha256; run `zoo pull` again")
                 status = "downloaded" if row["path"] in (missing_in_cache or []) else "restored"
                 results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", path, status)
-        return [results[r["path"]] for r in rows]
+        for row in chosen:
+            if row.get("files"):  # a folder checkpoint: one result, the most its files needed
+                statuses = {results.pop(p).status for p, _ in rules.parts(row)}
+                status = next(s for s in ("downloaded", "restored", "present") if s in statuses)
+                results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", self._abs(row["path"]), status)
+        order = [r["path"] for r in chosen] + [r["path"] for r in rows if r["path"] not in {c["path"] for c in chosen}
+                                               and r["path"] in results]
+        return [results[p] for p in order]
 
     def _fetch_into_cache(self, paths: builtins.list[str], remote: str | None, jobs: int | None) -> None:
         """Fetch these files' objects, first removing the local cache copies they have: those are known to be
@@ -549,13 +575,22 @@ class Zoo:
         obj = self.storage.cached_object(row["path"])
         return obj is not None and self.stamps.sha256(obj, force=force) == row["sha256"]
 
-    def verified_file(self, ref: str, remote: str | None = None) -> Path:
+    def verified_file(self, ref: str, remote: str | None = None, name: str | None = None) -> Path:
         """A local file holding exactly the checkpoint's bytes (sha256 checked), without writing into the
         working tree: its file there when present and intact, else the DVC cache's object (fetched from the
-        remote when missing); for a zoo at a revision, the user cache's copy. What ``zoo serve`` sends."""
-        if self._source is not None:
-            return self.fetch(ref, remote=remote)
+        remote when missing); for a zoo at a revision, the user cache's copy. What ``zoo serve`` sends.
+        For a folder checkpoint, ``name`` picks one of its files."""
         row = self._resolve_row(ref)
+        files = rules.parse_files(row.get("files"))
+        if files or name is not None:
+            if name not in files:
+                listed = ", ".join(sorted(files)) or f"only {Path(row['path']).name}"
+                raise CheckpointNotFoundError(f"{ref}: has no file {name!r}; its files: {listed}")
+            if self._source is not None:
+                return self._source.fetch(f"{row['path']}/{name}", files[name], self.stamps, remote=remote)
+            row = {**row, "path": f"{row['path']}/{name}", "sha256": files[name]}
+        elif self._source is not None:
+            return self.fetch(ref, remote=remote)
         if self._verified(row):
             return self._abs(row["path"])
         if not self._cache_ok(row):
@@ -576,23 +611,22 @@ class Zoo:
         return self.pull([ref], remote=remote)[0].path
 
     def load_state_dict(self, ref: str, remote: str | None = None) -> dict[str, Any]:
-        """The checkpoint's tensors (``torch.Tensor`` by name), read with safetensors."""
-        from safetensors.torch import load_file
+        """The checkpoint's tensors (``torch.Tensor`` by name), read with safetensors (every shard of a folder)."""
+        from .formats import load_weights_file
 
-        return load_file(str(self.fetch(ref, remote=remote)))
+        return load_weights_file(self.fetch(ref, remote=remote))
 
     def load_model(self, ref: str, remote: str | None = None):
         """A ``torch.nn.Module`` of the row's architecture (``conf/arch``) with the checkpoint's weights, in
         eval mode. The file is checked against the architecture from its header before any tensor is read."""
-        from safetensors.torch import load_file
-
+        from .formats import load_weights_file
         from .registry.archs import build, load_weights
 
         ckpt = self.get(ref)
         spec = self.registry().arch(ckpt.arch)
         path = self.fetch(ckpt.ref, remote=remote)
         self._check_fit(spec, path, ckpt.ref)
-        return load_weights(build(spec, self.registry()), load_file(str(path)), spec)
+        return load_weights(build(spec, self.registry()), load_weights_file(path), spec)
 
     def pipeline(self, ref: str, remote: str | None = None):
         """A callable from raw inputs to predictions (``inference.Pipeline``): ``Zoo().pipeline("m@best")(x)``
@@ -606,12 +640,12 @@ class Zoo:
                         InputContract.from_spec(ckpt.dataset, dataset.input), dataset.labels)
 
     def _check_fit(self, spec, path: Path, what: str) -> None:
-        """Refuse a safetensors file whose tensors do not load strictly into ``spec`` (header only)."""
-        from .formats import tensor_shapes
+        """Refuse a safetensors file (or folder) whose tensors do not load strictly into ``spec`` (headers only)."""
+        from .formats import weight_shapes
         from .registry.archs import expected_shapes, fit_problem, shape_cache_dir
 
         expected = expected_shapes(spec, self.registry(), shape_cache_dir())
-        problem = fit_problem(spec, tensor_shapes(path), expected)
+        problem = fit_problem(spec, weight_shapes(path), expected)
         if problem:
             raise ArchitectureError(f"{what}: {problem}")
 
@@ -623,7 +657,7 @@ class Zoo:
         *,
         model: str,
         step: int,
-        arch: str,
+        arch: str | None = None,
         task: str,
         dataset: str,
         license: str,
@@ -650,6 +684,11 @@ class Zoo:
         written by ``training.save_state``) is checked against the weights and stored beside them
         (``zoo/checkpoints/<model>/step-<8 digits>.state.safetensors``, its sha256 in ``state_sha256``), in
         the same transaction; with the same weights already in the zoo, only the state is added.
+
+        ``file`` may be a folder, as ``save_pretrained`` writes it (safetensors weights, possibly sharded, with
+        config.json, tokenizer files, a label map): it is one checkpoint, every file's sha256 in the table. For a
+        transformers folder ``arch`` may be left out: it is read from its ``config.json`` and written to
+        ``conf/arch/<model>.yaml``.
         """
         from .verbs.add import add
 
@@ -657,6 +696,14 @@ class Zoo:
                    epoch=epoch, description=description, tags=tags, parent=parent, source=source, reported=reported,
                    move=move, replace=replace, stage=stage, convert=convert, allow_globals=allow_globals,
                    training_state=training_state)
+
+    def export(self, ref: str, dest: str | os.PathLike[str], *, format: str | None = None) -> ExportResult:
+        """Write a checkpoint to the new (or empty) folder ``dest`` so that it loads without the zoo: ``hf``
+        (transformers' ``from_pretrained``; the default for transformers architectures) or ``safetensors`` (the
+        weights and a ``config.json`` describing architecture, labels and input contract)."""
+        from .verbs.export import export
+
+        return export(self, ref, dest, format)
 
     def resume(self, ref: str, *, optimizer_factory=None, scheduler_factory=None, remote: str | None = None) -> Resumed:
         """Everything to continue training from a checkpoint stored with its state: the model (its arch, the
@@ -724,12 +771,12 @@ class Zoo:
             self._validate_change(new_data, keep, [])
             folders: dict[str, list[str]] = {}
             for r in doomed.values():
-                folders.setdefault(str(Path(r["path"]).parent), []).append(r["path"])
+                folders.setdefault(str(Path(r["path"]).parent), []).extend(p for p, _ in rules.parts(r))
                 if r.get("state_sha256"):
                     folders[str(Path(r["path"]).parent)].append(rules.state_path(r["model"], int(r["step"])))
             remaining = {str(Path(r["path"]).parent) for r in keep}
-            absent = [f"{r['model']}@{r['step']}" for r in keep
-                      if str(Path(r["path"]).parent) in folders and not self._abs(r["path"]).is_file()]
+            absent = [f"{r['model']}@{r['step']}" for r in keep if str(Path(r["path"]).parent) in folders
+                      and not all(self._abs(p).is_file() for p, _ in rules.parts(r))]
             absent_states = [f"{r['model']}@{r['step']}" for r in keep if r.get("state_sha256")
                              and str(Path(r["path"]).parent) in folders
                              and not self._abs(rules.state_path(r["model"], int(r["step"]))).is_file()]
@@ -752,6 +799,9 @@ class Zoo:
             for folder, paths in folders.items():
                 for p in paths:
                     self._abs(p).unlink(missing_ok=True)
+                for r in doomed.values():  # a folder checkpoint's own folder, now empty
+                    if r.get("files") and str(Path(r["path"]).parent) == folder:
+                        shutil.rmtree(self._abs(r["path"]), ignore_errors=True)
                 if folder in remaining:
                     self.storage.track(paths)
                 else:
@@ -774,16 +824,18 @@ class Zoo:
         chosen = self._resolve_many(refs, rows) if refs else rows
         ready, skipped = [], []
         for row in chosen:
-            obj = self.storage.cached_object(row["path"])
-            if obj is None:
+            objects = [(part, obj) for part in self._part_rows(row)
+                       if (obj := self.storage.cached_object(part["path"])) is not None]
+            if len(objects) < len(rules.parts(row)):
                 skipped.append(f"{row['model']}@{row['step']}")
                 continue
-            if self.stamps.sha256(obj) != row["sha256"]:
-                raise IntegrityError(
-                    f"{row['path']}: the local DVC cache copy no longer matches sha256 {row['sha256'][:12]}… "
-                    "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
-                )
-            ready.append(row["path"])
+            for part, obj in objects:
+                if self.stamps.sha256(obj) != part["sha256"]:
+                    raise IntegrityError(
+                        f"{part['path']}: the local DVC cache copy no longer matches sha256 {part['sha256'][:12]}… "
+                        "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
+                    )
+                ready.append(part["path"])
             if row.get("state_sha256"):  # the training state goes with its weights when this clone has it
                 state = rules.state_path(row["model"], int(row["step"]))
                 obj = self.storage.cached_object(state)
@@ -855,19 +907,7 @@ class Zoo:
         out = []
         for row in chosen:
             ref = f"{row['model']}@{row['step']}"
-            path = self._abs(row["path"])
-            if not path.is_file():
-                if not present_only:
-                    out.append(FileCheck(ref, row["path"], "missing", f"not pulled: zoo pull {ref}"))
-                continue
-            digest = sha256_file(path)
-            if digest == row["sha256"]:
-                self.stamps.record(path, digest)
-                out.append(FileCheck(ref, row["path"], "ok"))
-            else:
-                self.stamps.record(path, digest)  # so pull sees the damage even if the stat did not change
-                out.append(FileCheck(ref, row["path"], "mismatch",
-                                     f"sha256 {digest[:12]}… != table {row['sha256'][:12]}…; restore with zoo pull {ref}"))
+            out += self._verify_files(ref, row, present_only)
             state = self._abs(rules.state_path(row["model"], int(row["step"])))
             if row.get("state_sha256") and state.is_file():  # a state is checked when pulled, never required
                 rel = rules.state_path(row["model"], int(row["step"]))
@@ -878,6 +918,30 @@ class Zoo:
                 else:
                     out.append(FileCheck(ref, rel, "mismatch", f"sha256 {digest[:12]}… != table state_sha256 "
                                          f"{row['state_sha256'][:12]}…; restore with zoo pull {ref} --with-state"))
+        return out
+
+    def _verify_files(self, ref: str, row: Row, present_only: bool) -> builtins.list[FileCheck]:
+        """Re-hash the checkpoint's file, or each file of its folder (and nothing more in the folder)."""
+        out = []
+        if row.get("files") and self._abs(row["path"]).is_dir():
+            listed = set(rules.parse_files(row["files"]))
+            extra = sorted(p.name for p in self._abs(row["path"]).iterdir() if p.name not in listed)
+            if extra:
+                out.append(FileCheck(ref, row["path"], "mismatch", f"holds file(s) the table does not list "
+                                     f"({', '.join(extra[:3])}); remove them, or add the folder as a new checkpoint"))
+        for part in self._part_rows(row):
+            path = self._abs(part["path"])
+            if not path.is_file():
+                if not present_only:
+                    out.append(FileCheck(ref, part["path"], "missing", f"not pulled: zoo pull {ref}"))
+                continue
+            digest = sha256_file(path)
+            self.stamps.record(path, digest)  # a mismatch too: pull sees the damage even if the stat did not change
+            if digest == part["sha256"]:
+                out.append(FileCheck(ref, part["path"], "ok"))
+            else:
+                out.append(FileCheck(ref, part["path"], "mismatch",
+                                     f"sha256 {digest[:12]}… != table {part['sha256'][:12]}…; restore with zoo pull {ref}"))
         return out
 
     def validate(self) -> builtins.list[str]:

@@ -99,7 +99,8 @@ def cmd_show(zoo, args) -> int:
     ckpt = zoo.get(args.ref)
     d = ckpt.to_dict()
     d["local_path"] = str(zoo.local_path(ckpt.ref))
-    d["pulled"] = zoo.local_path(ckpt.ref).is_file()
+    local = zoo.local_path(ckpt.ref)
+    d["pulled"] = all((local / n).is_file() for n in ckpt.files) if ckpt.files else local.is_file()
     if args.format == "json":
         _print(json.dumps(d, indent=2))
         return 0
@@ -114,6 +115,10 @@ def cmd_show(zoo, args) -> int:
             pass
     width = max(len(k) for k in d)
     for key, value in d.items():
+        if key == "files":
+            for i, (name, sha) in enumerate(sorted(value.items())):  # one line per file of a folder checkpoint
+                _print(f"{(key if i == 0 else '').ljust(width)}  {sha[:16]}…  {printable(name)}")
+            continue
         if isinstance(value, list):
             value = ";".join(value)
         elif isinstance(value, dict):
@@ -192,11 +197,18 @@ def cmd_lineage(zoo, args) -> int:
     return 0
 
 
+def cmd_export(zoo, args) -> int:
+    out = zoo.export(args.ref, args.dir, format=args.format)
+    _print(printable(f"exported {out.ref} ({out.format}) to {out.path}: {', '.join(out.files)}"))
+    _print(printable(f"load it: {out.how_to_load}"))
+    return 0
+
+
 def cmd_add(zoo, args) -> int:
     if args.from_manifest:
         return _add_from(zoo, args)
     missing = [flag for flag, value in (("the checkpoint file (FILE)", args.file), ("--model", args.model), ("--step", args.step),
-                                        ("--arch", args.arch), ("--task", args.task), ("--dataset", args.dataset),
+                                        ("--task", args.task), ("--dataset", args.dataset),
                                         ("--license", args.license)) if value is None]
     if missing:
         from .errors import UsageError
@@ -355,8 +367,12 @@ def cmd_diff(zoo, args) -> int:
     for label, refs in (("added", d.added), ("removed", d.removed), ("replaced (new bytes)", d.replaced)):
         for ref in refs:
             _print(f"  {label:<20} {ref}")
+    for ref, files in d.files.items():
+        _print(f"  {'files':<20} {ref}  " + ", ".join(f"{printable(n)} {what}" for n, what in files.items()))
     for ref, cols in d.changed.items():
         for col, (old, new) in cols.items():
+            if col == "files":
+                continue
             _print(f"  {'changed':<20} {ref}  {col}: {printable(old)!r} -> {printable(new)!r}")
     moved = {r: m for r, m in d.metrics.items() if any(v["changed"] for v in m.values())}
     for ref, m in moved.items():
@@ -573,13 +589,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_lineage)
 
     s = sub.add_parser("add", help="add a safetensors checkpoint with its metadata (or many: --from MANIFEST)")
-    s.add_argument("file", nargs="?", help="the checkpoint file (leave out with --from)")
+    s.add_argument("file", nargs="?", help="the checkpoint file, or a folder as save_pretrained writes it (leave out "
+                                           "with --from)")
     s.add_argument("--from", dest="from_manifest", metavar="MANIFEST",
                    help="add every checkpoint a CSV or JSON Lines file lists (columns: file, model, step and any "
                         "option below), all or nothing; options given here apply to every line")
     s.add_argument("--model")
     s.add_argument("--step")
-    s.add_argument("--arch")
+    s.add_argument("--arch", help="a registered architecture; for a transformers folder it may be left out: read from "
+                                  "its config.json into conf/arch/MODEL.yaml")
     s.add_argument("--task")
     s.add_argument("--dataset")
     s.add_argument("--license")
@@ -600,6 +618,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --convert: also allow this data type when unpickling (only if you trust the file; "
                         "recorded in the row); repeatable; one of: " + _allowed_globals_help())
     s.set_defaults(func=cmd_add)
+
+    s = sub.add_parser("export", help="write a checkpoint to a folder that loads without the zoo (transformers' "
+                                      "from_pretrained, or safetensors + config.json)")
+    s.add_argument("ref", metavar="REF")
+    s.add_argument("dir", metavar="DIR", help="a new (or empty) folder")
+    s.add_argument("--format", choices=("hf", "safetensors"),
+                   help="hf: what transformers' from_pretrained loads (transformers architectures); safetensors: the "
+                        "weights as stored with a config.json describing the architecture (default: hf for "
+                        "transformers architectures, else safetensors)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("push", help="upload checkpoints (all local ones by default) to the remote")
     s.add_argument("refs", nargs="*", metavar="REF")

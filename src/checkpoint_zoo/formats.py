@@ -410,3 +410,94 @@ def _folder_sha256(folder: Path) -> str:
         if p.is_file() and not p.is_symlink():
             h.update(p.name.encode() + b"\0" + sha256_file(p).encode() + b"\0")
     return h.hexdigest()
+
+
+# ---- checkpoints of several files (a folder, as save_pretrained writes it) ------------------------------
+
+# Weights saved with pickle (torch.save, save_pretrained(safe_serialization=False)) under their usual names.
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def folder_members(folder: Path) -> list[Path]:
+    """The files of a checkpoint folder, sorted by name; refused with the reason unless every entry is a regular
+    file with a plain name (no sub-folders, symlinks or special files), there is at least one safetensors
+    weights file, no pickle-based one, and at most ``rules.MAX_FOLDER_FILES`` files."""
+    from .catalog.rules import FOLDER_FILE_PATTERN, FOLDER_FILE_RE, MAX_FOLDER_FILES
+
+    folder = Path(folder)
+    members = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if entry.is_symlink():
+            raise InvalidValueError(f"{entry}: is a symlink; a checkpoint folder holds its own files (copy the file "
+                                    "it points to into the folder)")
+        if entry.is_dir():
+            raise InvalidValueError(f"{entry}: is a sub-folder; a checkpoint folder holds files only, as "
+                                    "save_pretrained writes them (move the sub-folder out)")
+        if not entry.is_file():
+            raise InvalidValueError(f"{entry}: is not a regular file; a checkpoint folder holds regular files only")
+        if not FOLDER_FILE_RE.fullmatch(entry.name):
+            raise InvalidValueError(f"{entry}: file name must match {FOLDER_FILE_PATTERN} (letters, digits, '.', "
+                                    "'_', '-'); rename it")
+        members.append(entry)
+    if len(members) > MAX_FOLDER_FILES:
+        raise InvalidValueError(f"{folder}: {len(members)} files; a checkpoint folder holds at most "
+                                f"{MAX_FOLDER_FILES} (save larger shards)")
+    pickles = [p.name for p in members if p.suffix in _PICKLE_SUFFIXES]
+    if pickles:
+        raise UnsafeFormatError(f"{folder}: holds pickle-based file(s) {', '.join(pickles[:3])} (loading them could "
+                                "run code); save the weights with safetensors (save_pretrained does by default) and "
+                                "leave training files such as training_args.bin out of the folder")
+    weights = [p for p in members if p.suffix == ".safetensors"]
+    if not weights:
+        raise FormatError(f"{folder}: no .safetensors weights file in the folder; save the model with "
+                          "save_pretrained (safetensors) or add a .safetensors file")
+    for w in weights:
+        sniff_safetensors(w)
+    return members
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The safetensors files holding a checkpoint's tensors: the file itself, or a folder's ``*.safetensors``."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.suffix == ".safetensors" and p.is_file())
+
+
+def weight_shapes(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every tensor's (shape, dtype) from the headers of a checkpoint's file or of its folder's shards."""
+    shapes: dict[str, tuple[tuple[int, ...], str]] = {}
+    for w in weight_files(path):
+        mine = tensor_shapes(w)
+        twice = sorted(set(mine) & set(shapes))
+        if twice:
+            raise FormatError(f"{w}: tensor {twice[0]!r} is also in another shard of {path}; each tensor must be "
+                              "stored once")
+        shapes.update(mine)
+    return shapes
+
+
+def load_weights_file(path: Path) -> dict:
+    """A checkpoint's tensors (``torch.Tensor`` by name) from its safetensors file or its folder's shards."""
+    from safetensors.torch import load_file
+
+    tensors: dict = {}
+    for w in weight_files(path):
+        tensors.update(load_file(str(w)))
+    return tensors
+
+
+def inspect_folder(folder: Path, digests: dict[str, str]) -> FileFacts:
+    """The table facts of a checked checkpoint folder whose files' sha256s are ``digests`` (name -> sha256):
+    total size, the manifest's sha256, parameters and dtypes over every weights file."""
+    from .catalog.rules import folder_digest
+
+    num_params, dtypes, metadata = 0, set(), {}
+    for w in weight_files(folder):
+        n, dtype, meta = read_header(w)
+        num_params += n
+        dtypes.update(dtype.split(";"))
+        metadata.update(meta)
+    size = sum((Path(folder) / name).stat().st_size for name in digests)
+    return FileFacts(size_bytes=size, sha256=folder_digest(digests), num_params=num_params,
+                     dtype=";".join(sorted(dtypes)), metadata=metadata)

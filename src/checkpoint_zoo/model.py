@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .catalog.rules import COLUMNS
+from .catalog.rules import COLUMNS, parse_files
 
 _TABLE = frozenset(COLUMNS)
 
@@ -33,6 +33,8 @@ class Checkpoint:
     dtype: str
     # the optional training state beside the weights (optimizer, scheduler, RNG, step): its sha256, or None
     state_sha256: str | None
+    # a folder checkpoint's files: name -> sha256 (empty for a one-file checkpoint)
+    files: dict[str, str]
     # what it is
     arch: str
     task: str
@@ -98,6 +100,7 @@ def _typed_fields(row: dict[str, str]) -> dict[str, Any]:
         "num_params": int(row["num_params"]),
         "dtype": row["dtype"],
         "state_sha256": row.get("state_sha256") or None,
+        "files": parse_files(row.get("files")),
         "arch": row["arch"],
         "task": row["task"],
         "dataset": row["dataset"],
@@ -117,6 +120,7 @@ def _typed_fields(row: dict[str, str]) -> dict[str, Any]:
 def _json_ready(d: dict[str, Any]) -> dict[str, Any]:
     """Fields (as Checkpoint holds them) -> to_dict's form: lists, ref and the pull commands added."""
     d["metrics"] = dict(d["metrics"])
+    d["files"] = dict(d["files"])
     d["tags"] = list(d["tags"])
     ref = f"{d['model']}@{d['step']}"
     d["ref"] = ref
@@ -240,3 +244,15 @@ class RemoteInfo:
         from dataclasses import asdict
 
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``Zoo.export`` wrote: the folder, its format (``hf`` or ``safetensors``), its files and how to load it
+    without the zoo."""
+
+    ref: str
+    path: Path
+    format: str
+    files: tuple[str, ...]
+    how_to_load: str

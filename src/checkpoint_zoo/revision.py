@@ -150,3 +150,29 @@ class RevisionSource:
         stamps.record(target, sha256)
         return target
 
+    def fetch_folder(self, rel: str, files: dict[str, str], digest: str, stamps, remote: str | None = None) -> Path:
+        """A verified local copy of the folder checkpoint at ``rel`` (``files``: name -> sha256; ``digest``: its
+        manifest's sha256): each file fetched as above, then linked into one folder named by the digest."""
+        import shutil
+
+        objects = {name: self.fetch(f"{rel}/{name}", sha, stamps, remote=remote) for name, sha in files.items()}
+        target = constants.cache_dir() / "folders" / digest[:2] / digest
+        if target.is_dir() and sorted(p.name for p in target.iterdir()) == sorted(files) and all(
+                stamps.sha256(target / name) == sha for name, sha in files.items()):
+            return target
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            for name, obj in objects.items():
+                try:
+                    os.link(obj, tmp / name)  # the cache's verified object: no second copy of the bytes
+                except OSError:
+                    shutil.copyfile(obj, tmp / name)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+

@@ -221,12 +221,13 @@ def pid_alive(pid: int) -> bool:
 
 
 def stale_temp_files(folders: Iterable[Path], patterns: Iterable[re.Pattern[str]] = _TEMP_PATTERNS) -> list[Path]:
-    """Temp files in these folders whose writer process no longer exists (a killed zoo command)."""
+    """Temp files (and the incoming copies of folder checkpoints) in these folders whose writer process no longer
+    exists (a killed zoo command)."""
     out = []
     for folder in folders:
         try:
             with os.scandir(folder) as it:
-                entries = [e for e in it if e.is_file(follow_symlinks=False)]
+                entries = [e for e in it if e.is_file(follow_symlinks=False) or e.is_dir(follow_symlinks=False)]
         except OSError:
             continue
         for entry in entries:
@@ -249,7 +250,12 @@ def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
     candidates += stale_temp_files([table_dir, Path(root) / constants.CHECKPOINTS_DIR], (table_temp,))
     for path in candidates:
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                import shutil
+
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             gone.append(path)
         except OSError:
             pass

@@ -62,13 +62,22 @@ class ZooDiff:
     changed: dict[str, dict[str, tuple[str, str]]]  # ref -> column -> (old, new)
     # ref -> metric -> a, b, delta and changed (beyond the metric's reproducibility tolerance)
     metrics: dict[str, dict[str, dict[str, float | bool]]] = field(default_factory=dict)
+    # a replaced folder checkpoint: file name -> added, removed or changed
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
         return {"a": self.a, "b": self.b, "added": list(self.added), "removed": list(self.removed),
                 "replaced": list(self.replaced),
                 "changed": {r: {c: list(v) for c, v in cols.items()} for r, cols in self.changed.items()},
-                "metrics": self.metrics}
+                "metrics": self.metrics, "files": self.files}
+
+
+def file_changes(a: dict[str, str], b: dict[str, str]) -> dict[str, str]:
+    """Per file of a folder checkpoint (name -> sha256 on each side): added, removed or changed."""
+    out = {n: "added" for n in set(b) - set(a)} | {n: "removed" for n in set(a) - set(b)}
+    out |= {n: "changed" for n in set(a) & set(b) if a[n] != b[n]}
+    return dict(sorted(out.items()))
 
 
 def diff(root: Path | str, a: str | None = "HEAD", b: str | None = None) -> ZooDiff:
@@ -99,11 +108,13 @@ def diff(root: Path | str, a: str | None = "HEAD", b: str | None = None) -> ZooD
     def order(refs, rows):
         return tuple(sorted(refs, key=lambda r: table.sort_key(rows[r])))
 
+    replaced = tuple(r for r in common if rows_a[r]["sha256"] != rows_b[r]["sha256"])
+    files = {r: file_changes(rules.parse_files(rows_a[r].get("files")), rules.parse_files(rows_b[r].get("files")))
+             for r in replaced if rows_a[r].get("files") or rows_b[r].get("files")}
     return ZooDiff(
         a=side_a.rev if a is not None else "working tree", b=side_b.rev if b is not None else "working tree",
         added=order(set(rows_b) - set(rows_a), rows_b), removed=order(set(rows_a) - set(rows_b), rows_a),
-        replaced=tuple(r for r in common if rows_a[r]["sha256"] != rows_b[r]["sha256"]),
-        changed=changed, metrics=metrics,
+        replaced=replaced, changed=changed, metrics=metrics, files=files,
     )
 
 

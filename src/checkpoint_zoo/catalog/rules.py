@@ -10,14 +10,15 @@ import re
 
 COLUMNS: tuple[str, ...] = (
     "model", "step", "epoch", "path", "format", "size_bytes", "sha256", "num_params", "dtype", "state_sha256",
-    "arch", "task", "dataset", "license", "parent", "tags", "description", "created", "source",
+    "files", "arch", "task", "dataset", "license", "parent", "tags", "description", "created", "source",
     "reported_metric", "reported_value",
 )
 # Computed from the file at add time; never taken from the user.
-COMPUTED_COLUMNS: tuple[str, ...] = ("path", "format", "size_bytes", "sha256", "num_params", "dtype", "state_sha256")
+COMPUTED_COLUMNS: tuple[str, ...] = ("path", "format", "size_bytes", "sha256", "num_params", "dtype", "state_sha256",
+                                     "files")
 # Columns added after zoos existed: a table without them is read as if they were empty (and the next
 # write adds them), so older zoos and hand-written tables keep working.
-OPTIONAL_COLUMNS: tuple[str, ...] = ("state_sha256",)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("state_sha256", "files")
 
 SLUG_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
 SLUG_RE = re.compile(SLUG_PATTERN)
@@ -40,7 +41,15 @@ COUNT_RE = re.compile(COUNT_PATTERN)
 MAX_COUNT = 2**63 - 1
 COUNT_COLUMNS: tuple[str, ...] = ("step", "size_bytes", "num_params")
 
-FORMATS: tuple[str, ...] = ("safetensors",)
+# safetensors: one file. folder: a checkpoint of several files as ``save_pretrained`` writes it (safetensors
+# weights, possibly sharded, config.json, tokenizer files, a label map), each file's sha256 in ``files``.
+FORMATS: tuple[str, ...] = ("safetensors", "folder")
+# A file of a folder checkpoint: a plain name (no sub-folders), and its sha256.
+FOLDER_FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+FOLDER_FILE_RE = re.compile(FOLDER_FILE_PATTERN)
+FILES_PATTERN = rf"{FOLDER_FILE_PATTERN}:{SHA256_PATTERN}(;{FOLDER_FILE_PATTERN}:{SHA256_PATTERN})*"
+# The most files one folder checkpoint may hold (a sharded model's shards, its index, config, tokenizer …).
+MAX_FOLDER_FILES = 512
 
 # A metric's name (declared by a task in conf/task/): usable as a --where / --sort column.
 METRIC_NAME_PATTERN = r"[a-z][a-z0-9_]{0,39}"
@@ -57,9 +66,45 @@ DTYPES: tuple[str, ...] = (
 )
 
 
-def checkpoint_path(model: str, step: int) -> str:
-    """The one canonical place of a checkpoint: ``zoo/checkpoints/<model>/step-<8 digits>.safetensors``."""
+def checkpoint_path(model: str, step: int, fmt: str = "safetensors") -> str:
+    """The one canonical place of a checkpoint: ``zoo/checkpoints/<model>/step-<8 digits>.safetensors``, or the
+    folder ``zoo/checkpoints/<model>/step-<8 digits>`` for a checkpoint of several files."""
+    if fmt == "folder":
+        return f"zoo/checkpoints/{model}/step-{int(step):08d}"
     return f"zoo/checkpoints/{model}/step-{int(step):08d}.safetensors"
+
+
+def parse_files(cell: str | None) -> dict[str, str]:
+    """The ``files`` column of a folder checkpoint: file name -> sha256 (empty for a one-file checkpoint)."""
+    if not cell:
+        return {}
+    return dict(part.split(":", 1) for part in cell.split(";"))
+
+
+def format_files(files: dict[str, str]) -> str:
+    """The ``files`` cell for these file names and sha256s (sorted by name, so diffs stay small)."""
+    return ";".join(f"{name}:{files[name]}" for name in sorted(files))
+
+
+def folder_digest(files: dict[str, str]) -> str:
+    """A folder checkpoint's one sha256 (its ``sha256`` column): of its manifest in ``sha256sum`` form, one
+    ``<sha256>  <name>`` line per file sorted by name, so ``sha256sum -c`` checks the folder against it."""
+    import hashlib
+
+    return hashlib.sha256(manifest_text(files).encode()).hexdigest()
+
+
+def manifest_text(files: dict[str, str]) -> str:
+    """``<sha256>  <name>`` per file, sorted by name (what ``sha256sum -c`` reads)."""
+    return "".join(f"{files[name]}  {name}\n" for name in sorted(files))
+
+
+def parts(row: dict[str, str]) -> list[tuple[str, str]]:
+    """(path, sha256) of every file of a checkpoint's weights: its one file, or each file of its folder."""
+    files = parse_files(row.get("files"))
+    if not files:
+        return [(row["path"], row["sha256"])]
+    return [(f"{row['path']}/{name}", files[name]) for name in sorted(files)]
 
 
 def state_path(model: str, step: int) -> str:

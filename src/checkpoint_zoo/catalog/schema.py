@@ -65,10 +65,25 @@ def parts_isin(series: pd.Series, *, allowed: list[str]) -> pd.Series:
 def canonical_path(df: pd.DataFrame) -> pd.Series:
     step = pd.to_numeric(df["step"], errors="coerce")
     expected = [
-        rules.checkpoint_path(m, s) if pd.notna(s) and s >= 0 else None
-        for m, s in zip(df["model"], step)
+        rules.checkpoint_path(m, s, f) if pd.notna(s) and s >= 0 else None
+        for m, s, f in zip(df["model"], step, df["format"])
     ]
     return pd.Series([p == e for p, e in zip(df["path"], expected)], index=df.index)
+
+
+@_registered(check_type="vectorized")
+def folder_files(df: pd.DataFrame) -> pd.Series:
+    """A folder checkpoint lists its files and its sha256 is their manifest's; a one-file one lists none."""
+    def ok(fmt: object, files: object, sha: object) -> bool:
+        if fmt != "folder":
+            return not isinstance(files, str) or not files
+        if not isinstance(files, str) or not files:
+            return False
+        parsed = rules.parse_files(files)
+        return len(parsed) <= rules.MAX_FOLDER_FILES and rules.folder_digest(parsed) == sha
+
+    files = df["files"] if "files" in df else pd.Series([None] * len(df), index=df.index)
+    return pd.Series([ok(f, fl, s) for f, fl, s in zip(df["format"], files, df["sha256"])], index=df.index)
 
 
 @_registered(check_type="vectorized")
@@ -97,6 +112,7 @@ class CheckpointSchema(pa.DataFrameModel):
     num_params: Series[int] = pa.Field(ge=0)
     dtype: Series[str] = pa.Field(parts_isin={"allowed": list(rules.DTYPES)})
     state_sha256: Series[str] = pa.Field(nullable=True, str_matches=rf"^{rules.SHA256_PATTERN}$")
+    files: Series[str] = pa.Field(nullable=True, str_matches=rf"^{rules.FILES_PATTERN}$")
     # what it is
     # arch, task, dataset: registered names (conf/); the registries check membership, the schema the form
     arch: Series[str] = pa.Field(str_matches=rf"^{rules.SLUG_PATTERN}$")
@@ -117,6 +133,7 @@ class CheckpointSchema(pa.DataFrameModel):
         coerce = True
         unique = ["model", "step"]
         canonical_path = ()
+        folder_files = ()
         parent_exists = ()
         reported_pair = ()
 
@@ -126,7 +143,10 @@ _RULE_HELP = {
     "no_case_collision": "differs from another model name only by case; use one spelling",
     "safe_text": "must have no control characters and not start with = + - @ (spreadsheet formulas)",
     "finite_or_empty": "must be a finite number or empty",
-    "canonical_path": "must be zoo/checkpoints/<model>/step-<8-digit step>.safetensors; let `zoo add` write it",
+    "canonical_path": ("must be zoo/checkpoints/<model>/step-<8-digit step>.safetensors (a folder checkpoint: "
+                       "without .safetensors); let `zoo add` write it"),
+    "folder_files": ("a folder checkpoint lists its files as NAME:SHA256;… and its sha256 is their manifest's (a "
+                     "one-file checkpoint lists none); let `zoo add` write them"),
     "parent_exists": "must be empty or an existing MODEL@STEP of this table",
     "reported_pair": "reported_metric and reported_value must be both set or both empty",
     "reported_in_range": "reported_value is above its metric's maximum (accuracy and macro_f1 are at most 1)",
@@ -136,6 +156,7 @@ _RULE_HELP = {
 # Dataframe-wide checks fail whole rows; report them once, on the column a person has to fix.
 _ROW_CHECK_COLUMN = {
     "canonical_path": "path",
+    "folder_files": "files",
     "parent_exists": "parent",
     "reported_pair": "reported_metric",
     "reported_in_range": "reported_value",

@@ -151,6 +151,7 @@ def seed(zoo: Any, registry: Any, data: dict) -> None:
 def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
     """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read); the record body."""
     from ..api import Zoo
+    from ..catalog import rules
     from ..errors import IntegrityError, MissingFileError
     from .run import evaluate_checkpoint, load_eval_data, resolve_device, setup_determinism
 
@@ -161,10 +162,17 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
         _STATE[root] = (zoo, zoo.registry(), {})
     zoo, registry, data = _STATE[root]
     path = zoo._abs(row["path"])
-    if not path.is_file():
+    if row.get("files"):  # a folder checkpoint: every file of it, as the table lists them
+        for part, sha in rules.parts(dict(row)):
+            if not zoo._abs(part).is_file():
+                raise MissingFileError(f"{part} is not here (on this worker: {zoo._abs(part)}): run `zoo pull {ref}` "
+                                       "where the worker reads the zoo")
+            if zoo.stamps.sha256(zoo._abs(part)) != sha:
+                raise IntegrityError(f"{part} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
+    elif not path.is_file():
         raise MissingFileError(f"{row['path']} is not here (on this worker: {path}): run `zoo pull {ref}` where "
                                "the workers read the zoo")
-    if zoo.stamps.sha256(path) != row["sha256"]:
+    elif zoo.stamps.sha256(path) != row["sha256"]:
         raise IntegrityError(f"{row['path']} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
     key = (row["dataset"], row["task"])
     if key not in data:

@@ -98,17 +98,15 @@ def evaluate_split(model: Any, task: TaskSpec, split: Any, n_classes: int, batch
 def evaluate_checkpoint(path: Path, row: Mapping[str, str], registry: Registry, data: EvalData,
                         params: Mapping[str, Any], device: str) -> dict[str, Any]:
     """The record body (metrics, selection, split sizes) of one checkpoint file."""
-    from safetensors.torch import load_file
-
-    from ..formats import tensor_shapes
+    from ..formats import load_weights_file, weight_shapes
     from ..registry.archs import build, expected_shapes, fit_problem, load_weights, shape_cache_dir
 
     arch, task = registry.arch(row["arch"]), registry.task(row["task"])
     # the file is judged by its header before the model is built (a hand-edited row may name another arch)
-    problem = fit_problem(arch, tensor_shapes(path), expected_shapes(arch, registry, shape_cache_dir()))
+    problem = fit_problem(arch, weight_shapes(path), expected_shapes(arch, registry, shape_cache_dir()))
     if problem:
         raise ZooError(f"{row['model']}@{row['step']}: {problem}")
-    model = load_weights(build(arch, registry), load_file(str(path)), arch).to(device)
+    model = load_weights(build(arch, registry), load_weights_file(path), arch).to(device)
     batch = int(params.get("batch_size", 256))
     report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device)
     select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device)

@@ -189,6 +189,18 @@ def _save_config_atomically(cfg, level: str, conf: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def tracked_split(path: str) -> tuple[str, str]:
+    """(model folder, path inside it) of a file under ``zoo/checkpoints/<model>/``: a checkpoint's file sits in
+    its model folder, or one level deeper for a checkpoint that is a folder of files."""
+    from .. import constants
+
+    parts = Path(path).parts
+    depth = len(Path(constants.CHECKPOINTS_DIR).parts) + 1
+    if len(parts) <= depth + 1:
+        return str(Path(path).parent), Path(path).name
+    return "/".join(parts[:depth]), "/".join(parts[depth:])
+
+
 class Storage:
     """DVC operations on one zoo repository, opened lazily."""
 
@@ -465,7 +477,7 @@ class Storage:
         repo = self.repo
         by_folder: dict[str, list[str]] = {}
         for f in files:
-            by_folder.setdefault(str(Path(f).parent), []).append(f)
+            by_folder.setdefault(tracked_split(f)[0], []).append(f)
         whole, granular = [], []
         for folder, mine in by_folder.items():
             if not (self.root / self.pointer(folder)).exists() or (len(mine) > 1 and self._only_these_new(folder, mine)):
@@ -495,12 +507,9 @@ class Storage:
         tracked = self.manifest(folder)
         if tracked is None:
             return False
-        try:
-            with os.scandir(self.root / folder) as it:
-                present = {e.name for e in it if e.is_file(follow_symlinks=False)}
-        except OSError:
-            return False
-        names = {Path(f).name for f in new}
+        base = self.root / folder
+        present = {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and not p.is_symlink()}
+        names = {tracked_split(f)[1] for f in new}
         return set(tracked) <= present and present <= set(tracked) | names and names <= present
 
     def _sweep_dvc_temps(self, paths: Iterable[str]) -> None:
@@ -509,7 +518,7 @@ class Storage:
         add would track them). Call with DVC's repo lock held. Checkpoint names never look like that."""
         import os
 
-        for folder in sorted({(self.root / p).parent for p in paths}):
+        for folder in sorted({(self.root / p).parent for p in paths} | {self.root / tracked_split(p)[0] for p in paths}):
             try:
                 with os.scandir(folder) as it:
                     stale = [e.path for e in it if _DVC_TEMP.match(e.name) and e.is_file(follow_symlinks=False)]
@@ -646,11 +655,11 @@ class Storage:
 
     def cached_object(self, path: str) -> Path | None:
         """Local cache object of a file inside a tracked folder (None if not fetched)."""
-        p = Path(path)
-        files = self.manifest(str(p.parent))
-        if not files or p.name not in files:
+        folder, rel = tracked_split(path)
+        files = self.manifest(folder)
+        if not files or rel not in files:
             return None
-        obj = self.cache_path(files[p.name])
+        obj = self.cache_path(files[rel])
         return obj if obj.exists() else None
 
     def missing_manifests(self, pointers: list[Path]) -> list[str]:
@@ -790,7 +799,7 @@ class Storage:
                     raise e
 
         manifests = []
-        for folder in sorted({str(Path(p).parent) for p in paths}):
+        for folder in sorted({tracked_split(p)[0] for p in paths}):
             pointer = self.root / self.pointer(folder)
             if pointer.exists():
                 outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
@@ -798,9 +807,10 @@ class Storage:
         fetch_all(manifests)
         objects = []
         for p in paths:
-            files = self.manifest(str(Path(p).parent))
-            if files and Path(p).name in files:
-                objects.append(files[Path(p).name])
+            folder, rel = tracked_split(p)
+            files = self.manifest(folder)
+            if files and rel in files:
+                objects.append(files[rel])
         fetch_all(sorted(set(objects)))
         return True
 
@@ -811,7 +821,7 @@ class Storage:
         folders, the largest part of pulling one checkpoint."""
         from dvc.repo.index import Index
 
-        pointers = sorted({str(self.root / self.pointer(str(Path(p).parent))) for p in paths})
+        pointers = sorted({str(self.root / self.pointer(tracked_split(p)[0])) for p in paths})
         if all(Path(p).is_file() for p in pointers):
             self.repo.__dict__["index"] = Index.from_indexes(self.repo, [Index.from_file(self.repo, p) for p in pointers])
 
@@ -838,7 +848,7 @@ class Storage:
             obj = self.cached_object(p)
             if obj is not None:
                 want[obj.parent.name + obj.name] = obj
-        for folder in {*folders, *(str(Path(p).parent) for p in paths)}:
+        for folder in {*folders, *(tracked_split(p)[0] for p in paths)}:
             pointer = self.root / self.pointer(folder)
             if pointer.is_file():
                 md5 = self._folder_md5(pointer, self.pointer(folder))

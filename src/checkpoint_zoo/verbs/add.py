@@ -42,7 +42,9 @@ from ..formats import (
     allow_global_problem,
     convert_to_safetensors,
     copy_hashed,
+    folder_members,
     inspect_file,
+    inspect_folder,
     read_header,
     sha256_file,
     sniff,
@@ -63,7 +65,7 @@ def add(
     *,
     model: str,
     step: int,
-    arch: str,
+    arch: str | None,
     task: str,
     dataset: str,
     license: str,
@@ -91,6 +93,12 @@ def add(
     """
     zoo._workspace_only("add")
     src = Path(file)
+    if not arch:
+        return _add_with_arch_from_config(zoo, src, model=model, step=step, task=task, dataset=dataset,
+                                          license=license, epoch=epoch, description=description, tags=tags,
+                                          parent=parent, source=source, reported=reported, move=move, replace=replace,
+                                          stage=stage, convert=convert, allow_globals=allow_globals,
+                                          training_state=training_state)
     folder = convert and src.is_dir()  # a transformers Trainer checkpoint folder
     _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
                     move=move, folder=folder)
@@ -134,6 +142,34 @@ def add(
     return AddResult(result.checkpoint, result.status, result.staged, conversion)
 
 
+def _add_with_arch_from_config(zoo: Zoo, src: Path, *, model: str, stage: bool, **kwargs: Any) -> AddResult:
+    """``add`` of a transformers folder without ``arch``: the architecture comes from its config.json, written to
+    ``conf/arch/<model>.yaml`` (removed again if the add fails; staged with it)."""
+    from ..registry.hf import arch_from_config_json, write_arch
+
+    if not src.is_dir():
+        raise UsageError("--arch is missing; it may be left out only for a folder whose config.json names its "
+                         "transformers class (save_pretrained writes one)")
+    problem = rules.slug_problem(model, "--model")
+    if problem:
+        raise InvalidValueError(problem)
+    config = arch_from_config_json(src)
+    with zoo._lock():
+        path, new = write_arch(zoo.root, model, config,
+                               f"Written by `zoo add` from the config.json of {rules.CONTROL_CHARS_RE.sub('?', src.name)} "
+                               f"({config['_target_']}); built from this config alone, no download.")
+    zoo._registry = None
+    try:
+        result = add(zoo, src, model=model, arch=model, stage=stage, **kwargs)
+        staged = zoo._git_add([path.relative_to(zoo.root).as_posix()]) if stage and new else ()
+    except BaseException:
+        if new:
+            path.unlink(missing_ok=True)
+            zoo._registry = None
+        raise
+    return AddResult(result.checkpoint, result.status, (*result.staged, *staged), result.conversion)
+
+
 def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tuple[str, float] | None) -> None:
     """Refuse names conf/ does not register, and a reported value its metric cannot take."""
     reg = zoo.registry()
@@ -164,12 +200,23 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
         rows = zoo.rows()
         _check_against_table(rows, model, step, parent)
         existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
-        read_header(src)  # refuse a bad file before copying a byte of it
+        is_folder = src.is_dir()
+        if existing is not None and (existing["format"] == "folder") != is_folder:
+            raise DuplicateCheckpointError(
+                f"{model}@{step} exists as {'a folder' if existing['format'] == 'folder' else 'one file'}; --replace "
+                f"cannot change that: remove it first (`zoo rm {model}@{step}`) or pick a new --step")
+        # refuse a bad file before copying a byte of it
+        members = folder_members(src) if is_folder else read_header(src) and []
         zoo._check_fit(zoo.registry().arch(arch), src, str(src))
-        incoming = incoming_path(zoo, model, step)
-        digest = copy_in(src, incoming, move)
+        incoming = incoming_path(zoo, model, step, folder=is_folder)
+        digests: dict[str, str] = {}
+        if is_folder:
+            digests = copy_folder_in(members, incoming)
+        else:
+            digest = copy_in(src, incoming, move)
         try:
-            facts = inspect_file(incoming, sha256=digest)  # the bytes may have changed while copied
+            # the bytes may have changed while copied: the facts come from the copy
+            facts = inspect_folder(incoming, digests) if is_folder else inspect_file(incoming, sha256=digest)
             zoo._check_fit(zoo.registry().arch(arch), incoming, str(src))
         except (FormatError, ArchitectureError) as e:
             give_back(incoming, src, move)
@@ -201,7 +248,7 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
                 return AddResult(Checkpoint.from_row(existing), "unchanged", staged)
         row = make_row(facts, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
                        epoch=epoch, description=description, tags=tags, parent=parent, source=source,
-                       reported=reported)
+                       reported=reported, files=digests)
         row["state_sha256"] = state_digest
         warm.join()
         staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage)
@@ -253,9 +300,20 @@ def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weigh
     return dest, digest
 
 
-def incoming_path(zoo: Zoo, model: str, step: int) -> Path:
-    """Where ``add`` copies a file before placing it (its name says whose it is; see recover_killed_adds)."""
-    return zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.safetensors"
+def incoming_path(zoo: Zoo, model: str, step: int, folder: bool = False) -> Path:
+    """Where ``add`` copies a file (or a folder) before placing it (its name says whose it is; see
+    recover_killed_adds)."""
+    return zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.{'folder' if folder else 'safetensors'}"
+
+
+def copy_folder_in(members: Sequence[Path], incoming: Path) -> dict[str, str]:
+    """Copy a checked checkpoint folder's files into the incoming area (one fsync per file); name -> sha256."""
+    incoming.mkdir(parents=True, exist_ok=False)
+    try:
+        return {p.name: copy_in(p, incoming / p.name, move=False) for p in members}
+    except BaseException:
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
 
 
 def copy_in(src: Path, incoming: Path, move: bool, fsync: bool = True) -> str:
@@ -272,12 +330,14 @@ def copy_in(src: Path, incoming: Path, move: bool, fsync: bool = True) -> str:
 
 def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
              epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
-             reported: tuple[str, float] | None) -> Row:
-    """The table row of a checked file."""
+             reported: tuple[str, float] | None, files: dict[str, str] | None = None) -> Row:
+    """The table row of a checked file (or, with ``files``, of a checked folder: name -> sha256)."""
+    fmt = "folder" if files else "safetensors"
     return {
         "model": model, "step": str(step), "epoch": "" if epoch is None else repr(float(epoch)),
-        "path": rules.checkpoint_path(model, step), "format": "safetensors", "size_bytes": str(facts.size_bytes),
+        "path": rules.checkpoint_path(model, step, fmt), "format": fmt, "size_bytes": str(facts.size_bytes),
         "sha256": facts.sha256, "num_params": str(facts.num_params), "dtype": facts.dtype, "state_sha256": "",
+        "files": rules.format_files(files or {}),
         "arch": arch, "task": task, "dataset": dataset, "license": license,
         "parent": parent or "", "tags": ";".join(tags), "description": description,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "source": source,
@@ -322,6 +382,7 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
     folders: dict[str, list[Incoming]] = {}
     for i in items:
         folders.setdefault(str(Path(i.row["path"]).parent), []).append(i)
+    parts = {id(i): rules.parts(i.row) for i in items}
     pid = os.getpid()
     # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the old
     # pointer back from this journal and deletes the files placed here that the table lacks
@@ -336,7 +397,8 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
     gitignore = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
     old_gitignore = gitignore.read_bytes() if gitignore.is_file() else None
     table_written = False
-    known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows}
+    known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows} | {
+        sha for r in rows if r.get("files") for _, sha in rules.parts(r)}
     new_objects: list[Path] = []
     states: list[tuple[Incoming, str]] = []  # (item, state path) whose state file is placed or removed
     placed_states: list[Path] = []
@@ -346,7 +408,8 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
             dest = zoo._abs(i.row["path"])
             dest.parent.mkdir(parents=True, exist_ok=True)
             if dest.exists():
-                backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.previous"
+                kind = "folderprevious" if dest.is_dir() else "previous"
+                backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.{kind}"
                 os.replace(dest, backup)
                 backups.append((backup, dest))
             os.replace(i.copy, dest)
@@ -364,17 +427,18 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
                     placed_states.append(state_dest)
                 states.append((i, state_rel))
         ensure_gitignore(zoo)
-        zoo.storage.track([i.row["path"] for i in items] + [rel for _, rel in states])
+        zoo.storage.track([p for i in items for p, _ in parts[id(i)]] + [rel for _, rel in states])
         # what only this add put in the DVC cache, removed again if it fails: bytes no row holds, and
         # the folders' new manifests
         new_objects = [m for f, old in old_manifests.items() if (m := zoo.storage.manifest_object(f)) not in (None, old)]
         for i in items:
-            obj = zoo.storage.cached_object(i.row["path"])
-            if obj is None or obj.stat().st_size != int(i.row["size_bytes"]):
-                raise StorageError(f"dvc add did not store {i.row['path']} in the DVC cache; nothing was added; "
-                                   "run `dvc doctor` and the command again")
-            if i.row["sha256"] not in known:
-                new_objects.append(obj)
+            for rel, sha in parts[id(i)]:
+                obj = zoo.storage.cached_object(rel)
+                if obj is None or obj.stat().st_size != zoo._abs(rel).stat().st_size:
+                    raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+                                       "run `dvc doctor` and the command again")
+                if sha not in known:
+                    new_objects.append(obj)
         for i, rel in states:
             if i.state is None:
                 continue
@@ -418,6 +482,8 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
         for placed in placed_states:
             placed.unlink(missing_ok=True)
         for backup, dest in backups:
+            if backup.is_dir():
+                remove_path(dest)
             os.replace(backup, dest)
         for folder in folders:
             path = zoo.root / folder
@@ -437,11 +503,12 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
             table.atomic_write(gitignore, old_gitignore)
         raise
     for backup, _ in backups:
-        backup.unlink(missing_ok=True)
+        remove_path(backup)
     for journal, _, _ in journals:
         journal.unlink(missing_ok=True)
-    for i, dest in done:
-        zoo.stamps.record(dest, i.row["sha256"])
+    for i, _dest in done:
+        for rel, sha in parts[id(i)]:
+            zoo.stamps.record(zoo._abs(rel), sha)
     for i, rel in states:
         if i.state is not None:
             zoo.stamps.record(zoo._abs(rel), i.row["state_sha256"])
@@ -522,19 +589,23 @@ def recover_killed_adds(zoo: Zoo) -> list[Path]:
                 for placed in data.get("placed") or []:
                     # new files the killed add had placed: the table never listed them
                     if isinstance(placed, str) and placed.startswith(folder) and placed not in in_table:
-                        zoo._abs(placed).unlink(missing_ok=True)
+                        remove_path(zoo._abs(placed))
         except (OSError, ValueError, KeyError, TypeError, ZooError):
             pass
-    for path in [p for p in stale if p.name.endswith((".previous", ".stateprevious"))]:
+    for path in [p for p in stale if p.name.endswith((".previous", ".stateprevious", ".folderprevious"))]:
         try:
-            state = path.name.endswith(".stateprevious")
+            kind = path.name.rsplit(".", 1)[1]
             model, step, pid = path.name.rsplit(".", 1)[0].rsplit("-", 2)
             if pid in restored_pids:  # the replace never completed: the old bytes go back
-                os.replace(path, zoo._abs((rules.state_path if state else rules.checkpoint_path)(model, int(step))))
+                where = {"stateprevious": rules.state_path(model, int(step)),
+                         "folderprevious": rules.checkpoint_path(model, int(step), "folder")}
+                dest = zoo._abs(where.get(kind) or rules.checkpoint_path(model, int(step)))
+                remove_path(dest)
+                os.replace(path, dest)
         except (OSError, ValueError, ZooError):
             pass
     for path in stale:
-        path.unlink(missing_ok=True)
+        remove_path(path)
     sweep_stale_temp_files(zoo.root, zoo._work)
     zoo.storage.repair_after_kill()
     return stale
@@ -560,7 +631,15 @@ def give_back(incoming: Path, src: Path, moved: bool) -> None:
     if moved and not src.exists():
         shutil.move(str(incoming), str(src))
     else:
-        incoming.unlink(missing_ok=True)
+        remove_path(incoming)
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder checkpoint's folder (nothing if absent)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _move_hashed(src: Path, dst: Path) -> str:
@@ -599,7 +678,10 @@ def check_source(src: Path, move: bool = False) -> None:
 
 def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
                     move: bool = False, folder: bool = False) -> None:
-    if not folder:
+    if src.is_dir() and not src.is_symlink() and not folder:
+        if move:
+            raise UsageError(f"{src}: --move takes a file; a checkpoint folder is copied (drop --move)")
+    elif not folder:
         check_source(src, move)
     problem = rules.slug_problem(model, "--model")
     if problem:

@@ -104,12 +104,16 @@
   function modelHref(name) { return "#/model/" + encodeURIComponent(name); }
   function compareHref(refs) { return "#/compare/" + refs.map(refHash).join(","); }
 
-  function filesHref(c) {
+  function filesHref(c, name) {
     // relative: the server mounts the page and files/ side by side, wherever that is
     let href = "files/" + encodeURIComponent(c.model) + "/" + encodeURIComponent(String(c.step));
+    if (name) href += "/" + encodeURIComponent(name);
     if (D.rev) href += "?rev=" + encodeURIComponent(D.rev);
     return href;
   }
+
+  // a folder checkpoint (weights, config.json, tokenizer …) is downloaded file by file
+  function folderNames(c) { return Object.keys(c.files || {}).sort(); }
 
   function pullCommand(ref) { return "zoo pull " + ref; }
   function pythonSnippet(ref) {
@@ -473,7 +477,14 @@
     if (!c) { box.replaceChildren(); return; }
     const parts = [el("h2", null, ["Use ", el("span", {id: "selected-ref"}, c.ref),
       c.is_best ? el("span", {class: "badge best"}, "best") : null, c.is_latest ? el("span", {class: "badge latest"}, "latest") : null])];
-    if (D.downloads) {
+    if (D.downloads && folderNames(c).length) {
+      parts.push(el("p", {class: "label"}, "Download " + c.ref + ", a folder of " + folderNames(c).length + " files (" +
+        fmtBytes(c.size_bytes) + " in all):"));
+      parts.push(el("ul", {class: "files", id: "download-files"}, folderNames(c).map(function (name) {
+        return el("li", null, [el("a", {class: "download", href: filesHref(c, name), download: ""}, name), " ",
+          hashCell(c.files[name], "span")]);
+      })));
+    } else if (D.downloads) {
       parts.push(el("p", null, el("a", {class: "button download", id: "download", href: filesHref(c), download: ""},
         "Download " + c.ref + " (" + fmtBytes(c.size_bytes) + ")")));
     }
@@ -486,9 +497,9 @@
     box.replaceChildren.apply(box, parts);
   }
 
-  function hashCell(sha) {
-    if (!sha) return el("td");
-    return el("td", {class: "hash-cell"}, [el("code", {class: "hash", title: sha, "data-full": sha}, sha.slice(0, 12) + "…"), " ",
+  function hashCell(sha, tag) {
+    if (!sha) return el(tag || "td");
+    return el(tag || "td", {class: "hash-cell"}, [el("code", {class: "hash", title: sha, "data-full": sha}, sha.slice(0, 12) + "…"), " ",
       copyButton(function () { return sha; }, "copy")]);
   }
 
@@ -508,9 +519,11 @@
       tr.appendChild(hashCell(c.sha256));
       metricNames.forEach(function (n) { tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((c.metrics || {})[n]))); });
       tr.appendChild(el("td", null, c.parent ? refLink(c.parent) : ""));
-      tr.appendChild(el("td", null, D.downloads
-        ? el("a", {class: "button small download", href: filesHref(c), download: ""}, "download")
-        : el("code", {class: "pull"}, c.pull_command || pullCommand(c.ref))));
+      tr.appendChild(el("td", null, !D.downloads
+        ? el("code", {class: "pull"}, c.pull_command || pullCommand(c.ref))
+        : folderNames(c).length  // selecting the row lists the folder's files under "Use"
+          ? el("span", {class: "folder", title: folderNames(c).join(", ")}, folderNames(c).length + " files")
+          : el("a", {class: "button small download", href: filesHref(c), download: ""}, "download")));
       const select = function () { state.selected.set(m.name, c.ref); onSelect(); };
       tr.addEventListener("click", function (ev) { if (!ev.target.closest("a, button, input")) select(); });
       tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter" && ev.target === tr) select(); });

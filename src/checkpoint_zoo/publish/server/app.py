@@ -239,6 +239,11 @@ def _entry(snap: Snapshot, model: str, step_text: str) -> dict:
 
 
 def _files(entry: dict) -> list[dict]:
+    """The checkpoint's files: its one file, or each file of a folder checkpoint (their sizes are not recorded
+    one by one: ``size_bytes`` of the checkpoint is their total)."""
+    if entry.get("files"):
+        return [{"name": name, "size_bytes": None, "sha256": sha, "url": f"/files/{entry['model']}/{entry['step']}/{name}"}
+                for name, sha in sorted(entry["files"].items())]
     name = Path(entry["path"]).name
     return [{"name": name, "size_bytes": entry["size_bytes"], "sha256": entry["sha256"],
              "url": f"/files/{entry['model']}/{entry['step']}/{name}"}]
@@ -283,20 +288,29 @@ async def download(server: ZooServer, request: Request) -> Response:
     (the sha256), Content-Length and Range."""
     snap = await run_in_threadpool(server.snapshot, request)
     entry = _entry(snap, request.path_params["model"], request.path_params["step"])
-    name = Path(entry["path"]).name
     wanted = request.path_params.get("file")
-    if wanted is not None and wanted != name:
-        raise HttpError(404, f"{entry['ref']} has no file {wanted[:80]!r}; its file is {name}")
+    files = entry.get("files") or {}
+    if files:  # a folder checkpoint: one of its files at a time
+        if wanted not in files:
+            shown = ", ".join(sorted(files))
+            raise HttpError(404, f"{entry['ref']} is a folder checkpoint; name one of its files: "
+                                 f"/files/{entry['model']}/{entry['step']}/FILE with FILE one of {shown}")
+        name, sha = wanted, files[wanted]
+    else:
+        name, sha = Path(entry["path"]).name, entry["sha256"]
+        if wanted is not None and wanted != name:
+            raise HttpError(404, f"{entry['ref']} has no file {wanted[:80]!r}; its file is {name}")
     try:
-        path = await run_in_threadpool(server.zoo(snap.rev).verified_file, entry["ref"])
+        path = await run_in_threadpool(server.zoo(snap.rev).verified_file, entry["ref"], None,
+                                       name if files else None)
     except (MissingFileError, CheckpointNotFoundError) as e:
         raise HttpError(404, str(e)) from None
     except IntegrityError as e:
         raise HttpError(502, str(e)) from None
     except ZooError as e:
         raise HttpError(503, str(e)) from None
-    headers = {"ETag": f'"{entry["sha256"]}"', "Cache-Control": "public, max-age=31536000, immutable",
-               "X-Checkpoint-Sha256": entry["sha256"]}
+    headers = {"ETag": f'"{sha}"', "Cache-Control": "public, max-age=31536000, immutable",
+               "X-Checkpoint-Sha256": sha}
     return _Download(path, media_type="application/octet-stream", filename=name, headers=headers)
 
 

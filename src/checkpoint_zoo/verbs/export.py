@@ -1,0 +1,103 @@
+"""``zoo export``: a checkpoint as a folder that loads without the zoo installed.
+
+``hf``: what ``transformers``' ``AutoModel*.from_pretrained(DIR)`` loads (``save_pretrained`` of the model
+built from its architecture with the checkpoint's weights), plus the checkpoint's own other files (tokenizer,
+label map). ``safetensors``: the weights as stored and a ``config.json`` describing the architecture (its
+Hydra config), task, dataset, input contract and labels. Written to a temp folder beside ``DIR`` and renamed,
+so a failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidValueError, UsageError
+from ..model import ExportResult
+
+if TYPE_CHECKING:
+    from ..api import Zoo
+
+FORMATS = ("hf", "safetensors")
+
+
+def export(zoo: Zoo, ref: str, dest: str | os.PathLike[str], fmt: str | None = None) -> ExportResult:
+    """Write checkpoint ``ref`` to the new (or empty) folder ``dest`` in format ``fmt`` (default: ``hf`` for a
+    transformers architecture, else ``safetensors``)."""
+    from ..registry.hf import is_transformers
+
+    ckpt = zoo.get(ref)
+    spec = zoo.registry().arch(ckpt.arch)
+    hf = is_transformers(dict(spec.config))
+    fmt = fmt or ("hf" if hf else "safetensors")
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {fmt!r}: use {' or '.join(FORMATS)}")
+    if fmt == "hf" and not hf:
+        raise InvalidValueError(f"{ckpt.ref}: architecture {ckpt.arch!r} ({spec.target}) is not a transformers model, "
+                                "so from_pretrained cannot load it; use --format safetensors")
+    target = Path(dest)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidValueError(f"{target}: exists and is not an empty folder; give a new folder")
+    source = zoo.fetch(ckpt.ref)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.export-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        if fmt == "hf":
+            _write_hf(zoo, ckpt.ref, source, tmp)
+            how = (f"transformers.{spec.target.rsplit('.', 1)[1]}.from_pretrained({str(target)!r}) (or the matching "
+                   "AutoModel class)")
+        else:
+            _write_safetensors(zoo, ckpt, spec, source, tmp)
+            how = (f"safetensors.torch.load_file({str(target / 'model.safetensors')!r}) into the model config.json "
+                   "describes under zoo.arch (a Hydra config: hydra.utils.instantiate builds it)")
+        if target.exists():
+            target.rmdir()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ExportResult(ckpt.ref, target, fmt, tuple(sorted(p.name for p in target.iterdir())), how)
+
+
+def _other_files(source: Path) -> list[Path]:
+    """A folder checkpoint's files besides its weights and config (tokenizer, label map, README …)."""
+    if not source.is_dir():
+        return []
+    skip = {"config.json", "model.safetensors.index.json"}
+    return [p for p in sorted(source.iterdir()) if p.suffix != ".safetensors" and p.name not in skip]
+
+
+def _write_hf(zoo: Zoo, ref: str, source: Path, out: Path) -> None:
+    model = zoo.load_model(ref)
+    model.save_pretrained(str(out), safe_serialization=True)
+    for p in _other_files(source):
+        shutil.copyfile(p, out / p.name)
+
+
+def _write_safetensors(zoo: Zoo, ckpt, spec, source: Path, out: Path) -> None:
+    from ..formats import load_weights_file
+    from ..inference import InputContract
+
+    if source.is_dir():
+        for p in sorted(source.iterdir()):
+            if p.name != "config.json":
+                shutil.copyfile(p, out / p.name)
+    else:
+        from safetensors.torch import save_file
+
+        save_file(load_weights_file(source), str(out / "model.safetensors"), metadata={"zoo_ref": ckpt.ref})
+    dataset = zoo.registry().dataset(ckpt.dataset)
+    own = json.loads((source / "config.json").read_text()) if source.is_dir() and (source / "config.json").is_file() \
+        else {}
+    config = {**own, "zoo": {
+        "ref": ckpt.ref, "sha256": ckpt.sha256, "arch": ckpt.arch, "arch_config": dict(spec.config),
+        "task": ckpt.task, "dataset": ckpt.dataset, "labels": list(dataset.labels),
+        "input": InputContract.from_spec(ckpt.dataset, dataset.input).describe(), "license": ckpt.license,
+        "parent": ckpt.parent,
+    }}
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
