@@ -251,11 +251,25 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
               "(`zoo datasets` shows the input) -> label(s) with scores",
               f'model = zoo.load_model("{ref}")        # torch.nn.Module, eval mode',
               f'state = zoo.load_state_dict("{ref}")   # or the raw tensors', "```", "",
+              "Or export it to a folder that loads without the zoo (transformers models: `from_pretrained(DIR)`; "
+              "the others: safetensors weights with a `config.json` naming the architecture):", "", "```sh",
+              f"zoo export {ref} DIR", "```", "",
+              *_folder_lines(next(e for e in entries if e["ref"] == ref)),
               "Fine-tune it on another dataset or task, each stage registered with its lineage (`--parent`):",
               "", "```sh",
               f"python scripts/finetune_reference.py --from {ref} --model {model}-ft --arch ARCH --dataset DATASET "
               "--steps 100 200 400 800", "```", ""]
     return "\n".join(lines)
+
+
+def _folder_lines(entry: dict) -> list[str]:
+    """A folder checkpoint's files with their sha256, as ``sha256sum -c`` reads them (nothing for one file)."""
+    files = entry.get("files") or {}
+    if not files:
+        return []
+    return [f"{md_escape(entry['ref'])} is a folder of {len(files)} files (`{md_escape(entry['path'])}`), each "
+            "checked by its sha256 (`sha256sum -c` reads these lines in that folder):", "", "```text",
+            *(f"{files[name]}  {name}" for name in sorted(files)), "```", ""]
 
 
 def render_curves(entries: list[dict], models: dict[str, dict]) -> dict[str, str]:
