@@ -34,6 +34,10 @@ def _folder(path: Path, seed: int = 0, extra: dict[str, bytes] | None = None) ->
     (path / "config.json").write_text(json.dumps({"id2label": {"0": "class_0", "1": "class_1", "2": "class_2"},
                                                   "seed": seed}))
     (path / "tokenizer.json").write_text(json.dumps({"vocab": ["a", "b"]}))
+    # what a hub snapshot also holds: a dot-file and a sub-folder (sentence-transformers' pooling config)
+    (path / ".gitattributes").write_text("*.safetensors filter=lfs\n")
+    (path / "1_Pooling").mkdir()
+    (path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
     for name, data in (extra or {}).items():
         (path / name).write_bytes(data)
     return path
@@ -53,7 +57,7 @@ def test_folder_checkpoint_round_trip(empty_zoo, tmp_path):
     zoo = Zoo(empty_zoo)
     ckpt = zoo.get("gamma@1")
     row = next(r for r in zoo.rows() if r["model"] == "gamma")
-    names = sorted(p.name for p in src.iterdir())
+    names = sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
     files = rules.parse_files(row["files"])
     # every file's sha256 is in git (the table), and the checkpoint's sha256 is their manifest's
     assert sorted(files) == names and all(files[n] == _sha(src / n) for n in names)
@@ -63,7 +67,7 @@ def test_folder_checkpoint_round_trip(empty_zoo, tmp_path):
     assert ckpt.size_bytes == sum((src / n).stat().st_size for n in names)
     assert ckpt.num_params == 39 + 3 + 13 + 13
     placed = empty_zoo / ckpt.path
-    assert sorted(p.name for p in placed.iterdir()) == names
+    assert sorted(p.relative_to(placed).as_posix() for p in placed.rglob("*") if p.is_file()) == names
     # loads strictly: the shards together are the architecture's state dict
     model = zoo.load_model("gamma@1")
     from safetensors.numpy import load_file
@@ -134,7 +138,10 @@ def test_folder_at_a_revision_and_over_http(empty_zoo, tmp_path):
     git("commit", "-qm", "folder", cwd=empty_zoo)
     at = Zoo(str(empty_zoo), rev="HEAD")
     path = at.fetch("gamma@1")
-    assert path.is_dir() and {p.name: _sha(p) for p in path.iterdir()} == {p.name: _sha(p) for p in src.iterdir()}
+    def tree(root: Path) -> dict[str, str]:
+        return {p.relative_to(root).as_posix(): _sha(p) for p in root.rglob("*") if p.is_file()}
+
+    assert path.is_dir() and tree(path) == tree(src)
     assert at.load_model("gamma@1") is not None
     one = at.verified_file("gamma@1", name="config.json")
     assert one.read_bytes() == (src / "config.json").read_bytes()
@@ -148,10 +155,10 @@ def test_folder_at_a_revision_and_over_http(empty_zoo, tmp_path):
     server = Server(empty_zoo)
     try:
         info = server.json("/api/models/gamma/checkpoints/1")
-        assert [f["name"] for f in info["files"]] == sorted(p.name for p in src.iterdir())
+        assert [f["name"] for f in info["files"]] == sorted(tree(src))
         for f in info["files"]:
             code, headers, body = server.get(f["url"])
-            assert code == 200 and hashlib.sha256(body).hexdigest() == f["sha256"] == _sha(src / f["name"])
+            assert code == 200 and hashlib.sha256(body).hexdigest() == f["sha256"] == _sha(src / f["name"]), f
             assert headers["etag"] == f'"{f["sha256"]}"'
         code, _, body = server.get("/files/gamma/1")
         assert code == 404 and b"name one of its files" in body and b"config.json" in body
@@ -161,17 +168,21 @@ def test_folder_at_a_revision_and_over_http(empty_zoo, tmp_path):
         server.stop()
 
 
-@pytest.mark.parametrize("case", ["pickle", "subfolder", "symlink", "no-weights", "bad-name", "not-safetensors"])
-def test_bad_folders_refused_nothing_written(empty_zoo, tmp_path, case):
-    src = _folder(tmp_path / "in" / "ckpt")
-    expect = {"pickle": "pytorch_model.bin", "subfolder": "sub-folder", "symlink": "symlink",
-              "no-weights": "no .safetensors", "bad-name": "must match", "not-safetensors": "model-00002"}[case]
+_BAD = {"pickle": "pytorch_model.bin", "hidden-folder": "hidden folder", "too-deep": "4 levels", "symlink": "symlink",
+        "no-weights": "no .safetensors", "bad-name": "must match", "not-safetensors": "model-00002"}
+
+
+def _spoil(src: Path, case: str) -> None:
     if case == "pickle":
         import pickle
 
-        (src / "pytorch_model.bin").write_bytes(pickle.dumps({"a": 1}))
-    elif case == "subfolder":
-        (src / "nested").mkdir()
+        (src / "1_Pooling" / "pytorch_model.bin").write_bytes(pickle.dumps({"a": 1}))
+    elif case == "hidden-folder":
+        (src / ".git").mkdir()
+        (src / ".git" / "HEAD").write_text("ref: x")
+    elif case == "too-deep":
+        (src / "a/b/c/d").mkdir(parents=True)
+        (src / "a/b/c/d/e.json").write_text("{}")
     elif case == "symlink":
         (src / "link.json").symlink_to(src / "config.json")
     elif case == "no-weights":
@@ -181,12 +192,19 @@ def test_bad_folders_refused_nothing_written(empty_zoo, tmp_path, case):
         (src / "-rf").write_text("x")
     elif case == "not-safetensors":
         (src / "model-00002-of-00002.safetensors").write_bytes(b"\x80\x04K\x01.")
+
+
+def test_bad_folders_refused_nothing_written(empty_zoo, tmp_path):
     before = snapshot(empty_zoo)
-    r = run_zoo("add", str(src), "--model=gamma", "--step=1", *ADD_ARGS, cwd=empty_zoo)
-    assert r.code != 0 and expect in r.err, r.err
-    assert len(r.err.strip().splitlines()) == 1, r.err
-    assert snapshot(empty_zoo) == before
-    assert not list((empty_zoo / ".zoo").rglob("*.folder")) if (empty_zoo / ".zoo").exists() else True
+    for case, expect in _BAD.items():
+        src = _folder(tmp_path / "in" / case)
+        _spoil(src, case)
+        r = run_zoo("add", str(src), "--model=gamma", "--step=1", *ADD_ARGS, cwd=empty_zoo)
+        assert r.code != 0 and expect in r.err, (case, r.err)
+        assert len(r.err.strip().splitlines()) == 1, (case, r.err)
+        assert snapshot(empty_zoo) == before, case
+    incoming = empty_zoo / ".dvc" / "tmp" / "zoo" / "incoming"
+    assert not incoming.exists() or not any(incoming.iterdir())
 
 
 def test_folder_of_other_shapes_refused(empty_zoo, tmp_path):

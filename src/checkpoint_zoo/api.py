@@ -924,8 +924,9 @@ class Zoo:
         """Re-hash the checkpoint's file, or each file of its folder (and nothing more in the folder)."""
         out = []
         if row.get("files") and self._abs(row["path"]).is_dir():
-            listed = set(rules.parse_files(row["files"]))
-            extra = sorted(p.name for p in self._abs(row["path"]).iterdir() if p.name not in listed)
+            listed, base = set(rules.parse_files(row["files"])), self._abs(row["path"])
+            extra = sorted(rel for p in base.rglob("*") if not p.is_dir()
+                           and (rel := p.relative_to(base).as_posix()) not in listed)
             if extra:
                 out.append(FileCheck(ref, row["path"], "mismatch", f"holds file(s) the table does not list "
                                      f"({', '.join(extra[:3])}); remove them, or add the folder as a new checkpoint"))

@@ -418,41 +418,49 @@ def _folder_sha256(folder: Path) -> str:
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
-def folder_members(folder: Path) -> list[Path]:
-    """The files of a checkpoint folder, sorted by name; refused with the reason unless every entry is a regular
-    file with a plain name (no sub-folders, symlinks or special files), there is at least one safetensors
-    weights file, no pickle-based one, and at most ``rules.MAX_FOLDER_FILES`` files."""
+def folder_members(folder: Path) -> list[str]:
+    """The files of a checkpoint folder by their path inside it (``config.json``, ``1_Pooling/config.json``),
+    sorted; refused with the reason unless every entry is a regular file or a folder (no symlinks or special
+    files) with a plain name, at most 4 levels deep, there is at least one safetensors weights file at the top,
+    no pickle-based file, and at most ``rules.MAX_FOLDER_FILES`` files."""
     from .catalog.rules import FOLDER_FILE_PATTERN, FOLDER_FILE_RE, MAX_FOLDER_FILES
 
     folder = Path(folder)
-    members = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.is_symlink():
-            raise InvalidValueError(f"{entry}: is a symlink; a checkpoint folder holds its own files (copy the file "
-                                    "it points to into the folder)")
-        if entry.is_dir():
-            raise InvalidValueError(f"{entry}: is a sub-folder; a checkpoint folder holds files only, as "
-                                    "save_pretrained writes them (move the sub-folder out)")
-        if not entry.is_file():
-            raise InvalidValueError(f"{entry}: is not a regular file; a checkpoint folder holds regular files only")
-        if not FOLDER_FILE_RE.fullmatch(entry.name):
-            raise InvalidValueError(f"{entry}: file name must match {FOLDER_FILE_PATTERN} (letters, digits, '.', "
-                                    "'_', '-'); rename it")
-        members.append(entry)
-    if len(members) > MAX_FOLDER_FILES:
-        raise InvalidValueError(f"{folder}: {len(members)} files; a checkpoint folder holds at most "
-                                f"{MAX_FOLDER_FILES} (save larger shards)")
-    pickles = [p.name for p in members if p.suffix in _PICKLE_SUFFIXES]
+    members: list[str] = []
+    pending = [folder]
+    while pending:
+        for entry in sorted(pending.pop().iterdir(), key=lambda p: p.name):
+            rel = entry.relative_to(folder).as_posix()
+            if entry.is_symlink():
+                raise InvalidValueError(f"{entry}: is a symlink; a checkpoint folder holds its own files (copy the "
+                                        "file it points to into the folder)")
+            if not FOLDER_FILE_RE.fullmatch(rel + ("/x" if entry.is_dir() else "")):
+                raise InvalidValueError(f"{entry}: a checkpoint folder's files must match {FOLDER_FILE_PATTERN} "
+                                        "(plain names, at most 4 levels deep); rename or remove it")
+            if entry.is_dir():
+                if entry.name.startswith("."):  # .git, .dvc …: what git and DVC treat as their own
+                    raise InvalidValueError(f"{entry}: a hidden folder in a checkpoint folder; remove it")
+                pending.append(entry)
+            elif entry.is_file():
+                members.append(rel)
+            else:
+                raise InvalidValueError(f"{entry}: is not a regular file; a checkpoint folder holds regular files only")
+            if len(members) > MAX_FOLDER_FILES:
+                raise InvalidValueError(f"{folder}: more than {MAX_FOLDER_FILES} files; a checkpoint folder holds at "
+                                        "most that many (save larger shards)")
+    members.sort()
+    pickles = [m for m in members if Path(m).suffix in _PICKLE_SUFFIXES]
     if pickles:
         raise UnsafeFormatError(f"{folder}: holds pickle-based file(s) {', '.join(pickles[:3])} (loading them could "
                                 "run code); save the weights with safetensors (save_pretrained does by default) and "
-                                "leave training files such as training_args.bin out of the folder")
-    weights = [p for p in members if p.suffix == ".safetensors"]
+                                "leave training files such as training_args.bin out of the folder (a transformers "
+                                "Trainer checkpoint folder: add it with --convert)")
+    weights = [m for m in members if "/" not in m and m.endswith(".safetensors")]
     if not weights:
-        raise FormatError(f"{folder}: no .safetensors weights file in the folder; save the model with "
+        raise FormatError(f"{folder}: no .safetensors weights file at the top of the folder; save the model with "
                           "save_pretrained (safetensors) or add a .safetensors file")
     for w in weights:
-        sniff_safetensors(w)
+        sniff_safetensors(folder / w)
     return members
 
 

@@ -157,7 +157,8 @@ class RevisionSource:
 
         objects = {name: self.fetch(f"{rel}/{name}", sha, stamps, remote=remote) for name, sha in files.items()}
         target = constants.cache_dir() / "folders" / digest[:2] / digest
-        if target.is_dir() and sorted(p.name for p in target.iterdir()) == sorted(files) and all(
+        if target.is_dir() and sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
+                sorted(files) and all(
                 stamps.sha256(target / name) == sha for name, sha in files.items()):
             return target
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -165,6 +166,7 @@ class RevisionSource:
         tmp.mkdir(parents=True)
         try:
             for name, obj in objects.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 try:
                     os.link(obj, tmp / name)  # the cache's verified object: no second copy of the bytes
                 except OSError:

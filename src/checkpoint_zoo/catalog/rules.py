@@ -44,8 +44,10 @@ COUNT_COLUMNS: tuple[str, ...] = ("step", "size_bytes", "num_params")
 # safetensors: one file. folder: a checkpoint of several files as ``save_pretrained`` writes it (safetensors
 # weights, possibly sharded, config.json, tokenizer files, a label map), each file's sha256 in ``files``.
 FORMATS: tuple[str, ...] = ("safetensors", "folder")
-# A file of a folder checkpoint: a plain name (no sub-folders), and its sha256.
-FOLDER_FILE_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+# A file of a folder checkpoint, by its path inside the folder: at most 4 levels of plain names (a hub
+# snapshot's `.gitattributes`, `1_Pooling/config.json`), never `.` or `..`; and its sha256.
+_FOLDER_NAME = r"(?:[A-Za-z0-9_]|\.[A-Za-z0-9_])[A-Za-z0-9._-]{0,126}"
+FOLDER_FILE_PATTERN = rf"(?:{_FOLDER_NAME}/){{0,3}}{_FOLDER_NAME}"
 FOLDER_FILE_RE = re.compile(FOLDER_FILE_PATTERN)
 FILES_PATTERN = rf"{FOLDER_FILE_PATTERN}:{SHA256_PATTERN}(;{FOLDER_FILE_PATTERN}:{SHA256_PATTERN})*"
 # The most files one folder checkpoint may hold (a sharded model's shards, its index, config, tokenizer …).

@@ -206,12 +206,16 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
                 f"{model}@{step} exists as {'a folder' if existing['format'] == 'folder' else 'one file'}; --replace "
                 f"cannot change that: remove it first (`zoo rm {model}@{step}`) or pick a new --step")
         # refuse a bad file before copying a byte of it
-        members = folder_members(src) if is_folder else read_header(src) and []
+        members: list[str] = []
+        if is_folder:
+            members = folder_members(src)
+        else:
+            read_header(src)
         zoo._check_fit(zoo.registry().arch(arch), src, str(src))
         incoming = incoming_path(zoo, model, step, folder=is_folder)
         digests: dict[str, str] = {}
         if is_folder:
-            digests = copy_folder_in(members, incoming)
+            digests = copy_folder_in(src, members, incoming)
         else:
             digest = copy_in(src, incoming, move)
         try:
@@ -306,11 +310,12 @@ def incoming_path(zoo: Zoo, model: str, step: int, folder: bool = False) -> Path
     return zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.{'folder' if folder else 'safetensors'}"
 
 
-def copy_folder_in(members: Sequence[Path], incoming: Path) -> dict[str, str]:
-    """Copy a checked checkpoint folder's files into the incoming area (one fsync per file); name -> sha256."""
+def copy_folder_in(src: Path, members: Sequence[str], incoming: Path) -> dict[str, str]:
+    """Copy a checked checkpoint folder's files (paths inside it) into the incoming area (one fsync per file);
+    path inside the folder -> sha256."""
     incoming.mkdir(parents=True, exist_ok=False)
     try:
-        return {p.name: copy_in(p, incoming / p.name, move=False) for p in members}
+        return {m: copy_in(src / m, incoming / m, move=False) for m in members}
     except BaseException:
         shutil.rmtree(incoming, ignore_errors=True)
         raise

@@ -61,22 +61,27 @@ def export(zoo: Zoo, ref: str, dest: str | os.PathLike[str], fmt: str | None = N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return ExportResult(ckpt.ref, target, fmt, tuple(sorted(p.name for p in target.iterdir())), how)
+    files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
+    return ExportResult(ckpt.ref, target, fmt, files, how)
 
 
-def _other_files(source: Path) -> list[Path]:
-    """A folder checkpoint's files besides its weights and config (tokenizer, label map, README …)."""
+def _copy_files(source: Path, out: Path, skip: set[str]) -> None:
+    """Copy a folder checkpoint's files but ``skip`` (paths inside it), sub-folders kept."""
     if not source.is_dir():
-        return []
-    skip = {"config.json", "model.safetensors.index.json"}
-    return [p for p in sorted(source.iterdir()) if p.suffix != ".safetensors" and p.name not in skip]
+        return
+    for p in sorted(source.rglob("*")):
+        rel = p.relative_to(source).as_posix()
+        if p.is_file() and rel not in skip:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, out / rel)
 
 
 def _write_hf(zoo: Zoo, ref: str, source: Path, out: Path) -> None:
     model = zoo.load_model(ref)
     model.save_pretrained(str(out), safe_serialization=True)
-    for p in _other_files(source):
-        shutil.copyfile(p, out / p.name)
+    # the rest of the folder (tokenizer, label map, README …); weights and config are what save_pretrained wrote
+    weights = {p.name for p in source.glob("*.safetensors")} if source.is_dir() else set()
+    _copy_files(source, out, weights | {"config.json", "model.safetensors.index.json"})
 
 
 def _write_safetensors(zoo: Zoo, ckpt, spec, source: Path, out: Path) -> None:
@@ -84,9 +89,7 @@ def _write_safetensors(zoo: Zoo, ckpt, spec, source: Path, out: Path) -> None:
     from ..inference import InputContract
 
     if source.is_dir():
-        for p in sorted(source.iterdir()):
-            if p.name != "config.json":
-                shutil.copyfile(p, out / p.name)
+        _copy_files(source, out, {"config.json"})
     else:
         from safetensors.torch import save_file
 

@@ -379,7 +379,7 @@ def create_app(location: str | Path, default_rev: str | None = None) -> Starlett
         _route("/api/leaderboard", leaderboard, server),
         _route("/api/versions", list_versions, server),
         _route("/files/{model}/{step}", download, server),
-        _route("/files/{model}/{step}/{file}", download, server),
+        _route("/files/{model}/{step}/{file:path}", download, server),
         _route("/data.js", page_data, server),
         *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
     ]
