@@ -1232,7 +1232,7 @@ def test_move_and_add_take_only_regular_files(zoo, tmp_path):
     link.symlink_to(src)
     read_end, write_end = os.pipe()
     cases = {fifo: "a FIFO or pipe", linked_fifo: "a FIFO or pipe", Path(f"/proc/self/fd/{read_end}"): "a FIFO or pipe",
-             Path("/dev/null"): "a character device", folder: "a directory"}
+             Path("/dev/null"): "a character device"}
     before = disk_state(zoo)
     try:
         with Zoo(zoo) as z:
@@ -1242,6 +1242,13 @@ def test_move_and_add_take_only_regular_files(zoo, tmp_path):
                         z.add(path, model="gamma", step=1, move=move, **ADD_KW)
             with pytest.raises(InvalidValueError, match="is a symlink; --move moves only regular files"):
                 z.add(link, model="gamma", step=1, move=True, **ADD_KW)
+            # a folder is a folder checkpoint: one holding a FIFO or a symlink is refused, and never moved
+            with pytest.raises(InvalidValueError, match="fifo: is not a regular file|is a symlink"):
+                z.add(folder, model="gamma", step=1, **ADD_KW)
+            from checkpoint_zoo.errors import UsageError
+
+            with pytest.raises(UsageError, match="--move takes a file"):
+                z.add(folder, model="gamma", step=1, move=True, **ADD_KW)
             assert disk_state(zoo) == before
             assert fifo.exists() and linked_fifo.is_symlink() and link.is_symlink() and src.is_file()
             assert listing(zoo / ".zoo" / "incoming") == [] if (zoo / ".zoo" / "incoming").exists() else True

@@ -254,7 +254,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
               "Or export it to a folder that loads without the zoo (transformers models: `from_pretrained(DIR)`; "
               "the others: safetensors weights with a `config.json` naming the architecture):", "", "```sh",
               f"zoo export {ref} DIR", "```", "",
-              *_folder_lines(next(e for e in entries if e["ref"] == ref)),
+              *_folder_lines(next((e for e in entries if e["ref"] == ref), {})),
               "Fine-tune it on another dataset or task, each stage registered with its lineage (`--parent`):",
               "", "```sh",
               f"python scripts/finetune_reference.py --from {ref} --model {model}-ft --arch ARCH --dataset DATASET "
