@@ -5,7 +5,7 @@ dataset in ``conf/dataset`` (data that ships inside installed packages: no downl
 seed and deterministic algorithms, and is saved with safetensors at several training stages. The
 recipe is recorded in each row's ``source``.
 
-The first reference models (digits, wine, breast cancer; one CPU thread) report their accuracy on
+The first reference models (tabular: wine, breast cancer; one CPU thread) report their accuracy on
 everything held out from training (val and test together):
 
     python scripts/train_reference.py [--zoo PATH] [--out DIR] [--no-add] [--only MODEL]
@@ -51,12 +51,6 @@ class Recipe:
 
 
 RECIPES = (
-    Recipe("digits-mlp", "mlp", "image-classification", "digits", (25, 50, 100, 200, 400), 3e-3,
-           tags=("reference", "digits"),
-           description="Two-layer MLP on the 8x8 handwritten digits, flattened."),
-    Recipe("digits-convnet", "convnet", "image-classification", "digits", (25, 50, 100, 200, 400), 5e-3,
-           tags=("reference", "digits", "cnn"),
-           description="Two 3x3 conv layers and global average pooling on the 8x8 digits."),
     Recipe("wine-linear", "linear", "tabular-classification", "wine", (5, 10, 20, 40, 80), 1e-2,
            batch=32, tags=("reference", "tabular"),
            description="Multinomial logistic regression on the 13 wine features."),
@@ -83,7 +77,7 @@ def train(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path
     model = build(registry.arch(recipe.arch), registry)
     model.norm.mean.copy_(torch.from_numpy(tr.x.mean(axis=0)))
     std = tr.x.std(axis=0)
-    # constant training features (digit corners are always 0) would otherwise blow up at test time
+    # a constant training feature (std 0) would otherwise blow up at test time
     model.norm.std.copy_(torch.from_numpy(np.where(std < 1e-3, 1.0, std).astype(np.float32)))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     x, y = torch.from_numpy(tr.x), torch.from_numpy(tr.y)

@@ -300,6 +300,42 @@ def test_zoo_from_subfolder_and_env(small_zoo, monkeypatch):
     assert r.code == 0 and "alpha" in r.out
 
 
+def test_reference_remote_holds_what_every_pointer_references(reference_clone):
+    """The in-repo remote as committed (a fresh clone, nothing pulled): each model folder's manifest and every
+    file it lists are there and match their md5, and each manifest lists exactly that model's rows, with the
+    table's sha256. Retiring a model (`zoo rm`, then `dvc gc -w -c` of the remote) must leave the rest whole."""
+    import hashlib
+    from pathlib import Path
+
+    import yaml
+    from conftest import reference_rows
+
+    from checkpoint_zoo.catalog import rules
+
+    objects = reference_clone / ".dvc-remote" / "files" / "md5"
+
+    def stored(md5: str) -> bytes:
+        path = objects / md5[:2] / md5[2:]
+        assert path.is_file(), f"{md5} is referenced but not in .dvc-remote/"
+        data = path.read_bytes()
+        assert hashlib.md5(data).hexdigest() == md5.removesuffix(".dir"), f"{path}: not the bytes of its md5"
+        return data
+
+    rows = reference_rows()
+    pointers = sorted((reference_clone / "zoo/checkpoints").glob("*.dvc"))
+    assert [p.stem for p in pointers] == sorted({r["model"] for r in rows})
+    for pointer in pointers:
+        (out,) = yaml.safe_load(pointer.read_text())["outs"]
+        manifest = {e["relpath"]: e["md5"] for e in json.loads(stored(out["md5"]))}
+        mine = [r for r in rows if r["model"] == pointer.stem]
+        expected = {Path(r["path"]).name: r["sha256"] for r in mine}
+        expected |= {Path(rules.state_path(r["model"], int(r["step"]))).name: r["state_sha256"]
+                     for r in mine if r["state_sha256"]}
+        assert sorted(manifest) == sorted(expected), pointer.name
+        for name, md5 in manifest.items():
+            assert hashlib.sha256(stored(md5)).hexdigest() == expected[name], f"{pointer.stem}/{name}"
+
+
 def test_reference_zoo_loads_every_checkpoint(reference_clone):
     """The shipped zoo: >= 4 archs, >= 2 tasks, >= 4 stages each, all pullable and loadable, under 20 MB."""
     import numpy as np

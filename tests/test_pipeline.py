@@ -206,7 +206,8 @@ def test_dvc_exp_run_with_hydra_override(clone):
     assert f"evaluated {N_REF}, reused 0" in r.stdout
     params = (clone / "params.yaml").read_text()
     assert "max_examples: 40" in params
-    recs = json.loads((clone / "zoo/metrics/evaluations/digits-mlp.json").read_text())["checkpoints"]
+    # mnist-shufflenet: 500 val and 500 test digits, so the cap of 40 is what limits both splits
+    recs = json.loads((clone / "zoo/metrics/evaluations/mnist-shufflenet.json").read_text())["checkpoints"]
     assert all(rec["n_examples"] == 40 and rec["selection"]["n_examples"] == 40 for rec in recs)
     # back in plain `dvc repro`, the experiment's override is not silently kept
     r = repro(clone, "-f", "validate", check=False)
@@ -268,7 +269,12 @@ def test_invalid_table_stops_at_validate(clone):
 
 
 def test_corrupt_checkpoint_fails_evaluation_others_kept(clone):
-    victim = clone / "zoo/checkpoints/digits-mlp/step-00000200.safetensors"
+    # one stage of a model is damaged; its last stage and another model (every split of both: 500 digits)
+    # are re-evaluated under max_examples 100
+    model, other = "mnist-shufflenet", "mnist-mobilenetv3"
+    *_, step, last = sorted(int(r["step"]) for r in reference_rows() if r["model"] == model)
+    ref = f"{model}@{step}"
+    victim = clone / "zoo/checkpoints" / model / f"step-{step:08d}.safetensors"
     data = bytearray(victim.read_bytes())
     data[-3] ^= 0x55
     os.chmod(victim, 0o644)
@@ -277,21 +283,21 @@ def test_corrupt_checkpoint_fails_evaluation_others_kept(clone):
     conf.write_text(conf.read_text().replace("max_examples: null", "max_examples: 100"))
     sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "compose", cwd=clone)
     before = {f: json.loads((clone / "zoo/metrics/evaluations" / f).read_text())["checkpoints"]
-              for f in ("digits-convnet.json", "digits-mlp.json")}
+              for f in (f"{other}.json", f"{model}.json")}
     r = repro(clone, check=False)  # the validate stage sees the damage first: nothing is evaluated
     assert r.returncode != 0
     text = r.stdout + r.stderr
-    assert "digits-mlp@200" in text and "sha256" in text and "Running stage 'evaluate'" not in text
+    assert ref in text and "sha256" in text and "Running stage 'evaluate'" not in text
     # the evaluate stage alone: the damaged one fails (its old result kept), the others are re-evaluated
     r = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "evaluate", cwd=clone, check=False)
-    assert r.returncode == 1 and "FAILED digits-mlp@200" in r.stdout and "sha256" in r.stdout
-    recs = json.loads((clone / "zoo/metrics/evaluations/digits-convnet.json").read_text())["checkpoints"]
+    assert r.returncode == 1 and f"FAILED {ref}" in r.stdout and "sha256" in r.stdout
+    recs = json.loads((clone / f"zoo/metrics/evaluations/{other}.json").read_text())["checkpoints"]
     assert all(rec["n_examples"] == 100 for rec in recs)  # re-evaluated under the new params and kept
     assert all(a["provenance"]["params_hash"] != b["provenance"]["params_hash"]
-               for a, b in zip(before["digits-convnet.json"], recs))
-    mlp = {rec["step"]: rec for rec in json.loads((clone / "zoo/metrics/evaluations/digits-mlp.json").read_text())["checkpoints"]}
-    assert mlp[200] == next(rec for rec in before["digits-mlp.json"] if rec["step"] == 200)
-    assert mlp[400]["n_examples"] == 100
+               for a, b in zip(before[f"{other}.json"], recs))
+    mine = {rec["step"]: rec for rec in json.loads((clone / f"zoo/metrics/evaluations/{model}.json").read_text())["checkpoints"]}
+    assert mine[step] == next(rec for rec in before[f"{model}.json"] if rec["step"] == step)
+    assert mine[last]["n_examples"] == 100
 
 
 def test_metrics_and_plots_commands(clone):
@@ -302,6 +308,6 @@ def test_metrics_and_plots_commands(clone):
     sh(sys.executable, str(PROJECT / "scripts/build_plots_template.py"), "--repo", str(clone), cwd=clone)
     sh(sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_out", cwd=clone)
     html = (clone / "plots_out/index.html").read_text()
-    assert "digits-mlp" in html and "accuracy" in html
+    assert all(model in html for model in {r["model"] for r in reference_rows()}) and "accuracy" in html
     assert "cdn.jsdelivr" not in html and "<script src=" not in html  # offline: Vega is inlined
     assert "/* vega-lite@5" in html

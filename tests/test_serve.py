@@ -23,6 +23,7 @@ from conftest import PROJECT, ZOO_BIN, git, register_arch
 from test_site import _css, _open
 
 TABLE = "zoo/checkpoints.csv"
+MODEL = "mnist-shufflenet"  # a reference model with several checkpoints, served as a whole and step by step
 
 
 def _free_port() -> int:
@@ -113,7 +114,7 @@ def test_models_search_facets_sort_and_pages(served):
         return " ".join([model, last["description"], last["arch"], last["task"], last["dataset"],
                          *[t for r in mine for t in r["tags"].split(";")]]).lower()
 
-    for term in ("DIGITS", "fcos", "parity", "no-such-thing"):
+    for term in ("MNIST", "fcos", "parity", "no-such-thing"):
         found = [m["id"] for m in s.json(f"/api/models?search={term}")]
         assert found == [m for m in models if term.lower() in text(m)], term
     tabular = [m["id"] for m in s.json("/api/models?task=tabular-classification")]
@@ -142,19 +143,20 @@ def test_models_search_facets_sort_and_pages(served):
 
 def test_model_checkpoint_leaderboard_and_versions(served):
     root, s, rows = served
-    mlp = [r for r in rows if r["model"] == "digits-mlp"]
-    model = s.json("/api/models/digits-mlp")
-    assert [c["step"] for c in model["checkpoints"]] == sorted(int(r["step"]) for r in mlp)
-    assert model["card"]["metadata"]["license"] and "digits-mlp" in model["card"]["markdown"]
+    mine = [r for r in rows if r["model"] == MODEL]
+    model = s.json(f"/api/models/{MODEL}")
+    assert [c["step"] for c in model["checkpoints"]] == sorted(int(r["step"]) for r in mine)
+    assert model["card"]["metadata"]["license"] and MODEL in model["card"]["markdown"]
     assert set(model["lineage"]) == {"ancestors", "descendants"}
-    step = mlp[-1]["step"]
-    ckpt = s.json(f"/api/models/digits-mlp/checkpoints/{step}")
-    assert ckpt["sha256"] == mlp[-1]["sha256"]
-    assert ckpt["files"] == [{"name": Path(mlp[-1]["path"]).name, "size_bytes": int(mlp[-1]["size_bytes"]),
-                              "sha256": mlp[-1]["sha256"],
-                              "url": f"/files/digits-mlp/{step}/{Path(mlp[-1]['path']).name}"}]
-    for path in ("/api/models/nope", "/api/models/digits-mlp/checkpoints/7", "/api/models/digits-mlp/checkpoints/0400",
-                 "/api/models/Digits-MLP"):
+    step = mine[-1]["step"]
+    ckpt = s.json(f"/api/models/{MODEL}/checkpoints/{step}")
+    assert ckpt["sha256"] == mine[-1]["sha256"]
+    assert ckpt["files"] == [{"name": Path(mine[-1]["path"]).name, "size_bytes": int(mine[-1]["size_bytes"]),
+                              "sha256": mine[-1]["sha256"],
+                              "url": f"/files/{MODEL}/{step}/{Path(mine[-1]['path']).name}"}]
+    assert "7" not in {r["step"] for r in mine}  # so /checkpoints/7 below is a step the model lacks
+    for path in ("/api/models/nope", f"/api/models/{MODEL}/checkpoints/7", f"/api/models/{MODEL}/checkpoints/0{step}",
+                 f"/api/models/{MODEL.upper()}"):
         assert "error" in s.json(path, status=404)
     board = s.json("/api/leaderboard?task=image-classification")["image-classification"]
     listed = {m["id"]: m for m in s.json("/api/models?task=image-classification")}
@@ -188,8 +190,8 @@ def _q(text: str) -> str:
 
 def test_download_verified_with_etag_and_range_resume(served):
     root, s, rows = served
-    row = next(r for r in rows if r["model"] == "digits-mlp")
-    path = f"/files/digits-mlp/{row['step']}"
+    row = next(r for r in rows if r["model"] == MODEL)
+    path = f"/files/{MODEL}/{row['step']}"
     code, headers, body = s.get(path)
     assert code == 200, body[:200]
     assert hashlib.sha256(body).hexdigest() == row["sha256"] and len(body) == int(row["size_bytes"])
@@ -313,13 +315,13 @@ def test_the_real_server_serves_the_page_with_working_downloads(served, browser)
     assert code == 200 and headers["content-type"].startswith("text/html") and b"app.js" in body
     code, headers, body = s.get("/data.js?rev=v1")
     assert code == 200 and body.startswith(b"window.ZOO_DATA") and headers["content-type"].startswith("text/javascript")
-    _open(browser, base + "#/model/digits-mlp", "#checkpoints")
+    _open(browser, base + f"#/model/{MODEL}", "#checkpoints")
     links = {tr.get_attribute("data-ref"): tr.find_element("css selector", "a.download").get_attribute("href")
              for tr in _css(browser, "#checkpoints tbody tr")}
-    mlp = {f"{r['model']}@{r['step']}": r for r in rows if r["model"] == "digits-mlp"}
-    assert set(links) == set(mlp)
+    mine = {f"{r['model']}@{r['step']}": r for r in rows if r["model"] == MODEL}
+    assert set(links) == set(mine)
     ref = sorted(links)[0]
     code, _, data = s.get(urlsplit(links[ref]).path)
-    assert code == 200 and hashlib.sha256(data).hexdigest() == mlp[ref]["sha256"]
+    assert code == 200 and hashlib.sha256(data).hexdigest() == mine[ref]["sha256"]
     refused = [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
     assert not refused, refused

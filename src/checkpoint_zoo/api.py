@@ -274,7 +274,7 @@ class Zoo:
         raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
 
     def _resolve_many(self, refs: Sequence[str], rows: list[Row]) -> list[Row]:
-        """Rows of several references, where a model name may be a shell wildcard (``'digits-*@best'``)."""
+        """Rows of several references, where a model name may be a shell wildcard (``'mnist-*@best'``)."""
         out: list[Row] = []
         models = sorted({r["model"] for r in rows}, key=query.natural_key)
         for ref in refs:

@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     s = sub.add_parser("ls", help="list checkpoints (the latest of each model by default)")
-    s.add_argument("patterns", nargs="*", metavar="MODEL", help="model names or wildcards, e.g. 'digits-*'")
+    s.add_argument("patterns", nargs="*", metavar="MODEL", help="model names or wildcards, e.g. 'mnist-*'")
     s.add_argument("--exclude", action="append", metavar="PATTERN", help="leave out models matching this")
     s.add_argument("--all-steps", action="store_true", help="every checkpoint, not only the latest per model")
     s.add_argument("--task")

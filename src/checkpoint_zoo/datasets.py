@@ -58,13 +58,13 @@ class Splits:
 
 
 def sklearn_splits(name: str, holdout: float = 0.25, val_share: float = 0.5, seed: int = 0) -> Splits:
-    """A scikit-learn bundled dataset (``load_digits``, ``load_wine``, ``load_iris`` …), stratified:
+    """A scikit-learn bundled dataset (``load_wine``, ``load_breast_cancer``, ``load_iris`` …), stratified:
     ``holdout`` of it is never trained on, and ``val_share`` of that holdout is val, the rest test."""
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
     if not name.startswith("load_") or not hasattr(datasets, name):
-        raise ZooError(f"scikit-learn has no bundled dataset {name!r}; use load_digits, load_wine, load_iris …")
+        raise ZooError(f"scikit-learn has no bundled dataset {name!r}; use load_wine, load_breast_cancer, load_iris …")
     bunch = getattr(datasets, name)()
     x = np.asarray(bunch.data, dtype=np.float32)
     y = np.asarray(bunch.target, dtype=np.int64)

@@ -8,12 +8,8 @@ constructor's arguments, given by the architecture's config, never read from a c
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
-
-from .errors import ArchitectureError
 
 
 class Standardize(nn.Module):
@@ -43,23 +39,6 @@ class LinearNet(nn.Module):
         return self.fc(self.norm(x))
 
 
-class MLP(nn.Module):
-    """Fully connected layers with ReLU between them."""
-
-    def __init__(self, sizes: list[int]) -> None:
-        super().__init__()
-        self.norm = Standardize(sizes[0])
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x)
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = torch.relu(x)
-        return x
-
-
 class ResBlock(nn.Module):
     """Pre-norm residual block: x + relu(fc(layernorm(x)))."""
 
@@ -86,28 +65,6 @@ class ResMLP(nn.Module):
         x = self.stem(self.norm(x))
         for block in self.blocks:
             x = block(x)
-        return self.head(x)
-
-
-class ConvNet(nn.Module):
-    """Two 3x3 convolutions over a square single-channel image given flat, pooled into a linear head."""
-
-    def __init__(self, n_in: int, c1: int, c2: int, n_out: int) -> None:
-        super().__init__()
-        side = math.isqrt(n_in)
-        if side * side != n_in:
-            raise ArchitectureError(f"convnet needs a square image; {n_in} inputs is not a square")
-        self.side = side
-        self.norm = Standardize(n_in)
-        self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
-        self.conv2 = nn.Conv2d(c1, c2, 3, padding=1)
-        self.head = nn.Linear(c2, n_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(x).view(-1, 1, self.side, self.side)
-        x = torch.relu(self.conv1(x))
-        x = torch.relu(self.conv2(x))
-        x = x.mean(dim=(2, 3))
         return self.head(x)
 
 

@@ -49,7 +49,7 @@ def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
         if not m:
             raise UsageError(
                 f"--where: cannot parse {expr[pos:]!r}; write COLUMN OP VALUE joined by 'and', "
-                "OP one of == != < <= > >=, e.g. \"step >= 100 and arch == mlp\""
+                "OP one of == != < <= > >=, e.g. \"step >= 100 and arch == resmlp\""
             )
         col, op, val = m.group("col"), m.group("op"), m.group("val")
         if col not in allowed:

@@ -1,12 +1,12 @@
 """Datasets: ``conf/dataset/<name>.yaml`` names the task it serves, a loader and the input contract.
 
 ```yaml
-description: scikit-learn's 8x8 handwritten digits
-task: image-classification
-loader: {_target_: checkpoint_zoo.datasets.sklearn_splits, name: load_digits}   # returns datasets.Splits
-input: {shape: [64], dtype: float32, range: [0, 16], normalisation: raw pixel intensities}
-labels: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
-license: BSD-3-Clause
+description: scikit-learn's wine recognition data
+task: tabular-classification
+loader: {_target_: checkpoint_zoo.datasets.sklearn_splits, name: load_wine}   # returns datasets.Splits
+input: {shape: [13], dtype: float32, range: raw measurements, normalisation: none}
+labels: [class_0, class_1, class_2]
+license: CC-BY-4.0
 ```
 """
 
