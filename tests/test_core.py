@@ -328,7 +328,9 @@ def test_reference_remote_holds_what_every_pointer_references(reference_clone):
         (out,) = yaml.safe_load(pointer.read_text())["outs"]
         manifest = {e["relpath"]: e["md5"] for e in json.loads(stored(out["md5"]))}
         mine = [r for r in rows if r["model"] == pointer.stem]
-        expected = {Path(r["path"]).name: r["sha256"] for r in mine}
+        folder = f"zoo/checkpoints/{pointer.stem}/"
+        # every file of each checkpoint: its one file, or each file of a folder checkpoint (step-N/NAME)
+        expected = {path.removeprefix(folder): sha for r in mine for path, sha in rules.parts(r)}
         expected |= {Path(rules.state_path(r["model"], int(r["step"]))).name: r["state_sha256"]
                      for r in mine if r["state_sha256"]}
         assert sorted(manifest) == sorted(expected), pointer.name
