@@ -48,10 +48,13 @@ class InputContract:
     shape: tuple[int, ...]
     range: tuple[float | None, float | None]
     normalisation: str
+    kind: str = "array"    # or "text": one str per example
 
     @classmethod
     def from_spec(cls, dataset: str, spec: Mapping[str, Any]) -> InputContract:
         """The contract a dataset declares."""
+        if spec.get("kind") == "text":
+            return cls(dataset, (), (None, None), str(spec.get("normalisation") or ""), "text")
         given = spec.get("range")
         bounds: tuple[float | None, float | None] = (None, None)
         notes = [str(spec.get("normalisation") or "")]
@@ -63,6 +66,9 @@ class InputContract:
 
     def describe(self) -> str:
         """``1x28x28 float32 values in [0, 1] (pixel intensity / 255)``."""
+        if self.kind == "text":
+            note = f" ({self.normalisation})" if self.normalisation else ""
+            return f"text (a str{note}), one example or a list of them, of dataset {self.dataset}"
         shape = "x".join(map(str, self.shape)) or "any shape"
         low, high = ("" if v is None else f"{v:g}" for v in self.range)
         span = f" in [{low or '-inf'}, {high or 'inf'}]" if self.range != (None, None) else ""
@@ -70,7 +76,10 @@ class InputContract:
         return f"{shape} float32 values{span}{note}, one example or a batch of them, of dataset {self.dataset}"
 
     def check(self, inputs: Any) -> tuple[np.ndarray, bool]:
-        """(a float32 batch ``[N, *shape]``, whether one example was given) or InvalidValueError."""
+        """(a float32 batch ``[N, *shape]``, whether one example was given) or InvalidValueError; for text, an
+        object array of ``str`` ``[N]``."""
+        if self.kind == "text":
+            return self._check_text(inputs)
         try:
             x = np.asarray(inputs)
         except (TypeError, ValueError) as e:
@@ -90,6 +99,15 @@ class InputContract:
                                     "(e.g. divide 0-255 pixels by 255)" if high == 1 and hi > 1 else
                                     f"input values span [{lo:g}, {hi:g}]: expected {self.describe()}")
         return (x[None] if single else x), single
+
+    def _check_text(self, inputs: Any) -> tuple[np.ndarray, bool]:
+        single = isinstance(inputs, str)
+        items = [inputs] if single else list(inputs) if isinstance(inputs, (list, tuple, np.ndarray)) else None
+        if not items or not all(isinstance(t, str) for t in items):
+            raise InvalidValueError(f"input of type {type(inputs).__name__}: expected {self.describe()}")
+        x = np.empty(len(items), dtype=object)
+        x[:] = items
+        return x, single
 
 
 class Pipeline:
@@ -117,6 +135,9 @@ class Pipeline:
         if not isinstance(min_score, (int, float)) or not (0 <= min_score <= 1) or math.isnan(min_score):
             raise InvalidValueError(f"min_score {min_score!r}: a number from 0 to 1")
         x, single = self.contract.check(inputs)
+        if self.contract.kind == "text":
+            raise InvalidValueError(f"{self.ref}: a pipeline for text models is not available yet (the tokenizer is in "
+                                    "the checkpoint folder); tokenize with it and call Zoo.load_model's model")
         out: list[Any] = []
         self.model.eval()
         with torch.no_grad():
