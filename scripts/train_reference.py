@@ -11,11 +11,13 @@ everything held out from training (val and test together):
     python scripts/train_reference.py [--zoo PATH] [--out DIR] [--no-add] [--only MODEL]
 
 The families of real architectures (``--family mnist``: torchvision and timm classifiers on real MNIST
-digits; ``--family mnist-detection``: torchvision's FCOS on synthetic canvases of MNIST digits) train
-on two CPU threads, store float16 weights and report their task's primary metric on the test split,
-computed by the zoo's own evaluator from the stored file:
+digits; ``--family mnist-detection``: torchvision's FCOS on synthetic canvases of MNIST digits;
+``--family text``: a small transformers BERT on BBC News articles, with a WordPiece tokenizer learned
+from its train split) train on two CPU threads, store float16 weights and report their task's primary
+metric on the test split, computed by the zoo's own evaluator from the stored file (a text model: from
+the stored folder, weights and tokenizer):
 
-    python scripts/train_reference.py --family mnist [--zoo PATH] [--out DIR] [--no-add]
+    python scripts/train_reference.py --family {mnist,mnist-detection,text} [--zoo PATH] [--out DIR] [--no-add]
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Recipe:
     tags: tuple[str, ...] = ()
     description: str = ""
     license: str = "CC0-1.0"
+    notes: str = ""          # what else the recipe did, for the rows' source
 
 
 RECIPES = (
@@ -100,6 +103,8 @@ def train(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path
 
 # the MNIST digits' license is share-alike: the weights trained on them follow it
 MNIST_LICENSE = "CC-BY-SA-3.0"
+# BBC News' articles are for non-commercial research only: so are the weights and vocabulary learned from them
+BBC_LICENSE = "LicenseRef-BBC-research-only"
 
 FAMILIES: dict[str, tuple[Recipe, ...]] = {
     "mnist": (
@@ -116,6 +121,14 @@ FAMILIES: dict[str, tuple[Recipe, ...]] = {
                      (100, 300, 600, 1000), 1e-3, 16, ("reference", "mnist", "torchvision", "detection"),
                      "torchvision FCOS (small feature pyramid, random init) finding MNIST digits on 64x64 canvases.",
                      MNIST_LICENSE),
+    ),
+    "text": (
+        Recipe("bbc-bert-tiny", "bert-tiny-bbc", "text-classification", "bbc-news",
+               (30, 60, 120, 240, 480), 1e-3, 32, ("reference", "text", "transformers", "bbc-news"),
+               "A BERT-Tiny-sized transformers encoder (2 layers, hidden 128; random init) classifying BBC News "
+               "articles by topic, with a lower-case WordPiece tokenizer learned from the train split.",
+               BBC_LICENSE, "WordPiece tokenizer (vocab_size and max length of the arch) trained on the train split; "
+               "texts cut to the max length; a folder per stage (save_pretrained + tokenizer)"),
     ),
 }
 
@@ -170,6 +183,53 @@ def train_family_model(recipe: Recipe, out: Path, registry: Registry) -> list[tu
     return saved
 
 
+def train_text_model(recipe: Recipe, out: Path, registry: Registry) -> list[tuple[int, Path, float]]:
+    """Train one transformers text classifier; return (step, folder, test value of the task's primary metric)
+    per stage. Each stage is a folder: ``save_pretrained`` in float16 and the tokenizer, the same files in
+    every stage."""
+    import copy
+
+    from safetensors.torch import load_file
+    from transformers.utils import logging as transformers_logging
+
+    from checkpoint_zoo.evaluation.run import evaluate_split
+    from checkpoint_zoo.registry.archs import load_weights
+    from checkpoint_zoo.text import encode, train_wordpiece
+
+    transformers_logging.disable_progress_bar()  # a bar per saved stage buries the figures
+    task = registry.task(recipe.task)
+    spec = registry.arch(recipe.arch)
+    splits = load_splits(registry.dataset(recipe.dataset), registry)
+    vocab_size, length = int(spec.config["config"]["vocab_size"]), int(spec.config["config"]["max_position_embeddings"])
+    tokenizer = train_wordpiece(splits.train.x, vocab_size, length)
+    if len(tokenizer) > vocab_size:
+        raise SystemExit(f"{recipe.model}: the tokenizer has {len(tokenizer)} tokens, the arch embeds {vocab_size}")
+    enc = encode(tokenizer, splits.train.x, length)
+    ids, mask, y = enc["input_ids"], enc["attention_mask"], torch.from_numpy(splits.train.y)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = build(spec, registry)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    saved = []
+    for step in range(1, max(recipe.steps) + 1):
+        idx = torch.from_numpy(rng.choice(len(y), size=recipe.batch, replace=False))
+        model.train()
+        loss = model(input_ids=ids[idx], attention_mask=mask[idx], labels=y[idx]).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step in recipe.steps:
+            folder = out / f"{recipe.model}-{step}"
+            copy.deepcopy(model).half().save_pretrained(folder, safe_serialization=True)
+            tokenizer.save_pretrained(folder)
+            stored = load_weights(build(spec, registry), load_file(str(folder / "model.safetensors")), spec)
+            value = evaluate_split(stored, task, splits.get(task.report_split), len(splits.labels), 64, "cpu",
+                                   checkpoint=folder)[task.primary_metric]
+            saved.append((step, folder, value))
+            print(f"  {recipe.model}@{step}: loss {float(loss.detach()):.4f}, test {task.primary_metric} {value:.4f}", flush=True)
+    return saved
+
+
 def run_family(name: str, zoo: Zoo | None, registry: Registry, out: Path) -> None:
     """Train (and add, unless ``zoo`` is None) every model of one family."""
     import time
@@ -181,12 +241,13 @@ def run_family(name: str, zoo: Zoo | None, registry: Registry, out: Path) -> Non
     for recipe in FAMILIES[name]:
         splits = load_splits(registry.dataset(recipe.dataset), registry)
         started = time.monotonic()
-        stages = train_family_model(recipe, out, registry)
+        trainer = train_text_model if recipe.task == "text-classification" else train_family_model
+        stages = trainer(recipe, out, registry)
         print(f"{recipe.model}: trained in {time.monotonic() - started:.1f} s", flush=True)
         data = "; ".join(f"{s} sha256 {splits.get(s).digest()[:16]}" for s in ("train", "val", "test"))
         source = (f"scripts/train_reference.py --family {name}: {recipe.arch} on {recipe.dataset} train split "
                   f"(seed 0; Adam lr {recipe.lr}; batch {recipe.batch}; 2 threads; deterministic; float16 stored; "
-                  f"{data})")
+                  f"{data}{'; ' + recipe.notes if recipe.notes else ''})")
         if zoo is None:
             continue
         task = registry.task(recipe.task)

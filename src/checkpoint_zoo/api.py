@@ -636,8 +636,16 @@ class Zoo:
 
         ckpt = self.get(ref)
         dataset = self.registry().dataset(ckpt.dataset)
-        return Pipeline(ckpt.ref, self.load_model(ckpt.ref, remote=remote),
-                        InputContract.from_spec(ckpt.dataset, dataset.input), dataset.labels)
+        contract = InputContract.from_spec(ckpt.dataset, dataset.input)
+        model = self.load_model(ckpt.ref, remote=remote)
+        tokenizer = None
+        if contract.kind == "text":  # the tokenizer the model was trained with is part of its folder
+            from .text import load_tokenizer
+
+            path = self.fetch(ckpt.ref, remote=remote)
+            if path.is_dir() and (path / "tokenizer.json").is_file():
+                tokenizer = load_tokenizer(path)
+        return Pipeline(ckpt.ref, model, contract, dataset.labels, tokenizer)
 
     def _check_fit(self, spec, path: Path, what: str) -> None:
         """Refuse a safetensors file (or folder) whose tensors do not load strictly into ``spec`` (headers only)."""

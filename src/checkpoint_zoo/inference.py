@@ -48,10 +48,13 @@ class InputContract:
     shape: tuple[int, ...]
     range: tuple[float | None, float | None]
     normalisation: str
+    kind: str = "array"    # or "text": one str per example
 
     @classmethod
     def from_spec(cls, dataset: str, spec: Mapping[str, Any]) -> InputContract:
         """The contract a dataset declares."""
+        if spec.get("kind") == "text":
+            return cls(dataset, (), (None, None), str(spec.get("normalisation") or ""), "text")
         given = spec.get("range")
         bounds: tuple[float | None, float | None] = (None, None)
         notes = [str(spec.get("normalisation") or "")]
@@ -63,6 +66,9 @@ class InputContract:
 
     def describe(self) -> str:
         """``1x28x28 float32 values in [0, 1] (pixel intensity / 255)``."""
+        if self.kind == "text":
+            note = f" ({self.normalisation})" if self.normalisation else ""
+            return f"text (a str{note}), one example or a list of them, of dataset {self.dataset}"
         shape = "x".join(map(str, self.shape)) or "any shape"
         low, high = ("" if v is None else f"{v:g}" for v in self.range)
         span = f" in [{low or '-inf'}, {high or 'inf'}]" if self.range != (None, None) else ""
@@ -70,7 +76,10 @@ class InputContract:
         return f"{shape} float32 values{span}{note}, one example or a batch of them, of dataset {self.dataset}"
 
     def check(self, inputs: Any) -> tuple[np.ndarray, bool]:
-        """(a float32 batch ``[N, *shape]``, whether one example was given) or InvalidValueError."""
+        """(a float32 batch ``[N, *shape]``, whether one example was given) or InvalidValueError; for text, an
+        object array of ``str`` ``[N]``."""
+        if self.kind == "text":
+            return self._check_text(inputs)
         try:
             x = np.asarray(inputs)
         except (TypeError, ValueError) as e:
@@ -91,16 +100,27 @@ class InputContract:
                                     f"input values span [{lo:g}, {hi:g}]: expected {self.describe()}")
         return (x[None] if single else x), single
 
+    def _check_text(self, inputs: Any) -> tuple[np.ndarray, bool]:
+        single = isinstance(inputs, str)
+        items = [inputs] if single else list(inputs) if isinstance(inputs, (list, tuple, np.ndarray)) else None
+        if not items or not all(isinstance(t, str) for t in items):
+            raise InvalidValueError(f"input of type {type(inputs).__name__}: expected {self.describe()}")
+        x = np.empty(len(items), dtype=object)
+        x[:] = items
+        return x, single
+
 
 class Pipeline:
     """A checkpoint ready for raw inputs: ``pipe(x)`` gives a ``Label`` (classifiers; ``top_k`` > 1: a list)
     or a list of ``Box`` (detectors) per example; a batch gives a list of those."""
 
-    def __init__(self, ref: str, model: Any, contract: InputContract, labels: Sequence[str]) -> None:
+    def __init__(self, ref: str, model: Any, contract: InputContract, labels: Sequence[str],
+                 tokenizer: Any = None) -> None:
         self.ref = ref
         self.model = model
         self.contract = contract
         self.labels = tuple(labels)
+        self.tokenizer = tokenizer  # text models: the tokenizer saved with the checkpoint
 
     def __repr__(self) -> str:
         return f"Pipeline({self.ref!r}: {self.contract.describe()} -> {len(self.labels)} labels)"
@@ -120,6 +140,17 @@ class Pipeline:
         out: list[Any] = []
         self.model.eval()
         with torch.no_grad():
+            if self.contract.kind == "text":
+                from .text import encode, max_length
+
+                if self.tokenizer is None:
+                    raise InvalidValueError(f"{self.ref}: a text model needs the tokenizer saved in its checkpoint "
+                                            "folder, and this checkpoint has none; add it as a folder with its tokenizer")
+                length = max_length(self.tokenizer, self.model)
+                for i in range(0, len(x), batch_size):
+                    out.extend(self._top(self.model(**encode(self.tokenizer, x[i:i + batch_size], length)).logits,
+                                         top_k))
+                return out[0] if single else out
             for i in range(0, len(x), batch_size):
                 chunk = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))
                 result = self.model(list(chunk)) if self._detector() else self.model(chunk)

@@ -56,10 +56,11 @@ MAX_FOLDER_FILES = 512
 # A metric's name (declared by a task in conf/task/): usable as a --where / --sort column.
 METRIC_NAME_PATTERN = r"[a-z][a-z0-9_]{0,39}"
 
-# SPDX identifiers this zoo accepts; add one here (and to the YAML export) to allow it.
+# SPDX identifiers this zoo accepts; add one here (and to the YAML export) to allow it. Terms SPDX has no
+# identifier for are SPDX ``LicenseRef-`` ids: BBC News' articles are for non-commercial research only.
 LICENSES: tuple[str, ...] = (
     "Apache-2.0", "MIT", "BSD-2-Clause", "BSD-3-Clause", "CC0-1.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0",
-    "CC-BY-NC-4.0", "MPL-2.0", "LGPL-3.0-only", "GPL-3.0-only", "Unlicense",
+    "CC-BY-NC-4.0", "MPL-2.0", "LGPL-3.0-only", "GPL-3.0-only", "Unlicense", "LicenseRef-BBC-research-only",
 )
 
 DTYPES: tuple[str, ...] = (

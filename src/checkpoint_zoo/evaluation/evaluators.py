@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..datasets import Split
+from ..errors import ZooError
 
 
 def classify(model: torch.nn.Module, split: Split, metrics: Mapping[str, Any], batch_size: int,
@@ -38,3 +40,26 @@ def detect(model: torch.nn.Module, split: Split, metrics: Mapping[str, Any], bat
                                 "labels": torch.from_numpy(rows[:, 0])})
             for metric in metrics.values():
                 metric.update(preds, targets)
+
+
+def classify_text(model: torch.nn.Module, split: Split, metrics: Mapping[str, Any], batch_size: int,
+                  device: str = "cpu", checkpoint: Path | None = None) -> None:
+    """A transformers sequence classifier over batches of texts: each text is tokenized by the tokenizer
+    saved in the ``checkpoint`` folder (cut and padded to its maximum length), and the ``logits`` ``[N, C]``,
+    with the integer labels, go into every metric."""
+    from ..text import encode, load_tokenizer, max_length
+
+    if checkpoint is None:
+        raise ZooError("classify_text needs the checkpoint folder (it holds the tokenizer the model was trained "
+                       "with); pass checkpoint=FOLDER")
+    folder = Path(checkpoint)
+    tokenizer = load_tokenizer(folder.parent if folder.is_file() else folder)
+    length = max_length(tokenizer, model)
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(split), batch_size):
+            batch = {k: v.to(device) for k, v in encode(tokenizer, split.x[i:i + batch_size], length).items()}
+            logits = model(**batch).logits.float().cpu()
+            y = torch.from_numpy(split.y[i:i + batch_size])
+            for metric in metrics.values():
+                metric.update(logits, y)

@@ -21,7 +21,7 @@ from ..registry import Registry, digest_of
 # fast they come.
 SEMANTIC_PARAMS: tuple[str, ...] = ("max_examples",)
 # The package code whose change must re-evaluate everything (paths relative to the package).
-_CODE = ("evaluation", "registry", "datasets.py", "nets.py")
+_CODE = ("evaluation", "registry", "datasets.py", "nets.py", "text.py")
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 

@@ -75,16 +75,30 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def _takes_checkpoint(evaluator: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(evaluator).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature takes the five arguments only
+        return False
+
+
 def evaluate_split(model: Any, task: TaskSpec, split: Any, n_classes: int, batch_size: int,
-                   device: str) -> dict[str, float]:
-    """Every metric of ``task`` on one split, rounded; raise on a value that is not finite or out of range."""
+                   device: str, checkpoint: Path | None = None) -> dict[str, float]:
+    """Every metric of ``task`` on one split, rounded; raise on a value that is not finite or out of range.
+    ``checkpoint`` (the checkpoint's file or folder) goes to an evaluator that has a ``checkpoint``
+    parameter (``classify_text`` reads the tokenizer there); the others are called as before."""
     from ..registry.targets import instantiate
 
     metrics = {name: instantiate(m.config, f"{task.file}: metrics.{name}", code_allowed=True,
                                  context={"num_classes": n_classes})
                for name, m in task.metrics.items()}
     run = instantiate(task.evaluator, f"{task.file}: evaluator", code_allowed=True, _partial_=True)
-    run(model, split, metrics, batch_size, device)
+    if _takes_checkpoint(run):
+        run(model, split, metrics, batch_size, device, checkpoint=checkpoint)
+    else:
+        run(model, split, metrics, batch_size, device)
     out = {}
     for name, metric in metrics.items():
         value = task.metrics[name].settle(_round(float(metric.compute())))
@@ -108,8 +122,8 @@ def evaluate_checkpoint(path: Path, row: Mapping[str, str], registry: Registry, 
         raise ZooError(f"{row['model']}@{row['step']}: {problem}")
     model = load_weights(build(arch, registry), load_weights_file(path), arch).to(device)
     batch = int(params.get("batch_size", 256))
-    report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device)
-    select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device)
+    report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device, path)
+    select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device, path)
     primary = task.primary
     return {
         "metrics": report,

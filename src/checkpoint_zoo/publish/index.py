@@ -29,8 +29,8 @@ from . import page
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
-# Hugging Face model cards use lower-case SPDX-like ids.
-_HF_LICENSE = {lic: lic.lower() for lic in rules.LICENSES}
+# Hugging Face model cards use lower-case SPDX-like ids; a LicenseRef- (terms of its own) is their "other".
+_HF_LICENSE = {lic: lic.lower() for lic in rules.LICENSES if not lic.startswith("LicenseRef-")}
 
 
 def md_escape(text: object) -> str:
@@ -203,6 +203,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
     names = sorted({k for e in entries for k in e["metrics"]})
     front = {
         "license": _HF_LICENSE.get(best["license"], "other"),
+        **({"license_name": best["license"].lower()} if best["license"] not in _HF_LICENSE else {}),
         "library_name": "pytorch",
         "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
         "datasets": [best["dataset"]],

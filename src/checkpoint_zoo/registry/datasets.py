@@ -8,6 +8,7 @@ input: {shape: [13], dtype: float32, range: raw measurements, normalisation: non
 labels: [class_0, class_1, class_2]
 license: CC-BY-4.0
 ```
+A dataset of text says ``input: {kind: text, shape: [], dtype: str, ...}``: each example is one ``str``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from . import Registry
 
 _KEYS = {"description", "task", "loader", "input", "labels", "license", "source"}
+# array: numbers of the declared shape and dtype (the default); text: one str per example
+INPUT_KINDS = ("array", "text")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class DatasetSpec:
     description: str
     task: str
     loader: Mapping[str, Any]
-    input: Mapping[str, Any]     # the input contract: shape, dtype, range, normalisation
+    input: Mapping[str, Any]     # the input contract: kind, shape, dtype, range, normalisation
     labels: tuple[str, ...]
     license: str
     source: str
@@ -58,6 +61,8 @@ def parse_dataset(name: str, rel: str, cfg: Mapping[str, Any]) -> DatasetSpec:
     contract = cfg.get("input") or {}
     if not isinstance(contract, Mapping):
         raise RegistryError(f"{rel}: input must be a mapping (shape, dtype, range, normalisation)")
+    if contract.get("kind", "array") not in INPUT_KINDS:
+        raise RegistryError(f"{rel}: input kind {contract.get('kind')!r} is unknown; use {' or '.join(INPUT_KINDS)}")
     labels = cfg.get("labels") or []
     if not isinstance(labels, list) or not all(isinstance(x, (str, int)) for x in labels):
         raise RegistryError(f"{rel}: labels must be a list of names")
