@@ -175,7 +175,7 @@ def test_unreadable_manifests_get_one_clear_line(empty_zoo, tmp_path):
     r = run_zoo("add", "x.safetensors", "--from", str(tmp_path / "cols.csv"), cwd=empty_zoo)
     assert r.code == 2 and "not both" in r.err, r
     r = run_zoo("add", "--model", "m", cwd=empty_zoo)
-    assert r.code == 2 and "missing the checkpoint file (FILE), --step, --arch" in r.err, r
+    assert r.code == 2 and "missing the checkpoint file (FILE), --step, --task" in r.err, r
 
 
 # ---- killed batches ---------------------------------------------------------------------------------------

@@ -339,7 +339,7 @@ def test_reference_remote_holds_what_every_pointer_references(reference_clone):
 
 
 def test_reference_zoo_loads_every_checkpoint(reference_clone):
-    """The shipped zoo: >= 4 archs, >= 2 tasks, >= 4 stages each, all pullable and loadable, under 20 MB."""
+    """The shipped zoo: >= 4 archs, >= 2 tasks, >= 4 stages each, all pullable and loadable, under the 40 MB budget."""
     import numpy as np
 
     from checkpoint_zoo import Zoo
@@ -357,7 +357,7 @@ def test_reference_zoo_loads_every_checkpoint(reference_clone):
     # at least one real fine-tune of another reference model, registered with its lineage
     assert any(c.parent and c.parent.split("@")[0] != c.model and zoo.get(c.parent) for c in ckpts)
     remote = reference_clone / ".dvc-remote"
-    assert sum(p.stat().st_size for p in remote.rglob("*") if p.is_file()) < 20_000_000
+    assert sum(p.stat().st_size for p in remote.rglob("*") if p.is_file()) < 40_000_000  # the budget
     r = run_zoo("pull", *[c.ref for c in ckpts], cwd=reference_clone)
     assert r.code == 0, r.err
     import torch

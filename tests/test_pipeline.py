@@ -258,12 +258,15 @@ def test_index_refuses_when_evaluations_do_not_match_table(clone):
 
 def test_invalid_table_stops_at_validate(clone):
     table = clone / "zoo/checkpoints.csv"
-    table.write_text(table.read_text().replace(",CC0-1.0,", ",NOT-A-LICENSE,", 1))
+    lines = table.read_text().splitlines(keepends=True)
+    line = next(i for i, text in enumerate(lines, 1) if ",CC0-1.0," in text)
+    lines[line - 1] = lines[line - 1].replace(",CC0-1.0,", ",NOT-A-LICENSE,", 1)
+    table.write_text("".join(lines))
     before = (clone / "zoo/index.json").read_bytes(), evaluations(clone)
     r = repro(clone, check=False)
     assert r.returncode != 0
     text = r.stdout + r.stderr
-    assert "line 2" in text and "'license'" in text and "NOT-A-LICENSE" in text
+    assert f"line {line}" in text and "'license'" in text and "NOT-A-LICENSE" in text
     assert "Running stage 'evaluate'" not in text
     assert ((clone / "zoo/index.json").read_bytes(), evaluations(clone)) == before
 
