@@ -113,10 +113,18 @@ def test_folder_checkpoint_round_trip(empty_zoo, tmp_path):
     # replaced with one file changed, one added: the diff names them
     (src2 / "tokenizer.json").write_text(json.dumps({"vocab": ["a", "b", "c"]}))
     (src2 / "labels.txt").write_text("class_0\nclass_1\nclass_2\n")
+    (src2 / ".gitattributes").unlink()
     r = run_zoo("add", str(src2), "--model=gamma", "--step=2", "--replace", *ADD_ARGS, cwd=clone)
     assert r.code == 0 and r.out.startswith("replaced gamma@2"), r.out + r.err
     r = run_zoo("diff", cwd=clone)
-    assert "gamma@2  labels.txt added, tokenizer.json changed" in r.out, r.out
+    assert "gamma@2  .gitattributes removed, labels.txt added, tokenizer.json changed" in r.out, r.out
+    # the model folder's DVC manifest lists exactly the new files (the removed one is gone from it too)
+    import yaml
+
+    md5 = yaml.safe_load((clone / "zoo/checkpoints/gamma.dvc").read_text())["outs"][0]["md5"]
+    cache = clone / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    listed = sorted(e["relpath"] for e in json.loads(cache.read_text()) if e["relpath"].startswith("step-00000002/"))
+    assert listed == sorted(f"step-00000002/{p.relative_to(src2).as_posix()}" for p in src2.rglob("*") if p.is_file())
     assert run_zoo("verify", "gamma@2", cwd=clone).code == 0
     git("commit", "-qam", "replaced", cwd=clone)
 

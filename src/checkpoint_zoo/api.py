@@ -582,6 +582,8 @@ class Zoo:
         For a folder checkpoint, ``name`` picks one of its files."""
         row = self._resolve_row(ref)
         files = rules.parse_files(row.get("files"))
+        if not files and name == Path(row["path"]).name:  # a one-file checkpoint named by its file
+            name = None
         if files or name is not None:
             if name not in files:
                 listed = ", ".join(sorted(files)) or f"only {Path(row['path']).name}"

@@ -432,7 +432,10 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
                     placed_states.append(state_dest)
                 states.append((i, state_rel))
         ensure_gitignore(zoo)
-        zoo.storage.track([p for i in items for p, _ in parts[id(i)]] + [rel for _, rel in states])
+        # a replaced folder's files that the new one lacks are recorded as removed
+        gone = [p for i in items if i.existing is not None for p, _ in rules.parts(i.existing)
+                if p not in {q for q, _ in parts[id(i)]}]
+        zoo.storage.track([p for i in items for p, _ in parts[id(i)]] + gone + [rel for _, rel in states])
         # what only this add put in the DVC cache, removed again if it fails: bytes no row holds, and
         # the folders' new manifests
         new_objects = [m for f, old in old_manifests.items() if (m := zoo.storage.manifest_object(f)) not in (None, old)]
