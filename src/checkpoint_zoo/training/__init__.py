@@ -29,11 +29,9 @@ __all__ = ["TrainingState", "capture", "load_state", "restore_rng", "resume", "s
 def resume(zoo: Zoo, ref: str, *, optimizer_factory: Any = None, scheduler_factory: Any = None,
            remote: str | None = None) -> Resumed:
     """``Zoo.resume``: pull weights and state, check them, rebuild model, optimizer and scheduler, restore RNGs."""
-    from safetensors.torch import load_file
-
     from ..catalog import rules
     from ..errors import ArchitectureError, MissingFileError
-    from ..formats import tensor_shapes
+    from ..formats import load_weights_file, weight_shapes
     from ..model import Resumed
     from ..registry.archs import build, load_weights
     from .state import build_optimizer, build_scheduler, resolve_param_names, state_problem
@@ -49,9 +47,9 @@ def resume(zoo: Zoo, ref: str, *, optimizer_factory: Any = None, scheduler_facto
     registry = zoo.registry()
     spec = registry.arch(ckpt.arch)
     zoo._check_fit(spec, weights, ckpt.ref)
-    model = load_weights(build(spec, registry), load_file(str(weights)), spec).train()
+    model = load_weights(build(spec, registry), load_weights_file(weights), spec).train()
     arch_params = [n for n, _ in model.named_parameters()]
-    problem = state_problem(state, {k: v[0] for k, v in tensor_shapes(weights).items()}, arch_params)
+    problem = state_problem(state, {k: v[0] for k, v in weight_shapes(weights).items()}, arch_params)
     if problem:
         raise ArchitectureError(f"{what}: does not match the weights of {ckpt.ref}: {problem}")
     optimizer = scheduler = None

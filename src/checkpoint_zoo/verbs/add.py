@@ -275,7 +275,7 @@ def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weigh
                   step: int) -> tuple[Path, str]:
     """Write (or copy) a training state into the incoming area and check it against the weights' header and
     the architecture's parameters; (the copy, its sha256). Refusals name the file and remove the copy."""
-    from ..formats import tensor_shapes
+    from ..formats import weight_shapes
     from ..registry.archs import build
     from ..training.state import TrainingState, load_state, save_state, state_problem
 
@@ -292,7 +292,7 @@ def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weigh
         loaded = load_state(dest, what)
         spec = zoo.registry().arch(arch)
         arch_params = [n for n, _ in build(spec, zoo.registry(), device="meta").named_parameters()]
-        shapes = {k: v[0] for k, v in tensor_shapes(weights).items()}
+        shapes = {k: v[0] for k, v in weight_shapes(weights).items()}
         problem = state_problem(loaded, shapes, arch_params)
         if problem:
             raise ArchitectureError(f"{what}: does not match the weights of {model}@{step}: {problem}")
