@@ -240,6 +240,17 @@ def stale_temp_files(folders: Iterable[Path], patterns: Iterable[re.Pattern[str]
     return out
 
 
+def remove_path(path: Path) -> None:
+    """Remove a file, or a folder with everything in it (a folder checkpoint, its incoming copy); nothing if
+    absent."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
     """Remove what killed zoo commands left: incoming copies and their temps, table temps. Call it
     under the zoo lock. Returns what was removed."""
@@ -250,15 +261,11 @@ def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
     candidates += stale_temp_files([table_dir, Path(root) / constants.CHECKPOINTS_DIR], (table_temp,))
     for path in candidates:
         try:
-            if path.is_dir() and not path.is_symlink():
-                import shutil
-
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            gone.append(path)
+            remove_path(path)
         except OSError:
-            pass
+            continue
+        if not path.exists():
+            gone.append(path)
     return gone
 
 

@@ -50,7 +50,7 @@ from ..formats import (
     sniff,
 )
 from ..model import AddResult, Checkpoint
-from ..safety import disk_full, disk_full_message, stale_temp_files, sweep_stale_temp_files
+from ..safety import disk_full, disk_full_message, remove_path, stale_temp_files, sweep_stale_temp_files
 
 if TYPE_CHECKING:
     from ..api import Zoo
@@ -640,14 +640,6 @@ def give_back(incoming: Path, src: Path, moved: bool) -> None:
         shutil.move(str(incoming), str(src))
     else:
         remove_path(incoming)
-
-
-def remove_path(path: Path) -> None:
-    """Remove a file or a folder checkpoint's folder (nothing if absent)."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _move_hashed(src: Path, dst: Path) -> str:
