@@ -559,7 +559,7 @@ setup_determinism(int(params["run"].get("threads", 1)))
 times = []
 for _ in range(reps + 1):
     start = time.perf_counter()
-    path = zoo._abs(row["path"])
+    path = zoo.workspace.path(row["path"])
     assert zoo.stamps.sha256(path) == row["sha256"]
     evaluate_checkpoint(path, row, reg, data, {**params["eval"], **params["run"]}, "cpu")
     times.append(time.perf_counter() - start)
@@ -846,7 +846,7 @@ def bench_versions(ctx: Context) -> list[Result]:
     ]
 
 
-# Times Zoo._check_fit (safetensors header against the architecture's expected shapes) in one process:
+# Times registry.fit.check_fit (safetensors header against the architecture's expected shapes) in one process:
 # the first call per architecture builds it on the meta device and caches the shapes; then ``reps``
 # warm calls each, and as many reads of the same header by safetensors itself (the baseline).
 FIT_CHECK = """
@@ -854,16 +854,17 @@ import sys, time
 from pathlib import Path
 from safetensors import safe_open
 from checkpoint_zoo.api import Zoo
+from checkpoint_zoo.registry.fit import check_fit
 root, reps, arch, path = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
 zoo = Zoo(root)
 spec = zoo.registry().arch(arch)
 start = time.perf_counter()
-zoo._check_fit(spec, path, str(path))
+check_fit(zoo.registry(), spec, path, str(path))
 first = time.perf_counter() - start
 fit, header = [], []
 for _ in range(reps):
     t = time.perf_counter()
-    zoo._check_fit(spec, path, str(path))
+    check_fit(zoo.registry(), spec, path, str(path))
     fit.append(time.perf_counter() - t)
     t = time.perf_counter()
     with safe_open(str(path), framework="numpy") as f:

@@ -933,9 +933,12 @@ def test_add_after_a_kill_inside_dvcs_pointer_write(zoo, tmp_path):
     gone.wait()
     incoming = zoo / INCOMING
     incoming.mkdir(parents=True, exist_ok=True)
-    (incoming / f"alpha-10-{gone.pid}.pointer").write_text(
-        json.dumps({"pointer": "zoo/checkpoints/alpha.dvc", "content": old_pointer.decode()}))
-    (incoming / f"alpha-10-{gone.pid}.previous").write_bytes(old_bytes)  # --replace had moved it aside
+    backup = incoming / f"step-00000010.safetensors.1-{gone.pid}.backup"
+    backup.write_bytes(old_bytes)  # --replace had moved it aside
+    (incoming / f"alpha-10-{gone.pid}.journal").write_text(json.dumps({"entries": [  # the add's undo log
+        {"op": "save", "path": str(pointer), "content": old_pointer.decode()},
+        {"op": "place", "copy": str(incoming / f"alpha-10-{gone.pid}.safetensors"), "dest": str(zoo / A10),
+         "backup": str(backup), "origin": None}]}))
     (zoo / A10).write_bytes(write_safetensors(tmp_path / "new.safetensors", seed=40).read_bytes())
     (incoming / f".alpha-10-{gone.pid}.safetensors.tmp-{gone.pid}").write_bytes(b"partial copy")
     pointer.write_bytes(old_pointer[:17])  # cut mid-write

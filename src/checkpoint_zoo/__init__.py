@@ -12,8 +12,8 @@ __all__ = ["Zoo", "Checkpoint", "ZooError", "__version__"]
 
 if TYPE_CHECKING:
     from .api import Zoo
+    from .entities import Checkpoint
     from .errors import ZooError
-    from .model import Checkpoint
 
 
 def __getattr__(name: str):
@@ -22,7 +22,7 @@ def __getattr__(name: str):
 
         return Zoo
     if name == "Checkpoint":
-        from .model import Checkpoint
+        from .entities import Checkpoint
 
         return Checkpoint
     if name == "ZooError":

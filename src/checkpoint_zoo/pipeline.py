@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # a stage reads the table and pointers: never while a zoo add or rm is changing them (its
         # outputs are persistent, so a refusal leaves the previous ones in place)
-        with Zoo(root)._lock(wait=0, refusal="a zoo add or rm is changing this zoo right now; run `dvc repro` "
+        with Zoo(root).workspace.lock(wait=0, refusal="a zoo add or rm is changing this zoo right now; run `dvc repro` "
                                              "again when it has finished (the previous outputs are unchanged)"):
             if args.stage == "validate":
                 stage_validate(root)

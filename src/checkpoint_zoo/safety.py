@@ -251,7 +251,7 @@ def remove_path(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
+def sweep_stale_temp_files(root: Path, work: Path, keep: Iterable[Path] = ()) -> list[Path]:
     """Remove what killed zoo commands left: incoming copies and their temps, table temps. Call it
     under the zoo lock. Returns what was removed."""
     gone = []
@@ -259,6 +259,8 @@ def sweep_stale_temp_files(root: Path, work: Path) -> list[Path]:
     table_temp = re.compile(r"^\.(?:checkpoints\.csv|\.gitignore)\.tmp-(\d+)$")
     candidates = stale_temp_files([Path(work) / "incoming"])
     candidates += stale_temp_files([table_dir, Path(root) / constants.CHECKPOINTS_DIR], (table_temp,))
+    kept = set(keep)  # what a journal still names (one that could not be undone) is never swept
+    candidates = [p for p in candidates if p not in kept]
     for path in candidates:
         try:
             remove_path(path)

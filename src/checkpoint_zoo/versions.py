@@ -12,26 +12,11 @@ from .errors import ZooError
 from .evaluation import contract
 from .evaluation.results import parse_results
 from .gitcmd import run as git
-from .revision import RevisionSource
+from .workspace.revision import RevisionSource
+from .workspace.source import WorkTree
 
 # Columns compared as metadata; the computed ones change only with the bytes (reported as "replaced").
 _META = tuple(c for c in rules.COLUMNS if c not in rules.COMPUTED_COLUMNS)
-
-
-class WorkTree:
-    """The working tree, read through the same two calls as a RevisionSource."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.rev = "working tree"
-
-    def read_bytes(self, rel: str) -> bytes | None:
-        p = self.root / rel
-        return p.read_bytes() if p.is_file() else None
-
-    def list_dir(self, rel: str) -> list[str]:
-        p = self.root / rel
-        return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
 
 
 def _side(root: Path | str, rev: str | None):

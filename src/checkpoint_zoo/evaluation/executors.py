@@ -161,13 +161,13 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
         zoo = Zoo(root)
         _STATE[root] = (zoo, zoo.registry(), {})
     zoo, registry, data = _STATE[root]
-    path = zoo._abs(row["path"])
+    path = zoo.workspace.path(row["path"])
     if row.get("files"):  # a folder checkpoint: every file of it, as the table lists them
         for part, sha in rules.parts(dict(row)):
-            if not zoo._abs(part).is_file():
-                raise MissingFileError(f"{part} is not here (on this worker: {zoo._abs(part)}): run `zoo pull {ref}` "
+            if not zoo.workspace.path(part).is_file():
+                raise MissingFileError(f"{part} is not here (on this worker: {zoo.workspace.path(part)}): run `zoo pull {ref}` "
                                        "where the worker reads the zoo")
-            if zoo.stamps.sha256(zoo._abs(part)) != sha:
+            if zoo.stamps.sha256(zoo.workspace.path(part)) != sha:
                 raise IntegrityError(f"{part} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
     elif not path.is_file():
         raise MissingFileError(f"{row['path']} is not here (on this worker: {path}): run `zoo pull {ref}` where "

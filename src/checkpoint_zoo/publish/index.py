@@ -56,7 +56,7 @@ def _fmt(v: object) -> str:
 
 def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> list[dict]:
     """One entry per table row with its metrics; raise if any row lacks an up-to-date evaluation."""
-    from ..model import Checkpoint
+    from ..entities import Checkpoint
 
     missing, stale = [], []
     entries = []

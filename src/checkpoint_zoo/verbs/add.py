@@ -7,8 +7,6 @@ killed add is undone by the next one), and only then is the table written atomic
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import re
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import constants
 from ..catalog import rules, table
 from ..catalog.refs import parse_ref
+from ..entities import AddResult, Checkpoint
 from ..errors import (
     ArchitectureError,
     CheckpointNotFoundError,
@@ -49,12 +48,14 @@ from ..formats import (
     sha256_file,
     sniff,
 )
-from ..model import AddResult, Checkpoint
-from ..safety import disk_full, disk_full_message, remove_path, stale_temp_files, sweep_stale_temp_files
+from ..registry.fit import check_fit
+from ..safety import disk_full, disk_full_message, remove_path
 
 if TYPE_CHECKING:
     from ..api import Zoo
     from ..training.state import TrainingState
+    from ..workspace.transaction import Transaction
+    from ..workspace.tree import Workspace
 
 Row = dict[str, str]
 
@@ -65,7 +66,7 @@ def add(
     *,
     model: str,
     step: int,
-    arch: str | None,
+    arch: str | None = None,
     task: str,
     dataset: str,
     license: str,
@@ -91,7 +92,7 @@ def add(
     TorchScript is always refused. ``training_state`` (a ``TrainingState`` or the path of a file written by
     ``training.save_state``) is checked against the weights and stored beside them, in the same transaction.
     """
-    zoo._workspace_only("add")
+    zoo.writable("add")
     src = Path(file)
     if not arch:
         return _add_with_arch_from_config(zoo, src, model=model, step=step, task=task, dataset=dataset,
@@ -102,6 +103,8 @@ def add(
     folder = convert and src.is_dir()  # a transformers Trainer checkpoint folder
     _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
                     move=move, folder=folder)
+    if move:
+        refuse_move_from_zoo(zoo.root, src)
     check_registered(zoo, arch, task, dataset, reported)
     if allow_globals and not convert:
         raise UsageError("--allow-global only applies to --convert")
@@ -120,7 +123,7 @@ def add(
     if not convert or (not folder and sniff(src) == "safetensors"):
         return add_file(zoo, src, source=source or default_source, move=move, **kwargs)
     _check_against_table(zoo.rows(), model, step, parent)  # refuse early, before the slow conversion
-    incoming = zoo._work / "incoming"
+    incoming = zoo.workspace.incoming
     converted = incoming / f"{model}-{step}-{os.getpid()}.converted.safetensors"
     converted_state = converted.with_name(converted.name.replace(".converted.", ".convertedstate."))
     try:
@@ -154,18 +157,18 @@ def _add_with_arch_from_config(zoo: Zoo, src: Path, *, model: str, stage: bool, 
     if problem:
         raise InvalidValueError(problem)
     config = arch_from_config_json(src)
-    with zoo._lock():
+    with zoo.workspace.lock():
         path, new = write_arch(zoo.root, model, config,
                                f"Written by `zoo add` from the config.json of {rules.CONTROL_CHARS_RE.sub('?', src.name)} "
                                f"({config['_target_']}); built from this config alone, no download.")
-    zoo._registry = None
+    zoo.workspace.forget()
     try:
         result = add(zoo, src, model=model, arch=model, stage=stage, **kwargs)
-        staged = zoo._git_add([path.relative_to(zoo.root).as_posix()]) if stage and new else ()
+        staged = zoo.workspace.stage([path.relative_to(zoo.root).as_posix()]) if stage and new else ()
     except BaseException:
         if new:
             path.unlink(missing_ok=True)
-            zoo._registry = None
+            zoo.workspace.forget()
         raise
     return AddResult(result.checkpoint, result.status, (*result.staged, *staged), result.conversion)
 
@@ -193,11 +196,12 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
     # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
     warm = threading.Thread(target=_warm_schema, daemon=True)
     warm.start()
-    with zoo._lock():
-        recover_killed_adds(zoo)
+    ws = zoo.workspace
+    with ws.lock():
+        ws.recover()
         if stage:
-            check_git_index(zoo)
-        rows = zoo.rows()
+            ws.check_git_index()
+        rows = ws.rows()
         _check_against_table(rows, model, step, parent)
         existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
         is_folder = src.is_dir()
@@ -206,57 +210,59 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
                 f"{model}@{step} exists as {'a folder' if existing['format'] == 'folder' else 'one file'}; --replace "
                 f"cannot change that: remove it first (`zoo rm {model}@{step}`) or pick a new --step")
         # refuse a bad file before copying a byte of it
-        members: list[str] = []
-        if is_folder:
-            members = folder_members(src)
-        else:
+        members = folder_members(src) if is_folder else []
+        if not is_folder:
             read_header(src)
-        zoo._check_fit(zoo.registry().arch(arch), src, str(src))
-        incoming = incoming_path(zoo, model, step, folder=is_folder)
-        digests: dict[str, str] = {}
-        if is_folder:
-            digests = copy_folder_in(src, members, incoming)
-        else:
-            digest = copy_in(src, incoming, move)
-        try:
-            # the bytes may have changed while copied: the facts come from the copy
-            facts = inspect_folder(incoming, digests) if is_folder else inspect_file(incoming, sha256=digest)
-            zoo._check_fit(zoo.registry().arch(arch), incoming, str(src))
-        except (FormatError, ArchitectureError) as e:
-            give_back(incoming, src, move)
-            raise type(e)(str(e).replace(str(incoming), str(src))) from None
-        state_copy, state_digest = None, ""
-        if state is not None:
-            try:
+        check_fit(zoo.registry(), zoo.registry().arch(arch), src, str(src))
+        with ws.transaction(f"{model}-{step}") as txn:
+            incoming = incoming_path(ws, model, step, folder=is_folder)
+            txn.take([(src, incoming, move)])  # a killed --move is put back at its source by the next command
+            facts, digests = _copy_checked(zoo, src, incoming, members, move, arch)
+            state_copy, state_digest = None, ""
+            if state is not None:
                 state_copy, state_digest = prepare_state(zoo, state, incoming, arch, model, step)
-            except BaseException:
-                give_back(incoming, src, move)
-                raise
-        if existing is not None:
-            same_state = state_copy is None or existing.get("state_sha256") == state_digest
-            problem = None
-            if existing["sha256"] != facts.sha256 and not replace:
-                problem = (f"{model}@{step} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
-                           "pick a new --step, or pass --replace to overwrite it")
-            elif not same_state and existing.get("state_sha256") and not replace:
-                problem = (f"{model}@{step} already has another training state (sha256 "
-                           f"{existing['state_sha256'][:12]}…); pass --replace to overwrite it")
-            if problem or (existing["sha256"] == facts.sha256 and same_state):
-                give_back(incoming, src, move)
-                if state_copy is not None:
-                    state_copy.unlink(missing_ok=True)
-                if problem:
-                    raise DuplicateCheckpointError(problem)
+                txn.take([(state_copy, state_copy, False)])
+            if existing is not None and _unchanged(existing, facts.sha256, state_copy, state_digest, replace):
+                txn.abandon()
                 # an earlier add killed after its table write never staged: staging again is cheap and idempotent
                 staged = stage_add(zoo, [str(Path(existing["path"]).parent)]) if stage else ()
                 return AddResult(Checkpoint.from_row(existing), "unchanged", staged)
-        row = make_row(facts, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
-                       epoch=epoch, description=description, tags=tags, parent=parent, source=source,
-                       reported=reported, files=digests)
-        row["state_sha256"] = state_digest
-        warm.join()
-        staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage)
+            row = make_row(facts, model=model, step=step, arch=arch, task=task, dataset=dataset, license=license,
+                           epoch=epoch, description=description, tags=tags, parent=parent, source=source,
+                           reported=reported, files=digests)
+            row["state_sha256"] = state_digest
+            warm.join()
+            staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage, txn)
     return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+
+def _copy_checked(zoo: Zoo, src: Path, incoming: Path, members: list[str], move: bool,
+                  arch: str) -> tuple[FileFacts, dict[str, str]]:
+    """Copy (or move) into incoming, then take the facts from the copy: the bytes may have changed while copied."""
+    digests: dict[str, str] = {}
+    if members:
+        digests = copy_folder_in(src, members, incoming)
+    else:
+        digest = copy_in(src, incoming, move)
+    try:
+        facts = inspect_folder(incoming, digests) if members else inspect_file(incoming, sha256=digest)
+        check_fit(zoo.registry(), zoo.registry().arch(arch), incoming, str(src))
+    except (FormatError, ArchitectureError) as e:
+        raise type(e)(str(e).replace(str(incoming), str(src))) from None
+    return facts, digests
+
+
+def _unchanged(existing: Row, sha256: str, state_copy: Path | None, state_digest: str, replace: bool) -> bool:
+    """Whether re-adding ``existing`` changes nothing; raises when it would change it without ``replace``."""
+    ref = f"{existing['model']}@{existing['step']}"
+    same_state = state_copy is None or existing.get("state_sha256") == state_digest
+    if existing["sha256"] != sha256 and not replace:
+        raise DuplicateCheckpointError(f"{ref} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
+                                       "pick a new --step, or pass --replace to overwrite it")
+    if not same_state and existing.get("state_sha256") and not replace:
+        raise DuplicateCheckpointError(f"{ref} already has another training state (sha256 "
+                                       f"{existing['state_sha256'][:12]}…); pass --replace to overwrite it")
+    return existing["sha256"] == sha256 and same_state
 
 
 @dataclass(frozen=True)
@@ -279,7 +285,7 @@ def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weigh
     from ..registry.archs import build
     from ..training.state import TrainingState, load_state, save_state, state_problem
 
-    dest = zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.state.safetensors"
+    dest = zoo.workspace.incoming / f"{model}-{step}-{os.getpid()}.state.safetensors"
     dest.parent.mkdir(parents=True, exist_ok=True)
     what = "the training state" if isinstance(state, TrainingState) else str(state)
     try:
@@ -304,10 +310,10 @@ def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weigh
     return dest, digest
 
 
-def incoming_path(zoo: Zoo, model: str, step: int, folder: bool = False) -> Path:
-    """Where ``add`` copies a file (or a folder) before placing it (its name says whose it is; see
-    recover_killed_adds)."""
-    return zoo._work / "incoming" / f"{model}-{step}-{os.getpid()}.{'folder' if folder else 'safetensors'}"
+def incoming_path(ws: Workspace, model: str, step: int, folder: bool = False) -> Path:
+    """Where ``add`` copies a file (or a folder) before placing it (its name says whose process made it, so a
+    killed command's copies are swept)."""
+    return ws.incoming / f"{model}-{step}-{os.getpid()}.{'folder' if folder else 'safetensors'}"
 
 
 def copy_folder_in(src: Path, members: Sequence[str], incoming: Path) -> dict[str, str]:
@@ -351,17 +357,17 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
     }
 
 
-def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
+def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool, txn: Transaction,
            overlap: bool = False) -> tuple[str, ...]:
-    """Under the lock: place checked copies, track them in their folders' pointers, write the table, stage.
+    """Under the lock, in ``txn``: place checked copies, track them in their folders' pointers, write the table, stage.
 
-    One transaction for one file or a thousand: the new table is validated first; each touched
-    pointer is journaled before anything moves (a killed commit is undone by the next add, see
-    recover_killed_adds); a failure puts every file, pointer and replaced checkpoint back. With
-    ``overlap`` (a batch, whose rows were all built from checked arguments), the schema check of the
-    new rows runs while DVC hashes the files, and a refusal undoes the placing like any other failure
-    (the DVC cache may keep the objects, which nothing references).
+    One transaction for one file or a thousand: the new table is validated first; every step is in the
+    undo log before it happens (a failure, or a kill followed by the next command's recovery, puts every
+    file, pointer and replaced checkpoint back; a moved file returns to its source). With ``overlap`` (a
+    batch, whose rows were all built from checked arguments), the schema check of the new rows runs while
+    DVC hashes the files, and a refusal undoes the placing like any other failure.
     """
+    ws = zoo.workspace
     replaced = {id(i.existing) for i in items if i.existing is not None}
     new_rows = [r for r in rows if id(r) not in replaced] + [i.row for i in items]
     new_data = table.dump_csv(new_rows)
@@ -369,158 +375,88 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool,
 
     def check() -> None:
         try:
-            zoo._validate_change(new_data, new_rows, [i.row for i in items])
+            ws.validate_change(new_data, new_rows, [i.row for i in items])
         except BaseException as e:
             refusal.append(e)
 
     checker = threading.Thread(target=check, daemon=True)
-    if overlap and table.is_known_valid(zoo.table_path.read_bytes()):
+    if overlap and table.is_known_valid(ws.table_path.read_bytes()):
         checker.start()
     else:
         check()
         if refusal:
-            for i in items:
-                give_back(i.copy, i.src, i.moved)
-                if i.state is not None:
-                    i.state.unlink(missing_ok=True)
             raise refusal[0]
-    folders: dict[str, list[Incoming]] = {}
-    for i in items:
-        folders.setdefault(str(Path(i.row["path"]).parent), []).append(i)
-    parts = {id(i): rules.parts(i.row) for i in items}
-    pid = os.getpid()
-    # DVC rewrites the pointer in place: if this process is killed meanwhile, the next add puts the old
-    # pointer back from this journal and deletes the files placed here that the table lacks
-    journals = [journal_pointer(zoo, folder, f"{group[0].row['model']}-{group[0].row['step']}",
-                                placed=[i.row["path"] for i in group if i.existing is None]
-                                + [_state_rel(i.row) for i in group if i.state is not None
-                                   and not (i.existing or {}).get("state_sha256")])
-                for folder, group in folders.items()]
-    backups: list[tuple[Path, Path]] = []
-    done: list[tuple[Incoming, Path]] = []
-    old_table = zoo.table_path.read_bytes()
-    gitignore = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
-    old_gitignore = gitignore.read_bytes() if gitignore.is_file() else None
-    table_written = False
-    known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows} | {
-        sha for r in rows if r.get("files") for _, sha in rules.parts(r)}
-    new_objects: list[Path] = []
-    states: list[tuple[Incoming, str]] = []  # (item, state path) whose state file is placed or removed
-    placed_states: list[Path] = []
+    folders = sorted({str(Path(i.row["path"]).parent) for i in items})
+    store = ws.store
+    txn.save(*(ws.root / store.pointer(f) for f in folders), ws.root / constants.CHECKPOINTS_DIR / ".gitignore")
     try:
-        old_manifests = {folder: zoo.storage.manifest_object(folder) for folder in folders}
-        for i in items:
-            dest = zoo._abs(i.row["path"])
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists():
-                kind = "folderprevious" if dest.is_dir() else "previous"
-                backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.{kind}"
-                os.replace(dest, backup)
-                backups.append((backup, dest))
-            os.replace(i.copy, dest)
-            done.append((i, dest))
-            if i.state is not None or (i.existing or {}).get("state_sha256"):
-                # a replaced checkpoint's old state goes too: a state never outlives the weights it belongs to
-                state_rel = _state_rel(i.row)
-                state_dest = zoo._abs(state_rel)
-                if state_dest.exists():
-                    backup = zoo._work / "incoming" / f"{i.row['model']}-{i.row['step']}-{pid}.stateprevious"
-                    os.replace(state_dest, backup)
-                    backups.append((backup, state_dest))
-                if i.state is not None:
-                    os.replace(i.state, state_dest)
-                    placed_states.append(state_dest)
-                states.append((i, state_rel))
+        old_manifests = {folder: store.manifest_object(folder) for folder in folders}
+        states = _place(ws, txn, items)
         ensure_gitignore(zoo)
+        parts = {id(i): rules.parts(i.row) for i in items}
         # a replaced folder's files that the new one lacks are recorded as removed
         gone = [p for i in items if i.existing is not None for p, _ in rules.parts(i.existing)
                 if p not in {q for q, _ in parts[id(i)]}]
-        zoo.storage.track([p for i in items for p, _ in parts[id(i)]] + gone + [rel for _, rel in states])
-        # what only this add put in the DVC cache, removed again if it fails: bytes no row holds, and
-        # the folders' new manifests
-        new_objects = [m for f, old in old_manifests.items() if (m := zoo.storage.manifest_object(f)) not in (None, old)]
-        for i in items:
-            for rel, sha in parts[id(i)]:
-                obj = zoo.storage.cached_object(rel)
-                if obj is None or obj.stat().st_size != zoo._abs(rel).stat().st_size:
-                    raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
-                                       "run `dvc doctor` and the command again")
-                if sha not in known:
-                    new_objects.append(obj)
-        for i, rel in states:
-            if i.state is None:
-                continue
-            obj = zoo.storage.cached_object(rel)
-            if obj is None or obj.stat().st_size != zoo._abs(rel).stat().st_size:
-                raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
-                                   "run `dvc doctor` and the command again")
-            if i.row["state_sha256"] not in known:
-                new_objects.append(obj)
+        store.track([p for i in items for p, _ in parts[id(i)]] + gone + [rel for _, rel in states])
+        txn.created(*_new_objects(ws, rows, items, states, old_manifests))
+    finally:
         if checker.ident is not None:  # started: the overlapped schema check
             checker.join()
-        if refusal:
-            raise refusal[0]
-        # from here a killed add is complete (recovery compares the table with this digest); a failed one
-        # (git add refused, disk full) is still undone below
-        for journal, _, _ in journals:
-            mark_journal(journal, table=hashlib.sha256(new_data).hexdigest())
-        try:
-            table.atomic_write(zoo.table_path, new_data)
-        except OSError as e:
-            full = disk_full(e)
-            if full is None:
-                raise
-            raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") + "; nothing was added") from None
-        table_written = True
-        zoo._table_cache = None
-        staged = stage_add(zoo, folders) if stage else ()
-    except BaseException:
-        if checker.ident is not None:
-            checker.join()
-        if table_written:
-            table.atomic_write(zoo.table_path, old_table)
-            zoo._table_cache = None
-        for i, dest in done:
-            give_back(dest, i.src, i.moved)  # a moved file goes back where it came from, never lost
-        for i in items[len(done):]:
-            give_back(i.copy, i.src, i.moved)
-        for i in items:
-            if i.state is not None:
-                i.state.unlink(missing_ok=True)
-        for placed in placed_states:
-            placed.unlink(missing_ok=True)
-        for backup, dest in backups:
-            if backup.is_dir():
-                remove_path(dest)
-            os.replace(backup, dest)
-        for folder in folders:
-            path = zoo.root / folder
-            if path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        for journal, pointer, old_pointer in journals:
-            if old_pointer is None:  # DVC may have recorded the file before its copy failed
-                pointer.unlink(missing_ok=True)
-            elif pointer.read_bytes() != old_pointer:
-                table.atomic_write(pointer, old_pointer)
-            journal.unlink(missing_ok=True)
-        for obj in new_objects:
-            obj.unlink(missing_ok=True)
-        if old_gitignore is None:
-            gitignore.unlink(missing_ok=True)
-        elif gitignore.read_bytes() != old_gitignore:
-            table.atomic_write(gitignore, old_gitignore)
-        raise
-    for backup, _ in backups:
-        remove_path(backup)
-    for journal, _, _ in journals:
-        journal.unlink(missing_ok=True)
-    for i, _dest in done:
-        for rel, sha in parts[id(i)]:
-            zoo.stamps.record(zoo._abs(rel), sha)
+    if refusal:
+        raise refusal[0]
+    try:
+        txn.write_table(new_data)
+    except OSError as e:
+        full = disk_full(e)
+        if full is None:
+            raise
+        raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") + "; nothing was added") from None
+    staged = stage_add(zoo, folders) if stage else ()
+    for i in items:
+        for rel, sha in rules.parts(i.row):
+            ws.stamps.record(ws.path(rel), sha)
     for i, rel in states:
         if i.state is not None:
-            zoo.stamps.record(zoo._abs(rel), i.row["state_sha256"])
+            ws.stamps.record(ws.path(rel), i.row["state_sha256"])
     return staged
+
+
+def _place(ws: Workspace, txn: Transaction, items: Sequence[Incoming]) -> list[tuple[Incoming, str]]:
+    """Put every checked copy (and training state) at its table path; (item, state path) whose state changed."""
+    states: list[tuple[Incoming, str]] = []
+    moves: list[tuple[Path, Path, Path | None]] = []
+    for i in items:
+        moves.append((i.copy, ws.path(i.row["path"]), i.src if i.moved else None))
+        if i.state is not None or (i.existing or {}).get("state_sha256"):
+            # a replaced checkpoint's old state goes too: a state never outlives the weights it belongs to
+            state_rel = _state_rel(i.row)
+            if i.state is not None:
+                moves.append((i.state, ws.path(state_rel), None))
+            else:
+                txn.displace(ws.path(state_rel))
+            states.append((i, state_rel))
+    txn.place(moves)
+    return states
+
+
+def _new_objects(ws: Workspace, rows: list[Row], items: Sequence[Incoming], states: list[tuple[Incoming, str]],
+                 old_manifests: dict[str, Path | None]) -> list[Path]:
+    """What only this add put in the DVC cache (bytes no row holds, the folders' new manifests), checking that
+    DVC stored every file."""
+    store = ws.store
+    known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows} | {
+        sha for r in rows if r.get("files") for _, sha in rules.parts(r)}
+    new = [m for f, old in old_manifests.items() if (m := store.manifest_object(f)) not in (None, old)]
+    wanted = [(rel, sha) for i in items for rel, sha in rules.parts(i.row)]
+    wanted += [(rel, i.row["state_sha256"]) for i, rel in states if i.state is not None]
+    for rel, sha in wanted:
+        obj = store.cached_object(rel)
+        if obj is None or obj.stat().st_size != ws.path(rel).stat().st_size:
+            raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
+                               "run `dvc doctor` and the command again")
+        if sha not in known:
+            new.append(obj)
+    return new
 
 
 def _state_rel(row: Row) -> str:
@@ -530,93 +466,12 @@ def _state_rel(row: Row) -> str:
 def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
     """``git add`` the table, the pointers of ``folders`` and the checkpoints' .gitignore; a refusal (another
     git command holds the index lock) raises ZooError naming the lock file."""
+    ws = zoo.workspace
     try:
-        return zoo._git_add([constants.TABLE_PATH, *(zoo.storage.pointer(f) for f in folders),
-                             f"{constants.CHECKPOINTS_DIR}/.gitignore"])
+        return ws.stage([constants.TABLE_PATH, *(ws.store.pointer(f) for f in folders),
+                         f"{constants.CHECKPOINTS_DIR}/.gitignore"])
     except ZooError as e:
         raise ZooError(f"{e}; nothing was added (run the command again once that git command is done)") from None
-
-
-def check_git_index(zoo: Zoo) -> None:
-    """Refuse to start a change that ends in ``git add`` while another git command holds the index lock."""
-    lock = zoo.root / ".git" / "index.lock"
-    if lock.exists():
-        raise ZooError(f"{lock} exists: another git command is using this clone (or one was killed; then delete "
-                       "the file); nothing was changed, run the command again once it is done")
-
-
-def mark_journal(journal: Path, **facts: str) -> None:
-    """Add ``facts`` to a pointer journal (atomically)."""
-    data = json.loads(journal.read_text())
-    table.atomic_write(journal, json.dumps({**data, **facts}).encode())
-
-
-def journal_pointer(zoo: Zoo, folder: str, tag: str, **facts: list[str]) -> tuple[Path, Path, bytes | None]:
-    """Before a folder's pointer changes (add or rm): record its current content, and ``facts`` such as the
-    files an add places (``placed``) or the rows an rm removes (``removed``), so that
-    ``recover_killed_adds`` can undo a killed command. Returns (journal, pointer, its old bytes)."""
-    pointer_rel = zoo.storage.pointer(folder)
-    pointer = zoo.root / pointer_rel
-    old = pointer.read_bytes() if pointer.is_file() else None
-    journal = zoo._work / "incoming" / f"{tag}-{os.getpid()}.pointer"  # <name>-<pid>: swept once its process is gone
-    content = None if old is None else old.decode("utf-8", "surrogateescape")
-    table.atomic_write(journal, json.dumps({"pointer": pointer_rel, "content": content, **facts}).encode())
-    return journal, pointer, old
-
-
-def recover_killed_adds(zoo: Zoo) -> list[Path]:
-    """Under the lock: undo what a killed ``zoo add`` or ``zoo rm`` left half-done, then sweep its temp files.
-
-    A stale pointer journal (its process is gone) means DVC may have been killed while rewriting
-    that pointer: the pointer is put back as it was (and a replaced checkpoint's old bytes with it),
-    which matches the table, since an add writes the table only after removing its journal. An rm's
-    journal names the rows it removes: once the table lacks them the rm was complete and its journal
-    is just swept. Returns the files removed or restored from."""
-    incoming = zoo._work / "incoming"
-    stale = stale_temp_files([incoming])
-    restored_pids = set()
-    in_table: set[str] | None = None
-    for path in [p for p in stale if p.name.endswith(".pointer")]:
-        try:
-            data = json.loads(path.read_text())
-            rel = str(data["pointer"])
-            if re.fullmatch(rf"{constants.CHECKPOINTS_DIR}/{rules.SLUG_PATTERN}\.dvc", rel):
-                if in_table is None:
-                    in_table = {r["path"] for r in zoo.rows()}
-                if data.get("removed") and not any(p in in_table for p in data["removed"]):
-                    continue  # a killed rm that had written the table: it is complete
-                if data.get("table") and data["table"] == hashlib.sha256(zoo.table_path.read_bytes()).hexdigest():
-                    continue  # a killed add that had written the table: it is complete
-                target = zoo.root / rel
-                if data.get("content") is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    table.atomic_write(target, str(data["content"]).encode("utf-8", "surrogateescape"))
-                restored_pids.add(path.name.rsplit("-", 1)[1].split(".")[0])
-                folder = rel[: -len(".dvc")] + "/"
-                for placed in data.get("placed") or []:
-                    # new files the killed add had placed: the table never listed them
-                    if isinstance(placed, str) and placed.startswith(folder) and placed not in in_table:
-                        remove_path(zoo._abs(placed))
-        except (OSError, ValueError, KeyError, TypeError, ZooError):
-            pass
-    for path in [p for p in stale if p.name.endswith((".previous", ".stateprevious", ".folderprevious"))]:
-        try:
-            kind = path.name.rsplit(".", 1)[1]
-            model, step, pid = path.name.rsplit(".", 1)[0].rsplit("-", 2)
-            if pid in restored_pids:  # the replace never completed: the old bytes go back
-                where = {"stateprevious": rules.state_path(model, int(step)),
-                         "folderprevious": rules.checkpoint_path(model, int(step), "folder")}
-                dest = zoo._abs(where.get(kind) or rules.checkpoint_path(model, int(step)))
-                remove_path(dest)
-                os.replace(path, dest)
-        except (OSError, ValueError, ZooError):
-            pass
-    for path in stale:
-        remove_path(path)
-    sweep_stale_temp_files(zoo.root, zoo._work)
-    zoo.storage.repair_after_kill()
-    return stale
 
 
 def ensure_gitignore(zoo: Zoo) -> None:
@@ -674,6 +529,17 @@ def check_source(src: Path, move: bool = False) -> None:
                                     "the file it points to)")
         if not os.access(src.parent, os.W_OK | os.X_OK):
             raise InvalidValueError(f"{src}: you may not delete it (its folder is not writable); drop --move to copy it")
+
+
+def refuse_move_from_zoo(root: Path, src: Path) -> None:
+    """``--move`` takes files from outside the zoo: moving a tracked checkpoint (or a DVC cache object) out of
+    its place would take it from its model. Decided by where the path resolves, not by how it is spelled."""
+    where = src.resolve()
+    for inside in (constants.CHECKPOINTS_DIR, ".dvc"):
+        base = (root / inside).resolve()
+        if where == base or base in where.parents:
+            raise InvalidValueError(f"{src}: is inside the zoo ({inside}/); --move takes files from outside it, so "
+                                    "drop --move to copy it")
 
 
 def _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,

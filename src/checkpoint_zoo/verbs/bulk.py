@@ -15,20 +15,20 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import rules
+from ..entities import BulkAddResult, Checkpoint
 from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageError, ZooError
 from ..formats import inspect_file, sniff_safetensors
-from ..model import BulkAddResult, Checkpoint
 from ..progress import byte_progress
+from ..registry.fit import check_fit
 from .add import (
     Incoming,
     _check_add_args,
     _warm_schema,
-    check_git_index,
     check_registered,
     check_source,
     commit,
@@ -36,11 +36,12 @@ from .add import (
     give_back,
     incoming_path,
     make_row,
-    recover_killed_adds,
+    refuse_move_from_zoo,
 )
 
 if TYPE_CHECKING:
     from ..api import Zoo
+    from ..workspace.transaction import Transaction
 
 Row = dict[str, str]
 
@@ -127,7 +128,7 @@ def _unknown_columns(where: Path, unknown: list[str]) -> str:
 def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any], *,
              move: bool = False, replace: bool = False, stage: bool = True, where: str = "") -> BulkAddResult:
     """Add every line, or none: see the module docstring. ``common`` fills what a line leaves out."""
-    zoo._workspace_only("add")
+    zoo.writable("add")
     started = time.monotonic()
     warm = threading.Thread(target=_warm_schema, daemon=True)
     warm.start()
@@ -140,6 +141,7 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
             spec["moved"] = move
             if move:
                 check_source(spec["file"], move=True)
+                refuse_move_from_zoo(zoo.root, spec["file"])
             check_registered(zoo, spec["arch"], spec["task"], spec["dataset"], spec["reported"])
             specs.append((label, spec))
         except ZooError as e:
@@ -159,11 +161,12 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
         seen[key] = sources[source] = label
         unique.append((label, spec))
     batch_refs = {f"{m}@{s}" for m, s in seen}
-    with zoo._lock():
-        recover_killed_adds(zoo)
+    ws = zoo.workspace
+    with ws.lock():
+        ws.recover()
         if stage:
-            check_git_index(zoo)
-        rows = zoo.rows()
+            ws.check_git_index()
+        rows = ws.rows()
         by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
         folded = {r["model"].casefold(): r["model"] for r in rows}
         checked: list[tuple[str, dict[str, Any]]] = []
@@ -188,18 +191,8 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
                 problems.append((label, str(e)))
                 continue
             checked.append((label, spec))
-        copies: list[tuple[str, dict[str, Any], Path, str]] = []
-        try:
-            total = sum(spec["file"].stat().st_size for _, spec in checked)
-            with byte_progress(total, "copying and hashing", len(checked)) as advance:
-                for label, spec in checked:
-                    copy = incoming_path(zoo, spec["model"], spec["step"])
-                    digest = copy_in(spec["file"], copy, move, fsync=False)
-                    copies.append((label, spec, copy, digest))
-                    advance(copy.stat().st_size)
-            # one flush of everything written, not one per file: 1,000 fsyncs cost more than all the copies
-            os.sync()
-            items, unchanged = _rows(zoo, copies, by_ref, replace, problems)
+        with ws.transaction("batch") as txn:
+            items, unchanged = _copy_in_all(zoo, txn, checked, by_ref, replace, move, problems)
             warm.join()
             if problems:
                 problems.sort(key=lambda p: order[p[0]])
@@ -207,15 +200,29 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
                 raise InvalidValueError(
                     f"{head}{len(problems)} of {len(lines)} line(s) refused; nothing was added; fix them and run the "
                     "same command again:\n  " + "\n  ".join(f"{label}: {text}" for label, text in problems))
-        except BaseException:
-            for _, spec, copy, _ in copies:
-                give_back(copy, spec["file"], move)
-            raise
-        staged = commit(zoo, rows, items, stage, overlap=True) if items else ()
+            staged = commit(zoo, rows, items, stage, txn, overlap=True) if items else ()
     added = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is None)
     replaced = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is not None)
     return BulkAddResult(added, replaced, unchanged, staged,
                          sum(int(i.row["size_bytes"]) for i in items), time.monotonic() - started)
+
+
+def _copy_in_all(zoo: Zoo, txn: Transaction, checked: list[tuple[str, dict[str, Any]]], by_ref: dict[str, Row],
+                 replace: bool, move: bool, problems: list[tuple[str, str]]) -> tuple[list[Incoming], tuple[Checkpoint, ...]]:
+    """Copy (or move) every checked file into incoming, journaled first in one write so a kill gives every
+    moved file back; then the rows, from the copies."""
+    planned = [(label, spec, incoming_path(zoo.workspace, spec["model"], spec["step"])) for label, spec in checked]
+    txn.take([(spec["file"], copy, move) for _, spec, copy in planned])
+    copies: list[tuple[str, dict[str, Any], Path, str]] = []
+    total = sum(spec["file"].stat().st_size for _, spec in checked)
+    with byte_progress(total, "copying and hashing", len(checked)) as advance:
+        for label, spec, copy in planned:
+            digest = copy_in(spec["file"], copy, move, fsync=False)
+            copies.append((label, spec, copy, digest))
+            advance(copy.stat().st_size)
+    # one flush of everything written, not one per file: 1,000 fsyncs cost more than all the copies
+    os.sync()
+    return _rows(zoo, copies, by_ref, replace, problems)
 
 
 def _rows(zoo: Zoo, copies, by_ref: dict[str, Row], replace: bool,
@@ -225,7 +232,7 @@ def _rows(zoo: Zoo, copies, by_ref: dict[str, Row], replace: bool,
     for label, spec, copy, digest in copies:
         try:
             facts = inspect_file(copy, sha256=digest)  # the bytes may have changed while copied
-            zoo._check_fit(zoo.registry().arch(spec["arch"]), copy, str(spec["file"]))
+            check_fit(zoo.registry(), zoo.registry().arch(spec["arch"]), copy, str(spec["file"]))
         except (FormatError, ArchitectureError) as e:
             problems.append((label, str(e).replace(str(copy), str(spec["file"]))))
             continue
@@ -328,3 +335,24 @@ def _reported(merged: Mapping[str, Any]) -> tuple[str, float] | None:
     if not sep:
         raise InvalidValueError(f"reported {text!r}: write METRIC=VALUE, e.g. accuracy=0.97")
     return metric.strip(), _number(value, "reported")
+
+
+def add_items(zoo: Zoo, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
+              stage: bool = True, **common: Any) -> BulkAddResult:
+    """Add many safetensors checkpoints in one transaction: all of them, or none.
+
+    Each item is a mapping with ``file``, ``model``, ``step`` and any of ``add``'s metadata
+    (``arch``, ``task``, ``dataset``, ``license``, ``epoch``, ``description``, ``tags``, ``parent``,
+    ``source``, ``reported`` as ``"METRIC=VALUE"``, or an expected ``sha256``); ``common`` gives
+    values for every item that leaves them out (an item that gives another value is refused).
+    Every bad item is named in one ``InvalidValueError``, and nothing changes.
+    """
+    lines = [(f"item {n}", dict(item)) for n, item in enumerate(items, 1)]
+    return add_many(zoo, lines, common, move=move, replace=replace, stage=stage)
+
+
+def add_from(zoo: Zoo, manifest: str | os.PathLike[str], *, move: bool = False, replace: bool = False,
+             stage: bool = True, **common: Any) -> BulkAddResult:
+    """``add_many`` of a manifest file: CSV with a header row, or JSON Lines, one checkpoint per line
+    (the same fields; a relative ``file`` is taken from the manifest's folder)."""
+    return add_many(zoo, read_manifest(manifest), common, move=move, replace=replace, stage=stage, where=str(manifest))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import constants, gitcmd
+from ..entities import CommitResult
 from ..errors import UsageError, ZooError
-from ..model import CommitResult
 
 if TYPE_CHECKING:
     from ..api import Zoo
@@ -25,12 +25,12 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
     from .. import merge
     from ..storage.dvc import pipeline_paths, stale_stages
 
-    zoo._workspace_only("commit")
+    zoo.writable("commit")
     if not message.strip():
         raise UsageError("-m MESSAGE is required and must not be blank")
     if not (zoo.root / ".git").is_dir():
         raise ZooError(f"{zoo.root}: not a git work tree; nothing to commit into")
-    with zoo._lock():
+    with zoo.workspace.lock():
         merge.ensure(zoo.root)
         if check_pipeline:
             stale = stale_stages(zoo.root)
@@ -39,7 +39,7 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
                                "match the table; run `dvc repro`, then `zoo commit` again")
         candidates = [constants.TABLE_PATH, constants.CHECKPOINTS_DIR, ".gitattributes", *pipeline_paths(zoo.root),
                       *in_tree_remotes(zoo.root, zoo.storage.remotes()).values()]
-        zoo._git_add(_stageable(zoo, list(dict.fromkeys(candidates))))
+        zoo.workspace.stage(_stageable(zoo, list(dict.fromkeys(candidates))))
         staged = _git(zoo, "diff", "--cached", "--name-only", "-z").split("\0")
         staged = [p for p in staged if p]
         if not staged:

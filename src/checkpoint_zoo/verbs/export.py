@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..entities import ExportResult
 from ..errors import InvalidValueError, UsageError
-from ..model import ExportResult
 
 if TYPE_CHECKING:
     from ..api import Zoo

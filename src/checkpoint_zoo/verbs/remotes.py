@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from .. import constants
 from ..catalog import rules
+from ..entities import RemoteInfo
 from ..errors import InvalidValueError, SecretError
-from ..model import RemoteInfo
 from ..safety import control_character, redact_url, url_credentials
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def remotes(zoo: Zoo) -> list[RemoteInfo]:
     """The remotes this clone knows: the committed ``.dvc/config`` plus its own ``.dvc/config.local``."""
-    zoo._workspace_only("remote list")
+    zoo.writable("remote list")
     out = []
     for r in zoo.storage.remotes():
         options = dict(r["options"])
@@ -44,7 +44,7 @@ def remote_add(zoo: Zoo, name: str, url: str, *, endpoint: str | None = None, re
     ``user:password@`` in any URL) are refused unless ``local``: keep them in the environment or in
     config.local. Waits for the zoo's lock, so concurrent remote commands all land.
     """
-    zoo._workspace_only("remote add")
+    zoo.writable("remote add")
     problem = rules.slug_problem(name, "remote name")
     if problem:
         raise InvalidValueError(problem)
@@ -62,42 +62,42 @@ def remote_add(zoo: Zoo, name: str, url: str, *, endpoint: str | None = None, re
         opts["endpointurl"] = _check_endpoint(endpoint)
     if region is not None:
         opts["region"] = region
-    with zoo._lock():
+    with zoo.workspace.lock():
         zoo.storage.add_remote(name, url, opts, level="local" if local else "repo", default=default, force=force)
         if not local:
-            zoo._git_add([".dvc/config"])
+            zoo.workspace.stage([".dvc/config"])
     return remote(zoo, name)
 
 
 def remote_modify(zoo: Zoo, name: str, key: str, value: str | None, *, local: bool = False) -> RemoteInfo:
     """Set one option of a remote (``value`` None unsets it); secrets only with ``local``."""
-    zoo._workspace_only("remote modify")
+    zoo.writable("remote modify")
     _check_values(name, {key: value or ""}, local)
     if key == "endpointurl" and value is not None:
         value = _check_endpoint(value)
-    with zoo._lock():
+    with zoo.workspace.lock():
         zoo.storage.modify_remote(name, key, value, level="local" if local else "repo")
         if not local:
-            zoo._git_add([".dvc/config"])
+            zoo.workspace.stage([".dvc/config"])
     return remote(zoo, name)
 
 
 def remote_default(zoo: Zoo, name: str | None, *, local: bool = False) -> None:
     """Make ``name`` the default remote (None: no default) in .dvc/config (or config.local)."""
-    zoo._workspace_only("remote default")
-    with zoo._lock():
+    zoo.writable("remote default")
+    with zoo.workspace.lock():
         zoo.storage.set_default_remote(name, level="local" if local else "repo")
         if not local:
-            zoo._git_add([".dvc/config"])
+            zoo.workspace.stage([".dvc/config"])
 
 
 def remote_remove(zoo: Zoo, name: str) -> list[str]:
     """Forget a remote (in .dvc/config and .dvc/config.local); returns the files it was removed from."""
-    zoo._workspace_only("remote remove")
-    with zoo._lock():
+    zoo.writable("remote remove")
+    with zoo.workspace.lock():
         levels = zoo.storage.remove_remote(name)
         if "repo" in levels:
-            zoo._git_add([".dvc/config"])
+            zoo.workspace.stage([".dvc/config"])
     return [".dvc/config" if lv == "repo" else ".dvc/config.local" for lv in levels]
 
 

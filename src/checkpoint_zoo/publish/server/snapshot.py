@@ -68,7 +68,7 @@ class Snapshot:
 
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
     """The snapshot of these rows and their (current) evaluation records."""
-    from ...model import Checkpoint
+    from ...entities import Checkpoint
     from ..index import build_entries, mark_best, task_summaries
 
     evaluated = [r for r in rows if f"{r['model']}@{r['step']}" in records]

@@ -13,11 +13,15 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import constants, gitcmd
-from .errors import IntegrityError, MissingFileError, NotAZooError, RemoteUnreachableError, StorageError, ZooError
-from .safety import pid_alive
-from .storage.dvc import download_at_revision
+from .. import constants, gitcmd
+from ..errors import IntegrityError, MissingFileError, NotAZooError, RemoteUnreachableError, StorageError, ZooError
+from ..safety import pid_alive
+from ..storage.dvc import download_at_revision
+
+if TYPE_CHECKING:
+    from ..registry import Registry
 
 
 def _is_path(url: str) -> bool:
@@ -34,6 +38,8 @@ class RevisionSource:
 
     def __init__(self, url: str, rev: str | None = None, remote: str | None = None) -> None:
         self.url = str(url)
+        self._rows: list[dict[str, str]] | None = None
+        self._registry: Registry | None = None
         self.remote = remote
         if _is_local(self.url):
             top = gitcmd.run(Path(self.url), "rev-parse", "--show-toplevel", check=False)
@@ -56,6 +62,42 @@ class RevisionSource:
         self.commit = found.stdout.decode().strip()
         if self.read_bytes(constants.TABLE_PATH) is None:
             raise NotAZooError(f"revision {self.rev!r} of {self.url} holds no zoo (no {constants.TABLE_PATH})")
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    def rows(self) -> list[dict[str, str]]:
+        """The table at this revision, validated once."""
+        if self._rows is None:
+            from ..catalog import table
+
+            self._rows = table.load(self.read_bytes(constants.TABLE_PATH) or b"", f"{constants.TABLE_PATH}@{self.rev}")
+        return self._rows
+
+    def stored_records(self, models=None) -> dict[str, dict]:
+        """The evaluation records committed at this revision (all models, or these)."""
+        from ..evaluation.results import parse_results
+
+        names = (sorted(f"{m}.json" for m in set(models)) if models is not None
+                 else self.list_dir(constants.EVALUATIONS_DIR))
+        return parse_results((f"{constants.EVALUATIONS_DIR}/{n} at {self.rev}",
+                              self.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}")) for n in names)
+
+    def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False):
+        """The registries at this revision; its code folder is made importable only when asked for (``code``),
+        and runs only when ``trusted``."""
+        from ..registry import load_registry
+
+        if not strict:
+            return load_registry(self.list_dir, self.read_bytes, strict=False)
+        if self._registry is None:
+            code_dir = (self.checkout() / constants.CODE_DIR) if code and self.list_dir(constants.CODE_DIR) else None
+            self._registry = load_registry(self.list_dir, self.read_bytes, code_dir=code_dir, trusted=trusted)
+        return self._registry
+
+    def forget(self) -> None:
+        """Nothing changes at a revision; kept for the Source protocol."""
 
     def _mirror(self) -> Path:
         key = hashlib.sha256(self.url.encode()).hexdigest()[:24]

@@ -1,0 +1,73 @@
+"""What a checkpoint reference names: one row (``m@3``, ``m@latest``, ``m@best``) or many (wildcards)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .. import constants
+from ..catalog import query
+from ..catalog.refs import Ref, parse_ref
+from ..errors import CheckpointNotFoundError
+
+if TYPE_CHECKING:
+    from ..api import Zoo
+
+Row = dict[str, str]
+
+
+def resolve_row(zoo: Zoo, ref: str | Ref, rows: list[Row] | None = None) -> Row:
+    """The row one reference names; unknown models and steps are named with what exists."""
+    r = parse_ref(ref) if isinstance(ref, str) else ref
+    rows = zoo.rows() if rows is None else rows
+    mine = [row for row in rows if row["model"] == r.model]
+    if not mine:
+        near = sorted({row["model"] for row in rows if row["model"].casefold() == r.model.casefold()})
+        hint = f" (did you mean {near[0]}?)" if near else "; `zoo ls` lists the models"
+        raise CheckpointNotFoundError(f"unknown model {r.model!r} in {constants.TABLE_PATH}{hint}")
+    if r.selector == "latest":
+        return max(mine, key=lambda row: int(row["step"]))
+    if r.selector == "best":
+        return best_row(zoo, r.model, mine)
+    for row in mine:
+        if int(row["step"]) == r.selector:
+            return row
+    steps = ", ".join(row["step"] for row in sorted(mine, key=lambda x: int(x["step"])))
+    raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
+
+
+def resolve_many(zoo: Zoo, refs: Sequence[str], rows: list[Row]) -> list[Row]:
+    """Rows of several references, where a model name may be a shell wildcard (``'mnist-*@best'``)."""
+    out: list[Row] = []
+    models = sorted({r["model"] for r in rows}, key=query.natural_key)
+    for ref in refs:
+        r = parse_ref(ref)
+        if not any(ch in r.model for ch in "*?["):
+            out.append(resolve_row(zoo, r, rows))
+            continue
+        matched = [m for m in models if fnmatch.fnmatchcase(m, r.model)]
+        if not matched:
+            raise CheckpointNotFoundError(f"no model matches {r.model!r} in {constants.TABLE_PATH}; `zoo ls` lists them")
+        out.extend(resolve_row(zoo, Ref(m, r.selector), rows) for m in matched)
+    return out
+
+
+def best_row(zoo: Zoo, model: str, mine: list[Row]) -> Row:
+    """``model@best``: the one selection rule (catalog/selection.py) over the model's current records."""
+    from ..catalog.selection import best
+
+    records = zoo.records([model])
+    chosen = best(records[f"{r['model']}@{r['step']}"] for r in mine if f"{r['model']}@{r['step']}" in records)
+    if chosen is None:
+        raise CheckpointNotFoundError(
+            f"{model}@best: {model} has no evaluated checkpoint yet; run `dvc repro` to evaluate it"
+        )
+    return next(r for r in mine if int(r["step"]) == int(chosen["step"]))
+
+
+def part_rows(row: Row) -> list[Row]:
+    """One row per file of the checkpoint's weights (the row itself for a one-file checkpoint)."""
+    from ..catalog import rules
+
+    return [{**row, "path": p, "sha256": sha, "files": ""} for p, sha in rules.parts(row)]

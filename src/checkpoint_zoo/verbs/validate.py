@@ -1,0 +1,92 @@
+"""``zoo validate``: every problem of the table (schema, registries) and of the files present here."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .. import constants
+from ..catalog import table
+from ..errors import FormatError, TableInvalidError, ZooError
+from ..formats import inspect_file
+from ..registry.fit import check_fit
+
+if TYPE_CHECKING:
+    from ..api import Zoo
+    from ..workspace.tree import Workspace
+
+Row = dict[str, str]
+
+
+def validate(zoo: Zoo) -> list[str]:
+    """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
+    ws = zoo.writable("validate")
+    data = ws.table_path.read_bytes()
+    parse_problems: list[str] = []
+    try:
+        rows = table.parse_csv(data, problems=parse_problems)
+        from ..catalog.schema import validate_frame
+
+        validate_frame(rows)
+    except TableInvalidError as e:
+        return [*parse_problems, *e.problems] if e.problems else [*parse_problems, str(e)]
+    if parse_problems:
+        return parse_problems
+    table.mark_valid(data)  # the schema verdict: no later read validates this table again
+    ws.source.remember_rows(rows)
+    return _registry_problems(ws, rows) + _file_problems(ws, rows)
+
+
+def _registry_problems(ws: Workspace, rows: list[Row]) -> list[str]:
+    problems = []
+    registry = ws.registry()
+    checked: dict[tuple[str, str, str, str], list[str]] = {}
+    for lineno, row in enumerate(rows, start=2):
+        combo = (row["arch"], row["task"], row["dataset"], row["reported_metric"])
+        if combo not in checked:
+            checked[combo] = registry.row_problems(*combo)
+        where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+        for problem in checked[combo]:
+            problems.append(f"{where}: {problem}")
+        task = registry.tasks.get(row["task"])
+        if task is not None and row["reported_metric"] in task.metrics and row["reported_value"]:
+            problem = task.metrics[row["reported_metric"]].value_problem(float(row["reported_value"]), "reported")
+            if problem:
+                problems.append(f"{where}: column 'reported_value' value {row['reported_value']}: {problem}")
+    return problems
+
+
+def _file_problems(ws: Workspace, rows: list[Row]) -> list[str]:
+    problems = []
+    registry = ws.registry()
+    listed: dict[str, frozenset[str]] = {}  # one listing per model folder, not a resolve() per row
+    for lineno, row in enumerate(rows, start=2):
+        folder, _, name = row["path"].rpartition("/")
+        if folder not in listed:
+            try:
+                listed[folder] = frozenset(os.listdir(ws.root / folder))
+            except (FileNotFoundError, NotADirectoryError):
+                listed[folder] = frozenset()
+        if name not in listed[folder]:
+            continue
+        path = ws.path(row["path"])
+        if not path.is_file():
+            continue
+        where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+        try:
+            facts = inspect_file(path, sha256=ws.stamps.sha256(path))
+        except FormatError as e:
+            problems.append(f"{where}: {e}")
+            continue
+        for col in ("size_bytes", "sha256", "num_params", "dtype"):
+            if str(getattr(facts, col)) != row[col]:
+                problems.append(
+                    f"{where}: column {col!r} says {row[col]!r} but {row['path']} has {getattr(facts, col)!r}; "
+                    f"re-add the file with `zoo add --replace` or restore it with `zoo pull {row['model']}@{row['step']}`"
+                )
+        if row["arch"] in registry.archs:
+            try:
+                check_fit(registry, registry.arch(row["arch"]), path, where)
+            except ZooError as e:
+                problems.append(str(e))
+    return problems

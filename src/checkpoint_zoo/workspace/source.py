@@ -1,0 +1,109 @@
+"""A zoo's files, read the same way from the working tree or from a git revision.
+
+The facade decides once which one it reads (``Zoo.__init__``); every reading verb then asks its Source,
+so no verb branches on the mode. ``RevisionSource`` (workspace/revision.py) is the other implementation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import constants
+from ..catalog import table
+from ..errors import NotAZooError
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+Row = dict[str, str]
+
+
+class Source(Protocol):
+    """What reading verbs need of a zoo: its files, its table, its records and its registries."""
+
+    rev: str
+    commit: str | None
+    git_dir: Path
+
+    @property
+    def location(self) -> str: ...
+
+    def read_bytes(self, rel: str) -> bytes | None: ...
+
+    def list_dir(self, rel: str) -> list[str]: ...
+
+    def rows(self) -> list[Row]: ...
+
+    def stored_records(self, models: Any = None) -> dict[str, dict]: ...
+
+    def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry: ...
+
+    def forget(self) -> None: ...
+
+
+class WorkTree:
+    """The working tree of a clone: files on disk, the table re-read whenever its stat changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git_dir = root
+        self.rev = "working tree"
+        self.commit: str | None = None
+        self._rows: tuple[object, list[Row]] | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    @property
+    def table_path(self) -> Path:
+        return self.root / constants.TABLE_PATH
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        p = self.root / rel
+        return p.read_bytes() if p.is_file() else None
+
+    def list_dir(self, rel: str) -> list[str]:
+        p = self.root / rel
+        return sorted(x.name for x in p.iterdir()) if p.is_dir() else []
+
+    def rows(self) -> list[Row]:
+        """The validated table rows as strings (cached while the file is unchanged)."""
+        try:
+            st = self.table_path.stat()
+        except FileNotFoundError:
+            raise NotAZooError(f"{self.table_path}: missing; restore it with `git checkout {constants.TABLE_PATH}`") from None
+        key = (st.st_mtime_ns, st.st_size)
+        if self._rows and self._rows[0] == key:
+            return self._rows[1]
+        rows = table.load(self.table_path.read_bytes(), constants.TABLE_PATH)
+        self._rows = (key, rows)
+        return rows
+
+    def remember_rows(self, rows: list[Row]) -> None:
+        """Keep rows just validated from the table file as it is now (no second parse)."""
+        st = self.table_path.stat()
+        self._rows = ((st.st_mtime_ns, st.st_size), rows)
+
+    def forget(self) -> None:
+        """Drop cached rows and registries (after this process changed the table or conf/)."""
+        self._rows = None
+        self._registry = None
+
+    def stored_records(self, models: Any = None) -> dict[str, dict]:
+        from ..evaluation.results import read_results
+
+        return read_results(self.root / constants.EVALUATIONS_DIR, models)
+
+    def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry:
+        """The registries of conf/ (the clone's own code folder trusted: it is your clone); for listing
+        (``strict=False``) a broken file is named in ``problems`` instead of raised."""
+        from ..registry import workspace_registry
+
+        if not strict:
+            return workspace_registry(self.root, strict=False)
+        if self._registry is None:
+            self._registry = workspace_registry(self.root)
+        return self._registry
