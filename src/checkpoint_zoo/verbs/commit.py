@@ -31,6 +31,7 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
     if not (zoo.root / ".git").is_dir():
         raise ZooError(f"{zoo.root}: not a git work tree; nothing to commit into")
     with zoo.workspace.lock():
+        zoo.workspace.check_git_index()
         merge.ensure(zoo.root)
         if check_pipeline:
             stale = stale_stages(zoo.root)

@@ -93,17 +93,38 @@ class Workspace:
         paths = tuple(dict.fromkeys(paths))
         if not (self.root / ".git").exists():
             return ()
+        held = self.index_lock()
+        if held:
+            raise ZooError(f"git add refused: {held}")
         proc = gitcmd.run(self.root, "add", "-A", operands=paths, text=True, check=False, timeout=None)
         if proc.returncode != 0:
             raise ZooError(f"git add failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
         return paths
 
+    def index_lock(self) -> str:
+        """What holds git's index lock, in words ('' when nothing does): the file, its owner and its age, so
+        that a lock left by a killed command is recognisable as such."""
+        lock = self.root / ".git" / "index.lock"
+        try:
+            st = lock.lstat()
+        except OSError:
+            return ""
+        import pwd
+        import time
+
+        try:
+            owner = pwd.getpwuid(st.st_uid).pw_name
+        except KeyError:
+            owner = f"uid {st.st_uid}"
+        age = max(0, int(time.time() - st.st_mtime))
+        return (f"{lock} exists (owned by {owner}, {age} s old): another git command is using this clone, or one "
+                "was killed; if no git command is running, delete that file")
+
     def check_git_index(self) -> None:
         """Refuse to start a change that ends in ``git add`` while another git command holds the index lock."""
-        lock = self.root / ".git" / "index.lock"
-        if lock.exists():
-            raise ZooError(f"{lock} exists: another git command is using this clone (or one was killed; then delete "
-                           "the file); nothing was changed, run the command again once it is done")
+        held = self.index_lock()
+        if held:
+            raise ZooError(f"{held}; nothing was changed, run the command again once it is done")
 
     def validate_change(self, new_data: bytes, new_rows: list[Row], changed: list[Row]) -> None:
         """Validate a table that differs from the current (valid) one only in ``changed`` rows (and deletions).
