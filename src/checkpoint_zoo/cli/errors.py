@@ -1,0 +1,24 @@
+"""What the CLI prints for an error, and the exit code it gives: the library's messages as they are.
+
+A known error (``ZooError``) prints its message after ``zoo COMMAND:`` (a ``TableInvalidError`` brings its
+list of problems, one a line, in that message); a usage error exits 2, any other known error 1. Anything
+else is a bug: it is named as unexpected, with the way to see its traceback.
+"""
+
+from __future__ import annotations
+
+from ..errors import UsageError, ZooError
+
+INTERRUPTED = "zoo: interrupted; nothing half-written was kept"
+
+
+def exit_code(error: BaseException) -> int:
+    """2 for a usage error (arguments that cannot work together), 1 for every other failure."""
+    return 2 if isinstance(error, UsageError) else 1
+
+
+def message(verb: str, error: BaseException) -> str:
+    """The line (or lines) the CLI prints on stderr for ``error`` raised by ``zoo VERB``."""
+    if isinstance(error, ZooError):
+        return f"zoo {verb}: {error}"
+    return f"zoo {verb}: unexpected {type(error).__name__}: {error} (rerun with --traceback and report it)"
