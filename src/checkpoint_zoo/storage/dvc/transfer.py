@@ -101,7 +101,7 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
             raise
         except DownloadError as e:
             err = _failure(store, remote, "download", log, None, paths, probed=probed,
-                                summary=f"{e.amount} file(s) could not be downloaded ({', '.join(paths)})")
+                           summary=f"{e.amount} file(s) could not be downloaded ({', '.join(paths)})")
             if isinstance(err, NotPushedError):
                 return
             raise err from None
@@ -321,6 +321,6 @@ def push(store: Storage, paths: Iterable[str], remote: str | None = None, jobs: 
             return pushed + _push_missing(want, odb, jobs), replaced
         except UploadError as e:
             raise _failure(store, remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
-                                probed=probed) from None
+                           probed=probed) from None
         except Exception as e:
             raise _failure(store, remote, "upload", log, e, probed=probed) from None
