@@ -126,9 +126,9 @@ class Zoo:
     def storage(self) -> CheckpointStore:
         """Where the bytes live (DVC: the one implementation, imported only when bytes are touched)."""
         if self._store is None:
-            from .storage.dvc import Storage
+            from .storage import open_store
 
-            self._store = Storage(self.root)
+            self._store = open_store(self.root, stamps=self.stamps)
         return self._store
 
     def close(self) -> None:

@@ -1,24 +1,100 @@
 """The storage seam: what the zoo needs from wherever checkpoint bytes live, in zoo terms.
 
 Paths are table paths (``zoo/checkpoints/<model>/<file>``); a model folder is the unit of tracking.
-``storage.dvc.Storage`` implements it on DVC (local remote, S3 through dvc-s3); another backend
-implements the same methods and nothing above this layer changes.
+``storage.dvc.Storage`` implements it on DVC (local remote, S3 through dvc-s3), ``storage.memory``
+in memory for tests; ``open_store`` picks one by URL scheme and ``tests/test_store_conformance.py``
+holds every implementation to the same behaviour, so nothing above this layer changes with the backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
+
+from .. import constants
+from ..stamps import Stamps
+
+# present: the workspace file was already right; restored: placed from a good local cache copy;
+# downloaded: its bytes came from the remote in this call; cached (place=False only): the cache copy
+# was already there
+Status = Literal["present", "restored", "downloaded", "cached"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file a store holds for the zoo: its table path (``zoo/checkpoints/m/step-00000003.safetensors``, a
+    folder checkpoint's ``.../step-00000003/model.safetensors``, a training state) and the sha256 the
+    table gives it. ``model``/``step`` name its checkpoint in messages; ``label`` replaces that name
+    (e.g. the ref the user typed) when set."""
+
+    path: str
+    sha256: str
+    model: str
+    step: str
+    label: str = ""
+
+    @property
+    def ref(self) -> str:
+        """How messages name the checkpoint this part belongs to."""
+        return self.label or f"{self.model}@{self.step}"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A part's verified local file: in the workspace (``place=True``, or already right there), else the
+    local cache's object."""
+
+    part: Part
+    path: Path
+    status: Status
+
+
+def tracked_split(path: str) -> tuple[str, str]:
+    """(model folder, path inside it) of a file under ``zoo/checkpoints/<model>/``: a checkpoint's file sits in
+    its model folder, or one level deeper for a checkpoint that is a folder of files."""
+    parts = Path(path).parts
+    depth = len(Path(constants.CHECKPOINTS_DIR).parts) + 1
+    if len(parts) <= depth + 1:
+        return str(Path(path).parent), Path(path).name
+    return "/".join(parts[:depth]), "/".join(parts[depth:])
 
 
 class CheckpointStore(Protocol):
     """Tracking, fetching and placing checkpoint files, and configuring where they are kept."""
 
-    # tracking: a model folder is one tracked unit with a pointer file committed to git
+    root: Path  # the zoo's working tree: table paths are relative to it
+    stamps: Stamps  # the sha256 verdicts materialize trusts for unchanged files
+
+    # bytes, in zoo words
+    def materialize(self, parts: Sequence[Part], *, remote: str | None = None, jobs: int | None = None,
+                    place: bool = True) -> list[Placed]:
+        """Verified local files of these parts, one per part in their order (the policy: ``policy.materialize``).
+        ``place=False`` leaves the workspace untouched and gives the local cache's object."""
+        ...
+
+    def cached(self, path: str) -> Path | None:
+        """The local cache copy of a tracked file, or None if it is not cached (its bytes unchecked)."""
+        ...
+
+    def recover(self) -> bool:
+        """Undo what a killed storage call left that would block every later one; True if it repaired something."""
+        ...
+
+    def untrack(self, folder: str) -> None:
+        """Forget a model folder entirely."""
+        ...
+
+    @staticmethod
+    def tracking_file(folder: str) -> str:
+        """The file (committed to git) that records what a model folder holds."""
+        ...
+
+    # the same, in the words the facade and verbs still use
     @staticmethod
     def pointer(model_dir: str) -> str:
-        """The committed pointer file of a model folder."""
+        """The committed pointer file of a model folder (= tracking_file)."""
         ...
 
     def track(self, files: list[str]) -> None:
@@ -26,12 +102,12 @@ class CheckpointStore(Protocol):
         ...
 
     def untrack_folder(self, folder: str) -> None:
-        """Forget a model folder entirely."""
+        """Forget a model folder entirely (= untrack)."""
         ...
 
     # bytes: the local cache, the remotes, the workspace
     def cached_object(self, path: str) -> Path | None:
-        """The local cache copy of a tracked file, or None if it is not cached."""
+        """The local cache copy of a tracked file, or None if it is not cached (= cached)."""
         ...
 
     def manifest_object(self, folder: str) -> Path | None:
@@ -39,7 +115,7 @@ class CheckpointStore(Protocol):
         ...
 
     def repair_after_kill(self) -> bool:
-        """Undo what a killed storage call left that would block every later one; True if it repaired something."""
+        """= recover."""
         ...
 
     def fetch(self, paths: list[str], remote: str | None = None, jobs: int | None = None) -> None:

@@ -15,12 +15,10 @@ from ..catalog import rules
 from ..entities import PullResult
 from ..errors import (
     CheckpointNotFoundError,
-    IntegrityError,
     MissingFileError,
-    NotPushedError,
-    UnsafePathError,
     UsageError,
 )
+from ..storage.base import Part
 from .resolve import part_rows, resolve_many, resolve_row
 
 if TYPE_CHECKING:
@@ -71,47 +69,17 @@ def _from_revision(zoo: Zoo, chosen: list[Row], rows: list[Row], remote: str | N
     return out
 
 
-def verified(ws: Workspace, row: Row, force: bool = False) -> bool:
-    """Whether the working tree holds exactly the row's bytes (by stamp, or re-hashed with ``force``)."""
-    if row.get("files"):
-        return all(verified(ws, part, force) for part in part_rows(row))
-    path = ws.path(row["path"])
-    if not path.is_file():
-        return False
-    if path.is_symlink() and (ws.root / constants.CHECKPOINTS_DIR).resolve() not in path.resolve().parents:
-        raise UnsafePathError(f"{row['path']}: symlink out of the zoo refused; delete it and pull again")
-    return ws.stamps.sha256(path, force=force) == row["sha256"]
-
-
-def cache_ok(ws: Workspace, row: Row, force: bool = False) -> bool:
-    obj = ws.store.cached_object(row["path"])
-    return obj is not None and ws.stamps.sha256(obj, force=force) == row["sha256"]
-
-
-def fetch_into_cache(ws: Workspace, paths: list[str], remote: str | None, jobs: int | None) -> None:
-    """Fetch these files' objects, first removing the local cache copies they have: those are known to be
-    damaged (the caller found their sha256 wrong), and a fetch keeps an object that is already there."""
-    if not paths:
-        return
-    for p in paths:
-        obj = ws.store.cached_object(p)
-        if obj is not None:
-            obj.unlink(missing_ok=True)
-    ws.store.fetch(paths, remote=remote, jobs=jobs)
+def parts_of(ws: Workspace, rows: list[Row], label: str = "") -> list[Part]:
+    """The store's parts of these (one-file) rows, each path checked to stay inside zoo/checkpoints."""
+    for row in rows:
+        ws.path(row["path"])
+    return [Part(r["path"], r["sha256"], r["model"], r["step"], label) for r in rows]
 
 
 def _into_workspace(ws: Workspace, chosen: list[Row], rows: list[Row], remote: str | None,
                     jobs: int | None) -> list[PullResult]:
-    results: dict[str, PullResult] = {}
-    need = []
-    for row in rows:
-        if verified(ws, row):
-            results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", ws.path(row["path"]), "present")
-        else:
-            need.append(row)
-    if need:
-        fetched = _fetch_checked(ws, need, remote, jobs)
-        _checkout(ws, need, fetched, results)
+    placed = ws.store.materialize(parts_of(ws, rows), remote=remote, jobs=jobs)
+    results = {p.part.path: PullResult(p.part.ref, ws.root / p.part.path, p.status) for p in placed}
     for row in chosen:
         if row.get("files"):  # a folder checkpoint: one result, the most its files needed
             statuses = {results.pop(p).status for p, _ in rules.parts(row)}
@@ -120,54 +88,6 @@ def _into_workspace(ws: Workspace, chosen: list[Row], rows: list[Row], remote: s
     order = [r["path"] for r in chosen] + [r["path"] for r in rows if r["path"] not in {c["path"] for c in chosen}
                                            and r["path"] in results]
     return [results[p] for p in order]
-
-
-def _fetch_checked(ws: Workspace, need: list[Row], remote: str | None, jobs: int | None) -> list[str]:
-    """Bring the objects of ``need`` into the DVC cache and check them; the paths fetched from the remote."""
-    store = ws.store
-    fetched = [r["path"] for r in need if not cache_ok(ws, r)]
-    fetch_into_cache(ws, fetched, remote, jobs)
-    # a cache copy that looked right by its stamp but is damaged (bit rot with the same size and
-    # mtime) is the local disk's fault: drop it and fetch it once more, so only bytes that came
-    # from the remote in this pull are ever blamed on it
-    rotten = [r["path"] for r in need if r["path"] not in fetched and not cache_ok(ws, r, force=True)]
-    fetch_into_cache(ws, rotten, remote, jobs)
-    fetched += rotten
-    absent = [r for r in need if store.cached_object(r["path"]) is None]
-    if absent:
-        refs_absent = " ".join(f"{r['model']}@{r['step']}" for r in absent)
-        name = remote or store.default_remote()
-        raise NotPushedError(
-            f"{store.describe_remote(remote)}: {refs_absent} ({', '.join(r['path'] for r in absent)}) "
-            f"not found there: not pushed yet; run `zoo push {refs_absent} --remote {name}` in the clone "
-            "that added it; nothing was changed here"
-        )
-    for row in need:
-        obj = store.cached_object(row["path"])
-        # the others were hashed just above (their stamps are fresh)
-        if not cache_ok(ws, row, force=row["path"] in fetched):
-            if obj is not None:
-                obj.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"{row['path']}: the bytes from remote {remote or store.default_remote()!r} do not match "
-                f"sha256 {row['sha256'][:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
-                "workspace left as it was; re-push the checkpoint from a clone whose copy is good (`zoo "
-                "push` there replaces the wrong object on the remote)"
-            )
-    return fetched
-
-
-def _checkout(ws: Workspace, need: list[Row], fetched: list[str], results: dict[str, PullResult]) -> None:
-    for row in need:
-        # a damaged file that kept its size and mtime looks unchanged to DVC: remove it first
-        ws.path(row["path"]).unlink(missing_ok=True)
-    ws.store.checkout([r["path"] for r in need])
-    for row in need:
-        path = ws.path(row["path"])
-        if not path.is_file() or ws.stamps.sha256(path, force=True) != row["sha256"]:
-            raise IntegrityError(f"{row['path']}: checked-out file does not match its sha256; run `zoo pull` again")
-        status = "downloaded" if row["path"] in fetched else "restored"
-        results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", path, status)
 
 
 def local_path(zoo: Zoo, ref: str) -> Path:
@@ -208,20 +128,7 @@ def verified_file(zoo: Zoo, ref: str, remote: str | None = None, name: str | Non
 
 
 def _verified_object(ws: Workspace, ref: str, row: Row, remote: str | None) -> Path:
-    if verified(ws, row):
-        return ws.path(row["path"])
-    if not cache_ok(ws, row):
-        fetch_into_cache(ws, [row["path"]], remote, None)
-        if not cache_ok(ws, row, force=True):
-            obj = ws.store.cached_object(row["path"])
-            if obj is None:
-                raise NotPushedError(f"{ref}: not in this clone and not on remote "
-                                     f"{remote or ws.store.default_remote()!r}; push it from the clone that added it")
-            raise IntegrityError(f"{ref}: the remote's bytes do not match sha256 {row['sha256'][:12]}…; refused")
-    obj = ws.store.cached_object(row["path"])
-    if obj is None:
-        raise MissingFileError(f"{ref}: its DVC cache object vanished while being read; try again")
-    return obj
+    return ws.store.materialize(parts_of(ws, [row], label=ref), remote=remote, place=False)[0].path
 
 
 def load_state_dict(zoo: Zoo, ref: str, remote: str | None = None) -> dict[str, Any]:

@@ -1,0 +1,46 @@
+"""The zoo's DVC pipeline (``dvc.yaml``) seen from outside: which stages are stale, which paths it reads
+and writes (``zoo commit`` stages them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import StorageError
+from .failures import first_line
+
+
+def stale_stages(root: Path) -> list[str]:
+    """Names of the pipeline stages of ``root`` whose outputs are not up to date (``dvc status``); [] if none
+    or if there is no pipeline."""
+    if not (root / "dvc.yaml").is_file():
+        return []
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            status = repo.status()
+    except Exception as e:  # DVC raises many unrelated types; each means the status is unknown
+        raise StorageError(f"dvc status failed in {root}: {first_line(e)}; run `dvc status` to see why") from None
+    return sorted(str(name).rsplit(":", 1)[-1] for name in status if not str(name).endswith(".dvc"))
+
+
+def pipeline_paths(root: Path) -> list[str]:
+    """Every file or folder the pipeline (``dvc.yaml``) reads or writes, repo-relative: deps, outs, metrics,
+    plots and the params files; [] without a pipeline."""
+    from ...safety import load_yaml
+
+    path = root / "dvc.yaml"
+    if not path.is_file():
+        return []
+    data = load_yaml(path.read_bytes(), "dvc.yaml") or {}
+    out: list[str] = ["dvc.yaml", "dvc.lock"]
+    for stage in (data.get("stages") or {}).values():
+        if not isinstance(stage, dict):
+            continue
+        for key in ("deps", "outs", "metrics", "plots"):
+            for item in stage.get(key) or []:
+                out.append(next(iter(item)) if isinstance(item, dict) else str(item))
+        if stage.get("params"):
+            out.append("params.yaml")
+    return list(dict.fromkeys(p for p in out if p and not p.startswith(("/", "..")) and "${" not in p))

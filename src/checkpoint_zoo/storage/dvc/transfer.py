@@ -1,0 +1,326 @@
+"""Moving a DVC zoo's bytes: fetch (by hash, straight from the remote's object store), push (and repair
+wrong objects on the remote), checkout, and the folder manifests a merge needs. Every remote failure is
+told through ``failures.transfer_error``, with the remote's own secrets masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ...errors import IntegrityError, NotPushedError, StorageError, ZooError
+from ...safety import pid_alive, redact_urls, url_credentials, url_userinfo
+from ..base import tracked_split
+from .failures import DvcLog, classify_remote_failure, first_line, raise_if_disk_full, remote_session, transfer_error
+from .remotes import SECRET_OPTIONS, check_remote, remote_name
+
+if TYPE_CHECKING:
+    from .store import Storage
+
+
+def _failure(store: Storage, remote: str | None, action: str, log: DvcLog, exc: BaseException | None = None,
+             paths: Iterable[str] = (), summary: str | None = None, probed: bool = False) -> ZooError:
+    """The one-line error for a failed transfer (``failures.transfer_error``), with the remote's own secrets
+    masked wherever the underlying error quotes them (even a password with a space in it, which no pattern
+    over free text can delimit) and any credentials in URLs."""
+    name = remote_name(store.repo.config, remote)
+    try:
+        conf = store.repo.config["remote"].get(name) or {}
+    except Exception:
+        conf = {}
+    err = transfer_error(store.describe_remote(remote), name, conf, action, log, exc, paths, summary, probed,
+                         store._drop_cache_temps)
+    text = str(err)
+    known = [url_userinfo(str(v)) if url_credentials(str(v)) else (str(v) if k in SECRET_OPTIONS else None)
+             for k, v in conf.items()]
+    for secret in sorted({k for k in known if k and len(k) > 3}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return type(err)(redact_urls(text))
+
+
+def _probe(store: Storage, remote: str | None) -> bool:
+    """One cheap request (list at most one key under the prefix) to an S3 remote before a transfer,
+    so that a dead endpoint, refused credentials or a missing bucket are told apart from a transfer
+    that breaks halfway. Raises what the endpoint raised; False for remotes that are not S3."""
+    conf = store.repo.config["remote"].get(remote_name(store.repo.config, remote)) or {}
+    url = str(conf.get("url", ""))
+    if not url.startswith("s3://"):
+        return False
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    s3fs = store.repo.cloud.get_remote(remote, "fetch").fs.fs
+    try:
+        s3fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1,
+                     Prefix=prefix.strip("/") + "/" if prefix.strip("/") else "")
+    except Exception as e:
+        if classify_remote_failure([e]) == ("credentials", "AccessDenied"):
+            return False  # valid keys without s3:ListBucket: the transfer itself may still be allowed
+        raise
+    return True
+
+
+def fetch_manifests(store: Storage, pointers: list[Path], remote: str | None = None) -> int:
+    """Put the ``.dir`` manifests named by these pointer files into the local cache (nothing else);
+    returns how many were downloaded. DVC's merge driver needs all three sides' manifests."""
+    missing = store.missing_manifests(pointers)
+    if not missing:
+        return 0
+    with remote_session() as log:
+        try:
+            odb = store.repo.cloud.get_remote_odb(remote, "fetch")
+            for md5 in missing:
+                with odb.fs.open(odb.oid_to_path(md5), "rb") as f:
+                    raw = f.read(64 * 1024 * 1024)
+                store.store_manifest(md5, raw)
+        except Exception as e:
+            err = _failure(store, remote, "fetch", log, e)
+            raise type(err)(f"{err}; (the merge needs the folder manifests: run `dvc fetch` and merge again)") from None
+    return len(missing)
+
+
+def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int | None = None) -> None:
+    """Download the cache objects of exactly these files (plus their folders' manifests), ``jobs`` at a
+    time (default 8).
+
+    Objects the remote does not hold are left out without an error (the caller sees them missing
+    from the cache and says which checkpoints were not pushed); every other failure raises the
+    StorageError subclass that names its cause. Every object is downloaded to a temp name in the
+    cache and renamed when complete, so a failed transfer leaves no partial object in the cache."""
+    from dvc.exceptions import DownloadError
+
+    check_remote(store.repo.config, remote)
+    with remote_session() as log:
+        probed = False
+        try:
+            probed = _probe(store, remote)
+            if not _fetch_objects(store, paths, remote, jobs or 8):
+                store.repo.fetch(targets=[store._abs(p) for p in paths], remote=remote, jobs=jobs)
+        except ZooError:
+            raise
+        except DownloadError as e:
+            err = _failure(store, remote, "download", log, None, paths, probed=probed,
+                           summary=f"{e.amount} file(s) could not be downloaded ({', '.join(paths)})")
+            if isinstance(err, NotPushedError):
+                return
+            raise err from None
+        except Exception as e:
+            err = _failure(store, remote, "download", log, e, paths, probed=probed)
+            if isinstance(err, NotPushedError):
+                return
+            raise err from None
+
+
+def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: int) -> bool:
+    """Fetch by hash, straight from the remote's object store: each folder's ``.dir`` manifest (named
+    in its pointer; checked against its md5), then the objects the manifests name for these files.
+
+    ``dvc fetch`` with targets reads every ``.dvc`` pointer of the repository first (0.4 s at 100
+    model folders); the zoo knows the two hashes it needs. False (nothing done) for remotes DVC
+    cannot address by hash (cloud-versioned ones): the caller falls back to ``dvc fetch``."""
+    import yaml
+    from dvc.config import RemoteConfigError as DvcRemoteConfigError
+
+    try:
+        odb = store.repo.cloud.get_remote_odb(remote, "fetch")
+    except DvcRemoteConfigError:
+        return False
+    manifests = []
+    for folder in sorted({tracked_split(p)[0] for p in paths}):
+        pointer = store.root / store.pointer(folder)
+        if pointer.exists():
+            outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
+            manifests += [o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")]
+    _download_all(store, odb, manifests, remote, jobs)
+    objects = []
+    for p in paths:
+        folder, rel = tracked_split(p)
+        files = store.manifest(folder)
+        if files and rel in files:
+            objects.append(files[rel])
+    _download_all(store, odb, sorted(set(objects)), remote, jobs)
+    return True
+
+
+def _download_all(store: Storage, odb, md5s: list[str], remote: str | None, jobs: int) -> None:
+    """Download these objects into the cache, ``jobs`` at a time; an object the remote lacks is left out
+    (the caller names the checkpoints not pushed), any other failure raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not md5s:
+        return
+    with ThreadPoolExecutor(max_workers=min(jobs, len(md5s))) as pool:
+        futures = [pool.submit(_download, store, odb, m, remote) for m in md5s]
+    for f in futures:
+        e = f.exception()
+        if e is not None and not (isinstance(e, FileNotFoundError) and not isinstance(e, ZooError)):
+            raise e
+
+
+def _download(store: Storage, odb, md5: str, remote: str | None) -> None:
+    """One object into the cache through a temp name renamed when complete (a manifest checked against
+    its md5 first), after removing the temp copies of it that killed zoo processes left."""
+    import hashlib
+
+    dest = store.cache_path(md5)
+    if dest.exists():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.zoo-*.tmp"):  # left by a killed zoo process
+        pid = stale.name.rsplit(".zoo-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    tmp = dest.with_name(f".{dest.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+        if md5.endswith(".dir"):
+            raw = tmp.read_bytes()
+            if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
+                raise IntegrityError(
+                    f"{store.describe_remote(remote)}: the folder manifest {md5} there has other bytes "
+                    "(damaged or replaced); nothing was kept or changed here; re-push it from a good clone")
+            json.loads(raw)
+        os.chmod(tmp, 0o444)  # as DVC keeps its cache
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _narrow_index(store: Storage, paths: list[str]) -> None:
+    """Give DVC an index of just these files' folder pointers for the next command (call it with
+    DVC's repo lock held; the lock's release drops it). For a path inside a tracked folder, ``dvc
+    checkout`` otherwise parses every ``.dvc`` pointer of the repository first: 0.4 s at 100 model
+    folders, the largest part of pulling one checkpoint."""
+    from dvc.repo.index import Index
+
+    pointers = sorted({str(store.root / store.pointer(tracked_split(p)[0])) for p in paths})
+    if all(Path(p).is_file() for p in pointers):
+        store.repo.__dict__["index"] = Index.from_indexes(store.repo, [Index.from_file(store.repo, p) for p in pointers])
+
+
+def checkout(store: Storage, paths: list[str]) -> None:
+    """Put fetched files into the workspace."""
+    from dvc.repo import lock_repo
+
+    with remote_session() as log:  # DVC logs why a file could not be checked out; keep it
+        try:
+            with lock_repo(store.repo):  # DVC's own repo lock: no DVC command is writing these folders
+                store._sweep_dvc_temps(paths)
+                _narrow_index(store, paths)
+                store.repo.checkout(targets=[store._abs(p) for p in paths], force=True)
+        except Exception as e:
+            store._drop_cache_temps(*log.errors, e)
+            raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
+            raise StorageError(f"checkout failed for {', '.join(paths)}: {first_line(e)}") from None
+
+
+def _push_objects(store: Storage, paths: list[str], folders: Iterable[str]) -> dict[str, Path]:
+    """oid -> local cache object of these files and of the folder manifests of ``folders`` (and of
+    these files' folders): everything a push of them must leave right on the remote."""
+    want: dict[str, Path] = {}
+    for p in paths:
+        obj = store.cached(p)
+        if obj is not None:
+            want[obj.parent.name + obj.name] = obj
+    for folder in {*folders, *(tracked_split(p)[0] for p in paths)}:
+        pointer = store.root / store.pointer(folder)
+        if pointer.is_file():
+            md5 = store._folder_md5(pointer, store.pointer(folder))
+            if store.cache_path(md5).exists():
+                want[md5] = store.cache_path(md5)
+    return want
+
+
+def _upload(odb, objects: dict[str, Path], jobs: int | None) -> int:
+    """Upload these local objects, replacing whatever the remote holds at their keys."""
+    if not objects:
+        return 0
+    from dvc_objects.fs.local import LocalFileSystem
+
+    errors: list[BaseException] = []
+    done = odb.add([str(p) for p in objects.values()], LocalFileSystem(), list(objects), check_exists=False,
+                   on_error=lambda oid, exc: errors.append(exc), **({"batch_size": jobs} if jobs else {}))
+    if errors:
+        raise errors[0]
+    return done
+
+
+def _push_missing(want: dict[str, Path], odb, jobs: int | None = None) -> int:
+    """Upload the objects of ``want`` that the remote still lacks after ``dvc push``.
+
+    DVC takes a folder's files to be on the remote once its ``.dir`` manifest is, but a push of
+    some files of a folder uploads that manifest too: a later push of another file of the same
+    folder then uploads nothing (measured with DVC 3.67.1). So each pushed file's object is
+    checked on the remote, and uploaded if missing. A manifest can be new while none of its files
+    is local: DVC's merge driver writes the merged one of two branches' additions."""
+    if not want:
+        return 0
+    present = set(odb.oids_exist(list(want)))
+    return _upload(odb, {oid: p for oid, p in want.items() if oid not in present}, jobs)
+
+
+def _remote_object_ok(odb, oid: str, local: Path) -> bool:
+    """Whether the remote's object at ``oid``'s key holds the bytes named by ``oid`` (their md5): the
+    size first, then an S3 ETag that is a plain md5 (single-part upload), else the md5 of its bytes
+    (a multipart ETag, an encrypted object's ETag, a local or other remote)."""
+    import hashlib
+
+    path = odb.oid_to_path(oid)
+    info = odb.fs.info(path)
+    if info.get("size") is not None and int(info["size"]) != local.stat().st_size:
+        return False
+    md5 = oid.removesuffix(".dir")
+    etag = str(info.get("ETag") or info.get("etag") or "").strip('"').lower()
+    if etag == md5:
+        return True
+    h = hashlib.md5()
+    with odb.fs.open(path, "rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            h.update(chunk)
+    return h.hexdigest() == md5
+
+
+def _replace_wrong(want: dict[str, Path], odb, jobs: int | None) -> int:
+    """Check the objects of ``want`` that the remote already holds and overwrite each wrong one (other
+    bytes at its key: a pre-poisoned bucket, a damaged copy) with the good local one; returns how many.
+    DVC would take them as pushed and upload nothing, so they could never be repaired."""
+    if not want:
+        return 0
+    from concurrent.futures import ThreadPoolExecutor
+
+    present = sorted(set(odb.oids_exist(list(want))))
+    if not present:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(jobs or 8, len(present))) as pool:
+        verdicts = list(pool.map(lambda oid: _remote_object_ok(odb, oid, want[oid]), present))
+    wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
+    _upload(odb, wrong, jobs)
+    return len(wrong)
+
+
+def push(store: Storage, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
+         folders: Iterable[str] = ()) -> tuple[int, int]:
+    """Upload these files' cache objects and the manifests of ``folders``, ``jobs`` at a time (default
+    DVC's: 4 per core), after checking the ones the remote already holds (see ``_replace_wrong``);
+    returns (objects uploaded, wrong objects on the remote replaced)."""
+    from dvc.exceptions import UploadError
+
+    paths = list(paths)
+    check_remote(store.repo.config, remote)
+    with remote_session() as log:
+        probed = False
+        try:
+            probed = _probe(store, remote)
+            want = _push_objects(store, paths, folders)
+            odb = store.repo.cloud.get_remote_odb(remote, "push")
+            replaced = _replace_wrong(want, odb, jobs)
+            pushed = int(store.repo.push(targets=[store._abs(p) for p in paths], remote=remote, jobs=jobs) or 0) \
+                if paths else 0  # no targets would mean everything to DVC
+            return pushed + _push_missing(want, odb, jobs), replaced
+        except UploadError as e:
+            raise _failure(store, remote, "upload", log, summary=f"{e.amount} file(s) failed to upload",
+                           probed=probed) from None
+        except Exception as e:
+            raise _failure(store, remote, "upload", log, e, probed=probed) from None
