@@ -149,10 +149,10 @@ def test_a_scheduler_that_is_down_is_one_clear_line_within_seconds(pipeline_clon
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
     address = f"tcp://127.0.0.1:{port}"
-    compose(pipeline_clone, "executor=dask", f"executor.address={address}", "executor.connect_timeout=2")
+    compose(pipeline_clone, "executor=dask", "executor.connect_timeout=2")
     before = evaluations(pipeline_clone)
     started = time.monotonic()
-    r = evaluate(pipeline_clone, "--force", check=False)
+    r = evaluate(pipeline_clone, "--force", env={"ZOO_DASK_SCHEDULER": address}, check=False)
     assert r.returncode == 1 and time.monotonic() - started < 30, r.stdout + r.stderr
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and address in lines[0] and "no scheduler answers" in lines[0], r.stderr

@@ -121,5 +121,7 @@ def aws_credentials_in_env() -> bool:
 
 
 def dask_scheduler() -> str | None:
-    """``ZOO_DASK_SCHEDULER``: the Dask scheduler the ``dask`` executor connects to (else a LocalCluster)."""
+    """``ZOO_DASK_SCHEDULER``: the Dask scheduler the ``dask`` executor connects to (else a LocalCluster). Only
+    the user's environment names it, never committed configuration: the scheduler runs the evaluation code
+    and its results are unpickled in the ``dvc repro`` process, so point it at your own cluster only."""
     return os.environ.get("ZOO_DASK_SCHEDULER", "").strip() or None

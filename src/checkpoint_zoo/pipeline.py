@@ -15,6 +15,8 @@ from pathlib import Path
 from . import constants
 from .catalog import rules
 from .errors import ZooError
+from .evaluation.executors import address_problem
+from .registry.targets import resolver_problem
 
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
@@ -30,12 +32,34 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
     conf = (root / CONF_DIR).resolve()
     if not (conf / "config.yaml").is_file():
         raise ZooError(f"{conf / 'config.yaml'}: missing; the pipeline's params are composed from conf/")
+    check_conf_resolvers(root)
     with initialize_config_dir(str(conf), version_base=None):
         cfg = hydra_compose(config_name="config", overrides=overrides or [])
+    problem = resolver_problem(OmegaConf.to_container(cfg, resolve=False))
+    if problem:  # an override given on the command line
+        raise ZooError(f"{CONF_DIR}/ composed with {' '.join(overrides or [])}: {problem}")
     data = OmegaConf.to_container(cfg, resolve=True)
     if not isinstance(data, dict):
         raise ZooError(f"{conf / 'config.yaml'}: must compose to a mapping of sections")
     return data
+
+
+def check_conf_resolvers(root: Path) -> None:
+    """Refuse a file of ``conf/`` that calls an OmegaConf resolver (``${oc.env:SECRET}`` would copy the
+    environment into params.yaml, the site and exports), one line naming the file and key."""
+    from .safety import load_yaml
+
+    for path in sorted((root / CONF_DIR).rglob("*.y*ml")):
+        if not path.is_file() or path.suffix not in (".yaml", ".yml"):
+            continue
+        rel = path.relative_to(root).as_posix()
+        try:
+            data = load_yaml(path.read_bytes(), rel)
+        except ZooError:
+            continue  # Hydra, or the registry, reports a file that is not YAML
+        problem = resolver_problem(data)
+        if problem:
+            raise ZooError(f"{rel}: {problem}")
 
 
 def write_params(root: Path, overrides: list[str] | None = None) -> Path:
@@ -45,6 +69,9 @@ def write_params(root: Path, overrides: list[str] | None = None) -> Path:
     from .catalog.table import atomic_write
 
     data = compose(root, overrides)
+    problem = address_problem(data.get("executor"), f"{CONF_DIR}/ (composed)")
+    if problem:
+        raise ZooError(problem)
     atomic_write(root / PARAMS_FILE, yaml.safe_dump(data, sort_keys=False).encode())
     return root / PARAMS_FILE
 
@@ -64,6 +91,10 @@ def load_params(root: Path) -> dict:
     if not isinstance(data, dict) or not {"eval", "run", "index"} <= set(data):
         raise ZooError(f"{path}: needs 'eval', 'run' and 'index' sections; recompose it with "
                        "`python -m checkpoint_zoo.pipeline compose`")
+    check_conf_resolvers(root)
+    problem = resolver_problem(data)
+    if problem:
+        raise ZooError(f"{path}: {problem}; fix conf/ and recompose with `python -m checkpoint_zoo.pipeline compose`")
     check_params(data, PARAMS_FILE)
     return data
 
@@ -89,6 +120,9 @@ def check_params(data: dict, source: str) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ZooError(f"{source} {section}.{key}: {value!r} is not {good}; fix conf/ (or the -S override) "
                            "and recompose")
+    problem = address_problem(data.get("executor"), source)
+    if problem:
+        raise ZooError(problem)
     device = data["run"].get("device", "cpu")
     if device not in ("cpu", "cuda", "auto"):
         raise ZooError(f"{source} run.device: {device!r} is not cpu, cuda or auto; fix conf/ and recompose")

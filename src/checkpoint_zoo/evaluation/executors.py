@@ -1,8 +1,10 @@
 """Where evaluation runs: each checkpoint is one task on a ``concurrent.futures.Executor``.
 
 ``serial`` runs tasks inline in this process; ``processes`` on a local pool of worker processes;
-``dask`` on a Dask cluster: the scheduler at ``executor.address`` (or ``ZOO_DASK_SCHEDULER``), else a
-``LocalCluster`` on 127.0.0.1 started for the run. The choice is an execution setting, not part of any
+``dask`` on a Dask cluster: the scheduler at ``ZOO_DASK_SCHEDULER`` (the user's environment), else a
+``LocalCluster`` on 127.0.0.1 started for the run. A scheduler runs the evaluation code and its results
+are unpickled here, so its address is never read from committed configuration (conf/, params.yaml): a
+pull request could point every teammate's ``dvc repro`` at its own machine. The choice is an execution setting, not part of any
 memo key: every executor gives the same results within the reproducibility contract.
 
 A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same
@@ -47,10 +49,22 @@ class ExecutorSpec:
         timeout = section.get("connect_timeout", 10.0)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
             raise ZooError(f"params.yaml executor.connect_timeout {timeout!r}: seconds, more than 0 and at most 600")
-        address = section.get("address") or constants.dask_scheduler()
-        if address is not None and not isinstance(address, str):
-            raise ZooError(f"params.yaml executor.address {address!r}: a scheduler address such as tcp://host:8786")
-        return cls(kind, workers, address, float(timeout))
+        problem = address_problem(section)
+        if problem:
+            raise ZooError(problem)
+        return cls(kind, workers, constants.dask_scheduler(), float(timeout))
+
+
+def address_problem(section: Mapping[str, Any] | None, source: str = "params.yaml") -> str | None:
+    """Why the executor section may not be used: it names a scheduler address (committed configuration
+    is not where a scheduler comes from), or None."""
+    address = (section or {}).get("address") if isinstance(section, Mapping) else None
+    if address is None:
+        return None
+    return (f"{source} executor.address {address!r}: a scheduler address is never taken from conf/ or params.yaml "
+            "(the scheduler runs the evaluation code and its results are unpickled here, so a committed address "
+            "would send every teammate's dvc repro to that machine); set address: null and export "
+            "ZOO_DASK_SCHEDULER=tcp://host:8786 in your own environment")
 
 
 class SerialExecutor(Executor):
@@ -117,12 +131,7 @@ def _dask_client(spec: ExecutorSpec) -> Iterator[tuple[Any, str]]:
     from distributed import Client, LocalCluster
 
     if spec.address:
-        try:
-            client = Client(spec.address, timeout=spec.connect_timeout)
-        except (OSError, TimeoutError) as e:
-            raise ZooError(f"executor dask: no scheduler answers at {spec.address} within {spec.connect_timeout:g} s "
-                           f"({type(e).__name__}); start it (`dask scheduler`), fix executor.address or "
-                           "ZOO_DASK_SCHEDULER, or leave both unset to start a local cluster") from None
+        client = _connect(spec.address, spec.connect_timeout)
         try:
             yield client, f"scheduler {spec.address}"
         finally:
@@ -136,6 +145,42 @@ def _dask_client(spec: ExecutorSpec) -> Iterator[tuple[Any, str]]:
             LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                          dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client, f"a LocalCluster started for this run at {cluster.scheduler_address}"
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A Client of the scheduler at ``address``, or one ZooError once ``timeout`` seconds have passed.
+    Dask's own timeout bounds the TCP connect but not the handshake after it (a listener that accepts and
+    never answers would hang the run), so the connection is made in a thread and waited for; a client that
+    connects after the caller gave up is closed."""
+    import threading
+
+    from distributed import Client
+
+    box: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def connect() -> None:
+        try:
+            client = Client(address, timeout=timeout)
+        except BaseException as e:  # noqa: BLE001  (reported by the waiting caller)
+            box["error"] = e
+            return
+        with lock:
+            if box.get("abandoned"):
+                client.close()
+            else:
+                box["client"] = client
+
+    thread = threading.Thread(target=connect, name="zoo-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    with lock:
+        box["abandoned"] = "client" not in box
+        if "client" in box:
+            return box["client"]
+    reason = type(box["error"]).__name__ if "error" in box else "no handshake"
+    raise ZooError(f"executor dask: no scheduler answers at {address} within {timeout:g} s ({reason}); start it "
+                   "(`dask scheduler`), fix ZOO_DASK_SCHEDULER, or unset it to start a local cluster")
 
 
 # ---- the task, as a worker runs it -------------------------------------------------------------------------

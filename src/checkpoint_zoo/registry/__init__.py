@@ -13,8 +13,6 @@ rules against it cheaply; building a model, a metric or a dataset instantiates t
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,8 @@ from ..catalog import rules
 from ..errors import RegistryError
 from .archs import ArchSpec, parse_arch
 from .datasets import DatasetSpec, parse_dataset
-from .targets import activate_code_folder
+from .digest import digest_of
+from .targets import activate_code_folder, resolver_problem
 from .tasks import MetricSpec, TaskSpec, parse_task
 
 __all__ = ["ArchSpec", "DatasetSpec", "MetricSpec", "Registry", "TaskSpec", "load_registry", "digest_of"]
@@ -33,11 +32,6 @@ __all__ = ["ArchSpec", "DatasetSpec", "MetricSpec", "Registry", "TaskSpec", "loa
 # (folder listing, file bytes) readers, so a registry loads from a working tree or a git revision alike.
 ListDir = Callable[[str], list[str]]
 ReadBytes = Callable[[str], bytes | None]
-
-
-def digest_of(data: Any) -> str:
-    """sha256 of canonical JSON: the identity of a config, for memo keys."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -134,6 +128,9 @@ def load_registry(list_dir: ListDir, read_bytes: ReadBytes, *, code_dir: Path | 
                     raise RegistryError(f"{rel}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
                 if not isinstance(cfg, dict):
                     raise RegistryError(f"{rel}: must be a YAML mapping of keys to values")
+                resolver = resolver_problem(cfg)
+                if resolver:
+                    raise RegistryError(f"{rel}: {resolver}")
                 found[group][entry] = _PARSERS[group](entry, rel, cfg)
             except RegistryError as e:
                 if strict:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchitectureError, RegistryError
+from .digest import digest_of
 from .targets import check_targets, instantiate, uses_code_folder
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ class ArchSpec:
 
 def parse_arch(name: str, rel: str, cfg: Mapping[str, Any]) -> ArchSpec:
     """Check one arch file (a ``_target_``, allowed) and describe it."""
-    from . import digest_of
-
     if "_target_" not in cfg:
         raise RegistryError(f"{rel}: needs a _target_ naming a callable that returns a torch.nn.Module, "
                             "e.g. `_target_: torchvision.models.resnet18` with `num_classes: 10`")
@@ -63,10 +62,10 @@ def build(spec: ArchSpec, registry: Registry, device: str | None = None) -> Any:
     if spec.uses_zoo_code:
         registry.activate_code(spec.file)
     if device is None:
-        model = instantiate(spec.config, spec.file, code_allowed=True)
+        model = instantiate(spec.config, spec.file, code_allowed=True, trusted=registry.trusted)
     else:
         with torch.device(device):
-            model = instantiate(spec.config, spec.file, code_allowed=True)
+            model = instantiate(spec.config, spec.file, code_allowed=True, trusted=registry.trusted)
     if not isinstance(model, torch.nn.Module):
         raise ArchitectureError(f"{spec.file}: {spec.target} returned {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -87,8 +86,6 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
 
 def _versions_key(spec: ArchSpec, registry: Registry) -> str:
     """What the expected shapes depend on besides the config: library versions, the zoo's code."""
-    from . import digest_of
-
     parts = dict(_library_versions())  # installed once per process: read once
     if spec.uses_zoo_code and registry.code_dir is not None:
         for p in sorted(registry.code_dir.rglob("*.py")):

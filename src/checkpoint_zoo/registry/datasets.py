@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RegistryError
+from .digest import digest_of
 from .targets import check_targets, instantiate, uses_code_folder
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ class DatasetSpec:
 
 def parse_dataset(name: str, rel: str, cfg: Mapping[str, Any]) -> DatasetSpec:
     """Check one dataset file and describe it."""
-    from . import digest_of
-
     extra = sorted(set(cfg) - _KEYS)
     if extra:
         raise RegistryError(f"{rel}: unknown key {extra[0]!r}; a dataset file has {', '.join(sorted(_KEYS))}")
@@ -77,7 +76,7 @@ def load_splits(spec: DatasetSpec, registry: Registry) -> Splits:
 
     if uses_code_folder(spec.loader):
         registry.activate_code(spec.file)
-    splits = instantiate(spec.loader, f"{spec.file}: loader", code_allowed=True)
+    splits = instantiate(spec.loader, f"{spec.file}: loader", code_allowed=True, trusted=registry.trusted)
     if not isinstance(splits, Splits):
         raise RegistryError(f"{spec.file}: loader {spec.loader['_target_']} returned {type(splits).__name__}; it "
                             "must return checkpoint_zoo.datasets.Splits(train=..., val=..., test=...)")

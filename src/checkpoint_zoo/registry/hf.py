@@ -3,6 +3,10 @@
 A transformers folder names its model class (``architectures``) and its config class (by ``model_type``);
 the zoo writes them as an ordinary ``conf/arch`` file, so the model is built from the config alone (no hub,
 no remote code) like every other architecture, and its weights are checked against it strictly.
+
+``config.json`` is data: its values become keyword arguments of the config class's own constructor and
+nothing else. A key starting with ``_`` at any depth (``_target_``, ``_args_``, ``_recursive_`` … are
+Hydra's) is refused, so nothing in the file can name a callable for the written arch file to run.
 """
 
 from __future__ import annotations
@@ -15,6 +19,26 @@ from ..errors import InvalidValueError
 
 # config.json keys that describe the file rather than the model (the config class sets them itself)
 _NOT_ARGUMENTS = ("architectures", "model_type", "transformers_version", "_name_or_path", "auto_map")
+# the one key starting with "_" that save_pretrained writes (transformers 4.x): where the model came from
+_FILE_KEYS = ("_name_or_path",)
+
+
+def _private_key(node: Any, path: str) -> str | None:
+    """The path of the first key starting with ``_`` in ``node`` (at any depth), or None."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if str(k).startswith("_") and not (not path and k in _FILE_KEYS):
+                return sub
+            found = _private_key(v, sub)
+            if found:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found = _private_key(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def is_transformers(config: dict[str, Any]) -> bool:
@@ -36,6 +60,11 @@ def arch_from_config_json(folder: Path) -> dict[str, Any]:
         raise InvalidValueError(f"{where}: not valid JSON ({e}); pass --arch, or fix the file") from None
     if not isinstance(cfg, dict):
         raise InvalidValueError(f"{where}: must be a JSON object; pass --arch, or fix the file")
+    private = _private_key(cfg, "")
+    if private:
+        raise InvalidValueError(f"{where}: key {private}: a key starting with '_' is not configuration (Hydra reads "
+                                "_target_, _args_ … as code to run); remove it, or pass --arch naming a registered "
+                                "architecture")
     classes, model_type = cfg.get("architectures"), cfg.get("model_type")
     if not (isinstance(classes, list) and len(classes) == 1 and isinstance(classes[0], str)) or not isinstance(
             model_type, str):
@@ -52,7 +81,8 @@ def arch_from_config_json(folder: Path) -> dict[str, Any]:
     except KeyError:
         raise InvalidValueError(f"{where}: model_type {model_type!r} is unknown to transformers "
                                 f"{transformers.__version__}; pass --arch") from None
-    if not model_class.isidentifier() or not hasattr(transformers, model_class):
+    found = getattr(transformers, model_class, None) if model_class.isidentifier() else None
+    if not (isinstance(found, type) and issubclass(found, transformers.PreTrainedModel)):
         raise InvalidValueError(f"{where}: transformers {transformers.__version__} has no model class "
                                 f"{model_class!r}; pass --arch")
     arguments = {k: v for k, v in cfg.items() if k not in _NOT_ARGUMENTS}

@@ -25,6 +25,7 @@ from typing import Any
 from ..catalog import rules
 from ..errors import RegistryError
 from ..evaluation.contract import Tolerance
+from .digest import digest_of
 from .targets import check_targets
 
 SPLITS = ("train", "val", "test")
@@ -140,8 +141,6 @@ def _semantic(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_task(name: str, rel: str, cfg: Mapping[str, Any]) -> TaskSpec:
     """Check one task file and describe it."""
-    from . import digest_of
-
     extra = sorted(set(cfg) - _TASK_KEYS)
     if extra:
         raise RegistryError(f"{rel}: unknown key {extra[0]!r}; a task file has {', '.join(sorted(_TASK_KEYS))}")

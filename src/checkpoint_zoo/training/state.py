@@ -126,34 +126,7 @@ def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_cl
                             "epoch": None if epoch is None else float(epoch),
                             "optimizer": None, "scheduler": None, "scaler": None, "rng": None}
     if optimizer is not None:
-        groups = []
-        for gi, saved in enumerate(optimizer["param_groups"]):
-            params: list[Any] = [int(i) for i in saved["params"]]
-            if param_names is not None:
-                params = list(param_names[gi])
-            hyper: dict[str, Any] = {}
-            for key, value in saved.items():
-                if key == "params":
-                    continue
-                if isinstance(value, torch.Tensor):
-                    tensors[f"{_GROUP_PREFIX}{gi}.{key}"] = value.detach().cpu().contiguous()
-                else:
-                    hyper[key] = _json_value(value, f"optimizer param group {gi} {key!r}")
-            groups.append({"params": params, **hyper})
-        # torch numbers parameters group after group; a converted state may use any ids: renumber them
-        order = [int(i) for g in optimizer["param_groups"] for i in g["params"]]
-        position = {pid: n for n, pid in enumerate(order)}
-        scalars: dict[str, dict[str, Any]] = {}
-        for idx, entry in optimizer["state"].items():
-            if int(idx) not in position:
-                raise InvalidValueError(f"training state: optimizer state for parameter {idx} that no param group holds")
-            n = position[int(idx)]
-            for key, value in entry.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"{_OPT_PREFIX}{n}.{key}"] = value.detach().cpu().contiguous()
-                else:
-                    scalars.setdefault(str(n), {})[key] = _json_value(value, f"optimizer state {idx} {key!r}")
-        meta["optimizer"] = {"class": optimizer_class or "", "param_groups": groups, "scalars": scalars}
+        meta["optimizer"] = _optimizer_meta(optimizer, optimizer_class, param_names, tensors)
     if scheduler is not None:
         state = {}
         for key, value in scheduler.items():
@@ -174,6 +147,41 @@ def from_state_dicts(*, optimizer: Mapping[str, Any] | None = None, optimizer_cl
                        "python": {"version": int(version), "state": [int(x) for x in internal],
                                   "gauss_next": gauss_next}}
     return TrainingState(tensors, meta)
+
+
+def _optimizer_meta(optimizer: Mapping[str, Any], optimizer_class: str | None,
+                    param_names: Sequence[Sequence[Any]] | None, tensors: dict[str, Any]) -> dict[str, Any]:
+    """The JSON part of an optimizer state dict (its tensors go to ``tensors``), parameters renumbered in order."""
+    import torch
+
+    groups = []
+    for gi, saved in enumerate(optimizer["param_groups"]):
+        params: list[Any] = [int(i) for i in saved["params"]]
+        if param_names is not None:
+            params = list(param_names[gi])
+        hyper: dict[str, Any] = {}
+        for key, value in saved.items():
+            if key == "params":
+                continue
+            if isinstance(value, torch.Tensor):
+                tensors[f"{_GROUP_PREFIX}{gi}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                hyper[key] = _json_value(value, f"optimizer param group {gi} {key!r}")
+        groups.append({"params": params, **hyper})
+    # torch numbers parameters group after group; a converted state may use any ids: renumber them
+    order = [int(i) for g in optimizer["param_groups"] for i in g["params"]]
+    position = {pid: n for n, pid in enumerate(order)}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entry in optimizer["state"].items():
+        if int(idx) not in position:
+            raise InvalidValueError(f"training state: optimizer state for parameter {idx} that no param group holds")
+        n = position[int(idx)]
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{_OPT_PREFIX}{n}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(n), {})[key] = _json_value(value, f"optimizer state {idx} {key!r}")
+    return {"class": optimizer_class or "", "param_groups": groups, "scalars": scalars}
 
 
 def guess_optimizer_class(optimizer: Mapping[str, Any]) -> str:
@@ -278,9 +286,13 @@ def load_state(path: str | os.PathLike[str], what: str | None = None) -> Trainin
     if raw is None:
         raise FormatError(f"{what}: a safetensors file without the {META_KEY!r} metadata, so not a training state; "
                           "write it with checkpoint_zoo.training.save_state")
+    problem = _json_bounds_problem(raw)
+    if problem:
+        raise FormatError(f"{what}: its {META_KEY!r} metadata {problem}; write it again with "
+                          "checkpoint_zoo.training.save_state")
     try:
         meta = json.loads(raw, parse_constant=_refuse_constant)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise FormatError(f"{what}: its {META_KEY!r} metadata is not strict JSON ({e}); write it again") from None
     problem = _meta_problem(meta, tensors)
     if problem:
@@ -292,36 +304,139 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
 
 
+# The metadata's bounds: a real state's JSON is kilobytes (python's RNG state is the largest part) and a
+# few levels deep; past these it is not a training state, and parsing it could exhaust the stack or memory.
+MAX_META_BYTES = 16 << 20
+MAX_META_DEPTH = 16
+# numbers a param group or the grad scaler must hold as numbers (``lr: "fast"`` would load and break)
+_NUMERIC_HYPER = ("lr", "initial_lr", "weight_decay", "momentum", "dampening", "eps", "alpha", "lr_decay",
+                  "max_lr", "min_lr", "base_momentum", "max_momentum")
+_MT_WORDS = 624  # numpy's and python's Mersenne Twister state, 32-bit words
+
+
+def _json_bounds_problem(raw: str) -> str | None:
+    """Why ``raw`` is too big or nests too deep to be parsed as a training state's metadata, or None (a
+    scan that never recurses: a 100,000-deep array is refused here, not by a RecursionError)."""
+    if len(raw) > MAX_META_BYTES:
+        return f"is {len(raw)} characters, more than the {MAX_META_BYTES} a training state's metadata may hold"
+    depth, in_string, escaped = 0, False, False
+    for ch in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_META_DEPTH:
+                return f"nests deeper than {MAX_META_DEPTH} levels, which no training state does"
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, str)) or _is_number(value)
+
+
+def _flat_problem(values: Any, where: str) -> str | None:
+    """Why a mapping of hyperparameters or scalars is not JSON scalars (or lists of them), or None."""
+    if not isinstance(values, dict):
+        return f"{where} must be a JSON object"
+    for key, value in values.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(_is_scalar(v) for v in items):
+            return f"{where} {key!r} must be a number, true/false, a string, null or a list of them"
+        if key in _NUMERIC_HYPER and not _is_number(value):
+            return f"{where} {key!r} is {value!r}, not a finite number"
+    return None
+
+
+def _optimizer_problem(opt: Any) -> str | None:
+    if not isinstance(opt, dict) or not isinstance(opt.get("class"), str) \
+            or not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("scalars", {}), dict):
+        return "optimizer must hold class, param_groups and scalars"
+    for gi, g in enumerate(opt["param_groups"]):
+        if not isinstance(g, dict) or not isinstance(g.get("params"), list) \
+                or not all(isinstance(p, (str, int)) and not isinstance(p, bool) for p in g["params"]):
+            return f"optimizer param group {gi} needs a params list of parameter names or indices"
+        problem = _flat_problem({k: v for k, v in g.items() if k != "params"}, f"optimizer param group {gi}")
+        if problem:
+            return problem
+    for idx, entry in opt.get("scalars", {}).items():
+        if not str(idx).isdigit():
+            return f"optimizer scalars key {idx!r} must be a parameter index"
+        problem = _flat_problem(entry, f"optimizer state {idx}")
+        if problem:
+            return problem
+    return None
+
+
+def _scheduler_problem(sched: Any) -> str | None:
+    if not isinstance(sched, dict) or not isinstance(sched.get("class"), str) \
+            or not isinstance(sched.get("state"), dict):
+        return "scheduler must hold class and state"
+    if "optimizer" in sched["state"]:
+        return ("scheduler state 'optimizer' is not a scheduler's state (torch never stores the optimizer there; "
+                "loading it would replace the scheduler's optimizer)")
+    return _flat_problem(sched["state"], "scheduler state")
+
+
+def _rng_problem(rng: Any, tensors: Mapping[str, Any]) -> str | None:
+    """Why the RNG part cannot be put back into torch, numpy and python's generators, or None."""
+    import torch
+
+    try:
+        n, p = rng["numpy"], rng["python"]
+        fields_ok = (n["kind"] == "MT19937" and isinstance(n["pos"], int) and 0 <= n["pos"] <= _MT_WORDS
+                     and n["has_gauss"] in (0, 1) and _is_number(n["cached_gaussian"]))
+        python_ok = (isinstance(p["version"], int) and isinstance(p["state"], list) and len(p["state"]) == _MT_WORDS + 1
+                     and all(isinstance(x, int) and 0 <= x < 2 ** 32 for x in p["state"])
+                     and p["state"][-1] <= _MT_WORDS and (p["gauss_next"] is None or _is_number(p["gauss_next"])))
+    except (TypeError, KeyError):
+        return "rng must hold numpy (kind, pos, has_gauss, cached_gaussian) and python (version, state, gauss_next)"
+    if not fields_ok:
+        return "rng.numpy must be an MT19937 state (pos 0 to 624, has_gauss 0 or 1, a finite cached_gaussian)"
+    if not python_ok:
+        return "rng.python must be random.getstate()'s: a version, 625 words of state and gauss_next"
+    if "rng.torch" not in tensors or "rng.numpy.keys" not in tensors:
+        return "rng states are named but the tensors rng.torch / rng.numpy.keys are missing"
+    expected = torch.get_rng_state()
+    got = tensors["rng.torch"]
+    if got.dtype != expected.dtype or tuple(got.shape) != tuple(expected.shape):
+        return (f"rng.torch is a {got.dtype} tensor of shape {list(got.shape)}, not torch's CPU generator state "
+                f"({expected.dtype}, {list(expected.shape)})")
+    keys = tensors["rng.numpy.keys"]
+    if tuple(keys.shape) != (_MT_WORDS,) or keys.dtype != torch.int64 or bool((keys < 0).any() | (keys >= 2 ** 32).any()):
+        return f"rng.numpy.keys must be {_MT_WORDS} 32-bit words (int64), as numpy's MT19937 state holds"
+    return None
+
+
 def _meta_problem(meta: Any, tensors: Mapping[str, Any]) -> str | None:
+    """Why the metadata is not a training state, field by field, or None."""
     if not isinstance(meta, dict):
         return f"{META_KEY} is not a JSON object"
     if meta.get("format_version") != FORMAT_VERSION:
         return f"format_version {meta.get('format_version')!r} is not {FORMAT_VERSION} (written by another zoo version?)"
     if not isinstance(meta.get("step"), int) or isinstance(meta.get("step"), bool) or meta["step"] < 0:
         return "step must be a whole number >= 0"
-    if meta.get("epoch") is not None and not isinstance(meta["epoch"], (int, float)):
-        return "epoch must be a number or null"
-    opt = meta.get("optimizer")
-    if opt is not None:
-        if not isinstance(opt, dict) or not isinstance(opt.get("class"), str) \
-                or not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("scalars", {}), dict):
-            return "optimizer must hold class, param_groups and scalars"
-        for g in opt["param_groups"]:
-            if not isinstance(g, dict) or not isinstance(g.get("params"), list):
-                return "each optimizer param group needs a params list"
-    sched = meta.get("scheduler")
-    if sched is not None and (not isinstance(sched, dict) or not isinstance(sched.get("class"), str)
-                              or not isinstance(sched.get("state"), dict)):
-        return "scheduler must hold class and state"
-    rng = meta.get("rng")
-    if rng is not None:
-        try:
-            int(rng["numpy"]["pos"])
-            list(rng["python"]["state"])
-        except (TypeError, KeyError, ValueError):
-            return "rng must hold numpy and python states"
-        if "rng.torch" not in tensors or "rng.numpy.keys" not in tensors:
-            return "rng states are named but the tensors rng.torch / rng.numpy.keys are missing"
+    if meta.get("epoch") is not None and not _is_number(meta["epoch"]):
+        return "epoch must be a finite number or null"
+    checks = (("optimizer", _optimizer_problem), ("scheduler", _scheduler_problem),
+              ("scaler", lambda v: _flat_problem(v, "grad scaler")), ("rng", lambda v: _rng_problem(v, tensors)))
+    for field, check in checks:
+        if meta.get(field) is not None:
+            problem = check(meta[field])
+            if problem:
+                return problem
     return None
 
 
@@ -440,6 +555,11 @@ def build_optimizer(state: TrainingState, model: Any, names: Sequence[str],
             i += len(g["params"])
             groups.append({"params": [params[n] for n in chosen], "lr": g.get("lr", 1e-3)})
         optimizer = cls(groups)
+    for gi, g in enumerate(opt["param_groups"]):
+        problem = _kinds_problem(optimizer.defaults, {k: v for k, v in g.items() if k != "params"},
+                                 f"optimizer param group {gi}", type(optimizer).__name__)
+        if problem:
+            raise InvalidValueError(f"{what}: {problem}")
     live = [len(g["params"]) for g in optimizer.param_groups]
     saved = [len(g["params"]) for g in opt["param_groups"]]
     if live != saved:
@@ -454,11 +574,66 @@ def build_optimizer(state: TrainingState, model: Any, names: Sequence[str],
     return optimizer
 
 
-def build_scheduler(state: TrainingState, optimizer: Any, factory: Callable[[Any], Any] | None = None) -> Any:
-    """The scheduler (the recorded class built from its own stored arguments, or ``factory(optimizer)``) with
-    its state loaded; None when the state has none."""
+def _same_kind(fresh: Any, stored: Any) -> bool:
+    """Whether ``stored`` can stand where the live object holds ``fresh`` (a number for a number …)."""
+    if fresh is None or stored is None:
+        return True
+    if isinstance(fresh, bool):
+        return isinstance(stored, bool)
+    if isinstance(fresh, (int, float)):
+        return _is_number(stored) or hasattr(stored, "shape")
+    if isinstance(fresh, (list, tuple)):
+        return isinstance(stored, (list, tuple))
+    if isinstance(fresh, str):
+        return isinstance(stored, str)
+    return True
+
+
+def _kinds_problem(fresh: Mapping[str, Any], stored: Mapping[str, Any], where: str, owner: str) -> str | None:
+    """Why ``stored`` values cannot replace a freshly built ``owner``'s values of the same keys, or None."""
+    for key, value in stored.items():
+        if key in fresh and not _same_kind(fresh[key], value):
+            return (f"{where} {key!r} is {value!r}, but {owner} holds a {type(fresh[key]).__name__} there; the state "
+                    "is broken or from another class")
+    return None
+
+
+def _scheduler_from_state(cls: type, optimizer: Any, stored: Mapping[str, Any], name: str) -> Any:
+    """``cls`` built from the arguments its stored state holds, the optimizer's group values kept."""
     import inspect
 
+    kwargs, missing = {}, []
+    for p in list(inspect.signature(cls).parameters.values())[1:]:
+        if p.name in ("last_epoch", "verbose") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in stored:
+            if p.default is not p.empty and not _same_kind(p.default, stored[p.name]):
+                raise InvalidValueError(f"training state: scheduler state {p.name!r} is {stored[p.name]!r}, but "
+                                        f"{name} takes a {type(p.default).__name__} there; the state is broken")
+            kwargs[p.name] = stored[p.name]
+        elif p.default is p.empty:
+            missing.append(p.name)
+    if missing:
+        raise InvalidValueError(f"training state: scheduler {name} needs {', '.join(missing)}, which "
+                                "its state does not hold; pass scheduler_factory=lambda optimizer: ...")
+    # the constructor sets the optimizer's lr for step 0; the stored optimizer state is loaded after it
+    saved_groups = [dict(g) for g in optimizer.state_dict()["param_groups"]]
+    try:
+        scheduler = cls(optimizer, **kwargs)
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, OverflowError) as e:
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise InvalidValueError(f"training state: scheduler {name} cannot be rebuilt from its stored arguments "
+                                f"({given}): {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    for g, saved in zip(optimizer.param_groups, saved_groups):
+        g.update({k: v for k, v in saved.items() if k != "params"})
+    return scheduler
+
+
+def build_scheduler(state: TrainingState, optimizer: Any, factory: Callable[[Any], Any] | None = None) -> Any:
+    """The scheduler (the recorded class built from its own stored arguments, or ``factory(optimizer)``) with
+    its state loaded; None when the state has none. A stored value of another kind than the built scheduler
+    holds (a string for a number) is one InvalidValueError naming the field; a key it does not hold is
+    left out (load_state_dict would set any attribute, its optimizer included)."""
     sched = state.meta.get("scheduler")
     if sched is None:
         return None
@@ -469,24 +644,21 @@ def build_scheduler(state: TrainingState, optimizer: Any, factory: Callable[[Any
     if factory is not None:
         scheduler = factory(optimizer)
     else:
-        cls = scheduler_class(sched["class"])
-        kwargs, missing = {}, []
-        for p in list(inspect.signature(cls).parameters.values())[1:]:
-            if p.name in ("last_epoch", "verbose") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            if p.name in stored:
-                kwargs[p.name] = stored[p.name]
-            elif p.default is p.empty:
-                missing.append(p.name)
-        if missing:
-            raise InvalidValueError(f"training state: scheduler {sched['class']} needs {', '.join(missing)}, which "
-                                    "its state does not hold; pass scheduler_factory=lambda optimizer: ...")
-        # the constructor sets the optimizer's lr for step 0; the stored optimizer state is loaded after it
-        saved_groups = [dict(g) for g in optimizer.state_dict()["param_groups"]]
-        scheduler = cls(optimizer, **kwargs)
-        for g, saved in zip(optimizer.param_groups, saved_groups):
-            g.update({k: v for k, v in saved.items() if k != "params"})
-    scheduler.load_state_dict(stored)
+        scheduler = _scheduler_from_state(scheduler_class(sched["class"]), optimizer, stored, sched["class"])
+    fresh = scheduler.state_dict()
+    if "optimizer" in stored:  # load_state_dict would make it the scheduler's optimizer
+        raise InvalidValueError("training state: scheduler state 'optimizer' is not a scheduler's state; the state "
+                                "is broken: write it again with checkpoint_zoo.training.save_state")
+    # what this scheduler does not hold (another torch version's fields) is left out, never set on it
+    stored = {k: v for k, v in stored.items() if k in fresh}
+    problem = _kinds_problem(fresh, stored, "scheduler state", type(scheduler).__name__)
+    if problem:
+        raise InvalidValueError(f"training state: {problem}")
+    try:
+        scheduler.load_state_dict(stored)
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise InvalidValueError(f"training state: the scheduler state does not load into {type(scheduler).__name__} "
+                                f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     return scheduler
 
 
@@ -500,9 +672,15 @@ def restore_rng(state: TrainingState) -> None:
     rng = state.meta.get("rng")
     if rng is None:
         return
-    torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8))
-    n = rng["numpy"]
-    np.random.set_state((n["kind"], state.tensors["rng.numpy.keys"].numpy().astype(np.uint32), int(n["pos"]),
-                         int(n["has_gauss"]), float(n["cached_gaussian"])))
-    p = rng["python"]
-    random.setstate((int(p["version"]), tuple(int(x) for x in p["state"]), p["gauss_next"]))
+    problem = _rng_problem(rng, state.tensors)  # load_state checked it; a state built in memory may not be
+    if problem:
+        raise InvalidValueError(f"training state: {problem}")
+    n, p = rng["numpy"], rng["python"]
+    try:
+        torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8))
+        np.random.set_state((n["kind"], state.tensors["rng.numpy.keys"].numpy().astype(np.uint32), int(n["pos"]),
+                             int(n["has_gauss"]), float(n["cached_gaussian"])))
+        random.setstate((int(p["version"]), tuple(int(x) for x in p["state"]), p["gauss_next"]))
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise InvalidValueError(f"training state: the RNG states cannot be restored ({str(e).splitlines()[0]}); "
+                                "the state is broken: write it again with checkpoint_zoo.training.save_state") from None

@@ -39,8 +39,7 @@ def export(zoo: Zoo, ref: str, dest: str | os.PathLike[str], fmt: str | None = N
         raise InvalidValueError(f"{ckpt.ref}: architecture {ckpt.arch!r} ({spec.target}) is not a transformers model, "
                                 "so from_pretrained cannot load it; use --format safetensors")
     target = Path(dest)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidValueError(f"{target}: exists and is not an empty folder; give a new folder")
+    check_target(target)
     source = zoo.fetch(ckpt.ref)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.export-{os.getpid()}")
@@ -63,6 +62,25 @@ def export(zoo: Zoo, ref: str, dest: str | os.PathLike[str], fmt: str | None = N
         raise
     files = tuple(sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()))
     return ExportResult(ckpt.ref, target, fmt, files, how)
+
+
+def check_target(target: Path) -> None:
+    """Refuse a destination that is not a new path or an empty real folder: a symlink (dangling or not) would
+    be written through, and a path under a file cannot be created; one line, before anything is written."""
+    if target.is_symlink():
+        where = os.readlink(target)
+        raise InvalidValueError(f"{target}: is a symlink (to {where}{', which does not exist' if not target.exists() else ''}"
+                                "); export writes only to a real folder: give a new path")
+    for parent in target.parents:
+        if parent.is_symlink() and not parent.exists():
+            raise InvalidValueError(f"{target}: its folder {parent} is a dangling symlink (to {os.readlink(parent)}); "
+                                    "give a path whose folders exist or can be created")
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidValueError(f"{target}: {parent} is a file, not a folder; give a path inside a folder")
+            break
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidValueError(f"{target}: exists and is not an empty folder; give a new folder")
 
 
 def _copy_files(source: Path, out: Path, skip: set[str]) -> None:
