@@ -192,38 +192,50 @@ def frame_from_rows(rows: list[dict[str, str]]) -> pd.DataFrame:
     return frame
 
 
-def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.csv") -> pd.DataFrame:
-    """Validate rows lazily; raise TableInvalidError listing every failure by line, column, value and rule."""
-    from pandera.errors import SchemaErrors
+Found = dict[tuple[int, str, str], str]  # (row index, column, rule) -> the problem's line
 
-    found: dict[tuple[int, str, str], str] = {}
-    # pandas reads the text "nan" as a missing value, which these nullable columns allow: refuse it here
-    nan_cells = set()
+
+def _where(rows: list[dict[str, str]], row_no: int) -> str:
+    row = rows[row_no]
+    return f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
+
+
+def _nan_cells(rows: list[dict[str, str]], source: str, found: Found) -> set[tuple[int, str]]:
+    """pandas reads the text "nan" as a missing value, which these nullable columns allow: refuse it here."""
+    cells = set()
     for row_no, row in enumerate(rows):
         for column in _FLOAT_COLUMNS:
             text = str(row.get(column) or "").strip()
             if text and text.lstrip("+-")[:1] in ("n", "N") and _is_nan_text(text):
-                nan_cells.add((row_no, column))
-                where = f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
+                cells.add((row_no, column))
                 found[(row_no, column, "finite_or_empty")] = (
-                    f"{source} {where}: column {column!r} value {text!r}: must be a finite number or empty (NaN is not)")
+                    f"{source} {_where(rows, row_no)}: column {column!r} value {text!r}: must be a finite number or "
+                    "empty (NaN is not)")
+    return cells
+
+
+def _text_problems(rows: list[dict[str, str]], source: str, found: Found) -> dict[tuple[int, str], str]:
+    """The bound on every field and the canonical spelling of whole numbers, checked on the text before pandas
+    coerces "010" or " 10" into 10; the stand-in value of each misspelt number."""
     replaced: dict[tuple[int, str], str] = {}
-    # the canonical spelling of whole numbers and the bound on every field are checked on the text,
-    # before pandas coerces "010" or " 10" into 10
     for row_no, row in enumerate(rows):
-        where = f"line {row_no + 2} ({row.get('model', '?')}@{row.get('step', '?')})"
         for column, text in row.items():
-            if len(text or "") > rules.MAX_TEXT_CHARS:
+            limit = rules.MAX_TEXT_CHARS
+            if len(text or "") > limit:
                 found[(row_no, str(column), "length")] = (
-                    f"{source} {where}: column {column!r} is {len(text)} characters; at most "
-                    f"{rules.MAX_TEXT_CHARS} fit the table, shorten it")
+                    f"{source} {_where(rows, row_no)}: column {column!r} is {len(text)} characters; at most "
+                    f"{limit} fit the table, shorten it")
         for column in rules.COUNT_COLUMNS:
             text = row.get(column) or ""
             if text and rules.count_problem(text, "") is not None:
                 replaced[(row_no, column)] = _count_stand_in(text)
                 found[(row_no, column, "canonical")] = (
-                    f"{source} {where}: column {column!r} value {text!r}: must be a whole number from 0 to "
-                    f"{rules.MAX_COUNT} in plain ASCII digits (no sign, spaces, separators or leading zeros)")
+                    f"{source} {_where(rows, row_no)}: column {column!r} value {text!r}: must be a whole number "
+                    f"from 0 to {rules.MAX_COUNT} in plain ASCII digits (no sign, spaces, separators or leading zeros)")
+    return replaced
+
+
+def _parent_cycles(rows: list[dict[str, str]], source: str, found: Found) -> None:
     parents = {f"{r.get('model')}@{r.get('step')}": r["parent"] for r in rows if r.get("parent")}
     for row_no, row in enumerate(rows):
         ref = f"{row.get('model')}@{row.get('step')}"
@@ -232,30 +244,40 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
             found[(row_no, "parent", "cycle")] = (
                 f"{source} line {row_no + 2} ({ref}): column 'parent' value {row['parent']!r}: makes a loop of "
                 f"parents ({' -> '.join(loop)}); a checkpoint cannot descend from itself")
+
+
+def _schema_failures(err, rows: list[dict[str, str]], source: str, found: Found) -> None:
+    """One line per pandera failure case, by line, column, value and rule."""
+    for case in err.failure_cases.itertuples(index=False):
+        index, check = case.index, str(case.check)
+        row_no = int(index) if index is not None and pd.notna(index) else -1
+        if row_no < 0 and str(case.failure_case).startswith("TypeError("):
+            continue  # a check that ran on a column that failed coercion; the coercion row says why
+        name = check.split("(")[0]
+        column = _ROW_CHECK_COLUMN.get(name, case.column)
+        known_row = 0 <= row_no < len(rows)
+        value = rows[row_no].get(column, "") if name in _ROW_CHECK_COLUMN and known_row else case.failure_case
+        where = _where(rows, row_no) if known_row else f"line {row_no + 2}" if row_no >= 0 else "table"
+        empty = value is None or (isinstance(value, float) and pd.isna(value)) or value == ""
+        shown = " (empty)" if empty else f" value {value!r}"
+        found[(row_no, str(column), name)] = f"{source} {where}: column {column!r}{shown}: {_describe_check(check)}"
+
+
+def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.csv") -> pd.DataFrame:
+    """Validate rows lazily; raise TableInvalidError listing every failure by line, column, value and rule."""
+    from pandera.errors import SchemaErrors
+
+    found: Found = {}
+    nan_cells = _nan_cells(rows, source, found)
+    replaced = _text_problems(rows, source, found)
+    _parent_cycles(rows, source, found)
     replaced.update({cell: "0" for cell in nan_cells})
     if replaced:
         rows = [{**r, **{c: v for (i, c), v in replaced.items() if i == n}} for n, r in enumerate(rows)]
-    frame = frame_from_rows(rows)
     try:
-        validated = CheckpointSchema.validate(frame, lazy=True)
+        validated = CheckpointSchema.validate(frame_from_rows(rows), lazy=True)
     except SchemaErrors as err:
-        for case in err.failure_cases.itertuples(index=False):
-            index, check = case.index, str(case.check)
-            row_no = int(index) if index is not None and pd.notna(index) else -1
-            if row_no < 0 and str(case.failure_case).startswith("TypeError("):
-                continue  # a check that ran on a column that failed coercion; the coercion row says why
-            name = check.split("(")[0]
-            column = _ROW_CHECK_COLUMN.get(name, case.column)
-            if name in _ROW_CHECK_COLUMN and 0 <= row_no < len(rows):
-                value = rows[row_no].get(column, "")
-            else:
-                value = case.failure_case
-            where = f"line {row_no + 2}" if row_no >= 0 else "table"
-            if 0 <= row_no < len(rows):
-                where += f" ({rows[row_no].get('model', '?')}@{rows[row_no].get('step', '?')})"
-            empty = value is None or (isinstance(value, float) and pd.isna(value)) or value == ""
-            shown = " (empty)" if empty else f" value {value!r}"
-            found[(row_no, str(column), name)] = f"{source} {where}: column {column!r}{shown}: {_describe_check(check)}"
+        _schema_failures(err, rows, source, found)
     else:
         if not found:
             return validated

@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 from .. import constants
 from ..errors import TableInvalidError
+from ..utils import files
 from . import rules
 
 Row = dict[str, str]
+# moved to utils.files (the one atomic write); kept here for the modules that import it from the table
+atomic_write = files.atomic_write
 
 
 def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[str] | None = None) -> list[Row]:
@@ -33,37 +35,13 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
             raise TableInvalidError(text)
         problems.append(text)
 
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise TableInvalidError(f"{source}: not UTF-8 at byte {e.start}; re-save it as UTF-8") from None
-    if text.startswith("\ufeff"):
-        raise TableInvalidError(f"{source}: starts with a UTF-8 byte-order mark (BOM), which would be read as part "
-                                "of the first column's name; re-save it as UTF-8 without a BOM")
-    if "\n<<<<<<< " in "\n" + text:
-        text = _strip_conflicts(text, source, problem)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-        records = list(reader)
-    except csv.Error as e:
-        detail = (f"a field longer than {csv.field_size_limit()} characters (at most {rules.MAX_TEXT_CHARS} fit "
-                  "the table); shorten it" if "field limit" in str(e) else f"{e}; fix the quoting")
-        raise TableInvalidError(f"{source} line {reader.line_num}: {detail}") from None
+    header, records = _read_records(_decode(data, source, problem), source)
     if header is None:
         raise TableInvalidError(f"{source}: empty file; it needs the header line {','.join(rules.COLUMNS)}")
-    unknown = [c for c in header if c not in rules.COLUMNS]
-    missing = [c for c in rules.COLUMNS if c not in header and c not in rules.OPTIONAL_COLUMNS]
+    wrong = _header_problem(header)
+    if wrong:
+        problem(f"{source} line 1: {wrong}; the header must be {','.join(rules.COLUMNS)}")
     absent = {c: "" for c in rules.OPTIONAL_COLUMNS if c not in header}
-    if unknown or missing or len(set(header)) != len(header):
-        parts = []
-        if unknown:
-            parts.append(f"unknown column(s) {', '.join(unknown)}")
-        if missing:
-            parts.append(f"missing column(s) {', '.join(missing)}")
-        if len(set(header)) != len(header):
-            parts.append("a column appears twice")
-        problem(f"{source} line 1: {'; '.join(parts)}; the header must be {','.join(rules.COLUMNS)}")
     width = len(header)
     if not problems and all(len(v) == width for v in records):  # the common case, kept tight for speed
         if absent:
@@ -80,6 +58,47 @@ def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[st
         row = dict(zip(header, values))
         rows.append({c: row.get(c, "") for c in rules.COLUMNS} if problems else {**row, **absent})
     return rows
+
+
+def _decode(data: bytes, source: str, problem) -> str:
+    """The table's text: UTF-8 without a byte-order mark, each git conflict block reported and blanked out."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TableInvalidError(f"{source}: not UTF-8 at byte {e.start}; re-save it as UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise TableInvalidError(f"{source}: starts with a UTF-8 byte-order mark (BOM), which would be read as part "
+                                "of the first column's name; re-save it as UTF-8 without a BOM")
+    if "\n<<<<<<< " in "\n" + text:
+        text = _strip_conflicts(text, source, problem)
+    return text
+
+
+def _read_records(text: str, source: str) -> tuple[list[str] | None, list[list[str]]]:
+    """The header and the records of the table's text, a quoting error as one line naming where it is."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        return header, list(reader)
+    except csv.Error as e:
+        detail = (f"a field longer than {csv.field_size_limit()} characters (at most {rules.MAX_TEXT_CHARS} fit "
+                  "the table); shorten it" if "field limit" in str(e)
+                  else f"{e}; fix the quoting")
+        raise TableInvalidError(f"{source} line {reader.line_num}: {detail}") from None
+
+
+def _header_problem(header: list[str]) -> str | None:
+    """What is wrong with the header line (unknown, missing or repeated columns), or None."""
+    unknown = [c for c in header if c not in rules.COLUMNS]
+    missing = [c for c in rules.COLUMNS if c not in header and c not in rules.OPTIONAL_COLUMNS]
+    parts = []
+    if unknown:
+        parts.append(f"unknown column(s) {', '.join(unknown)}")
+    if missing:
+        parts.append(f"missing column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        parts.append("a column appears twice")
+    return "; ".join(parts) or None
 
 
 def _conflict_brief(ours: list[str], theirs: list[str]) -> str:
@@ -139,24 +158,6 @@ def dump_csv(rows: list[Row]) -> bytes:
     writer.writerow(rules.COLUMNS)
     writer.writerows([row.get(c, "") for c in rules.COLUMNS] for row in sorted(rows, key=sort_key))
     return buf.getvalue().encode("utf-8")
-
-
-def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
-    """Write bytes to ``path`` through a temp file in the same folder, fsync and rename.
-
-    ``fsync=False`` for caches that a crash may empty but never corrupt: readers treat bad content as absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _schema_fingerprint() -> str:

@@ -1,0 +1,129 @@
+"""Evaluating one checkpoint: what an executor's task runs, in this process or in a worker.
+
+Loading a dataset's evaluation splits, making the maths deterministic, building the model from its
+checkpoint and computing its task's metrics on both splits. Nothing here plans, memoises or writes results
+(that is ``run``): an executor imports this module only, so the two do not import each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ZooError
+from ..registry import DatasetSpec, Registry, TaskSpec
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.8g}")
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """One dataset's selection and report splits (cut to ``max_examples``) and their joint hash."""
+
+    splits: Mapping[str, Any]   # split name -> datasets.Split
+    n_classes: int
+    digest: str
+
+
+def load_eval_data(spec: DatasetSpec, task: TaskSpec, registry: Registry, params: Mapping[str, Any]) -> EvalData:
+    """The splits a task evaluates on, from the dataset's loader, with their content hash."""
+    from ..registry.datasets import load_splits
+
+    splits = load_splits(spec, registry)
+    limit = params.get("max_examples")
+    chosen = {name: splits.get(name).head(int(limit) if limit else None)
+              for name in (task.select_split, task.report_split)}
+    h = hashlib.sha256()
+    for name in sorted(chosen):
+        h.update(name.encode() + b"\0" + chosen[name].digest().encode())
+    n_classes = len(spec.labels or splits.labels) or int(max(int(s.y.max()) for s in chosen.values() if len(s)) + 1)
+    return EvalData(chosen, n_classes, h.hexdigest())
+
+
+def setup_determinism(threads: int) -> None:
+    """One path through the maths on every run of a machine."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(0)
+
+
+def resolve_device(device: str) -> str:
+    """``cpu``, ``cuda`` or ``auto`` (cuda when available)."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise ZooError(f"run.device {device!r}: use cpu, cuda or auto")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ZooError("run.device is cuda but no CUDA device is available; use cpu or auto")
+    return device
+
+
+def _takes_checkpoint(evaluator: Callable[..., Any]) -> bool:
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(evaluator).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature takes the five arguments only
+        return False
+
+
+def evaluate_split(model: Any, task: TaskSpec, split: Any, n_classes: int, batch_size: int,
+                   device: str, checkpoint: Path | None = None) -> dict[str, float]:
+    """Every metric of ``task`` on one split, rounded; raise on a value that is not finite or out of range.
+    ``checkpoint`` (the checkpoint's file or folder) goes to an evaluator that has a ``checkpoint``
+    parameter (``classify_text`` reads the tokenizer there); the others are called as before."""
+    from ..registry.targets import instantiate
+
+    metrics = {name: instantiate(m.config, f"{task.file}: metrics.{name}", code_allowed=True,
+                                 context={"num_classes": n_classes})
+               for name, m in task.metrics.items()}
+    run = instantiate(task.evaluator, f"{task.file}: evaluator", code_allowed=True, _partial_=True)
+    if _takes_checkpoint(run):
+        run(model, split, metrics, batch_size, device, checkpoint=checkpoint)
+    else:
+        run(model, split, metrics, batch_size, device)
+    out = {}
+    for name, metric in metrics.items():
+        value = task.metrics[name].settle(_round(float(metric.compute())))
+        problem = task.metrics[name].value_problem(value, "evaluation")
+        if problem:
+            raise ZooError(problem)
+        out[name] = value
+    return out
+
+
+def evaluate_checkpoint(path: Path, row: Mapping[str, str], registry: Registry, data: EvalData,
+                        params: Mapping[str, Any], device: str) -> dict[str, Any]:
+    """The record body (metrics, selection, split sizes) of one checkpoint file."""
+    from ..formats import load_weights_file, weight_shapes
+    from ..registry.archs import build, expected_shapes, fit_problem, load_weights, shape_cache_dir
+
+    arch, task = registry.arch(row["arch"]), registry.task(row["task"])
+    # the file is judged by its header before the model is built (a hand-edited row may name another arch)
+    problem = fit_problem(arch, weight_shapes(path), expected_shapes(arch, registry, shape_cache_dir()))
+    if problem:
+        raise ZooError(f"{row['model']}@{row['step']}: {problem}")
+    model = load_weights(build(arch, registry), load_weights_file(path), arch).to(device)
+    batch = int(params.get("batch_size", 256))
+    report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device, path)
+    select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device, path)
+    primary = task.primary
+    return {
+        "metrics": report,
+        "split": task.report_split,
+        "n_examples": len(data.splits[task.report_split]),
+        "selection": {"split": task.select_split, "n_examples": len(data.splits[task.select_split]),
+                      "metric": primary.name, "higher_is_better": primary.higher_is_better,
+                      "value": select[primary.name], "metrics": select},
+        "reproducibility": {name: m.tolerance.to_dict() for name, m in sorted(task.metrics.items())},
+        "higher_is_better": {name: m.higher_is_better for name, m in sorted(task.metrics.items())},
+    }

@@ -1,0 +1,1 @@
+"""General helpers with no zoo knowledge: the bottom layer, importable from anywhere in the package."""
