@@ -50,6 +50,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import IO
 
+from checkpoint_zoo import layout
 from checkpoint_zoo.catalog import rules
 
 PYTHON = sys.executable
@@ -389,7 +390,7 @@ def write_evaluations(root: Path, rows: list[dict[str, str]]) -> None:
 
     import yaml
 
-    from checkpoint_zoo import __version__, constants
+    from checkpoint_zoo import __version__, layout
     from checkpoint_zoo.evaluation.plan import key_for, package_code_hash, params_hash, zoo_code_hash
     from checkpoint_zoo.evaluation.results import write_results
     from checkpoint_zoo.evaluation.run import load_eval_data
@@ -417,7 +418,7 @@ def write_evaluations(root: Path, rows: list[dict[str, str]]) -> None:
             "higher_is_better": {n: m.higher_is_better for n, m in sorted(task.metrics.items())},
             "provenance": {**key.provenance(), "code_version": f"checkpoint-zoo {__version__}"},
         }
-    write_results(root / constants.EVALUATIONS_DIR, records)
+    write_results(root / layout.EVALUATIONS_DIR, records)
 
 
 def build_pipeline_zoo(ctx: Context, root: Path, models: int, steps: int, files: bool = True) -> Path:
@@ -431,11 +432,10 @@ def build_pipeline_zoo(ctx: Context, root: Path, models: int, steps: int, files:
     there are no files (validate only checks files that are present) and the evaluations are written
     directly instead, so that the stages can be timed on tables of any size.
     """
-    from checkpoint_zoo import constants
     from checkpoint_zoo.catalog import table
 
     run(ctx, ["git", "clone", "-q", str(PROJECT), str(root)])
-    pointers = sorted(str(p.relative_to(root)) for p in (root / constants.CHECKPOINTS_DIR).glob("*.dvc"))
+    pointers = sorted(str(p.relative_to(root)) for p in (root / layout.CHECKPOINTS_DIR).glob("*.dvc"))
     if pointers:
         run(ctx, ["git", "rm", "-q", *pointers], cwd=root)
     rows, folders = [], []
@@ -443,7 +443,7 @@ def build_pipeline_zoo(ctx: Context, root: Path, models: int, steps: int, files:
     for m in range(models):
         model = model_name(m)
         if files:
-            folders.append(f"{constants.CHECKPOINTS_DIR}/{model}")
+            folders.append(f"{layout.CHECKPOINTS_DIR}/{model}")
             (root / folders[-1]).mkdir(parents=True, exist_ok=True)
         for s in range(steps):
             step = s * STEP_GAP
@@ -454,7 +454,7 @@ def build_pipeline_zoo(ctx: Context, root: Path, models: int, steps: int, files:
             else:
                 fake = hashlib.sha256(f"{model}@{step}".encode()).hexdigest()
                 rows.append(checkpoint_row(model, step, len(sample), fake, n_params))
-    table.atomic_write(root / constants.TABLE_PATH, table.dump_csv(rows))
+    table.atomic_write(root / layout.TABLE_PATH, table.dump_csv(rows))
     if files:
         run(ctx, [*DVC, "add", "-q", *folders], cwd=root)
     else:

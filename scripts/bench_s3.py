@@ -37,6 +37,8 @@ from pathlib import Path
 
 from bench import LAUNCHER  # scripts/ is on sys.path: this file or bench.py was run as a script
 
+from checkpoint_zoo import layout
+
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 ZOO = str(Path(sys.executable).with_name("zoo"))
@@ -187,7 +189,6 @@ def med(xs: list[float]) -> float:
 
 
 def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int, reps: int, quick: bool) -> dict:
-    from checkpoint_zoo import constants
     from checkpoint_zoo.catalog import rules, table
 
     root = tmp / "big-zoo"
@@ -197,13 +198,13 @@ def bench_pull_one(tmp: Path, server: Server, env: dict, models: int, steps: int
     t0 = time.perf_counter()
     for m in range(models):
         model = f"bench-{m:03d}"
-        folders.append(f"{constants.CHECKPOINTS_DIR}/{model}")
+        folders.append(f"{layout.CHECKPOINTS_DIR}/{model}")
         (root / folders[-1]).mkdir(parents=True)
         for s in range(steps):
             data = safetensors_bytes(n_floats, m * 100_000 + s)
             (root / rules.checkpoint_path(model, s * 10)).write_bytes(data)
             rows.append(row(model, s * 10, len(data), hashlib.sha256(data).hexdigest(), n_floats))
-    table.atomic_write(root / constants.TABLE_PATH, table.dump_csv(rows))
+    table.atomic_write(root / layout.TABLE_PATH, table.dump_csv(rows))
     run([PYTHON, "-m", "dvc", "add", "-q", *folders], env, root)
     run(["git", "add", "-A", "zoo"], env, root)
     run(["git", "commit", "-qm", f"{len(rows)} checkpoints"], env, root)

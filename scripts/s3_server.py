@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from checkpoint_zoo.safety import pid_alive
+from checkpoint_zoo.utils.temps import pid_alive
 
 PROJECT = Path(__file__).resolve().parents[1]
 REGION = "us-east-1"

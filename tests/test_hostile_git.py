@@ -76,8 +76,9 @@ def test_option_like_revisions_refused(empty_zoo, marker, tmp_path):
 
 
 def test_ext_transport_refused_and_off_in_every_git_call(marker, tmp_path):
-    from checkpoint_zoo import Zoo, gitcmd
+    from checkpoint_zoo import Zoo
     from checkpoint_zoo.errors import UsageError
+    from checkpoint_zoo.utils import gitcmd
 
     payload = f"ext::sh -c touch% {marker}"
     for url in (payload, payload.upper().replace("TOUCH", "touch"), "fd::3"):
@@ -90,7 +91,7 @@ def test_ext_transport_refused_and_off_in_every_git_call(marker, tmp_path):
 
 
 def test_git_command_lines_come_from_one_builder():
-    from checkpoint_zoo import gitcmd
+    from checkpoint_zoo.utils import gitcmd
 
     assert gitcmd.argv("clone", "--mirror", operands=("-u x", "/d")) == [
         "git", "-c", "protocol.ext.allow=never", "clone", "--mirror", "--", "-u x", "/d"]

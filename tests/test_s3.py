@@ -118,9 +118,9 @@ def origin(template, tmp_path, proxy, aws_env, request) -> Origin:
 
 
 def constants_cache_dir() -> Path:
-    from checkpoint_zoo import constants
+    from checkpoint_zoo.utils import environ
 
-    return constants.cache_dir()
+    return environ.cache_dir()
 
 
 def clone_of(origin: Origin, dest: Path) -> Path:

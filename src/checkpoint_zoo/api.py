@@ -14,10 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import constants
+from . import layout
 from .entities import ExportResult
 from .errors import NotAZooError, UsageError
-from .stamps import Stamps
+from .utils import environ
+from .utils.stamps import Stamps
 from .verbs import add as add_
 from .verbs import bulk as bulk_
 from .verbs import commit as commit_
@@ -45,10 +46,10 @@ def find_root(start: Path) -> Path:
     """The nearest folder at or above ``start`` that holds ``zoo/checkpoints.csv`` and ``.dvc``."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        if (folder / constants.TABLE_PATH).is_file() and (folder / ".dvc").is_dir():
+        if (folder / layout.TABLE_PATH).is_file() and (folder / ".dvc").is_dir():
             return folder
     raise NotAZooError(
-        f"{start}: no zoo here or above (looked for {constants.TABLE_PATH} beside .dvc/); "
+        f"{start}: no zoo here or above (looked for {layout.TABLE_PATH} beside .dvc/); "
         "cd into a zoo clone or pass its path"
     )
 
@@ -65,7 +66,7 @@ class Zoo:
         default) into the user cache; such a Zoo is read-only. Its own code folder (``zoo_code/``,
         which architectures, loaders or metrics in ``conf/`` may name) runs only with ``trust_code``.
         """
-        given = str(path or constants.zoo_repo() or "")
+        given = str(path or environ.zoo_repo() or "")
         self.remote = remote
         self.trust_code = trust_code
         self._store: CheckpointStore | None = None
@@ -82,7 +83,7 @@ class Zoo:
             from .workspace.revision import RevisionSource
 
             self.source = RevisionSource(str(root) if root is not None else given, rev, remote)
-            self.stamps = Stamps(constants.cache_dir() / "stamps")
+            self.stamps = Stamps(environ.cache_dir() / "stamps")
         # the repository read: the clone, or for a URL the mirror kept in the user cache
         self.root = self.source.git_dir
 
@@ -108,7 +109,7 @@ class Zoo:
 
     @property
     def table_path(self) -> Path:
-        return self.root / constants.TABLE_PATH
+        return self.root / layout.TABLE_PATH
 
     @property
     def workspace(self) -> Workspace:

@@ -53,7 +53,7 @@ def sniff(path: Path) -> str:
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError):
             return "unknown"
-        if any(n.endswith("/constants.pkl") or n.endswith("/code/") or "/code/" in n for n in names):
+        if any(n.endswith("/environ.pkl") or n.endswith("/code/") or "/code/" in n for n in names):
             return "torchscript"
         if any(n.endswith("data.pkl") for n in names):
             return "torch-zip"

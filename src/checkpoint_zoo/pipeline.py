@@ -12,11 +12,12 @@ import json
 import sys
 from pathlib import Path
 
-from . import constants
+from . import layout
 from .catalog import rules
 from .errors import ZooError
 from .evaluation.executors import address_problem
 from .registry.targets import resolver_problem
+from .utils import environ
 
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
@@ -47,7 +48,7 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
 def check_conf_resolvers(root: Path) -> None:
     """Refuse a file of ``conf/`` that calls an OmegaConf resolver (``${oc.env:SECRET}`` would copy the
     environment into params.yaml, the site and exports), one line naming the file and key."""
-    from .safety import load_yaml
+    from .utils.safe_yaml import load_yaml
 
     for path in sorted((root / CONF_DIR).rglob("*.y*ml")):
         if not path.is_file() or path.suffix not in (".yaml", ".yml"):
@@ -130,7 +131,7 @@ def check_params(data: dict, source: str) -> None:
 
 def check_params_fresh(root: Path) -> None:
     """Refuse to run on a params.yaml that conf/ no longer composes to (outside ``dvc exp run``)."""
-    if constants.in_dvc_experiment():
+    if environ.in_dvc_experiment():
         return
     if compose(root) != load_params(root):
         raise ZooError(
@@ -162,7 +163,7 @@ def stage_evaluate(root: Path, force: bool = False) -> None:
     from .evaluation.run import evaluate_zoo
 
     params = load_params(root)
-    evaluate_zoo(Zoo(root), params["eval"], params["run"], root / constants.EVALUATIONS_DIR, force=force,
+    evaluate_zoo(Zoo(root), params["eval"], params["run"], root / layout.EVALUATIONS_DIR, force=force,
                  executor=params.get("executor"))
 
 
@@ -173,7 +174,7 @@ def stage_index(root: Path) -> None:
 
     params = load_params(root)["index"]
     zoo = Zoo(root)
-    built = index.build(zoo, read_results(root / constants.EVALUATIONS_DIR), params, root / "site")
+    built = index.build(zoo, read_results(root / layout.EVALUATIONS_DIR), params, root / "site")
     print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
           "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, "
           "site/ (index.html, app.js, style.css, data.js)")
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 stage_index(root)
     except ZooError as e:
-        from .safety import printable
+        from .utils.redact import printable
 
         print(printable(f"{args.stage}: {e}" if not str(e).startswith(args.stage) else str(e)), file=sys.stderr)
         return 1

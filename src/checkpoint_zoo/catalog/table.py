@@ -13,9 +13,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from .. import constants
+from .. import layout
 from ..errors import TableInvalidError
-from ..utils import files
+from ..utils import environ, files
 from . import rules
 
 Row = dict[str, str]
@@ -23,7 +23,7 @@ Row = dict[str, str]
 atomic_write = files.atomic_write
 
 
-def parse_csv(data: bytes, source: str = constants.TABLE_PATH, problems: list[str] | None = None) -> list[Row]:
+def parse_csv(data: bytes, source: str = layout.TABLE_PATH, problems: list[str] | None = None) -> list[Row]:
     """Parse table bytes into rows of strings.
 
     A wrong header or a line with the wrong number of fields raises TableInvalidError, or, when a
@@ -168,7 +168,7 @@ def _schema_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PATH,
+def validate_rows(data: bytes, rows: list[Row], source: str = layout.TABLE_PATH,
                   problems: list[str] | None = None) -> None:
     """Validate against the pandera schema unless this exact table already passed; raises TableInvalidError
     listing ``problems`` (from parsing) and every schema failure."""
@@ -188,7 +188,7 @@ def validate_rows(data: bytes, rows: list[Row], source: str = constants.TABLE_PA
 
 def _verdict(data: bytes) -> Path:
     key = hashlib.sha256(data).hexdigest() + "-" + _schema_fingerprint()
-    return constants.cache_dir() / "verdicts" / key
+    return environ.cache_dir() / "verdicts" / key
 
 
 def is_known_valid(data: bytes) -> bool:
@@ -206,7 +206,7 @@ def mark_valid(data: bytes) -> None:
         pass  # a read-only cache only costs speed
 
 
-def load(data: bytes, source: str = constants.TABLE_PATH, validate: bool = True) -> list[Row]:
+def load(data: bytes, source: str = layout.TABLE_PATH, validate: bool = True) -> list[Row]:
     """Parse and (by default) validate table bytes."""
     problems: list[str] = []
     rows = parse_csv(data, source, problems if validate else None)

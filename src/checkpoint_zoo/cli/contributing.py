@@ -13,7 +13,7 @@ def recipe(message: str, push: bool = True) -> str:
 def merge_drivers(zoo) -> None:
     """Configure the merge drivers in a clone that lacks them (git never takes them from the repo), so a
     contributor's later `git merge` just works."""
-    from ..merge import ensure
+    from ..workspace.merge import ensure
 
     if zoo.revision is None:
         ensure(zoo.root)

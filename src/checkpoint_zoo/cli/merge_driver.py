@@ -14,7 +14,7 @@ ARITY = {"table": 4, "dvc": 4, "evaluations": 4, "generated": 5}
 def merge_driver(argv: Sequence[str]) -> int:
     """Run the named driver on the files git passes; 0 merged, 1 conflict or failure, 2 misuse."""
     from ..errors import ZooError
-    from ..merge import dvc_driver, evaluations_driver, generated_driver, table_driver
+    from ..workspace.merge import dvc_driver, evaluations_driver, generated_driver, table_driver
 
     if not argv or ARITY.get(argv[0]) != len(argv):
         echo("usage: zoo merge-driver table|dvc|evaluations|generated BASE OURS THEIRS [PATH] (git calls this)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..safety import printable, redact_urls
+from ..utils.redact import printable, redact_urls
 
 
 def echo(*parts: object, file=None, end: str = "\n") -> None:

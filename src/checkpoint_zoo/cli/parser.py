@@ -10,7 +10,7 @@ import argparse
 from types import ModuleType
 from typing import Any
 
-from ..safety import printable
+from ..utils.redact import printable
 from .commands import (
     add,
     commit,

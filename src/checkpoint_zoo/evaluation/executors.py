@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from .. import constants
 from ..errors import ZooError
+from ..utils import environ
 
 KINDS = ("serial", "processes", "dask")
 
@@ -52,7 +52,7 @@ class ExecutorSpec:
         problem = address_problem(section)
         if problem:
             raise ZooError(problem)
-        return cls(kind, workers, constants.dask_scheduler(), float(timeout))
+        return cls(kind, workers, environ.dask_scheduler(), float(timeout))
 
 
 def address_problem(section: Mapping[str, Any] | None, source: str = "params.yaml") -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import constants
+from .. import layout
 from ..registry import Registry, digest_of
 
 # The eval params that change results; everything else in params.yaml's `run` section only changes how
@@ -106,4 +106,4 @@ def key_for(row: Mapping[str, str], registry: Registry, code_hash: str, zoo_code
 
 def code_dir_of(root: Path) -> Path:
     """Where a zoo's own code folder is."""
-    return root / constants.CODE_DIR
+    return root / layout.CODE_DIR

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import constants
+from .. import layout
 from ..catalog import rules
 from ..catalog.table import atomic_write
 from ..errors import ZooError
@@ -119,7 +119,7 @@ def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str,
     docs = []
     for f in files:
         try:
-            docs.append((f"{constants.EVALUATIONS_DIR}/{f.name}", f.read_bytes()))
+            docs.append((f"{layout.EVALUATIONS_DIR}/{f.name}", f.read_bytes()))
         except FileNotFoundError:
             continue
         except OSError as e:

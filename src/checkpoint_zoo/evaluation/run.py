@@ -137,7 +137,7 @@ def _beyond_contract(old: dict, record: dict) -> dict[str, tuple[Any, Any]]:
 def _execute(state: _Run, zoo: Any, registry: Registry, spec: Any, params: Mapping[str, Any],
              run: Mapping[str, Any], log: Callable[[str], None]) -> None:
     """Run every planned evaluation on the executor, recording each result as it completes."""
-    from ..progress import bar
+    from ..utils.progress import bar
     from . import executors
 
     with executors.open_executor(spec) as (pool, described):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import constants
+from .. import layout
 from ..catalog import rules
 from ..errors import RegistryError
 from .archs import ArchSpec, parse_arch
@@ -88,7 +88,7 @@ _GROUP_WORD = {"arch": "architecture", "task": "task", "dataset": "dataset"}
 def _unknown(group: str, value: str, known: Mapping[str, object]) -> str:
     names = ", ".join(sorted(known)) or "none yet"
     return (f"{_GROUP_WORD[group]} {value!r} is not registered (registered: {names}); declare it in "
-            f"{constants.CONF_DIR}/{group}/{value}.yaml (`zoo {group}s` lists them)")
+            f"{layout.CONF_DIR}/{group}/{value}.yaml (`zoo {group}s` lists them)")
 
 
 def _get(specs: Mapping[str, Any], name: str, group: str, word: str) -> Any:
@@ -108,10 +108,10 @@ def load_registry(list_dir: ListDir, read_bytes: ReadBytes, *, code_dir: Path | 
     listed in ``problems`` (so one broken file does not hide every other entry from ``zoo archs``)."""
     import yaml
 
-    found: dict[str, dict[str, Any]] = {g: {} for g in constants.REGISTRY_GROUPS}
+    found: dict[str, dict[str, Any]] = {g: {} for g in layout.REGISTRY_GROUPS}
     problems: list[str] = []
-    for group in constants.REGISTRY_GROUPS:
-        folder = f"{constants.CONF_DIR}/{group}"
+    for group in layout.REGISTRY_GROUPS:
+        folder = f"{layout.CONF_DIR}/{group}"
         for name in sorted(list_dir(folder)):
             if not name.endswith((".yaml", ".yml")):
                 continue
@@ -138,7 +138,7 @@ def load_registry(list_dir: ListDir, read_bytes: ReadBytes, *, code_dir: Path | 
                 problems.append(str(e))
     for ds in found["dataset"].values():
         if ds.task not in found["task"]:
-            msg = f"{ds.file}: task {ds.task!r} is not registered; declare {constants.CONF_DIR}/task/{ds.task}.yaml"
+            msg = f"{ds.file}: task {ds.task!r} is not registered; declare {layout.CONF_DIR}/task/{ds.task}.yaml"
             if strict:
                 raise RegistryError(msg)
             problems.append(msg)
@@ -155,5 +155,5 @@ def workspace_registry(root: Path, strict: bool = True) -> Registry:
         path = root / rel
         return path.read_bytes() if path.is_file() else None
 
-    code = root / constants.CODE_DIR
+    code = root / layout.CODE_DIR
     return load_registry(list_dir, read_bytes, code_dir=code if code.is_dir() else None, trusted=True, strict=strict)

@@ -160,6 +160,6 @@ def load_weights(model: Any, tensors: Mapping[str, Any], spec: ArchSpec) -> Any:
 def shape_cache_dir() -> Path:
     """Where expected shapes are cached: per user, shared by every clone (the key is the architecture's
     config, the library versions and the state of the zoo's own code, so a hit is the same model)."""
-    from .. import constants
+    from ..utils import environ
 
-    return constants.cache_dir() / "arch-shapes"
+    return environ.cache_dir() / "arch-shapes"

@@ -98,7 +98,7 @@ def write_arch(root: Path, name: str, config: dict[str, Any], note: str) -> tupl
     import yaml
 
     from ..catalog.table import atomic_write
-    from ..safety import load_yaml
+    from ..utils.safe_yaml import load_yaml
 
     path = Path(root) / "conf" / "arch" / f"{name}.yaml"
     if path.exists():

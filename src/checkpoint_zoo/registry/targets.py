@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .. import constants
+from .. import layout
 from ..errors import RegistryError, UnsafeTargetError, UntrustedCodeError
 
 LIBRARY_ROOTS: tuple[str, ...] = ("torch", "torchvision", "timm", "transformers", "torchmetrics")
@@ -52,12 +52,12 @@ def target_problem(target: object, code_allowed: bool) -> str | None:
     if not isinstance(target, str) or not _TARGET_RE.fullmatch(target):
         return f"_target_ {target!r} is not a dotted Python name such as torchvision.models.resnet18"
     parts = target.split(".")
-    roots = LIBRARY_ROOTS + ((constants.CODE_DIR,) if code_allowed else ())
+    roots = LIBRARY_ROOTS + ((layout.CODE_DIR,) if code_allowed else ())
     in_package = any(target.startswith(m + ".") for m in PACKAGE_MODULES)
     if parts[0] not in roots and not in_package:
-        extra = "" if code_allowed else f" (the zoo's own {constants.CODE_DIR}/ folder is not trusted here)"
+        extra = "" if code_allowed else f" (the zoo's own {layout.CODE_DIR}/ folder is not trusted here)"
         return (f"_target_ {target!r} is outside the allowed import roots {', '.join((*roots, *PACKAGE_MODULES))}"
-                f"{extra}; put your own code in the zoo's {constants.CODE_DIR}/ folder and name it from there")
+                f"{extra}; put your own code in the zoo's {layout.CODE_DIR}/ folder and name it from there")
     for part in parts[1:]:
         if part.startswith("_"):
             return f"_target_ {target!r} names a private member ({part}); name a public class or function"
@@ -95,7 +95,7 @@ def check_targets(cfg: Mapping[str, Any], where: str, code_allowed: bool) -> Non
 
 def uses_code_folder(cfg: Mapping[str, Any]) -> bool:
     """True when some ``_target_`` in ``cfg`` lives in the zoo's own code folder."""
-    return any(str(t).split(".")[0] == constants.CODE_DIR for _p, t, _n in _walk(cfg, ""))
+    return any(str(t).split(".")[0] == layout.CODE_DIR for _p, t, _n in _walk(cfg, ""))
 
 
 # ---- identity: what a _target_ resolves to ------------------------------------------------------------
@@ -170,7 +170,7 @@ def target_kind(obj: object, code_allowed: bool, trusted: bool) -> str | None:
     if (inspect.isfunction(obj) or isinstance(obj, type)) and module in PACKAGE_MODULES:
         return "package"
     if code_allowed and callable(obj) and not isinstance(obj, ModuleType) and isinstance(module, str) \
-            and module.split(".")[0] == constants.CODE_DIR:
+            and module.split(".")[0] == layout.CODE_DIR:
         return "zoo-code"
     return None
 
@@ -225,7 +225,7 @@ def _judge(target: str, node: Mapping[str, Any], code_allowed: bool, trusted: bo
             else f"{type(obj).__name__} {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}")
         allowed = ("a torch.nn.Module, torchmetrics.Metric or transformers model/config class, a torchvision model "
                    "builder, timm.create_model, a function of the zoo's evaluators/metrics/datasets/nets, or "
-                   f"the zoo's {constants.CODE_DIR}/")
+                   f"the zoo's {layout.CODE_DIR}/")
         if not trusted:
             allowed = ("a torch.nn.Module, torchmetrics.Metric or transformers model/config class (this zoo comes "
                        "from a URL or revision: functions run only with trust_code=True / --trust-code)")
@@ -278,7 +278,7 @@ def resolver_problem(cfg: object) -> str | None:
 
 def activate_code_folder(folder: Path | None, trusted: bool, where: str) -> None:
     """Make ``zoo_code`` importable from ``folder`` (this zoo's copy), replacing another zoo's copy."""
-    name = constants.CODE_DIR
+    name = layout.CODE_DIR
     if folder is None or not (folder / "__init__.py").is_file():
         raise RegistryError(f"{where}: names {name}.…, but the zoo has no {name}/__init__.py; add the folder "
                             "with an __init__.py (it is the zoo's own code, versioned with it)")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..errors import StorageError
 
 if TYPE_CHECKING:
-    from ..stamps import Stamps
+    from ..utils.stamps import Stamps
     from .base import CheckpointStore
 
 

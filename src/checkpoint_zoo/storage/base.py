@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from .. import constants
-from ..stamps import Stamps
+from .. import layout
+from ..utils.stamps import Stamps
 
 # present: the workspace file was already right; restored: placed from a good local cache copy;
 # downloaded: its bytes came from the remote in this call; cached (place=False only): the cache copy
@@ -55,7 +55,7 @@ def tracked_split(path: str) -> tuple[str, str]:
     """(model folder, path inside it) of a file under ``zoo/checkpoints/<model>/``: a checkpoint's file sits in
     its model folder, or one level deeper for a checkpoint that is a folder of files."""
     parts = Path(path).parts
-    depth = len(Path(constants.CHECKPOINTS_DIR).parts) + 1
+    depth = len(Path(layout.CHECKPOINTS_DIR).parts) + 1
     if len(parts) <= depth + 1:
         return str(Path(path).parent), Path(path).name
     return "/".join(parts[:depth]), "/".join(parts[depth:])

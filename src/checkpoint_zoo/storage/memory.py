@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..errors import RemoteConfigError, StorageError
-from ..stamps import Stamps
+from ..utils.stamps import Stamps
 from . import policy
 from .base import Part, Placed, tracked_split
 

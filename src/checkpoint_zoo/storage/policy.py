@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .. import constants
+from .. import layout
 from ..errors import IntegrityError, MissingFileError, NotPushedError, UnsafePathError
 from .base import Part, Placed
 
@@ -50,7 +50,7 @@ def in_workspace(store: CheckpointStore, part: Part, force: bool = False) -> boo
     path = store.root / part.path
     if not path.is_file():
         return False
-    if path.is_symlink() and (store.root / constants.CHECKPOINTS_DIR).resolve() not in path.resolve().parents:
+    if path.is_symlink() and (store.root / layout.CHECKPOINTS_DIR).resolve() not in path.resolve().parents:
         raise UnsafePathError(f"{part.path}: symlink out of the zoo refused; delete it and pull again")
     return store.stamps.sha256(path, force=force) == part.sha256
 
@@ -100,7 +100,7 @@ def _place(store: CheckpointStore, need: list[Part], remote: str | None, jobs: i
                 obj.unlink(missing_ok=True)
             raise IntegrityError(
                 f"{part.path}: the bytes from remote {remote or store.default_remote()!r} do not match "
-                f"sha256 {part.sha256[:12]}… in {constants.TABLE_PATH}; the copy was discarded and the "
+                f"sha256 {part.sha256[:12]}… in {layout.TABLE_PATH}; the copy was discarded and the "
                 "workspace left as it was; re-push the checkpoint from a clone whose copy is good (`zoo "
                 "push` there replaces the wrong object on the remote)"
             )

@@ -1,7 +1,9 @@
-"""Writing files so that a crash or a kill leaves either the old bytes or the new, never a torn file."""
+"""Files on disk: writes that a crash or a kill leaves either old or new (never torn), removal of a file or a
+folder, and telling a full disk from other failures."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +42,44 @@ def atomic_write(path: Path, data: bytes, fsync: bool = True) -> None:
     ``fsync=False`` for caches that a crash may empty but never corrupt: readers treat bad content as absent."""
     with atomic_output(path, fsync) as f:
         f.write(data)
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def disk_full(*errors: BaseException | None) -> OSError | None:
+    """The OSError saying the disk (or RLIMIT_FSIZE, or a quota) ran out, anywhere in these exceptions'
+    chains, or None."""
+    for err in errors:
+        for e in _chain(err):
+            if isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS:
+                return e
+    return None
+
+
+def disk_full_message(err: OSError, doing: str) -> str:
+    """One line for DiskFullError: what was being written, why it failed, what to do."""
+    why = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "file too large for the size limit",
+           errno.EDQUOT: "disk quota exceeded"}.get(err.errno or 0, os.strerror(err.errno or 0))
+    name = getattr(err, "filename2", None) or getattr(err, "filename", None)
+    where = f" ({name})" if name else ""
+    return (f"{doing}: {why}{where}; the temp files were removed and nothing half-written was kept; "
+            "free some space (or raise the limit) and run the command again")
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, or a folder with everything in it (a folder checkpoint, its incoming copy); nothing if
+    absent."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import constants
+from .. import layout
 from ..catalog import rules, table
 from ..catalog.refs import parse_ref
 from ..entities import AddResult, Checkpoint
@@ -49,7 +49,8 @@ from ..formats import (
     sniff,
 )
 from ..registry.fit import check_fit
-from ..safety import disk_full, disk_full_message, remove_path
+from ..utils import environ
+from ..utils.files import disk_full, disk_full_message, remove_path
 
 if TYPE_CHECKING:
     from ..api import Zoo
@@ -128,7 +129,7 @@ def add(
     converted_state = converted.with_name(converted.name.replace(".converted.", ".convertedstate."))
     try:
         conversion = convert_to_safetensors(src, converted, allow_globals=tuple(allow_globals),
-                                            timeout=constants.convert_timeout(), state_dst=converted_state)
+                                            timeout=environ.convert_timeout(), state_dst=converted_state)
         if conversion.state and training_state is None:
             kwargs["state"] = converted_state
         note = f"{source or default_source}; {conversion.describe()}"
@@ -388,7 +389,7 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool, tx
             raise refusal[0]
     folders = sorted({str(Path(i.row["path"]).parent) for i in items})
     store = ws.store
-    txn.save(*(ws.root / store.pointer(f) for f in folders), ws.root / constants.CHECKPOINTS_DIR / ".gitignore")
+    txn.save(*(ws.root / store.pointer(f) for f in folders), ws.root / layout.CHECKPOINTS_DIR / ".gitignore")
     try:
         old_manifests = {folder: store.manifest_object(folder) for folder in folders}
         states = _place(ws, txn, items)
@@ -410,7 +411,7 @@ def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool, tx
         full = disk_full(e)
         if full is None:
             raise
-        raise DiskFullError(disk_full_message(full, f"writing {constants.TABLE_PATH}") + "; nothing was added") from None
+        raise DiskFullError(disk_full_message(full, f"writing {layout.TABLE_PATH}") + "; nothing was added") from None
     staged = stage_add(zoo, folders) if stage else ()
     for i in items:
         for rel, sha in rules.parts(i.row):
@@ -468,15 +469,15 @@ def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
     git command holds the index lock) raises ZooError naming the lock file."""
     ws = zoo.workspace
     try:
-        return ws.stage([constants.TABLE_PATH, *(ws.store.pointer(f) for f in folders),
-                         f"{constants.CHECKPOINTS_DIR}/.gitignore"])
+        return ws.stage([layout.TABLE_PATH, *(ws.store.pointer(f) for f in folders),
+                         f"{layout.CHECKPOINTS_DIR}/.gitignore"])
     except ZooError as e:
         raise ZooError(f"{e}; nothing was added (run the command again once that git command is done)") from None
 
 
 def ensure_gitignore(zoo: Zoo) -> None:
     """One wildcard line instead of DVC's line per folder (docs/architecture.md: one tracked folder per model)."""
-    path = zoo.root / constants.CHECKPOINTS_DIR / ".gitignore"
+    path = zoo.root / layout.CHECKPOINTS_DIR / ".gitignore"
     lines = path.read_text().splitlines() if path.exists() else []
     if "/*/" not in lines:
         table.atomic_write(path, ("\n".join(["/*/", *lines]) + "\n").encode())
@@ -535,7 +536,7 @@ def refuse_move_from_zoo(root: Path, src: Path) -> None:
     """``--move`` takes files from outside the zoo: moving a tracked checkpoint (or a DVC cache object) out of
     its place would take it from its model. Decided by where the path resolves, not by how it is spelled."""
     where = src.resolve()
-    for inside in (constants.CHECKPOINTS_DIR, ".dvc"):
+    for inside in (layout.CHECKPOINTS_DIR, ".dvc"):
         base = (root / inside).resolve()
         if where == base or base in where.parents:
             raise InvalidValueError(f"{src}: is inside the zoo ({inside}/); --move takes files from outside it, so "
@@ -601,7 +602,7 @@ def _check_against_table(rows: list[Row], model: str, step: int, parent: str | N
     if parent is not None:
         p = parse_ref(parent)
         if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
-            raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {constants.TABLE_PATH}; add it first")
+            raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {layout.TABLE_PATH}; add it first")
         parents = {f"{r['model']}@{r['step']}": r["parent"] for r in rows if r["parent"]}
         parents[f"{model}@{step}"] = f"{p.model}@{p.selector}"
         loop = rules.parent_cycle(parents, f"{model}@{step}")

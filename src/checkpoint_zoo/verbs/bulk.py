@@ -23,8 +23,8 @@ from ..catalog import rules
 from ..entities import BulkAddResult, Checkpoint
 from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageError, ZooError
 from ..formats import inspect_file, sniff_safetensors
-from ..progress import byte_progress
 from ..registry.fit import check_fit
+from ..utils.progress import byte_progress
 from .add import (
     Incoming,
     _check_add_args,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import constants, gitcmd
+from .. import layout
 from ..entities import CommitResult
 from ..errors import UsageError, ZooError
+from ..utils import gitcmd
 
 if TYPE_CHECKING:
     from ..api import Zoo
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 
 def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
     """Stage the zoo's files and the pipeline's inputs and outputs, then ``git commit`` them."""
-    from .. import merge
     from ..storage.dvc import pipeline_paths, stale_stages
+    from ..workspace import merge
 
     zoo.writable("commit")
     if not message.strip():
@@ -38,7 +39,7 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
             if stale:
                 raise ZooError(f"the pipeline is not up to date ({', '.join(stale)} changed), so its outputs do not "
                                "match the table; run `dvc repro`, then `zoo commit` again")
-        candidates = [constants.TABLE_PATH, constants.CHECKPOINTS_DIR, ".gitattributes", *pipeline_paths(zoo.root),
+        candidates = [layout.TABLE_PATH, layout.CHECKPOINTS_DIR, ".gitattributes", *pipeline_paths(zoo.root),
                       *in_tree_remotes(zoo.root, zoo.storage.remotes()).values()]
         zoo.workspace.stage(_stageable(zoo, list(dict.fromkeys(candidates))))
         staged = _git(zoo, "diff", "--cached", "--name-only", "-z").split("\0")

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import constants, gitcmd
+from .. import layout
 from ..catalog import table
 from ..errors import ZooError
+from ..utils import gitcmd
 
 
 def create(path: str | os.PathLike[str], remote_url: str | None = None, remote_name: str = "local",
@@ -22,8 +23,8 @@ def create(path: str | os.PathLike[str], remote_url: str | None = None, remote_n
     registries."""
     root = Path(path)
     root.mkdir(parents=True, exist_ok=True)
-    if (root / constants.TABLE_PATH).exists():
-        raise ZooError(f"{root / constants.TABLE_PATH}: a zoo is already here")
+    if (root / layout.TABLE_PATH).exists():
+        raise ZooError(f"{root / layout.TABLE_PATH}: a zoo is already here")
 
     def run(*cmd: str) -> None:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
@@ -38,18 +39,18 @@ def create(path: str | os.PathLike[str], remote_url: str | None = None, remote_n
         run(sys.executable, "-m", "dvc", "init", "-q")
     if remote_url:
         run(sys.executable, "-m", "dvc", "remote", "add", "-d", remote_name, remote_url)
-    table.atomic_write(root / constants.TABLE_PATH, table.dump_csv([]))
-    table.atomic_write(root / constants.CHECKPOINTS_DIR / ".gitignore", b"/*/\n")
-    staged = [".dvc", constants.TABLE_PATH, f"{constants.CHECKPOINTS_DIR}/.gitignore", ".gitattributes"]
+    table.atomic_write(root / layout.TABLE_PATH, table.dump_csv([]))
+    table.atomic_write(root / layout.CHECKPOINTS_DIR / ".gitignore", b"/*/\n")
+    staged = [".dvc", layout.TABLE_PATH, f"{layout.CHECKPOINTS_DIR}/.gitignore", ".gitattributes"]
     if registries_from is not None:
         origin = Path(registries_from)
-        folders = [f"{constants.CONF_DIR}/{g}" for g in constants.REGISTRY_GROUPS] + [constants.CODE_DIR]
+        folders = [f"{layout.CONF_DIR}/{g}" for g in layout.REGISTRY_GROUPS] + [layout.CODE_DIR]
         for rel in folders:
             if (origin / rel).is_dir():
                 shutil.copytree(origin / rel, root / rel, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns("__pycache__"))
                 staged.append(rel)
-    from ..merge import setup
+    from ..workspace.merge import setup
 
     setup(root)
     proc = gitcmd.run(root, "add", "-A", operands=staged, text=True, check=False, timeout=None)

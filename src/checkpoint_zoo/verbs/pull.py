@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import constants
 from ..catalog import rules
 from ..entities import PullResult
 from ..errors import (
@@ -19,6 +18,7 @@ from ..errors import (
     UsageError,
 )
 from ..storage.base import Part
+from ..utils import environ
 from .resolve import part_rows, resolve_many, resolve_row
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def local_path(zoo: Zoo, ref: str) -> Path:
     row = resolve_row(zoo, ref)
     if zoo.revision is not None:
         kind = "folders" if row.get("files") else "objects"
-        return constants.cache_dir() / kind / row["sha256"][:2] / row["sha256"]
+        return environ.cache_dir() / kind / row["sha256"][:2] / row["sha256"]
     return zoo.workspace.path(row["path"])
 
 

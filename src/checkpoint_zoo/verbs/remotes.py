@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import constants
 from ..catalog import rules
 from ..entities import RemoteInfo
 from ..errors import InvalidValueError, SecretError
-from ..safety import control_character, redact_url, url_credentials
+from ..utils import environ
+from ..utils.redact import control_character, redact_url, url_credentials
 
 if TYPE_CHECKING:
     from ..api import Zoo
@@ -23,7 +23,7 @@ def remotes(zoo: Zoo) -> list[RemoteInfo]:
         creds = ""
         if r["url"].startswith("s3://"):
             creds = ("config.local" if r["local_secrets"] else
-                     "environment" if constants.aws_credentials_in_env() else "AWS default chain")
+                     "environment" if environ.aws_credentials_in_env() else "AWS default chain")
         out.append(RemoteInfo(r["name"], r["url"], r["level"], r["default"], options.pop("endpointurl", None),
                               options, creds, r["committed_secrets"]))
     return out

@@ -6,7 +6,7 @@ import fnmatch
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .. import constants
+from .. import layout
 from ..catalog import query
 from ..catalog.refs import Ref, parse_ref
 from ..errors import CheckpointNotFoundError
@@ -25,7 +25,7 @@ def resolve_row(zoo: Zoo, ref: str | Ref, rows: list[Row] | None = None) -> Row:
     if not mine:
         near = sorted({row["model"] for row in rows if row["model"].casefold() == r.model.casefold()})
         hint = f" (did you mean {near[0]}?)" if near else "; `zoo ls` lists the models"
-        raise CheckpointNotFoundError(f"unknown model {r.model!r} in {constants.TABLE_PATH}{hint}")
+        raise CheckpointNotFoundError(f"unknown model {r.model!r} in {layout.TABLE_PATH}{hint}")
     if r.selector == "latest":
         return max(mine, key=lambda row: int(row["step"]))
     if r.selector == "best":
@@ -48,7 +48,7 @@ def resolve_many(zoo: Zoo, refs: Sequence[str], rows: list[Row]) -> list[Row]:
             continue
         matched = [m for m in models if fnmatch.fnmatchcase(m, r.model)]
         if not matched:
-            raise CheckpointNotFoundError(f"no model matches {r.model!r} in {constants.TABLE_PATH}; `zoo ls` lists them")
+            raise CheckpointNotFoundError(f"no model matches {r.model!r} in {layout.TABLE_PATH}; `zoo ls` lists them")
         out.extend(resolve_row(zoo, Ref(m, r.selector), rows) for m in matched)
     return out
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import constants
+from .. import layout
 from ..catalog import rules, table
 from ..entities import Checkpoint
 from ..errors import InvalidValueError, MissingFileError, UsageError
@@ -51,7 +51,7 @@ def remove(zoo: Zoo, refs: Sequence[str], stage: bool = True) -> list[Checkpoint
             touched = _drop(ws, txn, folders, list(doomed.values()), {str(Path(r["path"]).parent) for r in keep})
             txn.write_table(new_data)
             if stage:
-                ws.stage([constants.TABLE_PATH, *touched])
+                ws.stage([layout.TABLE_PATH, *touched])
     return [Checkpoint.from_row(r) for r in doomed.values()]
 
 
@@ -79,7 +79,7 @@ def _drop(ws: Workspace, txn: Transaction, folders: dict[str, list[str]], doomed
           remaining: set[str]) -> list[str]:
     """Move the doomed files aside (back on undo), then record each folder without them; the pointers touched."""
     store = ws.store
-    txn.save(*(ws.root / store.pointer(f) for f in folders), ws.root / constants.CHECKPOINTS_DIR / ".gitignore")
+    txn.save(*(ws.root / store.pointer(f) for f in folders), ws.root / layout.CHECKPOINTS_DIR / ".gitignore")
     touched = []
     for folder, paths in folders.items():
         for p in paths:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from .. import constants
+from .. import layout
 from ..catalog import table
 from ..errors import FormatError, TableInvalidError, ZooError
 from ..formats import inspect_file
@@ -45,7 +45,7 @@ def _registry_problems(ws: Workspace, rows: list[Row]) -> list[str]:
         combo = (row["arch"], row["task"], row["dataset"], row["reported_metric"])
         if combo not in checked:
             checked[combo] = registry.row_problems(*combo)
-        where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+        where = f"{layout.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
         for problem in checked[combo]:
             problems.append(f"{where}: {problem}")
         task = registry.tasks.get(row["task"])
@@ -72,7 +72,7 @@ def _file_problems(ws: Workspace, rows: list[Row]) -> list[str]:
         path = ws.path(row["path"])
         if not path.is_file():
             continue
-        where = f"{constants.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+        where = f"{layout.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
         try:
             facts = inspect_file(path, sha256=ws.stamps.sha256(path))
         except FormatError as e:

@@ -15,10 +15,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import constants, gitcmd
+from .. import layout
 from ..errors import IntegrityError, MissingFileError, NotAZooError, RemoteUnreachableError, StorageError, ZooError
-from ..safety import pid_alive
 from ..storage.dvc import download_at_revision
+from ..utils import environ, gitcmd
+from ..utils.temps import pid_alive
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -60,8 +61,8 @@ class RevisionSource:
         if found.returncode != 0:
             raise ZooError(f"unknown revision {self.rev!r} in {self.url}; `zoo versions` lists the branches and tags")
         self.commit = found.stdout.decode().strip()
-        if self.read_bytes(constants.TABLE_PATH) is None:
-            raise NotAZooError(f"revision {self.rev!r} of {self.url} holds no zoo (no {constants.TABLE_PATH})")
+        if self.read_bytes(layout.TABLE_PATH) is None:
+            raise NotAZooError(f"revision {self.rev!r} of {self.url} holds no zoo (no {layout.TABLE_PATH})")
 
     @property
     def location(self) -> str:
@@ -72,7 +73,7 @@ class RevisionSource:
         if self._rows is None:
             from ..catalog import table
 
-            self._rows = table.load(self.read_bytes(constants.TABLE_PATH) or b"", f"{constants.TABLE_PATH}@{self.rev}")
+            self._rows = table.load(self.read_bytes(layout.TABLE_PATH) or b"", f"{layout.TABLE_PATH}@{self.rev}")
         return self._rows
 
     def stored_records(self, models=None) -> dict[str, dict]:
@@ -80,9 +81,9 @@ class RevisionSource:
         from ..evaluation.results import parse_results
 
         names = (sorted(f"{m}.json" for m in set(models)) if models is not None
-                 else self.list_dir(constants.EVALUATIONS_DIR))
-        return parse_results((f"{constants.EVALUATIONS_DIR}/{n} at {self.rev}",
-                              self.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}")) for n in names)
+                 else self.list_dir(layout.EVALUATIONS_DIR))
+        return parse_results((f"{layout.EVALUATIONS_DIR}/{n} at {self.rev}",
+                              self.read_bytes(f"{layout.EVALUATIONS_DIR}/{n}")) for n in names)
 
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False):
         """The registries at this revision; its code folder is made importable only when asked for (``code``),
@@ -92,7 +93,7 @@ class RevisionSource:
         if not strict:
             return load_registry(self.list_dir, self.read_bytes, strict=False)
         if self._registry is None:
-            code_dir = (self.checkout() / constants.CODE_DIR) if code and self.list_dir(constants.CODE_DIR) else None
+            code_dir = (self.checkout() / layout.CODE_DIR) if code and self.list_dir(layout.CODE_DIR) else None
             self._registry = load_registry(self.list_dir, self.read_bytes, code_dir=code_dir, trusted=trusted)
         return self._registry
 
@@ -101,9 +102,9 @@ class RevisionSource:
 
     def _mirror(self) -> Path:
         key = hashlib.sha256(self.url.encode()).hexdigest()[:24]
-        mirror = constants.cache_dir() / "repos" / f"{key}.git"
+        mirror = environ.cache_dir() / "repos" / f"{key}.git"
         if mirror.exists():
-            if not constants.offline():
+            if not environ.offline():
                 try:
                     fetched = gitcmd.run_network(mirror, self.url, "fetch", "--progress", "--prune", "--tags",
                                                  operands=("origin",))
@@ -113,7 +114,7 @@ class RevisionSource:
                     raise StorageError(f"cannot reach {self.url}: {gitcmd.last_line(fetched)}; "
                                        "set ZOO_OFFLINE=1 to use the cached copy")
             return mirror
-        if constants.offline():
+        if environ.offline():
             raise MissingFileError(f"{self.url} has never been fetched and ZOO_OFFLINE=1 is set; go online once")
         mirror.parent.mkdir(parents=True, exist_ok=True)
         for stale in mirror.parent.glob(f"{mirror.name}.tmp-*"):  # left by a killed zoo
@@ -146,7 +147,7 @@ class RevisionSource:
     def checkout(self) -> Path:
         """A worktree of the mirror at this commit (git files only; DVC reads the remote config there,
         which a bare clone cannot give it when the remote is a path relative to the repo)."""
-        path = constants.cache_dir() / "checkouts" / self.commit
+        path = environ.cache_dir() / "checkouts" / self.commit
         if not (path / ".dvc").is_dir():
             shutil.rmtree(path, ignore_errors=True)
             gitcmd.run(self.git_dir, "worktree", "prune", check=False)
@@ -168,12 +169,12 @@ class RevisionSource:
     def fetch(self, rel: str, sha256: str, stamps, remote: str | None = None) -> Path:
         """A verified local copy of the checkpoint at ``rel`` whose sha256 must be ``sha256``, from ``remote``
         (default: the one this source was opened with, else the revision's default remote)."""
-        target = constants.cache_dir() / "objects" / sha256[:2] / sha256
+        target = environ.cache_dir() / "objects" / sha256[:2] / sha256
         if target.is_file():
             if stamps.sha256(target) == sha256:
                 return target
             target.unlink()  # tampered or damaged: never handed over
-        if constants.offline():
+        if environ.offline():
             raise MissingFileError(f"{rel} ({sha256[:12]}…) is not in the local cache and ZOO_OFFLINE=1 is set")
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -198,7 +199,7 @@ class RevisionSource:
         import shutil
 
         objects = {name: self.fetch(f"{rel}/{name}", sha, stamps, remote=remote) for name, sha in files.items()}
-        target = constants.cache_dir() / "folders" / digest[:2] / digest
+        target = environ.cache_dir() / "folders" / digest[:2] / digest
         if target.is_dir() and sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == \
                 sorted(files) and all(
                 stamps.sha256(target / name) == sha for name, sha in files.items()):

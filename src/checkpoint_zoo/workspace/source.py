@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import constants
+from .. import layout
 from ..catalog import table
 from ..errors import NotAZooError
 
@@ -59,7 +59,7 @@ class WorkTree:
 
     @property
     def table_path(self) -> Path:
-        return self.root / constants.TABLE_PATH
+        return self.root / layout.TABLE_PATH
 
     def read_bytes(self, rel: str) -> bytes | None:
         p = self.root / rel
@@ -74,11 +74,11 @@ class WorkTree:
         try:
             st = self.table_path.stat()
         except FileNotFoundError:
-            raise NotAZooError(f"{self.table_path}: missing; restore it with `git checkout {constants.TABLE_PATH}`") from None
+            raise NotAZooError(f"{self.table_path}: missing; restore it with `git checkout {layout.TABLE_PATH}`") from None
         key = (st.st_mtime_ns, st.st_size)
         if self._rows and self._rows[0] == key:
             return self._rows[1]
-        rows = table.load(self.table_path.read_bytes(), constants.TABLE_PATH)
+        rows = table.load(self.table_path.read_bytes(), layout.TABLE_PATH)
         self._rows = (key, rows)
         return rows
 
@@ -95,7 +95,7 @@ class WorkTree:
     def stored_records(self, models: Any = None) -> dict[str, dict]:
         from ..evaluation.results import read_results
 
-        return read_results(self.root / constants.EVALUATIONS_DIR, models)
+        return read_results(self.root / layout.EVALUATIONS_DIR, models)
 
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry:
         """The registries of conf/ (the clone's own code folder trusted: it is your clone); for listing

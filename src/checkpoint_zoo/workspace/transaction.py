@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import table
-from ..safety import pid_alive, remove_path
+from ..utils.files import remove_path
+from ..utils.temps import pid_alive
 
 if TYPE_CHECKING:
     from .tree import Workspace

@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import constants, gitcmd
+from .. import layout
 from ..catalog import table
 from ..errors import InvalidValueError, UnsafePathError, ZooError
-from ..stamps import Stamps
+from ..utils import gitcmd
+from ..utils.stamps import Stamps
 from .source import WorkTree
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class Workspace:
 
     @property
     def table_path(self) -> Path:
-        return self.root / constants.TABLE_PATH
+        return self.root / layout.TABLE_PATH
 
     def rows(self) -> list[Row]:
         return self.source.rows()
@@ -58,7 +59,7 @@ class Workspace:
         from filelock import FileLock, Timeout
 
         self.work.mkdir(parents=True, exist_ok=True)
-        path = self.work / constants.LOCK_NAME
+        path = self.work / layout.LOCK_NAME
         lock = FileLock(str(path), timeout=wait)
 
         class _Guard:
@@ -79,13 +80,13 @@ class Workspace:
 
     def path(self, rel: str) -> Path:
         """Absolute path of a table path, refusing anything that resolves outside zoo/checkpoints."""
-        base = (self.root / constants.CHECKPOINTS_DIR).resolve()
-        if base != self.root.resolve() / constants.CHECKPOINTS_DIR:
-            raise UnsafePathError(f"{constants.CHECKPOINTS_DIR}: resolves to {base}, outside the zoo; it must be a "
+        base = (self.root / layout.CHECKPOINTS_DIR).resolve()
+        if base != self.root.resolve() / layout.CHECKPOINTS_DIR:
+            raise UnsafePathError(f"{layout.CHECKPOINTS_DIR}: resolves to {base}, outside the zoo; it must be a "
                                   "real folder, not a symlink: remove the link and restore it with git")
         target = (self.root / rel).resolve()
         if base not in target.parents:
-            raise UnsafePathError(f"{rel}: resolves to {target}, outside {constants.CHECKPOINTS_DIR}; remove that symlink")
+            raise UnsafePathError(f"{rel}: resolves to {target}, outside {layout.CHECKPOINTS_DIR}; remove that symlink")
         return self.root / rel
 
     def stage(self, paths: Iterable[str]) -> tuple[str, ...]:
@@ -153,7 +154,7 @@ class Workspace:
         if missing:
             raise InvalidValueError(f"{missing[0]} is the parent of another checkpoint and must stay in the table")
         validate_frame(changed + [r for r in referenced if r not in changed],
-                       source=f"{constants.TABLE_PATH} (the changed rows)")
+                       source=f"{layout.TABLE_PATH} (the changed rows)")
         table.mark_valid(new_data)
 
     def transaction(self, tag: str):
@@ -165,7 +166,7 @@ class Workspace:
     def recover(self) -> list[Path]:
         """Under the lock: finish or undo killed commands by their journals, sweep their temp files, and let
         the store repair what a killed storage call left. Returns the journals read."""
-        from ..safety import sweep_stale_temp_files
+        from ..utils.temps import sweep_stale_temp_files
         from .transaction import journaled_paths, recover
 
         done = recover(self)

@@ -3,7 +3,7 @@ many from a manifest (``--from``)."""
 
 from __future__ import annotations
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..contributing import merge_drivers, recipe
 from ..output import echo, human
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..output import echo
 
 
@@ -16,7 +16,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(zoo, args) -> int:
-    from ...versions import diff
+    from ...verbs.versions import diff
 
     a = args.a if args.a is not None else "HEAD"
     if zoo.revision is not None and args.b is None:

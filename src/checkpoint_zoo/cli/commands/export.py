@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..output import echo
 
 

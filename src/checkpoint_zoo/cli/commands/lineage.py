@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..output import echo
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..output import csv_safe, echo, human, print_table
 
 TABLE_COLUMNS = ("model", "step", "arch", "task", "dataset", "num_params", "size", "license", "tags", "resumable")

@@ -10,7 +10,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(zoo, args) -> int:
-    from ...merge import setup
+    from ...workspace.merge import setup
 
     if zoo.revision is not None:
         from ...errors import UsageError

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from ...safety import printable
+from ...utils.redact import printable
 from ..output import echo, print_table
 
 GROUPS = (("archs", "architectures (conf/arch/*.yaml): name, target, where declared"),

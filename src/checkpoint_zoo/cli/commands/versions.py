@@ -13,7 +13,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(zoo, args) -> int:
-    from ...versions import versions
+    from ...verbs.versions import versions
 
     found = versions(zoo.git_dir)
     if args.format == "json":

@@ -86,8 +86,8 @@ class ZooServer:
 
     def versions(self) -> list[dict]:
         """The branches and tags holding a zoo, recomputed only when a ref moves (each reads a table)."""
-        from ...gitcmd import run
-        from ...versions import versions
+        from ...utils.gitcmd import run
+        from ...verbs.versions import versions
 
         git_dir = Path(self.zoo(self.default_rev).git_dir)
         refs = run(git_dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags").stdout

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ... import constants
+from ... import layout
 from ...errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
@@ -155,9 +155,9 @@ def _worktree_stamp(root: Path) -> object:
         return st.st_mtime_ns, st.st_size
 
     try:
-        table = stat(root / constants.TABLE_PATH)
+        table = stat(root / layout.TABLE_PATH)
     except OSError as e:
-        raise ZooError(f"{root / constants.TABLE_PATH}: cannot read it ({e.strerror})") from None
-    folder = root / constants.EVALUATIONS_DIR
+        raise ZooError(f"{root / layout.TABLE_PATH}: cannot read it ({e.strerror})") from None
+    folder = root / layout.EVALUATIONS_DIR
     evaluations = tuple(sorted((p.name, stat(p)) for p in folder.glob("*.json"))) if folder.is_dir() else ()
     return table, evaluations

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ...errors import RemoteConfigError, StorageError, ZooError
-from ...safety import redact_urls
+from ...utils.redact import redact_urls
 from .failures import KIND_ERRORS, classify_remote_failure, first_line, remote_session
 
 

@@ -20,7 +20,7 @@ from ...errors import (
     StorageError,
     ZooError,
 )
-from ...safety import _chain, disk_full, disk_full_message
+from ...utils.files import _chain, disk_full, disk_full_message
 
 # botocore.endpoint logs each failed attempt (with its exception) before retrying: after a retry the
 # final error only says "could not connect", the first one says the connection was cut mid-transfer
@@ -57,10 +57,10 @@ class DvcLog(logging.Handler):
 @contextmanager
 def remote_session() -> Iterator[DvcLog]:
     """Around every DVC transfer: DVC's console output captured (see DvcLog), and botocore's retries
-    bounded (constants.s3_client_env) so that a dead endpoint fails in seconds, not minutes."""
+    bounded (environ.s3_client_env) so that a dead endpoint fails in seconds, not minutes."""
     import dvc  # noqa: F401  (importing dvc installs its console handlers; swap them after that)
 
-    from ... import constants
+    from ...utils import environ
 
     log = DvcLog()
     saved = []
@@ -71,7 +71,7 @@ def remote_session() -> Iterator[DvcLog]:
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
     try:
-        with constants.scoped_env(constants.s3_client_env()):
+        with environ.scoped_env(environ.s3_client_env()):
             yield log
     finally:
         for logger, handlers, level, propagate in saved:

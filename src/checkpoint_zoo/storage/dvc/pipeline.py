@@ -28,7 +28,7 @@ def stale_stages(root: Path) -> list[str]:
 def pipeline_paths(root: Path) -> list[str]:
     """Every file or folder the pipeline (``dvc.yaml``) reads or writes, repo-relative: deps, outs, metrics,
     plots and the params files; [] without a pipeline."""
-    from ...safety import load_yaml
+    from ...utils.safe_yaml import load_yaml
 
     path = root / "dvc.yaml"
     if not path.is_file():

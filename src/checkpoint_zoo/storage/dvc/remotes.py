@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import RemoteConfigError
-from ...safety import redact_url, redact_urls, url_credentials
+from ...utils.redact import redact_url, redact_urls, url_credentials
 from .failures import first_line
 
 # Remote options that are credentials: never written to the committed .dvc/config (only config.local).

@@ -14,8 +14,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ... import layout
 from ...errors import IntegrityError, StorageError
-from ...stamps import Stamps
+from ...utils.stamps import Stamps
 from .. import policy
 from ..base import Part, Placed, tracked_split
 from . import remotes as _remotes
@@ -43,7 +44,7 @@ class Storage:
             from dvc.exceptions import NotDvcRepoError
             from dvc.repo import Repo
 
-            from ...safety import check_dvc_files
+            from ...utils.safe_yaml import check_dvc_files
 
             check_dvc_files(self.root)  # DVC parses every pointer: refuse alias bombs and symlinks first
             try:
@@ -208,10 +209,9 @@ class Storage:
     def _drop_cache_temps(self, *errors: BaseException | None) -> None:
         """Remove the partial temp files (in the DVC cache or the model folders) that a failed copy names
         (DVC leaves some of them behind)."""
-        from ... import constants
 
         try:
-            roots = (Path(self.repo.cache.local.path).resolve(), (self.root / constants.CHECKPOINTS_DIR).resolve())
+            roots = (Path(self.repo.cache.local.path).resolve(), (self.root / layout.CHECKPOINTS_DIR).resolve())
         except Exception:
             return
         for err in errors:
@@ -297,7 +297,7 @@ class Storage:
     def _folder_md5(self, pointer: Path, rel: str) -> str:
         """The ``.dir`` md5 a folder pointer names (parsed once per process per pointer content)."""
         from ...errors import UnsafeFileError
-        from ...safety import load_yaml
+        from ...utils.safe_yaml import load_yaml
 
         content = pointer.read_bytes()
         md5 = self._pointer_md5.get((rel, content))
@@ -345,7 +345,7 @@ class Storage:
         """The ``.dir`` md5s these pointer files (in the zoo, or the merge driver's temp copies) name that the
         local cache lacks; an unreadable pointer is skipped here and refused where it is used."""
         from ...errors import UnsafeFileError
-        from ...safety import load_yaml
+        from ...utils.safe_yaml import load_yaml
 
         wanted = set()
         for p in pointers:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import IntegrityError, NotPushedError, StorageError, ZooError
-from ...safety import pid_alive, redact_urls, url_credentials, url_userinfo
+from ...utils.redact import redact_urls, url_credentials, url_userinfo
+from ...utils.temps import pid_alive
 from ..base import tracked_split
 from .failures import DvcLog, classify_remote_failure, first_line, raise_if_disk_full, remote_session, transfer_error
 from .remotes import SECRET_OPTIONS, check_remote, remote_name

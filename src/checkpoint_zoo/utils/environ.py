@@ -1,4 +1,4 @@
-"""The one place that reads environment variables and fixed layout names.
+"""The one place that reads environment variables.
 
 Read at call time (not import time) so that tests can patch the environment per test.
 """
@@ -7,17 +7,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-TABLE_PATH = "zoo/checkpoints.csv"
-CHECKPOINTS_DIR = "zoo/checkpoints"
-METRICS_DIR = "zoo/metrics"
-EVALUATIONS_DIR = "zoo/metrics/evaluations"
-LOCK_NAME = "zoo.lock"
-CONF_DIR = "conf"
-# Registries: one YAML file per entry, conf/<group>/<name>.yaml (see registry/).
-REGISTRY_GROUPS = ("arch", "task", "dataset")
-# The zoo's own code (architectures, loaders, metrics it defines), importable as this package name.
-CODE_DIR = "zoo_code"
 
 
 def _flag(name: str) -> bool:
@@ -59,7 +48,7 @@ def network_timeout() -> float:
     except ValueError:
         value = float("nan")
     if not 0 < value < 86400:  # also false for nan
-        from .errors import UsageError
+        from ..errors import UsageError
 
         raise UsageError(f"ZOO_NETWORK_TIMEOUT={raw!r}: not a number of seconds; set it to e.g. 60, or unset it")
     return value

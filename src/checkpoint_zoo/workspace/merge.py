@@ -25,15 +25,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import constants, gitcmd
-from .catalog import rules, table
-from .errors import ZooError
-from .safety import printable
+from .. import layout
+from ..catalog import rules, table
+from ..errors import ZooError
+from ..utils import gitcmd
+from ..utils.redact import printable
 
 GENERATED = ("dvc.lock", "zoo/index.json", "zoo/INDEX.md", "zoo/metrics/summary.json", "zoo/metrics/validation.json",
              "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
-ATTRIBUTES = ("*.dvc merge=dvc", f"{constants.TABLE_PATH} merge=zoo-table",
-              f"{constants.EVALUATIONS_DIR}/*.json merge=zoo-evaluations",
+ATTRIBUTES = ("*.dvc merge=dvc", f"{layout.TABLE_PATH} merge=zoo-table",
+              f"{layout.EVALUATIONS_DIR}/*.json merge=zoo-evaluations",
               *(f"{path} merge=zoo-generated" for path in GENERATED))
 MARK_OURS, MARK_SEP, MARK_THEIRS = "<<<<<<< ours", "=======", ">>>>>>> theirs"
 
@@ -86,7 +87,7 @@ def table_driver(base: str, ours: str, theirs: str) -> int:
     data, conflicts = merge_tables(Path(base), Path(ours), Path(theirs))
     table.atomic_write(Path(ours), data)
     if conflicts:
-        print(printable(f"zoo: {constants.TABLE_PATH}: {len(conflicts)} checkpoint(s) changed differently on both "
+        print(printable(f"zoo: {layout.TABLE_PATH}: {len(conflicts)} checkpoint(s) changed differently on both "
                         f"sides: {', '.join(conflicts)}; `zoo validate` shows both versions"), file=sys.stderr)
         return 1
     return 0
@@ -111,7 +112,7 @@ def evaluations_driver(base: str, ours: str, theirs: str) -> int:
         pick = rt if ro == rb else ro  # changed on both sides: ours (a keyed cache; repro re-checks the key)
         if pick is not None:
             merged[step] = pick
-    from .evaluation.results import dump_model_results
+    from ..evaluation.results import dump_model_results
 
     table.atomic_write(Path(ours), dump_model_results(model_o or model_t or "", list(merged.values())))
     return 0
@@ -132,7 +133,7 @@ def _manifests_from_git(root: Path, storage, missing: list[str]) -> None:
     (``GITHEAD_<sha>``) and every ref; whatever is found is checked against its md5 by the storage."""
     import os
 
-    from .verbs.commit import in_tree_remotes
+    from ..verbs.commit import in_tree_remotes
 
     folders = list(in_tree_remotes(root, storage.remotes()).values())
     if not missing or not folders:
@@ -157,7 +158,7 @@ def _stored(storage, md5: str, raw: bytes) -> bool:
 
 def dvc_driver(base: str, ours: str, theirs: str, root: Path) -> int:
     """git merge driver for ``*.dvc`` pointers: fetch the three ``.dir`` manifests, then run DVC's driver."""
-    from .storage.dvc import Storage
+    from ..storage.dvc import Storage
 
     storage = Storage(root)
     try:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from . import constants
+from . import environ
 
 T = TypeVar("T")
 
@@ -15,7 +15,7 @@ T = TypeVar("T")
 def progress(items: Iterable[T], desc: str, unit: str = "it") -> Iterator[T]:
     """Iterate with a progress bar when a person is watching."""
     items = list(items)
-    if constants.progress_disabled() or not sys.stderr.isatty() or len(items) < 2:
+    if environ.progress_disabled() or not sys.stderr.isatty() or len(items) < 2:
         yield from items
         return
     from tqdm import tqdm
@@ -26,7 +26,7 @@ def progress(items: Iterable[T], desc: str, unit: str = "it") -> Iterator[T]:
 @contextmanager
 def byte_progress(total: int, desc: str, files: int) -> Iterator[Callable[[int], None]]:
     """A bar over ``total`` bytes of ``files`` files (bytes, rate, files done); yields ``advance(nbytes)``."""
-    if constants.progress_disabled() or not sys.stderr.isatty() or files < 2:
+    if environ.progress_disabled() or not sys.stderr.isatty() or files < 2:
         yield lambda n: None
         return
     from tqdm import tqdm
@@ -45,7 +45,7 @@ def byte_progress(total: int, desc: str, files: int) -> Iterator[Callable[[int],
 @contextmanager
 def bar(total: int, desc: str, unit: str) -> Iterator[Callable[[], None]]:
     """A bar over ``total`` items finishing in any order (done / total, rate); yields ``advance()``."""
-    if constants.progress_disabled() or not sys.stderr.isatty() or total < 2:
+    if environ.progress_disabled() or not sys.stderr.isatty() or total < 2:
         yield lambda: None
         return
     from tqdm import tqdm

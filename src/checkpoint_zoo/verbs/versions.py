@@ -6,14 +6,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import constants
-from .catalog import rules, table
-from .errors import ZooError
-from .evaluation import contract
-from .evaluation.results import parse_results
-from .gitcmd import run as git
-from .workspace.revision import RevisionSource
-from .workspace.source import WorkTree
+from .. import layout
+from ..catalog import rules, table
+from ..errors import ZooError
+from ..evaluation import contract
+from ..evaluation.results import parse_results
+from ..utils.gitcmd import run as git
+from ..workspace.revision import RevisionSource
+from ..workspace.source import WorkTree
 
 # Columns compared as metadata; the computed ones change only with the bytes (reported as "replaced").
 _META = tuple(c for c in rules.COLUMNS if c not in rules.COMPUTED_COLUMNS)
@@ -24,14 +24,14 @@ def _side(root: Path | str, rev: str | None):
 
 
 def _load(side) -> tuple[dict[str, dict[str, str]], dict[str, dict]]:
-    data = side.read_bytes(constants.TABLE_PATH)
+    data = side.read_bytes(layout.TABLE_PATH)
     if data is None:
-        raise ZooError(f"{side.rev}: no {constants.TABLE_PATH} there")
-    rows = table.load(data, f"{constants.TABLE_PATH} at {side.rev}")  # an invalid table is refused, not diffed
+        raise ZooError(f"{side.rev}: no {layout.TABLE_PATH} there")
+    rows = table.load(data, f"{layout.TABLE_PATH} at {side.rev}")  # an invalid table is refused, not diffed
     by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
-    names = side.list_dir(constants.EVALUATIONS_DIR)
-    results = parse_results((f"{constants.EVALUATIONS_DIR}/{n} at {side.rev}",
-                             side.read_bytes(f"{constants.EVALUATIONS_DIR}/{n}")) for n in names if n.endswith(".json"))
+    names = side.list_dir(layout.EVALUATIONS_DIR)
+    results = parse_results((f"{layout.EVALUATIONS_DIR}/{n} at {side.rev}",
+                             side.read_bytes(f"{layout.EVALUATIONS_DIR}/{n}")) for n in names if n.endswith(".json"))
     return by_ref, results
 
 
@@ -131,15 +131,15 @@ def versions(root: Path) -> list[ZooVersion]:
         commit, date = (peeled, peeled_date) if peeled else (obj, date)
         kind = "tag" if ref.startswith("refs/tags/") else "branch"
         name = ref.split("/", 2)[2]
-        data = git(root, "cat-file", "blob", operands=(f"{commit}:{constants.TABLE_PATH}",), end="--end-of-options",
+        data = git(root, "cat-file", "blob", operands=(f"{commit}:{layout.TABLE_PATH}",), end="--end-of-options",
                    check=False)
         if data.returncode != 0:
             continue
         try:
-            rows = table.parse_csv(data.stdout, f"{constants.TABLE_PATH}@{name}")
+            rows = table.parse_csv(data.stdout, f"{layout.TABLE_PATH}@{name}")
         except ZooError:
             rows = []
-        summary = git(root, "cat-file", "blob", operands=(f"{commit}:{constants.METRICS_DIR}/summary.json",),
+        summary = git(root, "cat-file", "blob", operands=(f"{commit}:{layout.METRICS_DIR}/summary.json",),
                       end="--end-of-options", check=False)
         best = {}
         if summary.returncode == 0:

@@ -18,8 +18,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import constants
-from .errors import RemoteUnreachableError, UsageError, ZooError
+from ..errors import RemoteUnreachableError, UsageError, ZooError
+from . import environ
 
 HARDENING = ("-c", "protocol.ext.allow=never")
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"}
@@ -87,9 +87,9 @@ def check_url(url: str) -> str:
 def run_network(cwd: Path | str, url: str, *args: str, operands: Sequence[str] = ()) -> subprocess.CompletedProcess:
     """Run a git command that talks to the server at ``url`` (clone, fetch) with progress on; its process
     group is killed and RemoteUnreachableError raised once git has printed nothing for
-    ``constants.network_timeout()`` seconds. Returns the finished process (stderr as bytes)."""
+    ``environ.network_timeout()`` seconds. Returns the finished process (stderr as bytes)."""
     check_url(url)
-    limit = constants.network_timeout()
+    limit = environ.network_timeout()
     proc = subprocess.Popen(argv(*args, operands=operands), cwd=cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env(), start_new_session=True)
     assert proc.stderr is not None
