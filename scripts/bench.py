@@ -391,8 +391,8 @@ def write_evaluations(root: Path, rows: list[dict[str, str]]) -> None:
     import yaml
 
     from checkpoint_zoo import __version__, layout
+    from checkpoint_zoo.catalog.records import write_results
     from checkpoint_zoo.evaluation.plan import key_for, package_code_hash, params_hash, zoo_code_hash
-    from checkpoint_zoo.evaluation.results import write_results
     from checkpoint_zoo.evaluation.run import load_eval_data
     from checkpoint_zoo.registry import workspace_registry
 

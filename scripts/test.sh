@@ -6,6 +6,6 @@ bash scripts/install.sh --browser
 # the layering and typing rules (pyproject.toml) first: a violation fails in seconds, not after the suite
 .venv/bin/ruff check src scripts tests
 .venv/bin/mypy
-# the layers contract (pyproject.toml [tool.importlinter]); scripts/check_layers.py says where each break is
+# the layers contract (pyproject.toml [tool.importlinter])
 .venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest "$@"

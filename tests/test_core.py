@@ -113,7 +113,7 @@ def test_show_every_field_and_pull_command(small_zoo):
 def _write_evaluations(root, accuracies, on_val=None):
     """Records as the evaluate stage writes them: accuracy on test, and on val (which ranks @best)."""
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.evaluation.results import write_results
+    from checkpoint_zoo.catalog.records import write_results
 
     zoo = Zoo(root)
     recs = {}

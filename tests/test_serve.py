@@ -302,7 +302,7 @@ def test_serve_refuses_a_bad_zoo_and_warns_off_loopback(served, tmp_path):
                        text=True, timeout=60)
     assert r.returncode in (1, 2) and "Traceback" not in r.stderr and "upload-pack" in r.stderr, r
     assert urlsplit("http://127.0.0.1").hostname == "127.0.0.1"
-    from checkpoint_zoo.publish.server import is_loopback
+    from checkpoint_zoo.server import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")

@@ -17,7 +17,7 @@ from conftest import ADD_ARGS, dvc, git, run_zoo, write_safetensors
 
 def _evaluations(root: Path, accuracies: dict[str, float]) -> None:
     from checkpoint_zoo import Zoo
-    from checkpoint_zoo.evaluation.results import write_results
+    from checkpoint_zoo.catalog.records import write_results
 
     zoo = Zoo(root)
     recs = {}
@@ -96,7 +96,7 @@ def test_diff_head_against_working_tree(clone, tmp_path):
 
 def test_diff_counts_a_metric_as_changed_only_beyond_its_tolerance(clone):
     """NLL that moved in its 8th digit (another CPU's kernels) is unchanged; accuracy is exact; NLL +2 % is a change."""
-    from checkpoint_zoo.evaluation.results import read_results, write_results
+    from checkpoint_zoo.catalog.records import read_results, write_results
 
     folder = clone / "zoo/metrics/evaluations"
     recs = read_results(folder)

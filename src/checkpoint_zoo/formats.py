@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConversionError, FormatError, InvalidValueError, UnsafeFormatError
+from .utils.files import sha256_file
 
 _CHUNK = 8 * 1024 * 1024
 # A safetensors header is JSON; anything bigger than this is hostile, not a model.
@@ -192,15 +193,6 @@ def inspect_file(path: Path, sha256: str | None = None) -> FileFacts:
         dtype=dtype,
         metadata=metadata,
     )
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in large chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_all(f, data: bytes) -> None:

@@ -169,7 +169,7 @@ def stage_evaluate(root: Path, force: bool = False) -> None:
 
 def stage_index(root: Path) -> None:
     from .api import Zoo
-    from .evaluation.results import read_results
+    from .catalog.records import read_results
     from .publish import index
 
     params = load_params(root)["index"]

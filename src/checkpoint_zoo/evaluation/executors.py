@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ZooError
@@ -185,39 +186,40 @@ def _connect(address: str, timeout: float) -> Any:
 
 # ---- the task, as a worker runs it -------------------------------------------------------------------------
 
-_STATE: dict[str, tuple[Any, Any, dict]] = {}  # per process: root -> (zoo, registry, data by (dataset, task))
+_STATE: dict[str, tuple[Any, Any, dict]] = {}  # per process: root -> (workspace, registry, data by (dataset, task))
 
 
 def seed(zoo: Any, registry: Any, data: dict) -> None:
-    """Give this process's tasks the zoo, registry and data the caller has already loaded (serial runs)."""
-    _STATE[str(zoo.root)] = (zoo, registry, data)
+    """Give this process's tasks the zoo's workspace, registry and data the caller has already loaded (serial runs)."""
+    _STATE[str(zoo.root)] = (zoo.workspace, registry, data)
 
 
 def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
     """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read); the record body."""
-    from ..api import Zoo
     from ..catalog import rules
     from ..errors import IntegrityError, MissingFileError
-    from .run import evaluate_checkpoint, load_eval_data, resolve_device, setup_determinism
+    from ..workspace.source import WorkTree
+    from ..workspace.tree import Workspace
+    from .worker import evaluate_checkpoint, load_eval_data, resolve_device, setup_determinism
 
     ref = f"{row['model']}@{row['step']}"
     if root not in _STATE:
         setup_determinism(int(run.get("threads", 1)))
-        zoo = Zoo(root)
-        _STATE[root] = (zoo, zoo.registry(), {})
-    zoo, registry, data = _STATE[root]
-    path = zoo.workspace.path(row["path"])
+        ws = Workspace(WorkTree(Path(root)))  # the worker reads the working tree: no store, no facade
+        _STATE[root] = (ws, ws.registry(), {})
+    ws, registry, data = _STATE[root]
+    path = ws.path(row["path"])
     if row.get("files"):  # a folder checkpoint: every file of it, as the table lists them
         for part, sha in rules.parts(dict(row)):
-            if not zoo.workspace.path(part).is_file():
-                raise MissingFileError(f"{part} is not here (on this worker: {zoo.workspace.path(part)}): run `zoo pull {ref}` "
+            if not ws.path(part).is_file():
+                raise MissingFileError(f"{part} is not here (on this worker: {ws.path(part)}): run `zoo pull {ref}` "
                                        "where the worker reads the zoo")
-            if zoo.stamps.sha256(zoo.workspace.path(part)) != sha:
+            if ws.stamps.sha256(ws.path(part)) != sha:
                 raise IntegrityError(f"{part} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
     elif not path.is_file():
         raise MissingFileError(f"{row['path']} is not here (on this worker: {path}): run `zoo pull {ref}` where "
                                "the workers read the zoo")
-    elif zoo.stamps.sha256(path) != row["sha256"]:
+    elif ws.stamps.sha256(path) != row["sha256"]:
         raise IntegrityError(f"{row['path']} does not match its sha256 in the table: restore it with `zoo pull {ref}`")
     key = (row["dataset"], row["task"])
     if key not in data:

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..catalog import contract
+from ..catalog.records import read_results, write_model_results, write_results
 from ..errors import ZooError
 from ..registry import Registry
-from . import contract
+from ..utils.version import __version__
 from .plan import Key, key_for, package_code_hash, params_hash, zoo_code_hash
-from .results import read_results, write_model_results, write_results
 
 # evaluating one checkpoint lives in .worker (what the executors run); these names stay importable from here
 from .worker import (  # noqa: F401

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..catalog import rules
+from ..catalog import contract, rules
 from ..catalog.table import atomic_write
 from ..errors import ZooError
-from ..evaluation import contract
 from . import page
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import rules
+from ..catalog.contract import Tolerance
 from ..errors import RegistryError
-from ..evaluation.contract import Tolerance
 from .digest import digest_of
 from .targets import check_targets
 

@@ -4,6 +4,7 @@ folder, and telling a full disk from other failures."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,3 +84,15 @@ def remove_path(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+_CHUNK = 8 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in large chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -12,8 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..catalog.table import atomic_write
-from ..formats import sha256_file
+from .files import atomic_write, sha256_file
 
 # Hashing a file smaller than this costs less than writing its stamp (a bulk add of 1,000 16 KB files
 # spent more on stamps than on hashing); such files are simply hashed again.

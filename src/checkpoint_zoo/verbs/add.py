@@ -53,16 +53,16 @@ from ..utils import environ
 from ..utils.files import disk_full, disk_full_message, remove_path
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..training.state import TrainingState
     from ..workspace.transaction import Transaction
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
 def add(
-    zoo: Zoo,
+    zoo: Facade,
     file: str | os.PathLike[str],
     *,
     model: str,
@@ -146,7 +146,7 @@ def add(
     return AddResult(result.checkpoint, result.status, result.staged, conversion)
 
 
-def _add_with_arch_from_config(zoo: Zoo, src: Path, *, model: str, stage: bool, **kwargs: Any) -> AddResult:
+def _add_with_arch_from_config(zoo: Facade, src: Path, *, model: str, stage: bool, **kwargs: Any) -> AddResult:
     """``add`` of a transformers folder without ``arch``: the architecture comes from its config.json, written to
     ``conf/arch/<model>.yaml`` (removed again if the add fails; staged with it)."""
     from ..registry.hf import arch_from_config_json, write_arch
@@ -174,7 +174,7 @@ def _add_with_arch_from_config(zoo: Zoo, src: Path, *, model: str, stage: bool, 
     return AddResult(result.checkpoint, result.status, (*result.staged, *staged), result.conversion)
 
 
-def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tuple[str, float] | None) -> None:
+def check_registered(zoo: Facade, arch: str, task: str, dataset: str, reported: tuple[str, float] | None) -> None:
     """Refuse names conf/ does not register, and a reported value its metric cannot take."""
     reg = zoo.registry()
     problems = reg.row_problems(arch, task, dataset, reported[0] if reported else "")
@@ -189,7 +189,7 @@ def check_registered(zoo: Zoo, arch: str, task: str, dataset: str, reported: tup
             raise InvalidValueError(problem)
 
 
-def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
+def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
              epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
              reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool,
              state: TrainingState | str | os.PathLike[str] | None = None) -> AddResult:
@@ -237,7 +237,7 @@ def add_file(zoo: Zoo, src: Path, *, model: str, step: int, arch: str, task: str
     return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
 
 
-def _copy_checked(zoo: Zoo, src: Path, incoming: Path, members: list[str], move: bool,
+def _copy_checked(zoo: Facade, src: Path, incoming: Path, members: list[str], move: bool,
                   arch: str) -> tuple[FileFacts, dict[str, str]]:
     """Copy (or move) into incoming, then take the facts from the copy: the bytes may have changed while copied."""
     digests: dict[str, str] = {}
@@ -278,7 +278,7 @@ class Incoming:
     state: Path | None = None  # a checked training-state copy, placed beside the weights
 
 
-def prepare_state(zoo: Zoo, state: TrainingState | str | os.PathLike[str], weights: Path, arch: str, model: str,
+def prepare_state(zoo: Facade, state: TrainingState | str | os.PathLike[str], weights: Path, arch: str, model: str,
                   step: int) -> tuple[Path, str]:
     """Write (or copy) a training state into the incoming area and check it against the weights' header and
     the architecture's parameters; (the copy, its sha256). Refusals name the file and remove the copy."""
@@ -358,7 +358,7 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
     }
 
 
-def commit(zoo: Zoo, rows: list[Row], items: Sequence[Incoming], stage: bool, txn: Transaction,
+def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool, txn: Transaction,
            overlap: bool = False) -> tuple[str, ...]:
     """Under the lock, in ``txn``: place checked copies, track them in their folders' pointers, write the table, stage.
 
@@ -464,7 +464,7 @@ def _state_rel(row: Row) -> str:
     return rules.state_path(row["model"], int(row["step"]))
 
 
-def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
+def stage_add(zoo: Facade, folders: Iterable[str]) -> tuple[str, ...]:
     """``git add`` the table, the pointers of ``folders`` and the checkpoints' .gitignore; a refusal (another
     git command holds the index lock) raises ZooError naming the lock file."""
     ws = zoo.workspace
@@ -475,7 +475,7 @@ def stage_add(zoo: Zoo, folders: Iterable[str]) -> tuple[str, ...]:
         raise ZooError(f"{e}; nothing was added (run the command again once that git command is done)") from None
 
 
-def ensure_gitignore(zoo: Zoo) -> None:
+def ensure_gitignore(zoo: Facade) -> None:
     """One wildcard line instead of DVC's line per folder (docs/architecture.md: one tracked folder per model)."""
     path = zoo.root / layout.CHECKPOINTS_DIR / ".gitignore"
     lines = path.read_text().splitlines() if path.exists() else []
@@ -558,6 +558,23 @@ def _check_add_args(src, model, step, arch, task, dataset, license, epoch, descr
         raise InvalidValueError(problem or f"--step {step!r}: must be a whole number >= 0")
     if epoch is not None and (not math.isfinite(epoch) or epoch < 0):
         raise InvalidValueError(f"--epoch {epoch!r}: must be a finite number >= 0")
+    _check_names(arch, task, dataset, license, tags)
+    for flag, text in (("--description", description), ("--source", source or "")):
+        problem = rules.text_problem(text, flag)
+        if problem:
+            raise InvalidValueError(problem)
+    if parent is not None:
+        _check_parent(parent, model, step)
+    if reported is not None:
+        metric, value = reported
+        if not metric or not re.fullmatch(rules.METRIC_NAME_PATTERN, metric):
+            raise InvalidValueError(f"--reported {metric}={value}: name one of the task's metrics before '=', "
+                                    "as in accuracy=0.97 (`zoo tasks` lists them)")
+        if not math.isfinite(value):
+            raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
+
+
+def _check_names(arch, task, dataset, license, tags) -> None:
     for flag, value in (("--arch", arch), ("--task", task), ("--dataset", dataset)):
         if not value:
             raise InvalidValueError(f"{flag} is required: a name registered in conf/ (`zoo {flag[2:]}s` lists them)")
@@ -572,27 +589,18 @@ def _check_add_args(src, model, step, arch, task, dataset, license, epoch, descr
     if len(";".join(tags)) > rules.MAX_TEXT_CHARS:
         raise InvalidValueError(f"--tags: {len(tags)} tags are more than the {rules.MAX_TEXT_CHARS} characters "
                                 "that fit the table; keep fewer")
-    for flag, text in (("--description", description), ("--source", source or "")):
-        problem = rules.text_problem(text, flag)
-        if problem:
-            raise InvalidValueError(problem)
-    if parent is not None:
-        try:
-            p = parse_ref(parent)
-        except RefError as e:
-            raise InvalidValueError(f"--parent: {e}") from None
-        if not isinstance(p.selector, int):
-            raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
-        if p.model == model and p.selector == step:
-            raise InvalidValueError(f"--parent {parent}: a checkpoint cannot be its own parent; name the one it "
-                                    "was trained or fine-tuned from")
-    if reported is not None:
-        metric, value = reported
-        if not metric or not re.fullmatch(rules.METRIC_NAME_PATTERN, metric):
-            raise InvalidValueError(f"--reported {metric}={value}: name one of the task's metrics before '=', "
-                                    "as in accuracy=0.97 (`zoo tasks` lists them)")
-        if not math.isfinite(value):
-            raise InvalidValueError(f"--reported {metric}={value}: the value must be a finite number")
+
+
+def _check_parent(parent: str, model: str, step: int) -> None:
+    try:
+        p = parse_ref(parent)
+    except RefError as e:
+        raise InvalidValueError(f"--parent: {e}") from None
+    if not isinstance(p.selector, int):
+        raise InvalidValueError(f"--parent {parent!r}: name an exact MODEL@STEP, not an alias")
+    if p.model == model and p.selector == step:
+        raise InvalidValueError(f"--parent {parent}: a checkpoint cannot be its own parent; name the one it "
+                                "was trained or fine-tuned from")
 
 
 def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:

@@ -40,8 +40,8 @@ from .add import (
 )
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.transaction import Transaction
+    from .facade import Facade
 
 Row = dict[str, str]
 
@@ -125,7 +125,7 @@ def _unknown_columns(where: Path, unknown: list[str]) -> str:
     return f"{where}: unknown column {unknown[0]!r}; use {', '.join(FIELDS)}"
 
 
-def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any], *,
+def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any], *,
              move: bool = False, replace: bool = False, stage: bool = True, where: str = "") -> BulkAddResult:
     """Add every line, or none: see the module docstring. ``common`` fills what a line leaves out."""
     zoo.writable("add")
@@ -207,7 +207,7 @@ def add_many(zoo: Zoo, lines: Sequence[tuple[str, Mapping[str, Any]]], common: M
                          sum(int(i.row["size_bytes"]) for i in items), time.monotonic() - started)
 
 
-def _copy_in_all(zoo: Zoo, txn: Transaction, checked: list[tuple[str, dict[str, Any]]], by_ref: dict[str, Row],
+def _copy_in_all(zoo: Facade, txn: Transaction, checked: list[tuple[str, dict[str, Any]]], by_ref: dict[str, Row],
                  replace: bool, move: bool, problems: list[tuple[str, str]]) -> tuple[list[Incoming], tuple[Checkpoint, ...]]:
     """Copy (or move) every checked file into incoming, journaled first in one write so a kill gives every
     moved file back; then the rows, from the copies."""
@@ -225,7 +225,7 @@ def _copy_in_all(zoo: Zoo, txn: Transaction, checked: list[tuple[str, dict[str, 
     return _rows(zoo, copies, by_ref, replace, problems)
 
 
-def _rows(zoo: Zoo, copies, by_ref: dict[str, Row], replace: bool,
+def _rows(zoo: Facade, copies, by_ref: dict[str, Row], replace: bool,
           problems: list[tuple[str, str]]) -> tuple[list[Incoming], tuple[Checkpoint, ...]]:
     items: list[Incoming] = []
     unchanged: list[Checkpoint] = []
@@ -337,7 +337,7 @@ def _reported(merged: Mapping[str, Any]) -> tuple[str, float] | None:
     return metric.strip(), _number(value, "reported")
 
 
-def add_items(zoo: Zoo, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
+def add_items(zoo: Facade, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
               stage: bool = True, **common: Any) -> BulkAddResult:
     """Add many safetensors checkpoints in one transaction: all of them, or none.
 
@@ -351,7 +351,7 @@ def add_items(zoo: Zoo, items: Iterable[Mapping[str, Any]], *, move: bool = Fals
     return add_many(zoo, lines, common, move=move, replace=replace, stage=stage)
 
 
-def add_from(zoo: Zoo, manifest: str | os.PathLike[str], *, move: bool = False, replace: bool = False,
+def add_from(zoo: Facade, manifest: str | os.PathLike[str], *, move: bool = False, replace: bool = False,
              stage: bool = True, **common: Any) -> BulkAddResult:
     """``add_many`` of a manifest file: CSV with a header row, or JSON Lines, one checkpoint per line
     (the same fields; a relative ``file`` is taken from the manifest's folder)."""

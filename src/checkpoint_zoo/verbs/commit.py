@@ -9,19 +9,19 @@ would not match the table being committed), stages exactly those paths and commi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import layout
 from ..entities import CommitResult
 from ..errors import UsageError, ZooError
 from ..utils import gitcmd
+from ..workspace.tree import in_tree_remotes
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 
-def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
+def commit(zoo: Facade, message: str, check_pipeline: bool = True) -> CommitResult:
     """Stage the zoo's files and the pipeline's inputs and outputs, then ``git commit`` them."""
     from ..storage.dvc import pipeline_paths, stale_stages
     from ..workspace import merge
@@ -54,14 +54,14 @@ def commit(zoo: Zoo, message: str, check_pipeline: bool = True) -> CommitResult:
     return CommitResult(head, tuple(staged))
 
 
-def _git(zoo: Zoo, *args: str, operands: tuple[str, ...] = ()) -> str:
+def _git(zoo: Facade, *args: str, operands: tuple[str, ...] = ()) -> str:
     proc = gitcmd.run(zoo.root, *args, operands=operands, text=True, check=False, timeout=None)
     if proc.returncode != 0:
         raise ZooError(f"git {args[0]} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
-def _stageable(zoo: Zoo, paths: list[str]) -> list[str]:
+def _stageable(zoo: Facade, paths: list[str]) -> list[str]:
     """The paths that exist or git tracks, minus the ignored ones (one git call for each question)."""
     tracked = set(_git(zoo, "ls-files", "-z", operands=tuple(paths)).split("\0")) if paths else set()
     kept = [p for p in paths if (zoo.root / p).exists() or p in tracked
@@ -70,21 +70,3 @@ def _stageable(zoo: Zoo, paths: list[str]) -> list[str]:
                       check=False, timeout=None)
     ignored = set(proc.stdout.split("\0"))
     return [p for p in kept if p not in ignored]
-
-
-def in_tree_remotes(root: Path, remotes: list[dict]) -> dict[str, str]:
-    """Remote name -> repo-relative folder, for the remotes (``storage.remotes()``) that are local folders
-    inside the work tree ``root``: their objects reach teammates only through git."""
-    root = root.resolve()
-    out = {}
-    for r in remotes:
-        url = r["url"]
-        if not url or "://" in url:
-            continue
-        try:
-            rel = Path(url).resolve().relative_to(root)
-        except ValueError:
-            continue
-        if rel.parts and rel.parts[0] != ".git":
-            out[r["name"]] = rel.as_posix()
-    return out

@@ -19,12 +19,12 @@ from ..entities import ExportResult
 from ..errors import InvalidValueError, UsageError
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 FORMATS = ("hf", "safetensors")
 
 
-def export(zoo: Zoo, ref: str, dest: str | os.PathLike[str], fmt: str | None = None) -> ExportResult:
+def export(zoo: Facade, ref: str, dest: str | os.PathLike[str], fmt: str | None = None) -> ExportResult:
     """Write checkpoint ``ref`` to the new (or empty) folder ``dest`` in format ``fmt`` (default: ``hf`` for a
     transformers architecture, else ``safetensors``)."""
     from ..registry.hf import is_transformers
@@ -94,7 +94,7 @@ def _copy_files(source: Path, out: Path, skip: set[str]) -> None:
             shutil.copyfile(p, out / rel)
 
 
-def _write_hf(zoo: Zoo, ref: str, source: Path, out: Path) -> None:
+def _write_hf(zoo: Facade, ref: str, source: Path, out: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the command prints what it wrote, once
@@ -105,7 +105,7 @@ def _write_hf(zoo: Zoo, ref: str, source: Path, out: Path) -> None:
     _copy_files(source, out, weights | {"config.json", "model.safetensors.index.json"})
 
 
-def _write_safetensors(zoo: Zoo, ckpt, spec, source: Path, out: Path) -> None:
+def _write_safetensors(zoo: Facade, ckpt, spec, source: Path, out: Path) -> None:
     from ..formats import load_weights_file
     from ..inference import InputContract
 

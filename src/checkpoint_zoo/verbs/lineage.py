@@ -9,10 +9,10 @@ from ..entities import Lineage
 from .resolve import resolve_row
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 
-def lineage(zoo: Zoo, model: str) -> Lineage:
+def lineage(zoo: Facade, model: str) -> Lineage:
     """The checkpoints ``model`` was fine-tuned from and the ones fine-tuned from it, across models."""
     rows = zoo.rows()
     if not any(r["model"] == model for r in rows):

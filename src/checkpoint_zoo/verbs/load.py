@@ -9,10 +9,10 @@ from .ls import get
 from .pull import fetch
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 
-def load_model(zoo: Zoo, ref: str, remote: str | None = None):
+def load_model(zoo: Facade, ref: str, remote: str | None = None):
     """A ``torch.nn.Module`` of the row's architecture (``conf/arch``) with the checkpoint's weights, in
     eval mode. The file is checked against the architecture from its header before any tensor is read."""
     from ..formats import load_weights_file
@@ -26,7 +26,7 @@ def load_model(zoo: Zoo, ref: str, remote: str | None = None):
     return load_weights(build(spec, registry), load_weights_file(path), spec)
 
 
-def pipeline(zoo: Zoo, ref: str, remote: str | None = None):
+def pipeline(zoo: Facade, ref: str, remote: str | None = None):
     """A callable from raw inputs to predictions (``inference.Pipeline``): ``Zoo().pipeline("m@best")(x)``
     checks ``x`` against the checkpoint's input contract (its dataset's ``input``), runs the model and
     names the predicted classes with the dataset's labels (detectors: boxes with labels and scores)."""

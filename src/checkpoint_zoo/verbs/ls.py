@@ -10,12 +10,12 @@ from ..entities import Checkpoint
 from .resolve import resolve_row
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def records(zoo: Zoo, models: Iterable[str] | None = None) -> dict[str, dict]:
+def records(zoo: Facade, models: Iterable[str] | None = None) -> dict[str, dict]:
     """Stored evaluation records by ``MODEL@STEP`` (all models, or these) that are of the bytes the
     table holds now; empty until the pipeline has run."""
     wanted = None if models is None else set(models)
@@ -25,19 +25,19 @@ def records(zoo: Zoo, models: Iterable[str] | None = None) -> dict[str, dict]:
     return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
 
-def metrics(zoo: Zoo, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+def metrics(zoo: Facade, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
     """Evaluated metrics (on each task's report split) by ``MODEL@STEP`` (all models, or these), only
     where they are of the bytes the table holds now; empty until the pipeline has run."""
     return {ref: dict(rec.get("metrics", {})) for ref, rec in records(zoo, models).items()}
 
 
-def get(zoo: Zoo, ref: str) -> Checkpoint:
+def get(zoo: Facade, ref: str) -> Checkpoint:
     """The checkpoint a reference names (``MODEL``, ``MODEL@STEP``, ``@latest``, ``@best``)."""
     return Checkpoint.from_row(with_metrics(zoo, [resolve_row(zoo, ref)])[0])
 
 
 def list_checkpoints(
-    zoo: Zoo,
+    zoo: Facade,
     patterns: str | Sequence[str] = (),
     *,
     exclude: str | Sequence[str] = (),
@@ -58,7 +58,7 @@ def list_checkpoints(
 
 
 def select(
-    zoo: Zoo,
+    zoo: Facade,
     patterns: str | Sequence[str] = (),
     *,
     exclude: str | Sequence[str] = (),
@@ -95,18 +95,18 @@ def select(
     return rows if needs_metrics else with_metrics(zoo, rows)
 
 
-def listing_registry(zoo: Zoo):
+def listing_registry(zoo: Facade):
     """The registries for listing: a broken conf/ file is skipped and named in ``problems`` rather than
     raised, and no code folder is made available (nothing is built from it)."""
     return zoo.source.registry(strict=False)
 
 
-def metric_names(zoo: Zoo) -> tuple[str, ...]:
+def metric_names(zoo: Facade) -> tuple[str, ...]:
     """Every metric a registered task declares (usable in ``where`` and ``sort``)."""
     return listing_registry(zoo).metric_names()
 
 
-def with_metrics(zoo: Zoo, rows: list[Row], names: Sequence[str] = ()) -> list[Row]:
+def with_metrics(zoo: Facade, rows: list[Row], names: Sequence[str] = ()) -> list[Row]:
     """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
     evaluated = metrics(zoo, {r["model"] for r in rows})
     if not evaluated and not names:

@@ -22,13 +22,13 @@ from ..utils import environ
 from .resolve import part_rows, resolve_many, resolve_row
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def pull(zoo: Zoo, refs: Sequence[str], remote: str | None = None, jobs: int | None = None,
+def pull(zoo: Facade, refs: Sequence[str], remote: str | None = None, jobs: int | None = None,
          with_state: bool = False) -> list[PullResult]:
     """Fetch exactly these checkpoints' weights (and with ``with_state`` their training states), check every
     byte against the table's sha256, then place them. Results list the weights, then the states."""
@@ -49,7 +49,7 @@ def pull(zoo: Zoo, refs: Sequence[str], remote: str | None = None, jobs: int | N
     return _into_workspace(zoo.workspace, chosen, rows, remote, jobs)
 
 
-def _from_revision(zoo: Zoo, chosen: list[Row], rows: list[Row], remote: str | None) -> list[PullResult]:
+def _from_revision(zoo: Facade, chosen: list[Row], rows: list[Row], remote: str | None) -> list[PullResult]:
     source: Any = zoo.source
     out = []
     for row in chosen:
@@ -90,7 +90,7 @@ def _into_workspace(ws: Workspace, chosen: list[Row], rows: list[Row], remote: s
     return [results[p] for p in order]
 
 
-def local_path(zoo: Zoo, ref: str) -> Path:
+def local_path(zoo: Facade, ref: str) -> Path:
     """Where a checkpoint lives in this clone, or in the user cache for a zoo at a revision
     (whether or not it has been fetched yet)."""
     row = resolve_row(zoo, ref)
@@ -100,12 +100,12 @@ def local_path(zoo: Zoo, ref: str) -> Path:
     return zoo.workspace.path(row["path"])
 
 
-def fetch(zoo: Zoo, ref: str, remote: str | None = None) -> Path:
+def fetch(zoo: Facade, ref: str, remote: str | None = None) -> Path:
     """A verified local path to the checkpoint's file, pulling it first if needed."""
     return pull(zoo, [ref], remote=remote)[0].path
 
 
-def verified_file(zoo: Zoo, ref: str, remote: str | None = None, name: str | None = None) -> Path:
+def verified_file(zoo: Facade, ref: str, remote: str | None = None, name: str | None = None) -> Path:
     """A local file holding exactly the checkpoint's bytes (sha256 checked), without writing into the
     working tree: its file there when present and intact, else the DVC cache's object (fetched from the
     remote when missing); for a zoo at a revision, the user cache's copy. What ``zoo serve`` sends.
@@ -131,7 +131,7 @@ def _verified_object(ws: Workspace, ref: str, row: Row, remote: str | None) -> P
     return ws.store.materialize(parts_of(ws, [row], label=ref), remote=remote, place=False)[0].path
 
 
-def load_state_dict(zoo: Zoo, ref: str, remote: str | None = None) -> dict[str, Any]:
+def load_state_dict(zoo: Facade, ref: str, remote: str | None = None) -> dict[str, Any]:
     """The checkpoint's tensors (``torch.Tensor`` by name), read with safetensors (every shard of a folder)."""
     from ..formats import load_weights_file
 

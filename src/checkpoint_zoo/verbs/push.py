@@ -9,16 +9,17 @@ from typing import TYPE_CHECKING
 from ..catalog import rules
 from ..entities import PushResult
 from ..errors import IntegrityError, MissingFileError
+from ..workspace.tree import in_tree_remotes
 from .resolve import part_rows, resolve_many
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def push(zoo: Zoo, refs: Sequence[str] = (), remote: str | None = None, jobs: int | None = None) -> PushResult:
+def push(zoo: Facade, refs: Sequence[str] = (), remote: str | None = None, jobs: int | None = None) -> PushResult:
     """Upload checkpoints (all by default) after re-checking each local object's sha256; objects of
     them that the remote already holds with other bytes are overwritten (``PushResult.replaced``)."""
     ws = zoo.writable("push")
@@ -40,8 +41,6 @@ def push(zoo: Zoo, refs: Sequence[str] = (), remote: str | None = None, jobs: in
     folders = sorted({str(Path(r["path"]).parent) for r in chosen})
     uploaded, replaced = store.push(ready, remote=remote, jobs=jobs, folders=folders) if folders else (0, 0)
     name = remote or store.default_remote() or ""
-    from .commit import in_tree_remotes
-
     folder = in_tree_remotes(ws.root, store.remotes()).get(name)
     # a remote inside the work tree reaches teammates only through git: its objects are staged
     staged = ws.stage([folder]) if folder and (ws.root / folder).is_dir() else ()

@@ -11,10 +11,10 @@ from ..utils import environ
 from ..utils.redact import control_character, redact_url, url_credentials
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 
-def remotes(zoo: Zoo) -> list[RemoteInfo]:
+def remotes(zoo: Facade) -> list[RemoteInfo]:
     """The remotes this clone knows: the committed ``.dvc/config`` plus its own ``.dvc/config.local``."""
     zoo.writable("remote list")
     out = []
@@ -29,12 +29,12 @@ def remotes(zoo: Zoo) -> list[RemoteInfo]:
     return out
 
 
-def remote(zoo: Zoo, name: str) -> RemoteInfo:
+def remote(zoo: Facade, name: str) -> RemoteInfo:
     """One configured remote by name."""
     return next(r for r in zoo.remotes() if r.name == name)
 
 
-def remote_add(zoo: Zoo, name: str, url: str, *, endpoint: str | None = None, region: str | None = None,
+def remote_add(zoo: Facade, name: str, url: str, *, endpoint: str | None = None, region: str | None = None,
                options: dict[str, str] | None = None, default: bool = False, local: bool = False,
                force: bool = False) -> RemoteInfo:
     """Configure a remote (``s3://BUCKET/PREFIX`` with an S3-compatible ``endpoint``, or any DVC URL).
@@ -69,7 +69,7 @@ def remote_add(zoo: Zoo, name: str, url: str, *, endpoint: str | None = None, re
     return remote(zoo, name)
 
 
-def remote_modify(zoo: Zoo, name: str, key: str, value: str | None, *, local: bool = False) -> RemoteInfo:
+def remote_modify(zoo: Facade, name: str, key: str, value: str | None, *, local: bool = False) -> RemoteInfo:
     """Set one option of a remote (``value`` None unsets it); secrets only with ``local``."""
     zoo.writable("remote modify")
     _check_values(name, {key: value or ""}, local)
@@ -82,7 +82,7 @@ def remote_modify(zoo: Zoo, name: str, key: str, value: str | None, *, local: bo
     return remote(zoo, name)
 
 
-def remote_default(zoo: Zoo, name: str | None, *, local: bool = False) -> None:
+def remote_default(zoo: Facade, name: str | None, *, local: bool = False) -> None:
     """Make ``name`` the default remote (None: no default) in .dvc/config (or config.local)."""
     zoo.writable("remote default")
     with zoo.workspace.lock():
@@ -91,7 +91,7 @@ def remote_default(zoo: Zoo, name: str | None, *, local: bool = False) -> None:
             zoo.workspace.stage([".dvc/config"])
 
 
-def remote_remove(zoo: Zoo, name: str) -> list[str]:
+def remote_remove(zoo: Facade, name: str) -> list[str]:
     """Forget a remote (in .dvc/config and .dvc/config.local); returns the files it was removed from."""
     zoo.writable("remote remove")
     with zoo.workspace.lock():

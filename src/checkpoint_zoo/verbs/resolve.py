@@ -12,12 +12,12 @@ from ..catalog.refs import Ref, parse_ref
 from ..errors import CheckpointNotFoundError
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def resolve_row(zoo: Zoo, ref: str | Ref, rows: list[Row] | None = None) -> Row:
+def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None) -> Row:
     """The row one reference names; unknown models and steps are named with what exists."""
     r = parse_ref(ref) if isinstance(ref, str) else ref
     rows = zoo.rows() if rows is None else rows
@@ -37,7 +37,7 @@ def resolve_row(zoo: Zoo, ref: str | Ref, rows: list[Row] | None = None) -> Row:
     raise CheckpointNotFoundError(f"{r.model} has no step {r.selector}; its steps are {steps}")
 
 
-def resolve_many(zoo: Zoo, refs: Sequence[str], rows: list[Row]) -> list[Row]:
+def resolve_many(zoo: Facade, refs: Sequence[str], rows: list[Row]) -> list[Row]:
     """Rows of several references, where a model name may be a shell wildcard (``'mnist-*@best'``)."""
     out: list[Row] = []
     models = sorted({r["model"] for r in rows}, key=query.natural_key)
@@ -53,7 +53,7 @@ def resolve_many(zoo: Zoo, refs: Sequence[str], rows: list[Row]) -> list[Row]:
     return out
 
 
-def best_row(zoo: Zoo, model: str, mine: list[Row]) -> Row:
+def best_row(zoo: Facade, model: str, mine: list[Row]) -> Row:
     """``model@best``: the one selection rule (catalog/selection.py) over the model's current records."""
     from ..catalog.selection import best
 

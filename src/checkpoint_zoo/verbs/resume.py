@@ -12,10 +12,10 @@ from .ls import get
 from .pull import pull
 
 if TYPE_CHECKING:
-    from ..api import Zoo
+    from .facade import Facade
 
 
-def resume(zoo: Zoo, ref: str, *, optimizer_factory: Any = None, scheduler_factory: Any = None,
+def resume(zoo: Facade, ref: str, *, optimizer_factory: Any = None, scheduler_factory: Any = None,
            remote: str | None = None) -> Resumed:
     """``Zoo.resume``: pull weights and state, check them, rebuild model, optimizer and scheduler, restore RNGs."""
     from ..formats import load_weights_file, weight_shapes

@@ -14,14 +14,14 @@ from ..errors import InvalidValueError, MissingFileError, UsageError
 from .resolve import resolve_many
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.transaction import Transaction
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def remove(zoo: Zoo, refs: Sequence[str], stage: bool = True) -> list[Checkpoint]:
+def remove(zoo: Facade, refs: Sequence[str], stage: bool = True) -> list[Checkpoint]:
     """Drop checkpoints from the table, the workspace and their folder's DVC pointer."""
     ws = zoo.writable("rm")
     if not refs:

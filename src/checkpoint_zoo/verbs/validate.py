@@ -12,13 +12,13 @@ from ..formats import inspect_file
 from ..registry.fit import check_fit
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def validate(zoo: Zoo) -> list[str]:
+def validate(zoo: Facade) -> list[str]:
     """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
     ws = zoo.writable("validate")
     data = ws.table_path.read_bytes()

@@ -11,13 +11,13 @@ from ..formats import sha256_file
 from .resolve import part_rows, resolve_many
 
 if TYPE_CHECKING:
-    from ..api import Zoo
     from ..workspace.tree import Workspace
+    from .facade import Facade
 
 Row = dict[str, str]
 
 
-def verify(zoo: Zoo, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
+def verify(zoo: Facade, refs: Sequence[str] = (), present_only: bool = False) -> list[FileCheck]:
     """Re-hash local files against the table (no stamps); one result per checkpoint."""
     ws = zoo.writable("verify")
     rows = ws.rows()

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import layout
-from ..catalog import rules, table
+from ..catalog import contract, rules, table
+from ..catalog.records import parse_results
 from ..errors import ZooError
-from ..evaluation import contract
-from ..evaluation.results import parse_results
 from ..utils.gitcmd import run as git
 from ..workspace.revision import RevisionSource
 from ..workspace.source import WorkTree

@@ -112,7 +112,7 @@ def evaluations_driver(base: str, ours: str, theirs: str) -> int:
         pick = rt if ro == rb else ro  # changed on both sides: ours (a keyed cache; repro re-checks the key)
         if pick is not None:
             merged[step] = pick
-    from ..evaluation.results import dump_model_results
+    from ..catalog.records import dump_model_results
 
     table.atomic_write(Path(ours), dump_model_results(model_o or model_t or "", list(merged.values())))
     return 0
@@ -133,7 +133,7 @@ def _manifests_from_git(root: Path, storage, missing: list[str]) -> None:
     (``GITHEAD_<sha>``) and every ref; whatever is found is checked against its md5 by the storage."""
     import os
 
-    from ..verbs.commit import in_tree_remotes
+    from .tree import in_tree_remotes
 
     folders = list(in_tree_remotes(root, storage.remotes()).values())
     if not missing or not folders:

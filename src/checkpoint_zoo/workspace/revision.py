@@ -78,7 +78,7 @@ class RevisionSource:
 
     def stored_records(self, models=None) -> dict[str, dict]:
         """The evaluation records committed at this revision (all models, or these)."""
-        from ..evaluation.results import parse_results
+        from ..catalog.records import parse_results
 
         names = (sorted(f"{m}.json" for m in set(models)) if models is not None
                  else self.list_dir(layout.EVALUATIONS_DIR))

@@ -93,7 +93,7 @@ class WorkTree:
         self._registry = None
 
     def stored_records(self, models: Any = None) -> dict[str, dict]:
-        from ..evaluation.results import read_results
+        from ..catalog.records import read_results
 
         return read_results(self.root / layout.EVALUATIONS_DIR, models)
 

@@ -8,7 +8,7 @@ the DVC bookkeeping go through the ``CheckpointStore``, and the steps themselves
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,17 +28,25 @@ Row = dict[str, str]
 class Workspace:
     """A clone's working tree, open for writing (``Zoo.workspace``)."""
 
-    def __init__(self, source: WorkTree, store_factory) -> None:
+    def __init__(self, source: WorkTree, store_factory: Callable[[], CheckpointStore] | None = None) -> None:
         self.source = source
         self.root = source.root
         self.work = self.root / ".dvc" / "tmp" / "zoo"
         self.incoming = self.work / "incoming"
         self.stamps = Stamps(self.work / "stamps")
         self._store_factory = store_factory
+        self._store: CheckpointStore | None = None
 
     @property
     def store(self) -> CheckpointStore:
-        return self._store_factory()
+        """The zoo's store (the facade's, when it made this workspace; else opened on first use)."""
+        if self._store_factory is not None:
+            return self._store_factory()
+        if self._store is None:
+            from ..storage import open_store
+
+            self._store = open_store(self.root, stamps=self.stamps)
+        return self._store
 
     @property
     def table_path(self) -> Path:
@@ -173,3 +181,21 @@ class Workspace:
         sweep_stale_temp_files(self.root, self.work, keep=journaled_paths(self))
         self.store.repair_after_kill()
         return done
+
+
+def in_tree_remotes(root: Path, remotes: list[dict]) -> dict[str, str]:
+    """Remote name -> repo-relative folder, for the remotes (``storage.remotes()``) that are local folders
+    inside the work tree ``root``: their objects reach teammates only through git."""
+    root = root.resolve()
+    out = {}
+    for r in remotes:
+        url = r["url"]
+        if not url or "://" in url:
+            continue
+        try:
+            rel = Path(url).resolve().relative_to(root)
+        except ValueError:
+            continue
+        if rel.parts and rel.parts[0] != ".git":
+            out[r["name"]] = rel.as_posix()
+    return out

@@ -15,7 +15,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(zoo, args) -> int:
-    from ...publish.server import serve
+    from ...server import serve
 
     location = zoo.location
     zoo.close()

@@ -25,15 +25,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ...catalog import rules
-from ...errors import (
-    CheckpointNotFoundError,
-    IntegrityError,
-    MissingFileError,
-    NotAZooError,
-    UsageError,
-    ZooError,
-)
+from ..catalog import rules
+from ..errors import CheckpointNotFoundError, IntegrityError, MissingFileError, NotAZooError, UsageError, ZooError
 from .snapshot import Snapshot, Snapshots
 
 MAX_LIMIT = 1000
@@ -72,7 +65,7 @@ class ZooServer:
 
     def zoo(self, rev: str | None):
         """A Zoo at ``rev`` (None: the working tree), reused for two seconds (a branch may move)."""
-        from ...api import Zoo
+        from ..api import Zoo
 
         now = time.monotonic()
         with self._lock:
@@ -86,8 +79,8 @@ class ZooServer:
 
     def versions(self) -> list[dict]:
         """The branches and tags holding a zoo, recomputed only when a ref moves (each reads a table)."""
-        from ...utils.gitcmd import run
-        from ...verbs.versions import versions
+        from ..utils.gitcmd import run
+        from ..verbs.versions import versions
 
         git_dir = Path(self.zoo(self.default_rev).git_dir)
         refs = run(git_dir, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags").stdout
@@ -319,7 +312,7 @@ async def download(server: ZooServer, request: Request) -> Response:
 
 def page_asset(server: ZooServer, request: Request) -> Response:
     """The UI's static files (the same ones the index stage writes to site/)."""
-    from ..page import page_files
+    from ..publish.page import page_files
 
     name = request.url.path.lstrip("/") or "index.html"
     files = page_files()
@@ -332,7 +325,7 @@ def page_asset(server: ZooServer, request: Request) -> Response:
 
 def page_data(server: ZooServer, request: Request) -> Response:
     """``/data.js``: the page's data for the request's revision, with download links."""
-    from ..page import data_js, site_data
+    from ..publish.page import data_js, site_data
 
     snap = server.snapshot(request)
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ... import layout
-from ...errors import ZooError
+from .. import layout
+from ..errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
 
@@ -58,7 +58,7 @@ class Snapshot:
     def card(self, model: str) -> str:
         """The model card (markdown with YAML front matter), rendered on first use."""
         if model not in self.cards:
-            from ..index import children_by_model, render_card
+            from ..publish.index import children_by_model, render_card
 
             entries = [e for e in self.entries if e["model"] == model]
             kids = children_by_model(self.entries).get(model, ())
@@ -68,8 +68,8 @@ class Snapshot:
 
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
     """The snapshot of these rows and their (current) evaluation records."""
-    from ...entities import Checkpoint
-    from ..index import build_entries, mark_best, task_summaries
+    from ..entities import Checkpoint
+    from ..publish.index import build_entries, mark_best, task_summaries
 
     evaluated = [r for r in rows if f"{r['model']}@{r['step']}" in records]
     results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in evaluated}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 
-from ...errors import UsageError
+from ..errors import UsageError
 
 
 def is_loopback(host: str) -> bool:

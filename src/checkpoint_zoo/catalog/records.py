@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import layout
-from ..catalog import rules
-from ..catalog.table import atomic_write
 from ..errors import ZooError
+from . import rules
+from .table import atomic_write
 
 
 class _Bad(Exception):
