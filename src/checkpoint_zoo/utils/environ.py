@@ -114,3 +114,10 @@ def dask_scheduler() -> str | None:
     the user's environment names it, never committed configuration: the scheduler runs the evaluation code
     and its results are unpickled in the ``dvc repro`` process, so point it at your own cluster only."""
     return os.environ.get("ZOO_DASK_SCHEDULER", "").strip() or None
+
+
+def kill_at_step() -> int | None:
+    """``ZOO_TEST_KILL_AT_STEP=N`` (tests only): a writing command kills itself right after the N-th write of
+    its transaction's journal, so that a test can stop it at every step in turn."""
+    raw = os.environ.get("ZOO_TEST_KILL_AT_STEP", "").strip()
+    return int(raw) if raw.isdigit() else None

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import table
+from ..utils import environ
 from ..utils.files import remove_path
 from ..utils.temps import pid_alive
 
@@ -160,14 +161,13 @@ _WRITES = 0
 
 
 def _crash_point() -> None:
-    """``ZOO_TEST_KILL_AT_STEP=N`` (tests only): the process kills itself right after its N-th journal write,
-    so a test can stop a command at every step of its transaction in turn."""
+    """Where ``ZOO_TEST_KILL_AT_STEP`` (utils/environ.py) stops a command: right after a journal write."""
     global _WRITES
-    at = os.environ.get("ZOO_TEST_KILL_AT_STEP")
-    if not at:
+    at = environ.kill_at_step()
+    if at is None:
         return
     _WRITES += 1
-    if str(_WRITES) == at.strip():
+    if _WRITES == at:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
