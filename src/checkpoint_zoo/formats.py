@@ -12,15 +12,18 @@ import io
 import json
 import os
 import re
+import stat
 import struct
 import subprocess
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from .errors import ConversionError, FormatError, InvalidValueError, UnsafeFormatError
-from .utils.files import sha256_file
+from .errors import ConversionError, FormatError, InvalidValueError, UnsafeFileError, UnsafeFormatError
+from .utils.files import atomic_output, sha256_file
 
 _CHUNK = 8 * 1024 * 1024
 # A safetensors header is JSON; anything bigger than this is hostile, not a model.
@@ -41,7 +44,13 @@ class FileFacts:
 def sniff(path: Path) -> str:
     """Name the format by content: safetensors, pickle, torch-zip, torchscript, or unknown."""
     with open(path, "rb") as f:
-        head = f.read(16)
+        return sniff_open(f)
+
+
+def sniff_open(f: BinaryIO) -> str:
+    """``sniff`` of a file already opened for reading (binary, seekable), read from its start."""
+    f.seek(0)
+    head = f.read(16)
     if len(head) >= 9:
         (n,) = struct.unpack("<Q", head[:8])
         if 0 < n <= MAX_HEADER_BYTES and head[8:9] == b"{":
@@ -50,7 +59,8 @@ def sniff(path: Path) -> str:
         return "pickle"
     if head[:4] == b"PK\x03\x04":
         try:
-            with zipfile.ZipFile(path) as z:
+            f.seek(0)
+            with zipfile.ZipFile(f) as z:
                 names = z.namelist()
         except (zipfile.BadZipFile, OSError):
             return "unknown"
@@ -59,7 +69,8 @@ def sniff(path: Path) -> str:
         if any(n.endswith("data.pkl") for n in names):
             return "torch-zip"
         return "unknown"
-    if _looks_like_text_pickle(path):
+    f.seek(0)
+    if _looks_like_text_pickle(f.read(64 * 1024)):
         return "pickle"
     return "unknown"
 
@@ -68,14 +79,12 @@ def sniff(path: Path) -> str:
 _PICKLE_FIRST = frozenset(b"(]})cIJKLMNFGSTUVXdlt0")
 
 
-def _looks_like_text_pickle(path: Path) -> bool:
-    """True when the first bytes parse as a run of pickle opcodes (protocols 0 and 1 have no magic).
+def _looks_like_text_pickle(data: bytes) -> bool:
+    """True when the first bytes (up to 64 KiB) parse as a run of pickle opcodes (protocols 0 and 1 have no magic).
 
     Only ``pickletools.genops`` reads them: it decodes opcodes and never builds or calls anything."""
     import pickletools
 
-    with open(path, "rb") as f:
-        data = f.read(64 * 1024)
     if not data or data[0] not in _PICKLE_FIRST:
         return False
     ops = 0
@@ -206,25 +215,72 @@ def _write_all(f, data: bytes) -> None:
         view = view[n:]
 
 
-def copy_hashed(src: Path, dst: Path, fsync: bool = True) -> str:
+def copy_hashed(src: Path, dst: Path, fsync: bool = True, expect: Identity | None = None) -> str:
     """Copy ``src`` to ``dst`` atomically (temp file, fsync, rename) and return the sha256 of what was written.
 
-    ``fsync=False`` leaves the flush to the caller (a batch syncs once, not once per file)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    ``src`` is opened once and the copy reads that descriptor. With ``expect`` (or when ``folder_members``
+    checked ``src``), it is opened without following a symlink and must still be the file that was checked
+    (same device, inode and size): a file swapped for a symlink or for another file between the check and the
+    copy is refused, so what lands in the zoo is what was checked. ``fsync=False`` leaves the flush to the
+    caller (a batch syncs once, not once per file)."""
+    expect = expect or _checked_identity(src)
+    fd = _open_checked(src, expect)
     h = hashlib.sha256()
-    try:
-        with open(src, "rb", buffering=0) as fi, open(tmp, "wb", buffering=0) as fo:
-            while chunk := fi.read(_CHUNK):
-                h.update(chunk)
-                _write_all(fo, chunk)
-            if fsync:
-                os.fsync(fo.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with open(fd, "rb", buffering=0) as fi, atomic_output(dst, fsync, buffering=0) as fo:
+        while chunk := fi.read(_CHUNK):
+            h.update(chunk)
+            _write_all(fo, chunk)
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a check saw of a regular file: the copy must read the same one."""
+
+    dev: int
+    ino: int
+    size: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        return cls(st.st_dev, st.st_ino, st.st_size)
+
+
+# Files ``folder_members`` checked, by absolute path: ``copy_hashed`` holds their copy to what was checked.
+_CHECKED: dict[str, Identity] = {}
+_CHECKED_LOCK = threading.Lock()
+
+
+def _checked_identity(path: Path) -> Identity | None:
+    with _CHECKED_LOCK:
+        return _CHECKED.pop(os.path.abspath(path), None)
+
+
+def _open_checked(path: Path, expect: Identity | None = None, follow: bool = True) -> int:
+    """A read-only descriptor of ``path``, a regular file (a FIFO is refused, never waited on); with ``expect``
+    or ``follow=False``, opened without following a symlink; with ``expect``, refused unless it is the file that
+    was checked."""
+    follow = follow and expect is None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | (0 if follow else getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if not follow and os.path.islink(path):
+            raise UnsafeFileError(f"{path}: is a symlink (it became one after the folder was checked?); nothing was "
+                                  "copied: a checkpoint folder holds its own files, add it again once nothing changes "
+                                  "it") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeFileError(f"{path}: is not a regular file (any more); nothing was copied")
+        if expect is not None and Identity.of(st) != expect:
+            raise UnsafeFileError(f"{path}: is not the file that was checked (it was replaced or changed size while "
+                                  "being added); nothing was copied, add it again once nothing changes it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---- conversion of pickle-based checkpoints (zoo add --convert) --------------------------------------
@@ -413,11 +469,40 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 def folder_members(folder: Path) -> list[str]:
     """The files of a checkpoint folder by their path inside it (``config.json``, ``1_Pooling/config.json``),
     sorted; refused with the reason unless every entry is a regular file or a folder (no symlinks or special
-    files) with a plain name, at most 4 levels deep, there is at least one safetensors weights file at the top,
-    no pickle-based file, and at most ``rules.MAX_FOLDER_FILES`` files."""
-    from .catalog.rules import FOLDER_FILE_PATTERN, FOLDER_FILE_RE, MAX_FOLDER_FILES
+    files) with a plain name, at most 4 levels deep, no two names differ only by case, there is at least one
+    safetensors weights file at the top, no file is pickle-based (by its name or its content), and the folder
+    fits the table (``rules.files_limit_problem``). Each file is opened once, without following a link, and
+    what was seen of it is remembered so that ``copy_hashed`` copies exactly that file."""
+    from .catalog.rules import files_limit_problem
 
     folder = Path(folder)
+    members = _walk_folder(folder)
+    members.sort()
+    _refuse_case_collisions(folder, members)
+    problem = files_limit_problem(members)
+    if problem:
+        raise InvalidValueError(f"{folder}: {problem}")
+    pickles = [m for m in members if Path(m).suffix in _PICKLE_SUFFIXES]
+    if pickles:
+        raise UnsafeFormatError(f"{folder}: holds pickle-based file(s) {', '.join(pickles[:3])} (loading them could "
+                                "run code); save the weights with safetensors (save_pretrained does by default) and "
+                                "leave training files such as training_args.bin out of the folder (a transformers "
+                                "Trainer checkpoint folder: add it with --convert)")
+    weights = [m for m in members if "/" not in m and m.endswith(".safetensors")]
+    if not weights:
+        raise FormatError(f"{folder}: no .safetensors weights file at the top of the folder; save the model with "
+                          "save_pretrained (safetensors) or add a .safetensors file")
+    identities = {m: _sniff_member(folder, m, m in weights) for m in members}
+    with _CHECKED_LOCK:
+        _CHECKED.update({os.path.abspath(folder / m): ident for m, ident in identities.items()})
+    return members
+
+
+def _walk_folder(folder: Path) -> list[str]:
+    """Every regular file under ``folder`` (paths inside it), refusing links, special files, hidden folders,
+    names the table cannot hold, and more than ``rules.MAX_FOLDER_FILES`` files."""
+    from .catalog.rules import FOLDER_FILE_PATTERN, FOLDER_FILE_RE, MAX_FOLDER_FILES
+
     members: list[str] = []
     pending = [folder]
     while pending:
@@ -440,20 +525,37 @@ def folder_members(folder: Path) -> list[str]:
             if len(members) > MAX_FOLDER_FILES:
                 raise InvalidValueError(f"{folder}: more than {MAX_FOLDER_FILES} files; a checkpoint folder holds at "
                                         "most that many (save larger shards)")
-    members.sort()
-    pickles = [m for m in members if Path(m).suffix in _PICKLE_SUFFIXES]
-    if pickles:
-        raise UnsafeFormatError(f"{folder}: holds pickle-based file(s) {', '.join(pickles[:3])} (loading them could "
-                                "run code); save the weights with safetensors (save_pretrained does by default) and "
-                                "leave training files such as training_args.bin out of the folder (a transformers "
-                                "Trainer checkpoint folder: add it with --convert)")
-    weights = [m for m in members if "/" not in m and m.endswith(".safetensors")]
-    if not weights:
-        raise FormatError(f"{folder}: no .safetensors weights file at the top of the folder; save the model with "
-                          "save_pretrained (safetensors) or add a .safetensors file")
-    for w in weights:
-        sniff_safetensors(folder / w)
     return members
+
+
+def _refuse_case_collisions(folder: Path, members: list[str]) -> None:
+    """Refuse two paths that differ only by case: on a case-insensitive clone (macOS, Windows) they are one file."""
+    seen: dict[str, str] = {}
+    for m in members:
+        parts = m.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            other = seen.setdefault(path.casefold(), path)
+            if other != path:
+                raise InvalidValueError(f"{folder}: {other!r} and {path!r} differ only by case (one file on a "
+                                        "case-insensitive file system); rename or remove one of them")
+
+
+def _sniff_member(folder: Path, member: str, weights: bool) -> Identity:
+    """Open a folder's file once without following a link, refuse it when its content is a pickle (whatever its
+    name) or, for a weights file, not safetensors; what was seen of it."""
+    path = folder / member
+    try:
+        fd = _open_checked(path, follow=False)
+    except OSError as e:
+        raise InvalidValueError(f"{path}: cannot read it ({e.strerror}); a checkpoint folder holds readable regular "
+                                "files") from None
+    with open(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        kind = sniff_open(f)
+    if kind in {"pickle", "torch-zip", "torchscript"} or (weights and kind != "safetensors"):
+        _refuse(path, kind)
+    return Identity.of(st)
 
 
 def weight_files(path: Path) -> list[Path]:

@@ -52,6 +52,9 @@ FOLDER_FILE_RE = re.compile(FOLDER_FILE_PATTERN)
 FILES_PATTERN = rf"{FOLDER_FILE_PATTERN}:{SHA256_PATTERN}(;{FOLDER_FILE_PATTERN}:{SHA256_PATTERN})*"
 # The most files one folder checkpoint may hold (a sharded model's shards, its index, config, tokenizer …).
 MAX_FOLDER_FILES = 512
+# The ``files`` cell lists them (``name:sha256;…``): its own bound, not MAX_TEXT_CHARS, so that 512 files whose
+# paths inside the folder average up to 168 characters fit; below the csv module's 131,072-character field limit.
+MAX_FILES_CHARS = 120_000
 
 # A metric's name (declared by a task in conf/task/): usable as a --where / --sort column.
 METRIC_NAME_PATTERN = r"[a-z][a-z0-9_]{0,39}"
@@ -87,6 +90,25 @@ def parse_files(cell: str | None) -> dict[str, str]:
 def format_files(files: dict[str, str]) -> str:
     """The ``files`` cell for these file names and sha256s (sorted by name, so diffs stay small)."""
     return ";".join(f"{name}:{files[name]}" for name in sorted(files))
+
+
+def max_chars(column: str) -> int:
+    """The most characters a cell of ``column`` may hold (what every reader of the table can read back)."""
+    return MAX_FILES_CHARS if column == "files" else MAX_TEXT_CHARS
+
+
+def files_limit_problem(names: list[str]) -> str | None:
+    """Why a folder of files with these paths does not fit the table (too many files, or a ``files`` cell longer
+    than MAX_FILES_CHARS), or None. Each file takes its path, ':', its 64-hex sha256 and a ';'."""
+    if len(names) > MAX_FOLDER_FILES:
+        return (f"{len(names)} files; a checkpoint folder holds at most {MAX_FOLDER_FILES} files (save larger "
+                "shards)")
+    chars = sum(len(n) + 66 for n in names) - 1
+    if chars > MAX_FILES_CHARS:
+        return (f"its {len(names)} file names take {chars:,} characters in the table's files column, more than the "
+                f"{MAX_FILES_CHARS:,} that fit ({MAX_FOLDER_FILES} files whose paths average at most "
+                f"{MAX_FILES_CHARS // MAX_FOLDER_FILES - 66} characters); shorten the names or save larger shards")
+    return None
 
 
 def folder_digest(files: dict[str, str]) -> str:

@@ -220,7 +220,7 @@ def _text_problems(rows: list[dict[str, str]], source: str, found: Found) -> dic
     replaced: dict[tuple[int, str], str] = {}
     for row_no, row in enumerate(rows):
         for column, text in row.items():
-            limit = rules.MAX_TEXT_CHARS
+            limit = rules.max_chars(str(column))
             if len(text or "") > limit:
                 found[(row_no, str(column), "length")] = (
                     f"{source} {_where(rows, row_no)}: column {column!r} is {len(text)} characters; at most "

@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from .. import layout
-from ..errors import TableInvalidError
+from ..errors import NotAZooError, TableInvalidError, UnsafePathError
 from ..utils import environ, files
 from . import rules
 
@@ -82,7 +84,7 @@ def _read_records(text: str, source: str) -> tuple[list[str] | None, list[list[s
         return header, list(reader)
     except csv.Error as e:
         detail = (f"a field longer than {csv.field_size_limit()} characters (at most {rules.MAX_TEXT_CHARS} fit "
-                  "the table); shorten it" if "field limit" in str(e)
+                  f"the table, {rules.MAX_FILES_CHARS} in the files column); shorten it" if "field limit" in str(e)
                   else f"{e}; fix the quoting")
         raise TableInvalidError(f"{source} line {reader.line_num}: {detail}") from None
 
@@ -158,6 +160,42 @@ def dump_csv(rows: list[Row]) -> bytes:
     writer.writerow(rules.COLUMNS)
     writer.writerows([row.get(c, "") for c in rules.COLUMNS] for row in sorted(rows, key=sort_key))
     return buf.getvalue().encode("utf-8")
+
+
+def table_file(root: Path) -> Path:
+    """The zoo's table, resolved like any other path of the zoo: refused (one line naming it) when it is a
+    symlink, resolves outside the zoo, or is not a regular file, so that no other file is ever read as the table
+    (and no line of it shown in an error)."""
+    path = Path(root) / layout.TABLE_PATH
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        raise NotAZooError(f"{path}: missing; restore it with `git checkout {layout.TABLE_PATH}`") from None
+    except OSError as e:
+        raise NotAZooError(f"{path}: cannot read it ({e.strerror})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(f"{path}: is a symlink; the table must be a regular file of the zoo (restore it with "
+                              f"`git checkout {layout.TABLE_PATH}`)")
+    if not path.resolve().is_relative_to(Path(root).resolve()):
+        raise UnsafePathError(f"{path}: resolves outside the zoo (through a symlinked folder); the table must be a "
+                              "regular file of the zoo")
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafePathError(f"{path}: is not a regular file; restore it with `git checkout {layout.TABLE_PATH}`")
+    return path
+
+
+def read_table(root: Path) -> bytes:
+    """The bytes of the zoo's table (``table_file``), opened without following a link and never waiting on a FIFO."""
+    path = table_file(root)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise UnsafePathError(f"{path}: cannot open it as a regular file of the zoo ({e.strerror})") from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise UnsafePathError(f"{path}: is not a regular file; restore it with `git checkout {layout.TABLE_PATH}`")
+        return f.read()
 
 
 def _schema_fingerprint() -> str:

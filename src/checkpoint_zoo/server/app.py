@@ -110,7 +110,13 @@ class ZooServer:
             raise HttpError(400, str(e)) from None
         except ZooError as e:
             status = 404 if "unknown revision" in str(e) else 500
-            raise HttpError(status, str(e)) from None
+            raise HttpError(status, _headline(e)) from None
+
+
+def _headline(error: ZooError) -> str:
+    """What an error answer may say: the error's first line, which names the file and the fix. The lines under
+    it (a table's problems quote its cells) stay on the server: an answer never carries a file's contents."""
+    return str(error).split("\n", 1)[0][:500]
 
 
 # ---- JSON API --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import layout
+from ..catalog.table import table_file
 from ..errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
@@ -155,7 +156,7 @@ def _worktree_stamp(root: Path) -> object:
         return st.st_mtime_ns, st.st_size
 
     try:
-        table = stat(root / layout.TABLE_PATH)
+        table = stat(table_file(root))  # a symlinked table is refused before anything reads it
     except OSError as e:
         raise ZooError(f"{root / layout.TABLE_PATH}: cannot read it ({e.strerror})") from None
     folder = root / layout.EVALUATIONS_DIR

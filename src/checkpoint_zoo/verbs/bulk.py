@@ -55,14 +55,35 @@ MAX_LINES = 100_000
 def read_manifest(path: str | os.PathLike[str]) -> list[tuple[str, dict[str, Any]]]:
     """(label, fields) per line of a CSV (with a header) or JSON Lines manifest; relative files are taken
     from the manifest's folder. Raises on a manifest that cannot be read at all."""
+    import stat
+
+    # what MAX_LINES lines of about 650 bytes take; a bigger --from (or /dev/zero) is refused after that many bytes
+    max_bytes = 64 * 2**20
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise UsageError(f"--from {path}: no such file; give a CSV or JSON Lines manifest") from None
     except IsADirectoryError:
         raise UsageError(f"--from {path}: is a folder; give a CSV or JSON Lines manifest listing its files "
                          "(README: importing a training run)") from None
+    except OSError as e:
+        raise UsageError(f"--from {path}: cannot read it ({e.strerror}); give a CSV or JSON Lines manifest") from None
+    with open(fd, "rb") as manifest:
+        mode = os.fstat(manifest.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"--from {path}: is a folder; give a CSV or JSON Lines manifest listing its files "
+                             "(README: importing a training run)")
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"--from {path}: not a regular file (a pipe, device or socket); save the manifest to a "
+                             "file and give that")
+        data = manifest.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise UsageError(f"--from {path}: larger than {max_bytes // 2**20} MiB; split it into smaller "
+                         "manifests")
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UsageError(f"--from {path}: not UTF-8 text; save the manifest as UTF-8") from None
     stripped = text.lstrip()
