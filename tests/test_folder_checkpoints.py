@@ -319,6 +319,15 @@ def test_hugging_face_folder_in_and_out(empty_zoo, tmp_path):
         assert torch.allclose(reloaded(**batch).logits, want, atol=1e-6)
     assert AutoTokenizer.from_pretrained(str(out))("the match")["input_ids"] == tok("the match")["input_ids"]
 
+    # export copies exactly the files the table lists: a stray file in the clone's folder stays behind
+    stray = empty_zoo / "zoo/checkpoints/tiny-bert/step-00000003/stray.txt"
+    stray.write_text("not in the table")
+    again = tmp_path / "exported-again"
+    r = run_zoo("export", "tiny-bert@3", str(again), cwd=empty_zoo)
+    assert r.code == 0 and not (again / "stray.txt").exists(), r.err
+    assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in out.iterdir())
+    stray.unlink()
+
     # refusals: an existing folder, hf for a non-transformers model, config.json naming remote code
     assert "not an empty folder" in run_zoo("export", "tiny-bert@3", str(out), cwd=empty_zoo).err
     bad = tmp_path / "in" / "remote-code"

@@ -263,7 +263,8 @@ def _schema_failures(err, rows: list[dict[str, str]], source: str, found: Found)
         found[(row_no, str(column), name)] = f"{source} {where}: column {column!r}{shown}: {_describe_check(check)}"
 
 
-def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.csv") -> pd.DataFrame:
+def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.csv",
+                   fix: str = "") -> pd.DataFrame:
     """Validate rows lazily; raise TableInvalidError listing every failure by line, column, value and rule."""
     from pandera.errors import SchemaErrors
 
@@ -284,7 +285,7 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
     problems = [found[k] for k in sorted(found, key=lambda k: (k[0], k[1], k[2]))]
     problems = list(dict.fromkeys(problems))
     raise TableInvalidError(
-        f"{source}: {len(problems)} problem(s); fix them (or `git checkout {source}`) and rerun",
+        f"{source}: {len(problems)} problem(s); {fix or f'fix them (or `git checkout {source}`) and rerun'}",
         problems,
     ) from None
 

@@ -83,15 +83,21 @@ def check_target(target: Path) -> None:
         raise InvalidValueError(f"{target}: exists and is not an empty folder; give a new folder")
 
 
-def _copy_files(source: Path, out: Path, skip: set[str]) -> None:
-    """Copy a folder checkpoint's files but ``skip`` (paths inside it), sub-folders kept."""
+def _copy_files(source: Path, out: Path, listed: dict[str, str], skip: set[str]) -> None:
+    """Copy exactly the files the table lists for a folder checkpoint (``listed``: name -> sha256) but ``skip``,
+    sub-folders kept: a stray file in the clone's folder is never exported, and each copy is checked against
+    its sha256 as it is made (a file swapped since the pull is refused)."""
+    from ..errors import IntegrityError
+    from ..formats import copy_hashed
+
     if not source.is_dir():
         return
-    for p in sorted(source.rglob("*")):
-        rel = p.relative_to(source).as_posix()
-        if p.is_file() and rel not in skip:
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(p, out / rel)
+    for rel, sha in sorted(listed.items()):
+        if rel in skip:
+            continue
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        if copy_hashed(source / rel, out / rel) != sha:
+            raise IntegrityError(f"{source / rel}: does not match its sha256 in the table; restore it with zoo pull")
 
 
 def _write_hf(zoo: Facade, ref: str, source: Path, out: Path) -> None:
@@ -102,7 +108,7 @@ def _write_hf(zoo: Facade, ref: str, source: Path, out: Path) -> None:
     model.save_pretrained(str(out), safe_serialization=True)
     # the rest of the folder (tokenizer, label map, README …); weights and config are what save_pretrained wrote
     weights = {p.name for p in source.glob("*.safetensors")} if source.is_dir() else set()
-    _copy_files(source, out, weights | {"config.json", "model.safetensors.index.json"})
+    _copy_files(source, out, zoo.get(ref).files, weights | {"config.json", "model.safetensors.index.json"})
 
 
 def _write_safetensors(zoo: Facade, ckpt, spec, source: Path, out: Path) -> None:
@@ -110,7 +116,7 @@ def _write_safetensors(zoo: Facade, ckpt, spec, source: Path, out: Path) -> None
     from ..inference import InputContract
 
     if source.is_dir():
-        _copy_files(source, out, {"config.json"})
+        _copy_files(source, out, ckpt.files, {"config.json"})
     else:
         from safetensors.torch import save_file
 

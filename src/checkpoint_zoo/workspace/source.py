@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import layout
 from ..catalog import table
-from ..errors import NotAZooError
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -71,14 +70,11 @@ class WorkTree:
 
     def rows(self) -> list[Row]:
         """The validated table rows as strings (cached while the file is unchanged)."""
-        try:
-            st = self.table_path.stat()
-        except FileNotFoundError:
-            raise NotAZooError(f"{self.table_path}: missing; restore it with `git checkout {layout.TABLE_PATH}`") from None
+        st = table.table_file(self.root).stat()  # a symlinked or special table is refused, never read
         key = (st.st_mtime_ns, st.st_size)
         if self._rows and self._rows[0] == key:
             return self._rows[1]
-        rows = table.load(self.table_path.read_bytes(), layout.TABLE_PATH)
+        rows = table.load(table.read_table(self.root), layout.TABLE_PATH)
         self._rows = (key, rows)
         return rows
 

@@ -142,7 +142,7 @@ class Workspace:
         cross-row rules refer to (parents), and the Python checks here cover uniqueness and parents
         over the whole table. A table not known to be valid is validated whole.
         """
-        if not table.is_known_valid(self.table_path.read_bytes()):
+        if not table.is_known_valid(table.read_table(self.root)):
             table.validate_rows(new_data, table.parse_csv(new_data))
             return
         from ..catalog.schema import validate_frame
@@ -161,8 +161,8 @@ class Workspace:
         missing = [r["parent"] for r in new_rows if r["parent"] and r["parent"] not in refs]
         if missing:
             raise InvalidValueError(f"{missing[0]} is the parent of another checkpoint and must stay in the table")
-        validate_frame(changed + [r for r in referenced if r not in changed],
-                       source=f"{layout.TABLE_PATH} (the changed rows)")
+        validate_frame(changed + [r for r in referenced if r not in changed], source="the new row(s)",
+                       fix="nothing was changed; correct the values given and run the command again")
         table.mark_valid(new_data)
 
     def transaction(self, tag: str):
