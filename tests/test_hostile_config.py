@@ -58,13 +58,14 @@ def _payloads(tmp: Path) -> list[tuple[str, dict, Path | None]]:
         ("timm-local-dir", {"_target_": "timm.create_model", "model_name": f"local-dir:{code}"}, None),
         ("timm-pretrained-cfg", {"_target_": "timm.create_model", "model_name": "resnet18",
                                  "pretrained_cfg": {"file": str(secret)}}, None),
+        ("factory-partial", {"_target_": "torchvision.models.resnet18", "_partial_": True}, None),
     ]
 
 
 CASES = [
     "collect-env-run", "through-package", "dynamic-module", "torch-os-makedirs", "torch-os-symlink",
     "torch-os-mkfifo", "storage-from-file", "package-np-memmap", "torchvision-read-file", "cached-file",
-    "timm-pretrained-positional", "timm-hf-hub", "timm-local-dir", "timm-pretrained-cfg"]
+    "timm-pretrained-positional", "timm-hf-hub", "timm-local-dir", "timm-pretrained-cfg", "factory-partial"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -15,8 +15,6 @@ from pathlib import Path
 from . import layout
 from .catalog import rules
 from .errors import ZooError
-from .evaluation.executors import address_problem
-from .registry.targets import resolver_problem
 from .utils import environ
 
 PARAMS_FILE = "params.yaml"
@@ -29,6 +27,8 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
+
+    from .registry.targets import resolver_problem
 
     conf = (root / CONF_DIR).resolve()
     if not (conf / "config.yaml").is_file():
@@ -48,6 +48,7 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
 def check_conf_resolvers(root: Path) -> None:
     """Refuse a file of ``conf/`` that calls an OmegaConf resolver (``${oc.env:SECRET}`` would copy the
     environment into params.yaml, the site and exports), one line naming the file and key."""
+    from .registry.targets import resolver_problem
     from .utils.safe_yaml import load_yaml
 
     for path in sorted((root / CONF_DIR).rglob("*.y*ml")):
@@ -68,6 +69,7 @@ def write_params(root: Path, overrides: list[str] | None = None) -> Path:
     import yaml
 
     from .catalog.table import atomic_write
+    from .evaluation.executors import address_problem
 
     data = compose(root, overrides)
     problem = address_problem(data.get("executor"), f"{CONF_DIR}/ (composed)")
@@ -92,6 +94,8 @@ def load_params(root: Path) -> dict:
     if not isinstance(data, dict) or not {"eval", "run", "index"} <= set(data):
         raise ZooError(f"{path}: needs 'eval', 'run' and 'index' sections; recompose it with "
                        "`python -m checkpoint_zoo.pipeline compose`")
+    from .registry.targets import resolver_problem
+
     check_conf_resolvers(root)
     problem = resolver_problem(data)
     if problem:
@@ -111,6 +115,8 @@ _WHOLE_PARAMS = {
 def check_params(data: dict, source: str) -> None:
     """Refuse eval and run params the evaluation cannot use as meant (``max_examples: -5`` would silently cut
     the data, ``batch_size: 0`` loop forever), one line naming the field and what fits."""
+    from .evaluation.executors import address_problem
+
     for section in ("eval", "run"):
         if not isinstance(data.get(section), dict):
             raise ZooError(f"{source} {section}: must be a mapping of settings (conf/config.yaml)")

@@ -230,6 +230,9 @@ def _judge(target: str, node: Mapping[str, Any], code_allowed: bool, trusted: bo
             allowed = ("a torch.nn.Module, torchmetrics.Metric or transformers model/config class (this zoo comes "
                        "from a URL or revision: functions run only with trust_code=True / --trust-code)")
         return f"_target_ {target!r} resolves to {what}, which is not {allowed}; it is refused"
+    if kind == "factory" and node.get("_partial_"):
+        return ("_partial_: a model factory given as a partial would be called later with arguments no check "
+                "has seen; it is refused: build the model here")
     if kind == "factory":
         return _factory_problem(obj, node)
     return None
