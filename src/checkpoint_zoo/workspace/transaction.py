@@ -141,8 +141,8 @@ class Transaction:
         if self.old_table is not None and self.ws.table_path.read_bytes() != self.old_table:
             table.atomic_write(self.ws.table_path, self.old_table)
             self.ws.forget()
-        undo(self.entries)
-        self.journal.unlink(missing_ok=True)
+        if not undo(self.entries):  # else the journal stays for the next command's recover to finish
+            self.journal.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -184,33 +184,44 @@ def give_back(path: Path, origin: str | None) -> None:
         remove_path(path)
 
 
-def undo(entries: list[dict[str, Any]]) -> None:
-    """Undo journal entries in reverse; each undo checks the disk, so a step that never ran is a no-op."""
+def undo(entries: list[dict[str, Any]]) -> list[OSError]:
+    """Undo journal entries in reverse; each undo checks the disk, so a step that never ran is a no-op. One
+    step that cannot be undone does not stop the others; the failures are returned."""
+    failed = []
     for entry in reversed(entries):
-        op = entry.get("op")
-        if op == "take":
-            give_back(Path(entry["copy"]), entry.get("origin"))
-        elif op == "place":
-            copy, dest, backup = entry.get("copy"), Path(entry["dest"]), entry.get("backup")
-            if copy and os.path.lexists(copy):
-                give_back(Path(copy), entry.get("origin"))  # never placed
-            elif copy or not backup or os.path.lexists(backup):
-                give_back(dest, entry.get("origin"))
-            if backup and os.path.lexists(backup):
-                remove_path(dest)
-                os.replace(backup, dest)
-        elif op == "save":
-            path = Path(entry["path"])
-            if entry.get("content") is None:
-                path.unlink(missing_ok=True)
-            elif not path.is_file() or path.read_bytes() != str(entry["content"]).encode("utf-8", "surrogateescape"):
-                table.atomic_write(path, str(entry["content"]).encode("utf-8", "surrogateescape"))
-        elif op == "created":
-            Path(entry["path"]).unlink(missing_ok=True)
-        elif op == "mkdir":
-            path = Path(entry["path"])
-            if path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+        try:
+            _undo_one(entry)
+        except OSError as e:
+            failed.append(e)
+    return failed
+
+
+def _undo_one(entry: dict[str, Any]) -> None:
+    op = entry.get("op")
+    if op == "take":
+        give_back(Path(entry["copy"]), entry.get("origin"))
+    elif op == "place":
+        copy, dest, backup = entry.get("copy"), Path(entry["dest"]), entry.get("backup")
+        if copy and os.path.lexists(copy):
+            give_back(Path(copy), entry.get("origin"))  # never placed
+        elif copy or not backup or os.path.lexists(backup):
+            give_back(dest, entry.get("origin"))
+        if backup and os.path.lexists(backup):
+            remove_path(dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)  # an rm may have removed the model folder
+            os.replace(backup, dest)
+    elif op == "save":
+        path = Path(entry["path"])
+        if entry.get("content") is None:
+            path.unlink(missing_ok=True)
+        elif not path.is_file() or path.read_bytes() != str(entry["content"]).encode("utf-8", "surrogateescape"):
+            table.atomic_write(path, str(entry["content"]).encode("utf-8", "surrogateescape"))
+    elif op == "created":
+        Path(entry["path"]).unlink(missing_ok=True)
+    elif op == "mkdir":
+        path = Path(entry["path"])
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def finish(entries: list[dict[str, Any]]) -> None:
@@ -250,8 +261,8 @@ def recover(ws: Workspace) -> list[Path]:
         entries = [e for e in entries if isinstance(e, dict)]
         if marks and marks[-1] == digest:
             finish(entries)
-        else:
-            undo(entries)
+        elif undo(entries):
+            continue  # kept, with every file it names, for the next command to try again
         journal.unlink(missing_ok=True)
         done.append(journal)
     if done:
