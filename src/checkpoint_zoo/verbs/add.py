@@ -162,14 +162,14 @@ def _add_with_arch_from_config(zoo: Facade, src: Path, *, model: str, stage: boo
         path, new = write_arch(zoo.root, model, config,
                                f"Written by `zoo add` from the config.json of {rules.CONTROL_CHARS_RE.sub('?', src.name)} "
                                f"({config['_target_']}); built from this config alone, no download.")
-    zoo.workspace.forget()
+    zoo.workspace.forget(registry=True)
     try:
         result = add(zoo, src, model=model, arch=model, stage=stage, **kwargs)
         staged = zoo.workspace.stage([path.relative_to(zoo.root).as_posix()]) if stage and new else ()
     except BaseException:
         if new:
             path.unlink(missing_ok=True)
-            zoo.workspace.forget()
+            zoo.workspace.forget(registry=True)
         raise
     return AddResult(result.checkpoint, result.status, (*result.staged, *staged), result.conversion)
 

@@ -97,7 +97,7 @@ class RevisionSource:
             self._registry = load_registry(self.list_dir, self.read_bytes, code_dir=code_dir, trusted=trusted)
         return self._registry
 
-    def forget(self) -> None:
+    def forget(self, registry: bool = False) -> None:
         """Nothing changes at a revision; kept for the Source protocol."""
 
     def _mirror(self) -> Path:

@@ -38,7 +38,7 @@ class Source(Protocol):
 
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry: ...
 
-    def forget(self) -> None: ...
+    def forget(self, registry: bool = False) -> None: ...
 
 
 class WorkTree:
@@ -83,10 +83,12 @@ class WorkTree:
         st = self.table_path.stat()
         self._rows = ((st.st_mtime_ns, st.st_size), rows)
 
-    def forget(self) -> None:
-        """Drop cached rows and registries (after this process changed the table or conf/)."""
+    def forget(self, registry: bool = False) -> None:
+        """Drop the cached rows (after this process wrote the table), and with ``registry`` the registries too
+        (after it wrote a conf/ file)."""
         self._rows = None
-        self._registry = None
+        if registry:
+            self._registry = None
 
     def stored_records(self, models: Any = None) -> dict[str, dict]:
         from ..catalog.records import read_results

@@ -55,9 +55,9 @@ class Workspace:
     def rows(self) -> list[Row]:
         return self.source.rows()
 
-    def forget(self) -> None:
-        """After this process wrote the table or conf/: the next read parses them again."""
-        self.source.forget()
+    def forget(self, registry: bool = False) -> None:
+        """After this process wrote the table (or, with ``registry``, a conf/ file): the next read parses it again."""
+        self.source.forget(registry)
 
     def registry(self):
         return self.source.registry()
