@@ -50,7 +50,7 @@ from ..formats import (
 )
 from ..registry.fit import check_fit
 from ..utils import environ
-from ..utils.files import disk_full, disk_full_message, remove_path
+from ..utils.files import disk_full, disk_full_message
 
 if TYPE_CHECKING:
     from ..training.state import TrainingState
@@ -488,14 +488,6 @@ def _warm_schema() -> None:
         import checkpoint_zoo.catalog.schema  # noqa: F401
     except Exception:  # the real import, on the main thread, reports any problem
         pass
-
-
-def give_back(incoming: Path, src: Path, moved: bool) -> None:
-    """Undo the copy (or the move) into the incoming area."""
-    if moved and not src.exists():
-        shutil.move(str(incoming), str(src))
-    else:
-        remove_path(incoming)
 
 
 def _move_hashed(src: Path, dst: Path) -> str:

@@ -25,6 +25,7 @@ from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageErr
 from ..formats import inspect_file, sniff_safetensors
 from ..registry.fit import check_fit
 from ..utils.progress import byte_progress
+from ..workspace.transaction import give_back
 from .add import (
     Incoming,
     _check_add_args,
@@ -33,7 +34,6 @@ from .add import (
     check_source,
     commit,
     copy_in,
-    give_back,
     incoming_path,
     make_row,
     refuse_move_from_zoo,
@@ -265,7 +265,7 @@ def _rows(zoo: Facade, copies, by_ref: dict[str, Row], replace: bool,
         existing = by_ref.get(ref)
         if existing is not None and existing["sha256"] == facts.sha256:
             unchanged.append(Checkpoint.from_row(existing))
-            give_back(copy, spec["file"], spec["moved"])
+            give_back(copy, str(spec["file"]) if spec["moved"] else None)
             continue
         if existing is not None and not replace:
             problems.append((label, f"{ref} exists with other bytes (sha256 {existing['sha256'][:12]}…); "
