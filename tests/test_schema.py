@@ -16,7 +16,7 @@ def test_yaml_export_is_in_sync_and_round_trips():
     stale = "schemas/checkpoints.schema.yaml is stale: python -m checkpoint_zoo.catalog.schema > schemas/checkpoints.schema.yaml"
     assert body == to_yaml(), stale
     loaded = pa.DataFrameSchema.from_yaml(body)
-    assert set(loaded.columns) == set(CheckpointSchema.to_schema().columns)
+    assert set(loaded.columns) == set(CheckpointSchema.columns)
     assert {c.name for c in loaded.checks} == {"canonical_path", "folder_files", "parent_exists", "reported_pair"}
 
 
