@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="how the stages are stored")
     p.add_argument("--zoo", default=".", help="the zoo to read the parent from and add the stages to")
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite steps the zoo already holds with other bytes (a retrain on another machine)")
     p.add_argument("--no-add", action="store_true", help="train and report only")
     args = p.parse_args(argv)
 
@@ -98,9 +100,11 @@ def main(argv: list[str] | None = None) -> int:
                         license=parent.license, epoch=round(step * args.batch / len(y), 4), parent=parent.ref,
                         tags=("reference", "fine-tune", *[t for t in parent.tags if t != "reference"]),
                         description=f"{parent.model} fine-tuned on {args.dataset} ({', '.join(splits.labels)}).",
-                        source=source, reported=(task.primary_metric, round(value, 4)))
+                        source=source, reported=(task.primary_metric, round(value, 4)), replace=args.replace)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from checkpoint_zoo.cli.errors import script_main
+
+    sys.exit(script_main(main, "add"))

@@ -230,7 +230,7 @@ def train_text_model(recipe: Recipe, out: Path, registry: Registry) -> list[tupl
     return saved
 
 
-def run_family(name: str, zoo: Zoo | None, registry: Registry, out: Path) -> None:
+def run_family(name: str, zoo: Zoo | None, registry: Registry, out: Path, replace: bool = False) -> None:
     """Train (and add, unless ``zoo`` is None) every model of one family."""
     import time
 
@@ -255,7 +255,7 @@ def run_family(name: str, zoo: Zoo | None, registry: Registry, out: Path) -> Non
             zoo.add(path, model=recipe.model, step=step, arch=recipe.arch, task=recipe.task, dataset=recipe.dataset,
                     license=recipe.license, epoch=round(step * recipe.batch / len(splits.train), 4),
                     description=recipe.description, tags=recipe.tags, source=source,
-                    reported=(task.primary_metric, round(value, 4)))
+                    reported=(task.primary_metric, round(value, 4)), replace=replace)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zoo", default=".", help="the zoo to add the checkpoints to")
     p.add_argument("--out", help="keep the trained files here (default: a temp folder)")
     p.add_argument("--only", action="append", help="train only these models")
+    p.add_argument("--replace", action="store_true",
+                   help="overwrite steps the zoo already holds with other bytes (a retrain on another machine)")
     p.add_argument("--no-add", action="store_true", help="train and save only")
     p.add_argument("--family", choices=sorted(FAMILIES), help="train one family of real architectures instead")
     args = p.parse_args(argv)
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         zoo = None if args.no_add else Zoo(args.zoo)
         registry = zoo.registry() if zoo is not None else workspace_registry(Path(args.zoo))
         if args.family:
-            run_family(args.family, zoo, registry, out)
+            run_family(args.family, zoo, registry, out, args.replace)
             return 0
         for recipe in RECIPES:
             if args.only and recipe.model not in args.only:
@@ -290,9 +292,11 @@ def main(argv: list[str] | None = None) -> int:
                 zoo.add(path, model=recipe.model, step=step, arch=recipe.arch, task=recipe.task,
                         dataset=recipe.dataset, license=recipe.license, epoch=round(step * recipe.batch / n_train, 4),
                         description=recipe.description, tags=recipe.tags, source=source,
-                        reported=("accuracy", round(acc, 4)))
+                        reported=("accuracy", round(acc, 4)), replace=args.replace)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from checkpoint_zoo.cli.errors import script_main
+
+    sys.exit(script_main(main, "add"))

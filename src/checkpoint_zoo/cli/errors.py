@@ -7,6 +7,10 @@ else is a bug: it is named as unexpected, with the way to see its traceback.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 from ..errors import UsageError, ZooError
 
 INTERRUPTED = "zoo: interrupted; nothing half-written was kept"
@@ -22,3 +26,15 @@ def message(verb: str, error: BaseException) -> str:
     if isinstance(error, ZooError):
         return f"zoo {verb}: {error}"
     return f"zoo {verb}: unexpected {type(error).__name__}: {error} (rerun with --traceback and report it)"
+
+
+def script_main(main: Callable[[], int], verb: str) -> int:
+    """Run a script's ``main`` with the CLI's error boundary: a ZooError is one line on stderr, not a traceback."""
+    try:
+        return main()
+    except ZooError as e:
+        print(f"{Path(sys.argv[0]).name}: {message(verb, e)}", file=sys.stderr)
+        return exit_code(e)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        return 130

@@ -1,0 +1,28 @@
+"""README's scripts end in one line, never a traceback, when the zoo refuses what they ask."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import PROJECT, git
+
+
+def test_finetune_script_into_an_existing_model_is_one_line_not_a_traceback(reference_clone, tmp_path):
+    """README's Lineage command in a clone that holds the model already: the add it ends with is refused
+    (stored as float32, so the bytes surely differ from the committed float16 step)."""
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(reference_clone), str(clone), cwd=tmp_path)
+    subprocess.run([sys.executable, "-m", "dvc", "pull", "-q", "zoo/checkpoints/mnist-mobilenetv3"], cwd=clone,
+                   check=True, capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts/finetune_reference.py"), "--from", "mnist-mobilenetv3@best",
+         "--model", "mnist-parity-mobilenetv3", "--arch", "mobilenetv3-mnist-parity",
+         "--dataset", "mnist-parity", "--steps", "20", "--dtype", "float32", "--batch", "8"],
+        cwd=clone, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()
+    assert len(last) == 1 and last[0].startswith("finetune_reference.py: zoo add: "), proc.stderr
+    assert "mnist-parity-mobilenetv3@20 exists with other bytes" in last[0] and "--replace" in last[0]
+    assert git("status", "--porcelain", "--untracked-files=no", cwd=clone) == ""
