@@ -96,9 +96,28 @@ def test_where_grammar():
     assert pred({"step": "10", "arch": "mlp", "epoch": "1.5"})
     assert not pred({"step": "9", "arch": "mlp", "epoch": "1.5"})
     assert not pred({"step": "10", "arch": "mlp", "epoch": ""})  # empty numbers never compare
-    for bad in ("step >=", "nope == 1", "step >= 1 or arch == x", "__import__('os') == 1", "step >= abc"):
+    for bad in ("step >=", "nope == 1", "step >= 1 xor arch == x", "__import__('os') == 1", "step >= abc",
+                "(step >= 1", "step >= 1)", "not", "step >= 1 and", "(" * 40 + "step > 1" + ")" * 40):
         with pytest.raises(UsageError):
             parse_where(bad)
+
+
+def test_where_or_not_and_parentheses_follow_python_precedence():
+    from checkpoint_zoo.catalog.query import parse_where
+
+    rows = [{"step": str(s), "arch": a, "tags": t} for s, a, t in
+            ((5, "mlp", "old"), (20, "mlp", ""), (20, "cnn", "old"), (40, "cnn", ""))]
+
+    def steps(expr: str) -> list[tuple[str, str]]:
+        pred = parse_where(expr)
+        return [(r["step"], r["arch"]) for r in rows if pred(r)]
+
+    assert steps("arch == cnn or step < 10 and tags == old") == [("5", "mlp"), ("20", "cnn"), ("40", "cnn")]
+    assert steps("(arch == cnn or step < 10) and tags == old") == [("5", "mlp"), ("20", "cnn")]
+    assert steps("not tags == old") == [("20", "mlp"), ("40", "cnn")]
+    assert steps("NOT (arch == mlp OR step >= 40)") == [("20", "cnn")]
+    assert steps("not not arch==mlp") == [("5", "mlp"), ("20", "mlp")]
+    assert steps("((step > 5))and(arch == 'mlp')") == [("20", "mlp")]
 
 
 def test_table_reads_do_not_import_pandas_when_cached(tmp_path):

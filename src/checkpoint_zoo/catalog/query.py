@@ -22,9 +22,12 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _CLAUSE_RE = re.compile(
     r"\s*(?P<col>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>==|!=|<=|>=|<|>)\s*"
-    r"(?P<val>\"[^\"]*\"|'[^']*'|[^\s\"'=<>!]+)\s*"
+    r"(?P<val>\"[^\"]*\"|'[^']*'|[^\s\"'=<>!()]+)\s*"
 )
-_AND_RE = re.compile(r"and\b", re.IGNORECASE)
+_MAX_DEPTH = 32
+_GRAMMAR = ("write COLUMN OP VALUE clauses joined by 'and'/'or', negated by 'not', grouped by ( ); "
+            "OP one of == != < <= > >=, e.g. \"step >= 100 and (arch == resmlp or not tags == old)\"")
+Predicate = Callable[[Row], bool]
 
 
 def _as_number(text: str) -> float | None:
@@ -36,53 +39,96 @@ def _as_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
-                numeric: Iterable[str] = ()) -> Callable[[Row], bool]:
-    """Compile ``COLUMN OP VALUE [and ...]`` into a predicate; raises UsageError naming the bad part.
-    ``numeric`` names extra numeric columns (the metrics)."""
-    allowed = set(columns)
-    numbers = NUMERIC_COLUMNS | set(numeric)
-    clauses: list[tuple[str, Callable[[object, object], bool], str]] = []
-    pos = 0
-    while True:
-        m = _CLAUSE_RE.match(expr, pos)
+def _clause(col: str, fn: Callable[[Any, Any], bool], val: str, numeric: bool) -> Predicate:
+    def holds(row: Row) -> bool:
+        cell = row.get(col, "")
+        left, right = _as_number(cell), _as_number(val)
+        if left is not None and right is not None:
+            return fn(left, right)
+        if numeric and fn not in (operator.eq, operator.ne):
+            return False  # an empty numeric cell is neither above nor below anything
+        return fn(cell, val)
+    return holds
+
+
+class _Parser:
+    """Recursive descent over ``or`` < ``and`` < ``not`` < ( ) < clause, the precedence of Python and SQL."""
+
+    def __init__(self, expr: str, allowed: set[str], numbers: frozenset[str]) -> None:
+        self.expr, self.allowed, self.numbers, self.pos, self.depth = expr, allowed, numbers, 0, 0
+
+    def parse(self) -> Predicate:
+        node = self.disjunction()
+        self._skip()
+        if self.pos < len(self.expr):
+            raise UsageError(f"--where: expected 'and', 'or' or ')' at {self.expr[self.pos:]!r}; {_GRAMMAR}")
+        return node
+
+    def _skip(self) -> None:
+        while self.pos < len(self.expr) and self.expr[self.pos].isspace():
+            self.pos += 1
+
+    def _keyword(self, word: str) -> bool:
+        self._skip()
+        m = re.compile(rf"{word}\b", re.IGNORECASE).match(self.expr, self.pos)
+        if m:
+            self.pos = m.end()
+        return m is not None
+
+    def disjunction(self) -> Predicate:
+        parts = [self.conjunction()]
+        while self._keyword("or"):
+            parts.append(self.conjunction())
+        return parts[0] if len(parts) == 1 else (lambda row: any(p(row) for p in parts))
+
+    def conjunction(self) -> Predicate:
+        parts = [self.negation()]
+        while self._keyword("and"):
+            parts.append(self.negation())
+        return parts[0] if len(parts) == 1 else (lambda row: all(p(row) for p in parts))
+
+    def negation(self) -> Predicate:
+        if self._keyword("not"):
+            inner = self.negation()
+            return lambda row: not inner(row)
+        self._skip()
+        if self.expr.startswith("(", self.pos):
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise UsageError(f"--where: more than {_MAX_DEPTH} nested parentheses")
+            self.pos += 1
+            node = self.disjunction()
+            self._skip()
+            if not self.expr.startswith(")", self.pos):
+                raise UsageError(f"--where: missing ')' at {self.expr[self.pos:]!r}; {_GRAMMAR}")
+            self.pos += 1
+            self.depth -= 1
+            return node
+        return self.clause()
+
+    def clause(self) -> Predicate:
+        m = _CLAUSE_RE.match(self.expr, self.pos)
         if not m:
-            raise UsageError(
-                f"--where: cannot parse {expr[pos:]!r}; write COLUMN OP VALUE joined by 'and', "
-                "OP one of == != < <= > >=, e.g. \"step >= 100 and arch == resmlp\""
-            )
+            raise UsageError(f"--where: cannot parse {self.expr[self.pos:]!r}; {_GRAMMAR}")
         col, op, val = m.group("col"), m.group("op"), m.group("val")
-        if col not in allowed:
-            raise UsageError(f"--where: unknown column {col!r}; columns are {', '.join(sorted(allowed))}")
+        if col not in self.allowed:
+            raise UsageError(f"--where: unknown column {col!r}; columns are {', '.join(sorted(self.allowed))}")
         if val[:1] in {"'", '"'}:
             val = val[1:-1]
-        if col in numbers and _as_number(val) is None and (val or op not in {"==", "!="}):
+        numeric = col in self.numbers
+        if numeric and _as_number(val) is None and (val or op not in {"==", "!="}):
             raise UsageError(f"--where: {col} is numeric, so {op} needs a finite number"
                              f"{'' if op not in {'==', '!='} else ' (or empty quotes)'}, not {val!r}")
-        clauses.append((col, _OPS[op], val))
-        pos = m.end()
-        if pos >= len(expr):
-            break
-        a = _AND_RE.match(expr, pos)
-        if not a:
-            raise UsageError(f"--where: expected 'and' at {expr[pos:]!r}; only 'and' joins clauses")
-        pos = a.end()
+        self.pos = m.end()
+        return _clause(col, _OPS[op], val, numeric)
 
-    def predicate(row: Row) -> bool:
-        for col, fn, val in clauses:
-            cell = row.get(col, "")
-            left, right = _as_number(cell), _as_number(val)
-            if left is not None and right is not None:
-                ok = fn(left, right)
-            elif col in numbers and fn not in (operator.eq, operator.ne):
-                ok = False  # an empty numeric cell is neither above nor below anything
-            else:
-                ok = fn(cell, val)
-            if not ok:
-                return False
-        return True
 
-    return predicate
+def parse_where(expr: str, columns: Iterable[str] = rules.COLUMNS,
+                numeric: Iterable[str] = ()) -> Callable[[Row], bool]:
+    """Compile ``COLUMN OP VALUE`` clauses joined by ``and``/``or``, negated by ``not`` and grouped by
+    parentheses into a predicate; raises UsageError naming the bad part. ``numeric`` names extra numeric
+    columns (the metrics)."""
+    return _Parser(expr, set(columns), NUMERIC_COLUMNS | set(numeric)).parse()
 
 
 def match_models(rows: list[Row], patterns: Iterable[str], exclude: Iterable[str] = ()) -> list[Row]:

@@ -19,7 +19,8 @@ def add_parser(subparsers) -> None:
     s.add_argument("--task")
     s.add_argument("--arch")
     s.add_argument("--tag")
-    s.add_argument("--where", help="COLUMN OP VALUE [and ...], OP one of == != < <= > >=")
+    s.add_argument("--where", help="COLUMN OP VALUE clauses joined by and/or, negated by not, grouped by ( ); "
+                   "OP one of == != < <= > >=")
     s.add_argument("--sort", metavar="COLUMN", help="sort by a column; --sort=-COLUMN for descending")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--rev", help="list the zoo at this git revision (branch, tag, commit) without checking it out")
