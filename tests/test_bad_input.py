@@ -414,7 +414,7 @@ USAGE = {
     "ls-unknown-flag": (lambda f: ("ls", "--bogus"), ("--bogus",)),
     "ls-where-operator": (lambda f: ("ls", "--where", "step >>= 3"), ("--where",)),
     "ls-where-column": (lambda f: ("ls", "--where", "colour == red"), ("--where", "'colour'")),
-    "ls-where-or": (lambda f: ("ls", "--where", "step > 1 or step < 0"), ("--where", "or step")),
+    "ls-where-xor": (lambda f: ("ls", "--where", "step > 1 xor step < 0"), ("--where", "xor step")),
     "ls-where-not-number": (lambda f: ("ls", "--where", "step > ten"), ("--where", "'ten'")),
     "ls-where-empty-value": (lambda f: ("ls", "--where", "step >"), ("--where",)),
     "ls-sort-column": (lambda f: ("ls", "--sort", "colour"), ("--sort", "'colour'")),

@@ -26,3 +26,16 @@ def test_finetune_script_into_an_existing_model_is_one_line_not_a_traceback(refe
     assert len(last) == 1 and last[0].startswith("finetune_reference.py: zoo add: "), proc.stderr
     assert "mnist-parity-mobilenetv3@20 exists with other bytes" in last[0] and "--replace" in last[0]
     assert git("status", "--porcelain", "--untracked-files=no", cwd=clone) == ""
+
+
+def test_ls_of_an_unknown_model_says_so_and_fails(small_zoo):
+    from conftest import run_zoo
+
+    r = run_zoo("ls", "alpah", cwd=small_zoo)
+    assert r.code == 1 and r.out == ""
+    assert r.err.strip() == "zoo ls: no model matches 'alpah' (did you mean alpha? `zoo ls` lists all 2 models)"
+    r = run_zoo("ls", "alpha", "--where", "step > 1000", cwd=small_zoo)  # a query with no answer is not an error
+    assert r.code == 0 and "no checkpoint of these models matches" in r.err
+    r = run_zoo("ls", "--format=json", "nosuch", cwd=small_zoo)
+    assert r.code == 1 and r.out.strip() == "[]" and "no model matches 'nosuch'" in r.err
+    assert run_zoo("ls", "alp*", cwd=small_zoo).code == 0  # the control

@@ -35,6 +35,26 @@ def run(zoo, args) -> int:
     return show(zoo, args) if args.verb == "show" else ls(zoo, args)
 
 
+def _unmatched(zoo, patterns) -> int:
+    """After an empty listing: 1 with a hint when a pattern names no model at all, else 0 with a note."""
+    import difflib
+    import fnmatch
+
+    if not patterns:
+        echo("zoo ls: no checkpoint matches these filters", file=sys.stderr)
+        return 0
+    models = sorted({r["model"] for r in zoo.select(())})
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(m, pattern) for m in models):
+            close = difflib.get_close_matches(pattern, models, n=3)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            echo(f"zoo ls: no model matches {printable(pattern)!r} ({hint}`zoo ls` lists all {len(models)} models)",
+                 file=sys.stderr)
+            return 1
+    echo("zoo ls: no checkpoint of these models matches these filters", file=sys.stderr)
+    return 0
+
+
 def ls(zoo, args) -> int:
     selection = dict(exclude=args.exclude or (), task=args.task, arch=args.arch, tag=args.tag,
                      where=args.where, sort=args.sort, all_steps=args.all_steps)
@@ -48,11 +68,13 @@ def ls(zoo, args) -> int:
         writer.writerow(COLUMNS)
         writer.writerows([v if not v or v[0] not in "=+-@" else csv_safe(v) for v in (r[c] for c in COLUMNS)]
                          for r in rows)
-        return 0
+        return 0 if rows else _unmatched(zoo, args.patterns)
     ckpts = zoo.list(args.patterns, **selection)
+    if not ckpts and args.format == "table":
+        return _unmatched(zoo, args.patterns)
     if args.format == "json":
         echo(json.dumps([c.to_dict() for c in ckpts], indent=2))
-        return 0
+        return 0 if ckpts else _unmatched(zoo, args.patterns)
     rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", human(c.size_bytes),
              c.license, ";".join(c.tags), "yes" if c.resumable else ""] for c in ckpts]
     headers = list(TABLE_COLUMNS)
