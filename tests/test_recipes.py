@@ -39,3 +39,22 @@ def test_ls_of_an_unknown_model_says_so_and_fails(small_zoo):
     r = run_zoo("ls", "--format=json", "nosuch", cwd=small_zoo)
     assert r.code == 1 and r.out.strip() == "[]" and "no model matches 'nosuch'" in r.err
     assert run_zoo("ls", "alp*", cwd=small_zoo).code == 0  # the control
+
+
+def test_hf_export_keeps_the_stored_precision(reference_clone, tmp_path):
+    """bbc-bert-tiny is stored in float16: its hf export was silently float32 (twice the bytes)."""
+    import json
+    import struct
+
+    from conftest import run_zoo
+
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(reference_clone), str(clone), cwd=tmp_path)
+    assert run_zoo("pull", "bbc-bert-tiny@30", cwd=clone).code == 0
+    r = run_zoo("export", "bbc-bert-tiny@30", str(tmp_path / "out"), "--format", "hf", cwd=clone)
+    assert r.code == 0, r.err
+    with open(tmp_path / "out" / "model.safetensors", "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
+    stored = json.loads(run_zoo("show", "bbc-bert-tiny@30", "--format", "json", cwd=clone).out)["dtype"].split(";")
+    assert dtypes - {"I64"} == {"F16"} and "F16" in stored

@@ -100,11 +100,23 @@ def _copy_files(source: Path, out: Path, listed: dict[str, str], skip: set[str])
             raise IntegrityError(f"{source / rel}: does not match its sha256 in the table; restore it with zoo pull")
 
 
+def _stored_float_dtype(dtypes: str):
+    """The one floating dtype a checkpoint's tensors are stored in (``F16;I64`` gives float16), else None."""
+    import torch
+
+    names = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
+    floats = {names[d] for d in dtypes.split(";") if d in names}
+    return floats.pop() if len(floats) == 1 else None
+
+
 def _write_hf(zoo: Facade, ref: str, source: Path, out: Path) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # the command prints what it wrote, once
     model = zoo.load_model(ref)
+    stored = _stored_float_dtype(zoo.get(ref).dtype)
+    if stored is not None:
+        model = model.to(stored)  # load_model computes in float32; the export keeps the bytes' own precision
     model.save_pretrained(str(out), safe_serialization=True)
     # the rest of the folder (tokenizer, label map, README …); weights and config are what save_pretrained wrote
     weights = {p.name for p in source.glob("*.safetensors")} if source.is_dir() else set()
