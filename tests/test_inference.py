@@ -77,3 +77,15 @@ def test_tabular_labels_and_show_snippet(zoo, reference_clone):
     assert {p.label for p in pipe(test.x)} <= {"class_0", "class_1", "class_2"}
     r = run_zoo("show", "mnist-mobilenetv3@best", cwd=reference_clone)
     assert r.code == 0 and 'pipeline("mnist-mobilenetv3@' in r.out and "1x28x28 float32 values in [0, 1]" in r.out
+
+
+def test_empty_text_is_refused_by_the_text_contract():
+    """``""`` used to pass and come back as a confident label (business, 0.797)."""
+    from checkpoint_zoo.errors import InvalidValueError
+    from checkpoint_zoo.inference import InputContract
+
+    contract = InputContract.from_spec("bbc-news", {"kind": "text"})
+    assert contract.check(["a match report", "rates rise"])[0].tolist() == ["a match report", "rates rise"]
+    for bad, where in (("", "the text"), (" \n\t", "the text"), (["fine", ""], "text 1 of 2")):
+        with pytest.raises(InvalidValueError, match=f"^{where} is empty or only whitespace"):
+            contract.check(bad)

@@ -105,6 +105,11 @@ class InputContract:
         items = [inputs] if single else list(inputs) if isinstance(inputs, (list, tuple, np.ndarray)) else None
         if not items or not all(isinstance(t, str) for t in items):
             raise InvalidValueError(f"input of type {type(inputs).__name__}: expected {self.describe()}")
+        blank = next((i for i, t in enumerate(items) if not t.strip()), None)
+        if blank is not None:
+            where = "the text" if single else f"text {blank} of {len(items)}"
+            raise InvalidValueError(f"{where} is empty or only whitespace: a classifier would still answer with "
+                                    f"confidence; give some words ({self.describe()})")
         x = np.empty(len(items), dtype=object)
         x[:] = items
         return x, single
