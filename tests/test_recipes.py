@@ -58,3 +58,20 @@ def test_hf_export_keeps_the_stored_precision(reference_clone, tmp_path):
     dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
     stored = json.loads(run_zoo("show", "bbc-bert-tiny@30", "--format", "json", cwd=clone).out)["dtype"].split(";")
     assert dtypes - {"I64"} == {"F16"} and "F16" in stored
+
+
+def test_rm_of_a_models_last_checkpoint_takes_its_auto_written_arch_along(empty_zoo, tmp_path):
+    from conftest import run_zoo
+    from test_folder_checkpoints import _tiny_bert
+
+    _tiny_bert(tmp_path / "in" / "bert")
+    r = run_zoo("add", str(tmp_path / "in" / "bert"), "--model=tiny-bert", "--step=3", "--task=tabular-classification",
+                "--dataset=wine", "--license=Apache-2.0", cwd=empty_zoo)
+    assert r.code == 0, r.err
+    arch = "conf/arch/tiny-bert.yaml"
+    assert (empty_zoo / arch).is_file() and arch in git("diff", "--cached", "--name-only", cwd=empty_zoo)
+    r = run_zoo("rm", "tiny-bert@3", cwd=empty_zoo)
+    assert r.code == 0, r.err
+    assert not (empty_zoo / arch).exists()
+    assert git("status", "--porcelain", cwd=empty_zoo).strip() == ""  # nothing staged, nothing left behind
+    assert (empty_zoo / "conf/arch/linear.yaml").is_file()  # hand-written ones stay

@@ -11,5 +11,8 @@ LOCK_NAME = "zoo.lock"
 CONF_DIR = "conf"
 # Registries: one YAML file per entry, conf/<group>/<name>.yaml (see registry/).
 REGISTRY_GROUPS = ("arch", "task", "dataset")
+# The first words of an architecture file `zoo add` wrote from a folder's config.json: it goes with the
+# model's last checkpoint when `zoo rm` removes that.
+AUTO_ARCH_NOTE = "Written by `zoo add` from the config.json of"
 # The zoo's own code (architectures, loaders, metrics it defines), importable as this package name.
 CODE_DIR = "zoo_code"

@@ -160,7 +160,7 @@ def _add_with_arch_from_config(zoo: Facade, src: Path, *, model: str, stage: boo
     config = arch_from_config_json(src)
     with zoo.workspace.lock():
         path, new = write_arch(zoo.root, model, config,
-                               f"Written by `zoo add` from the config.json of {rules.CONTROL_CHARS_RE.sub('?', src.name)} "
+                               f"{layout.AUTO_ARCH_NOTE} {rules.CONTROL_CHARS_RE.sub('?', src.name)} "
                                f"({config['_target_']}); built from this config alone, no download.")
     zoo.workspace.forget(registry=True)
     try:

@@ -49,9 +49,12 @@ def remove(zoo: Facade, refs: Sequence[str], stage: bool = True) -> list[Checkpo
         _refuse_partial(ws, keep, folders)
         with ws.transaction("rm") as txn:
             touched = _drop(ws, txn, folders, list(doomed.values()), {str(Path(r["path"]).parent) for r in keep})
+            archs = _drop_auto_archs(ws, txn, list(doomed.values()), keep, stage)
             txn.write_table(new_data)
             if stage:
-                ws.stage([layout.TABLE_PATH, *touched])
+                ws.stage([layout.TABLE_PATH, *touched, *archs])
+        if archs:
+            ws.forget(registry=True)
     return [Checkpoint.from_row(r) for r in doomed.values()]
 
 
@@ -73,6 +76,32 @@ def _refuse_partial(ws: Workspace, keep: list[Row], folders: dict[str, list[str]
         raise MissingFileError(f"{len(absent)} other checkpoint(s) of the same model are not pulled here, and "
                                "removing one rewrites its model's folder from the files present; run "
                                f"`zoo pull {shown}` first; nothing was removed")
+
+
+def _drop_auto_archs(ws: Workspace, txn: Transaction, doomed: list[Row], keep: list[Row], stage: bool) -> list[str]:
+    """The architecture files `zoo add` wrote for models whose last checkpoint goes, and that nothing else uses:
+    they go too (a hand-written one stays). Those git knows are returned, to stage their removal."""
+    from ..utils import gitcmd
+
+    models = {r["model"] for r in doomed} - {r["model"] for r in keep}
+    used = {r["arch"] for r in keep}
+    folder = ws.root / layout.CONF_DIR / "arch"
+    if folder.resolve() != ws.root.resolve() / layout.CONF_DIR / "arch":
+        return []
+    gone = []
+    for model in sorted(models - used):
+        rel = f"{layout.CONF_DIR}/arch/{model}.yaml"
+        path = folder / f"{model}.yaml"
+        if path.is_symlink() or not path.is_file():
+            continue
+        with open(path, "rb") as f:
+            first = f.readline(512).decode("utf-8", "replace")
+        if not first.startswith(f"# {layout.AUTO_ARCH_NOTE} "):
+            continue
+        txn.displace(path)
+        known = stage and gitcmd.run(ws.root, "ls-files", operands=[rel], text=True).stdout.strip()
+        gone.extend([rel] if known else [])
+    return gone
 
 
 def _drop(ws: Workspace, txn: Transaction, folders: dict[str, list[str]], doomed: list[Row],
