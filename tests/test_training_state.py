@@ -130,6 +130,7 @@ def test_stored_beside_the_weights_and_listed_resumable(world):
     ls = run_zoo("ls", "--format", "json", cwd=root)
     by_model = {c["model"]: c for c in __import__("json").loads(ls.out)}
     assert by_model["lin"]["resumable"] is True and by_model["plain"]["resumable"] is False
+    assert by_model["lin"]["epoch"] == 0.5 and by_model["plain"]["epoch"] is None  # the state's epoch, in the row
     table = run_zoo("ls", cwd=root).out
     assert "RESUMABLE" in table and "yes" in table
     assert run_zoo("verify", "lin@4", "-v", cwd=root).out.count("ok") >= 2
@@ -172,6 +173,19 @@ def test_pull_fetches_weights_only_then_with_state_resume_is_byte_identical(worl
     rest = _train(resumed.model, resumed.optimizer, resumed.scheduler, N - N // 2)
     assert world["half_losses"] + rest == world["full_losses"]  # every step's loss, bit for bit
     assert _weights_bytes(resumed.model) == world["full_weights"]
+
+
+def test_an_epoch_other_than_the_states_is_refused(world, tmp_path):
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import InvalidValueError
+
+    root = world["root"]
+    before = snapshot(root)
+    state = root / "zoo/checkpoints/lin/step-00000004.state.safetensors"
+    with Zoo(root) as zoo, pytest.raises(InvalidValueError, match=r"lin@9: --epoch 2 but its training state "
+                                                                  r"records epoch 0.5"):
+        zoo.add(world["weights"], model="lin", step=9, epoch=2, training_state=state, **COMMON)
+    assert snapshot(root) == before
 
 
 def test_with_state_for_a_checkpoint_without_one_is_refused(world):

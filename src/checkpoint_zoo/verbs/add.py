@@ -221,8 +221,9 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
             facts, digests = _copy_checked(zoo, src, incoming, members, move, arch)
             state_copy, state_digest = None, ""
             if state is not None:
-                state_copy, state_digest = prepare_state(zoo, state, incoming, arch, model, step)
+                state_copy, state_digest, recorded = prepare_state(zoo, state, incoming, arch, model, step)
                 txn.take([(state_copy, state_copy, False)])
+                epoch = _epoch_of_state(recorded, epoch, f"{model}@{step}")
             if existing is not None and _unchanged(existing, facts.sha256, state_copy, state_digest, replace):
                 txn.abandon()
                 # an earlier add killed after its table write never staged: staging again is cheap and idempotent
@@ -278,10 +279,19 @@ class Incoming:
     state: Path | None = None  # a checked training-state copy, placed beside the weights
 
 
+def _epoch_of_state(recorded: float | None, epoch: float | None, ref: str) -> float | None:
+    """The row's epoch: the one given, else the one the training state records (``capture(..., epoch=3)``);
+    the two must agree when both are there."""
+    if recorded is not None and epoch is not None and not math.isclose(recorded, epoch, rel_tol=0, abs_tol=1e-9):
+        raise InvalidValueError(f"{ref}: --epoch {epoch:g} but its training state records epoch {recorded:g}; "
+                                "give the same epoch or leave --epoch out")
+    return epoch if epoch is not None else recorded
+
+
 def prepare_state(zoo: Facade, state: TrainingState | str | os.PathLike[str], weights: Path, arch: str, model: str,
-                  step: int) -> tuple[Path, str]:
+                  step: int) -> tuple[Path, str, float | None]:
     """Write (or copy) a training state into the incoming area and check it against the weights' header and
-    the architecture's parameters; (the copy, its sha256). Refusals name the file and remove the copy."""
+    the architecture's parameters; (the copy, its sha256, the epoch it records). Refusals name the file and remove the copy."""
     from ..formats import weight_shapes
     from ..registry.archs import build
     from ..training.state import TrainingState, load_state, save_state, state_problem
@@ -308,7 +318,7 @@ def prepare_state(zoo: Facade, state: TrainingState | str | os.PathLike[str], we
         if isinstance(e, FormatError):
             raise type(e)(str(e).replace(str(dest), what)) from None
         raise
-    return dest, digest
+    return dest, digest, loaded.epoch
 
 
 def incoming_path(ws: Workspace, model: str, step: int, folder: bool = False) -> Path:
