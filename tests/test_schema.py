@@ -71,6 +71,7 @@ def test_case_collision_and_nfc_are_schema_errors():
 
 @pytest.mark.parametrize("text, model, sel", [
     ("m", "m", "latest"), ("m@3", "m", 3), ("m@latest", "m", "latest"), ("m@best", "m", "best"),
+    ("m@v1.2.0", "m", "v1.2.0"), ("m@prod", "m", "prod"), ("m@v2.0.0-rc.1", "m", "v2.0.0-rc.1"),
 ])
 def test_parse_ref(text, model, sel):
     from checkpoint_zoo.catalog.refs import parse_ref
@@ -79,7 +80,7 @@ def test_parse_ref(text, model, sel):
     assert (r.model, r.selector) == (model, sel)
 
 
-@pytest.mark.parametrize("text", ["", "m@", "m@x", "a@b@c", "m@-1", "m @1"])
+@pytest.mark.parametrize("text", ["", "m@", "m@x", "a@b@c", "m@-1", "m @1", "m@v1.2", "m@pro.d", "m@3rd", "m@prod-"])
 def test_parse_ref_rejects(text):
     from checkpoint_zoo.catalog.refs import parse_ref
     from checkpoint_zoo.errors import RefError

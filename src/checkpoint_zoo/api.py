@@ -23,11 +23,13 @@ from .verbs import add as add_
 from .verbs import bulk as bulk_
 from .verbs import commit as commit_
 from .verbs import export as export_
+from .verbs import gc as gc_
 from .verbs import lineage as lineage_
 from .verbs import load as load_
 from .verbs import ls as ls_
 from .verbs import pull as pull_
 from .verbs import push as push_
+from .verbs import release as release_
 from .verbs import remotes as remotes_
 from .verbs import resume as resume_
 from .verbs import rm as rm_
@@ -167,11 +169,16 @@ class Zoo:
     records = ls_.records
     select = ls_.select
     fetch = pull_.fetch
+    gc = gc_.gc
+    history = release_.history
     load_state_dict = pull_.load_state_dict
     local_path = pull_.local_path
     pull = pull_.pull
     verified_file = pull_.verified_file
     push = push_.push
+    release = release_.release
+    stage = release_.stage
+    unstage = release_.unstage
     remote_add = remotes_.remote_add
     remote_default = remotes_.remote_default
     remote_modify = remotes_.remote_modify

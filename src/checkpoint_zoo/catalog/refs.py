@@ -1,4 +1,5 @@
-"""Checkpoint references: ``MODEL@STEP``, ``MODEL@latest``, ``MODEL@best``, ``MODEL`` (= latest)."""
+"""Checkpoint references: ``MODEL@STEP``, ``MODEL@latest``, ``MODEL@best``, ``MODEL`` (= latest), and the
+registry's names: ``MODEL@v1.2.0`` (a release) and ``MODEL@prod`` (whatever release holds a stage)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import RefError
+from .releases import STAGE_RE, VERSION_RE
 
 _REF_RE = re.compile(r"(?P<model>[^@\s]+)(?:@(?P<rev>[^@\s]+))?")
 ALIASES = ("latest", "best")
@@ -21,11 +23,21 @@ class Ref:
     def __str__(self) -> str:
         return f"{self.model}@{self.selector}"
 
+    @property
+    def kind(self) -> str:
+        """``step``, ``alias`` (latest, best), ``version`` (v1.2.0) or ``stage`` (prod)."""
+        if isinstance(self.selector, int):
+            return "step"
+        if self.selector in ALIASES:
+            return "alias"
+        return "version" if VERSION_RE.fullmatch(self.selector) else "stage"
+
 
 def parse_ref(text: str) -> Ref:
     """Parse ``MODEL[@STEP|@latest|@best]``; raises RefError naming the reference on bad input."""
     if not isinstance(text, str) or not text.strip():
-        raise RefError("empty checkpoint reference: use MODEL, MODEL@STEP, MODEL@latest or MODEL@best")
+        raise RefError("empty checkpoint reference: use MODEL, MODEL@STEP, MODEL@latest, MODEL@best, "
+                       "MODEL@v1.2.0 or MODEL@STAGE")
     m = _REF_RE.fullmatch(text.strip())
     if not m:
         raise RefError(f"malformed reference {text!r}: use MODEL, MODEL@STEP, MODEL@latest or MODEL@best")
@@ -36,8 +48,11 @@ def parse_ref(text: str) -> Ref:
         return Ref(model, sel)
     if sel.isascii() and sel.isdigit():
         return Ref(model, int(sel))
+    if VERSION_RE.fullmatch(sel) or (STAGE_RE.fullmatch(sel) and len(sel) > 1 and not sel[0].isdigit()):
+        return Ref(model, sel)
     raise RefError(
-        f"malformed reference {text!r}: after '@' comes a step number, 'latest' or 'best', not {sel!r}"
+        f"malformed reference {text!r}: after '@' comes a step number, 'latest', 'best', a release (v1.2.0) or "
+        f"a stage (prod), not {sel!r}"
     )
 
 

@@ -132,6 +132,12 @@ def parts(row: dict[str, str]) -> list[tuple[str, str]]:
     return [(f"{row['path']}/{name}", files[name]) for name in sorted(files)]
 
 
+def step_of_path(path: str) -> int | None:
+    """The step in a canonical checkpoint path (``…/step-00000300[.safetensors]``), None for any other path."""
+    m = re.fullmatch(r"zoo/checkpoints/[^/]+/step-(\d{8})(?:\.safetensors)?", path)
+    return int(m.group(1)) if m else None
+
+
 def state_path(model: str, step: int) -> str:
     """Where a checkpoint's training state lives, beside its weights (same DVC-tracked model folder)."""
     return f"zoo/checkpoints/{model}/step-{int(step):08d}.state.safetensors"

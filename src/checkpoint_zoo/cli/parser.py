@@ -22,6 +22,7 @@ from .commands import (
     pull,
     push,
     registries,
+    release,
     remote,
     rm,
     serve,
@@ -31,7 +32,7 @@ from .commands import (
 )
 
 COMMANDS: tuple[ModuleType, ...] = (ls, pull, lineage, add, export, push, commit, rm, verify, validate, registries, versions,
-                                    serve, diff, merge_setup, remote)
+                                    release, serve, diff, merge_setup, remote)
 
 GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("-C", "--repo"), dict(help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")),

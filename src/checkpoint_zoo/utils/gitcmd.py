@@ -40,12 +40,13 @@ def env() -> dict[str, str]:
 
 
 def run(cwd: Path | str, *args: str, operands: Sequence[str] = (), end: str = "--", check: bool = True,
-        timeout: float | None = 120, input: bytes | str | None = None, text: bool = False) -> subprocess.CompletedProcess:
+        timeout: float | None = 120, input: bytes | str | None = None, text: bool = False,
+        env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a local git command in ``cwd`` (see ``argv``); with ``check``, a failure raises ZooError with
-    git's own last line."""
+    git's own last line. ``env_extra``: the zoo's own settings for this command (a tag's date)."""
     try:
         proc = subprocess.run(argv(*args, operands=operands, end=end), cwd=cwd, capture_output=True, timeout=timeout,
-                              input=input, text=text, env=env())
+                              input=input, text=text, env={**env(), **(env_extra or {})})
     except subprocess.TimeoutExpired:
         raise ZooError(f"git {' '.join(args[:2])} in {cwd} did not finish within {timeout:g} s (another git process "
                        "holding a lock, or a very slow disk); try again") from None

@@ -30,6 +30,8 @@ def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None) -> R
         return max(mine, key=lambda row: int(row["step"]))
     if r.selector == "best":
         return best_row(zoo, r.model, mine)
+    if r.kind in ("version", "stage"):
+        return registry_row(zoo, r, mine)
     for row in mine:
         if int(row["step"]) == r.selector:
             return row
@@ -51,6 +53,52 @@ def resolve_many(zoo: Facade, refs: Sequence[str], rows: list[Row]) -> list[Row]
             raise CheckpointNotFoundError(f"no model matches {r.model!r} in {layout.TABLE_PATH}; `zoo ls` lists them")
         out.extend(resolve_row(zoo, Ref(m, r.selector), rows) for m in matched)
     return out
+
+
+def registry_event(zoo: Facade, r: Ref):
+    """The release event a ``MODEL@v1.2.0`` or ``MODEL@STAGE`` reference names (GTO tags of the zoo's git)."""
+    from ..catalog import releases
+    from ..workspace.tags import read_tags
+
+    evs = releases.events(read_tags(zoo.source.git_dir), r.model)
+    if r.kind == "version":
+        found = releases.releases(evs).get(str(r.selector))
+        if found is None:
+            known = ", ".join(sorted(releases.releases(evs), key=query.natural_key)) or "none yet"
+            raise CheckpointNotFoundError(f"{r.model} has no release {r.selector} (its releases: {known}); "
+                                          f"`zoo history {r.model}` lists them")
+        return found
+    held = releases.holders(evs)
+    if str(r.selector) not in held:
+        stages = ", ".join(sorted(held)) or "none"
+        raise CheckpointNotFoundError(f"{r.model}@{r.selector}: no release of {r.model} is in stage {r.selector!r} "
+                                      f"(its stages: {stages}); `zoo history {r.model}` shows who moved what")
+    return held[str(r.selector)]
+
+
+def registry_row(zoo: Facade, r: Ref, mine: list[Row]) -> Row:
+    """The row a release or stage names: the step its ``dvc.yaml`` artifact entry points at, with the bytes the
+    table had at the release's commit (a step replaced since is not what was released)."""
+    from ..workspace.tags import artifact_at, step_of_artifact, table_at
+
+    event = registry_event(zoo, r)
+    commit = event.tag.commit
+    entry = artifact_at(zoo.source.git_dir, commit, r.model)
+    step = step_of_artifact(entry) if entry else None
+    if step is None:
+        raise CheckpointNotFoundError(f"{r.model}@{r.selector}: tag {event.tag.name} points at commit {commit[:12]}, "
+                                      f"whose dvc.yaml has no artifacts entry for {r.model} with a checkpoint path")
+    then = next((row for row in table_at(zoo.source.git_dir, commit)
+                 if row["model"] == r.model and int(row["step"]) == step), None)
+    now = next((row for row in mine if int(row["step"]) == step), None)
+    if then is None:
+        raise CheckpointNotFoundError(f"{r.model}@{r.selector}: {r.model}@{step} is not in the table at "
+                                      f"{commit[:12]}, where {event.tag.name} points")
+    if now is None or now["sha256"] != then["sha256"]:
+        what = "is no longer in this table" if now is None else "has other bytes in this table (replaced since)"
+        raise CheckpointNotFoundError(f"{r.model}@{r.selector} is {r.model}@{step} as of commit {commit[:12]}, which "
+                                      f"{what}; read it at that commit: --rev {commit[:12]}")
+    return now
 
 
 def best_row(zoo: Facade, model: str, mine: list[Row]) -> Row:

@@ -44,3 +44,16 @@ def pipeline_paths(root: Path) -> list[str]:
         if stage.get("params"):
             out.append("params.yaml")
     return list(dict.fromkeys(p for p in out if p and not p.startswith(("/", "..")) and "${" not in p))
+
+
+def set_artifact(root: Path, name: str, entry: dict) -> None:
+    """Write ``name``'s entry in the ``artifacts:`` section of ``dvc.yaml`` (DVC's model registry reads it;
+    ``dvc artifacts get`` fetches its ``path``), keeping the rest of the file, comments included, as it is."""
+    from dvc.utils.serialize import modify_yaml
+
+    try:
+        with modify_yaml(str(root / "dvc.yaml")) as data:
+            data.setdefault("artifacts", {})[name] = entry
+    except Exception as e:  # a dvc.yaml DVC cannot parse: say so, change nothing
+        raise StorageError(f"dvc.yaml: cannot add the artifact {name!r}: {first_line(e)}; fix dvc.yaml "
+                           "(`dvc status` shows the problem)") from None

@@ -1,0 +1,131 @@
+"""Releases and stages in GTO's grammar, read from git tags: pure functions over tag records.
+
+GTO (and so ``dvc artifacts get`` and DVC Studio) reads a model registry from annotated git tags:
+``MODEL@v1.2.0`` registers a version on a commit, ``MODEL#prod#3`` assigns a stage to the version on that
+commit, ``MODEL#prod!#4`` unassigns it, ``MODEL@v1.2.0!`` deregisters a version. The zoo writes and reads
+exactly these tags, so a registry made by ``gto`` itself reads the same; the counter after ``#`` orders
+events (tag times have one-second resolution and GTO's own counters increase per artifact).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+# GTO's own grammar (gto/constants.py), without its dirname prefix: the zoo's artifacts live in the root dvc.yaml.
+GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-_]*[a-zA-Z0-9])?"
+SEMVER = (r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+          r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+          r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?")
+VERSION_RE = re.compile(rf"v{SEMVER}")
+STAGE_RE = re.compile(GTO_NAME)
+_TAG_RE = re.compile(
+    rf"(?P<model>{GTO_NAME})(?:(?:#(?P<stage>{GTO_NAME})|@(?P<version>v{SEMVER}))(?P<cancel>!?)"
+    rf"|@(?P<deprecated>deprecated))(?:#(?P<counter>[0-9]+))?"
+)
+# Names a stage may not take: they already mean something after '@'.
+RESERVED_STAGES = frozenset({"latest", "best", "deprecated", "created"})
+
+
+@dataclass(frozen=True)
+class TagRecord:
+    """One annotated tag as git tells it: its name, the commit it points at, who made it, when, and why."""
+
+    name: str
+    commit: str
+    tagger: str
+    date: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A registry event: ``release``, ``unrelease``, ``assign``, ``unassign`` or ``deprecate``."""
+
+    kind: str
+    model: str
+    version: str
+    stage: str
+    counter: int
+    tag: TagRecord
+
+
+def name_problem(model: str) -> str | None:
+    """Why GTO cannot name this model (None if it can), naming the characters it cannot take."""
+    if STAGE_RE.fullmatch(model):
+        return None
+    bad = sorted({c for c in model if not (c.isascii() and (c.isalnum() or c in "-_"))})
+    if bad:
+        return (f"model {model!r}: GTO (and DVC's model registry) cannot name it: {' '.join(map(repr, bad))} not "
+                "allowed (letters, digits, '-' and '_' only)")
+    return f"model {model!r}: GTO (and DVC's model registry) needs a name that begins and ends with a letter or digit"
+
+
+def version_problem(version: str) -> str | None:
+    """Why ``version`` is not a release version (None if it is): a semver with a leading ``v``."""
+    if VERSION_RE.fullmatch(version):
+        return None
+    return f"version {version!r}: not a semantic version; write vMAJOR.MINOR.PATCH, e.g. v1.2.0"
+
+
+def stage_problem(stage: str) -> str | None:
+    if stage in RESERVED_STAGES or stage.isdigit():
+        return f"stage {stage!r}: already means something after '@'; pick another name (prod, staging, dev …)"
+    if not STAGE_RE.fullmatch(stage) or stage.startswith("v") and VERSION_RE.fullmatch(stage):
+        return (f"stage {stage!r}: letters, digits, '-' and '_', beginning and ending with a letter or digit "
+                "(prod, staging, dev …)")
+    return None
+
+
+def parse_event(tag: TagRecord) -> Event | None:
+    """The event a tag records, or None for a tag that is not GTO's."""
+    m = _TAG_RE.fullmatch(tag.name)
+    if not m:
+        return None
+    counter = int(m.group("counter") or 0)
+    cancel = m.group("cancel") == "!"
+    if m.group("deprecated"):
+        kind = "deprecate"
+    elif m.group("version"):
+        kind = "unrelease" if cancel else "release"
+    else:
+        kind = "unassign" if cancel else "assign"
+    return Event(kind, m.group("model"), m.group("version") or "", m.group("stage") or "", counter, tag)
+
+
+def events(tags: Iterable[TagRecord], model: str | None = None) -> list[Event]:
+    """GTO events of ``model`` (every model's when None), oldest first: by date, then counter, then name."""
+    found = [e for e in (parse_event(t) for t in tags) if e is not None and (model is None or e.model == model)]
+    return sorted(found, key=lambda e: (e.tag.date, e.counter, e.tag.name))
+
+
+def releases(evs: Iterable[Event]) -> dict[str, Event]:
+    """Version -> the release event that made it, deregistered versions left out."""
+    out: dict[str, Event] = {}
+    for e in evs:
+        if e.kind == "release":
+            out[e.version] = e
+        elif e.kind == "unrelease":
+            out.pop(e.version, None)
+    return out
+
+
+def holders(evs: Iterable[Event], at: datetime | None = None) -> dict[str, Event]:
+    """Stage -> the assign event that holds it now (or at ``at``): one holder per stage, the latest assignment
+    wins; an unassign empties the stage."""
+    out: dict[str, Event] = {}
+    for e in evs:
+        if at is not None and e.tag.date > at:
+            break
+        if e.kind == "assign":
+            out[e.stage] = e
+        elif e.kind == "unassign":
+            out.pop(e.stage, None)
+    return out
+
+
+def next_counter(evs: Iterable[Event]) -> int:
+    """GTO's counter for a model's next stage tag: one more than any it has used."""
+    return max((e.counter for e in evs), default=0) + 1

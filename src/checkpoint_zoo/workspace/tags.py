@@ -1,0 +1,88 @@
+"""The registry's git side: annotated tags read in one ``for-each-ref``, tags made, and ``dvc.yaml`` at a commit.
+
+Reading every tag is one git process whatever their number (GTO itself reads each tag object through
+GitPython and takes seconds at a thousand tags); a release's checkpoint is read from the ``artifacts:``
+entry of ``dvc.yaml`` at the tagged commit, as ``dvc artifacts get`` does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .. import layout
+from ..catalog import rules
+from ..catalog.releases import TagRecord
+from ..errors import ZooError
+from ..utils import gitcmd
+from ..utils.safe_yaml import load_yaml
+
+_FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(taggername) %(taggeremail)%00" \
+          "%(taggerdate:iso-strict)%00%(contents)%00%00"
+
+
+def read_tags(git_dir: Path) -> list[TagRecord]:
+    """Every annotated tag of the repository (lightweight ones are not GTO's and are left out)."""
+    if not (Path(git_dir) / ".git").exists() and not (Path(git_dir) / "HEAD").is_file():
+        return []
+    proc = gitcmd.run(git_dir, "for-each-ref", f"--format={_FORMAT}", "refs/tags", check=False)
+    if proc.returncode != 0:
+        return []
+    out = []
+    for record in proc.stdout.decode("utf-8", "replace").split("\0\0\n"):
+        fields = record.split("\0")
+        if len(fields) < 6 or fields[1] != "tag" or not fields[2]:
+            continue
+        name, _, commit, tagger, date, message = fields[:6]
+        try:
+            when = datetime.fromisoformat(date)
+        except ValueError:
+            continue
+        out.append(TagRecord(name, commit, tagger.strip(), when, message.strip()))
+    return out
+
+
+def create_tag(root: Path, name: str, commit: str, message: str, after: datetime | None = None) -> None:
+    """An annotated tag ``name`` on ``commit``. Its date is later than ``after`` (the model's last registry
+    event), so tools that order by tag time alone (``dvc artifacts get --stage``) see the same order."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    if after is not None and now <= after:
+        now = after.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    env = {"GIT_COMMITTER_DATE": now.strftime("%Y-%m-%dT%H:%M:%S+0000")}
+    gitcmd.run(root, "tag", "-a", "-m", message, name, commit, env_extra=env)
+
+
+def delete_tag(root: Path, name: str) -> None:
+    gitcmd.run(root, "tag", "-d", name, check=False)
+
+
+def artifact_at(git_dir: Path, commit: str, model: str) -> dict[str, Any] | None:
+    """The ``artifacts:`` entry of ``model`` in ``dvc.yaml`` at ``commit`` (None if there is none)."""
+    proc = gitcmd.run(git_dir, "cat-file", "blob", operands=(f"{commit}:dvc.yaml",), end="--end-of-options",
+                      check=False)
+    if proc.returncode != 0:
+        return None
+    data = load_yaml(proc.stdout, f"dvc.yaml at {commit[:12]}")
+    entry = (data or {}).get("artifacts", {}).get(model) if isinstance(data, dict) else None
+    return entry if isinstance(entry, dict) else None
+
+
+def table_at(git_dir: Path, commit: str) -> list[dict[str, str]]:
+    """The table's rows at ``commit`` (read, not validated: the zoo validated them when they were committed)."""
+    from ..catalog import table
+
+    proc = gitcmd.run(git_dir, "cat-file", "blob", operands=(f"{commit}:{layout.TABLE_PATH}",),
+                      end="--end-of-options", check=False)
+    if proc.returncode != 0:
+        raise ZooError(f"commit {commit[:12]} holds no {layout.TABLE_PATH}")
+    return table.parse_csv(proc.stdout, f"{layout.TABLE_PATH} at {commit[:12]}")
+
+
+def step_of_artifact(entry: dict[str, Any]) -> int | None:
+    """The step an artifact entry names: its ``meta.step``, else the step in its canonical path."""
+    meta = entry.get("meta")
+    step = meta.get("step") if isinstance(meta, dict) else None
+    if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+        return step
+    return rules.step_of_path(str(entry.get("path", "")))

@@ -1,0 +1,155 @@
+"""Releases and stages in GTO's tags and DVC's ``artifacts:``: real ``gto`` and ``dvc artifacts get`` read them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git, run_zoo, snapshot, write_safetensors
+
+BIN = Path(sys.executable).parent
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tags(root: Path) -> list[str]:
+    return git("tag", "--list", cwd=root).split()
+
+
+@pytest.fixture
+def released(small_zoo):
+    """alpha@10 released as v1.0.0 and alpha@20 as v1.1.0; prod held by v1.0.0, then moved to v1.1.0."""
+    for args in (("release", "alpha@10", "v1.0.0", "-m", "first cut"), ("release", "alpha@20", "1.1.0"),
+                 ("stage", "alpha@v1.0.0", "prod"), ("stage", "alpha@v1.1.0", "prod")):
+        r = run_zoo(*args, cwd=small_zoo)
+        assert r.code == 0, (args, r.err)
+    return small_zoo
+
+
+def test_gto_and_dvc_artifacts_read_the_zoos_releases_and_stages(released, tmp_path):
+    from checkpoint_zoo import Zoo
+
+    with Zoo(released) as zoo:
+        want = {s: zoo.get(f"alpha@{s}").sha256 for s in (10, 20)}
+    shown = json.loads(subprocess.run([str(BIN / "gto"), "show", "--json"], cwd=released, capture_output=True,
+                                      text=True, check=True).stdout)
+    assert shown["alpha"]["version"] == "v1.1.0" and shown["alpha"]["stage"]["prod"] == "v1.1.0"
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(released), str(clone), cwd=tmp_path)
+    for how, step in ((("--rev", "v1.0.0"), 10), (("--stage", "prod"), 20)):
+        out = tmp_path / f"get-{step}"
+        out.mkdir()
+        subprocess.run([str(BIN / "dvc"), "artifacts", "get", str(clone), "alpha", *how], cwd=out, check=True,
+                       capture_output=True)
+        (got,) = list(out.iterdir())
+        assert _sha(got) == want[step], how
+
+
+def test_stage_and_release_names_resolve_everywhere(released):
+    from checkpoint_zoo import Zoo
+
+    r = run_zoo("show", "alpha@prod", "--format", "json", cwd=released)
+    assert r.code == 0 and json.loads(r.out)["step"] == 20
+    assert json.loads(run_zoo("show", "alpha@v1.0.0", "--format", "json", cwd=released).out)["step"] == 10
+    with Zoo(released) as zoo:
+        assert zoo.get("alpha@prod").step == 20 and zoo.get("alpha@v1.0.0").step == 10
+    with Zoo(str(released), rev="HEAD") as zoo:
+        assert zoo.get("alpha@prod").step == 20
+    r = run_zoo("show", "alpha@staging", cwd=released)
+    assert r.code == 1 and "no release of alpha is in stage 'staging' (its stages: prod)" in r.err
+
+
+def test_history_names_who_when_and_the_holder_at_a_date(released):
+    data = json.loads(run_zoo("history", "alpha", "--format", "json", cwd=released).out)
+    actions = [(e["action"], e["version"], e["stage"], e["checkpoint"]) for e in data["events"]]
+    assert actions == [("release", "v1.0.0", None, "alpha@10"), ("release", "v1.1.0", None, "alpha@20"),
+                       ("assign", "v1.0.0", "prod", "alpha@10"), ("assign", "v1.1.0", "prod", "alpha@20")]
+    assert all(e["by"].startswith(git("config", "user.name", cwd=released).strip()) for e in data["events"])
+    assert data["events"][0]["message"].startswith("first cut")
+    assert data["stages"]["prod"]["checkpoint"] == "alpha@20"
+    first_assign = data["events"][2]["date"]
+    then = json.loads(run_zoo("history", "alpha", "--at", first_assign, "--format", "json", cwd=released).out)
+    assert then["stages"]["prod"] == {"version": "v1.0.0", "checkpoint": "alpha@10", "since": first_assign}
+    before = json.loads(run_zoo("history", "alpha", "--at", "2000-01-01", "--format", "json", cwd=released).out)
+    assert before["stages"] == {}
+    text = run_zoo("history", "alpha", cwd=released).out
+    assert "stages now: prod: v1.1.0" in text
+    assert run_zoo("stage", "--remove", "alpha", "prod", cwd=released).code == 0
+    with pytest.raises(Exception, match="no release of alpha is in stage 'prod'"):
+        from checkpoint_zoo import Zoo
+
+        with Zoo(released) as zoo:
+            zoo.get("alpha@prod")
+
+
+@pytest.mark.parametrize("args, says", [
+    (("release", "alpha@20", "v1.0.0"), "alpha@v1.0.0 exists already"),
+    (("release", "alpha@20", "v1.2"), "not a semantic version"),
+    (("release", "alpha@99", "v2.0.0"), "alpha has no step 99"),
+    (("release", "nosuch@1", "v2.0.0"), "unknown model 'nosuch'"),
+    (("stage", "alpha@v9.9.9", "prod"), "alpha has no release v9.9.9"),
+    (("stage", "alpha@v1.0.0", "best"), "stage 'best': already means something"),
+    (("stage", "--remove", "alpha", "staging"), "alpha has nothing in stage 'staging'"),
+])
+def test_bad_registry_input_is_refused_with_nothing_changed(released, args, says):
+    before, tags, head = snapshot(released), _tags(released), git("rev-parse", "HEAD", cwd=released)
+    r = run_zoo(*args, cwd=released)
+    assert r.code != 0 and says in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert (snapshot(released), _tags(released), git("rev-parse", "HEAD", cwd=released)) == (before, tags, head)
+
+
+def test_release_refuses_uncommitted_checkpoints_names_gto_cannot_write_and_protected_stages(small_zoo, tmp_path):
+    from checkpoint_zoo import Zoo
+
+    with Zoo(small_zoo) as zoo:
+        zoo.add(write_safetensors(tmp_path / "g.safetensors", seed=9), model="ga.mma", step=1, arch="linear",
+                task="tabular-classification", dataset="wine", license="MIT")
+        zoo.add(write_safetensors(tmp_path / "d.safetensors", seed=8), model="delta", step=1, arch="linear",
+                task="tabular-classification", dataset="wine", license="MIT")
+    before, head = snapshot(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)
+    r = run_zoo("release", "ga.mma@1", "v1.0.0", cwd=small_zoo)
+    assert r.code == 1 and "GTO (and DVC's model registry) cannot name it: '.' not allowed" in r.err
+    r = run_zoo("release", "delta@1", "v1.0.0", cwd=small_zoo)
+    assert r.code == 1 and "delta@1 is not committed yet" in r.err
+    (small_zoo / "conf/stages.yaml").write_text("protected: [prod]\n")
+    r = run_zoo("stage", "alpha@10", "prod", cwd=small_zoo)
+    assert r.code == 1 and "stage 'prod' is protected (conf/stages.yaml)" in r.err
+    (small_zoo / "conf/stages.yaml").unlink()
+    assert (snapshot(small_zoo), _tags(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)) == (before, [], head)
+    r = run_zoo("stage", "alpha@10", "dev", cwd=small_zoo)  # a bare step may hold an unprotected stage
+    assert r.code == 0 and _tags(small_zoo) == ["alpha#dev#1"], r.err
+    assert json.loads(run_zoo("show", "alpha@dev", "--format", "json", cwd=small_zoo).out)["step"] == 10
+
+
+def test_gc_removes_exactly_the_unreferenced_objects_after_the_grace_period(released, tmp_path):
+    from checkpoint_zoo import Zoo
+
+    with Zoo(released) as zoo:
+        zoo.add(write_safetensors(tmp_path / "d.safetensors", seed=8), model="delta", step=1, arch="linear",
+                task="tabular-classification", dataset="wine", license="MIT")
+        zoo.push()
+    git("add", "-A", cwd=released)
+    git("commit", "-qm", "delta", cwd=released)
+    assert run_zoo("rm", "delta@1", cwd=released).code == 0
+    git("commit", "-qm", "no delta", cwd=released)
+    remote = released.parent / "remote"
+    objects = {p for p in remote.rglob("*") if p.is_file()}
+
+    r = run_zoo("gc", "--dry-run", cwd=released)
+    assert r.code == 0 and "would remove 0 object(s)" in r.out and "younger than 7 day(s)" in r.out, r.out
+    r = run_zoo("gc", "--dry-run", "--grace-days", "0", cwd=released)
+    assert r.code == 0 and "would remove 2 object(s)" in r.out, r.out  # delta's file and its folder manifest
+    assert {p for p in remote.rglob("*") if p.is_file()} == objects
+    r = run_zoo("gc", "--grace-days", "0", cwd=released)
+    assert r.code == 0 and "removed 2 object(s)" in r.out, r.out
+    assert len({p for p in remote.rglob("*") if p.is_file()}) == len(objects) - 2
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(released), str(clone), cwd=tmp_path)
+    for ref in ("alpha@10", "alpha@20", "beta@5"):  # tags and the branch still have all they need
+        assert run_zoo("pull", ref, cwd=clone).code == 0, ref
