@@ -846,6 +846,62 @@ def bench_versions(ctx: Context) -> list[Result]:
     ]
 
 
+# A zoo with one small checkpoint pushed to a local remote, and ``n`` release tags of other models made by git.
+RELEASE_ZOO = """
+import subprocess, sys
+from pathlib import Path
+import numpy as np
+from safetensors.numpy import save_file
+from checkpoint_zoo.api import init
+root, n = Path(sys.argv[1]), int(sys.argv[2])
+zoo = init(root, remote_url=str(root.parent / "remote"), registries_from=sys.argv[3])
+f = root.parent / "w.safetensors"
+(root / "conf/arch/vec13.yaml").write_text("_target_: torch.nn.LayerNorm\\nnormalized_shape: 13\\nbias: false\\n")
+save_file({"weight": np.ones(13, np.float32)}, str(f))
+zoo.add(f, model="alpha", step=1, arch="vec13", task="tabular-classification", dataset="wine", license="MIT")
+zoo.push()
+(root / "dvc.yaml").write_text("stages: {}\\n")
+git = lambda *a: subprocess.run(["git", *a], cwd=root, check=True, capture_output=True)
+git("add", "-A"); git("commit", "-qm", "alpha@1")
+for i in range(n):
+    git("tag", "-a", "-m", "r", f"other-{i // 10}@v1.0.{i % 10}")
+"""
+
+
+def bench_release(ctx: Context) -> list[Result]:
+    """``zoo release`` and ``zoo stage`` at a zoo with 1,000 release tags, against their floor (the same git
+    writes by hand: append to dvc.yaml, ``git commit -- dvc.yaml``, ``git tag -a``) and against ``gto assign``."""
+    n = ctx.n(1000, 50)
+    root = ctx.folder("release") / "zoo"
+    run(ctx, [PYTHON, "-c", RELEASE_ZOO, str(root), str(n), str(PROJECT)])
+    gto = str(Path(sys.executable).with_name("gto"))
+
+    def floor(i: int) -> tuple[float, float]:
+        script = (f"printf '# r{i}\\n' >> dvc.yaml && git commit -q -m r{i} -- dvc.yaml && "
+                  f"git tag -a -m r{i} floor@v0.{i}.0")
+        return run(ctx, ["sh", "-c", script], cwd=root)
+
+    commands = {
+        "floor": floor,
+        "release": lambda i: run(ctx, [ZOO, "release", "alpha@1", f"v2.{i}.0"], cwd=root),
+        "stage": lambda i: run(ctx, [ZOO, "stage", f"alpha@v2.{i}.0", "prod"], cwd=root),
+        "gto": lambda i: run(ctx, [gto, "assign", "alpha", "--version", f"v2.{i}.0", "--stage", "staging"],
+                             cwd=root),
+    }
+    m = side_by_side(ctx, ctx.n(5, 1), commands)
+    note = f"{n:,} release tags in the repo"
+    return [
+        Result("release", "floor: dvc.yaml edit + git commit + git tag -a", *m["floor"], note=note),
+        Result("release", "zoo release MODEL@STEP vX.Y.Z", *m["release"], "floor", m["floor"][0], "≤ 1.5 × floor",
+               None if ctx.quick else statistics.median(m["release"][0]) <= 1.5 * statistics.median(m["floor"][0]),
+               note),
+        Result("release", "zoo stage MODEL@vX.Y.Z prod", *m["stage"], "floor", m["floor"][0], "≤ 1.5 × floor",
+               None if ctx.quick else statistics.median(m["stage"][0]) <= 1.5 * statistics.median(m["floor"][0]),
+               note),
+        Result("release", "gto assign --stage (GTO itself)", *m["gto"], "floor", m["floor"][0], note=note),
+    ]
+
+
 # Times registry.fit.check_fit (safetensors header against the architecture's expected shapes) in one process:
 # the first call per architecture builds it on the meta device and caches the shapes; then ``reps``
 # warm calls each, and as many reads of the same header by safetensors itself (the baseline).
@@ -1655,6 +1711,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "scale": bench_scale,
     "s3": bench_s3,
     "versions": bench_versions,
+    "release": bench_release,
     "fit": bench_fit,
     "bulk": bench_bulk,
     "executors": bench_executors,
