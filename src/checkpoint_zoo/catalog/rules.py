@@ -193,3 +193,37 @@ def text_problem(value: str, what: str) -> str | None:
     if value.startswith(FORMULA_PREFIXES):
         return f"{what} starts with {value[0]!r}, which spreadsheets run as a formula; reword it"
     return None
+
+
+
+def license_problems(rows: list[dict[str, str]], new_rows: list[dict[str, str]],
+                     relicense: bool = False) -> list[tuple[str, str]]:
+    """(MODEL@STEP, why) for each model that adding ``new_rows`` (each a model, step and license) to a table of
+    ``rows`` would give a license its other checkpoints do not carry; empty when none would. A model's license is
+    what its checkpoints carry, and one checkpoint under other terms changes what users may do with the model, so
+    it takes ``--relicense`` to say it is meant (the model then shows every license with its counts). A row being
+    replaced does not count as the model's."""
+    if relicense:
+        return []
+    replaced = {(r["model"], int(r["step"])) for r in new_rows}
+    have: dict[str, set[str]] = {}
+    for r in rows:
+        if (r["model"], int(r["step"])) not in replaced:
+            have.setdefault(r["model"], set()).add(r["license"])
+    adding: dict[str, dict[str, str]] = {}  # model -> license -> the first ref that brings it
+    for r in new_rows:
+        adding.setdefault(r["model"], {}).setdefault(r["license"], f"{r['model']}@{r['step']}")
+    problems = []
+    for model, licenses in adding.items():
+        old = sorted(have.get(model) or ())
+        new = [(ref, lic) for lic, ref in licenses.items() if lic not in old]
+        if old and new:
+            ref, lic = new[0]
+            problems.append((ref, f"model {model!r}: its checkpoints are licensed {', '.join(old)}, but {ref} would be "
+                                  f"{lic}; add it with --license {old[0]}, or pass --relicense to let the model carry "
+                                  "both licenses"))
+        elif not old and len(licenses) > 1:
+            problems.append((new[1][0], f"model {model!r}: its new checkpoints carry {len(licenses)} licenses "
+                                        f"({', '.join(sorted(licenses))}); give them one --license, or pass "
+                                        "--relicense to let the model carry several"))
+    return problems

@@ -1,6 +1,6 @@
 """The index stage: from the table and the evaluations, every browsable output.
 
-``zoo/index.json`` (machine-readable), ``zoo/INDEX.md`` (leaderboard per task), ``zoo/cards/<model>.md``
+``zoo/index.json`` (machine-readable), ``zoo/INDEX.md`` (a leaderboard per task and dataset), ``zoo/cards/<model>.md``
 (Hugging Face model cards), ``zoo/metrics/summary.json`` (``dvc metrics``), ``zoo/metrics/curves/<model>.csv``
 (``dvc plots``) and ``site/`` (the browse page of ``publish.page`` with its ``data.js``). Nothing is written
 unless every table row has an up-to-date evaluation, so a partial clone can never publish a partial index. All outputs are
@@ -96,7 +96,9 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
 
 
 def mark_best(entries: list[dict]) -> dict[str, dict]:
-    """Flag each model's best (``selection.best``) and latest; return model summaries."""
+    """Flag each model's best (``selection.best``) and latest; return model summaries. A summary's ``split``
+    (the split its best value is on) and ``dataset`` are what its leaderboard is grouped by (``board_key``);
+    ``licenses`` counts its checkpoints per license, since a model may carry several (``--relicense``)."""
     from ..catalog.selection import best as best_of
 
     models: dict[str, list[dict]] = {}
@@ -113,6 +115,7 @@ def mark_best(entries: list[dict]) -> dict[str, dict]:
         metric = str(sel.get("metric") or next(iter(best["metrics"]), ""))
         summary[model] = {
             "task": best["task"], "arch": best["arch"], "dataset": best["dataset"], "license": best["license"],
+            "licenses": license_counts(es), "split": (best.get("evaluation") or {}).get("split"),
             "checkpoints": len(es), "best": best["ref"], "latest": latest["ref"],
             "primary_metric": metric, "higher_is_better": bool(sel.get("higher_is_better", True)),
             "best_value": best["metrics"].get(metric), "selection_split": sel.get("split"),
@@ -121,12 +124,54 @@ def mark_best(entries: list[dict]) -> dict[str, dict]:
     return summary
 
 
+def license_counts(entries: Sequence[dict]) -> dict[str, int]:
+    """License -> how many of these checkpoints carry it, most first (then by name): a model's every license."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["license"]] = counts.get(e["license"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def describe_licenses(counts: Mapping[str, int]) -> str:
+    """``MIT`` for one license; ``MIT (50 checkpoints), CC0-1.0 (5 checkpoints)`` for a mixed model."""
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{lic} ({n} checkpoint{'s' if n != 1 else ''})" for lic, n in counts.items())
+
+
+def board_key(summary: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What a model's leaderboard is: its task, its dataset and the split its best value is on. Values on
+    different datasets (2 classes or 10) or splits are not comparable, so no board ranks them together."""
+    return str(summary["task"]), str(summary["dataset"]), str(summary.get("split") or "")
+
+
+def leaderboards(models: Mapping[str, dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Model summaries grouped by ``board_key``, sorted by key; each board best first (its own direction),
+    models without a value last, ties by checkpoint ref."""
+    boards: dict[tuple[str, str, str], list[dict]] = {}
+    for m in models.values():
+        boards.setdefault(board_key(m), []).append(m)
+    for ms in boards.values():
+        ms.sort(key=lambda m: (m["best_value"] is None,
+                               -(m["best_value"] or 0) if m["higher_is_better"] else (m["best_value"] or 0), m["best"]))
+    return dict(sorted(boards.items()))
+
+
+def board_name(key: tuple[str, str, str]) -> str:
+    """``task/dataset/split``: a board's key in ``summary.json`` and ``zoo versions`` (slugs hold no ``/``)."""
+    return "/".join(key)
+
+
 def task_summaries(entries: list[dict], results: Mapping[str, dict]) -> dict[str, dict]:
-    """What the evaluation records say about each task: its metrics, ranking rule, splits and contract."""
+    """What the evaluation records say about each task: its metrics, ranking rule, splits, contract and the
+    datasets its checkpoints are on (one leaderboard each)."""
     tasks: dict[str, dict] = {}
     for e in entries:
         rec = results[e["ref"]]
-        t = tasks.setdefault(e["task"], {"metrics": [], "reproducibility": {}, "higher_is_better_by_metric": {}})
+        t = tasks.setdefault(e["task"], {"metrics": [], "reproducibility": {}, "higher_is_better_by_metric": {},
+                                         "datasets": []})
+        if e["dataset"] not in t["datasets"]:
+            t["datasets"].append(e["dataset"])
         t["higher_is_better_by_metric"].update(rec.get("higher_is_better") or {})
         sel = e.get("selection") or {}
         t.setdefault("primary_metric", sel.get("metric"))
@@ -138,45 +183,68 @@ def task_summaries(entries: list[dict], results: Mapping[str, dict]) -> dict[str
                 t["metrics"].append(name)
         t["reproducibility"].update(rec.get("reproducibility") or {})
     for t in tasks.values():
+        t["datasets"].sort()
         primary = t.get("primary_metric")
         t["metrics"] = ([primary] if primary in t["metrics"] else []) + sorted(m for m in t["metrics"] if m != primary)
     return tasks
 
 
 def render_index_md(entries: list[dict], models: dict[str, dict], tasks: dict[str, dict]) -> str:
-    """Leaderboard per task: each model's best checkpoint, reported vs reproduced."""
+    """Leaderboards: per task, one per dataset (and split), each model's best checkpoint, reported vs reproduced."""
     lines = ["# Checkpoint Zoo leaderboard", "",
              f"{len(models)} models, {len(entries)} checkpoints. Generated by `dvc repro` from "
              "`zoo/checkpoints.csv` and `zoo/metrics/evaluations/`; do not edit.", "",
              "Reproducibility: on one machine every metric is bitwise identical; across machines each agrees "
-             "within the tolerance its task states (below).", ""]
+             "within the tolerance its task states (below). Models are ranked only against models of the same "
+             "task, dataset and split: one leaderboard each.", ""]
     by_ref = {e["ref"]: e for e in entries}
+    boards = leaderboards(models)
     for task in sorted(tasks):
         info = tasks[task]
         metric, higher = info["primary_metric"], info["higher_is_better"]
         names = info["metrics"]
-        ranked = sorted((m for m in models.values() if m["task"] == task),
-                        key=lambda m: (-(m["best_value"] or 0) if higher else (m["best_value"] or 0), m["best"]))
         contract_text = ", ".join(
             f"{md_escape(k)} {contract.Tolerance.from_dict(info['reproducibility'].get(k)).describe()}" for k in names)
         lines += [f"## {md_escape(task)}", "",
                   f"Each model's best checkpoint ({md_escape(metric)} on the {md_escape(info['select_split'])} split, "
                   f"{'higher' if higher else 'lower'} is better), ranked by its {md_escape(metric)} on the "
                   f"{md_escape(info['report_split'])} split, which is what the table shows. "
-                  f"Across machines: {contract_text}.", "",
-                  "| # | checkpoint | arch | dataset | " + " | ".join(md_escape(n) for n in names)
-                  + " | reported | reproduced | delta | pull |",
-                  "|---|---|---|---|" + "---|" * len(names) + "---|---|---|---|"]
-        for i, m in enumerate(ranked, 1):
-            e = by_ref[m["best"]]
-            reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
-            lines.append("| " + " | ".join([
-                str(i), md_escape(e["ref"]), md_escape(e["arch"]), md_escape(e["dataset"]),
-                *[_fmt(e["metrics"].get(n)) for n in names],
-                reported, _fmt(e["reproduced_value"]), _fmt(e["delta"]), f"`zoo pull {e['ref']}`",
-            ]) + " |")
-        lines.append("")
+                  f"Across machines: {contract_text}.", ""]
+        for (_, dataset, split), ranked in ((k, v) for k, v in boards.items() if k[0] == task):
+            lines += [f"### {md_escape(task)} on {md_escape(dataset)} ({md_escape(split or '?')} split)", "",
+                      "| # | checkpoint | arch | dataset | " + " | ".join(md_escape(n) for n in names)
+                      + " | reported | reproduced | delta | pull |",
+                      "|---|---|---|---|" + "---|" * len(names) + "---|---|---|---|"]
+            for i, m in enumerate(ranked, 1):
+                e = by_ref[m["best"]]
+                reported = f"{md_escape(e['reported_metric'])} {_fmt(e['reported_value'])}" if e["reported_metric"] else ""
+                lines.append("| " + " | ".join([
+                    str(i), md_escape(e["ref"]), md_escape(e["arch"]), md_escape(e["dataset"]),
+                    *[_fmt(e["metrics"].get(n)) for n in names],
+                    reported, _fmt(e["reproduced_value"]), _fmt(e["delta"]), f"`zoo pull {e['ref']}`",
+                ]) + " |")
+            lines.append("")
     return "\n".join(lines)
+
+
+def render_summary(entries: list[dict], models: dict[str, dict], tasks: dict[str, dict]) -> dict[str, Any]:
+    """``summary.json`` (what ``dvc metrics`` shows): ``leaderboards``, keyed ``task/dataset/split``, each with its
+    best checkpoint and that checkpoint's metrics. ``tasks`` keeps its older shape (one best per task) only for
+    tasks whose models are all on one dataset and split: elsewhere one best per task would rank across datasets."""
+    by_ref = {e["ref"]: e for e in entries}
+    out: dict[str, Any] = {"checkpoints": len(entries), "models": len(models), "tasks": {}, "leaderboards": {}}
+    boards = leaderboards(models)
+    for key, ranked in boards.items():
+        task, dataset, split = key
+        best = by_ref[ranked[0]["best"]]
+        out["leaderboards"][board_name(key)] = {"task": task, "dataset": dataset, "split": split, "best": best["ref"],
+                                                "metric": tasks[task]["primary_metric"], **best["metrics"]}
+    for task in tasks:
+        keys = [k for k in boards if k[0] == task]
+        if len(keys) == 1:
+            board = out["leaderboards"][board_name(keys[0])]
+            out["tasks"][task] = {k: v for k, v in board.items() if k not in ("task", "split")}
+    return out
 
 
 def children_by_model(entries: Sequence[dict]) -> dict[str, list[str]]:
@@ -201,8 +269,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
                  if e.get("parent") and e["parent"].split("@", 1)[0] != model), None)
     names = sorted({k for e in entries for k in e["metrics"]})
     front = {
-        "license": _HF_LICENSE.get(best["license"], "other"),
-        **({"license_name": best["license"].lower()} if best["license"] not in _HF_LICENSE else {}),
+        **card_license(license_counts(entries)),
         "library_name": "pytorch",
         "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
         "datasets": [best["dataset"]],
@@ -222,7 +289,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
     lines = ["---", yaml.dump(front, Dumper=dumper, sort_keys=False, allow_unicode=False).rstrip(), "---", "",
              f"# {md_escape(model)}", "", md_escape(best["description"]) or "(no description)", "",
              f"- task: {md_escape(best['task'])}; architecture: {md_escape(best['arch'])}; "
-             f"dataset: {md_escape(best['dataset'])}; license: {md_escape(best['license'])}",
+             f"dataset: {md_escape(best['dataset'])}; license: {md_escape(describe_licenses(license_counts(entries)))}",
              f"- best: {md_escape(summary['best'])} by {md_escape(summary['primary_metric'])} on the "
              f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; the other "
              f"metrics below are on the {md_escape(best['evaluation'].get('split'))} split",
@@ -262,6 +329,18 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
     return "\n".join(lines)
 
 
+def card_license(counts: Mapping[str, int]) -> dict[str, Any]:
+    """A card's license metadata, the Hub's way: ``license: <id>``, or ``other`` with a ``license_name`` for
+    terms the Hub has no id for. A model whose checkpoints carry several licenses is ``other`` named ``mixed``,
+    with ``licenses``: each license and how many checkpoints carry it, so no reader takes one for all."""
+    if len(counts) == 1:
+        lic = next(iter(counts))
+        return {"license": _HF_LICENSE.get(lic, "other"),
+                **({"license_name": lic.lower()} if lic not in _HF_LICENSE else {})}
+    return {"license": "other", "license_name": "mixed",
+            "licenses": [{"license": _HF_LICENSE.get(lic, lic.lower()), "checkpoints": n} for lic, n in counts.items()]}
+
+
 def _folder_lines(entry: dict) -> list[str]:
     """A folder checkpoint's files with their sha256, as ``sha256sum -c`` reads them (nothing for one file)."""
     files = entry.get("files") or {}
@@ -298,7 +377,10 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     models = mark_best(entries)
     table_sha = hashlib.sha256(zoo.table_path.read_bytes()).hexdigest()
     tasks = task_summaries(entries, results)
-    index = {"format": 2, "table_sha256": table_sha, "tasks": tasks, "models": models, "checkpoints": entries}
+    boards = [{"task": t, "dataset": d, "split": sp, "models": [m["best"] for m in ranked]}
+              for (t, d, sp), ranked in leaderboards(models).items()]
+    index = {"format": 2, "table_sha256": table_sha, "tasks": tasks, "models": models, "leaderboards": boards,
+             "checkpoints": entries}
     root = zoo.root
     atomic_write(root / "zoo/index.json", dump_index_json(index))
     atomic_write(root / "zoo/INDEX.md", render_index_md(entries, models, tasks).encode())
@@ -317,13 +399,7 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     for f in [*cards.glob("*.md"), *curves.glob("*.csv")]:
         if f not in per_model:
             f.unlink()
-    summary: dict[str, Any] = {"checkpoints": len(entries), "models": len(models), "tasks": {}}
-    for task, info in tasks.items():
-        higher = info["higher_is_better"]
-        best_model = max((m for m in models.values() if m["task"] == task),
-                         key=lambda m: ((m["best_value"] or 0) if higher else -(m["best_value"] or 0), m["best"]))
-        best_entry = next(e for e in entries if e["ref"] == best_model["best"])
-        summary["tasks"][task] = {"best": best_entry["ref"], "metric": info["primary_metric"], **best_entry["metrics"]}
+    summary = render_summary(entries, models, tasks)
     atomic_write(root / "zoo/metrics/summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     page.write_site(site_dir, page.site_data(index, cards_md, title=str(params.get("title", "Checkpoint Zoo")),
                                              downloads=False))

@@ -257,20 +257,36 @@ def get_checkpoint(server: ZooServer, request: Request) -> Response:
 
 
 def leaderboard(server: ZooServer, request: Request) -> Response:
-    """``GET /api/leaderboard[?task=]``: per task, each model's best checkpoint, best first."""
+    """``GET /api/leaderboard[?task=][&dataset=]``: per task, one board per dataset (and split), each model's best
+    checkpoint, best first. ``boards`` ranks models only against the same task, dataset and split; ``models`` (the
+    shape older clients read) lists the task's models by value, each with its ``dataset`` and its ``rank`` on its
+    own board, so no model outranks another of a different dataset."""
+    from ..publish.index import leaderboards
+
     snap = server.snapshot(request)
-    task = request.query_params.get("task")
+    task, dataset = request.query_params.get("task"), request.query_params.get("dataset")
     if task is not None and task not in snap.tasks:
         raise HttpError(404, f"no task {task[:80]!r} in this zoo; tasks: {', '.join(sorted(snap.tasks))}")
-    out = {}
-    for name, info in sorted(snap.tasks.items()):
-        if task is not None and name != task:
+    scored = {v.id: v.summary for v in snap.models.values() if v.summary["best_value"] is not None}
+    boards = {k: b for k, b in leaderboards(scored).items() if task is None or k[0] == task}
+    known = sorted({k[1] for k in boards})
+    if dataset is not None and dataset not in known:
+        raise HttpError(404, f"no leaderboard for dataset {dataset[:80]!r}{' in task ' + repr(task) if task else ''}; "
+                             f"datasets: {', '.join(known) or 'none evaluated yet'}")
+    out: dict[str, dict] = {}
+    for (name, data, split), ranked in boards.items():
+        if dataset is not None and data != dataset:
             continue
-        rows = [v.summary for v in snap.models.values() if v.summary["task"] == name and v.summary["best_value"] is not None]
-        rows.sort(key=lambda s: (-s["best_value"] if info["higher_is_better"] else s["best_value"], s["id"]))
-        out[name] = {"metric": info["primary_metric"], "higher_is_better": info["higher_is_better"],
-                     "models": [{"rank": i + 1, "model": s["id"], "checkpoint": s["best"], "value": s["best_value"],
-                                 "metrics": s["metrics"]} for i, s in enumerate(rows)]}
+        info = snap.tasks[name]
+        board = out.setdefault(name, {"metric": info["primary_metric"], "higher_is_better": info["higher_is_better"],
+                                      "models": [], "boards": []})
+        rows = [{"rank": i + 1, "model": s["id"], "checkpoint": s["best"], "dataset": data, "split": split,
+                 "value": s["best_value"], "metrics": s["metrics"]} for i, s in enumerate(ranked)]
+        board["boards"].append({"dataset": data, "split": split, "models": rows})
+        board["models"] += rows
+    for board in out.values():
+        higher = board["higher_is_better"]
+        board["models"].sort(key=lambda r: (-r["value"] if higher else r["value"], r["model"]))
     return _json(out)
 
 

@@ -103,6 +103,7 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
         parents = sorted({e["parent"] for e in es if e.get("parent") and not e["parent"].startswith(model + "@")})
         summary = {
             "id": model, "task": s["task"], "arch": s["arch"], "dataset": s["dataset"], "license": s["license"],
+            "licenses": s["licenses"], "split": s["split"],
             "tags": list(tags), "checkpoints": s["checkpoints"], "best": s["best"], "latest": s["latest"],
             "primary_metric": s["primary_metric"], "higher_is_better": s["higher_is_better"],
             "best_value": s["best_value"], "metrics": dict(best["metrics"]),
@@ -112,7 +113,7 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
             "base_models": parents,
         }
         text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
-        facets = {"task": (s["task"],), "arch": (s["arch"],), "license": (s["license"],),
+        facets = {"task": (s["task"],), "arch": (s["arch"],), "license": tuple(s["licenses"]),
                   "dataset": (s["dataset"],), "tag": tags}
         models[model] = ModelView(model, summary, text, facets)
     return Snapshot(rev, commit, entries, by_ref, models, tasks, summaries)

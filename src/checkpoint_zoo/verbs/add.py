@@ -83,6 +83,7 @@ def add(
     convert: bool = False,
     allow_globals: Sequence[str] = (),
     training_state: TrainingState | str | os.PathLike[str] | None = None,
+    relicense: bool = False,
 ) -> AddResult:
     """Put a safetensors file at its canonical path, track it with DVC, append its row, stage in git.
 
@@ -92,6 +93,7 @@ def add(
     safetensors, which is what gets added; the conversion is recorded in the row's ``source``.
     TorchScript is always refused. ``training_state`` (a ``TrainingState`` or the path of a file written by
     ``training.save_state``) is checked against the weights and stored beside them, in the same transaction.
+    A ``license`` other than the model's checkpoints carry is refused unless ``relicense`` (``rules.license_problems``).
     """
     zoo.writable("add")
     src = Path(file)
@@ -100,7 +102,7 @@ def add(
                                           license=license, epoch=epoch, description=description, tags=tags,
                                           parent=parent, source=source, reported=reported, move=move, replace=replace,
                                           stage=stage, convert=convert, allow_globals=allow_globals,
-                                          training_state=training_state)
+                                          training_state=training_state, relicense=relicense)
     folder = convert and src.is_dir()  # a transformers Trainer checkpoint folder
     _check_add_args(src, model, step, arch, task, dataset, license, epoch, description, tags, parent, source, reported,
                     move=move, folder=folder)
@@ -119,7 +121,7 @@ def add(
     kwargs: dict[str, Any] = dict(
         model=model, step=step, arch=arch, task=task, dataset=dataset, license=license, epoch=epoch,
         description=description, tags=tags, parent=parent, reported=reported, replace=replace, stage=stage,
-        state=training_state)
+        state=training_state, relicense=relicense)
     default_source = f"zoo add {rules.CONTROL_CHARS_RE.sub('?', src.name)}"
     if not convert or (not folder and sniff(src) == "safetensors"):
         return add_file(zoo, src, source=source or default_source, move=move, **kwargs)
@@ -192,7 +194,7 @@ def check_registered(zoo: Facade, arch: str, task: str, dataset: str, reported: 
 def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: str, dataset: str, license: str,
              epoch: float | None, description: str, tags: Sequence[str], parent: str | None, source: str,
              reported: tuple[str, float] | None, move: bool, replace: bool, stage: bool,
-             state: TrainingState | str | os.PathLike[str] | None = None) -> AddResult:
+             state: TrainingState | str | os.PathLike[str] | None = None, relicense: bool = False) -> AddResult:
     """The add itself, on a file that ``add`` has checked the arguments of."""
     # pandas + pandera take ~1 s to import; warm them while the bytes are copied.
     warm = threading.Thread(target=_warm_schema, daemon=True)
@@ -204,6 +206,9 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
             ws.check_git_index()
         rows = ws.rows()
         _check_against_table(rows, model, step, parent)
+        mixed = rules.license_problems(rows, [{"model": model, "step": str(step), "license": license}], relicense)
+        if mixed:
+            raise InvalidValueError(mixed[0][1])
         existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
         is_folder = src.is_dir()
         if existing is not None and (existing["format"] == "folder") != is_folder:

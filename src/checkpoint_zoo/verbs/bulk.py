@@ -147,8 +147,10 @@ def _unknown_columns(where: Path, unknown: list[str]) -> str:
 
 
 def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any], *,
-             move: bool = False, replace: bool = False, stage: bool = True, where: str = "") -> BulkAddResult:
-    """Add every line, or none: see the module docstring. ``common`` fills what a line leaves out."""
+             move: bool = False, replace: bool = False, stage: bool = True, where: str = "",
+             relicense: bool = False) -> BulkAddResult:
+    """Add every line, or none: see the module docstring. ``common`` fills what a line leaves out; a line whose
+    license its model's other checkpoints do not carry is refused unless ``relicense``."""
     zoo.writable("add")
     started = time.monotonic()
     warm = threading.Thread(target=_warm_schema, daemon=True)
@@ -212,6 +214,10 @@ def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common
                 problems.append((label, str(e)))
                 continue
             checked.append((label, spec))
+        labels = {f"{spec['model']}@{spec['step']}": label for label, spec in checked}
+        problems += [(labels[ref], why) for ref, why in rules.license_problems(
+            rows, [{"model": sp["model"], "step": str(sp["step"]), "license": sp["license"]} for _, sp in checked],
+            relicense)]
         with ws.transaction("batch") as txn:
             items, unchanged = _copy_in_all(zoo, txn, checked, by_ref, replace, move, problems)
             warm.join()
@@ -359,7 +365,7 @@ def _reported(merged: Mapping[str, Any]) -> tuple[str, float] | None:
 
 
 def add_items(zoo: Facade, items: Iterable[Mapping[str, Any]], *, move: bool = False, replace: bool = False,
-              stage: bool = True, **common: Any) -> BulkAddResult:
+              stage: bool = True, relicense: bool = False, **common: Any) -> BulkAddResult:
     """Add many safetensors checkpoints in one transaction: all of them, or none.
 
     Each item is a mapping with ``file``, ``model``, ``step`` and any of ``add``'s metadata
@@ -369,11 +375,12 @@ def add_items(zoo: Facade, items: Iterable[Mapping[str, Any]], *, move: bool = F
     Every bad item is named in one ``InvalidValueError``, and nothing changes.
     """
     lines = [(f"item {n}", dict(item)) for n, item in enumerate(items, 1)]
-    return add_many(zoo, lines, common, move=move, replace=replace, stage=stage)
+    return add_many(zoo, lines, common, move=move, replace=replace, stage=stage, relicense=relicense)
 
 
 def add_from(zoo: Facade, manifest: str | os.PathLike[str], *, move: bool = False, replace: bool = False,
-             stage: bool = True, **common: Any) -> BulkAddResult:
+             stage: bool = True, relicense: bool = False, **common: Any) -> BulkAddResult:
     """``add_many`` of a manifest file: CSV with a header row, or JSON Lines, one checkpoint per line
     (the same fields; a relative ``file`` is taken from the manifest's folder)."""
-    return add_many(zoo, read_manifest(manifest), common, move=move, replace=replace, stage=stage, where=str(manifest))
+    return add_many(zoo, read_manifest(manifest), common, move=move, replace=replace, stage=stage, where=str(manifest),
+                    relicense=relicense)

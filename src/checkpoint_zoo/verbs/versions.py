@@ -112,7 +112,9 @@ class ZooVersion:
     date: str          # committer date, ISO-8601
     models: int
     checkpoints: int
-    best: dict[str, dict[str, object]]  # task -> {"ref", metric: value}
+    # task/dataset/split -> {"ref", "task", "dataset", "split", metric: value}: one best per leaderboard (a summary
+    # written before leaderboards were per dataset gives task -> {"ref", "task", metric: value})
+    best: dict[str, dict[str, object]]
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -140,13 +142,27 @@ def versions(root: Path) -> list[ZooVersion]:
             rows = []
         summary = git(root, "cat-file", "blob", operands=(f"{commit}:{layout.METRICS_DIR}/summary.json",),
                       end="--end-of-options", check=False)
-        best = {}
-        if summary.returncode == 0:
-            try:
-                for task, rec in json.loads(summary.stdout).get("tasks", {}).items():
-                    metric = str(rec.get("metric") or "accuracy")  # older summaries ranked by accuracy
-                    best[task] = {"ref": rec.get("best"), metric: rec.get(metric)}
-            except (ValueError, AttributeError):
-                best = {}
+        best = _best_per_board(summary.stdout) if summary.returncode == 0 else {}
         found.append(ZooVersion(name, kind, commit, date, len({r["model"] for r in rows}), len(rows), best))
     return sorted(found, key=lambda v: (v.date, v.name), reverse=True)
+
+
+def _best_per_board(summary: bytes) -> dict[str, dict[str, object]]:
+    """The best checkpoint of each leaderboard a ``summary.json`` names: ``leaderboards`` (task, dataset and split),
+    or in an older summary its ``tasks`` (then one best per task, its dataset unknown); {} if it is not JSON."""
+    best: dict[str, dict[str, object]] = {}
+    try:
+        data = json.loads(summary)
+        boards = data.get("leaderboards")
+        if isinstance(boards, dict):
+            for name, rec in boards.items():
+                metric = str(rec.get("metric") or "accuracy")
+                best[name] = {"ref": rec.get("best"), "task": rec.get("task"), "dataset": rec.get("dataset"),
+                              "split": rec.get("split"), metric: rec.get(metric)}
+            return best
+        for task, rec in data.get("tasks", {}).items():
+            metric = str(rec.get("metric") or "accuracy")  # older summaries ranked by accuracy
+            best[task] = {"ref": rec.get("best"), "task": task, metric: rec.get(metric)}
+    except (ValueError, AttributeError):
+        return {}
+    return best

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
                    help="a training state written by checkpoint_zoo.training.save_state, stored beside the weights")
     s.add_argument("--move", action="store_true", help="move the file into the zoo instead of copying it")
     s.add_argument("--replace", action="store_true", help="overwrite an existing MODEL@STEP that has other bytes")
+    s.add_argument("--relicense", action="store_true",
+                   help="allow a --license other than the model's checkpoints carry (the model then shows each)")
     s.add_argument("--convert", action="store_true",
                    help="convert a pickle-based checkpoint (torch.save .pt/.pth/.ckpt/.bin) to safetensors first, in a "
                         "separate process with torch.load(weights_only=True); TorchScript is always refused")
@@ -66,6 +68,7 @@ def run(zoo, args) -> int:
         tags=[t.strip() for t in (args.tags or "").split(",") if t.strip()], parent=args.parent,
         source=args.source, reported=_parse_reported(args.reported), move=args.move, replace=args.replace,
         convert=args.convert, allow_globals=tuple(args.allow_global or ()), training_state=args.state,
+        relicense=args.relicense,
     )
     c = res.checkpoint
     if res.conversion is not None:
@@ -105,7 +108,7 @@ def _add_from(zoo, args) -> int:
     common = dict(model=args.model, step=args.step, arch=args.arch, task=args.task, dataset=args.dataset,
                   license=args.license, epoch=args.epoch, description=args.description, tags=tuple(tags),
                   parent=args.parent, source=args.source, reported=args.reported)
-    res = zoo.add_from(args.from_manifest, move=args.move, replace=args.replace,
+    res = zoo.add_from(args.from_manifest, move=args.move, replace=args.replace, relicense=args.relicense,
                        **{k: v for k, v in common.items() if v not in (None, "", ())})
     models = {c.model for c in res.added + res.replaced}
     echo(f"added {len(res.added)}, replaced {len(res.replaced)}, unchanged {len(res.unchanged)} "

@@ -104,6 +104,8 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
     checkpoints = [{k: e.get(k) for k in _CKPT_FIELDS} for e in index["checkpoints"]]
     for c in checkpoints:
         c["selection"] = {k: v for k, v in (c["selection"] or {}).items() if k != "metrics"}
+        # the split its metrics are on: with task and dataset, what the compare view may rank together
+        c["split"] = (entries[c["ref"]].get("evaluation") or {}).get("split")
     children: dict[str, list[str]] = {}
     for c in checkpoints:
         if c["parent"]:

@@ -249,7 +249,19 @@
     }
   }
 
-  function facetValues(m, facet) { return facet === "tags" ? (m.tags || []) : [m[facet]]; }
+  // a model whose checkpoints carry several licenses is counted (and found) under each of them
+  function licensesOf(m) { return m.licenses && Object.keys(m.licenses).length ? Object.keys(m.licenses) : [m.license]; }
+
+  function licenseText(m) {
+    const ls = licensesOf(m);
+    if (ls.length < 2) return ls[0];
+    return ls.map(function (l) { return l + " (" + m.licenses[l] + ")"; }).join(", ");
+  }
+
+  function facetValues(m, facet) {
+    if (facet === "tags") return m.tags || [];
+    return facet === "license" ? licensesOf(m) : [m[facet]];
+  }
 
   function matches(m, skipFacet) {
     const q = state.query.trim().toLowerCase();
@@ -362,7 +374,9 @@
     tr.appendChild(el("td", {class: "pick-col"}, compareBox(m.best, "compare " + m.best + " (best of " + m.name + ")")));
     tr.appendChild(el("td", {class: "name"}, [el("a", {href: modelHref(m.name)}, m.name),
       m.description ? el("div", {class: "desc", title: m.description}, m.description) : null]));
-    ["task", "arch", "dataset", "license"].forEach(function (k) { tr.appendChild(el("td", {"data-col": k}, m[k])); });
+    ["task", "arch", "dataset"].forEach(function (k) { tr.appendChild(el("td", {"data-col": k}, m[k])); });
+    tr.appendChild(el("td", {"data-col": "license", class: licensesOf(m).length > 1 ? "mixed" : null,
+      title: licensesOf(m).length > 1 ? "checkpoints per license" : null}, licenseText(m)));
     tr.appendChild(el("td", {"data-col": "best"}, m.best));
     tr.appendChild(el("td", {class: "num", "data-col": "primary"}, m.primary_metric + " " + fmtMetric(m.best_value)));
     tr.appendChild(el("td", {class: "num", "data-col": "checkpoints"}, m.checkpoints));
@@ -456,7 +470,8 @@
   function sidebar(m) {
     const dl = el("dl");
     const meta = m.card_meta || {};
-    dlRow(dl, "license", m.license);
+    dlRow(dl, licensesOf(m).length > 1 ? "licenses (checkpoints)" : "license",
+      licensesOf(m).length > 1 ? el("span", {id: "licenses", class: "mixed"}, licenseText(m)) : m.license);
     dlRow(dl, "task", m.task);
     dlRow(dl, "architecture", m.arch);
     dlRow(dl, "dataset", m.dataset);
@@ -657,6 +672,25 @@
 
   // ---- compare ----------------------------------------------------------------------------------
 
+  // A metric compares only on the same examples: the same dataset and split (2 classes or 10 are not one
+  // scale). The compare view shows every value but marks a best only within each such group.
+  function boardKey(c) { return [c.dataset, c.split || ""].join("\u0000"); }
+
+  function boardGroups(cs) {
+    const groups = [];
+    cs.forEach(function (c, i) {
+      const key = boardKey(c);
+      let g = groups.find(function (x) { return x.key === key; });
+      if (!g) {
+        g = {key: key, label: c.dataset + (c.split ? " (" + c.split + " split)" : ""), refs: [], index: []};
+        groups.push(g);
+      }
+      g.refs.push(c.ref);
+      g.index.push(i);
+    });
+    return groups;
+  }
+
   function renderCompare(main) {
     const found = state.compare.filter(function (r) { return byRef.has(r); });
     const missing = state.compare.filter(function (r) { return !byRef.has(r); });
@@ -696,17 +730,29 @@
         const s = c.selection || {};
         return s.metric ? s.metric + " " + fmtMetric(s.value) + " (" + s.split + ")" : "";
       }));
+      const groups = boardGroups(cs);
+      if (groups.length > 1) {
+        parts.splice(1, 0, el("p", {class: "note", id: "compare-note", role: "note"},
+          "These checkpoints were evaluated on different datasets (" + groups.map(function (g) {
+            return g.label + ": " + g.refs.join(", ");
+          }).join("; ") + "). Their metrics are not comparable across datasets, so a best value is marked only " +
+          "within each dataset."));
+      }
       const names = [];
       D.metrics.forEach(function (m) { if (cs.some(function (c) { return c.metrics && m.name in c.metrics; })) names.push(m.name); });
       cs.forEach(function (c) { Object.keys(c.metrics || {}).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
       names.forEach(function (n) {
         const vals = cs.map(function (c) { return (c.metrics || {})[n]; });
-        const nums = vals.filter(function (v) { return typeof v === "number"; });
-        const best = nums.length > 1 ? (higher(n) ? Math.max.apply(null, nums) : Math.min.apply(null, nums)) : null;
+        const bestIn = new Map();  // group key -> its best value of n (only where the group has two values or more)
+        groups.forEach(function (g) {
+          const nums = g.index.map(function (i) { return vals[i]; }).filter(function (v) { return typeof v === "number"; });
+          if (nums.length > 1) bestIn.set(g.key, higher(n) ? Math.max.apply(null, nums) : Math.min.apply(null, nums));
+        });
         const tr = el("tr", {class: "metric", "data-field": "metric:" + n}, [el("th", {scope: "row"},
           [n, el("span", {class: "dir"}, higher(n) ? " ↑" : " ↓")])]);
         vals.forEach(function (v, i) {
-          tr.appendChild(el("td", {class: "num" + (best !== null && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, fmtMetric(v)));
+          const best = bestIn.get(boardKey(cs[i]));
+          tr.appendChild(el("td", {class: "num" + (best !== undefined && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, fmtMetric(v)));
         });
         body.appendChild(tr);
       });
