@@ -65,6 +65,12 @@ def test_stage_and_release_names_resolve_everywhere(released):
     assert r.code == 1 and "no release of alpha is in stage 'staging' (its stages: prod)" in r.err
 
 
+def test_versions_lists_releases_not_stage_tags(released):
+    found = {(v["name"], v["kind"]) for v in json.loads(run_zoo("versions", "--format", "json", cwd=released).out)}
+    assert {("alpha@v1.0.0", "release"), ("alpha@v1.1.0", "release")} <= found
+    assert not any("#" in name for name, _ in found)
+
+
 def test_history_names_who_when_and_the_holder_at_a_date(released):
     data = json.loads(run_zoo("history", "alpha", "--format", "json", cwd=released).out)
     actions = [(e["action"], e["version"], e["stage"], e["checkpoint"]) for e in data["events"]]

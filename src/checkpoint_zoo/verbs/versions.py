@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .. import layout
 from ..catalog import contract, rules, table
 from ..catalog.records import parse_results
+from ..catalog.releases import TagRecord, parse_event
 from ..errors import ZooError
 from ..utils.gitcmd import run as git
 from ..workspace.revision import RevisionSource
@@ -107,7 +109,7 @@ class ZooVersion:
     """A branch or tag holding a zoo."""
 
     name: str
-    kind: str          # branch or tag
+    kind: str          # branch, tag, or release (a GTO tag MODEL@vX.Y.Z: one model's release, `zoo release`)
     commit: str
     date: str          # committer date, ISO-8601
     models: int
@@ -123,7 +125,8 @@ class ZooVersion:
 
 
 def versions(root: Path) -> list[ZooVersion]:
-    """Every local branch and tag whose commit holds a zoo, newest first."""
+    """Every local branch and tag whose commit holds a zoo, newest first. GTO's stage tags (``MODEL#prod#3``)
+    are not versions of the zoo (``zoo history MODEL`` lists them); its release tags are, of kind ``release``."""
     fmt = "%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:iso-strict)%00%(*committerdate:iso-strict)"
     out = git(root, "for-each-ref", f"--format={fmt}", operands=("refs/heads", "refs/tags")).stdout.decode()
     found = []
@@ -132,6 +135,10 @@ def versions(root: Path) -> list[ZooVersion]:
         commit, date = (peeled, peeled_date) if peeled else (obj, date)
         kind = "tag" if ref.startswith("refs/tags/") else "branch"
         name = ref.split("/", 2)[2]
+        event = parse_event(TagRecord(name, commit, "", datetime.now(), "")) if kind == "tag" else None
+        if event is not None and event.kind != "release":
+            continue
+        kind = "release" if event is not None else kind
         data = git(root, "cat-file", "blob", operands=(f"{commit}:{layout.TABLE_PATH}",), end="--end-of-options",
                    check=False)
         if data.returncode != 0:
