@@ -40,9 +40,8 @@ def message(verb: str, error: BaseException) -> str:
         return f"zoo {verb}: {error}"
     extra = missing_extra(error)
     if extra is not None:
-        assert isinstance(error, ModuleNotFoundError)
-        return (f"zoo {verb}: needs {error.name.split('.')[0]}, which this install lacks: "
-                f"pip install 'checkpoint-zoo[{extra}]'")
+        package = str(getattr(error, "name", "")).split(".")[0]
+        return f"zoo {verb}: needs {package}, which this install lacks: pip install 'checkpoint-zoo[{extra}]'"
     return f"zoo {verb}: unexpected {type(error).__name__}: {error} (rerun with --traceback and report it)"
 
 
