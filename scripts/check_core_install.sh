@@ -38,6 +38,9 @@ fi
 grep -q "needs torch, which this install lacks: pip install 'checkpoint-zoo\[torch\]'" "$work/err.txt" || {
   echo "core install: zoo export without torch said: $(cat "$work/err.txt")" >&2; exit 1; }
 [ "$(wc -l <"$work/err.txt")" -eq 1 ]
+# a team's own zoo, started with the core install alone
+"$zoo" init "$work/team-zoo" --remote "$work/team-remote" >/dev/null
+(cd "$work/team-zoo" && "$zoo" ls >/dev/null && "$zoo" validate >/dev/null)
 core_mb=$(du -sm "$work/core" | cut -f1)
 full_mb=$(du -sm "$project/.venv" | cut -f1)
 echo "core install ok: ${core_mb} MB in ${seconds} s (the full .venv: ${full_mb} MB; core/full $(( 100 * core_mb / full_mb )) %)"

@@ -42,7 +42,21 @@ def compose(root: Path, overrides: list[str] | None = None) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True)
     if not isinstance(data, dict):
         raise ZooError(f"{conf / 'config.yaml'}: must compose to a mapping of sections")
+    if "package" in data:  # a zoo made by `zoo init`: its stages re-run when the installed package changes
+        data["package"] = package_identity()
     return data
+
+
+def package_identity() -> dict[str, str]:
+    """The installed package's version and a sha256 over its code (every module), for params.yaml."""
+    from .utils.version import __version__
+
+    base = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted(base.rglob("*.py")):
+        if "__pycache__" not in p.parts:
+            h.update(p.relative_to(base).as_posix().encode() + b"\0" + p.read_bytes())
+    return {"version": __version__, "code": h.hexdigest()}
 
 
 def check_conf_resolvers(root: Path) -> None:

@@ -29,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     zoo = None
     try:
+        if args.verb == "init":  # there is no zoo to open yet
+            return args.run(None, args)
         from ..api import Zoo
 
         zoo = Zoo(args.repo, rev=getattr(args, "rev", None), remote=getattr(args, "remote", None),

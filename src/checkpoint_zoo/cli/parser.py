@@ -16,6 +16,7 @@ from .commands import (
     commit,
     diff,
     export,
+    init,
     lineage,
     ls,
     merge_setup,
@@ -32,7 +33,7 @@ from .commands import (
 )
 
 COMMANDS: tuple[ModuleType, ...] = (ls, pull, lineage, add, export, push, commit, rm, verify, validate, registries, versions,
-                                    release, serve, diff, merge_setup, remote)
+                                    release, serve, diff, merge_setup, remote, init)
 
 GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("-C", "--repo"), dict(help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")),

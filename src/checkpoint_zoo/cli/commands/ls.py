@@ -41,7 +41,9 @@ def _unmatched(zoo, patterns) -> int:
     import fnmatch
 
     if not patterns:
-        echo("zoo ls: no checkpoint matches these filters", file=sys.stderr)
+        empty = not zoo.select((), all_steps=True)
+        echo("zoo ls: the zoo has no checkpoints yet (`zoo add` one)" if empty
+             else "zoo ls: no checkpoint matches these filters", file=sys.stderr)
         return 0
     models = sorted({r["model"] for r in zoo.select(())})
     for pattern in patterns:
