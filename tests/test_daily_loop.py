@@ -1,0 +1,147 @@
+"""A team's daily loop without surprises (issue 28, items 1-4): `zoo commit` commits only what teammates can
+pull, the in-repo remote takes no large checkpoint by accident, `zoo serve` caches truthfully, and `zoo verify`
+in a partial clone reads as success. Real git + DVC zoos, the real `zoo` entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import add_args, git, register_arch, run_zoo, snapshot, write_safetensors
+
+
+def _head(root: Path) -> str:
+    return git("rev-parse", "HEAD", cwd=root).strip()
+
+
+def _one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# ---- 1. zoo commit commits only what teammates can pull -------------------------------------------------
+
+
+def test_commit_refuses_checkpoints_not_on_the_remote_and_push_fixes_it(empty_zoo, tmp_path):
+    for step in (1, 2):
+        src = write_safetensors(tmp_path / f"g{step}.safetensors", seed=step)
+        assert run_zoo(*add_args(src, "gamma", str(step)), cwd=empty_zoo).code == 0
+    head = _head(empty_zoo)
+    r = run_zoo("commit", "-m", "Add gamma", cwd=empty_zoo)
+    assert r.code == 1, r
+    line = _one_line(r.err)
+    assert "gamma@1, gamma@2: not on remote 'local'" in line and "zoo commit --push" in line, line
+    assert _head(empty_zoo) == head, "a refused commit committed"
+
+    r = run_zoo("commit", "--push", "-m", "Add gamma", cwd=empty_zoo)
+    assert r.code == 0, r.err
+    assert _head(empty_zoo) != head and git("status", "--porcelain", cwd=empty_zoo) == ""
+
+    # zoo rm writes a new folder manifest: teammates pulling gamma@2 need it on the remote too
+    assert run_zoo("rm", "gamma@1", cwd=empty_zoo).code == 0
+    r = run_zoo("commit", "-m", "Remove gamma@1", cwd=empty_zoo)
+    assert r.code == 1 and "gamma (folder manifest): not on remote 'local'" in _one_line(r.err), r
+    assert run_zoo("commit", "--push", "-m", "Remove gamma@1", cwd=empty_zoo).code == 0
+
+    clone = tmp_path / "teammate"
+    subprocess.run(["git", "clone", "-q", str(empty_zoo), str(clone)], check=True)
+    r = run_zoo("pull", "gamma@2", cwd=clone)
+    assert r.code == 0 and "sha256 verified" in r.out, r
+
+
+def test_commit_checks_only_what_it_adds(empty_zoo, tmp_path):
+    """A checkpoint committed earlier without its bytes (--no-check) is not this commit's business; a new one is."""
+    src = write_safetensors(tmp_path / "a.safetensors", seed=1)
+    assert run_zoo(*add_args(src, "alpha", "1"), cwd=empty_zoo).code == 0
+    assert run_zoo("commit", "--no-check", "-m", "Add alpha, not pushed", cwd=empty_zoo).code == 0
+    src = write_safetensors(tmp_path / "b.safetensors", seed=2)
+    assert run_zoo(*add_args(src, "beta", "1"), cwd=empty_zoo).code == 0
+    r = run_zoo("commit", "-m", "Add beta", cwd=empty_zoo)
+    assert r.code == 1 and "beta@1: not on remote" in r.err and "alpha" not in r.err, r
+    assert run_zoo("push", "beta@1", cwd=empty_zoo).code == 0
+    assert run_zoo("commit", "-m", "Add beta", cwd=empty_zoo).code == 0
+    # --replace: other bytes at the same step are a new upload
+    src = write_safetensors(tmp_path / "b2.safetensors", seed=3)
+    assert run_zoo(*add_args(src, "beta", "1", "--replace"), cwd=empty_zoo).code == 0
+    r = run_zoo("commit", "-m", "Replace beta@1", cwd=empty_zoo)
+    assert r.code == 1 and "beta@1: not on remote" in r.err, r
+    assert run_zoo("commit", "--push", "-m", "Replace beta@1", cwd=empty_zoo).code == 0
+
+
+def test_commit_names_the_first_few_and_counts(empty_zoo, tmp_path):
+    for step in range(1, 6):
+        src = write_safetensors(tmp_path / f"d{step}.safetensors", seed=step)
+        assert run_zoo(*add_args(src, "delta", str(step)), cwd=empty_zoo).code == 0
+    r = run_zoo("commit", "-m", "Add delta", cwd=empty_zoo)
+    line = _one_line(r.err)
+    assert r.code == 1 and "delta@1, delta@2, delta@3 and 2 more (5 in all): not on remote" in line, line
+
+
+# ---- 2. no git bloat from the in-repo remote ---------------------------------------------------------------
+
+BIG = 1_500_000  # floats: a 6 MB checkpoint, above the in-repo remote's default 5 MB
+
+
+@pytest.fixture
+def in_repo_zoo(empty_zoo, tmp_path) -> tuple[Path, Path]:
+    """empty_zoo whose default remote is a folder inside the work tree, and a 6 MB checkpoint to add."""
+    assert run_zoo("remote", "add", "intree", ".dvc-remote", "--default", cwd=empty_zoo).code == 0
+    register_arch(empty_zoo, "wide", in_features=BIG, out_features=1, bias=False)
+    git("add", "conf", cwd=empty_zoo)
+    git("commit", "-qm", "in-repo remote, wide arch", cwd=empty_zoo)
+    src = tmp_path / "big.safetensors"
+    from safetensors.numpy import save_file
+
+    save_file({"weight": np.random.default_rng(0).standard_normal((1, BIG)).astype(np.float32)}, str(src))
+    return empty_zoo, src
+
+
+def _add_big(root: Path, src: Path, step: int) -> None:
+    r = run_zoo("add", str(src), "--model", "big", "--step", str(step), "--arch", "wide", "--task",
+                "tabular-classification", "--dataset", "wine", "--license", "MIT", cwd=root)
+    assert r.code == 0, r.err
+
+
+def test_in_repo_remote_refuses_a_large_checkpoint_without_allow(in_repo_zoo):
+    root, src = in_repo_zoo
+    _add_big(root, src, 1)
+    before = snapshot(root)
+    for args in (("push",), ("push", "big@1"), ("commit", "--push", "-m", "Add big")):
+        r = run_zoo(*args, cwd=root)
+        assert r.code == 1, (args, r)
+        line = _one_line(r.err)
+        assert "big@1 (6.0 MB): above the 5 MB limit of remote 'intree'" in line, line
+        assert "zoo remote add" in line and "--allow-in-repo" in line and "storage.in_repo_max_mb" in line, line
+        assert snapshot(root) == before, args
+        assert not (root / ".dvc-remote").exists()
+    r = run_zoo("commit", "--push", "--allow-in-repo", "-m", "Add big", cwd=root)
+    assert r.code == 0, r.err
+    assert any(f.startswith(".dvc-remote/") for f in git("show", "--name-only", "HEAD", cwd=root).split())
+    # once stored there, it no longer blocks a plain push
+    assert run_zoo("push", cwd=root).code == 0
+
+
+def test_in_repo_limit_is_read_from_params(in_repo_zoo):
+    root, src = in_repo_zoo
+    _add_big(root, src, 1)
+    params = root / "params.yaml"
+    params.write_text("storage:\n  in_repo_max_mb: 10\n")
+    r = run_zoo("push", cwd=root)
+    assert r.code == 0, r.err
+    params.write_text("storage:\n  in_repo_max_mb: lots\n")
+    r = run_zoo("push", cwd=root)
+    assert r.code == 1 and "params.yaml storage.in_repo_max_mb: 'lots' is not a number" in _one_line(r.err), r
+
+
+def test_a_remote_outside_the_tree_takes_any_size(in_repo_zoo, tmp_path):
+    root, src = in_repo_zoo
+    _add_big(root, src, 1)
+    assert run_zoo("remote", "default", "local", cwd=root).code == 0
+    r = run_zoo("commit", "--push", "-m", "Add big", cwd=root)
+    assert r.code == 0, r.err
+    assert not (root / ".dvc-remote").exists()
+    assert json.loads(json.dumps(r.out)) and "committed" in r.out
