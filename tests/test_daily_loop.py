@@ -145,3 +145,30 @@ def test_a_remote_outside_the_tree_takes_any_size(in_repo_zoo, tmp_path):
     assert r.code == 0, r.err
     assert not (root / ".dvc-remote").exists()
     assert json.loads(json.dumps(r.out)) and "committed" in r.out
+
+
+# ---- 4. zoo verify in a partial clone -----------------------------------------------------------------------
+
+
+def test_verify_in_a_partial_clone_reports_not_pulled_as_information(fresh_clone):
+    assert run_zoo("pull", "beta", cwd=fresh_clone).code == 0
+    r = run_zoo("verify", cwd=fresh_clone)
+    assert r.code == 0, r
+    line = _one_line(r.out)  # no line per file not pulled: only the count
+    assert line.startswith("1 ok, 0 mismatched, 2 missing (not pulled here: 2 checkpoint(s)") and "--all" in line, line
+
+    r = run_zoo("verify", "--all", cwd=fresh_clone)
+    assert r.code == 1 and "alpha@10" in r.out and "alpha@20" in r.out and "2 missing" in r.out, r
+    assert "not pulled here" not in r.out
+    r = run_zoo("verify", "--present-only", cwd=fresh_clone)
+    assert r.code == 0 and r.out.strip() == "1 ok, 0 mismatched, 0 missing", r
+    r = run_zoo("verify", "alpha@10", cwd=fresh_clone)  # a checkpoint named must be here
+    assert r.code == 1 and "not pulled: zoo pull alpha@10" in r.out, r
+    r = run_zoo("verify", "-v", cwd=fresh_clone)
+    assert r.code == 0 and sum(line.startswith("missing ") for line in r.out.splitlines()) == 2, r
+
+    beta = next((fresh_clone / "zoo/checkpoints/beta").glob("*.safetensors"))
+    beta.chmod(0o644)
+    beta.write_bytes(b"\0" * beta.stat().st_size)
+    r = run_zoo("verify", cwd=fresh_clone)  # a damaged file is still a failure
+    assert r.code == 1 and "mismatch" in r.out and "beta@5" in r.out, r
