@@ -172,3 +172,70 @@ def test_verify_in_a_partial_clone_reports_not_pulled_as_information(fresh_clone
     beta.write_bytes(b"\0" * beta.stat().st_size)
     r = run_zoo("verify", cwd=fresh_clone)  # a damaged file is still a failure
     assert r.code == 1 and "mismatch" in r.out and "beta@5" in r.out, r
+
+
+# ---- 3. true HTTP caching in zoo serve -------------------------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_serve_caches_content_addressed_urls_for_good_and_revalidates_the_others(small_zoo, tmp_path):
+    import time
+
+    from test_serve import Server
+
+    rows = {f"{r['model']}@{r['step']}": r for r in _table(small_zoo)}
+    old = rows["alpha@10"]["sha256"]
+    s = Server(small_zoo)
+    try:
+        [entry] = s.json("/api/models/alpha/checkpoints/10")["files"]
+        assert entry["url"] == f"/files/by-sha256/{old}/step-00000010.safetensors", entry
+        code, headers, body = s.get(entry["url"])
+        assert code == 200 and _sha(body) == old, body[:200]
+        assert headers["cache-control"] == "public, max-age=31536000, immutable" and headers["etag"] == f'"{old}"'
+        assert "last-modified" not in headers
+        assert s.get(f"/files/by-sha256/{old}")[2] == body
+        for etag in (f'"{old}"', f'W/"{old}"', f'"{"0" * 64}", "{old}"', "*"):
+            code, headers, body304 = s.get(entry["url"], {"If-None-Match": etag})
+            assert code == 304 and body304 == b"" and headers["etag"] == f'"{old}"', (etag, code)
+        code, headers, tail = s.get(entry["url"], {"Range": "bytes=10-", "If-Range": f'"{old}"'})
+        assert code == 206 and tail == body[10:], code
+        code, _, whole = s.get(entry["url"], {"Range": "bytes=10-", "If-Range": f'"{"0" * 64}"'})
+        assert code == 200 and whole == body  # the client's copy is of other bytes: the whole file
+        for bad in (f"/files/by-sha256/{'0' * 64}", f"/files/by-sha256/{old}/other.safetensors",
+                    "/files/by-sha256/not-a-sha", f"/files/by-sha256/{old.upper()}"):
+            assert s.get(bad)[0] == 404, bad
+
+        # /files/MODEL/STEP names whatever the table says now: revalidated on every use
+        code, headers, body = s.get("/files/alpha/10")
+        assert code == 200 and headers["cache-control"] == "no-cache" and headers["etag"] == f'"{old}"'
+        assert s.get("/files/alpha/10", {"If-None-Match": f'"{old}"'})[0] == 304
+        code, headers, tail = s.get("/files/alpha/10", {"Range": "bytes=5-", "If-Range": f'"{old}"'})
+        assert code == 206 and tail == body[5:]
+
+        src = write_safetensors(tmp_path / "new.safetensors", seed=99)
+        assert run_zoo(*add_args(src, "alpha", "10", "--replace"), cwd=small_zoo).code == 0
+        new = _sha(src.read_bytes())
+        time.sleep(2.5)  # the server reuses an open zoo for 2 s
+        code, headers, body = s.get("/files/alpha/10", {"If-None-Match": f'"{old}"'})
+        assert code == 200 and _sha(body) == new and headers["etag"] == f'"{new}"', code
+        code, _, _ = s.get("/files/alpha/10", {"Range": "bytes=5-", "If-Range": f'"{old}"'})
+        assert code == 200  # a resume of the old bytes gets the new file whole, never a splice
+        [entry] = s.json("/api/models/alpha/checkpoints/10")["files"]
+        assert entry["url"] == f"/files/by-sha256/{new}/step-00000010.safetensors"
+        assert s.get(f"/files/by-sha256/{old}")[0] == 404  # never other bytes: gone from the table, gone here
+        r = s.request("HEAD", entry["url"])
+        assert r.status == 200 and r.read() == b"" and r.getheader("etag") == f'"{new}"'
+    finally:
+        s.stop()
+
+
+def _table(root: Path) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO((root / "zoo/checkpoints.csv").read_text())))
