@@ -391,7 +391,7 @@ async def download(server: ZooServer, request: Request) -> Response:
             shown = ", ".join(sorted(files))
             raise HttpError(404, f"{entry['ref']} is a folder checkpoint; name one of its files: "
                                  f"/files/{entry['model']}/{entry['step']}/FILE with FILE one of {shown}")
-        name, sha = wanted, files[wanted]
+        name, sha = str(wanted), files[wanted]
     else:
         name, sha = Path(entry["path"]).name, entry["sha256"]
         if wanted is not None and wanted != name:
