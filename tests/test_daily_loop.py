@@ -239,3 +239,24 @@ def _table(root: Path) -> list[dict[str, str]]:
     import io
 
     return list(csv.DictReader(io.StringIO((root / "zoo/checkpoints.csv").read_text())))
+
+
+def test_readme_recipe_add_repro_commit_push_reaches_a_teammate(tmp_path):
+    """README's recipe, verbatim, in a clone of this repository (whose default remote is the in-repo one)."""
+    from conftest import PROJECT, repro
+
+    root = tmp_path / "me"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(root)], check=True)
+    src = write_safetensors(tmp_path / "wine.safetensors", seed=42)
+    assert run_zoo(*add_args(src, "wine-recipe", "3"), cwd=root).code == 0
+    repro(root)
+    r = run_zoo("commit", "--push", "-m", "Add wine-recipe@3", cwd=root)
+    assert r.code == 0, r.err
+    assert any(f.startswith(".dvc-remote/") for f in r.out.split()), r.out  # the objects travel in git
+    assert git("status", "--porcelain", cwd=root) == ""
+    mate = tmp_path / "mate"
+    subprocess.run(["git", "clone", "-q", str(root), str(mate)], check=True)
+    r = run_zoo("pull", "wine-recipe@3", cwd=mate)
+    assert r.code == 0 and "sha256 verified" in r.out, r
+    r = run_zoo("verify", cwd=mate)
+    assert r.code == 0 and "not pulled here" in r.out, r
