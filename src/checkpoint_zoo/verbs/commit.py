@@ -101,38 +101,48 @@ def ensure_pushed(zoo: Facade, *, push: bool = False, allow_in_repo: bool = Fals
     changed, folders = changed_since_head(zoo)
     if not changed and not folders:
         return
-    parts = [part for row in changed for part in _parts(ws, row)]
+    parts = [part for row in changed for part in _parts(row)]
     missing, lacking = ws.store.missing_on_remote(parts, folders=folders)
     if (missing or lacking) and push:
         refs = {p.ref for p in missing}
         push_rows(ws, [r for r in changed if f"{r['model']}@{r['step']}" in refs], allow_in_repo=allow_in_repo,
                   named=False, folders=lacking)
         missing, lacking = ws.store.missing_on_remote(parts, folders=folders)
-    if missing or lacking:
-        names = list(dict.fromkeys([p.ref for p in missing] + [f"{Path(f).name} (folder manifest)" for f in lacking
-                                                              if not any(p.path.startswith(f + "/") for p in missing)]))
-        more = f" and {len(names) - 3} more ({len(names)} in all)" if len(names) > 3 else ""
-        fix = ("they are not in this clone's cache either, so pushing cannot help; pull or add them again"
-               if push else "run `zoo commit --push -m MESSAGE` to push them, then commit")
-        raise NotPushedError(f"{', '.join(names[:3])}{more}: not on {ws.store.describe_remote(None)} (the default), "
-                             f"so teammates could not pull what this commit adds; {fix}; nothing was committed")
+    if not missing and not lacking:
+        return
+    names = _missing_names(missing, lacking)
+    more = f" and {len(names) - 3} more ({len(names)} in all)" if len(names) > 3 else ""
+    fix = ("they are not in this clone's cache either, so pushing cannot help; pull or add them again" if push
+           else "run `zoo commit --push -m MESSAGE` to push them, then commit")
+    raise NotPushedError(f"{', '.join(names[:3])}{more}: not on {ws.store.describe_remote(None)} (the default), "
+                         f"so teammates could not pull what this commit adds; {fix}; nothing was committed")
+
+
+def _missing_names(missing: list[Part], lacking: list[str]) -> list[str]:
+    """How the refusal names what is missing: each checkpoint once, and a folder manifest only when no
+    checkpoint of its folder is named already."""
+    named = [p.ref for p in missing]
+    for folder in lacking:
+        if not any(p.path.startswith(folder + "/") for p in missing):
+            named.append(f"{Path(folder).name} (folder manifest)")
+    return list(dict.fromkeys(named))
 
 
 def changed_since_head(zoo: Facade) -> tuple[list[Row], list[str]]:
     """The rows added or replaced since HEAD (new files, other bytes, a new training state), and the model
-    folders (still holding checkpoints) whose tracking file changed since HEAD."""
+    folders (still holding checkpoints) whose tracking file changed since HEAD; with no HEAD yet, every row
+    and folder."""
     from ..catalog.table import parse_csv
 
     ws = zoo.workspace
     rows = ws.rows()
-    head = gitcmd.run(zoo.root, "show", f"HEAD:{layout.TABLE_PATH}", check=False, timeout=None)
-    before = {(r["model"], r["step"]): _identity(r) for r in parse_csv(head.stdout, problems=[])} \
-        if head.returncode == 0 else {}
-    changed = [r for r in rows if before.get((r["model"], r["step"])) != _identity(r)]
     live = sorted({str(Path(r["path"]).parent) for r in rows})
-    has_head = gitcmd.run(zoo.root, "rev-parse", "--verify", "-q", "HEAD", check=False, timeout=None).returncode == 0
-    if not has_head:
-        return changed, live
+    if gitcmd.run(zoo.root, "rev-parse", "--verify", "-q", "HEAD", check=False, timeout=None).returncode != 0:
+        return rows, live
+    head = gitcmd.run(zoo.root, "show", f"HEAD:{layout.TABLE_PATH}", check=False, timeout=None)
+    old = parse_csv(head.stdout, problems=[]) if head.returncode == 0 and head.stdout.strip() else []
+    before = {(r["model"], r["step"]): _identity(r) for r in old}
+    changed = [r for r in rows if before.get((r["model"], r["step"])) != _identity(r)]
     diff = _git(zoo, "diff", "--name-only", "-z", "HEAD", operands=(layout.CHECKPOINTS_DIR,)).split("\0")
     new = _git(zoo, "ls-files", "-o", "-z", "--exclude-standard", operands=(layout.CHECKPOINTS_DIR,)).split("\0")
     touched = {p for p in diff + new if p}
@@ -144,7 +154,7 @@ def _identity(row: Row) -> tuple[str, str, str]:
     return row.get("sha256", ""), row.get("files", ""), row.get("state_sha256", "")
 
 
-def _parts(ws, row: Row) -> list[Part]:
+def _parts(row: Row) -> list[Part]:
     """A checkpoint's files as store parts, with its training state when it has one."""
     out = [Part(path, sha, row["model"], row["step"]) for path, sha in rules.parts(row)]
     if row.get("state_sha256"):
