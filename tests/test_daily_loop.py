@@ -260,3 +260,28 @@ def test_readme_recipe_add_repro_commit_push_reaches_a_teammate(tmp_path):
     assert r.code == 0 and "sha256 verified" in r.out, r
     r = run_zoo("verify", cwd=mate)
     assert r.code == 0 and "not pulled here" in r.out, r
+
+
+def test_commit_asks_an_s3_remote_without_downloading(empty_zoo, tmp_path):
+    """On S3 the check is one HEAD per new object (no GET of any object); --push uploads exactly those."""
+    from s3_server import MotoServer
+
+    s3 = MotoServer(tmp_path / "moto")
+    try:
+        env = s3.env
+        r = run_zoo("remote", "add", "s3", "s3://zoo/daily", "--endpoint", s3.endpoint, "--default", cwd=empty_zoo,
+                    env=env)
+        assert r.code == 0, r.err
+        for step in (1, 2):
+            src = write_safetensors(tmp_path / f"s{step}.safetensors", seed=step)
+            assert run_zoo(*add_args(src, "sigma", str(step)), cwd=empty_zoo).code == 0
+        s3.clear_log()
+        r = run_zoo("commit", "-m", "Add sigma", cwd=empty_zoo, env=env)
+        assert r.code == 1 and "sigma@1, sigma@2: not on remote 's3'" in _one_line(r.err), r
+        asked = s3.requests()
+        assert asked and not any(q.is_object_get or q.is_object_put for q in asked), asked
+        r = run_zoo("commit", "--push", "-m", "Add sigma", cwd=empty_zoo, env=env)
+        assert r.code == 0, r.err
+        assert len(s3.keys("daily/")) == 3  # two checkpoints and the folder manifest
+    finally:
+        s3.stop()
