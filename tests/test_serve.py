@@ -153,7 +153,7 @@ def test_model_checkpoint_leaderboard_and_versions(served):
     assert ckpt["sha256"] == mine[-1]["sha256"]
     assert ckpt["files"] == [{"name": Path(mine[-1]["path"]).name, "size_bytes": int(mine[-1]["size_bytes"]),
                               "sha256": mine[-1]["sha256"],
-                              "url": f"/files/{MODEL}/{step}/{Path(mine[-1]['path']).name}"}]
+                              "url": f"/files/by-sha256/{mine[-1]['sha256']}/{Path(mine[-1]['path']).name}"}]
     assert "7" not in {r["step"] for r in mine}  # so /checkpoints/7 below is a step the model lacks
     for path in ("/api/models/nope", f"/api/models/{MODEL}/checkpoints/7", f"/api/models/{MODEL}/checkpoints/0{step}",
                  f"/api/models/{MODEL.upper()}"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, git, isolate
 
-from checkpoint_zoo.errors import IntegrityError, NotPushedError, StorageError
+from checkpoint_zoo.errors import IntegrityError, NotPushedError, RemoteConfigError, StorageError
 from checkpoint_zoo.storage import open_store
 from checkpoint_zoo.storage.base import Part, Placed
 
@@ -209,6 +209,35 @@ def test_place_false_leaves_the_workspace_untouched(harness):
     store.materialize(parts)
     [placed] = store.materialize([labelled], place=False)
     assert placed.status == "present" and placed.path == store.root / parts[0].path
+
+
+def test_missing_on_remote_names_what_a_pull_would_not_find(harness):
+    store = harness.store
+    parts = write_parts(store, 11, 12)
+    assert store.missing_on_remote(parts) == (parts, [FOLDER] if isinstance(harness, DvcHarness) else [])
+    store.push([parts[0].path], folders=[FOLDER])
+    assert store.missing_on_remote(parts) == ([parts[1]], [])
+    assert store.missing_on_remote(parts[:1]) == ([], [])
+    store.push([parts[1].path])
+    assert store.missing_on_remote(parts, folders=[FOLDER]) == ([], [])
+    drop_local(store, parts)  # a clone with nothing pulled asks the same question and gets the same answer
+    assert store.missing_on_remote(parts) == ([], [])
+    with pytest.raises(RemoteConfigError, match="'nowhere' is not configured"):
+        store.missing_on_remote(parts, remote="nowhere")
+
+
+def test_missing_on_remote_downloads_no_checkpoint(harness):
+    store = harness.store
+    [part] = write_parts(store, 13)
+    store.push([part.path], folders=[FOLDER])
+    drop_local(store, [part])
+    manifest = store.manifest_object(FOLDER)
+    if manifest is not None:  # a store that keeps a folder record learns the object's name from the remote's
+        manifest.unlink()
+    assert store.missing_on_remote([part]) == ([], [])
+    assert store.cached(part.path) is None and not (store.root / part.path).exists()
+    harness.damage_remote(part.path)  # an existence check, not a verification: other bytes still count as there
+    assert store.missing_on_remote([part]) == ([], [])
 
 
 def test_untrack_forgets_the_folder(harness):

@@ -2,7 +2,8 @@
 
 Routes (``?rev=`` on each: a branch, tag or commit; default the server's ``--rev``, else the working tree):
 ``/api/models``, ``/api/models/{model}``, ``/api/models/{model}/checkpoints/{step}``, ``/api/leaderboard``,
-``/api/versions``, ``/files/{model}/{step}[/{file}]``, and the page (``/``, ``/app.js``, ``/style.css``,
+``/api/versions``, ``/files/{model}/{step}[/{file}]`` (revalidated: ``no-cache`` + ETag),
+``/files/by-sha256/{sha256}[/{name}]`` (content-addressed: ``immutable``), and the page (``/``, ``/app.js``, ``/style.css``,
 ``/data.js``). Nothing writes to the zoo; every method but GET and HEAD gets 405.
 """
 
@@ -15,10 +16,11 @@ from collections.abc import Iterable
 from itertools import chain
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -48,7 +50,18 @@ class HttpError(Exception):
 
 
 class _Download(FileResponse):
+    """A verified file. Its validator is the ETag (the sha256) alone: the file's mtime is that of a cache
+    copy in this clone, not of the bytes at the URL, so no Last-Modified is sent and ``If-Range`` is
+    compared with the ETag only."""
+
     chunk_size = 1024 * 1024  # 64 KiB (Starlette's default) costs a quarter of the throughput on loopback
+
+    def set_stat_headers(self, stat_result) -> None:
+        super().set_stat_headers(stat_result)
+        del self.headers["last-modified"]
+
+    def _should_use_range(self, http_if_range: str) -> bool:
+        return http_if_range == self.headers.get("etag")
 
 
 class ZooServer:
@@ -237,22 +250,24 @@ def _entry(snap: Snapshot, model: str, step_text: str) -> dict:
     return snap.by_ref[ref]
 
 
-def _files(entry: dict) -> list[dict]:
+def _files(entry: dict, rev: str | None = None) -> list[dict]:
     """The checkpoint's files: its one file, or each file of a folder checkpoint (their sizes are not recorded
-    one by one: ``size_bytes`` of the checkpoint is their total)."""
+    one by one: ``size_bytes`` of the checkpoint is their total). Each links to its content-addressed URL,
+    which caches for good (``/files/MODEL/STEP`` can change with ``--replace``)."""
     if entry.get("files"):
-        return [{"name": name, "size_bytes": None, "sha256": sha, "url": f"/files/{entry['model']}/{entry['step']}/{name}"}
+        return [{"name": name, "size_bytes": None, "sha256": sha, "url": sha256_url(sha, name, rev)}
                 for name, sha in sorted(entry["files"].items())]
     name = Path(entry["path"]).name
     return [{"name": name, "size_bytes": entry["size_bytes"], "sha256": entry["sha256"],
-             "url": f"/files/{entry['model']}/{entry['step']}/{name}"}]
+             "url": sha256_url(entry["sha256"], name, rev)}]
 
 
 def get_checkpoint(server: ZooServer, request: Request) -> Response:
     """``GET /api/models/{model}/checkpoints/{step}``: one checkpoint, its files and lineage."""
     snap = server.snapshot(request)
     entry = _entry(snap, request.path_params["model"], request.path_params["step"])
-    return _json({**entry, "files": _files(entry), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
+    rev = snap.rev if snap.rev != server.default_rev else None
+    return _json({**entry, "files": _files(entry, rev), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
                   "commit": snap.commit})
 
 
@@ -298,9 +313,91 @@ def list_versions(server: ZooServer, request: Request) -> Response:
 # ---- downloads ---------------------------------------------------------------------------------------------
 
 
+# /files/MODEL/STEP names whatever bytes the table gives that checkpoint now (``--replace`` changes them): it is
+# revalidated on every use (a 304 costs no read of the file). /files/by-sha256/SHA names one content forever.
+MUTABLE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def sha256_url(sha: str, name: str, rev: str | None = None) -> str:
+    """The content-addressed URL of a file (``?rev=`` when only that revision's table names it)."""
+    return f"/files/by-sha256/{sha}/{quote(name)}" + (f"?{urlencode({'rev': rev})}" if rev else "")
+
+
+def _not_modified(request: Request, etag: str, cache: str) -> Response | None:
+    """304 when ``If-None-Match`` names the current ETag (or ``*``), before any file is opened."""
+    wanted = request.headers.get("if-none-match")
+    if wanted is None:
+        return None
+    tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache})
+    return None
+
+
+async def _send_verified(server: ZooServer, request: Request, snap: Snapshot, entry: dict, name: str, sha: str,
+                         cache: str) -> Response:
+    """The verified bytes of one file of a checkpoint, or 304 if the client holds them."""
+    etag = f'"{sha}"'
+    unchanged = _not_modified(request, etag, cache)
+    if unchanged is not None:
+        return unchanged
+    try:
+        path = await run_in_threadpool(server.zoo(snap.rev).verified_file, entry["ref"], None,
+                                       name if entry.get("files") else None)
+    except (MissingFileError, CheckpointNotFoundError) as e:
+        raise HttpError(404, str(e)) from None
+    except IntegrityError as e:
+        raise HttpError(502, str(e)) from None
+    except ZooError as e:
+        raise HttpError(503, str(e)) from None
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Checkpoint-Sha256": sha}
+    return _Download(path, media_type="application/octet-stream", filename=name, headers=headers)
+
+
+_BY_SHA: dict[int, tuple[Snapshot, dict[str, list[tuple[dict, str]]]]] = {}
+_BY_SHA_LOCK = threading.Lock()
+
+
+def _by_sha(snap: Snapshot) -> dict[str, list[tuple[dict, str]]]:
+    """sha256 -> every (checkpoint entry, file name) of a snapshot's table with those bytes, built once per
+    snapshot (the last few kept)."""
+    with _BY_SHA_LOCK:
+        held = _BY_SHA.get(id(snap))
+        if held is not None and held[0] is snap:
+            return held[1]
+    found: dict[str, list[tuple[dict, str]]] = {}
+    for entry in snap.entries:
+        for name, sha in (entry.get("files") or {Path(entry["path"]).name: entry["sha256"]}).items():
+            found.setdefault(sha, []).append((entry, name))
+    with _BY_SHA_LOCK:
+        while len(_BY_SHA) >= 4:
+            _BY_SHA.pop(next(iter(_BY_SHA)))
+        _BY_SHA[id(snap)] = (snap, found)
+    return found
+
+
+async def download_by_sha256(server: ZooServer, request: Request) -> Response:
+    """``GET /files/by-sha256/{sha256}[/{name}]``: the file with these bytes, whichever checkpoint of the
+    revision's table names it; its bytes can never change, so it is cached for good (``immutable``). ``name``
+    (a name the table gives these bytes) only names the download."""
+    sha = request.path_params["sha256"]
+    snap = await run_in_threadpool(server.snapshot, request)
+    known = (await run_in_threadpool(_by_sha, snap)).get(sha)
+    if not known:
+        raise HttpError(404, f"no file with sha256 {sha[:12]}… in this zoo{' at ' + snap.rev if snap.rev else ''}")
+    wanted = request.path_params.get("name")
+    chosen = next((k for k in known if k[1] == wanted), known[0])
+    if wanted is not None and chosen[1] != wanted:
+        raise HttpError(404, f"sha256 {sha[:12]}… is {chosen[0]['ref']}'s {chosen[1]}, not {wanted[:80]!r}; "
+                             f"use /files/by-sha256/{sha}/{quote(chosen[1])}")
+    return await _send_verified(server, request, snap, chosen[0], chosen[1], sha, IMMUTABLE)
+
+
 async def download(server: ZooServer, request: Request) -> Response:
     """``GET /files/{model}/{step}[/{file}]``: the bytes, verified before the first is sent, with ETag
-    (the sha256), Content-Length and Range."""
+    (the sha256), Content-Length and Range; revalidated on each use (``no-cache``), since ``--replace``
+    changes what this URL names."""
     snap = await run_in_threadpool(server.snapshot, request)
     entry = _entry(snap, request.path_params["model"], request.path_params["step"])
     wanted = request.path_params.get("file")
@@ -310,23 +407,12 @@ async def download(server: ZooServer, request: Request) -> Response:
             shown = ", ".join(sorted(files))
             raise HttpError(404, f"{entry['ref']} is a folder checkpoint; name one of its files: "
                                  f"/files/{entry['model']}/{entry['step']}/FILE with FILE one of {shown}")
-        name, sha = wanted, files[wanted]
+        name, sha = str(wanted), files[wanted]
     else:
         name, sha = Path(entry["path"]).name, entry["sha256"]
         if wanted is not None and wanted != name:
             raise HttpError(404, f"{entry['ref']} has no file {wanted[:80]!r}; its file is {name}")
-    try:
-        path = await run_in_threadpool(server.zoo(snap.rev).verified_file, entry["ref"], None,
-                                       name if files else None)
-    except (MissingFileError, CheckpointNotFoundError) as e:
-        raise HttpError(404, str(e)) from None
-    except IntegrityError as e:
-        raise HttpError(502, str(e)) from None
-    except ZooError as e:
-        raise HttpError(503, str(e)) from None
-    headers = {"ETag": f'"{sha}"', "Cache-Control": "public, max-age=31536000, immutable",
-               "X-Checkpoint-Sha256": sha}
-    return _Download(path, media_type="application/octet-stream", filename=name, headers=headers)
+    return await _send_verified(server, request, snap, entry, name, sha, MUTABLE)
 
 
 # ---- the page -------------------------------------------------------------------------------------------
@@ -384,6 +470,21 @@ def _route(path: str, handler, server: ZooServer) -> Route:
     return Route(path, endpoint, methods=["GET", "HEAD"])
 
 
+class _Sha256(Convertor):
+    """A lower-case hex sha256 path segment: anything else falls through to ``/files/{model}/{step}``."""
+
+    regex = "[0-9a-f]{64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("sha256", _Sha256())
+
+
 def create_app(location: str | Path, default_rev: str | None = None) -> Starlette:
     """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL)."""
     server = ZooServer(str(location), default_rev)
@@ -393,6 +494,8 @@ def create_app(location: str | Path, default_rev: str | None = None) -> Starlett
         _route("/api/models/{model}/checkpoints/{step}", get_checkpoint, server),
         _route("/api/leaderboard", leaderboard, server),
         _route("/api/versions", list_versions, server),
+        _route("/files/by-sha256/{sha256:sha256}", download_by_sha256, server),
+        _route("/files/by-sha256/{sha256:sha256}/{name:path}", download_by_sha256, server),
         _route("/files/{model}/{step}", download, server),
         _route("/files/{model}/{step}/{file:path}", download, server),
         _route("/data.js", page_data, server),

@@ -133,6 +133,14 @@ class CheckpointStore(Protocol):
         replaced)."""
         ...
 
+    def missing_on_remote(self, parts: Sequence[Part], *, remote: str | None = None,
+                          folders: Iterable[str] = ()) -> tuple[list[Part], list[str]]:
+        """What a teammate's pull from ``remote`` (default: the default remote) would not find: the parts whose
+        object is not there, or whose model folder's record is not (a store that keeps one on the remote),
+        and the model folders among ``folders`` and the parts' own whose record is not. Asked of the remote
+        by listing or existence checks, never by downloading checkpoint bytes, so a commit can afford it."""
+        ...
+
     # remotes
     def default_remote(self) -> str | None:
         """The remote used when none is named."""

@@ -158,6 +158,13 @@ class MemoryStore:
             objects[oid] = data
         return sent, replaced
 
+    def missing_on_remote(self, parts: Sequence[Part], *, remote: str | None = None,
+                          folders: Iterable[str] = ()) -> tuple[list[Part], list[str]]:
+        """The parts whose object the remote dict lacks; no folder is ever lacking, since the index lives in
+        the tracking file (in git), not on the remote."""
+        objects = self._remote(remote)
+        return [p for p in parts if (oid := self._oid(p.path)) is None or oid not in objects], []
+
     def materialize(self, parts: Sequence[Part], *, remote: str | None = None, jobs: int | None = None,
                     place: bool = True) -> list[Placed]:
         """Verified local copies of these parts (``policy.materialize``)."""

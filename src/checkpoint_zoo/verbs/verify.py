@@ -1,4 +1,8 @@
-"""``zoo verify``: re-hash local files against the table (no stamps trusted); one result per file."""
+"""``zoo verify``: re-hash local files against the table (no stamps trusted); one result per file.
+
+A file that is not pulled is a ``missing`` result, not a failure: whether it matters is the caller's call
+(the CLI counts it only with ``--all`` or for a checkpoint the user named), since a partial clone is the
+normal way to work with a zoo."""
 
 from __future__ import annotations
 

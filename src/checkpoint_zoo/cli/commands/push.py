@@ -11,10 +11,13 @@ def add_parser(subparsers) -> None:
     s.add_argument("refs", nargs="*", metavar="REF")
     s.add_argument("-r", "--remote")
     s.add_argument("-j", "--jobs", type=positive_int, help="uploads at a time (default DVC's: 4 per core)")
+    s.add_argument("--allow-in-repo", action="store_true",
+                   help="store checkpoints above storage.in_repo_max_mb (default 5 MB) in a remote inside the work "
+                        "tree anyway (git then carries them into every clone)")
 
 
 def run(zoo, args) -> int:
-    res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs)
+    res = zoo.push(args.refs, remote=args.remote, jobs=args.jobs, allow_in_repo=args.allow_in_repo)
     echo(f"pushed to remote {res.remote!r}: {res.uploaded} object(s) uploaded (sha256 checked before upload)")
     if res.replaced:
         echo(f"replaced {res.replaced} wrong object(s) on the remote (other bytes at their keys) with the good "

@@ -121,6 +121,11 @@ class Storage:
         """Upload these files' objects and ``folders``' manifests (see ``transfer.push``)."""
         return transfer.push(self, paths, remote, jobs, folders)
 
+    def missing_on_remote(self, parts: Sequence[Part], *, remote: str | None = None,
+                          folders: Iterable[str] = ()) -> tuple[list[Part], list[str]]:
+        """What the remote lacks of these parts and folders (see ``transfer.missing_on_remote``)."""
+        return transfer.missing_on_remote(self, parts, remote, folders)
+
     def materialize(self, parts: Sequence[Part], *, remote: str | None = None, jobs: int | None = None,
                     place: bool = True) -> list[Placed]:
         """Verified local copies of these parts (``policy.materialize``)."""
