@@ -45,7 +45,7 @@ def assert_consistent(root: Path) -> None:
     """validate, verify and dvc status all agree the zoo is whole."""
     r = run_zoo("validate", cwd=root)
     assert r.code == 0, r.out + r.err
-    r = run_zoo("verify", cwd=root)
+    r = run_zoo("verify", "--all", cwd=root)
     assert r.code == 0, r.out + r.err
     st = dvc("status", cwd=root)
     assert st.returncode == 0 and "up to date" in st.stdout, st.stdout + st.stderr

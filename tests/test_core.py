@@ -15,7 +15,7 @@ def test_add_places_tracks_records_and_stages(empty_zoo, tmp_path):
     r = run_zoo("add", str(f), "--model", "m1", "--step", "3", *ADD_ARGS, "--epoch", "1.5",
                 "--tags", "a,b", "--description", "first", "--reported", "accuracy=0.5", cwd=empty_zoo)
     assert r.code == 0, r.err
-    assert "added m1@3" in r.out and "next: dvc repro && zoo push && zoo commit -m 'Add m1@3'" in r.out
+    assert "added m1@3" in r.out and "next: dvc repro && zoo commit --push -m 'Add m1@3'" in r.out
     target = empty_zoo / "zoo/checkpoints/m1/step-00000003.safetensors"
     assert target.read_bytes() == f.read_bytes()
     rows = list(csv.DictReader(io.StringIO((empty_zoo / "zoo/checkpoints.csv").read_text())))
@@ -255,7 +255,7 @@ def test_verify_and_validate_clean_zoo(small_zoo):
 
 def test_verify_reports_missing_in_partial_clone(fresh_clone):
     assert run_zoo("pull", "beta", cwd=fresh_clone).code == 0
-    r = run_zoo("verify", cwd=fresh_clone)
+    r = run_zoo("verify", "--all", cwd=fresh_clone)
     assert r.code == 1 and "2 missing" in r.out and "alpha@10" in r.out
     assert run_zoo("verify", "--present-only", cwd=fresh_clone).code == 0
 

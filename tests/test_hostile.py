@@ -849,7 +849,7 @@ def test_concurrent_adds_all_land(zoo, tmp_path):
         storage.close()
     st = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=zoo, capture_output=True, text=True)
     assert st.returncode == 0 and "up to date" in st.stdout, st.stdout + st.stderr
-    r = zoo_run(zoo, "verify")
+    r = zoo_run(zoo, "verify", "--all")
     assert r.code == 0, r.out + r.err
     assert listing(zoo / INCOMING) == []
 
@@ -914,7 +914,7 @@ def test_killed_add_leaves_valid_table_and_rerun_completes(zoo, big_file, phase)
     assert r.code == 0 and ("added delta@1" in r.out or "nothing to do" in r.out), r
     assert listing(zoo / INCOMING) == [], "the killed run's temp files were not swept"
     assert _row(zoo, "delta@1")["sha256"] == hashlib.sha256(big_file.read_bytes()).hexdigest()
-    r = zoo_run(zoo, "verify")
+    r = zoo_run(zoo, "verify", "--all")
     assert r.code == 0, r.out + r.err
     st = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=zoo, capture_output=True, text=True)
     assert st.returncode == 0 and "up to date" in st.stdout, st.stdout + st.stderr
@@ -948,7 +948,7 @@ def test_add_after_a_kill_inside_dvcs_pointer_write(zoo, tmp_path):
     assert r.code == 0 and "added alpha@30" in r.out, r
     assert listing(incoming) == []
     assert (zoo / A10).read_bytes() == old_bytes, "the replaced checkpoint's bytes were not put back"
-    r = zoo_run(zoo, "verify")
+    r = zoo_run(zoo, "verify", "--all")
     assert r.code == 0, r.out + r.err
     st = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=zoo, capture_output=True, text=True)
     assert st.returncode == 0 and "up to date" in st.stdout, st.stdout + st.stderr

@@ -99,7 +99,7 @@ def test_single_move_killed_at_every_step(template, tmp_path):
             r = run_zoo(*add_args(src, "beta", "5", "--move"), cwd=root)
             assert r.code == 0 and not src.exists(), r.err
         assert _sha(root / _rows(root)["beta@5"]["path"]) == sha
-        r = run_zoo("verify", cwd=root)
+        r = run_zoo("verify", "--all", cwd=root)
         assert r.code == 0, r.out + r.err
     assert completed, "the add never ran to its end: the step loop is too short"
 

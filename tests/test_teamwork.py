@@ -48,7 +48,7 @@ def contribute(root: Path, tmp: Path, model: str, step: int, seed: int) -> str:
 
     src = write_safetensors(tmp / f"{root.name}-{model}-{step}.safetensors", seed=seed)
     out = zoo(root, "add", str(src), "--model", model, "--step", str(step), *ADD)
-    assert f"next: dvc repro && zoo push && zoo commit -m 'Add {model}@{step}'" in out, out
+    assert f"next: dvc repro && zoo commit --push -m 'Add {model}@{step}'" in out, out
     repro(root)
     out = zoo(root, "push", f"{model}@{step}")
     assert "staged .dvc-remote" in out, out  # the in-repo remote's new objects travel in git

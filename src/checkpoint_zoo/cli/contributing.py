@@ -7,7 +7,7 @@ from __future__ import annotations
 def recipe(message: str, push: bool = True) -> str:
     """The contributor recipe's remaining steps (README: Contributing), as one command line."""
     quoted = "'" + message.replace("'", "'\\''") + "'"
-    return f"dvc repro && {'zoo push && ' if push else ''}zoo commit -m {quoted}"
+    return f"dvc repro && zoo commit {'--push ' if push else ''}-m {quoted}"
 
 
 def merge_drivers(zoo) -> None:

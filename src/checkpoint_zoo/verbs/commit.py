@@ -101,7 +101,7 @@ def ensure_pushed(zoo: Facade, *, push: bool = False, allow_in_repo: bool = Fals
     changed, folders = changed_since_head(zoo)
     if not changed and not folders:
         return
-    parts = [part for row in changed for part in _parts(row)]
+    parts = [part for row in changed for part in row_parts(row)]
     missing, lacking = ws.store.missing_on_remote(parts, folders=folders)
     if (missing or lacking) and push:
         refs = {p.ref for p in missing}
@@ -154,7 +154,7 @@ def _identity(row: Row) -> tuple[str, str, str]:
     return row.get("sha256", ""), row.get("files", ""), row.get("state_sha256", "")
 
 
-def _parts(row: Row) -> list[Part]:
+def row_parts(row: Row) -> list[Part]:
     """A checkpoint's files as store parts, with its training state when it has one."""
     out = [Part(path, sha, row["model"], row["step"]) for path, sha in rules.parts(row)]
     if row.get("state_sha256"):

@@ -68,16 +68,16 @@ def _check_committed(ws: Workspace, row: Row, head: str) -> None:
 
 
 def _check_pushed(zoo: Facade, row: Row) -> None:
-    """A release is for teammates: its bytes must be on the default remote (a listing, never a download)."""
-    missing = getattr(zoo.storage, "missing_on_remote", None)
-    if missing is None:
-        return
-    from .resolve import part_rows
+    """A release is for teammates: its bytes and its model folder's manifest must be on the default remote
+    (existence checks, never a download)."""
+    from .commit import row_parts
 
-    absent = missing(part_rows(row))
-    if absent:
-        raise ZooError(f"{row['model']}@{row['step']} is not pushed to the default remote; `zoo push "
-                       f"{row['model']}@{row['step']}` first, then release it")
+    folder = str(Path(row["path"]).parent)
+    missing, lacking = zoo.storage.missing_on_remote(row_parts(row), folders=[folder])
+    if missing or lacking:
+        ref = f"{row['model']}@{row['step']}"
+        raise ZooError(f"{ref} is not on {zoo.storage.describe_remote(None)} (the default remote), so `dvc "
+                       f"artifacts get` and teammates could not fetch the release; `zoo push {ref}` first")
 
 
 def _artifact(row: Row) -> dict[str, Any]:
