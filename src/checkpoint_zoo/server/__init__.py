@@ -19,16 +19,20 @@ def is_loopback(host: str) -> bool:
 
 
 def serve(location: str, *, host: str = "127.0.0.1", port: int = 8000, rev: str | None = None,
-          log=print) -> None:
+          hub_namespace: str = "zoo", log=print) -> None:
     """Serve the zoo at ``location`` until interrupted (uvicorn). Loopback by default; any other host is
     served only when asked, with a warning that the server has no authentication."""
     import uvicorn
 
     from .app import create_app
+    from .hub.names import namespace_problem
 
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port}: a port number from 0 to 65535")
-    app = create_app(location, rev)
+    problem = namespace_problem(hub_namespace)
+    if problem is not None:
+        raise UsageError(problem)
+    app = create_app(location, rev, hub_namespace)
     if not is_loopback(host):
         print(f"zoo serve: warning: listening on {host}, not a loopback address: anyone who can reach it can read "
               "and download every checkpoint (there is no authentication)", file=sys.stderr)

@@ -368,8 +368,11 @@ def _route(path: str, handler, server: ZooServer) -> Route:
     return Route(path, endpoint, methods=["GET", "HEAD"])
 
 
-def create_app(location: str | Path, default_rev: str | None = None) -> Starlette:
-    """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL)."""
+def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo") -> Starlette:
+    """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL), and the Hugging Face Hub's
+    read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``)."""
+    from .hub import HubRoutes
+
     server = ZooServer(str(location), default_rev)
     routes = [
         _route("/api/models", list_models, server),
@@ -382,7 +385,8 @@ def create_app(location: str | Path, default_rev: str | None = None) -> Starlett
         _route("/data.js", page_data, server),
         *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Guard)])
+    return Starlette(routes=routes, middleware=[Middleware(_Guard),
+                                                Middleware(HubRoutes, server=server, namespace=hub_namespace)])
 
 
 class _Guard:

@@ -12,6 +12,9 @@ def add_parser(subparsers) -> None:
     s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     s.add_argument("--rev", dest="serve_rev", metavar="REV",
                    help="serve this branch, tag or commit by default (default: the working tree); ?rev= picks any")
+    s.add_argument("--hub-namespace", default="zoo", metavar="NS",
+                   help="the namespace of the Hugging Face Hub repositories served: NS/MODEL (default zoo); "
+                        "clients point HF_ENDPOINT at this server")
 
 
 def run(zoo, args) -> int:
@@ -19,5 +22,5 @@ def run(zoo, args) -> int:
 
     location = zoo.location
     zoo.close()
-    serve(location, host=args.host, port=args.port, rev=args.serve_rev, log=echo)
+    serve(location, host=args.host, port=args.port, rev=args.serve_rev, hub_namespace=args.hub_namespace, log=echo)
     return 0
