@@ -368,10 +368,13 @@ def _route(path: str, handler, server: ZooServer) -> Route:
     return Route(path, endpoint, methods=["GET", "HEAD"])
 
 
-def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo") -> Starlette:
+def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo",
+               tokens=None) -> Starlette:
     """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL), and the Hugging Face Hub's
-    read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``)."""
+    read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``); with ``tokens`` (a
+    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names."""
     from .hub import HubRoutes
+    from .tokens import TokenGuard
 
     server = ZooServer(str(location), default_rev)
     routes = [
@@ -385,7 +388,8 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
         _route("/data.js", page_data, server),
         *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Guard),
+    guard = [Middleware(TokenGuard, tokens=tokens)] if tokens is not None else []
+    return Starlette(routes=routes, middleware=[Middleware(_Guard), *guard,
                                                 Middleware(HubRoutes, server=server, namespace=hub_namespace)])
 
 

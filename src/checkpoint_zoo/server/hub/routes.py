@@ -13,6 +13,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from ...errors import CheckpointNotFoundError, IntegrityError, MissingFileError, ZooError
+from ..tokens import allows
 from . import names
 from .files import HubFile, Served
 from .state import HubError, HubState
@@ -53,6 +54,8 @@ class HubRoutes:
             return
         request = StarletteRequest(scope, receive)
         try:
+            if asked.model and not allows(scope, asked.model):  # answered as a model that does not exist
+                raise HubError(404, "RepoNotFound", f"repository {asked.namespace[:40]}/{asked.model[:96]} not found")
             if asked.kind == "resolve":
                 response = await self.resolve(asked, request)
             else:
@@ -183,8 +186,8 @@ class HubRoutes:
         author = q.get("author")
         if author not in (None, "", self.state.namespace):
             return _json([])
-        found = [v for v in snap.models.values()
-                 if not search or search in v.search_text or search in self.repo_id(v.id)]
+        found = [v for v in snap.models.values() if allows(request.scope, v.id)
+                 and (not search or search in v.search_text or search in self.repo_id(v.id))]
         limit = _number(q.get("limit"), LIST_PAGE)
         start = _cursor(request)
         page = found[start:start + min(limit, LIST_PAGE)]
