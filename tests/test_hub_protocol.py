@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, git
+from conftest import PROJECT, ZOO_BIN, git, run_zoo
 from test_serve import Server
 
 TABLE = "zoo/checkpoints.csv"
@@ -42,12 +42,15 @@ def hub(tmp_path_factory):
             server.stop()
 
 
-def client(hub, code: str, cache: str = "hf") -> dict:
+def client(hub, code: str, cache: str = "hf", server: Server | None = None, token: str | None = None) -> dict:
     """Run ``code`` (which prints one JSON line last) with the Hub clients pointed at the server."""
-    root, server, _, base = hub
+    root, served, _, base = hub
+    server = server or served
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "TRANSFORMERS_OFFLINE")}
     env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / cache),
                HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", ZOO_ROOT=str(root))
+    if token is not None:
+        env["HF_TOKEN"] = token
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -208,3 +211,74 @@ def test_timm_hf_hub_name_gives_the_zoo_logits(hub):
         print(json.dumps({"diff": (a - b).abs().max().item(), "scale": b.abs().max().item()}))
     """, cache="hf-timm")
     assert got["scale"] > 0 and got["diff"] < 1e-5
+
+
+class AuthServer(Server):
+    """`zoo serve --tokens FILE`, polled for readiness with a token that reads every model."""
+
+    def __init__(self, root: Path, token: str, *args: str) -> None:
+        self.token = token
+        super().__init__(root, *args)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None):
+        return super().request(method, path, {"Authorization": f"Bearer {self.token}", **(headers or {})})
+
+
+def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
+    root, _, rows, _ = hub
+    file = tmp_path / "secrets" / "tokens.json"
+    made = {}
+    for name, pattern in (("all", "*"), ("mnist", "mnist-*")):
+        r = run_zoo("token", "create", "--models", pattern, "--name", name, "--file", str(file), cwd=root)
+        assert r.code == 0, r.err
+        made[name] = r.out.strip()
+        assert made[name] not in file.read_text() and hashlib.sha256(made[name].encode()).hexdigest() in file.read_text()
+    assert (file.stat().st_mode & 0o077) == 0
+    server = AuthServer(root, made["all"], "--tokens", str(file))
+    try:
+        for path in ("/api/models", "/", "/api/models/zoo/mnist-shufflenet", "/files/wine-linear/5",
+                     "/zoo/mnist-shufflenet/resolve/main/model.safetensors"):
+            for auth in ({"Authorization": ""}, {"Authorization": "Bearer zoo_not-a-token"},
+                         {"Authorization": f"Basic {made['all']}"}):
+                status, headers, body = server.get(path, auth)
+                assert status == 401 and headers["x-error-code"] == "RepoNotFound", (path, auth, status)
+                assert b"mnist" not in body and b"wine" not in body
+        mnist = {"Authorization": f"Bearer {made['mnist']}"}
+        # a model the token does not read answers exactly as one that does not exist
+        for hidden, missing in [("/api/models/zoo/wine-linear", "/api/models/zoo/no-such-model"),
+                                ("/zoo/wine-linear/resolve/main/model.safetensors",
+                                 "/zoo/no-such-model/resolve/main/model.safetensors"),
+                                ("/api/models/wine-linear", "/api/models/no-such-model"),
+                                ("/files/wine-linear/5", "/files/no-such-model/5")]:
+            a, b = server.get(hidden, mnist), server.get(missing, mnist)
+            assert a[0] == b[0] == 404 and a[1].get("x-error-code") == b[1].get("x-error-code")
+            assert a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X"), (a, b)
+        assert server.get("/api/models", mnist)[0] == 404  # the zoo's own list names every model
+        assert server.get("/api/models", {"Authorization": f"Bearer {made['all']}"})[0] == 200
+        row = _one_file(rows, "mnist-shufflenet")[0]
+        got = client(hub, f"""
+            import json
+            from huggingface_hub import HfApi, hf_hub_download
+            from huggingface_hub.errors import RepositoryNotFoundError
+            path = hf_hub_download("zoo/mnist-shufflenet", "model.safetensors", revision="step-{row['step']}")
+            try:
+                hf_hub_download("zoo/wine-linear", "model.safetensors")
+                hidden = "served"
+            except RepositoryNotFoundError:
+                hidden = "not found"
+            print(json.dumps({{"path": path, "hidden": hidden, "models": [m.id for m in HfApi().list_models()]}}))
+        """, cache="hf-token", server=server, token=made["mnist"])
+        assert _sha(got["path"]) == row["sha256"] and got["hidden"] == "not found"
+        assert got["models"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows}) if m.startswith("mnist-")]
+    finally:
+        server.stop()
+
+
+def test_non_loopback_host_needs_tokens_or_allow_anonymous(hub):
+    root = hub[0]
+    proc = subprocess.run([str(ZOO_BIN), "-C", str(root), "serve", "--host", "0.0.0.0", "--port", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--tokens" in proc.stderr and "--allow-anonymous" in proc.stderr
+    bad = subprocess.run([str(ZOO_BIN), "-C", str(root), "serve", "--hub-namespace", "Bad--Name"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--hub-namespace" in bad.stderr
