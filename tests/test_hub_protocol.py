@@ -95,6 +95,18 @@ def test_hf_hub_download_exact_bytes_steps_and_revisions(hub):
     assert headers["x-repo-commit"] == commit and headers["etag"] == f'"{first["sha256"]}"'
 
 
+def test_hf_cli_download(hub, tmp_path):
+    root, server, rows, base = hub
+    row = _one_file(rows, "wine-linear")[-1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / "hf-cli"), HF_HUB_DISABLE_TELEMETRY="1")
+    proc = subprocess.run([str(Path(sys.executable).with_name("hf")), "download", "zoo/wine-linear",
+                           "model.safetensors", "--revision", f"step-{row['step']}", "--local-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _sha(tmp_path / "model.safetensors") == row["sha256"]
+
+
 def test_resolve_headers_ranges_and_error_codes(hub):
     root, server, rows, _ = hub
     row = _one_file(rows, "wine-linear")[0]
