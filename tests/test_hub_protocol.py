@@ -25,7 +25,8 @@ HEX40 = re.compile(r"[0-9a-f]{40}")
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    """A clone of the reference zoo, tagged v1 and branched as exp/foo, served once for the module."""
+    """A clone of the reference zoo, tagged v1 and branched as exp/foo, its first mnist-shufflenet step released
+    as v1.2.0 and staged in prod, served once for the module."""
     from conftest import isolate
 
     base = tmp_path_factory.mktemp("hub")
@@ -35,9 +36,15 @@ def hub(tmp_path_factory):
         subprocess.run(["git", "clone", "-q", str(PROJECT), str(root)], check=True)
         git("tag", "v1", cwd=root)
         git("branch", "exp/foo", cwd=root)
+        rows = list(csv.DictReader(io.StringIO((root / TABLE).read_text())))
+        first = min((r for r in rows if r["model"] == "mnist-shufflenet"), key=lambda r: int(r["step"]))
+        for args in (("release", f"mnist-shufflenet@{first['step']}", "v1.2.0"),
+                     ("stage", "mnist-shufflenet@v1.2.0", "prod")):
+            r = run_zoo(*args, cwd=root)
+            assert r.code == 0, r.err
         server = Server(root)
         try:
-            yield root, server, list(csv.DictReader(io.StringIO((root / TABLE).read_text()))), base
+            yield root, server, rows, base
         finally:
             server.stop()
 
@@ -74,7 +81,7 @@ def test_hf_hub_download_exact_bytes_steps_and_revisions(hub):
         from huggingface_hub import hf_hub_download
         out = {{}}
         for rev in ("step-{first['step']}", "step-{last['step']}", "{first['step']}", "v1@{first['step']}",
-                    "v1@best", "exp/foo", "main", "latest"):
+                    "v1@best", "exp/foo", "main", "latest", "v1.2.0", "prod"):
             out[rev] = hf_hub_download("zoo/mnist-shufflenet", "model.safetensors", revision=rev)
         print(json.dumps(out))
     """)
@@ -82,7 +89,8 @@ def test_hf_hub_download_exact_bytes_steps_and_revisions(hub):
     a, b = got[f"step-{first['step']}"], got[f"step-{last['step']}"]
     assert a != b  # two steps through the same client cache: each its own snapshot folder and bytes
     assert _sha(a) == first["sha256"] and _sha(b) == last["sha256"]
-    assert _sha(got[first["step"]]) == first["sha256"] and _sha(got[f"v1@{first['step']}"]) == first["sha256"]
+    for rev in (first["step"], f"v1@{first['step']}", "v1.2.0", "prod"):  # a step, a git ref with one, a release, a stage
+        assert _sha(got[rev]) == first["sha256"], rev
     best = server.json("/api/models/mnist-shufflenet")["best"].split("@")[1]
     for rev in ("v1@best", "exp/foo", "main"):
         assert _sha(got[rev]) == by_step[best], rev
