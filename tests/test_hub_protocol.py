@@ -302,3 +302,40 @@ def test_non_loopback_host_needs_tokens_or_allow_anonymous(hub):
     bad = subprocess.run([str(ZOO_BIN), "-C", str(root), "serve", "--hub-namespace", "Bad--Name"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "--hub-namespace" in bad.stderr
+
+
+def test_older_client_generation(hub, tmp_path):
+    """huggingface_hub 0.26.x (which needs `siblings` and reads the commit from HEAD answers), in a venv of
+    its own: downloads, a snapshot at a step and the API calls."""
+    root, server, rows, base = hub
+    venv = tmp_path / "hub-0.26"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=180)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                          "huggingface_hub==0.26.5"], capture_output=True, text=True, timeout=600)
+    if pip.returncode != 0:
+        pytest.skip(f"cannot install huggingface_hub 0.26.5 here: {pip.stderr.strip().splitlines()[-1:]}")
+    first = _one_file(rows, "mnist-mobilenetv3")[0]
+    code = textwrap.dedent(f"""
+        import json, pathlib
+        import huggingface_hub
+        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+        assert huggingface_hub.__version__.startswith("0.26."), huggingface_hub.__version__
+        api = HfApi()
+        path = snapshot_download("zoo/mnist-mobilenetv3", revision="step-{first['step']}")
+        one = hf_hub_download("zoo/mnist-mobilenetv3", "model.safetensors", revision="v1@{first['step']}")
+        print(json.dumps({{"snapshot": sorted(p.name for p in pathlib.Path(path).iterdir()), "one": one,
+                           "weights": str(pathlib.Path(path) / "model.safetensors"),
+                           "files": api.list_repo_files("zoo/mnist-mobilenetv3"),
+                           "sha": api.model_info("zoo/mnist-mobilenetv3").sha,
+                           "main": api.list_repo_refs("zoo/mnist-mobilenetv3").branches[0].target_commit}}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "PYTHONPATH")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / "hf-old"),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["snapshot"] == sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"]
+    assert _sha(got["weights"]) == first["sha256"] == _sha(got["one"])
+    assert HEX40.fullmatch(got["sha"]) and got["sha"] == got["main"]
