@@ -171,6 +171,7 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
             "branches": {b.name: b.target_commit for b in refs.branches},
             "tags": {t.name: t.target_commit for t in refs.tags},
             "models": [m.id for m in api.list_models(search="mnist")],
+            "two": [m.id for m in api.list_models(limit=2)],
             "snapshot": {p.name: p.read_bytes().hex() if p.suffix == ".safetensors" else None
                          for p in __import__("pathlib").Path(path).iterdir()},
             "snapshot_dir": path,
@@ -187,6 +188,16 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     assert got["branches"]["main"] == got["sha"] and "exp/foo" in got["branches"] and "v1" in got["tags"]
     expected = sorted({r["model"] for r in rows if "mnist" in r["model"]})
     assert got["models"] == [f"zoo/{m}" for m in expected]
+    assert got["two"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows})][:2]
+    # pages by Link, followed to the end
+    hub_client = {"User-Agent": "unknown/None; hf_hub/2.4.0; python/3.11"}
+    status, headers, body = server.get("/api/models?limit=3", hub_client)
+    seen = [m["id"] for m in json.loads(body)]
+    while "link" in headers:
+        url = re.fullmatch(r'<http://127\.0\.0\.1:\d+(/[^>]*)>; rel="next"', headers["link"]).group(1)
+        status, headers, body = server.get(url, hub_client)
+        seen += [m["id"] for m in json.loads(body)]
+    assert status == 200 and seen == [f"zoo/{m}" for m in sorted({r["model"] for r in rows})]
     assert sorted(got["snapshot"]) == ["README.md", "config.json", "model.safetensors"]
     assert hashlib.sha256(bytes.fromhex(got["snapshot"]["model.safetensors"])).hexdigest() == mine["25"]["sha256"]
     assert Path(got["snapshot_dir"]).name != got["sha"]  # step 25 is not the best: another commit id

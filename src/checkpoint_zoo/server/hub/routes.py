@@ -64,7 +64,7 @@ class HubRoutes:
             response = _error(e)
         except ZooError as e:
             response = _error(HubError(500, "ServerError", str(e).splitlines()[0][:300]))
-        await response(scope, receive, send)
+        await response(scope, receive, _with_error_code(send))
 
     # ---- /resolve --------------------------------------------------------------------------------------
 
@@ -192,13 +192,25 @@ class HubRoutes:
         start = _cursor(request)
         page = found[start:start + min(limit, LIST_PAGE)]
         headers = {"X-Total-Count": str(len(found))}
-        if start + len(page) < len(found) and q.get("limit") is None:
+        if start + len(page) < len(found):  # ?limit= is the page size, as on the Hub
             headers["Link"] = _next(request, start + len(page), "cursor")
         out = [{"_id": v.id, "id": self.repo_id(v.id), "modelId": self.repo_id(v.id), "author": self.state.namespace,
                 "private": False, "downloads": 0, "likes": 0, "tags": list(v.facets["tag"]),
                 "pipeline_tag": v.summary["task"], "lastModified": _hub_date(v.summary["lastModified"]),
                 "createdAt": _hub_date(v.summary["lastModified"])} for v in page]
         return _json(out, headers=headers)
+
+
+def _with_error_code(send):
+    """``send`` that puts an ``X-Error-Code`` on a 4xx answered without one (a range Starlette refuses)."""
+    async def sending(message) -> None:
+        if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+            headers = list(message.get("headers") or [])
+            if not any(k.lower() == b"x-error-code" for k, _ in headers):
+                message = {**message, "headers": [*headers, (b"x-error-code", b"BadRequest")]}
+        await send(message)
+
+    return sending
 
 
 def _from_hub_client(scope) -> bool:
