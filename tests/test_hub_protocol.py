@@ -209,6 +209,12 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
         r = server.request("HEAD", f"/zoo/mnist-mobilenetv3/resolve/{got['sha']}/{entry['path']}")
         r.read()
         assert r.getheader("ETag") == f'"{entry["lfs"]["oid"]}"' and int(r.getheader("Content-Length")) == entry["size"]
+    # a model fine-tuned from another names that repository as its base model, in the card it serves
+    info = server.json("/api/models/zoo/mnist-parity-mobilenetv3")
+    parent = next(r["parent"] for r in rows if r["model"] == "mnist-parity-mobilenetv3" and r["parent"])
+    assert info["cardData"]["base_model"] == f"zoo/{parent.split('@')[0]}"
+    readme = server.get(f"/zoo/mnist-parity-mobilenetv3/resolve/{info['sha']}/README.md")[2].decode()
+    assert readme.startswith("---\n") and f"base_model: zoo/{parent.split('@')[0]}" in readme and parent in readme
     # the zoo's own list keeps its plain ids
     assert "mnist-mobilenetv3" in [m["id"] for m in server.json("/api/models")]
 

@@ -84,9 +84,10 @@ def generated_config(entry: dict, spec, labels: list[str], contract, own: dict[s
     return config
 
 
-def card_text(card: str, entry: dict, library: str, weights: list[HubFile]) -> tuple[str, dict[str, Any]]:
-    """The model's card with the Hub's metadata for this checkpoint (``base_model`` its parent of another
-    model, ``pipeline_tag`` its task, ``library_name``) and a line naming the checkpoint served."""
+def card_text(card: str, entry: dict, library: str, weights: list[HubFile], namespace: str) -> tuple[str, dict[str, Any]]:
+    """The model's card with the Hub's metadata for this checkpoint (``base_model`` the repository of its
+    parent of another model, ``pipeline_tag`` its task, ``library_name``) and a line naming the checkpoint
+    served (and its parent checkpoint)."""
     import yaml
 
     front: dict[str, Any] = {}
@@ -102,12 +103,13 @@ def card_text(card: str, entry: dict, library: str, weights: list[HubFile]) -> t
     if library not in front["tags"]:
         front["tags"] = sorted([*front["tags"], library])
     if parent and parent.split("@", 1)[0] != entry["model"]:
-        front["base_model"] = parent
+        front["base_model"] = f"{namespace}/{parent.split('@', 1)[0]}"
     else:
         front.pop("base_model", None)
     files = ", ".join(f"{f.name} (sha256 {f.sha256})" for f in weights)
+    lineage = f", fine-tuned from {parent}" if parent else ""
     text = ("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=False).rstrip() + "\n---\n\n"
-            + f"Served checkpoint: {entry['ref']} ({files}).\n\n" + body.lstrip("\n"))
+            + f"Served checkpoint: {entry['ref']} ({files}{lineage}).\n\n" + body.lstrip("\n"))
     return text, front
 
 

@@ -78,6 +78,9 @@ class HubRoutes:
                    "Cache-Control": "no-cache" if asked.rev != served.commit else "public, max-age=31536000"}
         if f.data is not None:
             return _bytes(f.data, request, headers)
+        if request.method == "HEAD" and f.size is not None:  # all a HEAD needs is known: the file is not read
+            return Response(status_code=200, media_type="application/octet-stream",
+                            headers={**headers, "Content-Length": str(f.size)})
         try:
             path = await run_in_threadpool(self.state.local_file, served, f)
         except (MissingFileError, CheckpointNotFoundError) as e:

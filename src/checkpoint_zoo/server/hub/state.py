@@ -155,7 +155,7 @@ class HubState:
             card = snap.card(entry["model"])
         except (KeyError, AttributeError, StopIteration):  # a model nothing has evaluated yet has a bare card
             card = f"# {entry['model']}\n\n{entry.get('description') or ''}\n"
-        text, card_data = hubfiles.card_text(card, entry, library, weights)
+        text, card_data = hubfiles.card_text(card, entry, library, weights, self.namespace)
         generated.append(hubfiles.generated_file("README.md", text.encode()))
         commit = hubfiles.commit_id(entry["model"], entry["sha256"], generated)
         by_name = {f.name: f for f in sorted([*weights, *generated], key=lambda f: f.name)}
