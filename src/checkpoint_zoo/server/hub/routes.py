@@ -78,21 +78,29 @@ class HubRoutes:
                    "Cache-Control": "no-cache" if asked.rev != served.commit else "public, max-age=31536000"}
         if f.data is not None:
             return _bytes(f.data, request, headers)
-        if request.method == "HEAD" and f.size is not None:  # all a HEAD needs is known: the file is not read
+        if request.method == "HEAD":  # all a HEAD needs is the size: read from the table, or once per file
+            size = self.state.known_size(f)
+            if size is None:
+                size = (await self._local(served, f)).stat().st_size
+                self.state.remember_size(f, size)
             return Response(status_code=200, media_type="application/octet-stream",
-                            headers={**headers, "Content-Length": str(f.size)})
+                            headers={**headers, "Content-Length": str(size)})
+        path = await self._local(served, f)
+        from ..app import _Download
+
+        return _Download(path, media_type="application/octet-stream", filename=f.name.rsplit("/", 1)[-1],
+                         headers=headers)
+
+    async def _local(self, served: Served, f: HubFile):
+        """The verified local file of ``f``, storage errors as Hub errors."""
         try:
-            path = await run_in_threadpool(self.state.local_file, served, f)
+            return await run_in_threadpool(self.state.local_file, served, f)
         except (MissingFileError, CheckpointNotFoundError) as e:
             raise HubError(404, "EntryNotFound", str(e).splitlines()[0][:300], served.commit) from None
         except IntegrityError as e:
             raise HubError(502, "IntegrityError", str(e).splitlines()[0][:300]) from None
         except ZooError as e:
             raise HubError(503, "StorageUnavailable", str(e).splitlines()[0][:300]) from None
-        from ..app import _Download
-
-        return _Download(path, media_type="application/octet-stream", filename=f.name.rsplit("/", 1)[-1],
-                         headers=headers)
 
     # ---- /api ------------------------------------------------------------------------------------------
 
