@@ -141,7 +141,10 @@ def test_resolve_headers_ranges_and_error_codes(hub):
                        ("/api/models/zoo/no-such-model", "RepoNotFound"),
                        ("/api/models/zoo/wine-linear/revision/nope", "RevisionNotFound"),
                        ("/api/models/zoo/wine-linear/xet-read-token/main", "EntryNotFound"),
-                       ("/api/spaces", "EntryNotFound")]:
+                       ("/api/models/other/wine-linear", "RepoNotFound"),
+                       ("/api/models/other/wine-linear/revision/main", "RepoNotFound"),
+                       ("/api/spaces", "EntryNotFound"),
+                       ("/api/models/zoo/wine-linear/resolve/main/nope", "EntryNotFound")]:
         for method in ("HEAD", "GET"):
             r = server.request(method, path)
             r.read()

@@ -35,7 +35,8 @@ def namespace_problem(name: str) -> str | None:
 
 def parse(raw_path: str) -> Request | None:
     """The Hub request a raw path (still percent-encoded) makes, or None when it is not one of the Hub's
-    shapes (then the app's own routes answer). ``/api/models`` alone is ``list``."""
+    shapes (then the app's own routes answer, other ``/api/*`` paths included). ``/api/models`` alone is
+    ``list``."""
     parts = raw_path.split("/")[1:]
     if parts[:2] == ["api", "models"]:
         rest = parts[2:]
@@ -56,8 +57,6 @@ def parse(raw_path: str) -> Request | None:
     if len(parts) >= 5 and parts[2] == "resolve" and parts[0] != "api":
         return Request("resolve", unquote(parts[0]), unquote(parts[1]), unquote(parts[3]),
                        unquote("/".join(parts[4:])))
-    if parts[:1] == ["api"] and len(parts) > 1 and parts[1] not in ("models", "leaderboard", "versions"):
-        return Request("unknown")
     return None
 
 

@@ -49,8 +49,12 @@ class HubRoutes:
             return
         raw = scope.get("raw_path") or scope["path"].encode()
         asked = names.parse(raw.decode("latin-1").split("?", 1)[0])
-        if asked is None or (asked.kind == "list" and not _from_hub_client(scope)):
-            await self.app(scope, receive, send)
+        if asked is None or (asked.kind == "list" and not _from_hub_client(scope)) \
+                or (asked.kind not in ("resolve", "list") and asked.namespace != self.state.namespace):
+            # the app's own routes (and any it gains); its router's 404 for an unknown /api path gets a code
+            path = scope["path"]
+            plain = "RepoNotFound" if asked is not None else "EntryNotFound" if path.startswith("/api/") else None
+            await self.app(scope, receive, _with_error_code(send, plain) if plain else send)
             return
         request = StarletteRequest(scope, receive)
         try:
@@ -64,7 +68,7 @@ class HubRoutes:
             response = _error(e)
         except ZooError as e:
             response = _error(HubError(500, "ServerError", str(e).splitlines()[0][:300]))
-        await response(scope, receive, _with_error_code(send))
+        await response(scope, receive, _with_error_code(send, "BadRequest"))
 
     # ---- /resolve --------------------------------------------------------------------------------------
 
@@ -212,13 +216,16 @@ class HubRoutes:
         return _json(out, headers=headers)
 
 
-def _with_error_code(send):
-    """``send`` that puts an ``X-Error-Code`` on a 4xx answered without one (a range Starlette refuses)."""
+def _with_error_code(send, code: str):
+    """``send`` that puts ``X-Error-Code: code`` on a 4xx answered without one and without a JSON body: a
+    range Starlette refuses, the router's plain 404 for a path no route has (the zoo's own JSON answers pass
+    unchanged)."""
     async def sending(message) -> None:
         if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
             headers = list(message.get("headers") or [])
-            if not any(k.lower() == b"x-error-code" for k, _ in headers):
-                message = {**message, "headers": [*headers, (b"x-error-code", b"BadRequest")]}
+            json_body = any(k.lower() == b"content-type" and v.startswith(b"application/json") for k, v in headers)
+            if not json_body and not any(k.lower() == b"x-error-code" for k, _ in headers):
+                message = {**message, "headers": [*headers, (b"x-error-code", code.encode())]}
         await send(message)
 
     return sending
