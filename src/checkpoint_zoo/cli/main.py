@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     zoo = None
     try:
-        if args.verb == "init":  # there is no zoo to open yet
+        if args.verb in ("init", "token"):  # no zoo to open: a new one, or a token file outside any
             return args.run(None, args)
         from ..api import Zoo
 

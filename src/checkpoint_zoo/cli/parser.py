@@ -31,9 +31,10 @@ from .commands import (
     verify,
     versions,
 )
+from .commands import token as token_command  # "token" names a loop variable below
 
 COMMANDS: tuple[ModuleType, ...] = (ls, pull, lineage, add, export, push, commit, rm, verify, validate, registries, versions,
-                                    release, serve, diff, merge_setup, remote, init)
+                                    release, serve, token_command, diff, merge_setup, remote, init)
 
 GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("-C", "--repo"), dict(help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")),

@@ -485,8 +485,14 @@ class _Sha256(Convertor):
 register_url_convertor("sha256", _Sha256())
 
 
-def create_app(location: str | Path, default_rev: str | None = None) -> Starlette:
-    """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL)."""
+def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo",
+               tokens=None) -> Starlette:
+    """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL), and the Hugging Face Hub's
+    read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``); with ``tokens`` (a
+    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names."""
+    from .hub import HubRoutes
+    from .tokens import TokenGuard
+
     server = ZooServer(str(location), default_rev)
     routes = [
         _route("/api/models", list_models, server),
@@ -501,7 +507,9 @@ def create_app(location: str | Path, default_rev: str | None = None) -> Starlett
         _route("/data.js", page_data, server),
         *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(_Guard)])
+    guard = [Middleware(TokenGuard, tokens=tokens)] if tokens is not None else []
+    return Starlette(routes=routes, middleware=[Middleware(_Guard), *guard,
+                                                Middleware(HubRoutes, server=server, namespace=hub_namespace)])
 
 
 class _Guard:

@@ -1,0 +1,361 @@
+"""`zoo serve` speaks the Hugging Face Hub's read protocol: the real clients (the project's pinned
+huggingface_hub, transformers and timm, each in a child process with HF_ENDPOINT pointed at the server) against
+a real `zoo serve` child over a clone of the reference zoo; bytes come from its in-repo remote on demand."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, ZOO_BIN, git, run_zoo
+from test_serve import Server
+
+TABLE = "zoo/checkpoints.csv"
+HEX40 = re.compile(r"[0-9a-f]{40}")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    """A clone of the reference zoo, tagged v1 and branched as exp/foo, its first mnist-shufflenet step released
+    as v1.2.0 and staged in prod, served once for the module."""
+    from conftest import isolate
+
+    base = tmp_path_factory.mktemp("hub")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, base / "home")
+        root = base / "clone"
+        subprocess.run(["git", "clone", "-q", str(PROJECT), str(root)], check=True)
+        git("tag", "v1", cwd=root)
+        git("branch", "exp/foo", cwd=root)
+        rows = list(csv.DictReader(io.StringIO((root / TABLE).read_text())))
+        first = min((r for r in rows if r["model"] == "mnist-shufflenet"), key=lambda r: int(r["step"]))
+        for args in (("release", f"mnist-shufflenet@{first['step']}", "v1.2.0"),
+                     ("stage", "mnist-shufflenet@v1.2.0", "prod")):
+            r = run_zoo(*args, cwd=root)
+            assert r.code == 0, r.err
+        server = Server(root)
+        try:
+            yield root, server, rows, base
+        finally:
+            server.stop()
+
+
+def client(hub, code: str, cache: str = "hf", server: Server | None = None, token: str | None = None) -> dict:
+    """Run ``code`` (which prints one JSON line last) with the Hub clients pointed at the server."""
+    root, served, _, base = hub
+    server = server or served
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / cache),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1", ZOO_ROOT=str(root))
+    if token is not None:
+        env["HF_TOKEN"] = token
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _sha(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _one_file(rows, model: str) -> list[dict]:
+    return sorted((r for r in rows if r["model"] == model), key=lambda r: int(r["step"]))
+
+
+def test_hf_hub_download_exact_bytes_steps_and_revisions(hub):
+    root, server, rows, _ = hub
+    mine = _one_file(rows, "mnist-shufflenet")
+    first, last = mine[0], mine[-1]
+    got = client(hub, f"""
+        import json
+        from huggingface_hub import hf_hub_download
+        out = {{}}
+        for rev in ("step-{first['step']}", "step-{last['step']}", "{first['step']}", "v1@{first['step']}",
+                    "v1@best", "exp/foo", "main", "latest", "v1.2.0", "prod"):
+            out[rev] = hf_hub_download("zoo/mnist-shufflenet", "model.safetensors", revision=rev)
+        print(json.dumps(out))
+    """)
+    by_step = {r["step"]: r["sha256"] for r in mine}
+    a, b = got[f"step-{first['step']}"], got[f"step-{last['step']}"]
+    assert a != b  # two steps through the same client cache: each its own snapshot folder and bytes
+    assert _sha(a) == first["sha256"] and _sha(b) == last["sha256"]
+    for rev in (first["step"], f"v1@{first['step']}", "v1.2.0", "prod"):  # a step, a git ref with one, a release, a stage
+        assert _sha(got[rev]) == first["sha256"], rev
+    best = server.json("/api/models/mnist-shufflenet")["best"].split("@")[1]
+    for rev in ("v1@best", "exp/foo", "main"):
+        assert _sha(got[rev]) == by_step[best], rev
+    assert _sha(got["latest"]) == last["sha256"]
+    commit = Path(a).parent.name
+    assert HEX40.fullmatch(commit)
+    # the commit id a client saw is a revision, giving the same bytes
+    status, headers, body = server.get(f"/zoo/mnist-shufflenet/resolve/{commit}/model.safetensors")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == first["sha256"]
+    assert headers["x-repo-commit"] == commit and headers["etag"] == f'"{first["sha256"]}"'
+
+
+def test_hf_cli_download(hub, tmp_path):
+    root, server, rows, base = hub
+    row = _one_file(rows, "wine-linear")[-1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / "hf-cli"), HF_HUB_DISABLE_TELEMETRY="1")
+    proc = subprocess.run([str(Path(sys.executable).with_name("hf")), "download", "zoo/wine-linear",
+                           "model.safetensors", "--revision", f"step-{row['step']}", "--local-dir", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _sha(tmp_path / "model.safetensors") == row["sha256"]
+
+
+def test_resolve_headers_ranges_and_error_codes(hub):
+    root, server, rows, _ = hub
+    row = _one_file(rows, "wine-linear")[0]
+    url = f"/zoo/wine-linear/resolve/step-{row['step']}/model.safetensors"
+    r = server.request("HEAD", url)
+    r.read()
+    headers = {k.lower(): v for k, v in r.getheaders()}
+    assert r.status == 200 and headers["etag"] == f'"{row["sha256"]}"'
+    assert headers["content-length"] == row["size_bytes"] and HEX40.fullmatch(headers["x-repo-commit"])
+    assert not [k for k in headers if "xet" in k] and "content-encoding" not in headers
+    assert "xet" not in headers.get("link", "")
+    status, ranged, body = server.get(url, {"Range": "bytes=100-", "Accept-Encoding": "gzip"})
+    whole = server.get(url)[2]
+    assert status == 206 and body == whole[100:] and ranged["content-range"].startswith("bytes 100-")
+    readme = f"/zoo/wine-linear/resolve/step-{row['step']}/README.md"
+    status, ranged, body = server.get(readme, {"Range": "bytes=3-"})
+    assert status == 206 and body == server.get(readme)[2][3:]
+    for path, code in [("/zoo/no-such-model/resolve/main/model.safetensors", "RepoNotFound"),
+                       ("/other/wine-linear/resolve/main/model.safetensors", "RepoNotFound"),
+                       ("/zoo/wine-linear/resolve/step-999999/model.safetensors", "RevisionNotFound"),
+                       ("/zoo/wine-linear/resolve/no-such-branch/model.safetensors", "RevisionNotFound"),
+                       ("/zoo/wine-linear/resolve/v1%40999/model.safetensors", "RevisionNotFound"),
+                       ("/zoo/wine-linear/resolve/main/pytorch_model.bin", "EntryNotFound"),
+                       ("/api/models/zoo/no-such-model", "RepoNotFound"),
+                       ("/api/models/zoo/wine-linear/revision/nope", "RevisionNotFound"),
+                       ("/api/models/zoo/wine-linear/xet-read-token/main", "EntryNotFound"),
+                       ("/api/models/other/wine-linear", "RepoNotFound"),
+                       ("/api/models/other/wine-linear/revision/main", "RepoNotFound"),
+                       ("/api/spaces", "EntryNotFound"),
+                       ("/api/models/zoo/wine-linear/resolve/main/nope", "EntryNotFound")]:
+        for method in ("HEAD", "GET"):
+            r = server.request(method, path)
+            r.read()
+            assert 400 <= r.status < 500 and r.getheader("X-Error-Code") == code, (method, path, r.status)
+    r = server.request("HEAD", "/zoo/wine-linear/resolve/main/pytorch_model.bin")
+    r.read()
+    assert HEX40.fullmatch(r.getheader("X-Repo-Commit") or "")  # lets the client cache the negative answer
+
+
+def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
+    root, server, rows, _ = hub
+    got = client(hub, """
+        import json
+        from huggingface_hub import HfApi, snapshot_download
+        api = HfApi()
+        info = api.model_info("zoo/mnist-mobilenetv3", files_metadata=True)
+        refs = api.list_repo_refs("zoo/mnist-mobilenetv3")
+        path = snapshot_download("zoo/mnist-mobilenetv3", revision="step-25")
+        snapshot_download("zoo/mnist-mobilenetv3")  # main, which verification reads back from the cache
+        verify = getattr(api, "verify_repo_checksums", None)  # in the pinned generation, not in older ones
+        verified = verify("zoo/mnist-mobilenetv3", revision=info.sha) if verify else None
+        print(json.dumps({
+            "sha": info.sha, "pipeline_tag": info.pipeline_tag, "library_name": info.library_name,
+            "siblings": {s.rfilename: [s.size, s.lfs.sha256 if s.lfs else None] for s in info.siblings},
+            "card": info.card_data.to_dict() if info.card_data else {},
+            "files": api.list_repo_files("zoo/mnist-mobilenetv3"),
+            "branches": {b.name: b.target_commit for b in refs.branches},
+            "tags": {t.name: t.target_commit for t in refs.tags},
+            "models": [m.id for m in api.list_models(search="mnist")],
+            "two": [m.id for m in api.list_models(limit=2)],
+            "snapshot": {p.name: p.read_bytes().hex() if p.suffix == ".safetensors" else None
+                         for p in __import__("pathlib").Path(path).iterdir()},
+            "snapshot_dir": path,
+            "verified": None if verified is None else [verified.mismatches, verified.checked_count],
+        }))
+    """)
+    mine = {r["step"]: r for r in _one_file(rows, "mnist-mobilenetv3")}
+    best = server.json("/api/models/mnist-mobilenetv3")["best"].split("@")[1]
+    assert HEX40.fullmatch(got["sha"]) and got["library_name"] == "timm"
+    assert got["pipeline_tag"] == "image-classification"
+    assert sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"] == sorted(got["siblings"])
+    assert got["siblings"]["model.safetensors"] == [int(mine[best]["size_bytes"]), mine[best]["sha256"]]
+    assert got["card"]["library_name"] == "timm" and got["card"]["datasets"] == [mine[best]["dataset"]]
+    assert got["branches"]["main"] == got["sha"] and "exp/foo" in got["branches"] and "v1" in got["tags"]
+    expected = sorted({r["model"] for r in rows if "mnist" in r["model"]})
+    assert got["models"] == [f"zoo/{m}" for m in expected]
+    assert got["two"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows})][:2]
+    # pages by Link, followed to the end
+    hub_client = {"User-Agent": "unknown/None; hf_hub/2.4.0; python/3.11"}
+    status, headers, body = server.get("/api/models?limit=3", hub_client)
+    seen = [m["id"] for m in json.loads(body)]
+    while "link" in headers:
+        url = re.fullmatch(r'<http://127\.0\.0\.1:\d+(/[^>]*)>; rel="next"', headers["link"]).group(1)
+        status, headers, body = server.get(url, hub_client)
+        seen += [m["id"] for m in json.loads(body)]
+    assert status == 200 and seen == [f"zoo/{m}" for m in sorted({r["model"] for r in rows})]
+    assert sorted(got["snapshot"]) == ["README.md", "config.json", "model.safetensors"]
+    assert hashlib.sha256(bytes.fromhex(got["snapshot"]["model.safetensors"])).hexdigest() == mine["25"]["sha256"]
+    assert Path(got["snapshot_dir"]).name != got["sha"]  # step 25 is not the best: another commit id
+    if got["verified"] is not None:
+        assert got["verified"][0] == [] and got["verified"][1] >= 1
+    # the tree's lfs.oid is the ETag a HEAD answers
+    tree = server.json("/api/models/zoo/mnist-mobilenetv3/tree/main?recursive=true&expand=false")
+    for entry in tree:
+        r = server.request("HEAD", f"/zoo/mnist-mobilenetv3/resolve/{got['sha']}/{entry['path']}")
+        r.read()
+        assert r.getheader("ETag") == f'"{entry["lfs"]["oid"]}"' and int(r.getheader("Content-Length")) == entry["size"]
+    # a model fine-tuned from another names that repository as its base model, in the card it serves
+    info = server.json("/api/models/zoo/mnist-parity-mobilenetv3")
+    parent = next(r["parent"] for r in rows if r["model"] == "mnist-parity-mobilenetv3" and r["parent"])
+    assert info["cardData"]["base_model"] == f"zoo/{parent.split('@')[0]}"
+    readme = server.get(f"/zoo/mnist-parity-mobilenetv3/resolve/{info['sha']}/README.md")[2].decode()
+    assert readme.startswith("---\n") and f"base_model: zoo/{parent.split('@')[0]}" in readme and parent in readme
+    # the zoo's own list keeps its plain ids
+    assert "mnist-mobilenetv3" in [m["id"] for m in server.json("/api/models")]
+
+
+def test_transformers_from_pretrained_loads_the_reference_bert(hub):
+    got = client(hub, """
+        import json, os, torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from checkpoint_zoo import Zoo
+        model = AutoModelForSequenceClassification.from_pretrained("zoo/bbc-bert-tiny").float().eval()
+        tok = AutoTokenizer.from_pretrained("zoo/bbc-bert-tiny")
+        ours = Zoo(os.environ["ZOO_ROOT"]).load_model("bbc-bert-tiny@best").eval()
+        batch = tok(["shares fell sharply as the bank cut rates", "the team won the cup final"],
+                    return_tensors="pt", padding=True)
+        with torch.no_grad():
+            a, b = model(**batch).logits.float(), ours(**batch).logits.float()
+        print(json.dumps({"diff": (a - b).abs().max().item(), "shape": list(a.shape)}))
+    """, cache="hf-transformers")
+    assert got["shape"][0] == 2 and got["diff"] < 1e-3
+
+
+def test_timm_hf_hub_name_gives_the_zoo_logits(hub):
+    got = client(hub, """
+        import json, os, timm, torch
+        from checkpoint_zoo import Zoo
+        model = timm.create_model("hf-hub:zoo/mnist-mobilenetv3", pretrained=True).eval()
+        ours = Zoo(os.environ["ZOO_ROOT"]).load_model("mnist-mobilenetv3@best")
+        x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            a, b = model(x), ours(x)
+        print(json.dumps({"diff": (a - b).abs().max().item(), "scale": b.abs().max().item()}))
+    """, cache="hf-timm")
+    assert got["scale"] > 0 and got["diff"] < 1e-5
+
+
+class AuthServer(Server):
+    """`zoo serve --tokens FILE`, polled for readiness with a token that reads every model."""
+
+    def __init__(self, root: Path, token: str, *args: str) -> None:
+        self.token = token
+        super().__init__(root, *args)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None):
+        return super().request(method, path, {"Authorization": f"Bearer {self.token}", **(headers or {})})
+
+
+def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
+    root, _, rows, _ = hub
+    file = tmp_path / "secrets" / "tokens.json"
+    made = {}
+    for name, pattern in (("all", "*"), ("mnist", "mnist-*")):
+        r = run_zoo("token", "create", "--models", pattern, "--name", name, "--file", str(file), cwd=root)
+        assert r.code == 0, r.err
+        made[name] = r.out.strip()
+        assert made[name] not in file.read_text() and hashlib.sha256(made[name].encode()).hexdigest() in file.read_text()
+    assert (file.stat().st_mode & 0o077) == 0
+    server = AuthServer(root, made["all"], "--tokens", str(file))
+    try:
+        for path in ("/api/models", "/", "/api/models/zoo/mnist-shufflenet", "/files/wine-linear/5",
+                     "/zoo/mnist-shufflenet/resolve/main/model.safetensors"):
+            for auth in ({"Authorization": ""}, {"Authorization": "Bearer zoo_not-a-token"},
+                         {"Authorization": f"Basic {made['all']}"}):
+                status, headers, body = server.get(path, auth)
+                assert status == 401 and headers["x-error-code"] == "RepoNotFound", (path, auth, status)
+                assert b"mnist" not in body and b"wine" not in body
+        mnist = {"Authorization": f"Bearer {made['mnist']}"}
+        # a model the token does not read answers exactly as one that does not exist
+        for hidden, missing in [("/api/models/zoo/wine-linear", "/api/models/zoo/no-such-model"),
+                                ("/zoo/wine-linear/resolve/main/model.safetensors",
+                                 "/zoo/no-such-model/resolve/main/model.safetensors"),
+                                ("/api/models/wine-linear", "/api/models/no-such-model"),
+                                ("/files/wine-linear/5", "/files/no-such-model/5")]:
+            a, b = server.get(hidden, mnist), server.get(missing, mnist)
+            assert a[0] == b[0] == 404 and a[1].get("x-error-code") == b[1].get("x-error-code")
+            assert a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X"), (a, b)
+        assert server.get("/api/models", mnist)[0] == 404  # the zoo's own list names every model
+        assert server.get("/api/models", {"Authorization": f"Bearer {made['all']}"})[0] == 200
+        row = _one_file(rows, "mnist-shufflenet")[0]
+        got = client(hub, f"""
+            import json
+            from huggingface_hub import HfApi, hf_hub_download
+            from huggingface_hub.errors import RepositoryNotFoundError
+            path = hf_hub_download("zoo/mnist-shufflenet", "model.safetensors", revision="step-{row['step']}")
+            try:
+                hf_hub_download("zoo/wine-linear", "model.safetensors")
+                hidden = "served"
+            except RepositoryNotFoundError:
+                hidden = "not found"
+            print(json.dumps({{"path": path, "hidden": hidden, "models": [m.id for m in HfApi().list_models()]}}))
+        """, cache="hf-token", server=server, token=made["mnist"])
+        assert _sha(got["path"]) == row["sha256"] and got["hidden"] == "not found"
+        assert got["models"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows}) if m.startswith("mnist-")]
+    finally:
+        server.stop()
+
+
+def test_non_loopback_host_needs_tokens_or_allow_anonymous(hub):
+    root = hub[0]
+    proc = subprocess.run([str(ZOO_BIN), "-C", str(root), "serve", "--host", "0.0.0.0", "--port", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "--tokens" in proc.stderr and "--allow-anonymous" in proc.stderr
+    bad = subprocess.run([str(ZOO_BIN), "-C", str(root), "serve", "--hub-namespace", "Bad--Name"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "--hub-namespace" in bad.stderr
+
+
+def test_older_client_generation(hub, tmp_path):
+    """huggingface_hub 0.26.x (which needs `siblings` and reads the commit from HEAD answers), in a venv of
+    its own: downloads, a snapshot at a step and the API calls."""
+    root, server, rows, base = hub
+    venv = tmp_path / "hub-0.26"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=180)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                          "huggingface_hub==0.26.5"], capture_output=True, text=True, timeout=600)
+    if pip.returncode != 0:
+        pytest.skip(f"cannot install huggingface_hub 0.26.5 here: {pip.stderr.strip().splitlines()[-1:]}")
+    first = _one_file(rows, "mnist-mobilenetv3")[0]
+    code = textwrap.dedent(f"""
+        import json, pathlib
+        import huggingface_hub
+        from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+        assert huggingface_hub.__version__.startswith("0.26."), huggingface_hub.__version__
+        api = HfApi()
+        path = snapshot_download("zoo/mnist-mobilenetv3", revision="step-{first['step']}")
+        one = hf_hub_download("zoo/mnist-mobilenetv3", "model.safetensors", revision="v1@{first['step']}")
+        print(json.dumps({{"snapshot": sorted(p.name for p in pathlib.Path(path).iterdir()), "one": one,
+                           "weights": str(pathlib.Path(path) / "model.safetensors"),
+                           "files": api.list_repo_files("zoo/mnist-mobilenetv3"),
+                           "sha": api.model_info("zoo/mnist-mobilenetv3").sha,
+                           "main": api.list_repo_refs("zoo/mnist-mobilenetv3").branches[0].target_commit}}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "PYTHONPATH")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.port}", HF_HOME=str(base / "hf-old"),
+               HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["snapshot"] == sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"]
+    assert _sha(got["weights"]) == first["sha256"] == _sha(got["one"])
+    assert HEX40.fullmatch(got["sha"]) and got["sha"] == got["main"]
