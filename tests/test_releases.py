@@ -159,3 +159,27 @@ def test_gc_removes_exactly_the_unreferenced_objects_after_the_grace_period(rele
     git("clone", "-q", str(released), str(clone), cwd=tmp_path)
     for ref in ("alpha@10", "alpha@20", "beta@5"):  # tags and the branch still have all they need
         assert run_zoo("pull", ref, cwd=clone).code == 0, ref
+
+
+def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released):
+    from test_serve import Server
+
+    from checkpoint_zoo import Zoo
+
+    with Zoo(released) as zoo:
+        want = {s: zoo.get(f"alpha@{s}").sha256 for s in (10, 20)}
+    server = Server(released)
+    try:
+        assert server.json("/api/models/alpha/checkpoints/prod")["step"] == 20
+        assert server.json("/api/models/alpha/checkpoints/v1.0.0")["step"] == 10
+        code, headers, body = server.get("/files/alpha/prod")
+        assert code == 200 and hashlib.sha256(body).hexdigest() == want[20]
+        history = server.json("/api/models/alpha/history")
+        assert [e["action"] for e in history["events"]] == ["release", "release", "assign", "assign"]
+        assert history["stages"]["prod"]["checkpoint"] == "alpha@20"
+        assert server.json(f"/api/models/alpha/history?at={history['events'][2]['date'].replace('+', '%2B')}"
+                           )["stages"]["prod"]["checkpoint"] == "alpha@10"
+        code, _, body = server.get("/api/models/alpha/checkpoints/staging")
+        assert code == 404 and b"no release of alpha is in stage 'staging'" in body
+    finally:
+        server.stop()

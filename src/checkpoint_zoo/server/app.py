@@ -240,14 +240,47 @@ def get_model(server: ZooServer, request: Request) -> Response:
                   "lineage": _lineage(snap, [e["ref"] for e in entries]), "rev": snap.rev, "commit": snap.commit})
 
 
-def _entry(snap: Snapshot, model: str, step_text: str) -> dict:
+def _entry(snap: Snapshot, model: str, step_text: str, server: ZooServer | None = None) -> dict:
+    """The checkpoint a step, or a name the zoo resolves (``best``, ``latest``, a release ``v1.2.0``, a stage
+    ``prod``), names."""
     view = _model(snap, model)
     if rules.count_problem(step_text, "step") is not None:
-        raise HttpError(404, f"step {step_text[:20]!r}: a whole number, as in /api/models/{view.id}/checkpoints/10")
-    ref = f"{view.id}@{int(step_text)}"
+        ref = _named(snap, view.id, step_text, server)
+    else:
+        ref = f"{view.id}@{int(step_text)}"
     if ref not in snap.by_ref:
         raise HttpError(404, f"no checkpoint {ref} in this zoo{' at ' + snap.rev if snap.rev else ''}")
     return snap.by_ref[ref]
+
+
+def _named(snap: Snapshot, model: str, name: str, server: ZooServer | None) -> str:
+    from ..catalog.refs import parse_ref
+
+    hint = f"a whole number, best, latest, a release (v1.2.0) or a stage (prod), as in /api/models/{model}/checkpoints/10"
+    if server is None:
+        raise HttpError(404, f"step {name[:20]!r}: {hint}")
+    try:
+        ref = parse_ref(f"{model}@{name}")
+        return server.zoo(snap.rev).get(str(ref)).ref
+    except ZooError as e:
+        raise HttpError(404, f"{name[:40]!r}: {e}") from None
+
+
+def get_history(server: ZooServer, request: Request) -> Response:
+    """``GET /api/models/{model}/history[?at=DATE]``: every release and stage change (GTO tags), who and when."""
+    from datetime import UTC, datetime
+
+    snap = server.snapshot(request)
+    view = _model(snap, request.path_params["model"])
+    at = request.query_params.get("at")
+    when = None
+    if at:
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            raise HttpError(400, f"at={at[:40]!r}: not an ISO 8601 date, e.g. 2026-12-01T14:30") from None
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return _json(server.zoo(snap.rev).history(view.id, at=when))
 
 
 def _files(entry: dict, rev: str | None = None) -> list[dict]:
@@ -265,7 +298,7 @@ def _files(entry: dict, rev: str | None = None) -> list[dict]:
 def get_checkpoint(server: ZooServer, request: Request) -> Response:
     """``GET /api/models/{model}/checkpoints/{step}``: one checkpoint, its files and lineage."""
     snap = server.snapshot(request)
-    entry = _entry(snap, request.path_params["model"], request.path_params["step"])
+    entry = _entry(snap, request.path_params["model"], request.path_params["step"], server)
     rev = snap.rev if snap.rev != server.default_rev else None
     return _json({**entry, "files": _files(entry, rev), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
                   "commit": snap.commit})
@@ -399,7 +432,7 @@ async def download(server: ZooServer, request: Request) -> Response:
     (the sha256), Content-Length and Range; revalidated on each use (``no-cache``), since ``--replace``
     changes what this URL names."""
     snap = await run_in_threadpool(server.snapshot, request)
-    entry = _entry(snap, request.path_params["model"], request.path_params["step"])
+    entry = _entry(snap, request.path_params["model"], request.path_params["step"], server)
     wanted = request.path_params.get("file")
     files = entry.get("files") or {}
     if files:  # a folder checkpoint: one of its files at a time
@@ -498,6 +531,7 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
         _route("/api/models", list_models, server),
         _route("/api/models/{model}", get_model, server),
         _route("/api/models/{model}/checkpoints/{step}", get_checkpoint, server),
+        _route("/api/models/{model}/history", get_history, server),
         _route("/api/leaderboard", leaderboard, server),
         _route("/api/versions", list_versions, server),
         _route("/files/by-sha256/{sha256:sha256}", download_by_sha256, server),
