@@ -15,20 +15,22 @@ if TYPE_CHECKING:
 Row = dict[str, str]
 
 
-def records(zoo: Facade, models: Iterable[str] | None = None) -> dict[str, dict]:
+def records(zoo: Facade, models: Iterable[str] | None = None, rows: Iterable[Row] | None = None) -> dict[str, dict]:
     """Stored evaluation records by ``MODEL@STEP`` (all models, or these) that are of the bytes the
-    table holds now; empty until the pipeline has run."""
+    table holds now (or ``rows`` hold: only records of those rows are returned); empty until the pipeline
+    has run."""
     wanted = None if models is None else set(models)
-    current = {f"{r['model']}@{r['step']}": r["sha256"] for r in zoo.rows()
+    current = {f"{r['model']}@{r['step']}": r["sha256"] for r in (zoo.rows() if rows is None else rows)
                if wanted is None or r["model"] in wanted}
     stored = zoo.source.stored_records(models)
     return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
 
-def metrics(zoo: Facade, models: Iterable[str] | None = None) -> dict[str, dict[str, float]]:
+def metrics(zoo: Facade, models: Iterable[str] | None = None,
+            rows: Iterable[Row] | None = None) -> dict[str, dict[str, float]]:
     """Evaluated metrics (on each task's report split) by ``MODEL@STEP`` (all models, or these), only
     where they are of the bytes the table holds now; empty until the pipeline has run."""
-    return {ref: dict(rec.get("metrics", {})) for ref, rec in records(zoo, models).items()}
+    return {ref: dict(rec.get("metrics", {})) for ref, rec in records(zoo, models, rows).items()}
 
 
 def get(zoo: Facade, ref: str) -> Checkpoint:
@@ -75,6 +77,9 @@ def select(
         patterns = [patterns]
     if isinstance(exclude, str):
         exclude = [exclude]
+    if not (all_steps or task or arch or tag or where or sort):  # the common `zoo ls`: a few rows of the table
+        latest = query.match_models(zoo.source.latest_rows(), patterns, exclude)
+        return with_metrics(zoo, query.sort_rows(latest, None))
     rows = query.match_models(zoo.rows(), patterns, exclude)
     if task:
         rows = [r for r in rows if r["task"] == task]
@@ -108,7 +113,7 @@ def metric_names(zoo: Facade) -> tuple[str, ...]:
 
 def with_metrics(zoo: Facade, rows: list[Row], names: Sequence[str] = ()) -> list[Row]:
     """Copies of rows with their metric values as extra string columns ('' when not evaluated)."""
-    evaluated = metrics(zoo, {r["model"] for r in rows})
+    evaluated = metrics(zoo, {r["model"] for r in rows}, rows)
     if not evaluated and not names:
         return rows
     columns = sorted(set(names) | {k for m in evaluated.values() for k in m})

@@ -20,10 +20,10 @@ Row = dict[str, str]
 def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None) -> Row:
     """The row one reference names; unknown models and steps are named with what exists."""
     r = parse_ref(ref) if isinstance(ref, str) else ref
-    rows = zoo.rows() if rows is None else rows
-    mine = [row for row in rows if row["model"] == r.model]
+    mine = zoo.source.model_rows(r.model) if rows is None else [row for row in rows if row["model"] == r.model]
     if not mine:
-        near = sorted({row["model"] for row in rows if row["model"].casefold() == r.model.casefold()})
+        names = zoo.source.model_names() if rows is None else sorted({row["model"] for row in rows})
+        near = sorted(m for m in names if m.casefold() == r.model.casefold())
         hint = f" (did you mean {near[0]}?)" if near else "; `zoo ls` lists the models"
         raise CheckpointNotFoundError(f"unknown model {r.model!r} in {layout.TABLE_PATH}{hint}")
     if r.selector == "latest":
@@ -105,7 +105,7 @@ def best_row(zoo: Facade, model: str, mine: list[Row]) -> Row:
     """``model@best``: the one selection rule (catalog/selection.py) over the model's current records."""
     from ..catalog.selection import best
 
-    records = zoo.records([model])
+    records = zoo.records([model], mine)
     chosen = best(records[f"{r['model']}@{r['step']}"] for r in mine if f"{r['model']}@{r['step']}" in records)
     if chosen is None:
         raise CheckpointNotFoundError(

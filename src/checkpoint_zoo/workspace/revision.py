@@ -76,6 +76,17 @@ class RevisionSource:
             self._rows = table.load(self.read_bytes(layout.TABLE_PATH) or b"", f"{layout.TABLE_PATH}@{self.rev}")
         return self._rows
 
+    def latest_rows(self) -> list[dict[str, str]]:
+        from ..catalog.query import latest_per_model
+
+        return latest_per_model(self.rows())
+
+    def model_rows(self, model: str) -> list[dict[str, str]]:
+        return [r for r in self.rows() if r["model"] == model]
+
+    def model_names(self) -> list[str]:
+        return sorted({r["model"] for r in self.rows()})
+
     def stored_records(self, models=None) -> dict[str, dict]:
         """The evaluation records committed at this revision (all models, or these)."""
         from ..catalog.records import parse_results

@@ -34,6 +34,12 @@ class Source(Protocol):
 
     def rows(self) -> list[Row]: ...
 
+    def latest_rows(self) -> list[Row]: ...
+
+    def model_rows(self, model: str) -> list[Row]: ...
+
+    def model_names(self) -> list[str]: ...
+
     def stored_records(self, models: Any = None) -> dict[str, dict]: ...
 
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry: ...
@@ -74,9 +80,54 @@ class WorkTree:
         key = (st.st_mtime_ns, st.st_size)
         if self._rows and self._rows[0] == key:
             return self._rows[1]
+        from ..catalog import index_cache
+
+        stamp = index_cache.stamp_of(self.table_path)
         rows = table.load(table.read_table(self.root), layout.TABLE_PATH)
         self._rows = (key, rows)
+        index_cache.store(self.table_path, rows, stamp)
         return rows
+
+    def _cached(self):
+        """The table's indexed copy in the user cache when it is of the file as it is now, else None."""
+        from ..catalog import index_cache
+
+        if self._rows is not None:
+            return None  # parsed in this process already: the rows are at hand
+        table.table_file(self.root)  # the same refusals as a read
+        found = index_cache.Cached(self.table_path)
+        return found if found.fresh else None
+
+    def latest_rows(self) -> list[Row]:
+        """The row with the largest step of each model."""
+        cached = self._cached()
+        if cached is None:
+            from ..catalog.query import latest_per_model
+
+            return latest_per_model(self.rows())
+        try:
+            return cached.latest()
+        finally:
+            cached.close()
+
+    def model_rows(self, model: str) -> list[Row]:
+        """Every row of one model."""
+        cached = self._cached()
+        if cached is None:
+            return [r for r in self.rows() if r["model"] == model]
+        try:
+            return cached.of_model(model)
+        finally:
+            cached.close()
+
+    def model_names(self) -> list[str]:
+        cached = self._cached()
+        if cached is None:
+            return sorted({r["model"] for r in self.rows()})
+        try:
+            return cached.models()
+        finally:
+            cached.close()
 
     def remember_rows(self, rows: list[Row]) -> None:
         """Keep rows just validated from the table file as it is now (no second parse)."""

@@ -1,0 +1,103 @@
+"""A derived, indexed copy of a large table in the user cache (SQLite), for reads that need a few rows.
+
+The CSV in git stays the one source of truth: this copy is written only from rows just parsed and
+validated, and is used only while the table file has the same (device, inode, size, mtime in ns) it had
+then; anything else and the caller parses the CSV. ``zoo ls`` of the latest checkpoint of each model,
+``zoo show MODEL@STEP`` and ``zoo pull MODEL@STEP`` then read the rows they need instead of turning
+every row of a 100,000-row table into a dict (about 0.8 s). Small tables are not copied: parsing them is
+cheaper than opening a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+from . import rules
+
+Row = dict[str, str]
+MIN_ROWS = 5000  # below this, parsing the CSV is as fast as the copy
+_COLUMNS = ", ".join(f'"{c}"' for c in rules.COLUMNS)
+
+
+def _stamp(table: Path) -> str:
+    st = table.stat()
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _path(table: Path) -> Path:
+    from ..utils import environ
+
+    key = hashlib.sha256(str(table.resolve()).encode()).hexdigest()[:32]
+    return environ.cache_dir() / "tables" / f"{key}.sqlite"
+
+
+def store(table: Path, rows: list[Row], stamp: str) -> None:
+    """Write the copy of ``rows`` (validated, read from ``table`` when it had ``stamp``); never fails the caller."""
+    if len(rows) < MIN_ROWS:
+        return
+    dest = _path(table)
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)
+        with sqlite3.connect(tmp) as db:
+            db.execute(f"CREATE TABLE rows ({_COLUMNS}, step_num INTEGER)")
+            db.execute("CREATE TABLE meta (stamp TEXT)")
+            db.execute("INSERT INTO meta VALUES (?)", (stamp,))
+            db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
+                           ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in rows))
+            db.execute("CREATE INDEX by_model ON rows (model, step_num)")
+        os.replace(tmp, dest)
+    except (OSError, sqlite3.Error, ValueError):
+        tmp.unlink(missing_ok=True)
+
+
+class Cached:
+    """The copy of ``table``, if there is one for the file as it is now (else ``fresh`` is False)."""
+
+    def __init__(self, table: Path) -> None:
+        self.db: sqlite3.Connection | None = None
+        path = _path(table)
+        if not path.is_file():
+            return
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            found = db.execute("SELECT stamp FROM meta").fetchone()
+            if found and found[0] == _stamp(table):
+                self.db = db
+            else:
+                db.close()
+        except (OSError, sqlite3.Error):
+            self.db = None
+
+    @property
+    def fresh(self) -> bool:
+        return self.db is not None
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[Row]:
+        assert self.db is not None
+        return [dict(zip(rules.COLUMNS, values)) for values in self.db.execute(sql, args)]
+
+    def latest(self) -> list[Row]:
+        """The row with the largest step of each model."""
+        return self._rows(f"SELECT {_COLUMNS} FROM rows AS r JOIN (SELECT model AS m, MAX(step_num) AS s FROM rows "
+                          "GROUP BY model) ON r.model = m AND r.step_num = s ORDER BY r.model")
+
+    def of_model(self, model: str) -> list[Row]:
+        return self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? ORDER BY step_num", (model,))
+
+    def models(self) -> list[str]:
+        assert self.db is not None
+        return [m for (m,) in self.db.execute("SELECT DISTINCT model FROM rows ORDER BY model")]
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+def stamp_of(table: Path) -> str:
+    return _stamp(table)
