@@ -77,6 +77,16 @@ class Registry:
                        f"{', '.join(self.tasks[task].metrics)}")
         return out
 
+    def label_problem(self, arch: str, dataset: str) -> str | None:
+        """Why the label map ``arch`` declares is not ``dataset``'s labels in order (None: it is, or either
+        name is unregistered: ``row_problems`` says that)."""
+        from .labels import arch_label_problem
+
+        if arch not in self.archs or dataset not in self.datasets:
+            return None
+        spec, data = self.archs[arch], self.datasets[dataset]
+        return arch_label_problem(spec.file, spec.config, data.labels, data.name)
+
     def metric_names(self) -> tuple[str, ...]:
         """Every metric name any task declares, sorted."""
         return tuple(sorted({m for t in self.tasks.values() for m in t.metrics}))

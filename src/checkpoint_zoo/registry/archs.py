@@ -84,7 +84,7 @@ def _library_versions() -> tuple[tuple[str, str], ...]:
     return tuple(versions)
 
 
-def _versions_key(spec: ArchSpec, registry: Registry) -> str:
+def versions_key(spec: ArchSpec, registry: Registry) -> str:
     """What the expected shapes depend on besides the config: library versions, the zoo's code."""
     parts = dict(_library_versions())  # installed once per process: read once
     if spec.uses_zoo_code and registry.code_dir is not None:
@@ -93,14 +93,14 @@ def _versions_key(spec: ArchSpec, registry: Registry) -> str:
     return digest_of({"arch": spec.digest, **parts})
 
 
-# expected shapes by _versions_key, for this process: validate and evaluate look an architecture up per row
+# expected shapes by versions_key, for this process: validate and evaluate look an architecture up per row
 _SHAPES: dict[str, dict[str, tuple[int, ...]]] = {}
 
 
 def expected_shapes(spec: ArchSpec, registry: Registry, cache_dir: Path | None = None) -> dict[str, tuple[int, ...]]:
     """The state dict's tensor shapes this architecture expects, from a model built on the meta device
     (remembered in this process, and on disk in ``cache_dir``)."""
-    key = _versions_key(spec, registry)
+    key = versions_key(spec, registry)
     if key in _SHAPES:
         return _SHAPES[key]
     cached = cache_dir / f"{key}.json" if cache_dir is not None else None

@@ -11,6 +11,8 @@ metrics:
 primary_metric: accuracy              # MODEL@best: best value of this metric on select_split
 select_split: val
 report_split: test                    # what leaderboards and cards show
+required_files: [tokenizer.json]      # optional: files a checkpoint must hold (a folder); an entry may be a
+                                      # list of names, any one of which will do
 ```
 ``${num_classes}`` is the number of label names of the checkpoint's dataset.
 """
@@ -18,7 +20,7 @@ report_split: test                    # what leaderboards and cards show
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,7 @@ from .targets import check_targets
 
 SPLITS = ("train", "val", "test")
 _METRIC_NAME = re.compile(rules.METRIC_NAME_PATTERN)
-_TASK_KEYS = {"description", "evaluator", "metrics", "primary_metric", "select_split", "report_split"}
+_TASK_KEYS = {"description", "evaluator", "metrics", "primary_metric", "select_split", "report_split", "required_files"}
 _METRIC_KEYS = {"metric", "reproducibility", "range", "higher_is_better", "description"}
 
 
@@ -80,11 +82,27 @@ class TaskSpec:
     select_split: str
     report_split: str
     digest: str
+    # files a checkpoint of the task must hold, each a tuple of names any one of which will do
+    required_files: tuple[tuple[str, ...], ...] = ()
 
     @property
     def primary(self) -> MetricSpec:
         """The metric that ranks checkpoints."""
         return self.metrics[self.primary_metric]
+
+    def files_problem(self, files: Collection[str] | None, where: str) -> str | None:
+        """Why a checkpoint holding ``files`` (names inside its folder; None: one file) lacks a file the task
+        requires (the first, with what to do), or None."""
+        for names in self.required_files:
+            if files is not None and any(n in files for n in names):
+                continue
+            wanted = " or ".join(names)
+            if files is None:
+                return (f"{where}: a {self.name} checkpoint is a folder holding {wanted} ({self.file} required_files); "
+                        "save the model and what it needs (save_pretrained) into one folder and add the folder")
+            return (f"{where}: has no {wanted}, which a {self.name} checkpoint must hold ({self.file} required_files); "
+                    "save it into the folder (the tokenizer's save_pretrained writes it) and add the folder again")
+        return None
 
 
 def _tolerance(value: object, where: str) -> Tolerance:
@@ -130,9 +148,22 @@ def parse_metric(name: str, cfg: object, where: str) -> MetricSpec:
                       higher, low, high)
 
 
+def _required_files(value: object, where: str) -> tuple[tuple[str, ...], ...]:
+    """``required_files``: a list whose entries are a file name or a list of names (any one of them will do)."""
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        out = [tuple(v) if isinstance(v, list) else (v,) for v in value]
+        if all(names and all(isinstance(n, str) and n and not n.startswith("/") and "\\" not in n
+                             and not {".", ".."} & set(n.split("/")) for n in names) for names in out):
+            return tuple(out)
+    raise RegistryError(f"{where}: required_files must be a list of file names inside the folder (an entry may be a "
+                        "list of names, any one of which will do), e.g. [tokenizer.json]")
+
+
 def _semantic(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a task file that can change results (descriptions cannot)."""
-    out = {k: v for k, v in cfg.items() if k != "description"}
+    """The part of a task file that can change results (descriptions and required files cannot)."""
+    out = {k: v for k, v in cfg.items() if k not in ("description", "required_files")}
     if isinstance(out.get("metrics"), Mapping):
         out["metrics"] = {k: {kk: vv for kk, vv in v.items() if kk != "description"} if isinstance(v, Mapping) else v
                           for k, v in out["metrics"].items()}
@@ -165,4 +196,5 @@ def parse_task(name: str, rel: str, cfg: Mapping[str, Any]) -> TaskSpec:
         raise RegistryError(f"{rel}: select_split and report_split are both {splits['report_split']!r}; choosing "
                             "@best on the reported split overstates it: select on val, report on test")
     return TaskSpec(name, rel, str(cfg.get("description") or ""), dict(evaluator), metrics, str(primary),
-                    splits["select_split"], splits["report_split"], digest_of(_semantic(cfg)))
+                    splits["select_split"], splits["report_split"], digest_of(_semantic(cfg)),
+                    _required_files(cfg.get("required_files"), rel))

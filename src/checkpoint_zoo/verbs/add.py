@@ -48,7 +48,7 @@ from ..formats import (
     sha256_file,
     sniff,
 )
-from ..registry.fit import check_fit
+from ..registry.fit import check_add
 from ..utils import environ
 from ..utils.files import disk_full, disk_full_message
 
@@ -219,11 +219,11 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
         members = folder_members(src) if is_folder else []
         if not is_folder:
             read_header(src)
-        check_fit(zoo.registry(), zoo.registry().arch(arch), src, str(src))
+        check_add(zoo.registry(), arch, task, dataset, src, str(src))
         with ws.transaction(f"{model}-{step}") as txn:
             incoming = incoming_path(ws, model, step, folder=is_folder)
             txn.take([(src, incoming, move)])  # a killed --move is put back at its source by the next command
-            facts, digests = _copy_checked(zoo, src, incoming, members, move, arch)
+            facts, digests = _copy_checked(zoo, src, incoming, members, move, (arch, task, dataset))
             state_copy, state_digest = None, ""
             if state is not None:
                 state_copy, state_digest, recorded = prepare_state(zoo, state, incoming, arch, model, step)
@@ -244,7 +244,7 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
 
 
 def _copy_checked(zoo: Facade, src: Path, incoming: Path, members: list[str], move: bool,
-                  arch: str) -> tuple[FileFacts, dict[str, str]]:
+                  names: tuple[str, str, str]) -> tuple[FileFacts, dict[str, str]]:
     """Copy (or move) into incoming, then take the facts from the copy: the bytes may have changed while copied."""
     digests: dict[str, str] = {}
     if members:
@@ -253,7 +253,7 @@ def _copy_checked(zoo: Facade, src: Path, incoming: Path, members: list[str], mo
         digest = copy_in(src, incoming, move)
     try:
         facts = inspect_folder(incoming, digests) if members else inspect_file(incoming, sha256=digest)
-        check_fit(zoo.registry(), zoo.registry().arch(arch), incoming, str(src))
+        check_add(zoo.registry(), *names, incoming, str(src))
     except (FormatError, ArchitectureError) as e:
         raise type(e)(str(e).replace(str(incoming), str(src))) from None
     return facts, digests

@@ -23,7 +23,7 @@ from ..catalog import rules
 from ..entities import BulkAddResult, Checkpoint
 from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageError, ZooError
 from ..formats import inspect_file, sniff_safetensors
-from ..registry.fit import check_fit
+from ..registry.fit import check_add
 from ..utils.progress import byte_progress
 from ..workspace.transaction import give_back
 from .add import (
@@ -259,7 +259,7 @@ def _rows(zoo: Facade, copies, by_ref: dict[str, Row], replace: bool,
     for label, spec, copy, digest in copies:
         try:
             facts = inspect_file(copy, sha256=digest)  # the bytes may have changed while copied
-            check_fit(zoo.registry(), zoo.registry().arch(spec["arch"]), copy, str(spec["file"]))
+            check_add(zoo.registry(), spec["arch"], spec["task"], spec["dataset"], copy, str(spec["file"]))
         except (FormatError, ArchitectureError) as e:
             problems.append((label, str(e).replace(str(copy), str(spec["file"]))))
             continue

@@ -6,10 +6,11 @@ import os
 from typing import TYPE_CHECKING
 
 from .. import layout
-from ..catalog import table
+from ..catalog import rules, table
 from ..errors import FormatError, TableInvalidError, ZooError
 from ..formats import inspect_file
 from ..registry.fit import check_fit
+from ..registry.labels import folder_label_problem
 
 if TYPE_CHECKING:
     from ..workspace.tree import Workspace
@@ -44,11 +45,17 @@ def _registry_problems(ws: Workspace, rows: list[Row]) -> list[str]:
     for lineno, row in enumerate(rows, start=2):
         combo = (row["arch"], row["task"], row["dataset"], row["reported_metric"])
         if combo not in checked:
-            checked[combo] = registry.row_problems(*combo)
+            label = registry.label_problem(row["arch"], row["dataset"])
+            checked[combo] = [*registry.row_problems(*combo), *([label] if label else [])]
         where = f"{layout.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
         for problem in checked[combo]:
             problems.append(f"{where}: {problem}")
         task = registry.tasks.get(row["task"])
+        if task is not None and task.required_files:
+            files = rules.parse_files(row["files"]) if row["format"] == "folder" else None
+            problem = task.files_problem(None if files is None else set(files), row["path"])
+            if problem:
+                problems.append(f"{where}: {problem}")
         if task is not None and row["reported_metric"] in task.metrics and row["reported_value"]:
             problem = task.metrics[row["reported_metric"]].value_problem(float(row["reported_value"]), "reported")
             if problem:
@@ -70,9 +77,14 @@ def _file_problems(ws: Workspace, rows: list[Row]) -> list[str]:
         if name not in listed[folder]:
             continue
         path = ws.path(row["path"])
+        where = f"{layout.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
+        if row["format"] == "folder" and row["dataset"] in registry.datasets:
+            data = registry.dataset(row["dataset"])  # a folder's config.json, where its bytes are here
+            problem = folder_label_problem(path, data.labels, data.name, shown=row["path"])
+            if problem:
+                problems.append(f"{where}: {problem}")
         if not path.is_file():
             continue
-        where = f"{layout.TABLE_PATH} line {lineno} ({row['model']}@{row['step']})"
         try:
             facts = inspect_file(path, sha256=ws.stamps.sha256(path))
         except FormatError as e:
