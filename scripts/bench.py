@@ -180,7 +180,19 @@ def register_vector_arch(root: Path, name: str, n_floats: int) -> str:
     """conf/arch/<name>.yaml whose one tensor is a 1-D ``weight`` of ``n_floats`` (what write_safetensors writes)."""
     (root / "conf/arch").mkdir(parents=True, exist_ok=True)
     (root / "conf/arch" / f"{name}.yaml").write_text(f"_target_: torch.nn.LayerNorm\nnormalized_shape: {n_floats}\nbias: false\n")
+    undeclare_wine_input(root)
     return name
+
+
+def undeclare_wine_input(root: Path) -> None:
+    """These benchmarks' archs are holders of shapes, no models of wine: their zoo's wine declares no input
+    shape, so ``zoo add`` does not probe them with wine's input (it would rightly refuse them)."""
+    import yaml
+
+    wine = root / "conf" / "dataset" / "wine.yaml"
+    cfg = yaml.safe_load(wine.read_text())
+    cfg["input"].pop("shape", None)
+    wine.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def bench_help(ctx: Context) -> list[Result]:
@@ -857,6 +869,8 @@ root, n = Path(sys.argv[1]), int(sys.argv[2])
 zoo = init(root, remote_url=str(root.parent / "remote"), registries_from=sys.argv[3])
 f = root.parent / "w.safetensors"
 (root / "conf/arch/vec13.yaml").write_text("_target_: torch.nn.LayerNorm\\nnormalized_shape: 13\\nbias: false\\n")
+wine = root / "conf/dataset/wine.yaml"
+wine.write_text("\\n".join(l for l in wine.read_text().splitlines() if not l.lstrip().startswith("shape:")) + "\\n")
 save_file({"weight": np.ones(13, np.float32)}, str(f))
 zoo.add(f, model="alpha", step=1, arch="vec13", task="tabular-classification", dataset="wine", license="MIT")
 zoo.push()

@@ -30,11 +30,20 @@ def isolate(mp: pytest.MonkeyPatch, home: Path) -> None:
     mp.delenv("ZOO_REPO", raising=False)
 
 
+@pytest.fixture(scope="session")
+def arch_cache(tmp_path_factory) -> Path:
+    """One architecture cache for the session: its entries are keyed by content (config, library versions,
+    code), and building an architecture on the meta device and probing its input costs seconds the first
+    time (torch loads its meta kernels), which every test's own HOME would pay again."""
+    return tmp_path_factory.mktemp("arch-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory, monkeypatch):
+def isolated_env(tmp_path_factory, monkeypatch, arch_cache):
     """Every test runs isolated (``isolate``) in a HOME of its own."""
     home = tmp_path_factory.mktemp("home")
     isolate(monkeypatch, home)
+    monkeypatch.setenv("ZOO_ARCH_CACHE_DIR", str(arch_cache))
     yield home
 
 
@@ -83,6 +92,11 @@ def register_arch(root: Path, name: str, target: str = "torch.nn.Linear", **kwar
     path = root / "conf" / "arch" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"_target_": target, **kwargs}, sort_keys=False))
+    if target == "torch.nn.Linear":  # a holder of shapes, no model of wine: this zoo's wine declares no input shape
+        wine = root / "conf" / "dataset" / "wine.yaml"
+        cfg = yaml.safe_load(wine.read_text())
+        cfg["input"].pop("shape", None)
+        wine.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return name
 
 

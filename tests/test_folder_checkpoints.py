@@ -258,7 +258,8 @@ def _tiny_bert(folder: Path):
     torch.manual_seed(0)
     config = BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=32, num_labels=3,
-                        id2label={0: "business", 1: "sport", 2: "tech"}, label2id={"business": 0, "sport": 1, "tech": 2})
+                        id2label={0: "class_0", 1: "class_1", 2: "class_2"},
+                        label2id={"class_0": 0, "class_1": 1, "class_2": 2})
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(str(folder))
     vocab = {t: i for i, t in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "match", "shares", "rose"])}
@@ -313,7 +314,7 @@ def test_hugging_face_folder_in_and_out(empty_zoo, tmp_path):
 
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == [*str(want.argmax(-1).tolist()).split(), "business", "False"], proc.stdout
+    assert proc.stdout.split() == [*str(want.argmax(-1).tolist()).split(), "class_0", "False"], proc.stdout
     reloaded = AutoModelForSequenceClassification.from_pretrained(str(out)).eval()
     with torch.no_grad():
         assert torch.allclose(reloaded(**batch).logits, want, atol=1e-6)

@@ -162,4 +162,4 @@ def shape_cache_dir() -> Path:
     config, the library versions and the state of the zoo's own code, so a hit is the same model)."""
     from ..utils import environ
 
-    return environ.cache_dir() / "arch-shapes"
+    return environ.arch_cache_dir()

@@ -13,6 +13,14 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def arch_cache_dir() -> Path:
+    """Where architectures' expected shapes and input-contract verdicts are kept (``ZOO_ARCH_CACHE_DIR``,
+    default ``arch-shapes`` in the user cache). Entries are keyed by the architecture's config, the library
+    versions and the zoo's own code, so one folder may serve many users, clones and test runs."""
+    explicit = os.environ.get("ZOO_ARCH_CACHE_DIR")
+    return Path(explicit) if explicit else cache_dir() / "arch-shapes"
+
+
 def cache_dir() -> Path:
     """User-level cache (validation verdicts, later: fetched checkpoints); ``ZOO_CACHE_DIR``."""
     explicit = os.environ.get("ZOO_CACHE_DIR")
