@@ -93,11 +93,19 @@ def register_arch(root: Path, name: str, target: str = "torch.nn.Linear", **kwar
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"_target_": target, **kwargs}, sort_keys=False))
     if target == "torch.nn.Linear":  # a holder of shapes, no model of wine: this zoo's wine declares no input shape
-        wine = root / "conf" / "dataset" / "wine.yaml"
-        cfg = yaml.safe_load(wine.read_text())
-        cfg["input"].pop("shape", None)
-        wine.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        undeclare_input(root)
     return name
+
+
+def undeclare_input(root: Path, dataset: str = "wine") -> None:
+    """Drop the input shape ``dataset`` declares in this test zoo, so that ``zoo add`` does not probe an
+    architecture that is a stand-in (a holder of shapes, a tiny BERT) with it."""
+    import yaml
+
+    path = root / "conf" / "dataset" / f"{dataset}.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["input"].pop("shape", None)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

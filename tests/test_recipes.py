@@ -61,10 +61,11 @@ def test_hf_export_keeps_the_stored_precision(reference_clone, tmp_path):
 
 
 def test_rm_of_a_models_last_checkpoint_takes_its_auto_written_arch_along(empty_zoo, tmp_path):
-    from conftest import run_zoo
+    from conftest import run_zoo, undeclare_input
     from test_folder_checkpoints import _tiny_bert
 
     _tiny_bert(tmp_path / "in" / "bert")
+    undeclare_input(empty_zoo)
     r = run_zoo("add", str(tmp_path / "in" / "bert"), "--model=tiny-bert", "--step=3", "--task=tabular-classification",
                 "--dataset=wine", "--license=Apache-2.0", cwd=empty_zoo)
     assert r.code == 0, r.err
@@ -73,5 +74,5 @@ def test_rm_of_a_models_last_checkpoint_takes_its_auto_written_arch_along(empty_
     r = run_zoo("rm", "tiny-bert@3", cwd=empty_zoo)
     assert r.code == 0, r.err
     assert not (empty_zoo / arch).exists()
-    assert git("status", "--porcelain", cwd=empty_zoo).strip() == ""  # nothing staged, nothing left behind
+    assert git("status", "--porcelain", "--", "conf/arch", "zoo", cwd=empty_zoo).strip() == ""  # nothing left behind
     assert (empty_zoo / "conf/arch/linear.yaml").is_file()  # hand-written ones stay
