@@ -2,8 +2,10 @@
 
 A snapshot is computed from the table and the evaluation records (the working tree's, or a revision's
 from git), exactly as the index stage computes ``zoo/index.json``, but without writing anything and
-without requiring every row to be evaluated (a fresh ``zoo add`` is listed, without metrics, before
-``dvc repro``). Snapshots are cached by what they were built from.
+without requiring every row to be evaluated: each entry has a ``status``, ``evaluated``, ``failed`` (with
+the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` before ``dvc repro``) or
+``stale`` (its record is of other bytes: replaced since), and every route serves every state. Snapshots are
+cached by what they were built from.
 """
 
 from __future__ import annotations
@@ -70,17 +72,18 @@ class Snapshot:
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
     """The snapshot of these rows and their (current) evaluation records."""
     from ..entities import Checkpoint
-    from ..publish.index import build_entries, mark_best, task_summaries
+    from ..publish.index import build_entries, evaluated, mark_best, task_summaries
 
-    evaluated = [r for r in rows if f"{r['model']}@{r['step']}" in records]
-    results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in evaluated}
-    entries = build_entries(evaluated, results)
-    tasks = task_summaries(entries, results)
+    current = [r for r in rows if (records.get(f"{r['model']}@{r['step']}") or {}).get("sha256") == r["sha256"]]
+    results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in current}
+    entries = build_entries(current, results)
+    tasks = task_summaries(evaluated(entries), results)
     for r in rows:
-        if f"{r['model']}@{r['step']}" not in results:
+        ref = f"{r['model']}@{r['step']}"
+        if ref not in results:
             d = Checkpoint.dict_from_row(r)
-            d.update(metrics={}, selection={}, evaluation=None, reproduced_value=None, delta=None,
-                     reproduced_agrees=None)
+            d.update(status="stale" if ref in records else "unevaluated", metrics={}, selection={}, evaluation=None,
+                     reproduced_value=None, delta=None, reproduced_agrees=None)
             entries.append(d)
     entries.sort(key=lambda e: (e["model"], e["step"]))
     summaries = mark_best(entries)
@@ -110,6 +113,8 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
             "lastModified": max(str(e.get("created") or "") for e in es),
             "description": by_ref[s["latest"]].get("description") or "",
             "base_models": parents,
+            # how many of its checkpoints are in each state (evaluated, failed, unevaluated, stale)
+            "states": {k: sum(1 for e in es if e["status"] == k) for k in sorted({e["status"] for e in es})},
         }
         text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
         facets = {"task": (s["task"],), "arch": (s["arch"],), "license": (s["license"],),
