@@ -254,7 +254,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
         lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt((e.get('selection') or {}).get('value'))} | "
                      + "".join(f"{_fmt(e['metrics'].get(n))} | " for n in names)
                      + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
-    lines += _state_lines(entries)
+    lines += _state_lines(entries) + _claim_lines(entries)
     ref = summary["best"]
     lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
               "```sh", f"zoo pull {ref}", "```", "", "Use it on raw inputs, or load it:", "", "```python",
@@ -296,7 +296,8 @@ _STATE_TEXT = {
     "failed": "evaluation failed: {error}; fix it (`zoo add --replace`, or its conf/) and run `dvc repro`, "
               "or remove it with `zoo rm {ref}`",
     "unevaluated": "not evaluated yet; run `dvc repro`",
-    "stale": "its evaluation is of other bytes (replaced since); run `dvc repro`",
+    "replaced": "its evaluation is of other bytes (replaced since); run `dvc repro`",
+    "stale": "evaluated under an older key ({stale}); run `dvc repro`",
 }
 
 
@@ -305,9 +306,46 @@ def _state_lines(entries: Sequence[dict]) -> list[str]:
     pending = [e for e in sorted(entries, key=lambda e: e["step"]) if e.get("status", "evaluated") != "evaluated"]
     if not pending:
         return []
-    return ["", "## Not evaluated", "",
+    return ["", "## Evaluation state", "",
             *(f"- {md_escape(e['ref'])}: " + _STATE_TEXT.get(e["status"], md_escape(e["status"])).format(
-                error=md_escape(e.get("error") or ""), ref=e["ref"]) for e in pending)]
+                error=md_escape(e.get("error") or ""), stale=md_escape(e.get("stale") or ""), ref=e["ref"])
+              for e in pending)]
+
+
+def _claim_lines(entries: Sequence[dict]) -> list[str]:
+    """One sentence per checkpoint whose reported value is not what the zoo reproduces on its report split,
+    naming both splits (nothing when every claim agrees)."""
+    notes = [note for e in sorted(entries, key=lambda e: e["step"]) if (note := _claim_note(e))]
+    return ["", "## Reported and reproduced", "", *(f"- {n}" for n in notes)] if notes else []
+
+
+def _claim_note(e: dict) -> str | None:
+    """Where a reported value that differs from the report split's comes from: the selection split, or the
+    selection and report splits together (a per-example mean such as accuracy, weighted by their sizes), when
+    it matches one to the decimals it was reported with; else that the table does not say."""
+    metric, claimed = e.get("reported_metric"), e.get("reported_value")
+    reproduced = e["metrics"].get(metric) if metric else None
+    if claimed is None or reproduced is None:
+        return None
+    decimals = len(repr(float(claimed)).partition(".")[2].rstrip("0")) if "e" not in repr(float(claimed)) else 8
+    tolerance = 0.5 * 10 ** -decimals + 1e-9
+    if abs(reproduced - claimed) <= tolerance:
+        return None
+    ev, sel = e.get("evaluation") or {}, e.get("selection") or {}
+    split, n = ev.get("split"), ev.get("n_examples")
+    other, m, value = sel.get("split"), sel.get("n_examples"), (sel.get("metrics") or {}).get(metric)
+    candidates = []
+    if value is not None:
+        candidates.append((f"the {other} split ({m} examples)", value))
+        if n and m:
+            candidates.append((f"the {other} and {split} splits together ({m + n} examples)",
+                               (value * m + reproduced * n) / (m + n)))
+    where = next((w for w, v in candidates if abs(v - claimed) <= tolerance), None)
+    said = f"{md_escape(e['ref'])} reports {md_escape(metric)} {claimed:g}"
+    here = f"the zoo reproduces it on the {md_escape(split)} split ({n} examples): {_fmt(reproduced)}"
+    if where:
+        return f"{said}, which is its value on {md_escape(where)}; {here}."
+    return f"{said}; {here}, and the table does not record the split the claim was measured on."
 
 
 def _folder_lines(entry: dict) -> list[str]:

@@ -3,8 +3,9 @@
 A snapshot is computed from the table and the evaluation records (the working tree's, or a revision's
 from git), exactly as the index stage computes ``zoo/index.json``, but without writing anything and
 without requiring every row to be evaluated: each entry has a ``status``, ``evaluated``, ``failed`` (with
-the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` before ``dvc repro``) or
-``stale`` (its record is of other bytes: replaced since), and every route serves every state. Snapshots are
+the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` before ``dvc repro``),
+``replaced`` (its record is of other bytes: no metrics) or, in the working tree, ``stale`` (evaluated under
+an older key: its metrics, with ``stale`` saying why), and every route serves every state. Snapshots are
 cached by what they were built from.
 """
 
@@ -69,8 +70,10 @@ class Snapshot:
         return self.cards[model]
 
 
-def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
-    """The snapshot of these rows and their (current) evaluation records."""
+def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
+          outdated: Callable[[dict[str, str], dict], str | None] | None = None) -> Snapshot:
+    """The snapshot of these rows and their stored evaluation records; ``outdated(row, record)``: why a record
+    of the row's bytes was made under another key than the code and conf/ here would use (None: it was not)."""
     from ..entities import Checkpoint
     from ..publish.index import build_entries, evaluated, mark_best, task_summaries
 
@@ -82,9 +85,13 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
         ref = f"{r['model']}@{r['step']}"
         if ref not in results:
             d = Checkpoint.dict_from_row(r)
-            d.update(status="stale" if ref in records else "unevaluated", metrics={}, selection={}, evaluation=None,
+            d.update(status="replaced" if ref in records else "unevaluated", metrics={}, selection={}, evaluation=None,
                      reproduced_value=None, delta=None, reproduced_agrees=None)
             entries.append(d)
+        elif outdated is not None and (why := outdated(r, results[ref])):
+            stale = next(e for e in entries if e["ref"] == ref)
+            if stale["status"] == "evaluated":
+                stale.update(status="stale", stale=why)
     entries.sort(key=lambda e: (e["model"], e["step"]))
     summaries = mark_best(entries)
     by_ref = {e["ref"]: e for e in entries}
@@ -145,13 +152,44 @@ class Snapshots:
             cached = self._built.get(key)
             if cached is None or cached[0] != stamp:
                 rows = zoo.rows()
-                records = zoo.records()
-                cached = (stamp, build(rows, records, rev, zoo.revision))
+                records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
+                outdated = _key_check(zoo) if zoo.revision is None else None
+                cached = (stamp, build(rows, records, rev, zoo.revision, outdated))
                 self._built[key] = cached
                 if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
                     self._built.pop(next(k for k in self._built if k != key))
             self._checked[rev] = (now, key, stamp)
         return cached[1]
+
+
+def _key_check(zoo: Any) -> Callable[[dict[str, str], dict], str | None] | None:
+    """Why a record was made under another evaluation code or config than this zoo's now (``evaluation.plan``:
+    the part of the memo key known without loading data), or None when the registries cannot be read."""
+    from ..evaluation.plan import Key, key_for, package_code_hash, zoo_code_hash
+
+    try:
+        registry = zoo.registry()
+    except ZooError:
+        return None
+    hashes = (package_code_hash(), zoo_code_hash(registry.code_dir))
+    known: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+
+    def outdated(row: dict[str, str], record: dict) -> str | None:
+        combo = (row["arch"], row["task"], row["dataset"])
+        if combo not in known:
+            try:
+                key = key_for(row, registry, hashes[0], hashes[1], "", "")
+                known[combo] = (key.code_hash, key.config_hash)
+            except (ZooError, KeyError):
+                known[combo] = None
+        hashed = known[combo]
+        if hashed is None:
+            return None
+        old = Key.of_record(record)
+        now = Key(old.sha256, hashed[0], hashed[1], old.params_hash, old.data_hash)
+        return None if now == old else now.why_not(old)
+
+    return outdated
 
 
 def _worktree_stamp(root: Path) -> object:

@@ -137,7 +137,8 @@
   function stateText(c) {
     if (!c || !c.status || c.status === "evaluated") return "";
     if (c.status === "failed") return "evaluation failed: " + (c.error || "no reason recorded");
-    if (c.status === "stale") return "evaluation is of other bytes (replaced since): run dvc repro";
+    if (c.status === "replaced") return "evaluation is of other bytes (replaced since): run dvc repro";
+    if (c.status === "stale") return "evaluated under an older key (" + (c.stale || "key changed") + "): run dvc repro";
     return "not evaluated yet: run dvc repro";
   }
 
