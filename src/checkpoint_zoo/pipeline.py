@@ -166,7 +166,7 @@ def stage_validate(root: Path) -> None:
 
     check_params_fresh(root)
     zoo = Zoo(root)
-    problems = zoo.validate()
+    problems = zoo.validate(evaluations=False)  # failed evaluations are retried by the evaluate stage
     if problems:
         raise ZooError("validate: " + f"{len(problems)} problem(s)\n  " + "\n  ".join(problems))
     data = zoo.table_path.read_bytes()

@@ -1,5 +1,11 @@
 """Stored evaluation results: ``zoo/metrics/evaluations/<model>.json``, one file per model.
 
+A record is either a result (metrics on the report split, the selection used by ``@best``, ...) or a
+failure (``status: failed`` with a one-line ``error`` and empty metrics): a checkpoint whose evaluation
+raises is recorded, so the other checkpoints are evaluated and published while it shows as failed.
+Every float of every record goes through ``canonical_float`` once, in ``dump_model_results``, so a
+record has one serialization whichever code path produced it.
+
 Light on purpose (json only): ``zoo ls``/``show`` read metrics without importing numpy or torch.
 """
 
@@ -15,6 +21,38 @@ from .. import layout
 from ..errors import ZooError
 from . import rules
 from .table import atomic_write
+
+FAILED = "failed"  # the status of a record whose evaluation raised
+MAX_ERROR = 500     # characters of a failure's one-line reason
+
+
+def canonical_float(x: float) -> float:
+    """The one rounding of a stored float: 8 significant digits (a float32 result has about 7), so the
+    stored text is the same whether a value came straight from torch or back from a JSON file."""
+    return float(f"{x:.8g}")
+
+
+def canonical(value: object) -> object:
+    """``value`` with every float in it (nested in mappings and lists) rounded by ``canonical_float``."""
+    if isinstance(value, float):
+        return canonical_float(value) if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
+def is_failed(rec: object) -> bool:
+    """Whether a stored record is a failed evaluation (``status: failed``), not a result."""
+    return isinstance(rec, dict) and rec.get("status") == FAILED
+
+
+def one_line(text: str) -> str:
+    """A failure's reason as stored: its first non-blank line, printable, at most ``MAX_ERROR`` characters."""
+    line = next((x.strip() for x in str(text).splitlines() if x.strip()), "") or "no message"
+    line = "".join(c if c.isprintable() else " " for c in line)
+    return line if len(line) <= MAX_ERROR else line[:MAX_ERROR - 1] + "…"
 
 
 class _Bad(Exception):
@@ -50,6 +88,8 @@ def check_record(rec: object) -> None:
     """Raise _Bad when a stored evaluation record has not the shape the zoo writes (finite metrics, an
     integer step, a sha256, the selection used by @best ...)."""
     rec = _mapping(rec, "the record")
+    if "status" in rec:
+        _check_failed(rec)
     _count(rec.get("step"), "step")
     if not isinstance(rec.get("sha256"), str) or not re.fullmatch(rules.SHA256_PATTERN, rec["sha256"]):
         raise _Bad(f"sha256 is {json.dumps(rec.get('sha256'))[:40]}; must be 64 hex digits")
@@ -74,6 +114,21 @@ def check_record(rec: object) -> None:
         if not isinstance(sel.get("higher_is_better"), bool):
             raise _Bad("selection.higher_is_better must be true or false")
         _metrics(sel.get("metrics", {}), "selection.metrics")
+
+
+def _check_failed(rec: dict) -> None:
+    """A failed record: ``status: failed``, a one-line ``error``, empty metrics and nothing of a result."""
+    if rec["status"] != FAILED:
+        raise _Bad(f"status is {json.dumps(rec['status'])[:40]}; must be \"failed\" (or absent, for a result)")
+    error = rec.get("error")
+    if not isinstance(error, str) or not error.strip() or error != one_line(error):
+        raise _Bad(f"error is {json.dumps(error)[:40]}; a failed record needs its reason as one line of text "
+                   f"(at most {MAX_ERROR} characters)")
+    if rec.get("metrics") != {}:
+        raise _Bad("metrics must be {} in a failed record (a failed evaluation has no results)")
+    extra = sorted(k for k in ("selection", "split", "n_examples", "reproducibility", "higher_is_better") if k in rec)
+    if extra:
+        raise _Bad(f"{extra[0]} is set in a failed record; a failed evaluation has no results")
 
 
 def parse_results(documents: Iterable[tuple[str, bytes | str | None]]) -> dict[str, dict]:
@@ -129,7 +184,7 @@ def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str,
 
 def dump_model_results(model: str, records: list[dict]) -> bytes:
     """The deterministic bytes of one model's results file (records sorted by step)."""
-    body = {"model": model, "checkpoints": sorted(records, key=lambda r: r["step"])}
+    body = {"model": model, "checkpoints": canonical(sorted(records, key=lambda r: r["step"]))}
     return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
 
 

@@ -9,7 +9,10 @@ memo key: every executor gives the same results within the reproducibility contr
 
 A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same
 package and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation
-data per process, and returns the record body; the caller writes each result as it completes.
+data per process, and returns the record body; the caller writes each result as it completes. An evaluation that raises
+(the checkpoint does not fit its architecture's input, a folder lacks a file its evaluator reads) returns a
+failed body (``worker.failure``), recorded like a result; what is wrong with this machine instead (a file
+not pulled or damaged here, a worker that died) raises, and the stage fails keeping the stored result.
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
     from ..errors import IntegrityError, MissingFileError
     from ..workspace.source import WorkTree
     from ..workspace.tree import Workspace
-    from .worker import evaluate_checkpoint, load_eval_data, resolve_device, setup_determinism
+    from .worker import evaluate_checkpoint, failure, load_eval_data, resolve_device, setup_determinism
 
     ref = f"{row['model']}@{row['step']}"
     if root not in _STATE:
@@ -224,5 +227,10 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
     key = (row["dataset"], row["task"])
     if key not in data:
         data[key] = load_eval_data(registry.dataset(row["dataset"]), registry.task(row["task"]), registry, params)
-    return evaluate_checkpoint(path, row, registry, data[key], {**params, **run},
-                               resolve_device(str(run.get("device", "cpu"))))
+    device = resolve_device(str(run.get("device", "cpu")))
+    try:
+        return evaluate_checkpoint(path, row, registry, data[key], {**params, **run}, device)
+    except MemoryError:
+        raise  # this machine's limit, not the checkpoint's fault: the run fails and the old result stays
+    except Exception as e:  # noqa: BLE001  (the checkpoint's own failure: recorded, the others go on)
+        return failure(e, root)

@@ -3,10 +3,18 @@
 Each checkpoint is evaluated by its task's evaluator and metrics (``conf/task``) on its dataset's
 selection split (val: ranks ``@best``) and report split (test: what leaderboards show). Results live
 in git-tracked JSON files, one per model (``zoo/metrics/evaluations/<model>.json``), written
-deterministically: sorted keys, floats rounded to 8 significant digits, fixed torch threads and
-deterministic torch algorithms. Across machines the metrics agree under the contract the task
-declares, which each record states; a forced re-evaluation that agrees with a stored result of the
-same key keeps the stored bytes, so a clone on another CPU never rewrites committed metrics.
+deterministically: sorted keys, floats rounded to 8 significant digits (``catalog.records.canonical_float``,
+the one serialization of every stored record), fixed torch threads and deterministic torch algorithms.
+Across machines the metrics agree under the contract the task declares, which each record states; a
+forced re-evaluation that agrees with a stored result of the same key keeps the stored bytes,
+so a clone on another CPU never rewrites committed metrics.
+
+A checkpoint whose evaluation raises (or whose row the registries refuse) is recorded as failed with its
+reason and the run goes on: every other checkpoint is evaluated, the stage succeeds and the index
+publishes the failure. A failed record is never reused: each run evaluates it again, so a fix (a replaced
+checkpoint, an edited conf/) shows at the next ``dvc repro``. What is wrong with this machine rather than
+the checkpoint (a file not pulled or damaged here, a worker that died) fails the stage and keeps the
+stored result, as before.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import contract
-from ..catalog.records import read_results, write_model_results, write_results
+from ..catalog.records import FAILED, is_failed, one_line, read_results, write_model_results, write_results
 from ..errors import ZooError
 from ..registry import Registry
 from ..utils.version import __version__
@@ -40,7 +48,8 @@ Todo = tuple[Mapping[str, str], Key, str]  # a row to evaluate, its memo key, an
 
 @dataclass(frozen=True)
 class EvalReport:
-    """What an evaluate run did: refs evaluated, reused (with why), and failed (with why)."""
+    """What an evaluate run did: refs evaluated, reused (with why), failed on this machine (with why: the
+    run fails) and ``recorded_failures``: checkpoints whose evaluation failed, recorded as failed."""
 
     evaluated: tuple[tuple[str, str], ...]
     reused: tuple[str, ...]
@@ -48,6 +57,7 @@ class EvalReport:
     # forced re-evaluations of an unchanged key: agreed within the contract (stored bytes kept) or not
     verified: tuple[str, ...] = ()
     disagreed: tuple[tuple[str, str], ...] = ()
+    recorded_failures: tuple[tuple[str, str], ...] = ()
 
 
 def _ref(row: Mapping[str, str]) -> str:
@@ -68,6 +78,7 @@ class _Run:
     evaluated: list[tuple[str, str]] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     disagreed: list[tuple[str, str]] = field(default_factory=list)
+    recorded_failures: list[tuple[str, str]] = field(default_factory=list)
     rows_of: dict[str, list[Mapping[str, str]]] = field(default_factory=dict)
 
     def plan(self, rows: list[Mapping[str, str]], registry: Registry, params: Mapping[str, Any], force: bool) -> None:
@@ -80,14 +91,16 @@ class _Run:
                 self.records[ref] = self.stored[ref]  # until replaced: a killed run leaves the old result, never none
             try:
                 key = self._key(row, registry, params, chash, zhash, phash)
-            except ZooError as e:
-                self.failed.append((ref, str(e)))
+            except ZooError as e:  # the row's own conf (an undeclared arch, a dataset that does not load)
+                self.record_failure(row, None, {"status": FAILED, "error": one_line(str(e)), "metrics": {}},
+                                    write=False)  # written with the rest once planned
                 continue
             old = self.stored.get(ref)
-            if old is not None and Key.of_record(old) == key and not force:
+            if old is not None and Key.of_record(old) == key and not force and not is_failed(old):
                 self.reused.append(ref)
                 continue
-            why = "forced" if force else "new checkpoint" if old is None else key.why_not(Key.of_record(old))
+            why = ("forced" if force else "new checkpoint" if old is None
+                   else "its last evaluation failed" if is_failed(old) else key.why_not(Key.of_record(old)))
             self.todo.append((row, key, why))
 
     def _key(self, row: Mapping[str, str], registry: Registry, params: Mapping[str, Any], *hashes: str) -> Key:
@@ -101,28 +114,46 @@ class _Run:
         chash, zhash, phash = hashes
         return key_for(row, registry, chash, zhash, phash, self.data_cache[cache_key].digest)
 
+    def record_failure(self, row: Mapping[str, str], key: Key | None, body: dict, write: bool = True) -> None:
+        """Store a failed evaluation (its key, when known, says under what it failed) and go on."""
+        record = {"step": int(row["step"]), "sha256": row["sha256"], "task": row["task"], "dataset": row["dataset"],
+                  "arch": row["arch"], **body}
+        if key is not None:
+            record["provenance"] = {**key.provenance(), "code_version": f"checkpoint-zoo {__version__}"}
+        self.recorded_failures.append((_ref(row), body["error"]))
+        if write:
+            self._store(row, record)
+        else:
+            self.records[_ref(row)] = record
+
+    def _store(self, row: Mapping[str, str], record: dict) -> None:
+        self.records[_ref(row)] = record
+        mine = [rec for r in self.rows_of[row["model"]] if (rec := self.records.get(_ref(r)))]
+        write_model_results(self.out_dir, row["model"], mine)
+
     def done(self, row: Mapping[str, str], key: Key, why: str, body: dict) -> None:
         """Record one finished evaluation (a forced one that agrees with the stored result keeps its bytes)."""
         ref = _ref(row)
+        if is_failed(body):
+            self.record_failure(row, key, body)
+            return
         record = {"step": int(row["step"]), "sha256": row["sha256"], "task": row["task"], "dataset": row["dataset"],
                   "arch": row["arch"], **body,
                   "provenance": {**key.provenance(), "code_version": f"checkpoint-zoo {__version__}"}}
         old = self.stored.get(ref)
-        if old is not None and Key.of_record(old) == key:
+        if old is not None and not is_failed(old) and Key.of_record(old) == key:
             beyond = _beyond_contract(old, record)
             if not beyond and set(old.get("metrics", {})) == set(record["metrics"]):
                 self.verified.append(ref)
                 return
             self.disagreed.append((ref, ", ".join(f"{k} {a} -> {b}" for k, (a, b) in beyond.items())
                                    or "other metric names"))
-        self.records[ref] = record
         self.evaluated.append((ref, why))
-        mine = [rec for r in self.rows_of[row["model"]] if (rec := self.records.get(_ref(r)))]
-        write_model_results(self.out_dir, row["model"], mine)
+        self._store(row, record)
 
     def report(self) -> EvalReport:
         return EvalReport(tuple(self.evaluated), tuple(self.reused), tuple(self.failed), tuple(self.verified),
-                          tuple(self.disagreed))
+                          tuple(self.disagreed), tuple(self.recorded_failures))
 
 
 def _beyond_contract(old: dict, record: dict) -> dict[str, tuple[Any, Any]]:
@@ -174,6 +205,12 @@ def _summarise(state: _Run, seconds: float, kind: str, force: bool, log: Callabl
         log(f"re-evaluated {len(state.verified) + len(state.disagreed)} with an unchanged key: {len(state.verified)} "
             f"agree with the stored result within the reproducibility contract (kept as stored), "
             f"{len(state.disagreed)} do not")
+    for ref, msg in state.recorded_failures:
+        log(f"FAILED {ref} (recorded as failed; the others are published): {msg}")
+    if state.recorded_failures:
+        log(f"{len(state.recorded_failures)} checkpoint(s) failed their evaluation and are recorded as failed: fix "
+            "each (e.g. `zoo add --replace`, or its conf/) and run `dvc repro` again, or remove it with "
+            f"`zoo rm {state.recorded_failures[0][0]}`; `zoo validate` and `zoo commit` refuse until then")
     if state.failed:
         for ref, msg in state.failed:
             log(f"FAILED {ref}: {msg}")

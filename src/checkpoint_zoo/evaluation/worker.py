@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..catalog.records import FAILED, canonical_float, one_line
 from ..errors import ZooError
 from ..registry import DatasetSpec, Registry, TaskSpec
 
-
-def _round(x: float) -> float:
-    return float(f"{x:.8g}")
+_round = canonical_float  # the one rounding of a stored float (catalog.records)
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,17 @@ def evaluate_split(model: Any, task: TaskSpec, split: Any, n_classes: int, batch
             raise ZooError(problem)
         out[name] = value
     return out
+
+
+def failure(error: BaseException, root: str | Path | None = None) -> dict[str, Any]:
+    """The record body of a checkpoint whose evaluation raised: ``status: failed`` and the reason in one
+    line (the zoo's own path left out, so the committed record is the same on every machine)."""
+    text = str(error) or "no message"
+    if root:
+        text = text.replace(f"{Path(root)}/", "").replace(str(Path(root)), ".")
+    if not isinstance(error, ZooError):
+        text = f"{type(error).__name__}: {text}"
+    return {"status": FAILED, "error": one_line(text), "metrics": {}}
 
 
 def evaluate_checkpoint(path: Path, row: Mapping[str, str], registry: Registry, data: EvalData,

@@ -54,7 +54,9 @@ def _fmt(v: object) -> str:
 
 
 def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> list[dict]:
-    """One entry per table row with its metrics; raise if any row lacks an up-to-date evaluation."""
+    """One entry per table row with its metrics and ``status`` (``evaluated``, or ``failed`` with the
+    ``error`` its evaluation raised); raise if any row lacks an up-to-date record."""
+    from ..catalog.records import is_failed
     from ..entities import Checkpoint
 
     missing, stale = [], []
@@ -69,6 +71,10 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
             stale.append(ref)
             continue
         d = Checkpoint.dict_from_row(row)
+        if is_failed(rec):
+            entries.append(failed_entry(d, rec))
+            continue
+        d["status"] = "evaluated"
         d["metrics"] = dict(rec["metrics"])
         d["selection"] = dict(rec.get("selection") or {})
         d["evaluation"] = dict(rec["provenance"], n_examples=rec.get("n_examples"), split=rec.get("split"))
@@ -93,6 +99,19 @@ def build_entries(rows: list[dict[str, str]], results: Mapping[str, dict]) -> li
         raise ZooError("index: the evaluations do not match the table one to one: " + "; ".join(parts)
                        + "; run the evaluate stage (`dvc repro`) first; nothing was written")
     return entries
+
+
+def failed_entry(d: dict, rec: Mapping[str, Any]) -> dict:
+    """The entry of a checkpoint whose evaluation failed: no metrics, the reason in ``error``."""
+    d.update(status="failed", error=rec["error"], metrics={}, selection={},
+             evaluation=dict(rec.get("provenance") or {}, n_examples=None, split=None),
+             reproduced_value=None, delta=None, reproduced_agrees=None)
+    return d
+
+
+def evaluated(entries: Sequence[dict]) -> list[dict]:
+    """The entries with metrics (what rankings, task summaries and curves are made of)."""
+    return [e for e in entries if e.get("status", "evaluated") == "evaluated"]
 
 
 def mark_best(entries: list[dict]) -> dict[str, dict]:
@@ -264,6 +283,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
     import yaml
 
     best = next(e for e in entries if e["is_best"])
+    split = (best.get("evaluation") or {}).get("split")  # None: no checkpoint of the model evaluated yet
     # the nearest checkpoint of another model in this model's history: what it was fine-tuned from
     base = next((e["parent"] for e in sorted(entries, key=lambda e: e["step"])
                  if e.get("parent") and e["parent"].split("@", 1)[0] != model), None)
@@ -274,16 +294,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
         "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
         "datasets": [best["dataset"]],
         **({"base_model": base} if base else {}),
-        "model-index": [{
-            "name": model,
-            "results": [{
-                "task": {"type": best["task"]},
-                "dataset": {"name": best["dataset"], "type": best["dataset"],
-                            "split": best["evaluation"].get("split") or "test"},
-                "metrics": [{"type": k, "value": v, "name": f"{k} ({best['ref']})"}
-                            for k, v in sorted(best["metrics"].items())],
-            }],
-        }],
+        **_model_index(model, best),
     }
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the same text, 4× faster
     lines = ["---", yaml.dump(front, Dumper=dumper, sort_keys=False, allow_unicode=False).rstrip(), "---", "",
@@ -292,7 +303,8 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
              f"dataset: {md_escape(best['dataset'])}; license: {md_escape(describe_licenses(license_counts(entries)))}",
              f"- best: {md_escape(summary['best'])} by {md_escape(summary['primary_metric'])} on the "
              f"{md_escape(summary['selection_split'])} split; latest: {md_escape(summary['latest'])}; the other "
-             f"metrics below are on the {md_escape(best['evaluation'].get('split'))} split",
+             f"metrics below are on the {md_escape(split)} split" if split else
+             f"- best: none yet (no checkpoint of this model is evaluated); latest: {md_escape(summary['latest'])}",
              f"- how it was made: {md_escape(best['source'])}",
              *([f"- fine-tuned from: [{md_escape(base)}]({quote(base.split('@', 1)[0])}.md)"] if base else []),
              *(["- fine-tuned into: " + ", ".join(f"[{md_escape(c)}]({quote(c.split('@', 1)[0])}.md)"
@@ -309,6 +321,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
         lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt((e.get('selection') or {}).get('value'))} | "
                      + "".join(f"{_fmt(e['metrics'].get(n))} | " for n in names)
                      + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
+    lines += _state_lines(entries) + _claim_lines(entries)
     ref = summary["best"]
     lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
               "```sh", f"zoo pull {ref}", "```", "", "Use it on raw inputs, or load it:", "", "```python",
@@ -339,6 +352,79 @@ def card_license(counts: Mapping[str, int]) -> dict[str, Any]:
                 **({"license_name": lic.lower()} if lic not in _HF_LICENSE else {})}
     return {"license": "other", "license_name": "mixed",
             "licenses": [{"license": _HF_LICENSE.get(lic, lic.lower()), "checkpoints": n} for lic, n in counts.items()]}
+
+
+def _model_index(model: str, best: dict) -> dict:
+    """The card's ``model-index`` (the Hub's results block): only when the best checkpoint has results."""
+    if not best["metrics"]:
+        return {}
+    return {"model-index": [{
+        "name": model,
+        "results": [{
+            "task": {"type": best["task"]},
+            "dataset": {"name": best["dataset"], "type": best["dataset"],
+                        "split": best["evaluation"].get("split") or "test"},
+            "metrics": [{"type": k, "value": v, "name": f"{k} ({best['ref']})"}
+                        for k, v in sorted(best["metrics"].items())],
+        }],
+    }]}
+
+
+# what a card says of a checkpoint without results, by its ``status`` (``zoo serve`` shows all of them)
+_STATE_TEXT = {
+    "failed": "evaluation failed: {error}; fix it (`zoo add --replace`, or its conf/) and run `dvc repro`, "
+              "or remove it with `zoo rm {ref}`",
+    "unevaluated": "not evaluated yet; run `dvc repro`",
+    "replaced": "its evaluation is of other bytes (replaced since); run `dvc repro`",
+    "stale": "evaluated under an older key ({stale}); run `dvc repro`",
+}
+
+
+def _state_lines(entries: Sequence[dict]) -> list[str]:
+    """One line per checkpoint that has no results, saying why (nothing when every one is evaluated)."""
+    pending = [e for e in sorted(entries, key=lambda e: e["step"]) if e.get("status", "evaluated") != "evaluated"]
+    if not pending:
+        return []
+    return ["", "## Evaluation state", "",
+            *(f"- {md_escape(e['ref'])}: " + _STATE_TEXT.get(e["status"], md_escape(e["status"])).format(
+                error=md_escape(e.get("error") or ""), stale=md_escape(e.get("stale") or ""), ref=e["ref"])
+              for e in pending)]
+
+
+def _claim_lines(entries: Sequence[dict]) -> list[str]:
+    """One sentence per checkpoint whose reported value is not what the zoo reproduces on its report split,
+    naming both splits (nothing when every claim agrees)."""
+    notes = [note for e in sorted(entries, key=lambda e: e["step"]) if (note := _claim_note(e))]
+    return ["", "## Reported and reproduced", "", *(f"- {n}" for n in notes)] if notes else []
+
+
+def _claim_note(e: dict) -> str | None:
+    """Where a reported value that differs from the report split's comes from: the selection split, or the
+    selection and report splits together (a per-example mean such as accuracy, weighted by their sizes), when
+    it matches one to the decimals it was reported with; else that the table does not say."""
+    metric, claimed = e.get("reported_metric"), e.get("reported_value")
+    reproduced = e["metrics"].get(metric) if metric else None
+    if claimed is None or reproduced is None:
+        return None
+    decimals = len(repr(float(claimed)).partition(".")[2].rstrip("0")) if "e" not in repr(float(claimed)) else 8
+    tolerance = 0.5 * 10 ** -decimals + 1e-9
+    if abs(reproduced - claimed) <= tolerance:
+        return None
+    ev, sel = e.get("evaluation") or {}, e.get("selection") or {}
+    split, n = ev.get("split"), ev.get("n_examples")
+    other, m, value = sel.get("split"), sel.get("n_examples"), (sel.get("metrics") or {}).get(metric)
+    candidates = []
+    if value is not None:
+        candidates.append((f"the {other} split ({m} examples)", value))
+        if n and m:
+            candidates.append((f"the {other} and {split} splits together ({m + n} examples)",
+                               (value * m + reproduced * n) / (m + n)))
+    where = next((w for w, v in candidates if abs(v - claimed) <= tolerance), None)
+    said = f"{md_escape(e['ref'])} reports {md_escape(metric)} {claimed:g}"
+    here = f"the zoo reproduces it on the {md_escape(split)} split ({n} examples): {_fmt(reproduced)}"
+    if where:
+        return f"{said}, which is its value on {md_escape(where)}; {here}."
+    return f"{said}; {here}, and the table does not record the split the claim was measured on."
 
 
 def _folder_lines(entry: dict) -> list[str]:
@@ -376,7 +462,7 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     entries = build_entries(rows, results)
     models = mark_best(entries)
     table_sha = hashlib.sha256(zoo.table_path.read_bytes()).hexdigest()
-    tasks = task_summaries(entries, results)
+    tasks = task_summaries(evaluated(entries), results)
     boards = [{"task": t, "dataset": d, "split": sp, "models": [m["best"] for m in ranked]}
               for (t, d, sp), ranked in leaderboards(models).items()]
     index = {"format": 2, "table_sha256": table_sha, "tasks": tasks, "models": models, "leaderboards": boards,
@@ -391,7 +477,7 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     kids = children_by_model(entries)
     cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ())) for m, summary in models.items()}
     per_model = {cards / f"{m}.md": text.encode() for m, text in cards_md.items()}
-    per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(entries, models).items()}
+    per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(evaluated(entries), models).items()}
     for folder in (cards, curves):
         folder.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=4) as pool:  # a file each, each fsynced: overlap the waits

@@ -2,8 +2,11 @@
 
 A snapshot is computed from the table and the evaluation records (the working tree's, or a revision's
 from git), exactly as the index stage computes ``zoo/index.json``, but without writing anything and
-without requiring every row to be evaluated (a fresh ``zoo add`` is listed, without metrics, before
-``dvc repro``). Snapshots are cached by what they were built from.
+without requiring every row to be evaluated: each entry has a ``status``, ``evaluated``, ``failed`` (with
+the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` before ``dvc repro``),
+``replaced`` (its record is of other bytes: no metrics) or, in the working tree, ``stale`` (evaluated under
+an older key: its metrics, with ``stale`` saying why), and every route serves every state. Snapshots are
+cached by what they were built from.
 """
 
 from __future__ import annotations
@@ -67,21 +70,28 @@ class Snapshot:
         return self.cards[model]
 
 
-def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None) -> Snapshot:
-    """The snapshot of these rows and their (current) evaluation records."""
+def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
+          outdated: Callable[[dict[str, str], dict], str | None] | None = None) -> Snapshot:
+    """The snapshot of these rows and their stored evaluation records; ``outdated(row, record)``: why a record
+    of the row's bytes was made under another key than the code and conf/ here would use (None: it was not)."""
     from ..entities import Checkpoint
-    from ..publish.index import build_entries, mark_best, task_summaries
+    from ..publish.index import build_entries, evaluated, mark_best, task_summaries
 
-    evaluated = [r for r in rows if f"{r['model']}@{r['step']}" in records]
-    results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in evaluated}
-    entries = build_entries(evaluated, results)
-    tasks = task_summaries(entries, results)
+    current = [r for r in rows if (records.get(f"{r['model']}@{r['step']}") or {}).get("sha256") == r["sha256"]]
+    results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in current}
+    entries = build_entries(current, results)
+    tasks = task_summaries(evaluated(entries), results)
     for r in rows:
-        if f"{r['model']}@{r['step']}" not in results:
+        ref = f"{r['model']}@{r['step']}"
+        if ref not in results:
             d = Checkpoint.dict_from_row(r)
-            d.update(metrics={}, selection={}, evaluation=None, reproduced_value=None, delta=None,
-                     reproduced_agrees=None)
+            d.update(status="replaced" if ref in records else "unevaluated", metrics={}, selection={}, evaluation=None,
+                     reproduced_value=None, delta=None, reproduced_agrees=None)
             entries.append(d)
+        elif outdated is not None and (why := outdated(r, results[ref])):
+            stale = next(e for e in entries if e["ref"] == ref)
+            if stale["status"] == "evaluated":
+                stale.update(status="stale", stale=why)
     entries.sort(key=lambda e: (e["model"], e["step"]))
     summaries = mark_best(entries)
     by_ref = {e["ref"]: e for e in entries}
@@ -111,6 +121,8 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
             "lastModified": max(str(e.get("created") or "") for e in es),
             "description": by_ref[s["latest"]].get("description") or "",
             "base_models": parents,
+            # how many of its checkpoints are in each state (evaluated, failed, unevaluated, stale)
+            "states": {k: sum(1 for e in es if e["status"] == k) for k in sorted({e["status"] for e in es})},
         }
         text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
         facets = {"task": (s["task"],), "arch": (s["arch"],), "license": tuple(s["licenses"]),
@@ -141,13 +153,44 @@ class Snapshots:
             cached = self._built.get(key)
             if cached is None or cached[0] != stamp:
                 rows = zoo.rows()
-                records = zoo.records()
-                cached = (stamp, build(rows, records, rev, zoo.revision))
+                records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
+                outdated = _key_check(zoo) if zoo.revision is None else None
+                cached = (stamp, build(rows, records, rev, zoo.revision, outdated))
                 self._built[key] = cached
                 if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
                     self._built.pop(next(k for k in self._built if k != key))
             self._checked[rev] = (now, key, stamp)
         return cached[1]
+
+
+def _key_check(zoo: Any) -> Callable[[dict[str, str], dict], str | None] | None:
+    """Why a record was made under another evaluation code or config than this zoo's now (``evaluation.plan``:
+    the part of the memo key known without loading data), or None when the registries cannot be read."""
+    from ..evaluation.plan import Key, key_for, package_code_hash, zoo_code_hash
+
+    try:
+        registry = zoo.registry()
+    except ZooError:
+        return None
+    hashes = (package_code_hash(), zoo_code_hash(registry.code_dir))
+    known: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+
+    def outdated(row: dict[str, str], record: dict) -> str | None:
+        combo = (row["arch"], row["task"], row["dataset"])
+        if combo not in known:
+            try:
+                key = key_for(row, registry, hashes[0], hashes[1], "", "")
+                known[combo] = (key.code_hash, key.config_hash)
+            except (ZooError, KeyError):
+                known[combo] = None
+        hashed = known[combo]
+        if hashed is None:
+            return None
+        old = Key.of_record(record)
+        now = Key(old.sha256, hashed[0], hashed[1], old.params_hash, old.data_hash)
+        return None if now == old else now.why_not(old)
+
+    return outdated
 
 
 def _worktree_stamp(root: Path) -> object:

@@ -54,6 +54,7 @@ def commit(zoo: Facade, message: str, check_pipeline: bool = True, *, push: bool
             if stale:
                 raise ZooError(f"the pipeline is not up to date ({', '.join(stale)} changed), so its outputs do not "
                                "match the table; run `dvc repro`, then `zoo commit` again")
+            refuse_failed_evaluations(zoo)
         if push or check_remote:
             ensure_pushed(zoo, push=push, allow_in_repo=allow_in_repo)
         candidates = [layout.TABLE_PATH, layout.CHECKPOINTS_DIR, ".gitattributes", *pipeline_paths(zoo.root),
@@ -69,6 +70,16 @@ def commit(zoo: Facade, message: str, check_pipeline: bool = True, *, push: bool
             raise ZooError(f"git commit failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
         head = _git(zoo, "rev-parse", "--short", "HEAD").strip()
     return CommitResult(head, tuple(staged))
+
+
+def refuse_failed_evaluations(zoo: Facade) -> None:
+    """Refuse to commit while a checkpoint's evaluation failed: the index would publish it as failed."""
+    from .validate import evaluation_problems
+
+    problems = evaluation_problems(zoo)
+    if problems:
+        raise ZooError(f"{len(problems)} checkpoint(s) failed their evaluation, nothing was committed: "
+                       + " | ".join(problems))
 
 
 def _git(zoo: Facade, *args: str, operands: tuple[str, ...] = ()) -> str:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 Row = dict[str, str]
 
 
-def validate(zoo: Facade) -> list[str]:
-    """Problems with the table (schema, every failure) and with present files (size, sha256, header)."""
+def validate(zoo: Facade, evaluations: bool = True) -> list[str]:
+    """Problems with the table (schema, every failure), with present files (size, sha256, header) and, with
+    ``evaluations``, the checkpoints whose evaluation failed (``evaluation_problems``). The pipeline's validate
+    stage leaves those out: it runs before the evaluate stage that retries them."""
     ws = zoo.writable("validate")
     data = ws.table_path.read_bytes()
     parse_problems: list[str] = []
@@ -35,7 +37,17 @@ def validate(zoo: Facade) -> list[str]:
         return parse_problems
     table.mark_valid(data)  # the schema verdict: no later read validates this table again
     ws.source.remember_rows(rows)
-    return _registry_problems(ws, rows) + _file_problems(ws, rows)
+    problems = _registry_problems(ws, rows) + _file_problems(ws, rows)
+    return problems + (evaluation_problems(zoo) if evaluations else [])
+
+
+def evaluation_problems(zoo: Facade) -> list[str]:
+    """One line per checkpoint whose evaluation failed, with its reason and the two ways to clear it."""
+    from .ls import failures
+
+    return [f"{layout.EVALUATIONS_DIR}/{ref.rsplit('@', 1)[0]}.json: {ref}: evaluation failed: {error}; fix it "
+            f"(`zoo add --replace`, or its conf/) and run `dvc repro`, or remove it with `zoo rm {ref}`"
+            for ref, error in failures(zoo).items()]
 
 
 def _registry_problems(ws: Workspace, rows: list[Row]) -> list[str]:

@@ -28,7 +28,7 @@ PAGE_FILES = ("index.html", "app.js", "style.css")
 _CKPT_FIELDS = ("model", "step", "ref", "epoch", "created", "task", "arch", "dataset", "license", "tags",
                 "num_params", "size_bytes", "sha256", "path", "format", "dtype", "parent", "metrics", "selection",
                 "reported_metric", "reported_value", "reproduced_value", "delta", "reproduced_agrees",
-                "pull_command", "is_best", "is_latest", "files")
+                "pull_command", "is_best", "is_latest", "files", "status", "error", "stale")
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
 

@@ -132,6 +132,21 @@
     return b;
   }
 
+  // a checkpoint without results says why: its evaluation failed (with the reason), it is not evaluated
+  // yet, or its evaluation is of bytes it no longer has
+  function stateText(c) {
+    if (!c || !c.status || c.status === "evaluated") return "";
+    if (c.status === "failed") return "evaluation failed: " + (c.error || "no reason recorded");
+    if (c.status === "replaced") return "evaluation is of other bytes (replaced since): run dvc repro";
+    if (c.status === "stale") return "evaluated under an older key (" + (c.stale || "key changed") + "): run dvc repro";
+    return "not evaluated yet: run dvc repro";
+  }
+
+  function stateBadge(c) {
+    const text = stateText(c);
+    return text ? el("span", {class: "badge state state-" + c.status, "data-state": c.status, title: text}, text) : null;
+  }
+
   function metricsOf(modelName) {
     const task = (models.get(modelName) || {}).task;
     const t = D.tasks[task];
@@ -372,13 +387,16 @@
     const best = bestOf(m);
     const tr = el("tr", {"data-model": m.name});
     tr.appendChild(el("td", {class: "pick-col"}, compareBox(m.best, "compare " + m.best + " (best of " + m.name + ")")));
+    const failed = (byModel.get(m.name) || []).filter(function (c) { return c.status === "failed"; });
     tr.appendChild(el("td", {class: "name"}, [el("a", {href: modelHref(m.name)}, m.name),
+      failed.length ? el("span", {class: "badge state state-failed", "data-state": "failed", title: stateText(failed[0])},
+        failed.length + " evaluation failed") : null,
       m.description ? el("div", {class: "desc", title: m.description}, m.description) : null]));
     ["task", "arch", "dataset"].forEach(function (k) { tr.appendChild(el("td", {"data-col": k}, m[k])); });
     tr.appendChild(el("td", {"data-col": "license", class: licensesOf(m).length > 1 ? "mixed" : null,
       title: licensesOf(m).length > 1 ? "checkpoints per license" : null}, licenseText(m)));
     tr.appendChild(el("td", {"data-col": "best"}, m.best));
-    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, m.primary_metric + " " + fmtMetric(m.best_value)));
+    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, stateText(best) || (m.primary_metric + " " + fmtMetric(m.best_value))));
     tr.appendChild(el("td", {class: "num", "data-col": "checkpoints"}, m.checkpoints));
     tr.appendChild(el("td", {class: "num", "data-col": "size", title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes)));
     tr.appendChild(el("td", {"data-col": "created", title: m.created}, day(m.created)));
@@ -492,6 +510,7 @@
     if (!c) { box.replaceChildren(); return; }
     const parts = [el("h2", null, ["Use ", el("span", {id: "selected-ref"}, c.ref),
       c.is_best ? el("span", {class: "badge best"}, "best") : null, c.is_latest ? el("span", {class: "badge latest"}, "latest") : null])];
+    if (stateText(c)) parts.push(el("p", {class: "state-note state-" + c.status, id: "selected-state", role: "status"}, stateText(c)));
     if (D.downloads && folderNames(c).length) {
       parts.push(el("p", {class: "label"}, "Download " + c.ref + ", a folder of " + folderNames(c).length + " files (" +
         fmtBytes(c.size_bytes) + " in all):"));
@@ -527,7 +546,7 @@
       const tr = el("tr", {"data-ref": c.ref, class: "ckpt", tabindex: "0"});
       tr.appendChild(el("td", {class: "pick-col"}, compareBox(c.ref)));
       tr.appendChild(el("td", {class: "num step"}, [String(c.step), c.is_best ? el("span", {class: "badge best"}, "best") : null,
-        c.is_latest ? el("span", {class: "badge latest"}, "latest") : null]));
+        c.is_latest ? el("span", {class: "badge latest"}, "latest") : null, stateBadge(c)]));
       tr.appendChild(el("td", {class: "num"}, fmt(c.epoch)));
       tr.appendChild(el("td", {title: c.created}, c.created || ""));
       tr.appendChild(el("td", {class: "num", title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes)));
