@@ -68,6 +68,10 @@ def test_a_failed_evaluation_is_recorded_published_refused_and_retried(pipeline_
     card = (root / "zoo/cards/wine-linear.md").read_text()
     assert f"{FAILED_REF}: evaluation failed: evaluation: nll=nan" in card
     assert "evaluation failed" in (root / "site/data.js").read_text()
+    # zoo ls and zoo show name the failure
+    assert "evaluation failed" in run_zoo("ls", "wine-linear", cwd=root).out
+    shown = json.loads(run_zoo("show", FAILED_REF, "--format", "json", cwd=root).out)
+    assert "nll=nan" in shown["evaluation_failed"]
     # zoo validate and zoo commit refuse, naming the checkpoint and how to clear it
     for args in (("validate",), ("commit", "-m", "with a failure")):
         r = run_zoo(*args, cwd=root)

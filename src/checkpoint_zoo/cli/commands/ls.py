@@ -80,13 +80,17 @@ def ls(zoo, args) -> int:
     rows = [[c.model, str(c.step), c.arch, c.task, c.dataset, f"{c.num_params:,}", human(c.size_bytes),
              c.license, ";".join(c.tags), "yes" if c.resumable else ""] for c in ckpts]
     headers = list(TABLE_COLUMNS)
-    if any(c.metrics for c in ckpts):
+    from ...verbs.ls import failures
+
+    failed = failures(zoo, {c.model for c in ckpts})
+    if any(c.metrics for c in ckpts) or failed:
         # each row's own task decides which metric is its score
         tasks = zoo.listing_registry().tasks
         headers.insert(5, "score")
         for r, c in zip(rows, ckpts):
             metric = tasks[c.task].primary_metric if c.task in tasks else next(iter(sorted(c.metrics)), "")
-            r.insert(5, f"{metric} {c.metrics[metric]:.4f}" if metric in c.metrics else "-")
+            r.insert(5, f"{metric} {c.metrics[metric]:.4f}" if metric in c.metrics
+                     else "evaluation failed" if c.ref in failed else "-")
     print_table(headers, [[printable(x) for x in r] for r in rows])
     models = {c.model for c in ckpts}
     total = sum(c.size_bytes for c in ckpts)
@@ -101,6 +105,11 @@ def show(zoo, args) -> int:
     d["local_path"] = str(zoo.local_path(ckpt.ref))
     local = zoo.local_path(ckpt.ref)
     d["pulled"] = all((local / n).is_file() for n in ckpt.files) if ckpt.files else local.is_file()
+    from ...verbs.ls import failures
+
+    failed = failures(zoo, [ckpt.model]).get(ckpt.ref)
+    if failed:
+        d["evaluation_failed"] = failed
     if args.format == "json":
         echo(json.dumps(d, indent=2))
         return 0
@@ -122,6 +131,7 @@ def show(zoo, args) -> int:
         if isinstance(value, list):
             value = ";".join(value)
         elif isinstance(value, dict):
-            value = ", ".join(f"{k}={v:.6g}" for k, v in value.items()) or "(not evaluated yet: dvc repro)"
+            value = ", ".join(f"{k}={v:.6g}" for k, v in value.items()) or (
+                "(evaluation failed: see evaluation_failed)" if failed else "(not evaluated yet: dvc repro)")
         echo(f"{key.ljust(width)}  {printable('' if value is None else str(value))}")
     return 0
