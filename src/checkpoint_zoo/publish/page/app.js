@@ -1,5 +1,6 @@
 // Checkpoint Zoo browse page: model list, model page, compare view (hash routes #/, #/model/NAME,
-// #/compare/REF,REF); the leaderboards (#/boards, #/board/…) and the URL's state are leaderboard.js's. No framework, no network but data.js; every element is built with createElement
+// #/compare/REF,REF); the leaderboards (#/boards, #/board/…) and the URL's state are leaderboard.js's, the
+// lineage trees lineage.js's. No framework, no network but data.js; every element is built with createElement
 // and textContent from the data, except model cards, whose HTML the index stage rendered and sanitised.
 "use strict";
 (function () {
@@ -258,9 +259,10 @@
 
   // ---- model list -------------------------------------------------------------------------------
 
-  // the model, then the primary metric: both on screen at 1,400 px before any scrolling
+  // the model (and its compare box), then the primary metric: both on screen at 1,400 px before any scrolling
   const COLUMNS = [
-    {key: "primary", label: "primary metric", num: true}, {key: "task", label: "task"}, {key: "arch", label: "arch"},
+    {key: "name", label: "model"}, {key: "primary", label: "primary metric", num: true}, {key: "task", label: "task"},
+    {key: "arch", label: "arch"},
     {key: "dataset", label: "dataset"}, {key: "license", label: "license"}, {key: "best", label: "best checkpoint"},
     {key: "checkpoints", label: "checkpoints", num: true},
     {key: "size", label: "size", num: true}, {key: "created", label: "latest"},
@@ -347,10 +349,12 @@
     const countLine = el("p", {id: "count", class: "count-line"});
     const headRow = el("tr");
     const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
-    cols.unshift({key: "name", label: "model"});
     cols.forEach(function (c) {
-      if (c.key === "primary") headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
-      const th = el("th", {scope: "col", "data-sort": c.key, class: (c.num ? "num sortable" : "sortable") + (c.key === "name" ? " name" : ""), tabindex: "0",
+      if (c.key === "primary") {
+        headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
+      }
+      const th = el("th", {scope: "col", "data-sort": c.key, tabindex: "0",
+        class: (c.num ? "num sortable" : "sortable") + (c.key === "name" ? " name" : ""),
         title: c.metric ? c.metric + " of the best checkpoint (" + (higher(c.metric) ? "higher" : "lower") + " is better)" : null},
       c.label);
       const activate = function () {

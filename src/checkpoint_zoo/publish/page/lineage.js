@@ -70,7 +70,8 @@ window.ZooLineage = function (ui) {
     });
     const parts = [el("h2", null, "Lineage")];
     parts.push(el("h3", null, "Derived from"));
-    parts.push(up.size ? treeList(up, own, {class: "tree ancestors", id: "ancestors"}) : el("p", {class: "hint"}, "No parent outside this model."));
+    parts.push(up.size ? treeList(up, own, {class: "tree ancestors", id: "ancestors"})
+      : el("p", {class: "hint"}, "No parent outside this model."));
     parts.push(el("h3", null, "Derived models"));
     parts.push(down.size ? treeList(down, own, {class: "tree descendants", id: "descendants"})
       : el("p", {class: "hint"}, "No checkpoint derives from this model."));
