@@ -241,3 +241,30 @@ def test_favicon_is_inline_and_zoo_serve_answers_for_it(browser, site):
     with TestClient(create_app(Path(__file__).resolve().parents[1])) as client:  # this project's own zoo, read only
         assert client.get("/favicon.ico").status_code == 204
         assert client.get("/leaderboard.js").text == page_files()["leaderboard.js"].decode()
+
+
+def test_dvc_plots_title_each_model_and_metric_with_a_legend():
+    """`dvc plots show` draws one chart per model curve, titled with the model and its primary metric, with two or
+    more named lines (the legend: metric names, not only "workspace") and named axes."""
+    import json
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    plots = {}
+    for item in yaml.safe_load((root / "dvc.yaml").read_text())["plots"]:
+        ((name, spec),) = item.items()
+        ((path, columns),) = spec["y"].items()
+        plots[path] = (name, spec, columns)
+    models = json.loads((root / "zoo/index.json").read_text())["models"]
+    curves = sorted(p.relative_to(root).as_posix() for p in (root / "zoo/metrics/curves").glob("*.csv"))
+    assert sorted(plots) == curves
+    titles = set()
+    for path, (name, spec, columns) in plots.items():
+        model = Path(path).stem
+        header = (root / path).read_text().splitlines()[0].split(",")
+        assert name == model and spec["title"].startswith(f"{model}: {models[model]['primary_metric']} (primary)")
+        assert columns[0] == models[model]["primary_metric"] and len(columns) >= 2 and set(columns) <= set(header)
+        assert spec["x"] == "step" and spec["x_label"] and spec["y_label"] != "primary"
+        titles.add(spec["title"])
+    assert len(titles) == len(plots)
