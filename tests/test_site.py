@@ -173,7 +173,7 @@ def test_card_html_is_inert_and_data_js_cannot_end_its_script():
     js = data_js({"x": "</script><!--\u2028"}).decode()
     assert js.startswith("window.ZOO_DATA = {") and js.endswith(";\n") and "</script" not in js and "<!--" not in js
     files = page_files()
-    assert set(files) == {"index.html", "app.js", "style.css"}
+    assert set(files) == {"index.html", "leaderboard.js", "lineage.js", "app.js", "style.css"}
     html = files["index.html"].decode()
     # CSP script-src/style-src 'self': no inline script or style anywhere, and nothing from another origin
     assert not re.search(r"<script(?![^>]*\bsrc=)", html) and "<style" not in html
@@ -311,10 +311,12 @@ def test_served_mode_downloads_revision_and_csp(browser, served):
     assert versions == [served + "?rev=v1", served + "?rev=main"]
     hrefs = {tr.get_attribute("data-ref"): tr.find_element("css selector", "a.download").get_attribute("href")
              for tr in _css(browser, "#checkpoints tbody tr")}
-    assert hrefs["alpha@20"] == served + "files/alpha/20?rev=v1"
-    assert _one(browser, "#download").get_attribute("href") == served + "files/alpha/20?rev=v1"
+    # content-addressed (immutable) links: /files/by-sha256/SHA/NAME
+    assert hrefs["alpha@20"] == served + f"files/by-sha256/{'14' * 32}/step-00000020.safetensors?rev=v1"
+    assert _one(browser, "#download").get_attribute("href") == hrefs["alpha@20"]
     _one(browser, '#checkpoints tr[data-ref="alpha@30"] td.step').click()
-    assert _one(browser, "#download").get_attribute("href") == served + "files/alpha/30?rev=v1"
+    assert _one(browser, "#download").get_attribute("href") == \
+        served + f"files/by-sha256/{'1e' * 32}/step-00000030.safetensors?rev=v1"
     assert _one(browser, "#snippet-pull").text == "zoo pull alpha@30"
     assert not _css(browser, "#checkpoints code.pull")
     _no_script_ran(browser)
@@ -361,7 +363,7 @@ def test_reference_site_opens_from_disk(browser, reference_clone, tmp_path):
     index = json.loads((reference_clone / "zoo/index.json").read_text())
     cards = {p.stem: p.read_text() for p in (reference_clone / "zoo/cards").glob("*.md")}
     write_site(tmp_path / "site", site_data(index, cards, title="Checkpoint Zoo", downloads=False))
-    for name in ("index.html", "app.js", "style.css"):
+    for name in ("index.html", "leaderboard.js", "lineage.js", "app.js", "style.css"):
         text = (tmp_path / "site" / name).read_text()
         assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//|fetch\(|XMLHttpRequest|@import", text), name
     assert "default-src 'none'" in (tmp_path / "site/index.html").read_text()

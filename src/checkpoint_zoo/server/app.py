@@ -3,8 +3,9 @@
 Routes (``?rev=`` on each: a branch, tag or commit; default the server's ``--rev``, else the working tree):
 ``/api/models``, ``/api/models/{model}``, ``/api/models/{model}/checkpoints/{step}``, ``/api/leaderboard``,
 ``/api/versions``, ``/files/{model}/{step}[/{file}]`` (revalidated: ``no-cache`` + ETag),
-``/files/by-sha256/{sha256}[/{name}]`` (content-addressed: ``immutable``), and the page (``/``, ``/app.js``, ``/style.css``,
-``/data.js``). Nothing writes to the zoo; every method but GET and HEAD gets 405.
+``/files/by-sha256/{sha256}[/{name}]`` (content-addressed: ``immutable``), and the page (``/``, ``/leaderboard.js``,
+``/lineage.js``, ``/app.js``, ``/style.css``, ``/data.js``; ``/favicon.ico`` is 204). Nothing writes to the zoo;
+every method but GET and HEAD gets 405.
 """
 
 from __future__ import annotations
@@ -539,7 +540,9 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
         _route("/files/{model}/{step}", download, server),
         _route("/files/{model}/{step}/{file:path}", download, server),
         _route("/data.js", page_data, server),
-        *(_route(p, page_asset, server) for p in ("/", "/index.html", "/app.js", "/style.css")),
+        *(_route(p, page_asset, server) for p in ("/", "/index.html", "/leaderboard.js", "/lineage.js", "/app.js",
+                                                  "/style.css")),
+        _route("/favicon.ico", lambda server, request: Response(status_code=204), server),
     ]
     guard = [Middleware(TokenGuard, tokens=tokens)] if tokens is not None else []
     return Starlette(routes=routes, middleware=[Middleware(_Guard), *guard,

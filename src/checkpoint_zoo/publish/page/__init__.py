@@ -1,6 +1,7 @@
-"""The browse page: one app (``index.html``, ``app.js``, ``style.css``) and its data (``data.js``).
+"""The browse page: one app (``index.html``, ``leaderboard.js``, ``lineage.js``, ``app.js``, ``style.css``) and its
+data (``data.js``).
 
-The same three files serve two places: the static ``site/`` the index stage writes (opened from disk,
+The same files serve two places: the static ``site/`` the index stage writes (opened from disk,
 no server) and ``zoo serve`` (which sends them with a strict Content-Security-Policy and generates
 ``data.js`` per revision). So the page has no inline script or style, fetches nothing but ``data.js``,
 and builds every element from data with ``textContent``; the one HTML it inserts is a model card's,
@@ -21,7 +22,7 @@ from typing import Any
 
 from ...catalog.table import atomic_write
 
-PAGE_FILES = ("index.html", "app.js", "style.css")
+PAGE_FILES = ("index.html", "leaderboard.js", "lineage.js", "app.js", "style.css")
 # Checkpoint fields the page shows. The rest of an index entry (evaluation hashes, source, the per-checkpoint
 # copy of the model's description, the selection split's every metric) stays in zoo/index.json: data.js
 # is parsed whole by the browser, and at 100,000 checkpoints each dropped field is megabytes.
@@ -81,6 +82,23 @@ def render_card_html(markdown_text: str) -> tuple[dict, str]:
     return (plain if isinstance(plain, dict) else {}), _markdown().render(body)
 
 
+def _step_order(ref: str) -> tuple[str, int, str]:
+    """``model@20`` before ``model@160``: refs by model, then by step as a number."""
+    model, _, step = ref.rpartition("@")
+    return (model, int(step), "") if step.isdigit() else (model, -1, step)
+
+
+def _boards(models: dict[str, dict]) -> list[dict]:
+    """The leaderboards of ``publish.index.leaderboards`` (task, dataset, split; best first) for the page."""
+    from ..index import board_name, leaderboards
+
+    named = {name: {**m, "name": name} for name, m in models.items()}
+    return [{"name": board_name(key), "task": key[0], "dataset": key[1], "split": key[2],
+             "metric": ranked[0].get("primary_metric"), "higher_is_better": bool(ranked[0].get("higher_is_better", True)),
+             "models": [m["name"] for m in ranked]}
+            for key, ranked in leaderboards(named).items()]
+
+
 def _metric_directions(index: dict) -> tuple[dict[str, dict], list[dict]]:
     tasks: dict[str, dict] = {}
     overall: dict[str, bool] = {}
@@ -97,8 +115,9 @@ def _metric_directions(index: dict) -> tuple[dict[str, dict], list[dict]]:
 def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: bool, rev: str | None = None,
               versions: list[dict] | None = None) -> dict:
     """Everything the page shows, as JSON-ready data: models (summary, card HTML and metadata, lineage),
-    checkpoints (with children derived from ``parent``), metric names with direction per task, the
-    title, whether to offer downloads (``files/MODEL/STEP``, served mode) and the revision picker."""
+    checkpoints (with children derived from ``parent``, in step order), metric names with direction per task,
+    the leaderboards (one per task, dataset and split, best first), the title, whether to offer downloads
+    (``files/by-sha256/SHA/NAME``, served mode) and the revision picker."""
     tasks, metrics = _metric_directions(index)
     entries = {e["ref"]: e for e in index["checkpoints"]}
     checkpoints = [{k: e.get(k) for k in _CKPT_FIELDS} for e in index["checkpoints"]]
@@ -112,7 +131,7 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
             children.setdefault(c["parent"], []).append(c["ref"])
     by_model: dict[str, list[dict]] = {}
     for c in checkpoints:
-        c["children"] = sorted(children.get(c["ref"], []))
+        c["children"] = sorted(children.get(c["ref"], []), key=_step_order)
         by_model.setdefault(c["model"], []).append(c)
     models = {}
     for name, summary in index["models"].items():
@@ -125,17 +144,18 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
             "tags": sorted({t for c in cs for t in c.get("tags") or []}),
             "num_params": best.get("num_params"), "size_bytes": sum(c.get("size_bytes") or 0 for c in cs),
             "created": max((c.get("created") or "" for c in cs), default=""),
-            "parents": sorted({c["parent"] for c in cs if c["parent"] and c["parent"] not in own}),
-            "children": sorted({r for c in cs for r in c["children"] if r not in own}),
+            "parents": sorted({c["parent"] for c in cs if c["parent"] and c["parent"] not in own}, key=_step_order),
+            "children": sorted({r for c in cs for r in c["children"] if r not in own}, key=_step_order),
             "card_html": card_html, "card_meta": meta,
         }
     return {"format": 1, "title": title, "downloads": bool(downloads), "rev": rev,
             "versions": [{k: v.get(k) for k in ("name", "kind", "commit")} for v in versions or []],
-            "tasks": tasks, "metrics": metrics, "models": models, "checkpoints": checkpoints}
+            "tasks": tasks, "metrics": metrics, "models": models, "checkpoints": checkpoints,
+            "leaderboards": _boards(index["models"])}
 
 
 def page_files() -> dict[str, bytes]:
-    """The page's static assets by file name: ``index.html``, ``app.js``, ``style.css``."""
+    """The page's static assets by file name (``PAGE_FILES``)."""
     folder = resources.files(__name__)
     return {name: folder.joinpath(name).read_bytes() for name in PAGE_FILES}
 
@@ -155,7 +175,7 @@ def data_js(data: dict) -> bytes:
 
 
 def write_site(site_dir: Path, data: dict) -> None:
-    """Write ``index.html``, ``app.js``, ``style.css`` and ``data.js`` into ``site_dir``, each atomically."""
+    """Write the page's assets (``PAGE_FILES``) and ``data.js`` into ``site_dir``, each atomically."""
     atomic_write(site_dir / "data.js", data_js(data))
     for name, content in page_files().items():
         atomic_write(site_dir / name, content)

@@ -1,5 +1,6 @@
 // Checkpoint Zoo browse page: model list, model page, compare view (hash routes #/, #/model/NAME,
-// #/compare/REF,REF). No framework, no network but data.js; every element is built with createElement
+// #/compare/REF,REF); the leaderboards (#/boards, #/board/…) and the URL's state are leaderboard.js's, the
+// lineage trees lineage.js's. No framework, no network but data.js; every element is built with createElement
 // and textContent from the data, except model cards, whose HTML the index stage rendered and sanitised.
 "use strict";
 (function () {
@@ -11,7 +12,12 @@
     facets: {task: new Set(), arch: new Set(), license: new Set(), tags: new Set()},
     selected: new Map(),  // model -> ref of the checkpoint whose snippet is shown
     chartMetric: new Map(),  // model -> metric drawn
+    showAll: new Set(),  // models whose every checkpoint row is shown
   };
+  let LB = null;  // leaderboard.js
+  let LIN = null;  // lineage.js
+  let ignoredHash = null;  // a hash this page wrote itself: no re-render
+  let viewKeys = function () { return null; };  // the shown view's own URL keys (a model page's selection …)
   let D = null;
   let models = new Map();
   let byRef = new Map();
@@ -90,12 +96,14 @@
   // metric values always with four decimals: JSON cannot tell 1.0 from 1, a column of scores should not mix them
   function fmtMetric(v) { return typeof v === "number" ? v.toFixed(4) : fmt(v); }
 
-  function fmtBytes(n) {
+  // Every size on the page: binary units, one decimal. `like` (a number of bytes) picks the unit, so a
+  // column of sizes can share the unit of its largest value.
+  function fmtBytes(n, like) {
     if (typeof n !== "number") return "";
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
-    while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-    return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+    for (let v = typeof like === "number" ? like : n; v >= 1024 && i < units.length - 1; v /= 1024) i += 1;
+    return (i === 0 ? String(n) : (n / Math.pow(1024, i)).toFixed(1)) + " " + units[i];
   }
 
   function day(created) { return created ? String(created).slice(0, 10) : ""; }
@@ -105,9 +113,11 @@
   function compareHref(refs) { return "#/compare/" + refs.map(refHash).join(","); }
 
   function filesHref(c, name) {
-    // relative: the server mounts the page and files/ side by side, wherever that is
-    let href = "files/" + encodeURIComponent(c.model) + "/" + encodeURIComponent(String(c.step));
-    if (name) href += "/" + encodeURIComponent(name);
+    // relative: the server mounts the page and files/ side by side, wherever that is; content-addressed,
+    // so the link names these bytes for good (the server caches them as immutable)
+    const sha = name ? c.files[name] : c.sha256;
+    const file = name || c.path.split("/").pop();
+    let href = "files/by-sha256/" + sha + "/" + encodeURIComponent(file);
     if (D.rev) href += "?rev=" + encodeURIComponent(D.rev);
     return href;
   }
@@ -180,6 +190,11 @@
     });
     byModel.forEach(function (cs) { cs.sort(function (a, b) { return a.step - b.step; }); });
     metricHigher = new Map(D.metrics.map(function (m) { return [m.name, m.higher_is_better]; }));
+    LB = window.ZooLeaderboard({el: el, fmtMetric: fmtMetric, fmtBytes: fmtBytes, modelHref: modelHref, compareBox: compareBox,
+      data: function () { return D; }, models: function () { return models; }, byRef: function () { return byRef; },
+      metricsOfTask: function (task) { return D.tasks[task] ? D.tasks[task].metrics.map(function (m) { return m.name; }) : []; },
+      ignoreHash: function (h) { ignoredHash = h; }});
+    LIN = window.ZooLineage({el: el, refLink: refLink, byRef: function () { return byRef; }});
     document.title = D.title;
     document.getElementById("home").textContent = D.title;
     if (D.rev) {
@@ -188,7 +203,11 @@
       rev.hidden = false;
     }
     if (D.versions && D.versions.length) renderVersions();
-    window.addEventListener("hashchange", function () { route(); window.scrollTo(0, 0); });
+    window.addEventListener("hashchange", function () {
+      if (location.hash === ignoredHash) { ignoredHash = null; return; }
+      route();
+      window.scrollTo(0, 0);
+    });
     route();
   }
 
@@ -205,14 +224,20 @@
   }
 
   function route() {
-    const raw = location.hash.replace(/^#\/?/, "");
+    const where = LB.splitHash(location.hash);
+    const raw = where.path;
     const slash = raw.indexOf("/");
     const head = slash < 0 ? raw : raw.slice(0, slash);
     const rest = slash < 0 ? "" : raw.slice(slash + 1);
     const main = document.getElementById("app");
     try {
-      if (head === "model") renderModel(main, decodeURIComponent(rest));
-      else if (head === "compare") {
+      viewKeys = function () { return null; };
+      LB.readState(state, where.params);
+      if (head === "model") renderModel(main, decodeURIComponent(rest), where.params);
+      else if (head === "boards" || head === "board") {
+        LB.renderBoards(main, rest.split("/").map(decodeURIComponent).join("/"));
+        LB.writeState(state);
+      } else if (head === "compare") {
         state.compare = rest.split(",").filter(Boolean).map(decodeURIComponent);
         renderCompare(main);
       } else renderList(main);
@@ -222,6 +247,8 @@
     }
     updateCompareLink();
   }
+
+  function writeView() { if (LB) LB.writeState(state, viewKeys()); }
 
   function updateCompareLink() {
     const a = document.getElementById("compare-link");
@@ -234,6 +261,7 @@
     if (on && i < 0) state.compare.push(ref);
     if (!on && i >= 0) state.compare.splice(i, 1);
     updateCompareLink();
+    writeView();
   }
 
   function compareBox(ref, label) {
@@ -246,10 +274,12 @@
 
   // ---- model list -------------------------------------------------------------------------------
 
+  // the model (and its compare box), then the primary metric: both on screen at 1,400 px before any scrolling
   const COLUMNS = [
-    {key: "name", label: "model"}, {key: "task", label: "task"}, {key: "arch", label: "arch"},
+    {key: "name", label: "model"}, {key: "primary", label: "primary metric", num: true}, {key: "task", label: "task"},
+    {key: "arch", label: "arch"},
     {key: "dataset", label: "dataset"}, {key: "license", label: "license"}, {key: "best", label: "best checkpoint"},
-    {key: "primary", label: "primary metric", num: true}, {key: "checkpoints", label: "checkpoints", num: true},
+    {key: "checkpoints", label: "checkpoints", num: true},
     {key: "size", label: "size", num: true}, {key: "created", label: "latest"},
   ];
 
@@ -334,9 +364,12 @@
     const countLine = el("p", {id: "count", class: "count-line"});
     const headRow = el("tr");
     const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
-    headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
     cols.forEach(function (c) {
-      const th = el("th", {scope: "col", "data-sort": c.key, class: c.num ? "num sortable" : "sortable", tabindex: "0",
+      if (c.key === "primary") {
+        headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
+      }
+      const th = el("th", {scope: "col", "data-sort": c.key, tabindex: "0",
+        class: (c.num ? "num sortable" : "sortable") + (c.key === "name" ? " name" : ""),
         title: c.metric ? c.metric + " of the best checkpoint (" + (higher(c.metric) ? "higher" : "lower") + " is better)" : null},
       c.label);
       const activate = function () {
@@ -349,6 +382,7 @@
       headRow.appendChild(th);
     });
     const tbody = el("tbody", {id: "rows"});
+    const largest = allModels.reduce(function (mx, m) { return Math.max(mx, m.size_bytes || 0); }, 0);
     const table = el("table", {id: "models", class: "grid"}, [el("thead", null, headRow), tbody]);
 
     function update() {
@@ -371,9 +405,10 @@
         fc.node.textContent = "(" + n + ")";
         fc.box.disabled = n === 0 && !fc.box.checked;
       });
-      tbody.replaceChildren.apply(tbody, shown.map(function (m) { return modelRow(m, metricNames); }));
+      tbody.replaceChildren.apply(tbody, shown.map(function (m) { return modelRow(m, metricNames, largest); }));
       labelCells(table);
       countLine.textContent = shown.length + " of " + allModels.length + " models";
+      LB.writeState(state);
     }
 
     main.replaceChildren(el("section", {class: "list-layout"}, [
@@ -383,22 +418,22 @@
     update();
   }
 
-  function modelRow(m, metricNames) {
+  function modelRow(m, metricNames, largest) {
     const best = bestOf(m);
     const tr = el("tr", {"data-model": m.name});
-    tr.appendChild(el("td", {class: "pick-col"}, compareBox(m.best, "compare " + m.best + " (best of " + m.name + ")")));
     const failed = (byModel.get(m.name) || []).filter(function (c) { return c.status === "failed"; });
     tr.appendChild(el("td", {class: "name"}, [el("a", {href: modelHref(m.name)}, m.name),
       failed.length ? el("span", {class: "badge state state-failed", "data-state": "failed", title: stateText(failed[0])},
         failed.length + " evaluation failed") : null,
       m.description ? el("div", {class: "desc", title: m.description}, m.description) : null]));
+    tr.appendChild(el("td", {class: "pick-col"}, compareBox(m.best, "compare " + m.best + " (best of " + m.name + ")")));
+    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, stateText(best) || (m.primary_metric + " " + fmtMetric(m.best_value))));
     ["task", "arch", "dataset"].forEach(function (k) { tr.appendChild(el("td", {"data-col": k}, m[k])); });
     tr.appendChild(el("td", {"data-col": "license", class: licensesOf(m).length > 1 ? "mixed" : null,
       title: licensesOf(m).length > 1 ? "checkpoints per license" : null}, licenseText(m)));
     tr.appendChild(el("td", {"data-col": "best"}, m.best));
-    tr.appendChild(el("td", {class: "num", "data-col": "primary"}, stateText(best) || (m.primary_metric + " " + fmtMetric(m.best_value))));
     tr.appendChild(el("td", {class: "num", "data-col": "checkpoints"}, m.checkpoints));
-    tr.appendChild(el("td", {class: "num", "data-col": "size", title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes)));
+    tr.appendChild(el("td", {class: "num", "data-col": "size", title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes, largest)));
     tr.appendChild(el("td", {"data-col": "created", title: m.created}, day(m.created)));
     metricNames.forEach(function (n) {
       tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((best.metrics || {})[n])));
@@ -408,7 +443,26 @@
 
   // ---- model page -------------------------------------------------------------------------------
 
-  function renderModel(main, name) {
+  // A model page's own URL keys: ck (the checkpoint chosen), metric (the one charted), all (every row shown).
+  function readModelKeys(name, params, metricNames) {
+    const ck = params.get("ck");
+    if (ck && byRef.has(ck) && byRef.get(ck).model === name) state.selected.set(name, ck);
+    if (params.get("all") === "1") state.showAll.add(name);
+    if (metricNames.indexOf(params.get("metric")) >= 0) state.chartMetric.set(name, params.get("metric"));
+  }
+
+  // The model's card without what the page shows once elsewhere: its checkpoint table (the page's own has the
+  // sizes, downloads and selection). Returns whether the card has its own title (then the page's is left out).
+  function trimCard(card) {
+    card.querySelectorAll("h2").forEach(function (h) {
+      if (h.textContent.trim() !== "Checkpoints") return;
+      for (let n = h.nextElementSibling; n && !/^H[12]$/.test(n.tagName); n = h.nextElementSibling) n.remove();
+      h.remove();
+    });
+    return card.querySelector("h1") !== null;
+  }
+
+  function renderModel(main, name, params) {
     const m = models.has(name) ? models.get(name) : null;
     if (!m) {
       main.replaceChildren(el("p", {class: "error", role: "alert"}, ["No model named ", el("code", null, name), " here. ",
@@ -419,11 +473,18 @@
     if (!state.selected.has(name) || !byRef.has(state.selected.get(name))) state.selected.set(name, m.best);
     const metricNames = metricsOf(name);
     if (!state.chartMetric.has(name)) state.chartMetric.set(name, m.primary_metric || metricNames[0]);
+    readModelKeys(name, params || new URLSearchParams(), metricNames);
+    viewKeys = function () {
+      const ck = state.selected.get(name), metric = state.chartMetric.get(name);
+      return {ck: ck !== m.best ? ck : "", all: state.showAll.has(name) ? "1" : "",
+        metric: metric !== (m.primary_metric || metricNames[0]) ? metric : ""};
+    };
 
     const card = el("div", {class: "card markdown", id: "card"});
     // The one HTML taken from data: render_card_html output (markdown-it, raw HTML off, http(s)/relative links).
     card.innerHTML = m.card_html || "";
     card.querySelectorAll("a[href]").forEach(function (a) { a.setAttribute("rel", "noopener noreferrer"); });
+    const titled = trimCard(card);
     card.querySelectorAll("table").forEach(function (t) {
       const wrap = el("div", {class: "scroll"});
       t.replaceWith(wrap);
@@ -432,6 +493,8 @@
 
     const useBox = el("section", {class: "use", id: "use", "aria-live": "polite"});
     const ckTable = checkpointTable(m, cs, metricNames, function () { refresh(); });
+    const showAll = state.showAll.has(name) ? null : LB.collapseRows(ckTable, [m.best, m.latest, state.selected.get(name)],
+      function () { state.showAll.add(name); writeView(); });
     const chartBox = el("div", {class: "chart-box"});
     const metricSelect = el("select", {id: "chart-metric", "aria-label": "metric to chart"});
     metricNames.forEach(function (n) {
@@ -446,6 +509,7 @@
       renderUse(useBox, byRef.get(ref));
       ckTable.querySelectorAll("tbody tr").forEach(function (tr) {
         const on = tr.getAttribute("data-ref") === ref;
+        if (on) tr.hidden = false;  // chosen on the chart while its row was collapsed
         tr.classList.toggle("selected", on);
         tr.setAttribute("aria-selected", on ? "true" : "false");
       });
@@ -453,23 +517,24 @@
         state.selected.set(name, r);
         refresh();
       }));
+      writeView();
     }
 
     main.replaceChildren(el("article", {class: "model", "data-model": name}, [
       el("p", {class: "crumbs"}, [el("a", {href: "#/"}, "All models"), " / ", name]),
-      el("h1", {id: "model-name"}, name),
-      m.description ? el("p", {class: "lead"}, m.description) : null,
+      titled ? null : el("h1", {id: "model-name"}, name),
+      titled || !m.description ? null : el("p", {class: "lead"}, m.description),
       el("div", {class: "model-grid"}, [
         el("section", {class: "card-col"}, [el("h2", null, "Model card"), card]),
         sidebar(m),
       ]),
       el("section", {class: "checkpoints"}, [el("h2", null, "Checkpoints (" + cs.length + ")"),
         el("p", {class: "hint"}, "Click a row (or a point of the chart) to choose the checkpoint to use; tick boxes to compare."),
-        el("div", {class: "scroll"}, ckTable)]),
+        el("div", {class: "scroll"}, ckTable), showAll]),
       useBox,
       el("section", {class: "chart-section"}, [el("h2", null, "Metric by step"),
         el("label", null, ["metric ", metricSelect]), chartBox]),
-      lineage(m, cs),
+      LIN.lineage(cs),
     ]));
     refresh();
   }
@@ -491,6 +556,12 @@
     dlRow(dl, licensesOf(m).length > 1 ? "licenses (checkpoints)" : "license",
       licensesOf(m).length > 1 ? el("span", {id: "licenses", class: "mixed"}, licenseText(m)) : m.license);
     dlRow(dl, "task", m.task);
+    const board = LB.boardOf(m.name);
+    if (board) {
+      const rank = LB.ranks(board)[board.models.indexOf(m.name)];
+      dlRow(dl, "leaderboard", el("span", {id: "board-rank"}, [rank === null ? "unranked" : "#" + rank + " of " + board.models.length,
+        " on ", el("a", {href: LB.boardHref(board)}, LB.boardLabel(board))]));
+    }
     dlRow(dl, "architecture", m.arch);
     dlRow(dl, "dataset", m.dataset);
     dlRow(dl, "tags", (m.tags || []).length ? el("ul", {class: "tags"}, m.tags.map(function (t) { return el("li", null, t); })) : null);
@@ -542,6 +613,7 @@
       el("th", {class: "num"}, "epoch"), el("th", null, "created"), el("th", {class: "num"}, "size"), el("th", null, "sha256")]
       .concat(metricNames.map(function (n) { return el("th", {class: "num", "data-metric": n}, n); }))
       .concat([el("th", null, "parent"), el("th", null, D.downloads ? "download" : "pull")]));
+    const largest = cs.reduce(function (mx, c) { return Math.max(mx, c.size_bytes || 0); }, 0);
     const rows = cs.map(function (c) {
       const tr = el("tr", {"data-ref": c.ref, class: "ckpt", tabindex: "0"});
       tr.appendChild(el("td", {class: "pick-col"}, compareBox(c.ref)));
@@ -549,7 +621,7 @@
         c.is_latest ? el("span", {class: "badge latest"}, "latest") : null, stateBadge(c)]));
       tr.appendChild(el("td", {class: "num"}, fmt(c.epoch)));
       tr.appendChild(el("td", {title: c.created}, c.created || ""));
-      tr.appendChild(el("td", {class: "num", title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes)));
+      tr.appendChild(el("td", {class: "num", title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes, largest)));
       tr.appendChild(hashCell(c.sha256));
       metricNames.forEach(function (n) { tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((c.metrics || {})[n]))); });
       tr.appendChild(el("td", null, c.parent ? refLink(c.parent) : ""));
@@ -634,59 +706,6 @@
       root.appendChild(dot);
     });
     return root;
-  }
-
-  // ---- lineage ----------------------------------------------------------------------------------
-
-  function ancestry(ref) {
-    const chain = [];
-    const seen = new Set([ref]);
-    let cur = byRef.get(ref);
-    while (cur && cur.parent && !seen.has(cur.parent) && chain.length < 100) {
-      chain.push(cur.parent);
-      seen.add(cur.parent);
-      cur = byRef.get(cur.parent);
-    }
-    return chain;
-  }
-
-  function descendantTree(ref, seen, depth) {
-    const c = byRef.get(ref);
-    const kids = (c && c.children || []).filter(function (r) { return !seen.has(r); });
-    if (!kids.length || depth > 50) return null;
-    return el("ul", null, kids.map(function (r) {
-      seen.add(r);
-      return el("li", null, [refLink(r), descendantTree(r, seen, depth + 1)]);
-    }));
-  }
-
-  function lineage(m, cs) {
-    const own = new Set(cs.map(function (c) { return c.ref; }));
-    const up = el("ul", {class: "tree ancestors", id: "ancestors"});
-    cs.forEach(function (c) {
-      const chain = ancestry(c.ref).filter(function (r) { return !own.has(r); });
-      if (!chain.length) return;
-      const li = el("li", null, [el("span", {class: "self"}, c.ref), " ← "]);
-      chain.forEach(function (r, i) { append(li, [i ? " ← " : null, refLink(r)]); });
-      up.appendChild(li);
-    });
-    const down = el("ul", {class: "tree descendants", id: "descendants"});
-    const seen = new Set(own);
-    cs.forEach(function (c) {
-      const kids = (c.children || []).filter(function (r) { return !own.has(r) && !seen.has(r); });
-      if (!kids.length) return;
-      const sub = el("ul", null, kids.map(function (r) {
-        seen.add(r);
-        return el("li", null, [refLink(r), descendantTree(r, seen, 1)]);
-      }));
-      down.appendChild(el("li", null, [el("span", {class: "self"}, c.ref), sub]));
-    });
-    const parts = [el("h2", null, "Lineage")];
-    parts.push(el("h3", null, "Derived from"));
-    parts.push(up.childNodes.length ? up : el("p", {class: "hint"}, "No parent outside this model."));
-    parts.push(el("h3", null, "Derived models"));
-    parts.push(down.childNodes.length ? down : el("p", {class: "hint"}, "No checkpoint derives from this model."));
-    return el("section", {class: "lineage", id: "lineage"}, parts);
   }
 
   // ---- compare ----------------------------------------------------------------------------------
