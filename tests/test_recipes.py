@@ -76,3 +76,33 @@ def test_rm_of_a_models_last_checkpoint_takes_its_auto_written_arch_along(empty_
     assert not (empty_zoo / arch).exists()
     assert git("status", "--porcelain", "--", "conf/arch", "zoo", cwd=empty_zoo).strip() == ""  # nothing left behind
     assert (empty_zoo / "conf/arch/linear.yaml").is_file()  # hand-written ones stay
+
+
+def test_a_conflicting_auto_written_arch_is_named_plainly_and_folder_files_have_sizes(empty_zoo, tmp_path):
+    import json
+
+    from conftest import run_zoo, undeclare_input
+    from test_folder_checkpoints import _tiny_bert
+    from test_serve import Server
+
+    undeclare_input(empty_zoo)
+    _tiny_bert(tmp_path / "a")
+    args = ("--model=tiny-bert", "--task=tabular-classification", "--dataset=wine", "--license=Apache-2.0")
+    assert run_zoo("add", str(tmp_path / "a"), "--step=1", *args, cwd=empty_zoo).code == 0
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    (tmp_path / "b").mkdir()
+    for f in (tmp_path / "a").iterdir():
+        (tmp_path / "b" / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "b" / "config.json").write_text(json.dumps({**config, "hidden_dropout_prob": 0.3}))
+    r = run_zoo("add", str(tmp_path / "b"), "--step=2", *args, cwd=empty_zoo)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "exists with another configuration than this folder's config.json" in r.err and "#" not in r.err
+    assert "--arch tiny-bert" in r.err and "another --model" in r.err
+
+    server = Server(empty_zoo)
+    try:
+        files = server.json("/api/models/tiny-bert/checkpoints/1")["files"]
+    finally:
+        server.stop()
+    local = empty_zoo / "zoo/checkpoints/tiny-bert/step-00000001"
+    assert files and all(f["size_bytes"] == (local / f["name"]).stat().st_size for f in files)

@@ -104,8 +104,9 @@ def write_arch(root: Path, name: str, config: dict[str, Any], note: str) -> tupl
     if path.exists():
         if load_yaml(path.read_bytes(), str(path)) == config:
             return path, False
-        raise InvalidValueError(f"conf/arch/{name}.yaml exists with another configuration than {note}; pass --arch "
-                                f"{name} to use it, or --arch with another name")
+        raise InvalidValueError(f"conf/arch/{name}.yaml exists with another configuration than this folder's "
+                                f"config.json; pass --arch {name} to check the folder against that file, or add it "
+                                "under another --model (`zoo add` names the architecture it writes after the model)")
     body = f"# {note}\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, body.encode())

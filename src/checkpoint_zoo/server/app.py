@@ -284,12 +284,17 @@ def get_history(server: ZooServer, request: Request) -> Response:
     return _json(server.zoo(snap.rev).history(view.id, at=when))
 
 
-def _files(entry: dict, rev: str | None = None) -> list[dict]:
-    """The checkpoint's files: its one file, or each file of a folder checkpoint (their sizes are not recorded
-    one by one: ``size_bytes`` of the checkpoint is their total). Each links to its content-addressed URL,
-    which caches for good (``/files/MODEL/STEP`` can change with ``--replace``)."""
+def _files(entry: dict, rev: str | None = None, local: Path | None = None) -> list[dict]:
+    """The checkpoint's files: its one file, or each file of a folder checkpoint. The table records a folder's
+    total size only, so each file's size is read from the local copy (``local``) when it is pulled, else null.
+    Each links to its content-addressed URL, which caches for good (``/files/MODEL/STEP`` can change with
+    ``--replace``)."""
     if entry.get("files"):
-        return [{"name": name, "size_bytes": None, "sha256": sha, "url": sha256_url(sha, name, rev)}
+        def size(name: str) -> int | None:
+            path = local / name if local is not None else None
+            return path.stat().st_size if path is not None and path.is_file() and not path.is_symlink() else None
+
+        return [{"name": name, "size_bytes": size(name), "sha256": sha, "url": sha256_url(sha, name, rev)}
                 for name, sha in sorted(entry["files"].items())]
     name = Path(entry["path"]).name
     return [{"name": name, "size_bytes": entry["size_bytes"], "sha256": entry["sha256"],
@@ -301,7 +306,13 @@ def get_checkpoint(server: ZooServer, request: Request) -> Response:
     snap = server.snapshot(request)
     entry = _entry(snap, request.path_params["model"], request.path_params["step"], server)
     rev = snap.rev if snap.rev != server.default_rev else None
-    return _json({**entry, "files": _files(entry, rev), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
+    local = None
+    if entry.get("files") and snap.rev is None:  # the working tree's pulled folder
+        try:
+            local = server.zoo(None).local_path(entry["ref"])
+        except ZooError:
+            local = None
+    return _json({**entry, "files": _files(entry, rev, local), "lineage": _lineage(snap, [entry["ref"]]), "rev": snap.rev,
                   "commit": snap.commit})
 
 
