@@ -256,3 +256,14 @@ class ExportResult:
     format: str
     files: tuple[str, ...]
     how_to_load: str
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """What ``release`` or ``stage`` made: the tag, the checkpoint it names and the commit it points at."""
+
+    tag: str
+    ref: str
+    commit: str
+    version: str = ""
+    stage: str = ""

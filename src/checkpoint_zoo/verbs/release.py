@@ -8,7 +8,6 @@ zoo's registry with no zoo code, and git alone keeps who did what and when (the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import layout
 from ..catalog import releases
 from ..catalog.refs import parse_ref
+from ..entities import RegistryChange
 from ..errors import InvalidValueError, UsageError, ZooError
 from ..utils import gitcmd
 from ..workspace import tags as git_tags
@@ -27,17 +27,6 @@ if TYPE_CHECKING:
 
 Row = dict[str, str]
 STAGES_FILE = f"{layout.CONF_DIR}/stages.yaml"
-
-
-@dataclass(frozen=True)
-class RegistryChange:
-    """What ``release`` or ``stage`` made: the tag, the checkpoint it names and the commit it points at."""
-
-    tag: str
-    ref: str
-    commit: str
-    version: str = ""
-    stage: str = ""
 
 
 def _version(text: str) -> str:
