@@ -174,6 +174,9 @@ def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released)
         assert server.json("/api/models/alpha/checkpoints/v1.0.0")["step"] == 10
         code, headers, body = server.get("/files/alpha/prod")
         assert code == 200 and hashlib.sha256(body).hexdigest() == want[20]
+        model = server.json("/api/models/alpha")
+        assert model["releases"] == {"v1.0.0": "alpha@10", "v1.1.0": "alpha@20"}
+        assert model["stages"]["prod"]["version"] == "v1.1.0"
         history = server.json("/api/models/alpha/history")
         assert [e["action"] for e in history["events"]] == ["release", "release", "assign", "assign"]
         assert history["stages"]["prod"]["checkpoint"] == "alpha@20"
