@@ -198,8 +198,8 @@ def stage_index(root: Path) -> None:
     print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
           "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, "
           "site/ (index.html, app.js, style.css, data.js)")
-    print("index: next `zoo commit -m MESSAGE` stages dvc.lock and every output with the table and pointers, "
-          "and commits them")
+    print("index: next `zoo commit --push -m MESSAGE` pushes the new checkpoints, stages dvc.lock and every output "
+          "with the table and pointers, and commits them (it does what DVC's own hints below would have you do)")
 
 
 def main(argv: list[str] | None = None) -> int:
