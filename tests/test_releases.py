@@ -161,8 +161,9 @@ def test_gc_removes_exactly_the_unreferenced_objects_after_the_grace_period(rele
         assert run_zoo("pull", ref, cwd=clone).code == 0, ref
 
 
-def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released):
+def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released, browser):
     from test_serve import Server
+    from test_site import _css, _open
 
     from checkpoint_zoo import Zoo
 
@@ -184,5 +185,12 @@ def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released)
                            )["stages"]["prod"]["checkpoint"] == "alpha@10"
         code, _, body = server.get("/api/models/alpha/checkpoints/staging")
         assert code == 404 and b"no release of alpha is in stage 'staging'" in body
+        # the page shows each model's releases and who holds each stage, and follows a stage move
+        _open(browser, f"http://127.0.0.1:{server.port}/#/model/alpha", "#sidebar")
+        assert _css(browser, "#stages li")[0].text == "prod: alpha@20 (v1.1.0)"
+        assert [li.text for li in _css(browser, "#releases li")] == ["v1.0.0: alpha@10", "v1.1.0: alpha@20"]
+        assert run_zoo("stage", "alpha@v1.0.0", "prod", cwd=released).code == 0
+        _open(browser, f"http://127.0.0.1:{server.port}/#/model/alpha", "#sidebar")
+        assert _css(browser, "#stages li")[0].text == "prod: alpha@10 (v1.0.0)"
     finally:
         server.stop()

@@ -171,6 +171,7 @@ class Zoo:
     fetch = pull_.fetch
     gc = gc_.gc
     history = release_.history
+    registry_overview = release_.overview
     load_state_dict = pull_.load_state_dict
     local_path = pull_.local_path
     pull = pull_.pull

@@ -489,12 +489,15 @@ def page_data(server: ZooServer, request: Request) -> Response:
         found = []
     # the page's data (every card rendered, every checkpoint) is the costly answer: build it once per
     # snapshot and list of versions, not per request
-    key = json.dumps(found, sort_keys=True)
+    # releases and stages are git tags: a stage move changes no file, so they are read for every answer
+    registry = server.zoo(snap.rev).registry_overview()
+    key = json.dumps([found, registry], sort_keys=True)
     page = snap.pages.get(key)
     if page is None:
         index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
         cards = {m: snap.card(m) for m in snap.models}
-        page = data_js(site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found))
+        page = data_js(site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found,
+                                 registry=registry))
         snap.pages.clear()  # an older list of versions is never asked for again
         snap.pages[key] = page
     return Response(page, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})

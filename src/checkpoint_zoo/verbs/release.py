@@ -252,3 +252,28 @@ def history(zoo: Facade, model: str, at: datetime | None = None) -> dict[str, An
                        "since": e.tag.date.isoformat()} for s, e in sorted(held.items())},
         "at": at.isoformat() if at else None,
     }
+
+
+def overview(zoo: Facade) -> dict[str, dict[str, Any]]:
+    """Every model's releases (version -> checkpoint) and current stages, from one read of the tags: what the
+    served page shows beside each model (a stage move changes no file, so only a live answer can show it)."""
+    evs = releases.events(git_tags.read_tags(zoo.source.git_dir))
+    steps: dict[tuple[str, str], int | None] = {}
+
+    def ref(model: str, commit: str) -> str | None:
+        if (model, commit) not in steps:
+            steps[(model, commit)] = _step_of(zoo, commit, model)
+        s = steps[(model, commit)]
+        return None if s is None else f"{model}@{s}"
+
+    out: dict[str, dict[str, Any]] = {}
+    for model in sorted({e.model for e in evs}):
+        mine = [e for e in evs if e.model == model]
+        released = releases.releases(mine)
+        at_commit = {e.tag.commit: v for v, e in released.items()}
+        out[model] = {
+            "releases": {v: ref(model, e.tag.commit) for v, e in released.items()},
+            "stages": {s: {"version": at_commit.get(e.tag.commit), "checkpoint": ref(model, e.tag.commit)}
+                       for s, e in sorted(releases.holders(mine).items())},
+        }
+    return out

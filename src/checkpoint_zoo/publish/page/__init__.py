@@ -113,7 +113,7 @@ def _metric_directions(index: dict) -> tuple[dict[str, dict], list[dict]]:
 
 
 def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: bool, rev: str | None = None,
-              versions: list[dict] | None = None) -> dict:
+              versions: list[dict] | None = None, registry: dict[str, dict] | None = None) -> dict:
     """Everything the page shows, as JSON-ready data: models (summary, card HTML and metadata, lineage),
     checkpoints (with children derived from ``parent``, in step order), metric names with direction per task,
     the leaderboards (one per task, dataset and split, best first), the title, whether to offer downloads
@@ -147,6 +147,7 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
             "parents": sorted({c["parent"] for c in cs if c["parent"] and c["parent"] not in own}, key=_step_order),
             "children": sorted({r for c in cs for r in c["children"] if r not in own}, key=_step_order),
             "card_html": card_html, "card_meta": meta,
+            **(registry or {}).get(name, {}),
         }
     return {"format": 1, "title": title, "downloads": bool(downloads), "rev": rev,
             "versions": [{k: v.get(k) for k in ("name", "kind", "commit")} for v in versions or []],

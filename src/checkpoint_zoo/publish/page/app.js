@@ -568,6 +568,15 @@
     dlRow(dl, "base model", (m.parents || []).length ? m.parents.map(function (r, i) { return [i ? ", " : "", refLink(r)]; }).flat() : null);
     dlRow(dl, "best", m.best ? [m.best, " (" + m.primary_metric + " " + fmtMetric(m.best_value) + ")"] : null);
     dlRow(dl, "latest", m.latest);
+    const stages = Object.keys(m.stages || {}).sort();
+    dlRow(dl, "stages", stages.length ? el("ul", {id: "stages", class: "tags"}, stages.map(function (s) {
+      const h = m.stages[s];
+      return el("li", null, [s + ": ", h.checkpoint ? refLink(h.checkpoint) : "?", h.version ? " (" + h.version + ")" : ""]);
+    })) : null);
+    const versions = Object.keys(m.releases || {}).sort();
+    dlRow(dl, "releases", versions.length ? el("ul", {id: "releases", class: "tags"}, versions.map(function (v) {
+      return el("li", null, [v + ": ", m.releases[v] ? refLink(m.releases[v]) : "?"]);
+    })) : null);
     dlRow(dl, "checkpoints", String(m.checkpoints));
     dlRow(dl, "total size", el("span", {title: m.size_bytes + " bytes"}, fmtBytes(m.size_bytes)));
     dlRow(dl, "parameters", typeof m.num_params === "number" ? m.num_params.toLocaleString("en") : null);
