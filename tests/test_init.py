@@ -67,3 +67,28 @@ def test_the_package_defaults_are_this_repositorys_conf():
     for group in ("arch", "dataset"):
         cmp = filecmp.dircmp(PROJECT / "conf" / group, defaults / "reference" / group)
         assert not (cmp.left_only or cmp.right_only or cmp.diff_files), (group, cmp.diff_files)
+
+
+def test_doctor_names_what_a_clone_needs_once_and_then_nothing(tmp_path):
+    import csv
+    import io
+
+    root = tmp_path / "z"
+    assert run_zoo("init", str(root), cwd=tmp_path).code == 0  # no remote yet
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(root), str(clone), cwd=tmp_path)  # a clone has no merge drivers
+    table = clone / "zoo/checkpoints.csv"
+    header = next(csv.reader(io.StringIO(table.read_text())))
+    table.write_text(",".join(c for c in header if c not in ("state_sha256", "files")) + "\n")  # an older table
+    run_conf = clone / "conf/run/default.yaml"
+    run_conf.write_text(run_conf.read_text().replace("batch_size: 256", "batch_size: 128"))
+    r = run_zoo("doctor", cwd=clone)
+    assert r.code == 1, r.out + r.err
+    for says in ("no default DVC remote", "zoo merge-setup", "written by an older version",
+                 "python -m checkpoint_zoo.pipeline compose"):
+        assert says in r.out, (says, r.out)
+    assert run_zoo("remote", "add", "store", str(tmp_path / "remote"), "--default", cwd=clone).code == 0
+    assert run_zoo("merge-setup", cwd=clone).code == 0
+    git("checkout", "--", "zoo/checkpoints.csv", "conf/run/default.yaml", cwd=clone)
+    r = run_zoo("doctor", cwd=clone)
+    assert r.code == 0 and r.out.strip() == "nothing to do", r.out + r.err

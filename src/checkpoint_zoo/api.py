@@ -22,6 +22,7 @@ from .utils.stamps import Stamps
 from .verbs import add as add_
 from .verbs import bulk as bulk_
 from .verbs import commit as commit_
+from .verbs import doctor as doctor_
 from .verbs import export as export_
 from .verbs import gc as gc_
 from .verbs import lineage as lineage_
@@ -168,6 +169,7 @@ class Zoo:
     metrics = ls_.metrics
     records = ls_.records
     select = ls_.select
+    doctor = doctor_.diagnose
     fetch = pull_.fetch
     gc = gc_.gc
     history = release_.history

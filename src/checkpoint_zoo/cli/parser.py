@@ -15,6 +15,7 @@ from .commands import (
     add,
     commit,
     diff,
+    doctor,
     export,
     init,
     lineage,
@@ -34,7 +35,7 @@ from .commands import (
 from .commands import token as token_command  # "token" names a loop variable below
 
 COMMANDS: tuple[ModuleType, ...] = (ls, pull, lineage, add, export, push, commit, rm, verify, validate, registries, versions,
-                                    release, serve, token_command, diff, merge_setup, remote, init)
+                                    release, serve, token_command, diff, merge_setup, remote, init, doctor)
 
 GLOBAL_FLAGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("-C", "--repo"), dict(help="the zoo to work on (default: the repo you stand in, or $ZOO_REPO)")),
