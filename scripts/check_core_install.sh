@@ -40,7 +40,28 @@ grep -q "needs torch, which this install lacks: pip install 'checkpoint-zoo\[tor
 [ "$(wc -l <"$work/err.txt")" -eq 1 ]
 # a team's own zoo, started with the core install alone
 "$zoo" init "$work/team-zoo" --remote "$work/team-remote" >/dev/null
-(cd "$work/team-zoo" && "$zoo" ls >/dev/null && "$zoo" validate >/dev/null)
+(cd "$work/team-zoo" && "$zoo" ls >/dev/null 2>&1 && "$zoo" validate >/dev/null)
 core_mb=$(du -sm "$work/core" | cut -f1)
-full_mb=$(du -sm "$project/.venv" | cut -f1)
-echo "core install ok: ${core_mb} MB in ${seconds} s (the full .venv: ${full_mb} MB; core/full $(( 100 * core_mb / full_mb )) %)"
+# [torch] beside a torch the training environment already has: pip keeps it (the CPU wheel of 2.13.0 on disk)
+"$work/core/bin/python" -m pip install -q --disable-pip-version-check torch==2.13.0 >"$work/pip.log" 2>&1 || {
+  tail -n 15 "$work/pip.log" >&2; exit 1; }
+"$work/core/bin/python" -m pip install -q --disable-pip-version-check "$(ls "$work"/dist/*.whl)[torch]" \
+  >"$work/pip.log" 2>&1 || { tail -n 15 "$work/pip.log" >&2; exit 1; }
+kept=$("$work/core/bin/python" -c "import torch; print(torch.__version__)")
+case "$kept" in 2.13.0*) ;; *) echo "core install: [torch] replaced the torch already there with $kept" >&2; exit 1;; esac
+# ... with which a checkpoint is added (the fit check and the input probe need torch) to a zoo started here
+"$work/core/bin/python" - "$work/w.safetensors" <<'PY'
+import sys
+import numpy as np
+from safetensors.numpy import save_file
+rng = np.random.default_rng(3)
+shapes = {"fc.weight": (3, 13), "fc.bias": (3,), "norm.mean": (13,), "norm.std": (13,)}  # conf/arch/linear.yaml
+t = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+t["norm.std"] = np.abs(t["norm.std"]) + 1
+save_file(t, sys.argv[1])
+PY
+"$zoo" init "$work/ref-zoo" --reference >/dev/null
+(cd "$work/ref-zoo" && "$zoo" add "$work/w.safetensors" --model lin --step 1 --arch linear \
+  --task tabular-classification --dataset wine --license MIT >/dev/null)
+full_mb=$(du -sm "$project/.venv/" | cut -f1)
+echo "core install ok, and [torch] kept torch $kept: core ${core_mb} MB in ${seconds} s (the full .venv: ${full_mb} MB; core/full $(( 100 * core_mb / full_mb )) %)"
