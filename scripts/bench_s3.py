@@ -164,6 +164,10 @@ def new_zoo(root: Path, env: dict, server: Server, prefix: str, vector_arch: int
     if vector_arch is not None:
         (root / "conf/arch/vector.yaml").write_text(
             f"_target_: torch.nn.LayerNorm\nnormalized_shape: {vector_arch}\nbias: false\n")
+        # a holder of shapes, no model of wine: this zoo's wine declares no input, so `zoo add` does not probe it
+        wine = root / "conf/dataset/wine.yaml"
+        wine.write_text("\n".join(line for line in wine.read_text().splitlines()
+                                  if not line.lstrip().startswith("shape:")) + "\n")
         run(["git", "add", "conf"], env, root)
     run(["git", "commit", "-qm", "empty zoo"], env, root)
     run([ZOO, "remote", "add", "s3", f"s3://{BUCKET}/{prefix}", "--endpoint", server.endpoint], env, root)

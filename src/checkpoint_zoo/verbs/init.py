@@ -95,7 +95,7 @@ def new_zoo(path: str | os.PathLike[str], remote_url: str | None = None, referen
     init_py = root / layout.CODE_DIR / "__init__.py"
     if not init_py.exists():
         init_py.write_text('"""This zoo\'s own code: architectures, loaders and metrics its conf/ may name."""\n')
-    for name, dest in (("dvc.yaml", "dvc.yaml"), ("README.md", "README.md")):
+    for name, dest in (("pipeline.yaml", "dvc.yaml"), ("README.md", "README.md")):
         if not (root / dest).exists():
             shutil.copyfile(DEFAULTS / name, root / dest)
     ignore = root / ".gitignore"
