@@ -162,7 +162,7 @@ def test_a_scheduler_that_is_down_is_one_clear_line_within_seconds(pipeline_clon
 def test_dvc_exp_run_with_the_dask_executor_evaluates_exactly_the_new_checkpoint(pipeline_clone, tmp_path):
     src = write_safetensors(tmp_path / "w.safetensors", seed=31)
     sh(str(ZOO_BIN), "add", str(src), "--model", "wine-linear", "--step", "999", "--arch", "linear", "--task",
-       "tabular-classification", "--dataset", "wine", "--license", "MIT", cwd=pipeline_clone)
+       "tabular-classification", "--dataset", "wine", "--license", "CC0-1.0", cwd=pipeline_clone)
     r = sh(sys.executable, "-m", "dvc", "exp", "run", "-S", "executor=dask", cwd=pipeline_clone)
     out = r.stdout + r.stderr
     assert "evaluate: 1 checkpoint(s) on dask" in out and "evaluated 1, reused" in out, out

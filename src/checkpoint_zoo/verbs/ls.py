@@ -26,12 +26,12 @@ def records(zoo: Facade, models: Iterable[str] | None = None, rows: Iterable[Row
     return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
 
-def failures(zoo: Facade, models: Iterable[str] | None = None) -> dict[str, str]:
+def failures(zoo: Facade, models: Iterable[str] | None = None, rows: Iterable[Row] | None = None) -> dict[str, str]:
     """The checkpoints whose evaluation failed (of the bytes the table holds now), ``MODEL@STEP`` -> the reason
     the evaluate stage recorded: published as failed, and refused by ``zoo validate`` and ``zoo commit``."""
     from ..catalog.records import is_failed
 
-    return {ref: rec["error"] for ref, rec in sorted(records(zoo, models).items()) if is_failed(rec)}
+    return {ref: rec["error"] for ref, rec in sorted(records(zoo, models, rows).items()) if is_failed(rec)}
 
 
 def metrics(zoo: Facade, models: Iterable[str] | None = None,

@@ -57,6 +57,11 @@ def _unmatched(zoo, patterns) -> int:
     return 0
 
 
+def _row_of(c) -> dict[str, str]:
+    """What ``failures`` needs of a listed checkpoint (its bytes), without reading the whole table again."""
+    return {"model": c.model, "step": str(c.step), "sha256": c.sha256}
+
+
 def ls(zoo, args) -> int:
     selection = dict(exclude=args.exclude or (), task=args.task, arch=args.arch, tag=args.tag,
                      where=args.where, sort=args.sort, all_steps=args.all_steps)
@@ -82,7 +87,7 @@ def ls(zoo, args) -> int:
     headers = list(TABLE_COLUMNS)
     from ...verbs.ls import failures
 
-    failed = failures(zoo, {c.model for c in ckpts})
+    failed = failures(zoo, {c.model for c in ckpts}, [_row_of(c) for c in ckpts])
     if any(c.metrics for c in ckpts) or failed:
         # each row's own task decides which metric is its score
         tasks = zoo.listing_registry().tasks
@@ -107,7 +112,7 @@ def show(zoo, args) -> int:
     d["pulled"] = all((local / n).is_file() for n in ckpt.files) if ckpt.files else local.is_file()
     from ...verbs.ls import failures
 
-    failed = failures(zoo, [ckpt.model]).get(ckpt.ref)
+    failed = failures(zoo, [ckpt.model], [_row_of(ckpt)]).get(ckpt.ref)
     if failed:
         d["evaluation_failed"] = failed
     if args.format == "json":
