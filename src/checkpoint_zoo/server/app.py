@@ -237,10 +237,10 @@ def get_model(server: ZooServer, request: Request) -> Response:
     snap = server.snapshot(request)
     view = _model(snap, request.path_params["model"])
     entries = [e for e in snap.entries if e["model"] == view.id]
-    history = server.zoo(snap.rev).history(view.id)
+    registry = server.zoo(snap.rev).registry_overview(view.id).get(view.id, {"releases": {}, "stages": {}})
     return _json({**view.summary, "card": _card(snap, view.id), "checkpoints": entries,
                   "lineage": _lineage(snap, [e["ref"] for e in entries]), "rev": snap.rev, "commit": snap.commit,
-                  "releases": history["releases"], "stages": history["stages"]})
+                  **registry})
 
 
 def _entry(snap: Snapshot, model: str, step_text: str, server: ZooServer | None = None) -> dict:

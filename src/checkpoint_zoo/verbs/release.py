@@ -8,6 +8,8 @@ zoo's registry with no zoo code, and git alone keeps who did what and when (the 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,25 +84,6 @@ def _artifact(row: Row) -> dict[str, Any]:
     return entry
 
 
-def _commit_artifact(ws: Workspace, row: Row, message: str, head: str) -> str:
-    """Point ``dvc.yaml``'s artifact entry at ``row`` and commit that file alone; the new commit. Undone
-    (file, index and HEAD back) if git refuses."""
-    from ..storage.dvc.pipeline import set_artifact
-
-    dvc_yaml = ws.root / "dvc.yaml"
-    before = dvc_yaml.read_bytes() if dvc_yaml.is_file() else None
-    try:
-        if before is None:
-            dvc_yaml.write_text("stages: {}\n")
-        set_artifact(ws.root, row["model"], _artifact(row))
-        gitcmd.run(ws.root, "add", operands=["dvc.yaml"])
-        gitcmd.run(ws.root, "commit", "-q", "--allow-empty", "-m", message, operands=["dvc.yaml"])
-    except BaseException:
-        _restore(ws.root, head, before)
-        raise
-    return _head(ws.root)
-
-
 def _restore(root: Path, head: str, before: bytes | None) -> None:
     gitcmd.run(root, "update-ref", "HEAD", head, check=False)
     gitcmd.run(root, "reset", "-q", head, operands=["dvc.yaml"], check=False)
@@ -111,10 +94,19 @@ def _restore(root: Path, head: str, before: bytes | None) -> None:
 
 
 def _tagged(ws: Workspace, row: Row, tag: str, message: str, head: str, last: datetime | None) -> str:
-    """The release commit, then its tag; the commit is taken back if the tag cannot be made."""
-    before = (ws.root / "dvc.yaml").read_bytes() if (ws.root / "dvc.yaml").is_file() else None
-    commit = _commit_artifact(ws, row, message, head)
+    """Point ``dvc.yaml``'s artifact entry at ``row``, commit that file alone and tag the commit; the commit.
+    If git refuses either, the file, the index and HEAD are put back as they were."""
+    from ..storage.dvc.pipeline import set_artifact
+
+    dvc_yaml = ws.root / "dvc.yaml"
+    before = dvc_yaml.read_bytes() if dvc_yaml.is_file() else None
     try:
+        if before is None:
+            dvc_yaml.write_text("stages: {}\n")
+        set_artifact(ws.root, row["model"], _artifact(row))
+        gitcmd.run(ws.root, "add", operands=["dvc.yaml"])
+        gitcmd.run(ws.root, "commit", "-q", "--allow-empty", "-m", message, operands=["dvc.yaml"])
+        commit = _head(ws.root)
         git_tags.create_tag(ws.root, tag, commit, message, after=last)
     except BaseException:
         _restore(ws.root, head, before)
@@ -218,62 +210,45 @@ def unstage(zoo: Facade, model: str, stage_name: str, message: str = "") -> Regi
     return RegistryChange(tag, model, held.tag.commit, version=held.version, stage=stage_name)
 
 
-def _step_of(zoo: Facade, commit: str, model: str) -> int | None:
-    entry = git_tags.artifact_at(zoo.source.git_dir, commit, model)
-    return git_tags.step_of_artifact(entry) if entry else None
+def _checkpoints(zoo: Facade) -> Callable[[str, str], str | None]:
+    """``MODEL@STEP`` that a commit's ``dvc.yaml`` artifact entry names for a model, each read once."""
+    @functools.cache
+    def find(model: str, commit: str) -> str | None:
+        entry = git_tags.artifact_at(zoo.source.git_dir, commit, model)
+        step = git_tags.step_of_artifact(entry) if entry else None
+        return None if step is None else f"{model}@{step}"
+    return find
+
+
+def _summary(evs: list[releases.Event], model: str, find: Callable[[str, str], str | None],
+             at: datetime | None = None) -> dict[str, Any]:
+    """A model's releases (version -> checkpoint) and who held each stage (now, or at ``at``)."""
+    released_at = {e.tag.commit: e.version for e in evs if e.kind == "release"}
+    return {
+        "releases": {v: find(model, e.tag.commit) for v, e in releases.releases(evs).items()},
+        "stages": {s: {"version": released_at.get(e.tag.commit), "checkpoint": find(model, e.tag.commit),
+                       "since": e.tag.date.isoformat()} for s, e in sorted(releases.holders(evs, at).items())},
+    }
 
 
 def history(zoo: Facade, model: str, at: datetime | None = None) -> dict[str, Any]:
     """Every release and stage change of ``model`` (tag, checkpoint, who, when, message), oldest first, and
     which release held each stage now, or at ``at``."""
     evs = releases.events(git_tags.read_tags(zoo.source.git_dir), model)
-    steps: dict[str, int | None] = {}
-
-    def step(commit: str) -> int | None:
-        if commit not in steps:
-            steps[commit] = _step_of(zoo, commit, model)
-        return steps[commit]
-
+    find = _checkpoints(zoo)
     released_at = {e.tag.commit: e.version for e in evs if e.kind == "release"}
-
-    def entry(e: releases.Event) -> dict[str, Any]:
-        s = step(e.tag.commit)
-        version = e.version or released_at.get(e.tag.commit)
-        return {"tag": e.tag.name, "action": e.kind, "version": version or None, "stage": e.stage or None,
-                "checkpoint": None if s is None else f"{model}@{s}", "commit": e.tag.commit,
-                "by": e.tag.tagger, "date": e.tag.date.isoformat(), "message": e.tag.message}
-
-    held = releases.holders(evs, at)
-    return {
-        "model": model,
-        "events": [entry(e) for e in evs],
-        "releases": {v: entry(e)["checkpoint"] for v, e in releases.releases(evs).items()},
-        "stages": {s: {"version": entry(e)["version"], "checkpoint": entry(e)["checkpoint"],
-                       "since": e.tag.date.isoformat()} for s, e in sorted(held.items())},
-        "at": at.isoformat() if at else None,
-    }
+    events = [{"tag": e.tag.name, "action": e.kind, "version": e.version or released_at.get(e.tag.commit),
+               "stage": e.stage or None, "checkpoint": find(model, e.tag.commit), "commit": e.tag.commit,
+               "by": e.tag.tagger, "date": e.tag.date.isoformat(), "message": e.tag.message} for e in evs]
+    return {"model": model, "events": events, **_summary(evs, model, find, at), "at": at.isoformat() if at else None}
 
 
-def overview(zoo: Facade) -> dict[str, dict[str, Any]]:
-    """Every model's releases (version -> checkpoint) and current stages, from one read of the tags: what the
-    served page shows beside each model (a stage move changes no file, so only a live answer can show it)."""
-    evs = releases.events(git_tags.read_tags(zoo.source.git_dir))
-    steps: dict[tuple[str, str], int | None] = {}
-
-    def ref(model: str, commit: str) -> str | None:
-        if (model, commit) not in steps:
-            steps[(model, commit)] = _step_of(zoo, commit, model)
-        s = steps[(model, commit)]
-        return None if s is None else f"{model}@{s}"
-
-    out: dict[str, dict[str, Any]] = {}
-    for model in sorted({e.model for e in evs}):
-        mine = [e for e in evs if e.model == model]
-        released = releases.releases(mine)
-        at_commit = {e.tag.commit: v for v, e in released.items()}
-        out[model] = {
-            "releases": {v: ref(model, e.tag.commit) for v, e in released.items()},
-            "stages": {s: {"version": at_commit.get(e.tag.commit), "checkpoint": ref(model, e.tag.commit)}
-                       for s, e in sorted(releases.holders(mine).items())},
-        }
-    return out
+def overview(zoo: Facade, model: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every model's (or one model's) releases and current stages, from one read of the tags: what the served
+    page and API show beside each model (a stage move changes no file, so only a live answer can show it)."""
+    evs = releases.events(git_tags.read_tags(zoo.source.git_dir), model)
+    find = _checkpoints(zoo)
+    by_model: dict[str, list[releases.Event]] = {}
+    for e in evs:
+        by_model.setdefault(e.model, []).append(e)
+    return {m: _summary(mine, m, find) for m, mine in sorted(by_model.items())}
