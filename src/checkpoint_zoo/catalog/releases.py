@@ -79,20 +79,29 @@ def stage_problem(stage: str) -> str | None:
     return None
 
 
+def _kind(m: re.Match[str]) -> str:
+    cancel = m.group("cancel") == "!"
+    if m.group("deprecated"):
+        return "deprecate"
+    if m.group("version"):
+        return "unrelease" if cancel else "release"
+    return "unassign" if cancel else "assign"
+
+
+def tag_kind(name: str) -> str | None:
+    """What a tag name records in GTO's grammar (``release``, ``unrelease``, ``assign``, ``unassign``,
+    ``deprecate``), or None for a tag that is not GTO's."""
+    m = _TAG_RE.fullmatch(name)
+    return _kind(m) if m else None
+
+
 def parse_event(tag: TagRecord) -> Event | None:
     """The event a tag records, or None for a tag that is not GTO's."""
     m = _TAG_RE.fullmatch(tag.name)
     if not m:
         return None
-    counter = int(m.group("counter") or 0)
-    cancel = m.group("cancel") == "!"
-    if m.group("deprecated"):
-        kind = "deprecate"
-    elif m.group("version"):
-        kind = "unrelease" if cancel else "release"
-    else:
-        kind = "unassign" if cancel else "assign"
-    return Event(kind, m.group("model"), m.group("version") or "", m.group("stage") or "", counter, tag)
+    return Event(_kind(m), m.group("model"), m.group("version") or "", m.group("stage") or "",
+                 int(m.group("counter") or 0), tag)
 
 
 def events(tags: Iterable[TagRecord], model: str | None = None) -> list[Event]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from .. import layout
 from ..catalog import contract, rules, table
 from ..catalog.records import parse_results
-from ..catalog.releases import TagRecord, parse_event
+from ..catalog.releases import tag_kind
 from ..errors import ZooError
 from ..utils.gitcmd import run as git
 from ..workspace.revision import RevisionSource
@@ -135,10 +134,10 @@ def versions(root: Path) -> list[ZooVersion]:
         commit, date = (peeled, peeled_date) if peeled else (obj, date)
         kind = "tag" if ref.startswith("refs/tags/") else "branch"
         name = ref.split("/", 2)[2]
-        event = parse_event(TagRecord(name, commit, "", datetime.now(), "")) if kind == "tag" else None
-        if event is not None and event.kind != "release":
+        gto = tag_kind(name) if kind == "tag" else None
+        if gto is not None and gto != "release":
             continue
-        kind = "release" if event is not None else kind
+        kind = "release" if gto is not None else kind
         data = git(root, "cat-file", "blob", operands=(f"{commit}:{layout.TABLE_PATH}",), end="--end-of-options",
                    check=False)
         if data.returncode != 0:
