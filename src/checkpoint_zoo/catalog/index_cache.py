@@ -22,7 +22,8 @@ MIN_ROWS = 5000  # below this, parsing the CSV is as fast as the copy
 _COLUMNS = ", ".join(f'"{c}"' for c in rules.COLUMNS)
 
 
-def _stamp(table: Path) -> str:
+def stamp_of(table: Path) -> str:
+    """What identifies the table file as it is now: device, inode, size and mtime in ns."""
     st = table.stat()
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
@@ -66,7 +67,7 @@ class Cached:
         try:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             found = db.execute("SELECT stamp FROM meta").fetchone()
-            if found and found[0] == _stamp(table):
+            if found and found[0] == stamp_of(table):
                 self.db = db
             else:
                 db.close()
@@ -97,7 +98,3 @@ class Cached:
         if self.db is not None:
             self.db.close()
             self.db = None
-
-
-def stamp_of(table: Path) -> str:
-    return _stamp(table)
