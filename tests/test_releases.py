@@ -194,3 +194,19 @@ def test_zoo_serve_resolves_releases_and_stages_and_serves_the_history(released,
         assert _css(browser, "#stages li")[0].text == "prod: alpha@10 (v1.0.0)"
     finally:
         server.stop()
+
+
+def test_one_models_tags_are_read_by_name_whatever_the_others(tmp_path):
+    """A verb on one model asks git for that model's tags only; a longer name sharing its prefix, another model's
+    stage tags and glob characters in the name never match."""
+    from checkpoint_zoo.workspace.tags import read_tags
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    who = ("-c", "user.name=t", "-c", "user.email=t@t")
+    git(*who, "commit", "-q", "--allow-empty", "-m", "c", cwd=tmp_path)
+    for name in ("a@v1.0.0", "a#prod#1", "ab@v1.0.0", "b#prod#2", "x-y@v0.1.0"):
+        git(*who, "tag", "-a", "-m", "m", name, cwd=tmp_path)
+    assert sorted(t.name for t in read_tags(tmp_path, "a")) == ["a#prod#1", "a@v1.0.0"]
+    assert [t.name for t in read_tags(tmp_path, "x-y")] == ["x-y@v0.1.0"]
+    assert read_tags(tmp_path, "*") == [] and read_tags(tmp_path, "[ab]") == []
+    assert len(read_tags(tmp_path)) == 5

@@ -128,7 +128,7 @@ def release(zoo: Facade, ref: str, version: str, message: str = "") -> RegistryC
         ws.check_git_index()
         row = resolve_row(zoo, ref)
         tag = f"{model}@{version}"
-        known = git_tags.read_tags(ws.root)
+        known = git_tags.read_tags(ws.root, model)
         if any(t.name == tag or t.name.startswith(f"{tag}!") for t in known):
             raise InvalidValueError(f"{tag} exists already; releases are immutable: pick a new version")
         head = _head(ws.root)
@@ -173,7 +173,7 @@ def stage(zoo: Facade, ref: str, stage_name: str, message: str = "") -> Registry
     with ws.lock():
         ws.recover()
         ws.check_git_index()
-        known = git_tags.read_tags(ws.root)
+        known = git_tags.read_tags(ws.root, r.model)
         evs = releases.events(known, r.model)
         counter = releases.next_counter(evs)
         tag = f"{r.model}#{stage_name}#{counter}"
@@ -198,7 +198,7 @@ def unstage(zoo: Facade, model: str, stage_name: str, message: str = "") -> Regi
     """Empty ``stage_name`` of ``model`` (GTO's unassign tag on the holder's commit)."""
     ws = zoo.writable("stage")
     with ws.lock():
-        known = git_tags.read_tags(ws.root)
+        known = git_tags.read_tags(ws.root, model)
         evs = releases.events(known, model)
         held = releases.holders(evs).get(stage_name)
         if held is None:
@@ -234,7 +234,7 @@ def _summary(evs: list[releases.Event], model: str, find: Callable[[str, str], s
 def history(zoo: Facade, model: str, at: datetime | None = None) -> dict[str, Any]:
     """Every release and stage change of ``model`` (tag, checkpoint, who, when, message), oldest first, and
     which release held each stage now, or at ``at``."""
-    evs = releases.events(git_tags.read_tags(zoo.source.git_dir), model)
+    evs = releases.events(git_tags.read_tags(zoo.source.git_dir, model), model)
     find = _checkpoints(zoo)
     released_at = {e.tag.commit: e.version for e in evs if e.kind == "release"}
     events = [{"tag": e.tag.name, "action": e.kind, "version": e.version or released_at.get(e.tag.commit),
@@ -246,7 +246,7 @@ def history(zoo: Facade, model: str, at: datetime | None = None) -> dict[str, An
 def overview(zoo: Facade, model: str | None = None) -> dict[str, dict[str, Any]]:
     """Every model's (or one model's) releases and current stages, from one read of the tags: what the served
     page and API show beside each model (a stage move changes no file, so only a live answer can show it)."""
-    evs = releases.events(git_tags.read_tags(zoo.source.git_dir), model)
+    evs = releases.events(git_tags.read_tags(zoo.source.git_dir, model), model)
     find = _checkpoints(zoo)
     by_model: dict[str, list[releases.Event]] = {}
     for e in evs:

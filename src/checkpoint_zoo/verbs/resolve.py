@@ -60,7 +60,7 @@ def registry_event(zoo: Facade, r: Ref):
     from ..catalog import releases
     from ..workspace.tags import read_tags
 
-    evs = releases.events(read_tags(zoo.source.git_dir), r.model)
+    evs = releases.events(read_tags(zoo.source.git_dir, r.model), r.model)
     if r.kind == "version":
         found = releases.releases(evs).get(str(r.selector))
         if found is None:

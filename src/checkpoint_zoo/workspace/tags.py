@@ -7,6 +7,7 @@ entry of ``dvc.yaml`` at the tagged commit, as ``dvc artifacts get`` does.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,17 @@ _FORMAT = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(taggername) %
           "%(taggerdate:iso-strict)%00%(contents)%00%00"
 
 
-def read_tags(git_dir: Path) -> list[TagRecord]:
-    """Every annotated tag of the repository (lightweight ones are not GTO's and are left out)."""
+def read_tags(git_dir: Path, model: str | None = None) -> list[TagRecord]:
+    """Every annotated tag of the repository (lightweight ones are not GTO's and are left out), or only those
+    GTO's grammar could give ``model`` (``MODEL@…``, ``MODEL#…``): git matches the names, so a verb on one model
+    reads its own tags whatever the number of others. Glob characters in ``model`` are taken literally."""
     if not (Path(git_dir) / ".git").exists() and not (Path(git_dir) / "HEAD").is_file():
         return []
-    proc = gitcmd.run(git_dir, "for-each-ref", f"--format={_FORMAT}", "refs/tags", check=False)
+    patterns = ["refs/tags"]
+    if model is not None:
+        literal = re.sub(r"([*?\[\\])", r"\\\1", model)
+        patterns = [f"refs/tags/{literal}@*", f"refs/tags/{literal}#*"]
+    proc = gitcmd.run(git_dir, "for-each-ref", f"--format={_FORMAT}", *patterns, check=False)
     if proc.returncode != 0:
         return []
     out = []
