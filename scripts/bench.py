@@ -723,6 +723,16 @@ def bench_scale(ctx: Context) -> list[Result]:
     return [Result("scale", "python -c pass", *m["pass"]), *results]
 
 
+def bench_scale_curve(ctx: Context) -> list[Result]:
+    """The same operations at 10³ … 10⁶ checkpoints, with each one's growth exponent (``scripts/bench_curve.py``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_curve", PROJECT / "scripts" / "bench_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.curve(ctx)
+
+
 def bench_s3(ctx: Context) -> list[Result]:
     """The S3 remote against boto3 on the same moto server (``scripts/bench_s3.py``, whose docstring
     says how): ``zoo pull`` of one checkpoint of 10,000 (objects and bytes fetched, counted from the
@@ -1726,6 +1736,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "noop": bench_noop,
     "plus1": bench_plus1,
     "scale": bench_scale,
+    "scale-curve": bench_scale_curve,
     "s3": bench_s3,
     "versions": bench_versions,
     "release": bench_release,
