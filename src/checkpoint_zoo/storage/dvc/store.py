@@ -175,13 +175,31 @@ class Storage:
                     if whole:  # one call: DVC collects and checks the stage graph once, not per folder
                         repo.add([self._abs(t) for t in whole])
                     for target in granular:
-                        repo.add(self._abs(target))
+                        self._add_into(repo, target)
             except Exception as e:  # DVC raises many unrelated types; all mean the add failed
                 self._drop_cache_temps(*log.errors, e)
                 raise_if_disk_full(e, doing, *log.errors)
                 raise StorageError(f"dvc add failed for {', '.join(whole + granular)}: {first_line(e)}") from None
         self._drop_cache_temps(*log.errors)
         raise_if_disk_full(None, doing, *log.errors)
+
+    def _add_into(self, repo, target: str) -> None:
+        """``dvc add`` of one file in a tracked folder, touching only that folder's pointer: what ``repo.add``
+        does for it (``stage.add_outs`` of the path, then ``stage.dump``) without first collecting every
+        pointer of the zoo to find the one stage that owns the path and checking the whole graph, which made
+        one add cost time in proportion to the number of models. The pointer must track exactly its folder
+        (the zoo's layout); anything else goes through ``repo.add`` and its checks."""
+        folder = tracked_split(target)[0]
+        try:
+            stage = repo.stage.load_one(path=self._abs(self.pointer(folder)))
+        except Exception:  # a pointer DVC cannot read: repo.add says why, in its words
+            stage = None
+        if stage is None or not stage.is_data_source or len(stage.outs) != 1 \
+                or stage.outs[0].fs_path != self._abs(folder):
+            repo.add(self._abs(target))
+            return
+        stage.add_outs(stage.outs[0].fs.abspath(self._abs(target)), no_commit=False, relink=True)
+        stage.dump()
 
     def _only_these_new(self, folder: str, new: list[str]) -> bool:
         """Whether ``folder`` holds every file its manifest lists, and nothing else but ``new``."""
