@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, ZOO_BIN, git, run_zoo
+from s3_server import MotoServer
+from test_s3 import A10, A20, Origin, md5_key, template  # noqa: F401 - template is a fixture used below
 from test_serve import Server
 
 TABLE = "zoo/checkpoints.csv"
@@ -359,3 +361,77 @@ def test_older_client_generation(hub, tmp_path):
     assert got["snapshot"] == sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"]
     assert _sha(got["weights"]) == first["sha256"] == _sha(got["one"])
     assert HEX40.fullmatch(got["sha"]) and got["sha"] == got["main"]
+
+
+KEY_ID, SECRET = "AKIAZOOHUBTEST000001", "zoo-hub-test-secret-never-sent"  # the emulator takes any
+
+
+def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_path, monkeypatch):  # noqa: F811
+    """`--redirect-to-storage`: the weights' GET is a 302 to a presigned URL of the object on the S3 remote,
+    signed with the credentials in the served clone's .dvc/config.local (none in the environment of the server
+    or the client); the client gets exactly the table's bytes from storage and the server reads none of them.
+    (The emulator's --auth mode checks only Authorization headers, not presigned queries, so it runs without.)"""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no default chain either
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    s3 = MotoServer(tmp_path / "moto")
+    try:
+        origin = tmp_path / "origin"
+        subprocess.run(["cp", "-a", str(template), str(origin)], check=True)
+        assert run_zoo("remote", "add", "s3", "s3://zoo/hub", "--endpoint", s3.endpoint, "--default",
+                       cwd=origin).code == 0
+        git("commit", "-qam", "S3 remote", cwd=origin)
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+        for root in (origin, clone):
+            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
+                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
+        r = run_zoo("push", cwd=origin)
+        assert r.code == 0, r.err
+        rows = {r["path"]: r for r in csv.DictReader(io.StringIO((clone / TABLE).read_text()))}
+        weights, small = rows[A20], rows[A10]
+        key = md5_key(Origin(origin, "hub", s3.endpoint), A20)
+        server = Server(clone, "--redirect-to-storage", "--presign-seconds", "300")
+        try:
+            url = f"/zoo/alpha/resolve/step-{weights['step']}/model.safetensors"
+            s3.clear_log()
+            r = server.request("HEAD", url)  # answered from the table: no storage call
+            r.read()
+            assert r.status == 200 and r.getheader("Content-Length") == weights["size_bytes"]
+            assert r.getheader("ETag") == f'"{weights["sha256"]}"' and r.getheader("Location") is None
+            assert s3.requests() == []
+            status, headers, body = server.get(url)
+            assert status == 302 and body == b"", (status, body[:300])
+            assert headers["x-linked-etag"] == f'"{weights["sha256"]}"' and headers["x-linked-size"] == weights["size_bytes"]
+            assert HEX40.fullmatch(headers["x-repo-commit"]) and "X-Amz-Expires=300" in headers["location"]
+            assert f"/zoo/{key}?" in headers["location"] and SECRET not in headers["location"]
+            assert f"X-Amz-Credential={KEY_ID}%2F" in headers["location"]  # config.local's key
+            # generated files are still served by the zoo itself
+            status, headers, body = server.get(f"/zoo/alpha/resolve/step-{weights['step']}/config.json")
+            assert status == 200 and json.loads(body)["zoo"]["ref"] == f"alpha@{weights['step']}"
+            s3.clear_log()
+            got = client((clone, server, [], tmp_path), f"""
+                import json
+                from huggingface_hub import hf_hub_download
+                print(json.dumps({{"big": hf_hub_download("zoo/alpha", "model.safetensors", revision="step-{weights['step']}"),
+                                   "small": hf_hub_download("zoo/alpha", "model.safetensors", revision="step-{small['step']}"),
+                                   "readme": hf_hub_download("zoo/alpha", "README.md", revision="step-{small['step']}")}}))
+            """, cache="hf-s3")
+        finally:
+            server.stop()
+        assert _sha(got["big"]) == weights["sha256"] and _sha(got["small"]) == small["sha256"]
+        assert Path(got["readme"]).read_text().startswith("---\n")
+        gets = [q for q in s3.requests() if q.is_object_get and q.key == key]
+        assert len(gets) == 1 and gets[0].status == 200 and "X-Amz-Signature=" in gets[0].query
+        assert gets[0].bytes_out == int(weights["size_bytes"])
+        # the server fetched only the folder's small manifest, and holds no checkpoint bytes
+        cached = [p for p in (clone / ".dvc").rglob("*") if p.is_file() and p.stat().st_size >= int(small["size_bytes"])]
+        assert cached == [] and not list((clone / "zoo" / "checkpoints").rglob("*.safetensors"))
+        # a clone whose default remote is not S3: the option is refused at start, in one line
+        refused = subprocess.run([str(ZOO_BIN), "-C", str(template), "serve", "--redirect-to-storage", "--port", "0"],
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "--redirect-to-storage" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    finally:
+        s3.stop()

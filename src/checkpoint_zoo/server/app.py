@@ -539,14 +539,17 @@ register_url_convertor("sha256", _Sha256())
 
 
 def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo",
-               tokens=None) -> Starlette:
+               tokens=None, presign_seconds: int | None = None) -> Starlette:
     """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL), and the Hugging Face Hub's
     read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``); with ``tokens`` (a
-    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names."""
+    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names. With
+    ``presign_seconds``, a Hub GET of weights on the S3 remote is a 302 to a URL presigned for that long."""
     from .hub import HubRoutes
+    from .hub.redirect import StorageRedirects
     from .tokens import TokenGuard
 
     server = ZooServer(str(location), default_rev)
+    redirects = StorageRedirects.open(server.zoo(None), presign_seconds) if presign_seconds is not None else None
     routes = [
         _route("/api/models", list_models, server),
         _route("/api/models/{model}", get_model, server),
@@ -565,7 +568,8 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
     ]
     guard = [Middleware(TokenGuard, tokens=tokens)] if tokens is not None else []
     return Starlette(routes=routes, middleware=[Middleware(_Guard), *guard,
-                                                Middleware(HubRoutes, server=server, namespace=hub_namespace)])
+                                                Middleware(HubRoutes, server=server, namespace=hub_namespace,
+                                                           redirects=redirects)])
 
 
 class _Guard:

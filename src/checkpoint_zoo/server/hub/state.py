@@ -192,6 +192,11 @@ class HubState:
                 self._sizes.clear()
             self._sizes[f.sha256] = size
 
+    def table_path(self, served: Served, f: HubFile) -> str:
+        """The table path of ``f``'s bytes: the checkpoint's file, or a folder checkpoint's member."""
+        entry = self.snapshot(served.git_rev).by_ref[served.ref]
+        return f"{entry['path']}/{f.member}" if f.member else str(entry["path"])
+
     def local_file(self, served: Served, f: HubFile):
         """The verified local file holding ``f``'s bytes."""
         rev = self.server.default_rev if served.git_rev is None else served.git_rev
