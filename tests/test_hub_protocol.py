@@ -295,7 +295,9 @@ def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
             a, b = server.get(hidden, mnist), server.get(missing, mnist)
             assert a[0] == b[0] == 404 and a[1].get("x-error-code") == b[1].get("x-error-code")
             assert a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X"), (a, b)
-        assert server.get("/api/models", mnist)[0] == 404  # the zoo's own list names every model
+        listed = server.get("/api/models", mnist)  # the zoo's own list: only the models the token reads
+        assert listed[0] == 200 and [m["id"] for m in json.loads(listed[2])] == sorted(
+            {r["model"] for r in rows if r["model"].startswith("mnist-")})
         assert server.get("/api/models", {"Authorization": f"Bearer {made['all']}"})[0] == 200
         row = _one_file(rows, "mnist-shufflenet")[0]
         got = client(hub, f"""
@@ -312,6 +314,61 @@ def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
         """, cache="hf-token", server=server, token=made["mnist"])
         assert _sha(got["path"]) == row["sha256"] and got["hidden"] == "not found"
         assert got["models"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows}) if m.startswith("mnist-")]
+    finally:
+        server.stop()
+
+
+def test_a_token_for_some_models_sees_only_them_in_every_list(hub, tmp_path):
+    """The zoo's own all-model routes (list, search, leaderboard, versions, the page's data, content-addressed
+    downloads, lineage) show a token reading only mnist-parity-mobilenetv3 that model alone: no other model's
+    name, count, size or bytes; its lineage stops at its parent (mnist-mobilenetv3@300), which it does not read."""
+    root, _, rows, _ = hub
+    file = tmp_path / "tokens.json"
+    made = {}
+    for name, pattern in (("all", "*"), ("parity", "mnist-parity-*")):
+        r = run_zoo("token", "create", "--models", pattern, "--name", name, "--file", str(file), cwd=root)
+        assert r.code == 0, r.err
+        made[name] = r.out.strip()
+    mine = "mnist-parity-mobilenetv3"
+    # what its own rows say in free text (its description names the model it was fine-tuned from) is its own
+    own_text = " ".join(r["description"] + r["source"] for r in rows if r["model"] == mine)
+    others = sorted(m for m in {r["model"] for r in rows} - {mine} if m not in own_text)
+    assert len(others) >= 5
+    hidden_row = next(r for r in rows if r["model"] == "wine-linear")
+    server = AuthServer(root, made["all"], "--tokens", str(file))
+    try:
+        everything = {path: server.get(path)[2] for path in ("/api/models", "/api/leaderboard", "/api/versions",
+                                                              "/data.js")}
+        assert all(any(o.encode() in body for o in others) for body in everything.values())  # the '*' token sees all
+        parity = {"Authorization": f"Bearer {made['parity']}"}
+        seen = {}
+        for path in ("/api/models", "/api/models?search=mnist", "/api/models?sort=size_bytes&direction=desc",
+                     "/api/leaderboard", "/api/leaderboard?task=image-classification", "/api/versions", "/data.js",
+                     f"/api/models/{mine}", f"/api/models/{mine}/history",
+                     f"/api/models/{mine}/checkpoints/{_one_file(rows, mine)[0]['step']}"):
+            status, headers, body = server.get(path, parity)
+            assert status == 200, (path, status, body[:300])
+            leaked = [o for o in others if o.encode() in body]
+            assert not leaked, (path, leaked)
+            seen[path] = (headers, body)
+        listed = json.loads(seen["/api/models"][1])
+        assert [m["id"] for m in listed] == [mine] and seen["/api/models"][0]["x-total-count"] == "1"
+        assert listed[0]["size_bytes"] == sum(int(r["size_bytes"]) for r in rows if r["model"] == mine)
+        assert [m["model"] for b in json.loads(seen["/api/leaderboard"][1]).values() for m in b["models"]] == [mine]
+        versions = json.loads(seen["/api/versions"][1])
+        assert versions and all(v["models"] is None and v["checkpoints"] is None for v in versions)
+        assert not [v for v in versions if v["kind"] == "release"]  # mnist-shufflenet@v1.2.0 names another model
+        model = json.loads(seen[f"/api/models/{mine}"][1])
+        assert model["lineage"]["ancestors"] == [] and model["base_models"] == []
+        assert all(c["parent"] is None or c["parent"].startswith(mine + "@") for c in model["checkpoints"])
+        # another model's bytes, by their content address, answer as bytes that are not in the zoo
+        a = server.get(f"/files/by-sha256/{hidden_row['sha256']}", parity)
+        b = server.get(f"/files/by-sha256/{'0' * 64}", parity)
+        assert a[0] == b[0] == 404 and a[2].replace(hidden_row["sha256"][:12].encode(), b"X") == b[2].replace(b"0" * 12, b"X")
+        assert server.get(f"/files/by-sha256/{hidden_row['sha256']}")[0] == 200
+        for hidden, missing in [("/api/models/wine-linear/history", "/api/models/no-such-model/history")]:
+            a, b = server.get(hidden, parity), server.get(missing, parity)
+            assert a[0] == b[0] == 404 and a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X")
     finally:
         server.stop()
 

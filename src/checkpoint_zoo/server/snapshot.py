@@ -70,6 +70,28 @@ class Snapshot:
         return self.cards[model]
 
 
+def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:
+    """What a token reading only some models sees of a snapshot: their entries, summaries and tasks, every link
+    to a model it does not read cut (a parent from one reads as none, children and base models left out), so
+    no route built on it names, counts or serves another model."""
+    def shown(ref: str) -> bool:
+        return allowed(ref.split("@", 1)[0])
+
+    entries = []
+    for e in snap.entries:
+        if allowed(e["model"]):
+            parent = e.get("parent")
+            entries.append({**e, "parent": parent if parent and shown(parent) else None,
+                            "children": [c for c in e["children"] if shown(c)]})
+    models = {m: ModelView(v.id, {**v.summary, "base_models": [p for p in v.summary["base_models"] if shown(p)]},
+                           v.search_text, v.facets)
+              for m, v in snap.models.items() if allowed(m)}
+    used = {e["task"] for e in entries}
+    return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models,
+                    {t: v for t, v in snap.tasks.items() if t in used},
+                    {m: v for m, v in snap.summaries.items() if allowed(m)})
+
+
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
           outdated: Callable[[dict[str, str], dict], str | None] | None = None) -> Snapshot:
     """The snapshot of these rows and their stored evaluation records; ``outdated(row, record)``: why a record
