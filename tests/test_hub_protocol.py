@@ -224,6 +224,32 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     assert "mnist-mobilenetv3" in [m["id"] for m in server.json("/api/models")]
 
 
+def test_served_card_carries_the_checkpoints_own_reproduced_results(hub):
+    """README.md's `model-index` is of the checkpoint served (not the model's best), as huggingface_hub parses it."""
+    root, server, rows, _ = hub
+    first = _one_file(rows, "mnist-shufflenet")[0]
+    best = server.json("/api/models/mnist-shufflenet")["best"].split("@")[1]
+    assert best != first["step"]
+    got = client(hub, f"""
+        import json
+        from huggingface_hub import HfApi, ModelCard, hf_hub_download
+        out = {{}}
+        for rev in ("step-{first['step']}", "main"):
+            card = ModelCard.load(hf_hub_download("zoo/mnist-shufflenet", "README.md", revision=rev))
+            info = HfApi().model_info("zoo/mnist-shufflenet", revision=rev)
+            out[rev] = [[r.metric_type, r.metric_value, r.dataset_type, r.dataset_split, r.dataset_revision]
+                        for r in card.data.eval_results], [r.metric_value for r in info.card_data.eval_results]
+        print(json.dumps(out))
+    """, cache="hf-cards")
+    for rev, step in ((f"step-{first['step']}", first["step"]), ("main", best)):
+        entry = server.json(f"/api/models/mnist-shufflenet/checkpoints/{step}")
+        from_card, from_info = got[rev]
+        assert [r[0] for r in from_card] == sorted(entry["metrics"]) and len(from_card) >= 2
+        assert [r[1] for r in from_card] == [entry["metrics"][k] for k in sorted(entry["metrics"])] == from_info
+        assert {(r[2], r[3], r[4]) for r in from_card} == {
+            (entry["dataset"], entry["evaluation"]["split"], entry["evaluation"]["data_hash"])}
+
+
 def test_transformers_from_pretrained_loads_the_reference_bert(hub):
     got = client(hub, """
         import json, os, torch
