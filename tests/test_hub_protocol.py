@@ -351,7 +351,7 @@ def test_a_token_for_some_models_sees_only_them_in_every_list(hub, tmp_path):
     root, _, rows, _ = hub
     file = tmp_path / "tokens.json"
     made = {}
-    for name, pattern in (("all", "*"), ("parity", "mnist-parity-*")):
+    for name, pattern in (("all", "*"), ("parity", "mnist-parity-*"), ("parent", "mnist-mobilenetv3")):
         r = run_zoo("token", "create", "--models", pattern, "--name", name, "--file", str(file), cwd=root)
         assert r.code == 0, r.err
         made[name] = r.out.strip()
@@ -395,6 +395,22 @@ def test_a_token_for_some_models_sees_only_them_in_every_list(hub, tmp_path):
         for hidden, missing in [("/api/models/wine-linear/history", "/api/models/no-such-model/history")]:
             a, b = server.get(hidden, parity), server.get(missing, parity)
             assert a[0] == b[0] == 404 and a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X")
+        # the Hub's answers are cut the same way: the parent's card names no child it does not read, the child's
+        # card no base model; the commit id is of what this token is served, and resolves back for it
+        info = json.loads(server.get(f"/api/models/zoo/{mine}", parity)[2])
+        assert "base_model" not in info["cardData"]
+        assert "base_model" in json.loads(server.get(f"/api/models/zoo/{mine}")[2])["cardData"]
+        parent = {"Authorization": f"Bearer {made['parent']}"}
+        readme = "/zoo/mnist-mobilenetv3/resolve/main/README.md"
+        assert mine.encode() in server.get(readme)[2]
+        for path in (readme, "/api/models/zoo/mnist-mobilenetv3", "/api/models/zoo/mnist-mobilenetv3/refs",
+                     "/api/models/zoo/mnist-mobilenetv3/tree/main?recursive=true"):
+            status, headers, body = server.get(path, parent)
+            assert status == 200 and b"mnist-parity" not in body, (path, body[:300])
+        cut = json.loads(server.get("/api/models/zoo/mnist-mobilenetv3", parent)[2])["sha"]
+        assert cut != json.loads(server.get("/api/models/zoo/mnist-mobilenetv3")[2])["sha"]
+        status, headers, body = server.get(f"/zoo/mnist-mobilenetv3/resolve/{cut}/README.md", parent)
+        assert status == 200 and headers["x-repo-commit"] == cut and b"mnist-parity" not in body
     finally:
         server.stop()
 

@@ -127,7 +127,10 @@ class ZooServer:
         except ZooError as e:
             status = 404 if "unknown revision" in str(e) else 500
             raise HttpError(status, _headline(e)) from None
-        patterns = request.scope.get(SCOPE_KEY)
+        return self.view(snap, request.scope.get(SCOPE_KEY))
+
+    def view(self, snap: Snapshot, patterns: tuple[str, ...] | None) -> Snapshot:
+        """``snap`` as a token with these model patterns sees it (None: no token file), built once per token."""
         if patterns is None or "*" in patterns:
             return snap
         key = (id(snap), tuple(patterns))
@@ -135,7 +138,8 @@ class ZooServer:
             held = self._scoped.get(key)
         if held is not None and held[0] is snap:
             return held[1]
-        view = scoped(snap, lambda model: allows(request.scope, model))
+        reader = {SCOPE_KEY: patterns}
+        view = scoped(snap, lambda model: allows(reader, model))
         with self._lock:
             while len(self._scoped) >= 64:
                 self._scoped.pop(next(iter(self._scoped)))

@@ -13,11 +13,11 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from ...errors import CheckpointNotFoundError, IntegrityError, MissingFileError, ZooError
-from ..tokens import allows
+from ..tokens import SCOPE_KEY, allows
 from . import names
 from .files import HubFile, Served
 from .redirect import StorageRedirects
-from .state import HubError, HubState
+from .state import READER, HubError, HubState
 
 TREE_PAGE = 1000
 LIST_PAGE = 1000
@@ -59,6 +59,7 @@ class HubRoutes:
             await self.app(scope, receive, _with_error_code(send, plain) if plain else send)
             return
         request = StarletteRequest(scope, receive)
+        reader = READER.set(scope.get(SCOPE_KEY))
         try:
             if asked.model and not allows(scope, asked.model):  # answered as a model that does not exist
                 raise HubError(404, "RepoNotFound", f"repository {asked.namespace[:40]}/{asked.model[:96]} not found")
@@ -70,6 +71,8 @@ class HubRoutes:
             response = _error(e)
         except ZooError as e:
             response = _error(HubError(500, "ServerError", str(e).splitlines()[0][:300]))
+        finally:
+            READER.reset(reader)
         await response(scope, receive, _with_error_code(send, "BadRequest"))
 
     # ---- /resolve --------------------------------------------------------------------------------------
