@@ -95,9 +95,11 @@ def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:
     models = {m: ModelView(v.id, {**v.summary, "base_models": [p for p in v.summary["base_models"] if shown(p)]},
                            v.search_text, v.facets)
               for m, v in snap.models.items() if allowed(m)}
-    used = {e["task"] for e in entries}
-    return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models,
-                    {t: v for t, v in snap.tasks.items() if t in used},
+    used: dict[str, set[str]] = {}
+    for e in entries:
+        used.setdefault(e["task"], set()).add(e["dataset"])
+    tasks = {t: {**v, "datasets": [d for d in v["datasets"] if d in used[t]]} for t, v in snap.tasks.items() if t in used}
+    return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models, tasks,
                     {m: v for m, v in snap.summaries.items() if allowed(m)})
 
 
