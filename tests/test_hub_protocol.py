@@ -532,5 +532,10 @@ def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_pa
                                  capture_output=True, text=True, timeout=120)
         assert refused.returncode != 0 and "--redirect-to-storage" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        for args, needle in ((["--presign-seconds", "300"], "--redirect-to-storage"),
+                             (["--redirect-to-storage", "--presign-seconds", "5"], "60 to 3600")):
+            bad = subprocess.run([str(ZOO_BIN), "-C", str(clone), "serve", "--port", "0", *args],
+                                 capture_output=True, text=True, timeout=120)
+            assert bad.returncode != 0 and "--presign-seconds" in bad.stderr and needle in bad.stderr, bad.stderr
     finally:
         s3.stop()
