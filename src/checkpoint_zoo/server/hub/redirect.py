@@ -10,7 +10,9 @@ only the signature leaves the server.
 
 The option is refused at start unless the clone's default remote is S3: a flag that can never redirect is a
 mistake worth one line. Any single file that cannot be redirected (its pointer names another remote, or its
-manifest is not on the remote yet) is served directly instead: slower, never wrong.
+manifest is not on the remote yet) is served directly instead: slower, never wrong. A manifest on the remote
+means its files are there too (a push uploads a folder's files before its manifest), so a GET costs no
+storage call once its manifest has been read.
 """
 
 from __future__ import annotations
