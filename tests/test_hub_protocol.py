@@ -539,3 +539,64 @@ def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_pa
             assert bad.returncode != 0 and "--presign-seconds" in bad.stderr and needle in bad.stderr, bad.stderr
     finally:
         s3.stop()
+
+
+def test_redirect_to_storage_a_folder_checkpoints_files(empty_zoo, tmp_path, monkeypatch):
+    """A folder checkpoint's files (the table records no size for them): HEAD takes the size from the object's
+    metadata on S3 (no bytes read, none fetched into the clone), GET redirects to the object, nested names too."""
+    from test_folder_checkpoints import _folder
+
+    from checkpoint_zoo import Zoo
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    s3 = MotoServer(tmp_path / "moto")
+    try:
+        src = _folder(tmp_path / "in" / "ckpt")
+        assert run_zoo("remote", "add", "s3", "s3://zoo/folders", "--endpoint", s3.endpoint, "--default",
+                       cwd=empty_zoo).code == 0
+        with Zoo(empty_zoo) as zoo:
+            zoo.add(src, model="gamma", step=1, arch="linear", task="tabular-classification", dataset="wine",
+                    license="MIT")
+        git("add", "-A", cwd=empty_zoo)
+        git("commit", "-qm", "a folder checkpoint on S3", cwd=empty_zoo)
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(empty_zoo), str(clone)], check=True)
+        for root in (empty_zoo, clone):
+            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
+                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
+        r = run_zoo("push", cwd=empty_zoo)
+        assert r.code == 0, r.err
+        server = Server(clone, "--redirect-to-storage")
+        try:
+            s3.clear_log()
+            for name in ("model-00002-of-00002.safetensors", "1_Pooling/config.json"):
+                url = f"/zoo/gamma/resolve/step-1/{name}"
+                r = server.request("HEAD", url)
+                r.read()
+                assert r.status == 200 and int(r.getheader("Content-Length")) == (src / name).stat().st_size, name
+                assert r.getheader("ETag") == f'"{_sha(src / name)}"'
+                status, headers, _ = server.get(url)
+                assert status == 302 and headers["x-linked-size"] == str((src / name).stat().st_size), name
+            # the server read the manifest, the objects' sizes, and only the folder's own config.json (merged into
+            # the config.json it serves); never a weights file
+            own = hashlib.md5((src / "config.json").read_bytes()).hexdigest()
+            read = {q.key for q in s3.requests() if q.is_object_get and "X-Amz-Signature" not in q.query}
+            assert {k for k in read if not k.endswith(".dir")} <= {f"folders/files/md5/{own[:2]}/{own[2:]}"}, read
+            got = client((clone, server, [], tmp_path), """
+                import json
+                from huggingface_hub import hf_hub_download
+                print(json.dumps({n: hf_hub_download("zoo/gamma", n, revision="step-1")
+                                  for n in ("model-00001-of-00002.safetensors", "1_Pooling/config.json")}))
+            """, cache="hf-folder")
+        finally:
+            server.stop()
+        for name, path in got.items():
+            assert _sha(path) == _sha(src / name), name
+        assert not [p for p in (clone / ".dvc").rglob("*") if p.is_file() and p.suffix != ".dir"
+                    and p.stat().st_size > 100 and "cache" in p.parts]
+        assert not (clone / "zoo" / "checkpoints" / "gamma").exists()
+    finally:
+        s3.stop()
