@@ -18,6 +18,8 @@ versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`
 fit       the add-time fit check (header vs architecture) of a 1 GiB file vs safetensors' header read; memory
 serve     ``zoo serve``: ``GET /api/models?search=`` at 100,000 checkpoints (one client vs the server's 404
           floor; requests/s with 32 clients, wrk) and a 1 GiB download vs nginx serving the same file
+hub       ``zoo serve`` to the real ``huggingface_hub``: a cached ``hf_hub_download`` (one HEAD) at 100,000
+          checkpoints and ``snapshot_download``'s cost per file, vs the 404 floor; ``/resolve`` 1 GiB vs nginx
 
 Add a benchmark by writing ``bench_<name>(ctx) -> list[Result]`` and listing it in ``BENCHMARKS``.
 
@@ -1371,9 +1373,9 @@ class Served:
                 self.proc.wait()
 
 
-def sequential(port: int, paths: Sequence[str], count: int, status: int) -> list[float]:
-    """``count`` GETs one after another on one keep-alive connection, cycling over ``paths``; each one's
-    seconds (request sent to body read). Raises on any other status than ``status``."""
+def sequential(port: int, paths: Sequence[str], count: int, status: int, method: str = "GET") -> list[float]:
+    """``count`` GETs (or ``method``) one after another on one keep-alive connection, cycling over ``paths``;
+    each one's seconds (request sent to body read). Raises on any other status than ``status``."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -1382,12 +1384,12 @@ def sequential(port: int, paths: Sequence[str], count: int, status: int) -> list
         for k in range(count):
             path = paths[k % len(paths)]
             start = time.perf_counter()
-            conn.request("GET", path)
+            conn.request(method, path)
             r = conn.getresponse()
             r.read()
             times.append(time.perf_counter() - start)
             if r.status != status:
-                raise RuntimeError(f"GET {path}: {r.status}, expected {status}")
+                raise RuntimeError(f"{method} {path}: {r.status}, expected {status}")
     finally:
         conn.close()
     return times
@@ -1603,11 +1605,13 @@ def _bench_serve_api(ctx: Context) -> list[Result]:
     ]
 
 
-def _bench_serve_download(ctx: Context) -> list[Result]:
+def _bench_serve_download(ctx: Context, hub: bool = False) -> list[Result]:
+    """The 1 GiB download against nginx: ``/files/big/1``, or with ``hub`` the Hub's ``/resolve`` URL of it."""
     size = 64 * MIB if ctx.quick else 1024 * MIB
-    root = new_zoo(ctx, ctx.folder("serve-files") / "zoo")
+    bench = "hub" if hub else "serve"
+    root = new_zoo(ctx, ctx.folder(f"{bench}-files") / "zoo")
     register_vector_arch(root, "vector", size // 4)
-    src = ctx.tmp / "serve-files" / "big.safetensors"
+    src = ctx.tmp / f"{bench}-files" / "big.safetensors"
     write_safetensors(src, size)
     run(ctx, [ZOO, "add", str(src), "--model", "big", "--step", "1", *ADD_ARGS], cwd=root)
     src.unlink()
@@ -1618,10 +1622,11 @@ def _bench_serve_download(ctx: Context) -> list[Result]:
     nbytes = path.stat().st_size
     nginx = debian_tool("nginx", "nginx")
     port = free_port()
-    zoo = Served(ctx, [ZOO, "-C", str(root), "serve", "--port", str(port)], port, FLOOR_PATH, "zoo-serve-files")
+    zoo = Served(ctx, [ZOO, "-C", str(root), "serve", "--port", str(port)], port, FLOOR_PATH, f"zoo-{bench}-files")
     web = None
+    zoo_path = "/zoo/big/resolve/step-1/model.safetensors" if hub else "/files/big/1"
     try:
-        zoo_url = f"http://127.0.0.1:{port}/files/big/1"
+        zoo_url = f"http://127.0.0.1:{port}{zoo_path}"
 
         def zoo_get(i: int) -> tuple[float, float]:
             return curl_get(ctx, zoo_url, nbytes, zoo)
@@ -1648,20 +1653,129 @@ def _bench_serve_download(ctx: Context) -> list[Result]:
     kind = "working-tree file" if root in path.parents else "DVC cache object"
     results = []
     if nginx:
-        results.append(Result("serve", f"nginx (sendfile) {label} from 127.0.0.1, curl -o /dev/null", *m["nginx"],
+        results.append(Result(bench, f"nginx (sendfile) {label} from 127.0.0.1, curl -o /dev/null", *m["nginx"],
                               note=f"{mib_s['nginx']:,.0f} MiB/s; the {kind} zoo serve sends"))
         ratio = statistics.median(m["nginx"][0]) / statistics.median(m["zoo"][0])
-        download = Result("serve", f"zoo serve GET /files/big/1 {label}, curl -o /dev/null", *m["zoo"], "nginx",
+        download = Result(bench, f"zoo serve GET {zoo_path} {label}, curl -o /dev/null", *m["zoo"], "nginx",
                           m["nginx"][0], "throughput ≥ 0.8 × nginx", None if ctx.quick else ratio >= 0.8,
                           note=f"{mib_s['zoo']:,.0f} MiB/s: throughput {ratio:.2f} × nginx")
     else:
-        download = Result("serve", f"zoo serve GET /files/big/1 {label}, curl -o /dev/null", *m["zoo"],
+        download = Result(bench, f"zoo serve GET {zoo_path} {label}, curl -o /dev/null", *m["zoo"],
                           note=f"{mib_s['zoo']:,.0f} MiB/s; no nginx on this machine to compare with")
     growth = max(m["zoo"][1]) - before
-    memory = Result("serve", f"zoo serve memory during the {label} downloads", *m["zoo"], target="flat: peak growth < 64 MB",
+    memory = Result(bench, f"zoo serve memory during the {label} downloads", *m["zoo"], target="flat: peak growth < 64 MB",
                     met=None if ctx.quick else growth < 64,
                     note=f"RSS {before:.0f} MB before, peak {max(m['zoo'][1]):.0f} MB: +{growth:.0f} MB")
     return [*results, download, memory]
+
+
+def bench_hub(ctx: Context) -> list[Result]:
+    """``zoo serve`` through the Hugging Face Hub's protocol, the real ``huggingface_hub`` client in this process
+    (``endpoint=`` the server), against the same server's 404 floor, interleaved: a cached ``hf_hub_download``
+    (one HEAD) and a raw HEAD of the weights (answered from the table: the zoo has 100,000 checkpoints and no
+    bytes), and ``snapshot_download`` of steps never fetched before (revision, tree, HEAD + GET per file) of one
+    file and of two (the generated config.json and README.md: the synthetic rows have no bytes), whose difference
+    is the cost of a file more; then the weights' download through ``/resolve`` against nginx on the same file
+    (as ``serve`` does for ``/files``)."""
+    return _bench_hub_api(ctx) + _bench_serve_download(ctx, hub=True)
+
+
+def _bench_hub_api(ctx: Context) -> list[Result]:
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.utils import disable_progress_bars
+
+    disable_progress_bars()
+    models, steps = (20, 100) if ctx.quick else (1000, 100)
+    root = build_pipeline_zoo(ctx, ctx.folder("hub-api") / "zoo", models, steps, files=False)
+    count = 50 if ctx.quick else 300  # requests (or cached downloads) per repetition
+    snaps = 4 if ctx.quick else 20  # fresh snapshots per repetition
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    cache, fresh_cache = ctx.folder("hub-cache"), ctx.folder("hub-snapshots")
+    repos = [f"zoo/{model_name(m)}" for m in range(0, models, max(1, models // 10))]
+    weights = [f"/{repo}/resolve/main/model.safetensors" for repo in repos]
+    fresh = iter([(model_name(m), s * STEP_GAP) for s in range(steps) for m in range(models)])
+    server = Served(ctx, [ZOO, "-C", str(root), "serve", "--port", str(port)], port, FLOOR_PATH, "zoo-serve-hub")
+    try:
+        started = time.perf_counter()
+        for repo in repos:  # the first builds the snapshot of 100,000 rows; each a cached copy of config.json
+            hf_hub_download(repo, "config.json", cache_dir=cache, endpoint=endpoint)
+        first = time.perf_counter() - started
+        sequential(port, weights, 2 * len(weights), 200, "HEAD")  # warm-up
+
+        def timed(name: str, times: Callable[[], list[float]]) -> Callable[[int], tuple[float, float]]:
+            def measure(i: int) -> tuple[float, float]:
+                got = times()
+                samples.setdefault(name, []).extend(got)
+                return statistics.median(got), server.rss
+            return measure
+
+        def cached() -> list[float]:
+            out = []
+            for k in range(count):
+                start = time.perf_counter()
+                hf_hub_download(repos[k % len(repos)], "config.json", cache_dir=cache, endpoint=endpoint)
+                out.append(time.perf_counter() - start)
+            return out
+
+        def snapshot(patterns: list[str]) -> Callable[[], list[float]]:
+            def times() -> list[float]:
+                out = []
+                for _ in range(snaps):
+                    model, step = next(fresh)
+                    start = time.perf_counter()
+                    path = snapshot_download(f"zoo/{model}", revision=f"step-{step}", cache_dir=fresh_cache,
+                                             endpoint=endpoint, allow_patterns=patterns)
+                    out.append(time.perf_counter() - start)
+                    if len(list(Path(path).iterdir())) != len(patterns):
+                        raise RuntimeError(f"snapshot_download zoo/{model}@step-{step}: {list(Path(path).iterdir())}")
+                return out
+            return times
+
+        samples: dict[str, list[float]] = {}
+        m = side_by_side(ctx, ctx.n(5, 2), {
+            "floor": timed("floor", lambda: sequential(port, [FLOOR_PATH], count, 404)),
+            "head": timed("head", lambda: sequential(port, weights, count, 200, "HEAD")),
+            "cached": timed("cached", cached),
+            "one": timed("one", snapshot(["config.json"])),
+            "two": timed("two", snapshot(["config.json", "README.md"])),
+        })
+    finally:
+        server.stop()
+    return _hub_rows(ctx, m, samples, f"{models * steps:,} checkpoints",
+                     Result("hub", f"first hf_hub_download calls ({len(repos)} repos, {models * steps:,} checkpoints: "
+                                   "snapshot build)", [first], [server.rss],
+                            note=f"server answered {server.started:.2f} s after start"))
+
+
+def _hub_rows(ctx: Context, m: dict, samples: dict[str, list[float]], label: str, first: Result) -> list[Result]:
+    """The rows of ``_bench_hub_api``'s measurements, each judged against its target outside --quick."""
+    def note(name: str) -> str:
+        times = sorted(samples[name])
+        return (f"median {statistics.median(times) * 1000:.2f} ms; {len(times):,} samples; "
+                f"p90 {times[int(len(times) * 0.9)] * 1000:.2f} ms")
+
+    floor = f"GET {FLOOR_PATH} (404)"
+    cached_ = Result("hub", f"cached hf_hub_download (one HEAD, config.json), {label}", *m["cached"], floor,
+                     m["floor"][0], "median ≤ 10 ms", None if ctx.quick else statistics.median(m["cached"][0]) <= 0.01,
+                     note=note("cached"))
+    # a file more in the same snapshot (HEAD + GET, the client's lock, cache entry and symlink): the difference of
+    # the medians of fresh snapshots of two files and of one; the whole call's fixed cost is the one-file row
+    extra = statistics.median(samples["two"]) - statistics.median(samples["one"])
+    per_file = Result("hub", f"snapshot_download: each file more (2-file minus 1-file fresh snapshots), {label}",
+                      [extra], [max(m["two"][1])], target="≤ 10 ms a file", met=None if ctx.quick else extra <= 0.01,
+                      note=f"{extra * 1000:.2f} ms a file; two files: {note('two')}")
+    return [
+        first,
+        Result("hub", f"GET {FLOOR_PATH} (404 from the router: the server's floor), one client", *m["floor"],
+               note=note("floor")),
+        Result("hub", f"HEAD /zoo/M/resolve/main/model.safetensors (from the table, no bytes), {label}", *m["head"],
+               floor, m["floor"][0], note=note("head")),
+        cached_,
+        Result("hub", f"snapshot_download of a step never fetched, 1 file (revision, tree, HEAD + GET), {label}",
+               *m["one"], floor, m["floor"][0], note=note("one")),
+        per_file,
+    ]
 
 
 # ---- training state: store and load against torch.save / torch.load of the same state ------------------
@@ -1744,6 +1858,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "bulk": bench_bulk,
     "executors": bench_executors,
     "serve": bench_serve,
+    "hub": bench_hub,
     "state": bench_state,
 }
 

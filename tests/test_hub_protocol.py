@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, ZOO_BIN, git, run_zoo
+from s3_server import MotoServer
+from test_s3 import A10, A20, Origin, md5_key, template  # noqa: F401 - template is a fixture used below
 from test_serve import Server
 
 TABLE = "zoo/checkpoints.csv"
@@ -222,6 +224,32 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     assert "mnist-mobilenetv3" in [m["id"] for m in server.json("/api/models")]
 
 
+def test_served_card_carries_the_checkpoints_own_reproduced_results(hub):
+    """README.md's `model-index` is of the checkpoint served (not the model's best), as huggingface_hub parses it."""
+    root, server, rows, _ = hub
+    first = _one_file(rows, "mnist-shufflenet")[0]
+    best = server.json("/api/models/mnist-shufflenet")["best"].split("@")[1]
+    assert best != first["step"]
+    got = client(hub, f"""
+        import json
+        from huggingface_hub import HfApi, ModelCard, hf_hub_download
+        out = {{}}
+        for rev in ("step-{first['step']}", "main"):
+            card = ModelCard.load(hf_hub_download("zoo/mnist-shufflenet", "README.md", revision=rev))
+            info = HfApi().model_info("zoo/mnist-shufflenet", revision=rev)
+            out[rev] = [[r.metric_type, r.metric_value, r.dataset_type, r.dataset_split, r.dataset_revision]
+                        for r in card.data.eval_results], [r.metric_value for r in info.card_data.eval_results]
+        print(json.dumps(out))
+    """, cache="hf-cards")
+    for rev, step in ((f"step-{first['step']}", first["step"]), ("main", best)):
+        entry = server.json(f"/api/models/mnist-shufflenet/checkpoints/{step}")
+        from_card, from_info = got[rev]
+        assert [r[0] for r in from_card] == sorted(entry["metrics"]) and len(from_card) >= 2
+        assert [r[1] for r in from_card] == [entry["metrics"][k] for k in sorted(entry["metrics"])] == from_info
+        assert {(r[2], r[3], r[4]) for r in from_card} == {
+            (entry["dataset"], entry["evaluation"]["split"], entry["evaluation"]["data_hash"])}
+
+
 def test_transformers_from_pretrained_loads_the_reference_bert(hub):
     got = client(hub, """
         import json, os, torch
@@ -293,7 +321,9 @@ def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
             a, b = server.get(hidden, mnist), server.get(missing, mnist)
             assert a[0] == b[0] == 404 and a[1].get("x-error-code") == b[1].get("x-error-code")
             assert a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X"), (a, b)
-        assert server.get("/api/models", mnist)[0] == 404  # the zoo's own list names every model
+        listed = server.get("/api/models", mnist)  # the zoo's own list: only the models the token reads
+        assert listed[0] == 200 and [m["id"] for m in json.loads(listed[2])] == sorted(
+            {r["model"] for r in rows if r["model"].startswith("mnist-")})
         assert server.get("/api/models", {"Authorization": f"Bearer {made['all']}"})[0] == 200
         row = _one_file(rows, "mnist-shufflenet")[0]
         got = client(hub, f"""
@@ -310,6 +340,77 @@ def test_tokens_guard_every_route_and_read_only_their_models(hub, tmp_path):
         """, cache="hf-token", server=server, token=made["mnist"])
         assert _sha(got["path"]) == row["sha256"] and got["hidden"] == "not found"
         assert got["models"] == [f"zoo/{m}" for m in sorted({r["model"] for r in rows}) if m.startswith("mnist-")]
+    finally:
+        server.stop()
+
+
+def test_a_token_for_some_models_sees_only_them_in_every_list(hub, tmp_path):
+    """The zoo's own all-model routes (list, search, leaderboard, versions, the page's data, content-addressed
+    downloads, lineage) show a token reading only mnist-parity-mobilenetv3 that model alone: no other model's
+    name, count, size or bytes; its lineage stops at its parent (mnist-mobilenetv3@300), which it does not read."""
+    root, _, rows, _ = hub
+    file = tmp_path / "tokens.json"
+    made = {}
+    for name, pattern in (("all", "*"), ("parity", "mnist-parity-*"), ("parent", "mnist-mobilenetv3")):
+        r = run_zoo("token", "create", "--models", pattern, "--name", name, "--file", str(file), cwd=root)
+        assert r.code == 0, r.err
+        made[name] = r.out.strip()
+    mine = "mnist-parity-mobilenetv3"
+    # what its own rows say in free text (its description names the model it was fine-tuned from) is its own
+    own_text = " ".join(r["description"] + r["source"] for r in rows if r["model"] == mine)
+    others = sorted(m for m in {r["model"] for r in rows} - {mine} if m not in own_text)
+    assert len(others) >= 5
+    hidden_row = next(r for r in rows if r["model"] == "wine-linear")
+    server = AuthServer(root, made["all"], "--tokens", str(file))
+    try:
+        everything = {path: server.get(path)[2] for path in ("/api/models", "/api/leaderboard", "/api/versions",
+                                                              "/data.js")}
+        assert all(any(o.encode() in body for o in others) for body in everything.values())  # the '*' token sees all
+        parity = {"Authorization": f"Bearer {made['parity']}"}
+        seen = {}
+        for path in ("/api/models", "/api/models?search=mnist", "/api/models?sort=size_bytes&direction=desc",
+                     "/api/leaderboard", "/api/leaderboard?task=image-classification", "/api/versions", "/data.js",
+                     f"/api/models/{mine}", f"/api/models/{mine}/history",
+                     f"/api/models/{mine}/checkpoints/{_one_file(rows, mine)[0]['step']}"):
+            status, headers, body = server.get(path, parity)
+            assert status == 200, (path, status, body[:300])
+            leaked = [o for o in others if o.encode() in body]
+            assert not leaked, (path, leaked)
+            seen[path] = (headers, body)
+        listed = json.loads(seen["/api/models"][1])
+        assert [m["id"] for m in listed] == [mine] and seen["/api/models"][0]["x-total-count"] == "1"
+        assert listed[0]["size_bytes"] == sum(int(r["size_bytes"]) for r in rows if r["model"] == mine)
+        assert [m["model"] for b in json.loads(seen["/api/leaderboard"][1]).values() for m in b["models"]] == [mine]
+        versions = json.loads(seen["/api/versions"][1])
+        assert versions and all(v["models"] is None and v["checkpoints"] is None for v in versions)
+        assert not [v for v in versions if v["kind"] == "release"]  # mnist-shufflenet@v1.2.0 names another model
+        model = json.loads(seen[f"/api/models/{mine}"][1])
+        assert model["lineage"]["ancestors"] == [] and model["base_models"] == []
+        assert all(c["parent"] is None or c["parent"].startswith(mine + "@") for c in model["checkpoints"])
+        # another model's bytes, by their content address, answer as bytes that are not in the zoo
+        a = server.get(f"/files/by-sha256/{hidden_row['sha256']}", parity)
+        b = server.get(f"/files/by-sha256/{'0' * 64}", parity)
+        assert a[0] == b[0] == 404 and a[2].replace(hidden_row["sha256"][:12].encode(), b"X") == b[2].replace(b"0" * 12, b"X")
+        assert server.get(f"/files/by-sha256/{hidden_row['sha256']}")[0] == 200
+        for hidden, missing in [("/api/models/wine-linear/history", "/api/models/no-such-model/history")]:
+            a, b = server.get(hidden, parity), server.get(missing, parity)
+            assert a[0] == b[0] == 404 and a[2].replace(b"wine-linear", b"X") == b[2].replace(b"no-such-model", b"X")
+        # the Hub's answers are cut the same way: the parent's card names no child it does not read, the child's
+        # card no base model; the commit id is of what this token is served, and resolves back for it
+        info = json.loads(server.get(f"/api/models/zoo/{mine}", parity)[2])
+        assert "base_model" not in info["cardData"]
+        assert "base_model" in json.loads(server.get(f"/api/models/zoo/{mine}")[2])["cardData"]
+        parent = {"Authorization": f"Bearer {made['parent']}"}
+        readme = "/zoo/mnist-mobilenetv3/resolve/main/README.md"
+        assert mine.encode() in server.get(readme)[2]
+        for path in (readme, "/api/models/zoo/mnist-mobilenetv3", "/api/models/zoo/mnist-mobilenetv3/refs",
+                     "/api/models/zoo/mnist-mobilenetv3/tree/main?recursive=true"):
+            status, headers, body = server.get(path, parent)
+            assert status == 200 and b"mnist-parity" not in body, (path, body[:300])
+        cut = json.loads(server.get("/api/models/zoo/mnist-mobilenetv3", parent)[2])["sha"]
+        assert cut != json.loads(server.get("/api/models/zoo/mnist-mobilenetv3")[2])["sha"]
+        status, headers, body = server.get(f"/zoo/mnist-mobilenetv3/resolve/{cut}/README.md", parent)
+        assert status == 200 and headers["x-repo-commit"] == cut and b"mnist-parity" not in body
     finally:
         server.stop()
 
@@ -359,3 +460,143 @@ def test_older_client_generation(hub, tmp_path):
     assert got["snapshot"] == sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"]
     assert _sha(got["weights"]) == first["sha256"] == _sha(got["one"])
     assert HEX40.fullmatch(got["sha"]) and got["sha"] == got["main"]
+
+
+KEY_ID, SECRET = "AKIAZOOHUBTEST000001", "zoo-hub-test-secret-never-sent"  # the emulator takes any
+
+
+def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_path, monkeypatch):  # noqa: F811
+    """`--redirect-to-storage`: the weights' GET is a 302 to a presigned URL of the object on the S3 remote,
+    signed with the credentials in the served clone's .dvc/config.local (none in the environment of the server
+    or the client); the client gets exactly the table's bytes from storage and the server reads none of them.
+    (The emulator's --auth mode checks only Authorization headers, not presigned queries, so it runs without.)"""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))  # no default chain either
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    s3 = MotoServer(tmp_path / "moto")
+    try:
+        origin = tmp_path / "origin"
+        subprocess.run(["cp", "-a", str(template), str(origin)], check=True)
+        assert run_zoo("remote", "add", "s3", "s3://zoo/hub", "--endpoint", s3.endpoint, "--default",
+                       cwd=origin).code == 0
+        git("commit", "-qam", "S3 remote", cwd=origin)
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+        for root in (origin, clone):
+            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
+                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
+        r = run_zoo("push", cwd=origin)
+        assert r.code == 0, r.err
+        rows = {r["path"]: r for r in csv.DictReader(io.StringIO((clone / TABLE).read_text()))}
+        weights, small = rows[A20], rows[A10]
+        key = md5_key(Origin(origin, "hub", s3.endpoint), A20)
+        server = Server(clone, "--redirect-to-storage", "--presign-seconds", "300")
+        try:
+            url = f"/zoo/alpha/resolve/step-{weights['step']}/model.safetensors"
+            s3.clear_log()
+            r = server.request("HEAD", url)  # answered from the table: no storage call
+            r.read()
+            assert r.status == 200 and r.getheader("Content-Length") == weights["size_bytes"]
+            assert r.getheader("ETag") == f'"{weights["sha256"]}"' and r.getheader("Location") is None
+            assert s3.requests() == []
+            status, headers, body = server.get(url)
+            assert status == 302 and body == b"", (status, body[:300])
+            assert headers["x-linked-etag"] == f'"{weights["sha256"]}"' and headers["x-linked-size"] == weights["size_bytes"]
+            assert HEX40.fullmatch(headers["x-repo-commit"]) and "X-Amz-Expires=300" in headers["location"]
+            assert f"/zoo/{key}?" in headers["location"] and SECRET not in headers["location"]
+            assert f"X-Amz-Credential={KEY_ID}%2F" in headers["location"]  # config.local's key
+            # generated files are still served by the zoo itself
+            status, headers, body = server.get(f"/zoo/alpha/resolve/step-{weights['step']}/config.json")
+            assert status == 200 and json.loads(body)["zoo"]["ref"] == f"alpha@{weights['step']}"
+            s3.clear_log()
+            got = client((clone, server, [], tmp_path), f"""
+                import json
+                from huggingface_hub import hf_hub_download
+                print(json.dumps({{"big": hf_hub_download("zoo/alpha", "model.safetensors", revision="step-{weights['step']}"),
+                                   "small": hf_hub_download("zoo/alpha", "model.safetensors", revision="step-{small['step']}"),
+                                   "readme": hf_hub_download("zoo/alpha", "README.md", revision="step-{small['step']}")}}))
+            """, cache="hf-s3")
+        finally:
+            server.stop()
+        assert _sha(got["big"]) == weights["sha256"] and _sha(got["small"]) == small["sha256"]
+        assert Path(got["readme"]).read_text().startswith("---\n")
+        gets = [q for q in s3.requests() if q.is_object_get and q.key == key]
+        assert len(gets) == 1 and gets[0].status == 200 and "X-Amz-Signature=" in gets[0].query
+        assert gets[0].bytes_out == int(weights["size_bytes"])
+        # the server fetched only the folder's small manifest, and holds no checkpoint bytes
+        cached = [p for p in (clone / ".dvc").rglob("*") if p.is_file() and p.stat().st_size >= int(small["size_bytes"])]
+        assert cached == [] and not list((clone / "zoo" / "checkpoints").rglob("*.safetensors"))
+        # a clone whose default remote is not S3: the option is refused at start, in one line
+        refused = subprocess.run([str(ZOO_BIN), "-C", str(template), "serve", "--redirect-to-storage", "--port", "0"],
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "--redirect-to-storage" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        for args, needle in ((["--presign-seconds", "300"], "--redirect-to-storage"),
+                             (["--redirect-to-storage", "--presign-seconds", "5"], "60 to 3600")):
+            bad = subprocess.run([str(ZOO_BIN), "-C", str(clone), "serve", "--port", "0", *args],
+                                 capture_output=True, text=True, timeout=120)
+            assert bad.returncode != 0 and "--presign-seconds" in bad.stderr and needle in bad.stderr, bad.stderr
+    finally:
+        s3.stop()
+
+
+def test_redirect_to_storage_a_folder_checkpoints_files(empty_zoo, tmp_path, monkeypatch):
+    """A folder checkpoint's files (the table records no size for them): HEAD takes the size from the object's
+    metadata on S3 (no bytes read, none fetched into the clone), GET redirects to the object, nested names too."""
+    from test_folder_checkpoints import _folder
+
+    from checkpoint_zoo import Zoo
+
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    s3 = MotoServer(tmp_path / "moto")
+    try:
+        src = _folder(tmp_path / "in" / "ckpt")
+        assert run_zoo("remote", "add", "s3", "s3://zoo/folders", "--endpoint", s3.endpoint, "--default",
+                       cwd=empty_zoo).code == 0
+        with Zoo(empty_zoo) as zoo:
+            zoo.add(src, model="gamma", step=1, arch="linear", task="tabular-classification", dataset="wine",
+                    license="MIT")
+        git("add", "-A", cwd=empty_zoo)
+        git("commit", "-qm", "a folder checkpoint on S3", cwd=empty_zoo)
+        clone = tmp_path / "clone"
+        subprocess.run(["git", "clone", "-q", str(empty_zoo), str(clone)], check=True)
+        for root in (empty_zoo, clone):
+            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
+                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
+        r = run_zoo("push", cwd=empty_zoo)
+        assert r.code == 0, r.err
+        server = Server(clone, "--redirect-to-storage")
+        try:
+            s3.clear_log()
+            for name in ("model-00002-of-00002.safetensors", "1_Pooling/config.json"):
+                url = f"/zoo/gamma/resolve/step-1/{name}"
+                r = server.request("HEAD", url)
+                r.read()
+                assert r.status == 200 and int(r.getheader("Content-Length")) == (src / name).stat().st_size, name
+                assert r.getheader("ETag") == f'"{_sha(src / name)}"'
+                status, headers, _ = server.get(url)
+                assert status == 302 and headers["x-linked-size"] == str((src / name).stat().st_size), name
+            # the server read the manifest, the objects' sizes, and only the folder's own config.json (merged into
+            # the config.json it serves); never a weights file
+            own = hashlib.md5((src / "config.json").read_bytes()).hexdigest()
+            read = {q.key for q in s3.requests() if q.is_object_get and "X-Amz-Signature" not in q.query}
+            assert {k for k in read if not k.endswith(".dir")} <= {f"folders/files/md5/{own[:2]}/{own[2:]}"}, read
+            got = client((clone, server, [], tmp_path), """
+                import json
+                from huggingface_hub import hf_hub_download
+                print(json.dumps({n: hf_hub_download("zoo/gamma", n, revision="step-1")
+                                  for n in ("model-00001-of-00002.safetensors", "1_Pooling/config.json")}))
+            """, cache="hf-folder")
+        finally:
+            server.stop()
+        for name, path in got.items():
+            assert _sha(path) == _sha(src / name), name
+        assert not [p for p in (clone / ".dvc").rglob("*") if p.is_file() and p.suffix != ".dir"
+                    and p.stat().st_size > 100 and "cache" in p.parts]
+        assert not (clone / "zoo" / "checkpoints" / "gamma").exists()
+    finally:
+        s3.stop()

@@ -30,7 +30,8 @@ from starlette.routing import Route
 
 from ..catalog import rules
 from ..errors import CheckpointNotFoundError, IntegrityError, MissingFileError, NotAZooError, UsageError, ZooError
-from .snapshot import Snapshot, Snapshots
+from .snapshot import Snapshot, Snapshots, scoped
+from .tokens import SCOPE_KEY, allows
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
@@ -73,6 +74,7 @@ class ZooServer:
         self.default_rev = default_rev
         self._zoos: dict[str | None, tuple[float, Any]] = {}
         self._versions: tuple[bytes, list[dict]] | None = None
+        self._scoped: dict[tuple[int, tuple[str, ...]], tuple[Snapshot, Snapshot]] = {}  # a token's view, by patterns
         self._lock = threading.Lock()
         self.snapshots = Snapshots(location, self.zoo)
         self.zoo(default_rev)  # fail at start, not at the first request, on a bad location or revision
@@ -116,15 +118,51 @@ class ZooServer:
         return rev
 
     def snapshot(self, request: Request) -> Snapshot:
-        """The snapshot for the request's revision."""
+        """The snapshot for the request's revision, as the request's token sees it (only the models it reads)."""
         rev = self.rev_of(request)
         try:
-            return self.snapshots.get(rev)
+            snap = self.snapshots.get(rev)
         except (UsageError, NotAZooError) as e:
             raise HttpError(400, str(e)) from None
         except ZooError as e:
             status = 404 if "unknown revision" in str(e) else 500
             raise HttpError(status, _headline(e)) from None
+        return self.view(snap, request.scope.get(SCOPE_KEY))
+
+    def view(self, snap: Snapshot, patterns: tuple[str, ...] | None) -> Snapshot:
+        """``snap`` as a token with these model patterns sees it (None: no token file), built once per token."""
+        if patterns is None or "*" in patterns:
+            return snap
+        key = (id(snap), tuple(patterns))
+        with self._lock:
+            held = self._scoped.get(key)
+        if held is not None and held[0] is snap:
+            return held[1]
+        reader = {SCOPE_KEY: patterns}
+        view = scoped(snap, lambda model: allows(reader, model))
+        with self._lock:
+            while len(self._scoped) >= 64:
+                self._scoped.pop(next(iter(self._scoped)))
+            self._scoped[key] = (snap, view)
+        return view
+
+    def versions_for(self, request: Request) -> list[dict]:
+        """The versions a request's token may see: a token reading only some models gets no release of another
+        and no per-version counts or bests of models it does not read (the counts are of the whole zoo, so
+        they are left out: null)."""
+        found = self.versions()
+        patterns = request.scope.get(SCOPE_KEY)
+        if patterns is None or "*" in patterns:
+            return found
+        from ..catalog.releases import tag_kind
+
+        out = []
+        for v in found:
+            if v["kind"] == "release" and tag_kind(v["name"]) and not allows(request.scope, v["name"].split("@")[0]):
+                continue
+            best = {k: b for k, b in (v.get("best") or {}).items() if allows(request.scope, str(b.get("ref", "")).split("@")[0])}
+            out.append({**v, "models": None, "checkpoints": None, "best": best})
+        return out
 
 
 def _headline(error: ZooError) -> str:
@@ -357,7 +395,7 @@ def leaderboard(server: ZooServer, request: Request) -> Response:
 
 def list_versions(server: ZooServer, request: Request) -> Response:
     """``GET /api/versions``: the branches and tags holding a zoo."""
-    return _json(server.versions())
+    return _json(server.versions_for(request))
 
 
 # ---- downloads ---------------------------------------------------------------------------------------------
@@ -487,13 +525,13 @@ def page_data(server: ZooServer, request: Request) -> Response:
 
     snap = server.snapshot(request)
     try:
-        found = server.versions()
+        found = server.versions_for(request)
     except ZooError:
         found = []
     # the page's data (every card rendered, every checkpoint) is the costly answer: build it once per
     # snapshot and list of versions, not per request
     # releases and stages are git tags: a stage move changes no file, so they are read for every answer
-    registry = server.zoo(snap.rev).registry_overview()
+    registry = {m: r for m, r in server.zoo(snap.rev).registry_overview().items() if m in snap.models}
     key = json.dumps([found, registry], sort_keys=True)
     page = snap.pages.get(key)
     if page is None:
@@ -539,14 +577,17 @@ register_url_convertor("sha256", _Sha256())
 
 
 def create_app(location: str | Path, default_rev: str | None = None, hub_namespace: str = "zoo",
-               tokens=None) -> Starlette:
+               tokens=None, presign_seconds: int | None = None) -> Starlette:
     """The ASGI app serving the zoo at ``location`` (a clone's path or a git URL), and the Hugging Face Hub's
     read protocol for ``{hub_namespace}/{model}`` repositories (``server/hub``); with ``tokens`` (a
-    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names."""
+    ``tokens.TokenSet``) every request needs a bearer token, which reads only the models it names. With
+    ``presign_seconds``, a Hub GET of weights on the S3 remote is a 302 to a URL presigned for that long."""
     from .hub import HubRoutes
+    from .hub.redirect import StorageRedirects
     from .tokens import TokenGuard
 
     server = ZooServer(str(location), default_rev)
+    redirects = StorageRedirects.open(server.zoo(None), presign_seconds) if presign_seconds is not None else None
     routes = [
         _route("/api/models", list_models, server),
         _route("/api/models/{model}", get_model, server),
@@ -563,9 +604,10 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
                                                   "/style.css")),
         _route("/favicon.ico", lambda server, request: Response(status_code=204), server),
     ]
-    guard = [Middleware(TokenGuard, tokens=tokens)] if tokens is not None else []
+    guard = [Middleware(TokenGuard, tokens=tokens, namespace=hub_namespace)] if tokens is not None else []
     return Starlette(routes=routes, middleware=[Middleware(_Guard), *guard,
-                                                Middleware(HubRoutes, server=server, namespace=hub_namespace)])
+                                                Middleware(HubRoutes, server=server, namespace=hub_namespace,
+                                                           redirects=redirects)])
 
 
 class _Guard:

@@ -49,6 +49,7 @@ class Snapshot:
     cards: dict[str, str] = field(default_factory=dict)  # model -> card markdown, filled lazily
     orders: dict[str, tuple[list[ModelView], list[ModelView]]] = field(default_factory=dict)  # sort field -> order
     pages: dict[str, bytes] = field(default_factory=dict)  # the versions listed -> the page's data.js, built once
+    groups: dict[str, Any] = field(default_factory=dict)  # entries by model, children by model: built on first card
 
     def order(self, sort: str, key: Callable[[ModelView], tuple]) -> tuple[list[ModelView], list[ModelView]]:
         """The models with a value for ``sort``, ascending by ``key``, and those without, by id: sorted on
@@ -60,14 +61,46 @@ class Snapshot:
         return self.orders[sort]
 
     def card(self, model: str) -> str:
-        """The model card (markdown with YAML front matter), rendered on first use."""
+        """The model card (markdown with YAML front matter), rendered on first use; the entries grouped by model
+        and each model's children across models are computed once per snapshot, not per card (a pass over
+        every entry, and a sort, at 100,000 checkpoints)."""
         if model not in self.cards:
             from ..publish.index import children_by_model, render_card
 
-            entries = [e for e in self.entries if e["model"] == model]
-            kids = children_by_model(self.entries).get(model, ())
+            if "children" not in self.groups:
+                by_model: dict[str, list[dict]] = {}
+                for e in self.entries:
+                    by_model.setdefault(e["model"], []).append(e)
+                self.groups["entries"] = by_model
+                self.groups["children"] = children_by_model(self.entries)
+            entries = self.groups["entries"].get(model, [])
+            kids = self.groups["children"].get(model, ())
             self.cards[model] = render_card(model, entries, self.summaries[model], kids)
         return self.cards[model]
+
+
+def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:
+    """What a token reading only some models sees of a snapshot: their entries, summaries and tasks, every link
+    to a model it does not read cut (a parent from one reads as none, children and base models left out), so
+    no route built on it names, counts or serves another model."""
+    def shown(ref: str) -> bool:
+        return allowed(ref.split("@", 1)[0])
+
+    entries = []
+    for e in snap.entries:
+        if allowed(e["model"]):
+            parent = e.get("parent")
+            entries.append({**e, "parent": parent if parent and shown(parent) else None,
+                            "children": [c for c in e["children"] if shown(c)]})
+    models = {m: ModelView(v.id, {**v.summary, "base_models": [p for p in v.summary["base_models"] if shown(p)]},
+                           v.search_text, v.facets)
+              for m, v in snap.models.items() if allowed(m)}
+    used: dict[str, set[str]] = {}
+    for e in entries:
+        used.setdefault(e["task"], set()).add(e["dataset"])
+    tasks = {t: {**v, "datasets": [d for d in v["datasets"] if d in used[t]]} for t, v in snap.tasks.items() if t in used}
+    return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models, tasks,
+                    {m: v for m, v in snap.summaries.items() if allowed(m)})
 
 
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,

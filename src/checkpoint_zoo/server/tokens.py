@@ -3,10 +3,10 @@
 ``zoo token create --models PATTERN`` prints a new token once; the file keeps only its sha256, a name and the
 model patterns it reads (``fnmatch``, e.g. ``mnist-*``). With a token file, every route asks for
 ``Authorization: Bearer <token>`` (what the Hub clients send from ``HF_TOKEN``): no or an unknown token gets
-401, and a model the token's patterns do not match answers exactly as a model that does not exist. The zoo's
-own lists (``/api/models``, ``/api/leaderboard``, ``/api/versions``, ``/data.js``) name every model, so they
-answer only a token that reads every model (pattern ``*``); the Hub's list is filtered per token. Tokens are
-compared in constant time and never logged or echoed.
+401, and a model the token's patterns do not match answers exactly as a model that does not exist. Every list
+(the zoo's ``/api/models``, ``/api/leaderboard``, ``/api/versions``, ``/data.js``, and the Hub's) shows a token
+only the models it reads: the app serves it a snapshot cut to them (``snapshot.scoped``). Tokens are compared
+in constant time and never logged or echoed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from ..errors import InvalidValueError, UsageError
 
 PREFIX = "zoo_"
 SCOPE_KEY = "checkpoint_zoo.models"  # the request scope's key for the token's patterns (absent: no token file)
-ALL_MODELS_PATHS = ("/api/models", "/api/leaderboard", "/api/versions", "/data.js")
 
 
 def default_file() -> Path:
@@ -112,11 +111,14 @@ def allows(scope, model: str) -> bool:
     return patterns is None or any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
-def _path_model(path: str) -> str | None:
-    """The model one of the zoo's own routes names: ``/api/models/{model}``,
-    ``/api/models/{model}/checkpoints/{step}``, ``/files/{model}/{step}[/{file}]``."""
+def _path_model(path: str, namespace: str) -> str | None:
+    """The model one of the zoo's own routes names: ``/api/models/{model}``, ``/api/models/{model}/history``,
+    ``/api/models/{model}/checkpoints/{step}``, ``/files/{model}/{step}[/{file}]`` (``/api/models/{namespace}/…``
+    is the Hub's, which checks its own)."""
     parts = path.split("/")
-    if parts[1:3] == ["api", "models"] and (len(parts) == 4 or (len(parts) == 6 and parts[4] == "checkpoints")):
+    if parts[1:3] == ["api", "models"] and (len(parts) == 4 or (len(parts) == 5 and parts[4] == "history"
+                                                                and parts[3] != namespace)
+                                            or (len(parts) == 6 and parts[4] == "checkpoints")):
         return parts[3]
     if parts[1:2] == ["files"] and len(parts) >= 4:
         return parts[2]
@@ -125,11 +127,12 @@ def _path_model(path: str) -> str | None:
 
 class TokenGuard:
     """ASGI middleware: a valid bearer token on every route, its patterns put in the scope for the routes
-    below, and the zoo's own per-model and all-model routes checked against them."""
+    below (which list only the models they match), and the zoo's own per-model routes checked against them."""
 
-    def __init__(self, app, tokens: TokenSet) -> None:
+    def __init__(self, app, tokens: TokenSet, namespace: str = "zoo") -> None:
         self.app = app
         self.tokens = tokens
+        self.namespace = namespace
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -143,20 +146,12 @@ class TokenGuard:
             return
         scope = {**scope, SCOPE_KEY: patterns}
         path = scope["path"]
-        model = _path_model(path)
+        model = _path_model(path, self.namespace)
         if model is not None and not allows(scope, model):
             # the words and headers of the zoo's own answer for a model that does not exist
             await _answer(404, None, f"no model {model[:80]!r} in this zoo", scope, receive, send)
             return
-        if path in ALL_MODELS_PATHS and "*" not in patterns and not _hub_client(scope):
-            await _answer(404, "EntryNotFound", f"{path}: lists every model; this token reads only some",
-                          scope, receive, send)
-            return
         await self.app(scope, receive, send)
-
-
-def _hub_client(scope) -> bool:
-    return any(k == b"user-agent" and b"hf_hub/" in v for k, v in scope.get("headers") or ())
 
 
 async def _answer(status: int, code: str | None, message: str, scope, receive, send,

@@ -18,15 +18,25 @@ def add_parser(subparsers) -> None:
     s.add_argument("--tokens", metavar="FILE",
                    help="require Authorization: Bearer TOKEN on every request, each token reading only the models "
                         "it names (FILE as zoo token create writes it)")
+    s.add_argument("--redirect-to-storage", action="store_true",
+                   help="answer a Hub download of weights kept on the S3 remote with a 302 to a short-lived presigned "
+                        "URL of the object (signed with the remote's credentials, which never leave the server)")
+    s.add_argument("--presign-seconds", type=int, metavar="S",
+                   help="how long a --redirect-to-storage URL stays valid (60 to 3600; default 600)")
     s.add_argument("--allow-anonymous", action="store_true",
                    help="serve a non-loopback --host without --tokens: anyone who can reach it reads every checkpoint")
 
 
 def run(zoo, args) -> int:
+    from ...errors import UsageError
     from ...server import serve
 
+    if args.presign_seconds is not None and not args.redirect_to_storage:
+        raise UsageError("--presign-seconds: only with --redirect-to-storage (how long its redirect URLs stay valid)")
+    presign = (600 if args.presign_seconds is None else args.presign_seconds) if args.redirect_to_storage else None
     location = zoo.location
     zoo.close()
     serve(location, host=args.host, port=args.port, rev=args.serve_rev, hub_namespace=args.hub_namespace,
-          tokens=args.tokens, allow_anonymous=args.allow_anonymous, log=echo)
+          tokens=args.tokens, allow_anonymous=args.allow_anonymous,
+          presign_seconds=presign, log=echo)
     return 0

@@ -86,8 +86,8 @@ def generated_config(entry: dict, spec, labels: list[str], contract, own: dict[s
 
 def card_text(card: str, entry: dict, library: str, weights: list[HubFile], namespace: str) -> tuple[str, dict[str, Any]]:
     """The model's card with the Hub's metadata for this checkpoint (``base_model`` the repository of its
-    parent of another model, ``pipeline_tag`` its task, ``library_name``) and a line naming the checkpoint
-    served (and its parent checkpoint)."""
+    parent of another model, ``pipeline_tag`` its task, ``library_name``, ``model-index`` its own reproduced
+    results) and a line naming the checkpoint served (and its parent checkpoint)."""
     import yaml
 
     front: dict[str, Any] = {}
@@ -102,6 +102,8 @@ def card_text(card: str, entry: dict, library: str, weights: list[HubFile], name
     front.setdefault("tags", [])
     if library not in front["tags"]:
         front["tags"] = sorted([*front["tags"], library])
+    front.pop("model-index", None)  # the model card's is of its best checkpoint: this one's own results instead
+    front.update(model_index(entry))
     if parent and parent.split("@", 1)[0] != entry["model"]:
         front["base_model"] = f"{namespace}/{parent.split('@', 1)[0]}"
     else:
@@ -111,6 +113,22 @@ def card_text(card: str, entry: dict, library: str, weights: list[HubFile], name
     text = ("---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=False).rstrip() + "\n---\n\n"
             + f"Served checkpoint: {entry['ref']} ({files}{lineage}).\n\n" + body.lstrip("\n"))
     return text, front
+
+
+def model_index(entry: dict) -> dict[str, Any]:
+    """``model-index`` of one checkpoint: the metrics the zoo reproduced for exactly these bytes (its evaluation
+    record: split, data hash as the dataset's revision; no ``source``, which the clients accept only with a URL
+    the server cannot name); {} when it has none that are current (unevaluated, failed, replaced or stale)."""
+    if entry.get("status", "evaluated") != "evaluated" or not entry.get("metrics"):
+        return {}
+    evaluation = entry.get("evaluation") or {}
+    dataset = {"name": entry["dataset"], "type": entry["dataset"], "split": evaluation.get("split") or "test"}
+    if evaluation.get("data_hash"):
+        dataset["revision"] = evaluation["data_hash"]
+    return {"model-index": [{"name": entry["model"], "results": [{
+        "task": {"type": entry["task"]}, "dataset": dataset,
+        "metrics": [{"type": k, "value": v, "name": f"{k} ({entry['ref']})"} for k, v in sorted(entry["metrics"].items())],
+    }]}]}
 
 
 def commit_id(model: str, sha256: str, generated: list[HubFile]) -> str:

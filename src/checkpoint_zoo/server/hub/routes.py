@@ -13,10 +13,11 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from ...errors import CheckpointNotFoundError, IntegrityError, MissingFileError, ZooError
-from ..tokens import allows
+from ..tokens import SCOPE_KEY, allows
 from . import names
 from .files import HubFile, Served
-from .state import HubError, HubState
+from .redirect import StorageRedirects
+from .state import READER, HubError, HubState
 
 TREE_PAGE = 1000
 LIST_PAGE = 1000
@@ -39,9 +40,10 @@ class HubRoutes:
     """ASGI middleware: the Hub's read protocol for the requests whose raw path has one of its shapes, the
     wrapped app for every other request (and for ``/api/models`` unless a Hub client asks)."""
 
-    def __init__(self, app, server, namespace: str = "zoo") -> None:
+    def __init__(self, app, server, namespace: str = "zoo", redirects: StorageRedirects | None = None) -> None:
         self.app = app
         self.state = HubState(server, namespace)
+        self.redirects = redirects
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -57,6 +59,7 @@ class HubRoutes:
             await self.app(scope, receive, _with_error_code(send, plain) if plain else send)
             return
         request = StarletteRequest(scope, receive)
+        reader = READER.set(scope.get(SCOPE_KEY))
         try:
             if asked.model and not allows(scope, asked.model):  # answered as a model that does not exist
                 raise HubError(404, "RepoNotFound", f"repository {asked.namespace[:40]}/{asked.model[:96]} not found")
@@ -68,6 +71,8 @@ class HubRoutes:
             response = _error(e)
         except ZooError as e:
             response = _error(HubError(500, "ServerError", str(e).splitlines()[0][:300]))
+        finally:
+            READER.reset(reader)
         await response(scope, receive, _with_error_code(send, "BadRequest"))
 
     # ---- /resolve --------------------------------------------------------------------------------------
@@ -84,16 +89,47 @@ class HubRoutes:
             return _bytes(f.data, request, headers)
         if request.method == "HEAD":  # all a HEAD needs is the size: read from the table, or once per file
             size = self.state.known_size(f)
+            if size is None and self.redirects is not None:  # the object's size, not the bytes
+                found = await run_in_threadpool(self._presigned, served, f)
+                size = found[1] if found is not None else None
             if size is None:
                 size = (await self._local(served, f)).stat().st_size
                 self.state.remember_size(f, size)
             return Response(status_code=200, media_type="application/octet-stream",
                             headers={**headers, "Content-Length": str(size)})
+        if self.redirects is not None:
+            moved = await run_in_threadpool(self._redirect, served, f)
+            if moved is not None:
+                return moved
         path = await self._local(served, f)
         from ..app import _Download
 
         return _Download(path, media_type="application/octet-stream", filename=f.name.rsplit("/", 1)[-1],
                          headers=headers)
+
+    def _redirect(self, served: Served, f: HubFile) -> Response | None:
+        """302 to a presigned URL of the file's object on S3 (``X-Linked-*`` say what the client gets there),
+        or None when this file cannot be redirected."""
+        found = self._presigned(served, f)
+        if found is None:
+            return None
+        url, size = found
+        return Response(status_code=302, headers={
+            "Location": url, "X-Linked-Etag": f'"{f.sha256}"', "X-Linked-Size": str(size),
+            "ETag": f'"{f.sha256}"', "X-Repo-Commit": served.commit, "Cache-Control": "no-store"})
+
+    def _presigned(self, served: Served, f: HubFile) -> tuple[str, int] | None:
+        """(presigned URL, size) of ``f``'s object on S3, or None (then it is served directly)."""
+        assert self.redirects is not None
+        rev = self.state.server.default_rev if served.git_rev is None else served.git_rev
+        try:
+            path = self.state.table_path(served, f)
+        except (HubError, KeyError):  # the table moved on since the commit id was handed out
+            return None
+        found = self.redirects.url(self.state.server.zoo(rev), path, self.state.known_size(f))
+        if found is not None:
+            self.state.remember_size(f, found[1])
+        return found
 
     async def _local(self, served: Served, f: HubFile):
         """The verified local file of ``f``, storage errors as Hub errors."""

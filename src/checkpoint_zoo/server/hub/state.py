@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any
 
 from ...errors import ZooError
@@ -18,6 +19,8 @@ from . import names
 from .files import HubFile, Served
 
 MAX_IDS = 65536
+# the model patterns of the request's token (None: no token file), set by the routes for the request's duration
+READER: ContextVar[tuple[str, ...] | None] = ContextVar("checkpoint_zoo_hub_reader", default=None)
 
 
 class HubError(Exception):
@@ -42,14 +45,16 @@ class HubState:
     # ---- snapshots ------------------------------------------------------------------------------------
 
     def snapshot(self, git_rev: str | None):
-        """The snapshot of a git revision (None: the server's own), or RevisionNotFound."""
+        """The snapshot of a git revision (None: the server's own) as the request's token sees it (``READER``:
+        only its models, links to others cut, so cards and commit ids are built from that), or RevisionNotFound."""
         rev = self.server.default_rev if git_rev is None else git_rev
         if rev is not None and names.git_ref_problem(rev):
             raise HubError(404, "RevisionNotFound", f"revision {rev[:80]!r}: not a branch, tag or commit")
         try:
-            return self.server.snapshots.get(rev)
+            snap = self.server.snapshots.get(rev)
         except ZooError as e:
             raise HubError(404, "RevisionNotFound", f"revision {rev!r}: {str(e).splitlines()[0][:200]}") from None
+        return self.server.view(snap, READER.get())
 
     def model_of(self, namespace: str, model: str):
         """The served revision's snapshot holding ``namespace/model``, or RepoNotFound."""
@@ -191,6 +196,11 @@ class HubState:
             if len(self._sizes) >= MAX_IDS:
                 self._sizes.clear()
             self._sizes[f.sha256] = size
+
+    def table_path(self, served: Served, f: HubFile) -> str:
+        """The table path of ``f``'s bytes: the checkpoint's file, or a folder checkpoint's member."""
+        entry = self.snapshot(served.git_rev).by_ref[served.ref]
+        return f"{entry['path']}/{f.member}" if f.member else str(entry["path"])
 
     def local_file(self, served: Served, f: HubFile):
         """The verified local file holding ``f``'s bytes."""
