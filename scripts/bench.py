@@ -18,6 +18,7 @@ versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`
 fit       the add-time fit check (header vs architecture) of a 1 GiB file vs safetensors' header read; memory
 serve     ``zoo serve``: ``GET /api/models?search=`` at 100,000 checkpoints (one client vs the server's 404
           floor; requests/s with 32 clients, wrk) and a 1 GiB download vs nginx serving the same file
+install   the core install (no torch) from the wheel: pip's seconds, the venv's bytes vs the full install's
 
 Add a benchmark by writing ``bench_<name>(ctx) -> list[Result]`` and listing it in ``BENCHMARKS``.
 
@@ -1716,6 +1717,27 @@ def bench_state(ctx: Context) -> list[Result]:
     return results
 
 
+def bench_install(ctx: Context) -> list[Result]:
+    """The core install (no torch), as ``scripts/check_core_install.sh --core-only`` makes it from this checkout's
+    wheel into a fresh venv: pip's seconds and the venv's bytes, beside the bytes of this interpreter's venv, the
+    full install (every extra; a CUDA build of torch). Its time is not measured: unpacking torch alone takes
+    minutes. Target: the core is at most 10 % of the full install's bytes."""
+    script = PROJECT / "scripts" / "check_core_install.sh"
+    full = int(subprocess.run(["du", "-sb", sys.prefix], capture_output=True, text=True, check=True).stdout.split()[0])
+    seconds, core = [], []
+    for _ in range(ctx.n(3, 1)):
+        figures = dict(kv.split("=") for kv in run_out(ctx, ["bash", str(script), "--core-only"])[2].split())
+        seconds.append(float(figures["seconds"]))
+        core.append(int(figures["core_bytes"]))
+    share = max(core) / full
+    result = Result("install", "pip install of the core (wheel + -c constraints.txt, warm pip cache) into a fresh venv",
+                    seconds, [], target="core ≤ 10 % of the full install's bytes",
+                    met=None if ctx.quick else share <= 0.10,
+                    note=f"core venv {max(core) / MIB:.0f} MiB vs the full {Path(sys.prefix).name} {full / MIB:,.0f} MiB: "
+                         f"{100 * share:.1f} %")
+    return [result]
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -1731,6 +1753,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "executors": bench_executors,
     "serve": bench_serve,
     "state": bench_state,
+    "install": bench_install,
 }
 
 
