@@ -12,6 +12,8 @@ add       ``zoo add`` of 1 GiB vs ``dvc add`` of the same file alone and ``sha25
 noop      no-op ``dvc repro`` / ``dvc status`` at 1,000 and 10,000 evaluated checkpoints
 plus1     ``dvc repro`` after adding 1 checkpoint to 1,000 evaluated ones vs no-op + 2 × one evaluation
 scale     validate + index at 1,000 / 10,000 / 100,000 rows (time per added row shows linearity)
+scale-curve  ls, show, validate, index, serve's first answer and add at 10³ … 10⁶ checkpoints, and each one's
+          growth exponent (``scripts/bench_curve.py``)
 s3        ``zoo pull`` of 1 of 10,000 checkpoints from moto's S3 server vs boto3 (objects and bytes
           counted from the server's request log); 1 GiB push/pull vs boto3 (``scripts/bench_s3.py``)
 versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`` at 10,000 rows vs ``git diff``
@@ -20,6 +22,7 @@ serve     ``zoo serve``: ``GET /api/models?search=`` at 100,000 checkpoints (one
           floor; requests/s with 32 clients, wrk) and a 1 GiB download vs nginx serving the same file
 hub       ``zoo serve`` to the real ``huggingface_hub``: a cached ``hf_hub_download`` (one HEAD) at 100,000
           checkpoints and ``snapshot_download``'s cost per file, vs the 404 floor; ``/resolve`` 1 GiB vs nginx
+install   the core install (no torch) from the wheel: pip's seconds, the venv's bytes vs the full install's
 
 Add a benchmark by writing ``bench_<name>(ctx) -> list[Result]`` and listing it in ``BENCHMARKS``.
 
@@ -1843,6 +1846,27 @@ def bench_state(ctx: Context) -> list[Result]:
     return results
 
 
+def bench_install(ctx: Context) -> list[Result]:
+    """The core install (no torch), as ``scripts/check_core_install.sh --core-only`` makes it from this checkout's
+    wheel into a fresh venv: pip's seconds and the venv's bytes, beside the bytes of this interpreter's venv, the
+    full install (every extra; a CUDA build of torch). Its time is not measured: unpacking torch alone takes
+    minutes. Target: the core is at most 10 % of the full install's bytes."""
+    script = PROJECT / "scripts" / "check_core_install.sh"
+    full = int(subprocess.run(["du", "-sb", sys.prefix], capture_output=True, text=True, check=True).stdout.split()[0])
+    seconds, core = [], []
+    for _ in range(ctx.n(3, 1)):
+        figures = dict(kv.split("=") for kv in run_out(ctx, ["bash", str(script), "--core-only"])[2].split())
+        seconds.append(float(figures["seconds"]))
+        core.append(int(figures["core_bytes"]))
+    share = max(core) / full
+    result = Result("install", "pip install of the core (wheel + -c constraints.txt, warm pip cache) into a fresh venv",
+                    seconds, [], target="core ≤ 10 % of the full install's bytes",
+                    met=None if ctx.quick else share <= 0.10,
+                    note=f"core venv {max(core) / MIB:.0f} MiB vs the full {Path(sys.prefix).name} {full / MIB:,.0f} MiB: "
+                         f"{100 * share:.1f} %")
+    return [result]
+
+
 BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "help": bench_help,
     "ls": bench_ls,
@@ -1860,6 +1884,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "serve": bench_serve,
     "hub": bench_hub,
     "state": bench_state,
+    "install": bench_install,
 }
 
 
@@ -1935,6 +1960,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (under 2 minutes)")
     p.add_argument("--only", action="append", choices=list(BENCHMARKS), metavar="NAME",
                    help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}")
+    p.add_argument("--skip", action="append", choices=list(BENCHMARKS), default=[], metavar="NAME",
+                   help="leave this benchmark out (repeatable)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure and sample here")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="write the table as Markdown here (README)")
     p.add_argument("--reps", type=int, metavar="N", help="repetitions per measurement (default: per benchmark)")
@@ -1950,7 +1977,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
         ctx = Context(Path(tmp), child_env(Path(tmp)), args.quick, args.reps)
         info["rss_floor_mb"] = f"{run(ctx, ['true'])[1]:.0f}"
-        for name in args.only or BENCHMARKS:
+        for name in [n for n in args.only or BENCHMARKS if n not in args.skip]:
             print(f"running {name} …", file=sys.stderr, flush=True)
             try:
                 results += BENCHMARKS[name](ctx)

@@ -155,7 +155,7 @@ def exponent(points: list[tuple[int, float]], floor: float) -> float | None:
 
 
 def curve(ctx: Context) -> list[Result]:
-    sizes = [1_000, 10_000] if ctx.quick else [1_000, 10_000, 100_000, 1_000_000]
+    sizes = [1_000, 3_000] if ctx.quick else [1_000, 10_000, 100_000, 1_000_000]
     series: dict[str, list[tuple[int, float, list[float], list[float]]]] = {}
     for n in sizes:
         root, files = build(ctx, n)
