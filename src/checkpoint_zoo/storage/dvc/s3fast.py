@@ -19,8 +19,9 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ PART_JOBS = 8                 # parts of one object in flight
 OBJECT_JOBS = 32              # small objects in flight
 LIST_FROM = 16                # from this many objects on, one listing of the prefix instead of a HEAD each
 CHUNK = MIB                   # read and write granularity of a part: memory stays constant per part in flight
+SEGMENT = 256 * MIB           # a download's least ranged-GET stream: few streams, each long (see segment_size)
+JOURNAL_EVERY = 8 * MIB       # a download stream journals how far it got this often
 # request arguments of dvc-s3's s3fs settings that an upload carries (encryption, ACL, grants) and that a
 # read of an object encrypted with a customer key must repeat
 _GET_KEYS = ("SSECustomerAlgorithm", "SSECustomerKey")
@@ -60,6 +63,13 @@ class S3Remote:
     def key(self, oid: str) -> str:
         """The key DVC gives an object: ``files/md5/<first 2 hex>/<rest>`` under the remote's URL."""
         return f"{self.base}/{oid[:2]}/{oid[2:]}"
+
+    def segment_size(self, size: int) -> int:
+        """Bytes per ranged-GET stream of a download: ``part_jobs`` streams at most, none shorter than
+        SEGMENT. Few long streams, not many part-sized GETs: a GET costs an S3 server a lookup and
+        some servers (moto) a read of the whole object, while one stream already runs at hundreds of
+        MiB/s; a killed stream resumes from its journaled offset, so long ones lose nothing."""
+        return max(SEGMENT, self.part_size, -(-size // max(1, self.part_jobs)))
 
     def parts(self, size: int) -> tuple[int, int]:
         """(part size, number of parts) for an object of ``size`` bytes."""
@@ -89,6 +99,9 @@ def open_remote(odb, state: Path, jobs: int | None = None) -> S3Remote | None:
     part_jobs = int(jobs or transfer.get("max_concurrency") or PART_JOBS)
     client_kwargs = dict(args.get("client_kwargs") or {})
     config_kwargs = {k: v for k, v in (args.get("config_kwargs") or {}).items() if v is not None}
+    # the body is not hashed into the signature (as over https): S3 checks each body against the
+    # Content-MD5 or CRC32 sent with it, so a plain-http endpoint does not cost a sha256 pass per upload
+    config_kwargs["s3"] = {"payload_signing_enabled": False, **(config_kwargs.get("s3") or {})}
     session = boto3.session.Session(profile_name=args.get("profile"), aws_access_key_id=args.get("key"),
                                     aws_secret_access_key=args.get("secret"), aws_session_token=args.get("token"))
     client = session.client(
@@ -263,10 +276,26 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
+@contextmanager
+def _exclusive(remote: S3Remote, name: str) -> Iterator[None]:
+    """One process at a time continues a journaled transfer (a pull and ``zoo serve`` fetching the same
+    object would write one partial file)."""
+    from filelock import FileLock
+
+    remote.state.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(remote.state / f"{name}.lock")):
+        yield
+
+
 def upload_parts(remote: S3Remote, oid: str, path: Path, advance: Advance) -> None:
     """One big object through a multipart upload, ``part_jobs`` parts at a time, each part streamed from
     the file. The upload id and each finished part's ETag are journaled; a re-run after a kill asks the
     remote which parts it holds (``list_parts``), sends only the others, and completes."""
+    with _exclusive(remote, f"push-{oid}"):
+        _upload_parts(remote, oid, path, advance)
+
+
+def _upload_parts(remote: S3Remote, oid: str, path: Path, advance: Advance) -> None:
     from s3transfer.utils import ReadFileChunk
 
     size = path.stat().st_size
@@ -340,11 +369,12 @@ def download(remote: S3Remote, oid: str, out: Path, info: tuple[int, str], advan
                 h.update(chunk)
                 advance(len(chunk))
         return h.hexdigest()
-    md5, resumed = _download_parts(remote, oid, info, advance)
-    if md5 != oid.removesuffix(".dir") and resumed:
-        (remote.state / f"pull-{oid}.json").unlink(missing_ok=True)
-        md5, _ = _download_parts(remote, oid, info, advance)
-    _move(remote.state / f"pull-{oid}.part", out)
+    with _exclusive(remote, f"pull-{oid}"):
+        md5, resumed = _download_parts(remote, oid, info, advance)
+        if md5 != oid.removesuffix(".dir") and resumed:
+            (remote.state / f"pull-{oid}.json").unlink(missing_ok=True)
+            md5, _ = _download_parts(remote, oid, info, advance)
+        _move(remote.state / f"pull-{oid}.part", out)
     return md5
 
 
@@ -357,80 +387,111 @@ def _move(src: Path, dest: Path) -> None:
         shutil.move(str(src), str(dest))
 
 
+class _Segments:
+    """The partial file of one big download: ``count`` contiguous segments, each fetched by one ranged GET
+    stream, and how many bytes of each are written (what the journal keeps, so a re-run continues each
+    segment where it stopped)."""
+
+    def __init__(self, size: int, segment: int, written: dict[int, int]) -> None:
+        self.size, self.segment = size, segment
+        self.count = max(1, -(-size // segment))
+        self.written = [min(written.get(n, 0), self.length(n)) for n in range(self.count)]
+        self.cond = threading.Condition()
+        self.stopped = False
+
+    def length(self, n: int) -> int:
+        return min(self.segment, self.size - n * self.segment)
+
+    def wrote(self, n: int, total: int) -> None:
+        with self.cond:
+            self.written[n] = total
+            self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.cond.notify_all()
+
+    def wait(self, n: int, pos: int) -> int:
+        """Bytes of segment ``n`` written once more than ``pos`` are (or the download stopped)."""
+        with self.cond:
+            while self.written[n] <= pos and not self.stopped:
+                self.cond.wait()
+            return self.written[n]
+
+
 def _download_parts(remote: S3Remote, oid: str, info: tuple[int, str], advance: Advance) -> tuple[str, bool]:
-    """Ranged GETs of the parts the partial file lacks, ``part_jobs`` at a time, each checked against the
-    ETag the object had when the download started (a replaced object is not mixed into the file); the md5
-    of the file is computed alongside, in order, as the parts arrive. (md5, whether an earlier run's parts
-    were reused)."""
+    """Ranged GETs of what the partial file lacks: one stream per segment (``segment_size``), all at once,
+    each checked against the ETag the object had when the download started (a replaced object is not mixed
+    into the file) and journaled every few MiB; the md5 of the file is computed alongside, in order, as the
+    bytes arrive. (md5, whether an earlier run's bytes were reused)."""
     size, etag = info
-    part, count = remote.parts(size)
+    segment = remote.segment_size(size)
     partial = remote.state / f"pull-{oid}.part"
-    journal = Journal(remote.state / f"pull-{oid}.json",
-                      {"bucket": remote.bucket, "key": remote.key(oid), "size": size, "etag": etag, "part_size": part})
+    journal = Journal(remote.state / f"pull-{oid}.json", {"bucket": remote.bucket, "key": remote.key(oid),
+                                                          "size": size, "etag": etag, "segment": segment})
     record = journal.load()
     if record and partial.is_file() and partial.stat().st_size == size:
-        finished = {int(n) for n in record.get("parts") or {}}
         journal.data = record
+        segs = _Segments(size, segment, {int(n): int(b) for n, b in (record.get("parts") or {}).items()})
     else:
         remote.state.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as f:
             f.truncate(size)
         journal.start({"parts": {}})
-        finished = set()
-    ready = threading.Condition()
-    arrived = set(finished)
-    for n in finished:
-        advance(min(part, size - (n - 1) * part))
+        segs = _Segments(size, segment, {})
+    resumed = any(segs.written)
+    advance(sum(segs.written))
     hashed: list[str] = []
-    hasher = threading.Thread(target=_hash_in_order, args=(partial, part, count, arrived, ready, hashed), daemon=True)
+    hasher = threading.Thread(target=_hash_in_order, args=(partial, segs, hashed), daemon=True)
     hasher.start()
     fd = os.open(partial, os.O_WRONLY)
     try:
         def fetch(n: int) -> None:
-            start = (n - 1) * part
-            end = min(size, start + part) - 1
-            body = remote.client.get_object(Bucket=remote.bucket, Key=remote.key(oid), Range=f"bytes={start}-{end}",
+            start = n * segment
+            end, at = start + segs.length(n) - 1, start + segs.written[n]
+            if at > end:
+                return
+            body = remote.client.get_object(Bucket=remote.bucket, Key=remote.key(oid), Range=f"bytes={at}-{end}",
                                             IfMatch=f'"{etag}"' if etag else "*", **remote.get_args)["Body"]
-            at = start
+            unjournaled = 0
             for chunk in body.iter_chunks(CHUNK):
                 os.pwrite(fd, chunk, at)
                 at += len(chunk)
+                unjournaled += len(chunk)
                 advance(len(chunk))
+                segs.wrote(n, at - start)
+                if unjournaled >= JOURNAL_EVERY:
+                    journal.part_done(n, at - start)
+                    unjournaled = 0
+            journal.part_done(n, at - start)
             if at != end + 1:
                 raise OSError(f"{remote.key(oid)}: bytes {start}-{end} came short ({at - start} bytes)")
-            journal.part_done(n, 1)
-            with ready:
-                arrived.add(n)
-                ready.notify_all()
 
         try:
-            run_all(fetch, [n for n in range(1, count + 1) if n not in finished], remote.part_jobs)
+            run_all(fetch, list(range(segs.count)), segs.count)
         finally:
-            with ready:
-                arrived.add(-1)  # the hasher stops waiting whether or not the parts are all there
-                ready.notify_all()
+            segs.stop()  # the hasher stops waiting whether or not every byte is there
     finally:
         os.close(fd)
     hasher.join()
     journal.drop()
-    return hashed[0], bool(finished)
+    return hashed[0], resumed
 
 
-def _hash_in_order(path: Path, part: int, count: int, arrived: set[int], ready: threading.Condition,
-                   out: list[str]) -> None:
-    """md5 of the file, part after part as each one arrives (read back from the page cache), so the check
-    of a big download costs no pass of its own; stops early when told (-1 in ``arrived``)."""
+def _hash_in_order(path: Path, segs: _Segments, out: list[str]) -> None:
+    """md5 of the file, following the written bytes in order (read back from the page cache), so the check
+    of a big download costs little time of its own; gives up when the download stops short."""
     h = hashlib.md5()
     with open(path, "rb") as f:
-        for n in range(1, count + 1):
-            with ready:
-                while n not in arrived and -1 not in arrived:
-                    ready.wait()
-                if n not in arrived:
+        for n in range(segs.count):
+            pos, f_at = 0, n * segs.segment
+            f.seek(f_at)
+            while pos < segs.length(n):
+                ready = segs.wait(n, pos)
+                if ready <= pos:
                     return
-            f.seek((n - 1) * part)
-            left = part
-            while left and (chunk := f.read(min(CHUNK, left))):
-                h.update(chunk)
-                left -= len(chunk)
+                while pos < ready and (chunk := f.read(min(CHUNK, ready - pos))):
+                    h.update(chunk)
+                    pos += len(chunk)
     out.append(h.hexdigest())
