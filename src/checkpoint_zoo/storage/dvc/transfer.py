@@ -376,8 +376,13 @@ def _push_s3(fast: s3fast.S3Remote, want: dict[str, Path], jobs: int | None) -> 
     """``push`` to an S3 remote (``s3fast``): what the remote holds of ``want`` from one listing (or a HEAD
     each for a few), each held object checked (``s3fast.holds``), then the missing and the wrong ones
     uploaded; (objects uploaded that were missing, wrong ones replaced)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     held = s3fast.stat(fast, want)
-    wrong = {oid: p for oid, p in want.items() if oid in held and not s3fast.holds(fast, oid, p, held[oid])}
+    present = sorted(oid for oid in want if oid in held)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs or 8, len(present)))) as pool:
+        verdicts = list(pool.map(lambda oid: s3fast.holds(fast, oid, want[oid], held[oid]), present))
+    wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
     todo = {oid: p for oid, p in want.items() if oid not in held or oid in wrong}
     with transfer_progress(sum(p.stat().st_size for p in todo.values()), "push", len(todo)) as bar:
         s3fast.upload(fast, todo, jobs, bar.advance, bar.done)
