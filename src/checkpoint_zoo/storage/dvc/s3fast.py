@@ -36,6 +36,7 @@ THRESHOLD = 64 * MIB          # objects from this size on move in parts
 PART_JOBS = 8                 # parts of one object in flight
 OBJECT_JOBS = 32              # small objects in flight
 LIST_FROM = 16                # from this many objects on, one listing of the prefix instead of a HEAD each
+PAGE_BUDGET = 64              # ... as long as it takes at most one page (1,000 keys) per this many objects
 CHUNK = MIB                   # read and write granularity of a part: memory stays constant per part in flight
 SEGMENT = 256 * MIB           # a download's least ranged-GET stream: few streams, each long (see segment_size)
 JOURNAL_EVERY = 8 * MIB       # a download stream journals how far it got this often
@@ -133,23 +134,15 @@ def _oid_of(remote: S3Remote, key: str) -> str | None:
 def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
     """oid -> (size, ETag without quotes) of the objects the remote holds among ``oids``: one paginated
     listing of ``files/md5/`` for many objects (no probe per object), a HEAD each for a few, or when the
-    credentials may not list."""
+    credentials may not list, or when the remote holds so much more than is asked that the listing would
+    take more pages than one per PAGE_BUDGET objects asked (it is abandoned there)."""
     wanted = set(oids)
     if not wanted:
         return {}
     if len(wanted) >= LIST_FROM:
-        try:
-            found = {}
-            for page in remote.client.get_paginator("list_objects_v2").paginate(Bucket=remote.bucket,
-                                                                             Prefix=remote.base + "/"):
-                for obj in page.get("Contents", []):
-                    oid = _oid_of(remote, obj["Key"])
-                    if oid in wanted:
-                        found[oid] = (int(obj["Size"]), str(obj.get("ETag", "")).strip('"').lower())
+        found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET))
+        if found is not None:
             return found
-        except Exception as e:
-            if _code(e) != "AccessDenied":
-                raise
 
     def head(oid: str) -> tuple[int, str] | None:
         try:
@@ -164,6 +157,25 @@ def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
     with ThreadPoolExecutor(max_workers=min(OBJECT_JOBS, len(ordered))) as pool:
         heads = list(pool.map(head, ordered))
     return {oid: h for oid, h in zip(ordered, heads) if h is not None}
+
+
+def _listed(remote: S3Remote, wanted: set[str], pages: int) -> dict[str, tuple[int, str]] | None:
+    """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed."""
+    found = {}
+    try:
+        for n, page in enumerate(remote.client.get_paginator("list_objects_v2").paginate(
+                Bucket=remote.bucket, Prefix=remote.base + "/")):
+            for obj in page.get("Contents", []):
+                oid = _oid_of(remote, obj["Key"])
+                if oid in wanted:
+                    found[oid] = (int(obj["Size"]), str(obj.get("ETag", "")).strip('"').lower())
+            if page.get("IsTruncated") and n + 1 >= pages:
+                return None
+    except Exception as e:
+        if _code(e) != "AccessDenied":
+            raise
+        return None
+    return found
 
 
 def multipart_etag(path: Path, part: int) -> str:
