@@ -240,7 +240,7 @@ def upload(remote: S3Remote, objects: dict[str, Path], jobs: int | None, advance
 
 def run_all(job: Callable[[Any], Any], items: list, jobs: int) -> None:
     """Run ``job`` on every item, ``jobs`` at a time; the first failure is raised once all have stopped,
-    and no item starts after a failure."""
+    and no item starts after a failure (nor after Ctrl-C)."""
     failed: list[BaseException] = []
 
     def guarded(item):
@@ -251,8 +251,14 @@ def run_all(job: Callable[[Any], Any], items: list, jobs: int) -> None:
         except BaseException as e:
             failed.append(e)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items)))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(items))))
+    try:
         list(pool.map(guarded, items))
+    except BaseException as e:
+        failed.append(e)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     if failed:
         raise failed[0]
 
