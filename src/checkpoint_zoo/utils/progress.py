@@ -52,3 +52,38 @@ def bar(total: int, desc: str, unit: str) -> Iterator[Callable[[], None]]:
 
     with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False) as b:
         yield lambda: b.update(1)
+
+
+class TransferBar:
+    """What a transfer reports to its bar: bytes as they move (from any thread), files as they finish."""
+
+    def __init__(self, bar=None, files: int = 0) -> None:
+        import threading
+
+        self._bar, self._files, self._done = bar, files, 0
+        self._lock = threading.Lock()
+
+    def advance(self, nbytes: int) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._bar.update(nbytes)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            with self._lock:
+                self._done += 1
+                self._bar.set_postfix_str(f"{self._done}/{self._files} files", refresh=False)
+
+
+@contextmanager
+def transfer_progress(total: int, desc: str, files: int) -> Iterator[TransferBar]:
+    """A bar over ``total`` bytes of ``files`` files moving concurrently: bytes, rate, files done, time left;
+    silent (a bar that records nothing) when no one is watching or there is nothing to move."""
+    if environ.progress_disabled() or not sys.stderr.isatty() or total <= 0:
+        yield TransferBar()
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+              leave=False, postfix=f"0/{files} files") as bar:
+        yield TransferBar(bar, files)

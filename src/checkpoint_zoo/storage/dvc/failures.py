@@ -176,8 +176,8 @@ def _kind_message(kind: str, detail: str, where: str, name: str, conf: dict, act
         return (f"{where}: cannot connect to the endpoint ({detail}); check that it is up and that `zoo remote "
                 f"list` shows the right endpoint (fix: `zoo remote modify {name} endpointurl URL`), then {again}")
     if kind == "lost":
-        return (f"{where}: the connection dropped during the {action} ({detail}); nothing partial was kept; "
-                f"{again} when the endpoint is back (it transfers only what is missing)")
+        return (f"{where}: the connection dropped during the {action} ({detail}); no partial file entered the "
+                f"cache or the workspace; {again} when the endpoint is back (it transfers only what is missing)")
     if kind == "credentials":
         return (f"{where}: the endpoint refused the credentials ({detail}); set AWS_ACCESS_KEY_ID and "
                 f"AWS_SECRET_ACCESS_KEY, or store them for this clone only with `zoo remote modify {name} "

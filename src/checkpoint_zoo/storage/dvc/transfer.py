@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...errors import IntegrityError, NotPushedError, StorageError, ZooError
+from ...utils.progress import transfer_progress
 from ...utils.redact import redact_urls, url_credentials, url_userinfo
 from ...utils.temps import pid_alive
 from ..base import Part, tracked_split
+from . import s3fast
 from .failures import DvcLog, classify_remote_failure, first_line, raise_if_disk_full, remote_session, transfer_error
 from .remotes import SECRET_OPTIONS, check_remote, remote_name
 
@@ -96,7 +98,7 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
         probed = False
         try:
             probed = _probe(store, remote)
-            if not _fetch_objects(store, paths, remote, jobs or 8):
+            if not _fetch_objects(store, paths, remote, jobs):
                 store.repo.fetch(targets=[store._abs(p) for p in paths], remote=remote, jobs=jobs)
         except ZooError:
             raise
@@ -113,7 +115,7 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
             raise err from None
 
 
-def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: int) -> bool:
+def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: int | None) -> bool:
     """Fetch by hash, straight from the remote's object store: each folder's ``.dir`` manifest (named
     in its pointer; checked against its md5), then the objects the manifests name for these files.
 
@@ -133,15 +135,49 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
         if pointer.exists():
             outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
             manifests += [o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")]
-    _download_all(store, odb, manifests, remote, jobs)
+    fast = s3fast.open_remote(odb, _state(store), jobs)
+
+    def get(md5s: list[str]) -> None:
+        if fast is None:
+            _download_all(store, odb, md5s, remote, jobs or 8)
+        else:
+            _download_s3(store, fast, md5s, remote, jobs)
+
+    get(manifests)
     objects = []
     for p in paths:
         folder, rel = tracked_split(p)
         files = store.manifest(folder)
         if files and rel in files:
             objects.append(files[rel])
-    _download_all(store, odb, sorted(set(objects)), remote, jobs)
+    get(sorted(set(objects)))
     return True
+
+
+def _state(store: Storage) -> Path:
+    """Where unfinished transfers keep their journals and partial downloads (git-ignored, beside DVC's own)."""
+    return store.root / ".dvc" / "tmp" / "zoo" / "transfers"
+
+
+def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, jobs: int | None) -> None:
+    """``_download_all`` for an S3 remote (``s3fast``): one listing or a HEAD each tells which objects are
+    there and their sizes; big ones in ranged parts, the others many at a time; an object the remote lacks
+    is left out."""
+    want = [m for m in md5s if not store.cache_path(m).exists()]
+    held = s3fast.stat(fast, want)
+    todo = [m for m in want if m in held]
+    if not todo:
+        return
+    big = [m for m in todo if held[m][0] >= fast.threshold]
+    small = [m for m in todo if m not in big]
+    with transfer_progress(sum(held[m][0] for m in todo), "pull", len(todo)) as bar:
+        def one(md5: str) -> None:
+            _download(store, None, md5, remote, lambda tmp: s3fast.download(fast, md5, tmp, held[md5], bar.advance))
+            bar.done()
+
+        for md5 in big:
+            one(md5)
+        s3fast.run_all(one, small, jobs or s3fast.OBJECT_JOBS)
 
 
 def _download_all(store: Storage, odb, md5s: list[str], remote: str | None, jobs: int) -> None:
@@ -159,9 +195,11 @@ def _download_all(store: Storage, odb, md5s: list[str], remote: str | None, jobs
             raise e
 
 
-def _download(store: Storage, odb, md5: str, remote: str | None) -> None:
+def _download(store: Storage, odb, md5: str, remote: str | None, get=None) -> None:
     """One object into the cache through a temp name renamed when complete (a manifest checked against
-    its md5 first), after removing the temp copies of it that killed zoo processes left."""
+    its md5 first), after removing the temp copies of it that killed zoo processes left. ``get(tmp)``
+    writes the object to ``tmp`` and returns its md5 (default: DVC's filesystem, then an md5 pass for a
+    manifest)."""
     import hashlib
 
     dest = store.cache_path(md5)
@@ -174,10 +212,14 @@ def _download(store: Storage, odb, md5: str, remote: str | None) -> None:
             stale.unlink(missing_ok=True)
     tmp = dest.with_name(f".{dest.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
-        odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+        if get is None:
+            odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
+            got = hashlib.md5(tmp.read_bytes()).hexdigest() if md5.endswith(".dir") else None
+        else:
+            got = get(tmp)  # a checkpoint object with other bytes is kept: the sha256 policy refuses it
         if md5.endswith(".dir"):
             raw = tmp.read_bytes()
-            if hashlib.md5(raw).hexdigest() != md5.removesuffix(".dir"):
+            if got != md5.removesuffix(".dir"):
                 raise IntegrityError(
                     f"{store.describe_remote(remote)}: the folder manifest {md5} there has other bytes "
                     "(damaged or replaced); nothing was kept or changed here; re-push it from a good clone")
@@ -316,6 +358,9 @@ def push(store: Storage, paths: Iterable[str], remote: str | None = None, jobs: 
             probed = _probe(store, remote)
             want = _push_objects(store, paths, folders)
             odb = store.repo.cloud.get_remote_odb(remote, "push")
+            fast = s3fast.open_remote(odb, _state(store), jobs)
+            if fast is not None:
+                return _push_s3(fast, want, jobs)
             replaced = _replace_wrong(want, odb, jobs)
             pushed = int(store.repo.push(targets=[store._abs(p) for p in paths], remote=remote, jobs=jobs) or 0) \
                 if paths else 0  # no targets would mean everything to DVC
@@ -325,6 +370,23 @@ def push(store: Storage, paths: Iterable[str], remote: str | None = None, jobs: 
                            probed=probed) from None
         except Exception as e:
             raise _failure(store, remote, "upload", log, e, probed=probed) from None
+
+
+def _push_s3(fast: s3fast.S3Remote, want: dict[str, Path], jobs: int | None) -> tuple[int, int]:
+    """``push`` to an S3 remote (``s3fast``): what the remote holds of ``want`` from one listing (or a HEAD
+    each for a few), each held object checked (``s3fast.holds``), then the missing and the wrong ones
+    uploaded; (objects uploaded that were missing, wrong ones replaced)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    held = s3fast.stat(fast, want)
+    present = sorted(oid for oid in want if oid in held)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs or 8, len(present)))) as pool:
+        verdicts = list(pool.map(lambda oid: s3fast.holds(fast, oid, want[oid], held[oid]), present))
+    wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
+    todo = {oid: p for oid, p in want.items() if oid not in held or oid in wrong}
+    with transfer_progress(sum(p.stat().st_size for p in todo.values()), "push", len(todo)) as bar:
+        s3fast.upload(fast, todo, jobs, bar.advance, bar.done)
+    return len(todo) - len(wrong), len(wrong)
 
 
 def missing_on_remote(store: Storage, parts: Iterable[Part], remote: str | None = None,
