@@ -128,8 +128,8 @@ class StorageRedirects:
         with self._lock:
             client = self._clients.get(remote.name)
         if client is None:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
+            import boto3
+            from botocore.config import Config
 
             options = dict(remote.options)
             session = boto3.session.Session(profile_name=options.pop("profile_name", None))
