@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import PROJECT, ZOO_BIN, git, run_zoo
 from s3_server import MotoServer
 from test_s3 import A10, A20, Origin, md5_key, template  # noqa: F401 - template is a fixture used below
@@ -178,7 +179,8 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
             "models": [m.id for m in api.list_models(search="mnist")],
             "two": [m.id for m in api.list_models(limit=2)],
             "snapshot": {p.name: p.read_bytes().hex() if p.suffix == ".safetensors" else None
-                         for p in __import__("pathlib").Path(path).iterdir()},
+                         for p in __import__("pathlib").Path(path).iterdir() if p.is_file()},
+            "eval_results": {p.name: p.read_text() for p in (__import__("pathlib").Path(path) / ".eval_results").iterdir()},
             "snapshot_dir": path,
             "verified": None if verified is None else [verified.mismatches, verified.checked_count],
         }))
@@ -187,7 +189,10 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     best = server.json("/api/models/mnist-mobilenetv3")["best"].split("@")[1]
     assert HEX40.fullmatch(got["sha"]) and got["library_name"] == "timm"
     assert got["pipeline_tag"] == "image-classification"
-    assert sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"] == sorted(got["siblings"])
+    metrics = server.json(f"/api/models/mnist-mobilenetv3/checkpoints/{best}")["metrics"]
+    results = sorted(f".eval_results/{m}.yaml" for m in metrics)
+    assert results and sorted(got["files"]) == sorted(["README.md", "config.json", "model.safetensors", *results]) \
+        == sorted(got["siblings"])
     assert got["siblings"]["model.safetensors"] == [int(mine[best]["size_bytes"]), mine[best]["sha256"]]
     assert got["card"]["library_name"] == "timm" and got["card"]["datasets"] == [mine[best]["dataset"]]
     assert got["branches"]["main"] == got["sha"] and "exp/foo" in got["branches"] and "v1" in got["tags"]
@@ -205,12 +210,20 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     assert status == 200 and seen == [f"zoo/{m}" for m in sorted({r["model"] for r in rows})]
     assert sorted(got["snapshot"]) == ["README.md", "config.json", "model.safetensors"]
     assert hashlib.sha256(bytes.fromhex(got["snapshot"]["model.safetensors"])).hexdigest() == mine["25"]["sha256"]
+    # .eval_results/: the value the zoo reproduced for exactly step 25's bytes, one file per metric
+    at25 = server.json("/api/models/mnist-mobilenetv3/checkpoints/25")
+    assert sorted(got["eval_results"]) == sorted(f"{m}.yaml" for m in at25["metrics"])
+    for name, value in at25["metrics"].items():
+        (result,) = yaml.safe_load(got["eval_results"][f"{name}.yaml"])
+        assert result["value"] == value and result["dataset_id"] == at25["dataset"]
+        assert result["task_id"] == at25["task"] and at25["sha256"] in result["notes"]
     assert Path(got["snapshot_dir"]).name != got["sha"]  # step 25 is not the best: another commit id
     if got["verified"] is not None:
         assert got["verified"][0] == [] and got["verified"][1] >= 1
     # the tree's lfs.oid is the ETag a HEAD answers
     tree = server.json("/api/models/zoo/mnist-mobilenetv3/tree/main?recursive=true&expand=false")
-    for entry in tree:
+    assert {e["path"] for e in tree if e["type"] == "directory"} == {".eval_results"}
+    for entry in (e for e in tree if e["type"] == "file"):
         r = server.request("HEAD", f"/zoo/mnist-mobilenetv3/resolve/{got['sha']}/{entry['path']}")
         r.read()
         assert r.getheader("ETag") == f'"{entry["lfs"]["oid"]}"' and int(r.getheader("Content-Length")) == entry["size"]
@@ -444,7 +457,7 @@ def test_older_client_generation(hub, tmp_path):
         api = HfApi()
         path = snapshot_download("zoo/mnist-mobilenetv3", revision="step-{first['step']}")
         one = hf_hub_download("zoo/mnist-mobilenetv3", "model.safetensors", revision="v1@{first['step']}")
-        print(json.dumps({{"snapshot": sorted(p.name for p in pathlib.Path(path).iterdir()), "one": one,
+        print(json.dumps({{"snapshot": sorted(p.name for p in pathlib.Path(path).iterdir() if p.is_file()), "one": one,
                            "weights": str(pathlib.Path(path) / "model.safetensors"),
                            "files": api.list_repo_files("zoo/mnist-mobilenetv3"),
                            "sha": api.model_info("zoo/mnist-mobilenetv3").sha,
@@ -457,7 +470,8 @@ def test_older_client_generation(hub, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["snapshot"] == sorted(got["files"]) == ["README.md", "config.json", "model.safetensors"]
+    assert got["snapshot"] == sorted(f for f in got["files"] if not f.startswith(".eval_results/")) \
+        == ["README.md", "config.json", "model.safetensors"]
     assert _sha(got["weights"]) == first["sha256"] == _sha(got["one"])
     assert HEX40.fullmatch(got["sha"]) and got["sha"] == got["main"]
 

@@ -276,10 +276,22 @@ def children_by_model(entries: Sequence[dict]) -> dict[str, list[str]]:
     return out
 
 
-def render_card(model: str, entries: list[dict], summary: dict, children: Sequence[str] = ()) -> str:
+def library_of(arch_config: Mapping[str, Any]) -> str:
+    """``transformers``, ``timm`` or ``pytorch``: what the Hub's ``library_name`` says loads the architecture."""
+    target = str(arch_config.get("_target_", ""))
+    if target.startswith("transformers."):
+        return "transformers"
+    if target.startswith("timm."):
+        return "timm"
+    return "pytorch"
+
+
+def render_card(model: str, entries: list[dict], summary: dict, children: Sequence[str] = (),
+                library: str = "pytorch") -> str:
     """A Hugging Face-style model card: YAML front matter with model-index results (and ``base_model``, the
-    checkpoint of another model it was fine-tuned from), then lineage and usage; ``children``: the other
-    models' checkpoints fine-tuned from this one's."""
+    checkpoint of another model it was fine-tuned from, ``pipeline_tag`` its task, ``library_name`` what loads
+    its architecture), then lineage and usage; ``children``: the other models' checkpoints fine-tuned from
+    this one's."""
     import yaml
 
     best = next(e for e in entries if e["is_best"])
@@ -290,7 +302,8 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
     names = sorted({k for e in entries for k in e["metrics"]})
     front = {
         **card_license(license_counts(entries)),
-        "library_name": "pytorch",
+        "library_name": library,
+        "pipeline_tag": best["task"],
         "tags": sorted({t for e in entries for t in e["tags"]} | {best["arch"], "checkpoint-zoo"}),
         "datasets": [best["dataset"]],
         **({"base_model": base} if base else {}),
@@ -456,6 +469,19 @@ def render_curves(entries: list[dict], models: dict[str, dict]) -> dict[str, str
     return files
 
 
+def _libraries(zoo, archs: set[str]) -> dict[str, str]:
+    """arch -> ``library_of`` its registered config (an architecture the registry cannot give: ``pytorch``)."""
+    from ..errors import ZooError
+
+    out = {}
+    for arch in archs:
+        try:
+            out[arch] = library_of(dict(zoo.registry().arch(arch).config))
+        except ZooError:
+            out[arch] = "pytorch"
+    return out
+
+
 def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_dir: Path) -> dict:
     """Write every index output of ``zoo``; returns the index dict."""
     rows = zoo.rows()
@@ -475,7 +501,9 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     for e in entries:
         by_model.setdefault(e["model"], []).append(e)
     kids = children_by_model(entries)
-    cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ())) for m, summary in models.items()}
+    libraries = _libraries(zoo, {summary["arch"] for summary in models.values()})
+    cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ()), libraries.get(summary["arch"], "pytorch"))
+                for m, summary in models.items()}
     per_model = {cards / f"{m}.md": text.encode() for m, text in cards_md.items()}
     per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(evaluated(entries), models).items()}
     for folder in (cards, curves):

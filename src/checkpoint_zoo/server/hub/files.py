@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...publish.index import library_of
+
 ONE_FILE = "model.safetensors"
 
 
@@ -53,16 +55,6 @@ def weight_files(entry: dict) -> list[HubFile]:
     own = Path(entry["path"]).name
     name = ONE_FILE if own.endswith(".safetensors") else own
     return [HubFile(name, entry["sha256"], int(entry["size_bytes"]), "")]
-
-
-def library_of(spec_config: dict[str, Any]) -> str:
-    """``transformers``, ``timm`` or ``pytorch``: what the Hub's ``library_name`` says loads it."""
-    target = str(spec_config.get("_target_", ""))
-    if target.startswith("transformers."):
-        return "transformers"
-    if target.startswith("timm."):
-        return "timm"
-    return "pytorch"
 
 
 def generated_config(entry: dict, spec, labels: list[str], contract, own: dict[str, Any]) -> dict[str, Any]:
@@ -129,6 +121,32 @@ def model_index(entry: dict) -> dict[str, Any]:
         "task": {"type": entry["task"]}, "dataset": dataset,
         "metrics": [{"type": k, "value": v, "name": f"{k} ({entry['ref']})"} for k, v in sorted(entry["metrics"].items())],
     }]}]}
+
+
+def eval_results(entry: dict) -> list[HubFile]:
+    """``.eval_results/<metric>.yaml`` of one checkpoint, the form of results the Hub reads beside (and now in
+    place of) ``model-index``: one file per metric, each a list of one result (``dataset_id``, ``task_id``,
+    ``value``, the data's hash as ``dataset_revision``, and ``notes`` naming the metric, split and checkpoint);
+    none for a checkpoint with no current evaluation."""
+    import re
+
+    import yaml
+
+    if entry.get("status", "evaluated") != "evaluated" or not entry.get("metrics"):
+        return []
+    evaluation = entry.get("evaluation") or {}
+    split = evaluation.get("split") or "test"
+    out = []
+    for name, value in sorted(entry["metrics"].items()):
+        result: dict[str, Any] = {"dataset_id": entry["dataset"], "task_id": entry["task"], "value": value}
+        if evaluation.get("data_hash"):
+            result["dataset_revision"] = evaluation["data_hash"]
+        result["notes"] = (f"{name} on the {split} split ({evaluation.get('n_examples', '?')} examples), reproduced "
+                           f"by checkpoint-zoo for {entry['ref']} (sha256 {entry['sha256']})")
+        file = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "metric"
+        out.append(generated_file(f".eval_results/{file}.yaml",
+                                  yaml.safe_dump([result], sort_keys=False, allow_unicode=False).encode()))
+    return out
 
 
 def commit_id(model: str, sha256: str, generated: list[HubFile]) -> str:

@@ -162,6 +162,7 @@ class HubState:
             card = f"# {entry['model']}\n\n{entry.get('description') or ''}\n"
         text, card_data = hubfiles.card_text(card, entry, library, weights, self.namespace)
         generated.append(hubfiles.generated_file("README.md", text.encode()))
+        generated += hubfiles.eval_results(entry)
         commit = hubfiles.commit_id(entry["model"], entry["sha256"], generated)
         by_name = {f.name: f for f in sorted([*weights, *generated], key=lambda f: f.name)}
         created = str(entry.get("created") or "1970-01-01T00:00:00Z").replace("Z", "")
