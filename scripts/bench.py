@@ -730,25 +730,26 @@ def bench_scale(ctx: Context) -> list[Result]:
     return [Result("scale", "python -c pass", *m["pass"]), *results]
 
 
-def bench_scale_curve(ctx: Context) -> list[Result]:
-    """The same operations at 10³ … 10⁶ checkpoints, with each one's growth exponent (``scripts/bench_curve.py``)."""
+def load_script(name: str):
+    """Another benchmark script of scripts/ as a module (it imports this one, so it is loaded on use)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_curve", PROJECT / "scripts" / "bench_curve.py")
+    spec = importlib.util.spec_from_file_location(name, PROJECT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.curve(ctx)
+    return module
+
+
+def bench_scale_curve(ctx: Context) -> list[Result]:
+    """The same operations at 10³ … 10⁶ checkpoints, with each one's growth exponent (``scripts/bench_curve.py``)."""
+    return load_script("bench_curve").curve(ctx)
 
 
 def bench_s3(ctx: Context) -> list[Result]:
     """The S3 remote against boto3 on the same moto server (``scripts/bench_s3.py``, whose docstring
     says how): ``zoo pull`` of one checkpoint of 10,000 (objects and bytes fetched, counted from the
     server's request log), and push/pull of a 1 GiB checkpoint as throughput ratios."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_s3", PROJECT / "scripts" / "bench_s3.py")
-    s3 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(s3)
+    s3 = load_script("bench_s3")
     work = ctx.folder("s3")
     server = s3.Server(work)
     try:
@@ -795,11 +796,7 @@ def bench_transfer(ctx: Context) -> list[Result]:
     """Push and pull of 1 GiB and of 2,000 × 64 KiB (``--quick``: 64 MiB and 200) by zoo, dvc, s5cmd and boto3
     on one moto server, interleaved (``scripts/bench_s3.py --only transfer``); zoo's target: ≥ 0.8 × s5cmd's
     throughput and never slower than dvc."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_s3", PROJECT / "scripts" / "bench_s3.py")
-    s3 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(s3)
+    s3 = load_script("bench_s3")
     work = ctx.folder("transfer")
     server = s3.Server(work)
     try:
