@@ -83,32 +83,74 @@ class SerialExecutor(Executor):
         return future
 
 
-def completed(pool: Executor, calls: list[tuple[Any, tuple]]) -> Iterator[tuple[Any, Future]]:
+def completed(pool: Executor, calls: list[tuple[Any, tuple]], chunk: int = 1) -> Iterator[tuple[Any, Future]]:
     """(tag, future) of ``fn(*args)`` for each ``(tag, (fn, *args))``, in the order they finish; inline
-    executors run each call only when the previous result has been taken (and written)."""
+    executors run each call only when the previous result has been taken (and written). With ``chunk`` > 1
+    a pool runs that many consecutive calls as one task (``run_chunk``): the scheduler's cost is paid per
+    task, and a small checkpoint's evaluation costs less than a Dask task's round trip; each call still
+    has its own future, resolved when its chunk returns."""
     from concurrent.futures import as_completed
 
     if isinstance(pool, SerialExecutor):
         for tag, (fn, *args) in calls:
             yield tag, pool.submit(fn, *args)
         return
-    futures = {pool.submit(fn, *args): tag for tag, (fn, *args) in calls}
-    for future in as_completed(futures):
-        yield futures[future], future
+    if chunk <= 1:
+        futures = {pool.submit(fn, *args): tag for tag, (fn, *args) in calls}
+        for future in as_completed(futures):
+            yield futures[future], future
+        return
+    chunks = [calls[i:i + chunk] for i in range(0, len(calls), chunk)]
+    tasks = {pool.submit(run_chunk, [call for _tag, call in part]): [tag for tag, _call in part] for part in chunks}
+    for task in as_completed(tasks):
+        try:
+            outcomes = task.result()
+        except Exception as e:  # noqa: BLE001  (the chunk's worker died: every call of it fails with that)
+            outcomes = [(None, e)] * len(tasks[task])
+        for tag, (value, error) in zip(tasks[task], outcomes):
+            outcome: Future = Future()
+            if error is None:
+                outcome.set_result(value)
+            else:
+                outcome.set_exception(error)
+            yield tag, outcome
+
+
+def run_chunk(calls: list[tuple]) -> list[tuple[Any, BaseException | None]]:
+    """(result, None) or (None, exception) of each ``(fn, *args)`` in turn, in a worker: one call's exception
+    is that call's outcome, the others still run."""
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    for fn, *args in calls:
+        try:
+            outcomes.append((fn(*args), None))
+        except Exception as e:  # noqa: BLE001  (returned to the caller, who reports it for this call only)
+            outcomes.append((None, e))
+    return outcomes
+
+
+def chunk_size(calls: int, workers: int) -> int:
+    """How many calls one pool task runs: about ``TASKS_PER_WORKER`` tasks per worker (enough to balance
+    the load, few enough that the scheduler's per-task cost stays small), at most ``CHUNK_MAX``, so that a
+    killed worker loses little and results keep arriving. Small runs get one call per task."""
+    return max(1, min(CHUNK_MAX, calls // (max(1, workers) * TASKS_PER_WORKER)))
+
+
+TASKS_PER_WORKER = 8
+CHUNK_MAX = 32
 
 
 @contextmanager
-def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str]]:
-    """The executor and a description of it for the log (kind, where, how many workers)."""
+def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str, int]]:
+    """The executor, a description of it for the log (kind, where, how many workers) and its number of workers."""
     if spec.kind == "serial":
-        yield SerialExecutor(), "serial (in this process)"
+        yield SerialExecutor(), "serial (in this process)", 1
     elif spec.kind == "processes":
         with ProcessPoolExecutor(spec.workers, mp_context=_start_method()) as pool:
-            yield pool, f"processes ({spec.workers} local worker processes)"
+            yield pool, f"processes ({spec.workers} local worker processes)", spec.workers
     else:
         with _dask_client(spec) as (client, where):
             workers = len(client.scheduler_info().get("workers", {}))
-            yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)"
+            yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)", workers
 
 
 def _start_method():
