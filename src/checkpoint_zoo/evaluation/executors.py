@@ -7,12 +7,13 @@ are unpickled here, so its address is never read from committed configuration (c
 pull request could point every teammate's ``dvc repro`` at its own machine. The choice is an execution setting, not part of any
 memo key: every executor gives the same results within the reproducibility contract.
 
-A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same
-package and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation
-data per process, and returns the record body; the caller writes each result as it completes. An evaluation that raises
-(the checkpoint does not fit its architecture's input, a folder lacks a file its evaluator reads) returns a
-failed body (``worker.failure``), recorded like a result; what is wrong with this machine instead (a file
-not pulled or damaged here, a worker that died) raises, and the stage fails keeping the stored result.
+A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same package
+and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation data per
+process and run (local workers forked from the stage start with the stage's), and returns the record body; the
+caller writes each result as it completes. An evaluation that raises (the checkpoint does not fit its
+architecture's input, a folder lacks a file its evaluator reads) returns a failed body (``worker.failure``),
+recorded like a result; what is wrong with this machine instead (a file not pulled or damaged here, a worker
+that died) raises, and the stage fails keeping the stored result.
 """
 
 from __future__ import annotations
@@ -231,16 +232,37 @@ def _connect(address: str, timeout: float) -> Any:
 
 # ---- the task, as a worker runs it -------------------------------------------------------------------------
 
-_STATE: dict[str, tuple[Any, Any, dict]] = {}  # per process: root -> (workspace, registry, data by (dataset, task))
+# per process: root -> (the run it was loaded for, workspace, registry, data by (dataset, task)); a worker that
+# outlives a run (a scheduler's) loads them again for the next run, which may follow an edit of conf/
+_STATE: dict[str, tuple[str, Any, Any, dict]] = {}
+_PRELOADED: dict[str, tuple[str, Any, dict]] = {}  # root -> (run, registry, data) for workers forked from here
 
 
-def seed(zoo: Any, registry: Any, data: dict) -> None:
+def new_run() -> str:
+    """An identity for one evaluate run (what a worker's loaded state is valid for)."""
+    import os
+    import time
+
+    return f"{os.getpid()}-{time.time_ns()}"
+
+
+def seed(zoo: Any, registry: Any, data: dict, run_id: str = "") -> None:
     """Give this process's tasks the zoo's workspace, registry and data the caller has already loaded (serial runs)."""
-    _STATE[str(zoo.root)] = (zoo.workspace, registry, data)
+    _STATE[str(zoo.root)] = (run_id, zoo.workspace, registry, data)
 
 
-def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
-    """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read); the record body."""
+def preload(root: str | Path, registry: Any, data: dict, run_id: str) -> None:
+    """Start local workers forked from this process (``_start_method``) with the registry and evaluation data
+    it has already loaded, instead of each loading them again before its first checkpoint; a worker started
+    any other way loads its own."""
+    _STATE.pop(str(root), None)  # a serial run's state in this process is not the workers' to inherit
+    _PRELOADED[str(root)] = (run_id, registry, data)
+
+
+def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any],
+                  run_id: str = "") -> dict:
+    """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read) for the run ``run_id``
+    (``new_run``); the record body."""
     from ..catalog import rules
     from ..errors import IntegrityError, MissingFileError
     from ..workspace.source import WorkTree
@@ -248,11 +270,14 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
     from .worker import evaluate_checkpoint, failure, load_eval_data, resolve_device, setup_determinism
 
     ref = f"{row['model']}@{row['step']}"
-    if root not in _STATE:
+    loaded = _STATE.get(root)
+    if loaded is None or loaded[0] != run_id:
         setup_determinism(int(run.get("threads", 1)))
         ws = Workspace(WorkTree(Path(root)))  # the worker reads the working tree: no store, no facade
-        _STATE[root] = (ws, ws.registry(), {})
-    ws, registry, data = _STATE[root]
+        preloaded = _PRELOADED.pop(root, None)
+        registry, data = preloaded[1:] if preloaded and preloaded[0] == run_id else (ws.registry(), {})
+        _STATE[root] = (run_id, ws, registry, dict(data))
+    _, ws, registry, data = _STATE[root]
     path = ws.path(row["path"])
     if row.get("files"):  # a folder checkpoint: every file of it, as the table lists them
         for part, sha in rules.parts(dict(row)):

@@ -173,13 +173,16 @@ def _execute(state: _Run, zoo: Any, registry: Registry, spec: Any, params: Mappi
     from ..utils.progress import bar
     from . import executors
 
+    run_id = executors.new_run()
+    if spec.kind == "serial":
+        setup_determinism(int(run.get("threads", 1)))
+        executors.seed(zoo, registry, state.data_cache, run_id)
+    else:
+        executors.preload(zoo.root, registry, state.data_cache, run_id)
     started = time.monotonic()
     with executors.open_executor(spec) as (pool, described, workers):
         log(f"evaluate: {len(state.todo)} checkpoint(s) on {described}, ready in {time.monotonic() - started:.2f} s")
-        if spec.kind == "serial":
-            setup_determinism(int(run.get("threads", 1)))
-            executors.seed(zoo, registry, state.data_cache)
-        calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)))
+        calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run), run_id))
                  for row, key, why in state.todo]
         with bar(len(calls), "evaluate", "ckpt") as advance:
             for (row, key, why), future in executors.completed(pool, calls, executors.chunk_size(len(calls), workers)):
