@@ -221,3 +221,25 @@ def test_chunked_calls_resolve_each_future_and_fail_only_the_call_that_raised():
     assert {i: f.result() for i, f in seen.items() if i != 3} == {i: i * 10 for i in range(10) if i != 3}
     with pytest.raises(ValueError, match="three"):
         seen[3].result()
+
+
+def test_a_worker_that_outlives_a_run_reads_the_registry_again_for_the_next(pipeline_clone):
+    import yaml
+
+    from checkpoint_zoo.api import Zoo
+    from checkpoint_zoo.evaluation.executors import evaluate_task, new_run
+    from checkpoint_zoo.pipeline import load_params
+
+    params = load_params(pipeline_clone)
+    row = next(r for r in Zoo(pipeline_clone).rows() if r["task"] == "tabular-classification")
+    root, first = str(pipeline_clone), new_run()
+    before = evaluate_task(root, row, params["eval"], params["run"], first)
+    assert "macro_f1" in before["metrics"]
+    task = yaml.safe_load((pipeline_clone / TABULAR).read_text())
+    del task["metrics"]["macro_f1"]
+    (pipeline_clone / TABULAR).write_text(yaml.safe_dump(task))
+    # within a run the worker keeps what it loaded; the next run (a long-lived Dask worker's) sees the edit
+    assert evaluate_task(root, row, params["eval"], params["run"], first) == before
+    after = evaluate_task(root, row, params["eval"], params["run"], new_run())
+    assert set(after["metrics"]) == set(before["metrics"]) - {"macro_f1"}
+    assert after["metrics"]["accuracy"] == before["metrics"]["accuracy"]
