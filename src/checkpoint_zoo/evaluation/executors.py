@@ -144,6 +144,7 @@ CHUNK_MAX = 32
 def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str, int]]:
     """The executor, a description of it for the log (kind, where, how many workers) and its number of workers."""
     if spec.kind == "serial":
+        _import_stack()  # as local workers have it when they start: "ready in" means the same for every kind
         yield SerialExecutor(), "serial (in this process)", 1
     elif spec.kind == "processes":
         with ProcessPoolExecutor(spec.workers, mp_context=_start_method()) as pool:
@@ -162,13 +163,18 @@ def _start_method():
 
     if sys.platform != "linux":
         return multiprocessing.get_context("spawn")
+    _import_stack()
+    return multiprocessing.get_context("fork")
+
+
+def _import_stack() -> None:
+    """Import the evaluation stack (torch, torchmetrics, the evaluators and metrics)."""
     import torchmetrics  # noqa: F401
 
     from . import (
         evaluators,  # noqa: F401  (torch)
         run,  # noqa: F401
     )
-    return multiprocessing.get_context("fork")
 
 
 @contextmanager
