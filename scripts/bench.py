@@ -1228,6 +1228,61 @@ def _bench_fresh_pull(ctx: Context) -> list[Result]:
 
 # ---- evaluation executors ---------------------------------------------------------------------------
 
+# The per-checkpoint overhead of evaluation: the worker's task (``executors.evaluate_task``: sha256 check, header
+# fit check, model from its template, weights, the task's metrics and evaluator) run in one process over
+# checkpoints after a first one (imports, evaluation data, what a worker builds once), with the model's
+# forward passes timed beside it by global module hooks (the outermost module call of each batch). Prints
+# each checkpoint's total and forward seconds.
+EVAL_OVERHEAD = """
+import sys, time
+from pathlib import Path
+import torch
+from checkpoint_zoo.api import Zoo
+from checkpoint_zoo.evaluation import executors
+from checkpoint_zoo.pipeline import load_params
+root, count = Path(sys.argv[1]), int(sys.argv[2])
+params = load_params(root)
+rows = Zoo(root).rows()[:count + 1]
+depth, clock = [0], {"start": 0.0, "forward": 0.0}
+def pre(module, args):
+    if depth[0] == 0:
+        clock["start"] = time.perf_counter()
+    depth[0] += 1
+def post(module, args, out):
+    depth[0] -= 1
+    if depth[0] == 0:
+        clock["forward"] += time.perf_counter() - clock["start"]
+torch.nn.modules.module.register_module_forward_pre_hook(pre)
+torch.nn.modules.module.register_module_forward_hook(post)
+for i, row in enumerate(rows):
+    clock["forward"] = 0.0
+    start = time.perf_counter()
+    body = executors.evaluate_task(str(root), dict(row), dict(params["eval"]), dict(params["run"]))
+    total = time.perf_counter() - start
+    assert "status" not in body, body
+    if i:
+        print(total, clock["forward"])
+"""
+READY_RE = re.compile(r"checkpoint\(s\) on .*, ready in ([0-9.]+) s")
+RATE_RE = re.compile(r"evaluated \d+, reused \d+ .* in ([0-9.]+) s \(")
+
+
+def evaluation_overhead(ctx: Context, root: Path, count: int) -> tuple[list[float], list[float]]:
+    """Per checkpoint (``EVAL_OVERHEAD``): seconds of its whole evaluation and of its forward passes."""
+    out = ctx.tmp / "overhead.txt"
+    with open(out, "wb") as f:
+        run(ctx, [PYTHON, "-c", EVAL_OVERHEAD, str(root), str(count)], cwd=root, stdout=f)
+    pairs = [line.split() for line in out.read_text().splitlines() if line.strip()]
+    return [float(t) for t, _ in pairs], [float(f) for _, f in pairs]
+
+
+def evaluation_phase(out: str, seconds: float) -> float:
+    """The evaluation's own seconds in a ``pipeline evaluate`` log: its rate line's time less the executor's
+    start ("ready in"); ``seconds`` (the whole command) when the log lacks them."""
+    ready, rate = READY_RE.search(out), RATE_RE.search(out)
+    return float(rate.group(1)) - float(ready.group(1)) if ready and rate else seconds
+
+
 def bench_executors(ctx: Context) -> list[Result]:
     """The evaluate stage on each executor, side by side: throughput of a forced re-evaluation of N
     checkpoints (``pipeline evaluate --force``; the results agree with the stored ones, so nothing is
@@ -1242,6 +1297,8 @@ def bench_executors(ctx: Context) -> list[Result]:
     def compose(kind: str) -> None:
         run(ctx, [PYTHON, "-m", "checkpoint_zoo.pipeline", "compose", f"executor={kind}"], cwd=root)
 
+    phases: dict[str, list[float]] = {kind: [] for kind in kinds}  # the evaluation alone, executor start excluded
+
     def forced(kind: str) -> Callable[[int], tuple[float, float]]:
         def measure(i: int) -> tuple[float, float]:
             compose(kind)
@@ -1249,17 +1306,29 @@ def bench_executors(ctx: Context) -> list[Result]:
             if f"{n} agree" not in out:
                 raise RuntimeError(f"{kind}: a forced re-evaluation of {n} did not agree with the stored results:\n"
                                    f"{out[-2000:]}")
+            phases[kind].append(evaluation_phase(out, seconds))
             return seconds, rss
         return measure
 
     m = side_by_side(ctx, ctx.n(2, 1), {kind: forced(kind) for kind in kinds})
     judged = not ctx.quick
+    results.append(Result("executors", f"forced evaluation of {n:,} on serial", *m["serial"],
+                          note=f"evaluation alone (executor start excluded) {statistics.median(phases['serial']):.2f} s"))
     for kind in ("processes", "dask"):
         speedup = statistics.median(m["serial"][0]) / statistics.median(m[kind][0])
+        alone = statistics.median(phases["serial"]) / statistics.median(phases[kind])
         results.append(Result("executors", f"forced evaluation of {n:,} on {kind} (2 workers)", *m[kind], "serial",
                               m["serial"][0], "throughput ≥ 1.7 × serial", speedup >= 1.7 if judged else None,
-                              note=f"throughput {speedup:.2f} × serial"))
-    results.insert(len(results) - 2, Result("executors", f"forced evaluation of {n:,} on serial", *m["serial"]))
+                              note=f"throughput {speedup:.2f} × serial; the evaluation alone (executor start "
+                                   f"excluded) {alone:.2f} × serial"))
+    count = 200 if judged else 50
+    total, forward = evaluation_overhead(ctx, root, count)
+    overhead = [t - f for t, f in zip(total, forward)]
+    results.append(Result("executors", "per-checkpoint evaluation overhead (all but the forward passes)", overhead, [],
+                          target="≤ 5 ms", met=statistics.median(overhead) <= 0.005 if judged else None,
+                          note=f"{statistics.median(overhead) * 1000:.2f} ms: median of {len(overhead)} in one worker, "
+                               f"of {statistics.median(total) * 1000:.2f} ms per checkpoint with forward passes "
+                               f"{statistics.median(forward) * 1000:.2f} ms"))
 
     # +1: a new checkpoint, evaluated alone on each executor, then removed again (untimed)
     incoming = ctx.folder("executors-incoming")

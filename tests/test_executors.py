@@ -167,3 +167,80 @@ def test_dvc_exp_run_with_the_dask_executor_evaluates_exactly_the_new_checkpoint
     out = r.stdout + r.stderr
     assert "evaluate: 1 checkpoint(s) on dask" in out and "evaluated 1, reused" in out, out
     assert "wine-linear@999" in json.dumps(records(pipeline_clone))
+
+
+# A metric in the zoo's own code that counts its constructions across processes (one "x" per build).
+COUNTED = '''\
+import os
+
+from checkpoint_zoo.evaluation.metrics import NegativeLogLikelihood
+
+
+class CountedNLL(NegativeLogLikelihood):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with open(os.environ["BUILD_COUNTER"], "a") as f:
+            f.write("x")
+'''
+
+
+@pytest.mark.parametrize("kind, workers", [("serial", 1), ("processes", 2)])
+def test_a_worker_builds_a_tasks_metrics_once_and_resets_them_between_checkpoints(pipeline_clone, tmp_path, kind,
+                                                                                   workers):
+    serial = _tabular(records(pipeline_clone))
+    assert len(serial) >= 3
+    (pipeline_clone / "zoo_code/counted.py").write_text(COUNTED)
+    task = (pipeline_clone / TABULAR).read_text()
+    (pipeline_clone / TABULAR).write_text(task.replace("checkpoint_zoo.evaluation.metrics.NegativeLogLikelihood",
+                                                       "zoo_code.counted.CountedNLL"))
+    compose(pipeline_clone, f"executor={kind}")
+    r = evaluate(pipeline_clone, env={"BUILD_COUNTER": str(tmp_path / "builds")})
+    assert f"evaluated {len(serial)}, reused" in r.stdout, r.stdout
+    # built for each split of each checkpoint before; now once per worker and dataset (its number of classes)
+    datasets = {rec["dataset"] for rec in serial.values()}
+    assert 1 <= len((tmp_path / "builds").read_text()) <= workers * len(datasets) < 2 * len(serial)
+    # the metrics were reset between splits and checkpoints: the results are the serial ones
+    same_metrics(_tabular(records(pipeline_clone)), serial)
+
+
+def _ok_or_raise(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x * 10
+
+
+def test_chunked_calls_resolve_each_future_and_fail_only_the_call_that_raised():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from checkpoint_zoo.evaluation.executors import chunk_size, completed
+
+    assert chunk_size(10, 2) == 1 and chunk_size(1000, 2) == 32 and chunk_size(400, 2) == 25
+    calls = [(i, (_ok_or_raise, i)) for i in range(10)]
+    with ProcessPoolExecutor(2) as pool:
+        seen = dict(completed(pool, calls, chunk=4))
+    assert sorted(seen) == list(range(10))
+    assert {i: f.result() for i, f in seen.items() if i != 3} == {i: i * 10 for i in range(10) if i != 3}
+    with pytest.raises(ValueError, match="three"):
+        seen[3].result()
+
+
+def test_a_worker_that_outlives_a_run_reads_the_registry_again_for_the_next(pipeline_clone):
+    import yaml
+
+    from checkpoint_zoo.api import Zoo
+    from checkpoint_zoo.evaluation.executors import evaluate_task, new_run
+    from checkpoint_zoo.pipeline import load_params
+
+    params = load_params(pipeline_clone)
+    row = next(r for r in Zoo(pipeline_clone).rows() if r["task"] == "tabular-classification")
+    root, first = str(pipeline_clone), new_run()
+    before = evaluate_task(root, row, params["eval"], params["run"], first)
+    assert "macro_f1" in before["metrics"]
+    task = yaml.safe_load((pipeline_clone / TABULAR).read_text())
+    del task["metrics"]["macro_f1"]
+    (pipeline_clone / TABULAR).write_text(yaml.safe_dump(task))
+    # within a run the worker keeps what it loaded; the next run (a long-lived Dask worker's) sees the edit
+    assert evaluate_task(root, row, params["eval"], params["run"], first) == before
+    after = evaluate_task(root, row, params["eval"], params["run"], new_run())
+    assert set(after["metrics"]) == set(before["metrics"]) - {"macro_f1"}
+    assert after["metrics"]["accuracy"] == before["metrics"]["accuracy"]

@@ -7,12 +7,13 @@ are unpickled here, so its address is never read from committed configuration (c
 pull request could point every teammate's ``dvc repro`` at its own machine. The choice is an execution setting, not part of any
 memo key: every executor gives the same results within the reproducibility contract.
 
-A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same
-package and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation
-data per process, and returns the record body; the caller writes each result as it completes. An evaluation that raises
-(the checkpoint does not fit its architecture's input, a folder lacks a file its evaluator reads) returns a
-failed body (``worker.failure``), recorded like a result; what is wrong with this machine instead (a file
-not pulled or damaged here, a worker that died) raises, and the stage fails keeping the stored result.
+A task (``evaluate_task``) runs in a worker: it opens the zoo at its path (the workers need the same package
+and the zoo at the same path, e.g. a shared filesystem), keeps the registry and the evaluation data per
+process and run (local workers forked from the stage start with the stage's), and returns the record body; the
+caller writes each result as it completes. An evaluation that raises (the checkpoint does not fit its
+architecture's input, a folder lacks a file its evaluator reads) returns a failed body (``worker.failure``),
+recorded like a result; what is wrong with this machine instead (a file not pulled or damaged here, a worker
+that died) raises, and the stage fails keeping the stored result.
 """
 
 from __future__ import annotations
@@ -83,32 +84,75 @@ class SerialExecutor(Executor):
         return future
 
 
-def completed(pool: Executor, calls: list[tuple[Any, tuple]]) -> Iterator[tuple[Any, Future]]:
+def completed(pool: Executor, calls: list[tuple[Any, tuple]], chunk: int = 1) -> Iterator[tuple[Any, Future]]:
     """(tag, future) of ``fn(*args)`` for each ``(tag, (fn, *args))``, in the order they finish; inline
-    executors run each call only when the previous result has been taken (and written)."""
+    executors run each call only when the previous result has been taken (and written). With ``chunk`` > 1
+    a pool runs that many consecutive calls as one task (``run_chunk``): the scheduler's cost is paid per
+    task, and a small checkpoint's evaluation costs less than a Dask task's round trip; each call still
+    has its own future, resolved when its chunk returns."""
     from concurrent.futures import as_completed
 
     if isinstance(pool, SerialExecutor):
         for tag, (fn, *args) in calls:
             yield tag, pool.submit(fn, *args)
         return
-    futures = {pool.submit(fn, *args): tag for tag, (fn, *args) in calls}
-    for future in as_completed(futures):
-        yield futures[future], future
+    if chunk <= 1:
+        futures = {pool.submit(fn, *args): tag for tag, (fn, *args) in calls}
+        for future in as_completed(futures):
+            yield futures[future], future
+        return
+    chunks = [calls[i:i + chunk] for i in range(0, len(calls), chunk)]
+    tasks = {pool.submit(run_chunk, [call for _tag, call in part]): [tag for tag, _call in part] for part in chunks}
+    for task in as_completed(tasks):
+        try:
+            outcomes = task.result()
+        except Exception as e:  # noqa: BLE001  (the chunk's worker died: every call of it fails with that)
+            outcomes = [(None, e)] * len(tasks[task])
+        for tag, (value, error) in zip(tasks[task], outcomes):
+            outcome: Future = Future()
+            if error is None:
+                outcome.set_result(value)
+            else:
+                outcome.set_exception(error)
+            yield tag, outcome
+
+
+def run_chunk(calls: list[tuple]) -> list[tuple[Any, BaseException | None]]:
+    """(result, None) or (None, exception) of each ``(fn, *args)`` in turn, in a worker: one call's exception
+    is that call's outcome, the others still run."""
+    outcomes: list[tuple[Any, BaseException | None]] = []
+    for fn, *args in calls:
+        try:
+            outcomes.append((fn(*args), None))
+        except Exception as e:  # noqa: BLE001  (returned to the caller, who reports it for this call only)
+            outcomes.append((None, e))
+    return outcomes
+
+
+def chunk_size(calls: int, workers: int) -> int:
+    """How many calls one pool task runs: about ``TASKS_PER_WORKER`` tasks per worker (enough to balance
+    the load, few enough that the scheduler's per-task cost stays small), at most ``CHUNK_MAX``, so that a
+    killed worker loses little and results keep arriving. Small runs get one call per task."""
+    return max(1, min(CHUNK_MAX, calls // (max(1, workers) * TASKS_PER_WORKER)))
+
+
+TASKS_PER_WORKER = 8
+CHUNK_MAX = 32
 
 
 @contextmanager
-def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str]]:
-    """The executor and a description of it for the log (kind, where, how many workers)."""
+def open_executor(spec: ExecutorSpec) -> Iterator[tuple[Executor, str, int]]:
+    """The executor, a description of it for the log (kind, where, how many workers) and its number of workers."""
     if spec.kind == "serial":
-        yield SerialExecutor(), "serial (in this process)"
+        _import_stack()  # as local workers have it when they start: "ready in" means the same for every kind
+        yield SerialExecutor(), "serial (in this process)", 1
     elif spec.kind == "processes":
         with ProcessPoolExecutor(spec.workers, mp_context=_start_method()) as pool:
-            yield pool, f"processes ({spec.workers} local worker processes)"
+            yield pool, f"processes ({spec.workers} local worker processes)", spec.workers
     else:
         with _dask_client(spec) as (client, where):
             workers = len(client.scheduler_info().get("workers", {}))
-            yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)"
+            yield client.get_executor(pure=False), f"dask ({where}, {workers} workers)", workers
 
 
 def _start_method():
@@ -119,13 +163,18 @@ def _start_method():
 
     if sys.platform != "linux":
         return multiprocessing.get_context("spawn")
+    _import_stack()
+    return multiprocessing.get_context("fork")
+
+
+def _import_stack() -> None:
+    """Import the evaluation stack (torch, torchmetrics, the evaluators and metrics)."""
     import torchmetrics  # noqa: F401
 
     from . import (
         evaluators,  # noqa: F401  (torch)
         run,  # noqa: F401
     )
-    return multiprocessing.get_context("fork")
 
 
 @contextmanager
@@ -189,16 +238,37 @@ def _connect(address: str, timeout: float) -> Any:
 
 # ---- the task, as a worker runs it -------------------------------------------------------------------------
 
-_STATE: dict[str, tuple[Any, Any, dict]] = {}  # per process: root -> (workspace, registry, data by (dataset, task))
+# per process: root -> (the run it was loaded for, workspace, registry, data by (dataset, task)); a worker that
+# outlives a run (a scheduler's) loads them again for the next run, which may follow an edit of conf/
+_STATE: dict[str, tuple[str, Any, Any, dict]] = {}
+_PRELOADED: dict[str, tuple[str, Any, dict]] = {}  # root -> (run, registry, data) for workers forked from here
 
 
-def seed(zoo: Any, registry: Any, data: dict) -> None:
+def new_run() -> str:
+    """An identity for one evaluate run (what a worker's loaded state is valid for)."""
+    import os
+    import time
+
+    return f"{os.getpid()}-{time.time_ns()}"
+
+
+def seed(zoo: Any, registry: Any, data: dict, run_id: str = "") -> None:
     """Give this process's tasks the zoo's workspace, registry and data the caller has already loaded (serial runs)."""
-    _STATE[str(zoo.root)] = (zoo.workspace, registry, data)
+    _STATE[str(zoo.root)] = (run_id, zoo.workspace, registry, data)
 
 
-def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any]) -> dict:
-    """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read); the record body."""
+def preload(root: str | Path, registry: Any, data: dict, run_id: str) -> None:
+    """Start local workers forked from this process (``_start_method``) with the registry and evaluation data
+    it has already loaded, instead of each loading them again before its first checkpoint; a worker started
+    any other way loads its own."""
+    _STATE.pop(str(root), None)  # a serial run's state in this process is not the workers' to inherit
+    _PRELOADED[str(root)] = (run_id, registry, data)
+
+
+def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], run: Mapping[str, Any],
+                  run_id: str = "") -> dict:
+    """Evaluate one checkpoint of the zoo at ``root`` (a path this worker can read) for the run ``run_id``
+    (``new_run``); the record body."""
     from ..catalog import rules
     from ..errors import IntegrityError, MissingFileError
     from ..workspace.source import WorkTree
@@ -206,11 +276,14 @@ def evaluate_task(root: str, row: Mapping[str, str], params: Mapping[str, Any], 
     from .worker import evaluate_checkpoint, failure, load_eval_data, resolve_device, setup_determinism
 
     ref = f"{row['model']}@{row['step']}"
-    if root not in _STATE:
+    loaded = _STATE.get(root)
+    if loaded is None or loaded[0] != run_id:
         setup_determinism(int(run.get("threads", 1)))
         ws = Workspace(WorkTree(Path(root)))  # the worker reads the working tree: no store, no facade
-        _STATE[root] = (ws, ws.registry(), {})
-    ws, registry, data = _STATE[root]
+        preloaded = _PRELOADED.pop(root, None)
+        registry, data = preloaded[1:] if preloaded and preloaded[0] == run_id else (ws.registry(), {})
+        _STATE[root] = (run_id, ws, registry, dict(data))
+    _, ws, registry, data = _STATE[root]
     path = ws.path(row["path"])
     if row.get("files"):  # a folder checkpoint: every file of it, as the table lists them
         for part, sha in rules.parts(dict(row)):

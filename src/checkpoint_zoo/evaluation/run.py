@@ -168,18 +168,24 @@ def _beyond_contract(old: dict, record: dict) -> dict[str, tuple[Any, Any]]:
 def _execute(state: _Run, zoo: Any, registry: Registry, spec: Any, params: Mapping[str, Any],
              run: Mapping[str, Any], log: Callable[[str], None]) -> None:
     """Run every planned evaluation on the executor, recording each result as it completes."""
+    import time
+
     from ..utils.progress import bar
     from . import executors
 
-    with executors.open_executor(spec) as (pool, described):
-        log(f"evaluate: {len(state.todo)} checkpoint(s) on {described}")
-        if spec.kind == "serial":
-            setup_determinism(int(run.get("threads", 1)))
-            executors.seed(zoo, registry, state.data_cache)
-        calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run)))
+    run_id = executors.new_run()
+    if spec.kind == "serial":
+        setup_determinism(int(run.get("threads", 1)))
+        executors.seed(zoo, registry, state.data_cache, run_id)
+    else:
+        executors.preload(zoo.root, registry, state.data_cache, run_id)
+    started = time.monotonic()
+    with executors.open_executor(spec) as (pool, described, workers):
+        log(f"evaluate: {len(state.todo)} checkpoint(s) on {described}, ready in {time.monotonic() - started:.2f} s")
+        calls = [((row, key, why), (executors.evaluate_task, str(zoo.root), dict(row), dict(params), dict(run), run_id))
                  for row, key, why in state.todo]
         with bar(len(calls), "evaluate", "ckpt") as advance:
-            for (row, key, why), future in executors.completed(pool, calls):
+            for (row, key, why), future in executors.completed(pool, calls, executors.chunk_size(len(calls), workers)):
                 advance()
                 try:
                     state.done(row, key, why, future.result())
@@ -198,7 +204,7 @@ def _summarise(state: _Run, seconds: float, kind: str, force: bool, log: Callabl
         log(f"NOT REPRODUCED {ref}: same checkpoint, code, config, params and data, but {what} "
             "(beyond the task's reproducibility contract); stored the new result")
     todo = len(state.todo)
-    rate = f" in {seconds:.1f} s ({todo / seconds:.1f} ckpt/s on {kind})" if todo and seconds > 0 else ""
+    rate = f" in {seconds:.2f} s ({todo / seconds:.1f} ckpt/s on {kind})" if todo and seconds > 0 else ""
     log(f"evaluated {len(state.evaluated)}, reused {len(state.reused)} (same checkpoint sha256, code, config, params "
         "and data)" + rate)
     if force:

@@ -8,6 +8,8 @@ checkpoint and computing its task's metrics on both splits. Nothing here plans, 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from ..catalog.records import FAILED, canonical_float, one_line
 from ..errors import ZooError
-from ..registry import DatasetSpec, Registry, TaskSpec
+from ..registry import ArchSpec, DatasetSpec, Registry, TaskSpec
 
 _round = canonical_float  # the one rounding of a stored float (catalog.records)
 
@@ -75,23 +77,104 @@ def _takes_checkpoint(evaluator: Callable[..., Any]) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class TaskTools:
+    """A task's metric objects (for one number of classes) and its evaluator, built through Hydra."""
+
+    metrics: Mapping[str, Any]
+    run: Callable[..., Any]
+    takes_checkpoint: bool
+
+    @classmethod
+    def build(cls, task: TaskSpec, n_classes: int) -> TaskTools:
+        """Instantiate every metric and the evaluator of ``task`` (conf/task) afresh."""
+        from ..registry.targets import instantiate
+
+        metrics = {name: instantiate(m.config, f"{task.file}: metrics.{name}", code_allowed=True,
+                                     context={"num_classes": n_classes})
+                   for name, m in task.metrics.items()}
+        run = instantiate(task.evaluator, f"{task.file}: evaluator", code_allowed=True, _partial_=True)
+        return cls(metrics, run, _takes_checkpoint(run))
+
+
+class _Built(threading.local):
+    """What this thread has built, least recently used first: metric objects are stateful, so each thread of
+    a worker keeps its own."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple, Any] = OrderedDict()
+
+
+_BUILT = _Built()
+_BUILT_MAX = 16  # (task, classes) and architecture templates a worker keeps; a run uses a handful
+
+
+def _built(key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()``, once per ``key`` in this thread (an LRU of ``_BUILT_MAX`` entries)."""
+    items = _BUILT.items
+    if key in items:
+        items.move_to_end(key)
+        return items[key]
+    value = items[key] = make()
+    while len(items) > _BUILT_MAX:
+        items.popitem(last=False)
+    return value
+
+
+def task_tools(task: TaskSpec, n_classes: int, registry: Registry) -> TaskTools:
+    """The task's metrics and evaluator, built once per (task, its config's digest, classes, zoo code) in
+    this thread: instantiating them through Hydra costs more than evaluating a small checkpoint. The
+    caller resets the metrics before each use (``evaluate_split``)."""
+    from ..registry.targets import uses_code_folder
+
+    code = registry.code_dir if uses_code_folder({"e": dict(task.evaluator),
+                                                  **{n: dict(m.config) for n, m in task.metrics.items()}}) else None
+    return _built(("task", task.name, task.digest, n_classes, str(code), registry.trusted),
+                  lambda: TaskTools.build(task, n_classes))
+
+
+_TEMPLATE_MAX_BYTES = 64 * 1024 * 1024  # larger models are built anew: a template would hold their memory twice
+
+
+def fresh_model(arch: ArchSpec, registry: Registry) -> Any:
+    """A new model of ``arch`` with its constructor's weights: a copy of a template built once per
+    (architecture, config, libraries, zoo code) in this thread, so that Hydra and the constructor's
+    initialisation run once, not per checkpoint. A large model, or one that cannot be copied, is built anew."""
+    import copy
+
+    from ..registry.archs import build, versions_key
+
+    key = ("arch", arch.name, versions_key(arch, registry), str(registry.code_dir), registry.trusted)
+    template = _BUILT.items.get(key)
+    if template is not None:
+        _BUILT.items.move_to_end(key)
+        return copy.deepcopy(template)
+    model = build(arch, registry)
+    if sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())) <= _TEMPLATE_MAX_BYTES:
+        try:
+            template = copy.deepcopy(model)
+        except Exception:  # noqa: BLE001  (a module holding something uncopyable: built per checkpoint, as before)
+            return model
+        _built(key, lambda: template)
+    return model
+
+
 def evaluate_split(model: Any, task: TaskSpec, split: Any, n_classes: int, batch_size: int,
-                   device: str, checkpoint: Path | None = None) -> dict[str, float]:
+                   device: str, checkpoint: Path | None = None, tools: TaskTools | None = None) -> dict[str, float]:
     """Every metric of ``task`` on one split, rounded; raise on a value that is not finite or out of range.
     ``checkpoint`` (the checkpoint's file or folder) goes to an evaluator that has a ``checkpoint``
-    parameter (``classify_text`` reads the tokenizer there); the others are called as before."""
-    from ..registry.targets import instantiate
-
-    metrics = {name: instantiate(m.config, f"{task.file}: metrics.{name}", code_allowed=True,
-                                 context={"num_classes": n_classes})
-               for name, m in task.metrics.items()}
-    run = instantiate(task.evaluator, f"{task.file}: evaluator", code_allowed=True, _partial_=True)
-    if _takes_checkpoint(run):
-        run(model, split, metrics, batch_size, device, checkpoint=checkpoint)
+    parameter (``classify_text`` reads the tokenizer there); the others are called as before. ``tools``:
+    the task's metrics and evaluator when the caller keeps them (reset here), else built for this call."""
+    if tools is None:
+        tools = TaskTools.build(task, n_classes)
+    for metric in tools.metrics.values():
+        metric.reset()
+    if tools.takes_checkpoint:
+        tools.run(model, split, tools.metrics, batch_size, device, checkpoint=checkpoint)
     else:
-        run(model, split, metrics, batch_size, device)
+        tools.run(model, split, tools.metrics, batch_size, device)
     out = {}
-    for name, metric in metrics.items():
+    for name, metric in tools.metrics.items():
         value = task.metrics[name].settle(_round(float(metric.compute())))
         problem = task.metrics[name].value_problem(value, "evaluation")
         if problem:
@@ -115,17 +198,18 @@ def evaluate_checkpoint(path: Path, row: Mapping[str, str], registry: Registry, 
                         params: Mapping[str, Any], device: str) -> dict[str, Any]:
     """The record body (metrics, selection, split sizes) of one checkpoint file."""
     from ..formats import load_weights_file, weight_shapes
-    from ..registry.archs import build, expected_shapes, fit_problem, load_weights, shape_cache_dir
+    from ..registry.archs import expected_shapes, fit_problem, load_weights, shape_cache_dir
 
     arch, task = registry.arch(row["arch"]), registry.task(row["task"])
     # the file is judged by its header before the model is built (a hand-edited row may name another arch)
     problem = fit_problem(arch, weight_shapes(path), expected_shapes(arch, registry, shape_cache_dir()))
     if problem:
         raise ZooError(f"{row['model']}@{row['step']}: {problem}")
-    model = load_weights(build(arch, registry), load_weights_file(path), arch).to(device)
+    model = load_weights(fresh_model(arch, registry), load_weights_file(path), arch).to(device)
     batch = int(params.get("batch_size", 256))
-    report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device, path)
-    select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device, path)
+    tools = task_tools(task, data.n_classes, registry)
+    report = evaluate_split(model, task, data.splits[task.report_split], data.n_classes, batch, device, path, tools)
+    select = evaluate_split(model, task, data.splits[task.select_split], data.n_classes, batch, device, path, tools)
     primary = task.primary
     return {
         "metrics": report,
