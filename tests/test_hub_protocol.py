@@ -171,6 +171,7 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
         verified = verify("zoo/mnist-mobilenetv3", revision=info.sha) if verify else None
         print(json.dumps({
             "sha": info.sha, "pipeline_tag": info.pipeline_tag, "library_name": info.library_name,
+            "parameters": [info.safetensors.parameters, info.safetensors.total] if info.safetensors else None,
             "siblings": {s.rfilename: [s.size, s.lfs.sha256 if s.lfs else None] for s in info.siblings},
             "card": info.card_data.to_dict() if info.card_data else {},
             "files": api.list_repo_files("zoo/mnist-mobilenetv3"),
@@ -194,6 +195,12 @@ def test_api_model_info_files_refs_list_snapshot_and_verify(hub):
     assert results and sorted(got["files"]) == sorted(["README.md", "config.json", "model.safetensors", *results]) \
         == sorted(got["siblings"])
     assert got["siblings"]["model.safetensors"] == [int(mine[best]["size_bytes"]), mine[best]["sha256"]]
+    # the Hub's per-dtype parameter count: what the table knows (one dtype), nothing made up for mixed ones
+    n_params, dtype = int(mine[best]["num_params"]), mine[best]["dtype"]
+    assert got["parameters"] == (None if ";" in dtype else [{dtype: n_params}, n_params])
+    wine = next(r for r in rows if r["model"] == "wine-linear" and ";" not in r["dtype"])
+    info = server.json(f"/api/models/zoo/wine-linear/revision/step-{wine['step']}")
+    assert info["safetensors"] == {"parameters": {wine["dtype"]: int(wine["num_params"])}, "total": int(wine["num_params"])}
     assert got["card"]["library_name"] == "timm" and got["card"]["datasets"] == [mine[best]["dataset"]]
     assert got["branches"]["main"] == got["sha"] and "exp/foo" in got["branches"] and "v1" in got["tags"]
     expected = sorted({r["model"] for r in rows if "mnist" in r["model"]})

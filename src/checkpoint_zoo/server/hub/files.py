@@ -45,6 +45,20 @@ class Served:
     card_data: dict[str, Any]
     library: str
     last_modified: str
+    parameters: dict[str, int] | None = None  # dtype -> count, for the Hub's ``safetensors`` field
+
+
+def parameters(entry: dict) -> dict[str, int] | None:
+    """``{dtype: count}`` of a safetensors checkpoint, from the table (the add read them from its header);
+    None where the table does not say (a folder of mixed dtypes, another format)."""
+    try:
+        count = int(entry.get("num_params") or 0)
+    except (TypeError, ValueError):
+        return None
+    dtype = str(entry.get("dtype") or "")
+    if entry.get("format") not in ("safetensors", "folder") or count <= 0 or not dtype.isalnum():
+        return None
+    return {dtype: count}
 
 
 def weight_files(entry: dict) -> list[HubFile]:

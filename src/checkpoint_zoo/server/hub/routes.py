@@ -169,7 +169,9 @@ class HubRoutes:
                 sibling.update(size=size, blobId=_oid(f), lfs={"sha256": f.sha256, "size": size, "pointerSize": 134})
             siblings.append(sibling)
         card = served.card_data
-        return {"_id": served.commit[:24], "id": self.repo_id(served.model), "modelId": self.repo_id(served.model),
+        counts = {"safetensors": {"parameters": served.parameters, "total": sum(served.parameters.values())}} \
+            if served.parameters else {}
+        return {**counts,"_id": served.commit[:24], "id": self.repo_id(served.model), "modelId": self.repo_id(served.model),
                 "author": self.state.namespace, "sha": served.commit, "lastModified": served.last_modified,
                 "createdAt": served.last_modified, "private": False, "disabled": False, "gated": False,
                 "downloads": 0, "likes": 0, "tags": list(card.get("tags") or []),

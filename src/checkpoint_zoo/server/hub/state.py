@@ -167,7 +167,7 @@ class HubState:
         by_name = {f.name: f for f in sorted([*weights, *generated], key=lambda f: f.name)}
         created = str(entry.get("created") or "1970-01-01T00:00:00Z").replace("Z", "")
         return Served(entry["model"], entry["ref"], git_rev, commit, by_name, card_data, library,
-                      (created if "." in created else created + ".000") + "Z")
+                      (created if "." in created else created + ".000") + "Z", hubfiles.parameters(entry))
 
     def _own_config(self, zoo, entry: dict) -> dict[str, Any]:
         try:
