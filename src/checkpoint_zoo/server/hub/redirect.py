@@ -4,9 +4,9 @@ the server.
 
 DVC keeps a file at ``{remote url}/files/md5/{md5[:2]}/{md5[2:]}``; the md5 of a checkpoint's file is in its
 model folder's ``.dir`` manifest (named by the folder pointer ``zoo/checkpoints/<model>.dvc``), read once per
-manifest from the remote and checked against its own md5. The signing credentials come from the clone's DVC
-remote config (``.dvc/config.local``'s ``access_key_id``/``secret_access_key``, else boto3's default chain);
-only the signature leaves the server.
+manifest from the remote and checked against its own md5. Each remote's client is the one the zoo's own S3
+transfers use, built from DVC's settings of the remote (``.dvc/config.local``'s keys, else boto3's default
+chain); only the signature leaves the server.
 
 The option is refused at start unless the clone's default remote is S3: a flag that can never redirect is a
 mistake worth one line. Any single file that cannot be redirected (its pointer names another remote, or its
@@ -20,40 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...errors import UsageError, ZooError
 from ...storage.base import tracked_split
 
+if TYPE_CHECKING:
+    from ...storage.dvc.s3fast import S3Remote
+
 MIN_SECONDS, MAX_SECONDS = 60, 3600
 MAX_MANIFESTS = 4096
-
-
-@dataclass(frozen=True)
-class Remote:
-    """One S3 remote of the clone's DVC config: its bucket, key prefix and client options."""
-
-    name: str
-    bucket: str
-    prefix: str
-    options: dict[str, Any]
-
-    def key(self, md5: str) -> str:
-        """The object key DVC 3 gives a file with this md5 (``files/md5/xx/rest``)."""
-        return "/".join(p for p in (self.prefix, "files", "md5", md5[:2], md5[2:]) if p)
-
-
-def s3_remote(name: str, conf: dict[str, Any]) -> Remote | None:
-    """The S3 remote a DVC remote section describes, or None when its url is not ``s3://``."""
-    url = str(conf.get("url") or "")
-    if not url.startswith("s3://"):
-        return None
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    options = {"endpoint_url": conf.get("endpointurl"), "region_name": conf.get("region"),
-               "aws_access_key_id": conf.get("access_key_id"), "aws_secret_access_key": conf.get("secret_access_key"),
-               "aws_session_token": conf.get("session_token"), "profile_name": conf.get("profile")}
-    return Remote(name, bucket, prefix.strip("/"), {k: str(v) for k, v in options.items() if v})
 
 
 def expiry_problem(seconds: int) -> str | None:
@@ -66,30 +42,31 @@ def expiry_problem(seconds: int) -> str | None:
 class StorageRedirects:
     """Presigned URLs of checkpoint files on the clone's S3 remotes (one boto3 client per remote)."""
 
-    def __init__(self, remotes: dict[str, Remote], default: str, seconds: int) -> None:
+    def __init__(self, remotes: dict[str, S3Remote], default: str, seconds: int) -> None:
         self.remotes = remotes
         self.default = default
         self.seconds = seconds
-        self._clients: dict[str, Any] = {}
         self._manifests: dict[str, dict[str, str] | None] = {}  # .dir md5 -> relpath -> md5 (None: unreadable)
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, zoo, seconds: int) -> StorageRedirects:
-        """The redirects of ``zoo`` (a clone's working tree), refused in one line unless its default remote is S3."""
+        """The redirects of ``zoo`` (a clone's working tree), refused in one line unless its default remote is S3.
+        Each remote's client is the one ``zoo push``/``zoo pull`` use (``storage/dvc/s3fast.open_remote``, from
+        DVC's own settings of the remote)."""
         problem = expiry_problem(seconds)
         if problem is not None:
             raise UsageError(problem)
         if zoo.revision is not None:
             raise UsageError(f"--redirect-to-storage: {zoo.location} is not a local clone; serve a clone whose DVC "
                              "config names the S3 remote (and its credentials)")
-        config = getattr(zoo.storage, "repo", None)
-        config = getattr(config, "config", None)
-        sections = dict(config["remote"]) if config is not None else {}
-        default = str(config["core"].get("remote") or "") if config is not None else ""
-        remotes = {name: r for name, conf in sections.items() if (r := s3_remote(name, dict(conf))) is not None}
+        store = zoo.storage
+        configured = {r["name"]: r for r in store.remotes()} if hasattr(store, "s3_remote") else {}
+        default = next((name for name, r in configured.items() if r.get("default")), "")
+        remotes = {name: r for name, conf in configured.items()
+                   if str(conf.get("url") or "").startswith("s3://") and (r := _opened(store, name)) is not None}
         if default not in remotes:
-            shown = f"remote {default!r} ({sections[default].get('url')})" if default in sections else "no default remote"
+            shown = f"remote {default!r} ({configured[default]['url']})" if default in configured else "no default remote"
             raise UsageError(f"--redirect-to-storage: the clone's default DVC remote must be S3, and it has {shown}; "
                              "set one with `zoo remote add NAME s3://BUCKET/PREFIX --endpoint URL --default`, or drop "
                              "the option")
@@ -110,7 +87,7 @@ class StorageRedirects:
         md5 = (manifest or {}).get(rel)
         if md5 is None:
             return None
-        client = self._client(remote)
+        client = remote.client
         key = remote.key(md5)
         if size is None:  # a folder checkpoint's file: the table records no size, the object does
             try:
@@ -118,35 +95,21 @@ class StorageRedirects:
             except Exception:  # noqa: BLE001 - not on the remote (or unreachable): served directly
                 return None
         try:
-            signed = client.generate_presigned_url("get_object", Params={"Bucket": remote.bucket, "Key": key},
-                                                   ExpiresIn=self.seconds)
+            signed = client.generate_presigned_url("get_object", ExpiresIn=self.seconds,
+                                                   Params={"Bucket": remote.bucket, "Key": key, **remote.get_args})
         except Exception:  # noqa: BLE001 - no credentials found to sign with: served directly
             return None
         return str(signed), size
 
-    def _client(self, remote: Remote):
-        with self._lock:
-            client = self._clients.get(remote.name)
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            options = dict(remote.options)
-            session = boto3.session.Session(profile_name=options.pop("profile_name", None))
-            client = session.client("s3", config=Config(signature_version="s3v4", retries={"max_attempts": 2}),
-                                    **options)
-            with self._lock:
-                self._clients[remote.name] = client
-        return client
-
-    def _manifest(self, remote: Remote, dir_md5: str) -> dict[str, str] | None:
+    def _manifest(self, remote: S3Remote, dir_md5: str) -> dict[str, str] | None:
         """relpath -> md5 of a folder's ``.dir`` manifest on the remote, checked against its md5, read once."""
-        cache_key = f"{remote.name}\0{dir_md5}"
+        cache_key = f"{remote.bucket}/{remote.base}\0{dir_md5}"
         with self._lock:
             if cache_key in self._manifests:
                 return self._manifests[cache_key]
         try:
-            raw = self._client(remote).get_object(Bucket=remote.bucket, Key=remote.key(dir_md5))["Body"].read()
+            raw = remote.client.get_object(Bucket=remote.bucket, Key=remote.key(dir_md5),
+                                           **remote.get_args)["Body"].read()
         except Exception:  # noqa: BLE001 - not pushed yet, or unreachable: try again next time
             return None
         found = None
@@ -160,6 +123,14 @@ class StorageRedirects:
                 self._manifests.clear()
             self._manifests[cache_key] = found
         return found
+
+
+def _opened(store, name: str) -> S3Remote | None:
+    """The store's S3 remote ``name``, or None when it is not a plain S3 remote or DVC cannot open it."""
+    try:
+        return store.s3_remote(name)
+    except Exception:  # noqa: BLE001 - DVC raises many types for a remote it cannot open: not redirected
+        return None
 
 
 def _pointer(raw: bytes) -> tuple[str | None, str | None]:

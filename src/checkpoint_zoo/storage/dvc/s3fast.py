@@ -103,6 +103,9 @@ def open_remote(odb, state: Path, jobs: int | None = None) -> S3Remote | None:
     # the body is not hashed into the signature (as over https): S3 checks each body against the
     # Content-MD5 or CRC32 sent with it, so a plain-http endpoint does not cost a sha256 pass per upload
     config_kwargs["s3"] = {"payload_signing_enabled": False, **(config_kwargs.get("s3") or {})}
+    # what requests are signed with anyway; said explicitly so that a presigned URL is SigV4 too, not the
+    # legacy SigV2 botocore presigns with otherwise (``zoo serve --redirect-to-storage``)
+    config_kwargs.setdefault("signature_version", "s3v4")
     session = boto3.session.Session(profile_name=args.get("profile"), aws_access_key_id=args.get("key"),
                                     aws_secret_access_key=args.get("secret"), aws_session_token=args.get("token"))
     client = session.client(

@@ -121,6 +121,10 @@ class Storage:
         """Upload these files' objects and ``folders``' manifests (see ``transfer.push``)."""
         return transfer.push(self, paths, remote, jobs, folders)
 
+    def s3_remote(self, remote: str | None):
+        """``transfer.s3_remote``: the client and keys of an S3 remote (for presigned URLs), or None."""
+        return transfer.s3_remote(self, remote)
+
     def missing_on_remote(self, parts: Sequence[Part], *, remote: str | None = None,
                           folders: Iterable[str] = ()) -> tuple[list[Part], list[str]]:
         """What the remote lacks of these parts and folders (see ``transfer.missing_on_remote``)."""

@@ -154,6 +154,12 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
     return True
 
 
+def s3_remote(store: Storage, remote: str | None) -> s3fast.S3Remote | None:
+    """The S3 remote ``remote`` (None: the default) as the zoo's own transfers talk to it; None when it is not a
+    plain S3 remote."""
+    return s3fast.open_remote(store.repo.cloud.get_remote_odb(remote, "fetch"), _state(store))
+
+
 def _state(store: Storage) -> Path:
     """Where unfinished transfers keep their journals and partial downloads (git-ignored, beside DVC's own)."""
     return store.root / ".dvc" / "tmp" / "zoo" / "transfers"
