@@ -469,7 +469,7 @@ def render_curves(entries: list[dict], models: dict[str, dict]) -> dict[str, str
     return files
 
 
-def _libraries(zoo, archs: set[str]) -> dict[str, str]:
+def libraries(zoo, archs: set[str]) -> dict[str, str]:
     """arch -> ``library_of`` its registered config (an architecture the registry cannot give: ``pytorch``)."""
     from ..errors import ZooError
 
@@ -501,8 +501,8 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     for e in entries:
         by_model.setdefault(e["model"], []).append(e)
     kids = children_by_model(entries)
-    libraries = _libraries(zoo, {summary["arch"] for summary in models.values()})
-    cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ()), libraries.get(summary["arch"], "pytorch"))
+    libs = libraries(zoo, {summary["arch"] for summary in models.values()})
+    cards_md = {m: render_card(m, by_model[m], summary, kids.get(m, ()), libs.get(summary["arch"], "pytorch"))
                 for m, summary in models.items()}
     per_model = {cards / f"{m}.md": text.encode() for m, text in cards_md.items()}
     per_model |= {curves / f"{m}.csv": text.encode() for m, text in render_curves(evaluated(entries), models).items()}

@@ -50,6 +50,7 @@ class Snapshot:
     orders: dict[str, tuple[list[ModelView], list[ModelView]]] = field(default_factory=dict)  # sort field -> order
     pages: dict[str, bytes] = field(default_factory=dict)  # the versions listed -> the page's data.js, built once
     groups: dict[str, Any] = field(default_factory=dict)  # entries by model, children by model: built on first card
+    libraries: dict[str, str] = field(default_factory=dict)  # arch -> the Hub's library_name (publish.index.libraries)
 
     def order(self, sort: str, key: Callable[[ModelView], tuple]) -> tuple[list[ModelView], list[ModelView]]:
         """The models with a value for ``sort``, ascending by ``key``, and those without, by id: sorted on
@@ -75,7 +76,8 @@ class Snapshot:
                 self.groups["children"] = children_by_model(self.entries)
             entries = self.groups["entries"].get(model, [])
             kids = self.groups["children"].get(model, ())
-            self.cards[model] = render_card(model, entries, self.summaries[model], kids)
+            self.cards[model] = render_card(model, entries, self.summaries[model], kids,
+                                            self.libraries.get(self.summaries[model]["arch"], "pytorch"))
         return self.cards[model]
 
 
@@ -100,7 +102,7 @@ def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:
         used.setdefault(e["task"], set()).add(e["dataset"])
     tasks = {t: {**v, "datasets": [d for d in v["datasets"] if d in used[t]]} for t, v in snap.tasks.items() if t in used}
     return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models, tasks,
-                    {m: v for m, v in snap.summaries.items() if allowed(m)})
+                    {m: v for m, v in snap.summaries.items() if allowed(m)}, libraries=snap.libraries)
 
 
 def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
@@ -188,7 +190,11 @@ class Snapshots:
                 rows = zoo.rows()
                 records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
                 outdated = _key_check(zoo) if zoo.revision is None else None
-                cached = (stamp, build(rows, records, rev, zoo.revision, outdated))
+                snap = build(rows, records, rev, zoo.revision, outdated)
+                from ..publish.index import libraries
+
+                snap.libraries.update(libraries(zoo, {s["arch"] for s in snap.summaries.values()}))
+                cached = (stamp, snap)
                 self._built[key] = cached
                 if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
                     self._built.pop(next(k for k in self._built if k != key))
