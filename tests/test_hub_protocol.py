@@ -486,6 +486,18 @@ def test_older_client_generation(hub, tmp_path):
 KEY_ID, SECRET = "AKIAZOOHUBTEST000001", "zoo-hub-test-secret-never-sent"  # the emulator takes any
 
 
+def _pushed_clone(origin: Path, clone: Path) -> Path:
+    """A clone of ``origin`` (whose default remote is the emulator's S3), both given the emulator's keys in
+    their local DVC config, after ``zoo push`` from ``origin``."""
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    for root in (origin, clone):
+        for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
+            assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
+    r = run_zoo("push", cwd=origin)
+    assert r.code == 0, r.err
+    return clone
+
+
 def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_path, monkeypatch):  # noqa: F811
     """`--redirect-to-storage`: the weights' GET is a 302 to a presigned URL of the object on the S3 remote,
     signed with the credentials in the served clone's .dvc/config.local (none in the environment of the server
@@ -502,13 +514,7 @@ def test_redirect_to_storage_sends_clients_to_presigned_s3_urls(template, tmp_pa
         assert run_zoo("remote", "add", "s3", "s3://zoo/hub", "--endpoint", s3.endpoint, "--default",
                        cwd=origin).code == 0
         git("commit", "-qam", "S3 remote", cwd=origin)
-        clone = tmp_path / "clone"
-        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
-        for root in (origin, clone):
-            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
-                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
-        r = run_zoo("push", cwd=origin)
-        assert r.code == 0, r.err
+        clone = _pushed_clone(origin, tmp_path / "clone")
         rows = {r["path"]: r for r in csv.DictReader(io.StringIO((clone / TABLE).read_text()))}
         weights, small = rows[A20], rows[A10]
         key = md5_key(Origin(origin, "hub", s3.endpoint), A20)
@@ -583,13 +589,7 @@ def test_redirect_to_storage_a_folder_checkpoints_files(empty_zoo, tmp_path, mon
                     license="MIT")
         git("add", "-A", cwd=empty_zoo)
         git("commit", "-qm", "a folder checkpoint on S3", cwd=empty_zoo)
-        clone = tmp_path / "clone"
-        subprocess.run(["git", "clone", "-q", str(empty_zoo), str(clone)], check=True)
-        for root in (empty_zoo, clone):
-            for key, value in (("access_key_id", KEY_ID), ("secret_access_key", SECRET)):
-                assert run_zoo("remote", "modify", "s3", key, value, "--local", cwd=root).code == 0
-        r = run_zoo("push", cwd=empty_zoo)
-        assert r.code == 0, r.err
+        clone = _pushed_clone(empty_zoo, tmp_path / "clone")
         server = Server(clone, "--redirect-to-storage")
         try:
             s3.clear_log()

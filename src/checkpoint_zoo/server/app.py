@@ -285,9 +285,10 @@ def _entry(snap: Snapshot, model: str, step_text: str, server: ZooServer | None 
     """The checkpoint a step, or a name the zoo resolves (``best``, ``latest``, a release ``v1.2.0``, a stage
     ``prod``), names."""
     view = _model(snap, model)
-    if rules.count_problem(step_text, "step") is not None and not step_text.isdigit():
+    not_a_step = rules.count_problem(step_text, "step") is not None
+    if not_a_step and not step_text.isdigit():
         ref = _named(snap, view.id, step_text, server)
-    elif rules.count_problem(step_text, "step") is not None:  # 0300: one spelling per step
+    elif not_a_step:  # 0300: one spelling per step
         raise HttpError(404, f"step {step_text[:20]!r}: a whole number as the table spells it, as in "
                              f"/api/models/{view.id}/checkpoints/10")
     else:

@@ -171,7 +171,7 @@ class HubRoutes:
         card = served.card_data
         counts = {"safetensors": {"parameters": served.parameters, "total": sum(served.parameters.values())}} \
             if served.parameters else {}
-        return {**counts,"_id": served.commit[:24], "id": self.repo_id(served.model), "modelId": self.repo_id(served.model),
+        return {**counts, "_id": served.commit[:24], "id": self.repo_id(served.model), "modelId": self.repo_id(served.model),
                 "author": self.state.namespace, "sha": served.commit, "lastModified": served.last_modified,
                 "createdAt": served.last_modified, "private": False, "disabled": False, "gated": False,
                 "downloads": 0, "likes": 0, "tags": list(card.get("tags") or []),
