@@ -1,11 +1,11 @@
 """``zoo serve``: a read-only Starlette app over one zoo: the JSON API, verified downloads and the web UI.
 
 Routes (``?rev=`` on each: a branch, tag or commit; default the server's ``--rev``, else the working tree):
-``/api/models``, ``/api/models/{model}``, ``/api/models/{model}/checkpoints/{step}``, ``/api/leaderboard``,
-``/api/versions``, ``/files/{model}/{step}[/{file}]`` (revalidated: ``no-cache`` + ETag),
-``/files/by-sha256/{sha256}[/{name}]`` (content-addressed: ``immutable``), and the page (``/``, ``/leaderboard.js``,
-``/lineage.js``, ``/app.js``, ``/style.css``, ``/data.js``; ``/favicon.ico`` is 204). Nothing writes to the zoo;
-every method but GET and HEAD gets 405.
+``/api/models``, ``/api/models/{model}``, ``/api/models/{model}/checkpoints/{step}``, ``/api/models/{model}/card``
+(the card as HTML, for the page), ``/api/leaderboard``, ``/api/versions``, ``/files/{model}/{step}[/{file}]``
+(revalidated: ``no-cache`` + ETag), ``/files/by-sha256/{sha256}[/{name}]`` (content-addressed: ``immutable``), and
+the page (``/``, ``/leaderboard.js``, ``/lineage.js``, ``/app.js``, ``/api.js``, ``/style.css``, ``/data.js``;
+``/favicon.ico`` is 204). Nothing writes to the zoo; every method but GET and HEAD gets 405.
 """
 
 from __future__ import annotations
@@ -508,11 +508,11 @@ async def download(server: ZooServer, request: Request) -> Response:
 
 
 def page_asset(server: ZooServer, request: Request) -> Response:
-    """The UI's static files (the same ones the index stage writes to site/)."""
+    """The UI's static files (the same ones the index stage writes to site/, and ``api.js``)."""
     from ..publish.page import page_files
 
     name = request.url.path.lstrip("/") or "index.html"
-    files = page_files()
+    files = page_files(served=True)
     if name not in files:
         raise HttpError(404, f"no page file {name[:80]!r}")
     media = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
@@ -520,29 +520,55 @@ def page_asset(server: ZooServer, request: Request) -> Response:
     return Response(files[name], media_type=media, headers={"Cache-Control": "no-cache"})
 
 
+# Up to this many checkpoints the served page gets the static site's all-in-one data.js (every checkpoint and card,
+# a few MB at most: every view then answers without a request); above, the light one, and the page asks the API
+# for what it shows. ``?paged=1`` asks for the light one at any size.
+PAGED_ABOVE = 5_000
+
+
 def page_data(server: ZooServer, request: Request) -> Response:
-    """``/data.js``: the page's data for the request's revision, with download links."""
-    from ..publish.page import data_js, site_data
+    """``/data.js``: the page's data for the request's revision, with download links: all-in-one for a small zoo,
+    light (``publish.page.paged_data``: no checkpoint, no card) for a big one or with ``?paged=1``."""
+    from ..publish.page import data_js, paged_data, site_data
 
     snap = server.snapshot(request)
     try:
         found = server.versions_for(request)
     except ZooError:
         found = []
-    # the page's data (every card rendered, every checkpoint) is the costly answer: build it once per
-    # snapshot and list of versions, not per request
     # releases and stages are git tags: a stage move changes no file, so they are read for every answer
     registry = {m: r for m, r in server.zoo(snap.rev).registry_overview().items() if m in snap.models}
-    key = json.dumps([found, registry], sort_keys=True)
+    checkpoints = sum(int(v.summary["checkpoints"]) for v in snap.models.values())
+    paged = checkpoints > PAGED_ABOVE or request.query_params.get("paged") == "1"
+    # the all-in-one data (every card rendered, every checkpoint) is the costly answer: build it once per
+    # snapshot and list of versions, not per request
+    key = json.dumps([paged, found, registry], sort_keys=True)
     page = snap.pages.get(key)
     if page is None:
-        index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
-        cards = {m: snap.card(m) for m in snap.models}
-        page = data_js(site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found,
-                                 registry=registry))
+        if paged:
+            data = paged_data((v.facets for v in snap.models.values()), snap.tasks, title="Checkpoint Zoo",
+                              rev=snap.rev, versions=found, registry=registry, checkpoints=checkpoints)
+        else:
+            index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
+            cards = {m: snap.card(m) for m in snap.models}
+            data = site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found,
+                             registry=registry)
+        page = data_js(data)
         snap.pages.clear()  # an older list of versions is never asked for again
         snap.pages[key] = page
     return Response(page, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+def page_card(server: ZooServer, request: Request) -> Response:
+    """``GET /api/models/{model}/card``: the model card as the page shows it, rendered to HTML the way the static
+    site's is (``publish.page.render_card_html``: raw HTML escaped, only http(s) and relative links), with its
+    front matter."""
+    from ..publish.page import render_card_html
+
+    snap = server.snapshot(request)
+    view = _model(snap, request.path_params["model"])
+    meta, html = render_card_html(snap.card(view.id))
+    return _json({"metadata": meta, "html": html})
 
 
 # ---- the app --------------------------------------------------------------------------------------------
@@ -594,6 +620,7 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
         _route("/api/models/{model}", get_model, server),
         _route("/api/models/{model}/checkpoints/{step}", get_checkpoint, server),
         _route("/api/models/{model}/history", get_history, server),
+        _route("/api/models/{model}/card", page_card, server),
         _route("/api/leaderboard", leaderboard, server),
         _route("/api/versions", list_versions, server),
         _route("/files/by-sha256/{sha256:sha256}", download_by_sha256, server),
@@ -602,7 +629,7 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
         _route("/files/{model}/{step}/{file:path}", download, server),
         _route("/data.js", page_data, server),
         *(_route(p, page_asset, server) for p in ("/", "/index.html", "/leaderboard.js", "/lineage.js", "/app.js",
-                                                  "/style.css")),
+                                                  "/style.css", "/api.js")),
         _route("/favicon.ico", lambda server, request: Response(status_code=204), server),
     ]
     guard = [Middleware(TokenGuard, tokens=tokens, namespace=hub_namespace)] if tokens is not None else []

@@ -1,21 +1,28 @@
 """The browse page: one app (``index.html``, ``leaderboard.js``, ``lineage.js``, ``app.js``, ``style.css``) and its
-data (``data.js``).
+data (``data.js``); ``zoo serve`` adds ``api.js``, the page's paged data source.
 
 The same files serve two places: the static ``site/`` the index stage writes (opened from disk,
 no server) and ``zoo serve`` (which sends them with a strict Content-Security-Policy and generates
-``data.js`` per revision). So the page has no inline script or style, fetches nothing but ``data.js``,
-and builds every element from data with ``textContent``; the one HTML it inserts is a model card's,
-rendered here by markdown-it with raw HTML off and links limited to http(s) and relative URLs.
+``data.js`` per revision). So the page has no inline script or style and builds every element from data
+with ``textContent``; the one HTML it inserts is a model card's, rendered here by markdown-it with raw
+HTML off and links limited to http(s) and relative URLs.
 
 ``app.js`` loads ``data.js`` itself: from ``file://`` the plain ``data.js`` beside the page, over
 http(s) ``data.js?rev=REV`` with the ``rev`` of the page's own query string, so one ``index.html``
-works in both places.
+works in both places. Two kinds of ``data.js`` exist. The all-in-one one (``site_data``: every model,
+checkpoint and card) is the static site's, which fetches nothing else and holds no network code at all.
+A big zoo's served page gets the light one instead (``paged_data``: title, revision, versions, metric
+directions, facet values with counts, releases and stages); the page then loads ``api.js`` (served only,
+never in ``site/``) and asks the JSON API for the page of models it shows, a model, the compared
+checkpoints or the boards, so what it parses stays the same size whatever the zoo's.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,9 @@ from typing import Any
 from ...catalog.table import atomic_write
 
 PAGE_FILES = ("index.html", "leaderboard.js", "lineage.js", "app.js", "style.css")
+SERVED_FILES = ("api.js",)  # the paged data source: only zoo serve has an API to ask
+# the page's facet -> the facet of ModelView.facets (and of /api/models?tag=)
+PAGED_FACETS = {"task": "task", "arch": "arch", "license": "license", "dataset": "dataset", "tags": "tag"}
 # Checkpoint fields the page shows. The rest of an index entry (evaluation hashes, source, the per-checkpoint
 # copy of the model's description, the selection split's every metric) stays in zoo/index.json: data.js
 # is parsed whole by the browser, and at 100,000 checkpoints each dropped field is megabytes.
@@ -155,10 +165,30 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
             "leaderboards": _boards(index["models"])}
 
 
-def page_files() -> dict[str, bytes]:
-    """The page's static assets by file name (``PAGE_FILES``)."""
+def paged_data(facets: Iterable[Mapping[str, Sequence[str]]], tasks: dict, *, title: str, rev: str | None = None,
+               versions: list[dict] | None = None, registry: dict[str, dict] | None = None,
+               checkpoints: int = 0) -> dict:
+    """The light ``data.js`` of a served big zoo: what the page needs before its first API request, built from
+    each model's facets (``ModelView.facets``) and the tasks alone, so its size follows the number of facet
+    values, not of checkpoints. ``paged`` tells the page to load ``api.js`` and ask the API for the rest."""
+    counts: dict[str, Counter[str]] = {name: Counter() for name in PAGED_FACETS}
+    models = 0
+    for f in facets:
+        models += 1
+        for name, key in PAGED_FACETS.items():
+            counts[name].update(v for v in set(f.get(key, ())) if v)
+    by_task, metrics = _metric_directions({"tasks": tasks})
+    return {"format": 1, "paged": True, "title": title, "downloads": True, "rev": rev,
+            "versions": [{k: v.get(k) for k in ("name", "kind", "commit")} for v in versions or []],
+            "tasks": by_task, "metrics": metrics, "registry": registry or {},
+            "facets": {name: dict(sorted(c.items())) for name, c in counts.items()},
+            "total": {"models": models, "checkpoints": checkpoints}}
+
+
+def page_files(served: bool = False) -> dict[str, bytes]:
+    """The page's assets by file name: ``PAGE_FILES`` (the static site's), and ``SERVED_FILES`` too if ``served``."""
     folder = resources.files(__name__)
-    return {name: folder.joinpath(name).read_bytes() for name in PAGE_FILES}
+    return {name: folder.joinpath(name).read_bytes() for name in PAGE_FILES + (SERVED_FILES if served else ())}
 
 
 def json_for_script(data: object) -> str:

@@ -1,14 +1,18 @@
-// Checkpoint Zoo browse page: model list, model page, compare view (hash routes #/, #/model/NAME,
-// #/compare/REF,REF); the leaderboards (#/boards, #/board/…) and the URL's state are leaderboard.js's, the
-// lineage trees lineage.js's. No framework, no network but data.js; every element is built with createElement
-// and textContent from the data, except model cards, whose HTML the index stage rendered and sanitised.
+// Checkpoint Zoo browse page: the model list and the model page (hash routes #/, #/model/NAME) and the routing;
+// the leaderboards (#/boards, #/board/…), the compare view (#/compare/REF,REF) and the URL's state are
+// leaderboard.js's, the lineage trees and the chart lineage.js's. No framework; every element is built with
+// createElement and textContent from the data, except model cards, whose HTML the index stage (or zoo serve)
+// rendered and sanitised. The data comes from a source: the all-in-one data.js (the static site's, no network),
+// or, when data.js says "paged" (a big zoo's served page), api.js, which asks zoo serve's JSON API for what a
+// view shows. Views ask the source to have what they need (a callback, called at once by the static source) and
+// then read the models, byRef and byModel maps, which the paged source fills as it fetches.
 "use strict";
 (function () {
-  const SVG_NS = "http://www.w3.org/2000/svg";
   const state = {
     compare: [],
     sort: {key: "name", dir: 1},
     query: "",
+    page: 1,  // of the model list, when the source pages it
     facets: {task: new Set(), arch: new Set(), license: new Set(), tags: new Set()},
     selected: new Map(),  // model -> ref of the checkpoint whose snippet is shown
     chartMetric: new Map(),  // model -> metric drawn
@@ -23,30 +27,44 @@
   let byRef = new Map();
   let byModel = new Map();
   let metricHigher = new Map();
+  let source = null;  // staticSource, or api.js's paged one
+  let routed = 0;  // the latest route(): a view whose data arrives after another route is dropped
   const hayOf = new Map();  // model -> its searchable text, lower-cased once
 
   // ---- loading ----------------------------------------------------------------------------------
 
   // From file:// the data.js beside index.html; served, data.js?rev=REV so the server can answer for
   // the revision this page was opened at (?rev=REV in its own URL).
+  // ?paged=1 in the page's own URL asks zoo serve for the paged page at any size.
   function dataUrl() {
     let src = "data.js";
     if (location.protocol === "http:" || location.protocol === "https:") {
-      const rev = new URLSearchParams(location.search).get("rev");
-      if (rev) src += "?rev=" + encodeURIComponent(rev);
+      const own = new URLSearchParams(location.search), params = new URLSearchParams();
+      if (own.get("rev")) params.set("rev", own.get("rev"));
+      if (own.get("paged") === "1") params.set("paged", "1");
+      if (params.toString()) src += "?" + params.toString();
     }
     return src;
   }
 
+  function script(src, onLoad) {
+    const s = document.createElement("script");
+    s.src = src;
+    s.addEventListener("load", onLoad);
+    s.addEventListener("error", function () { fail("could not load " + s.src); });
+    document.head.appendChild(s);
+  }
+
   function load() {
     if (window.ZOO_DATA) { start(window.ZOO_DATA); return; }
-    const script = document.createElement("script");
-    script.src = dataUrl();
-    script.addEventListener("load", function () {
-      if (window.ZOO_DATA) start(window.ZOO_DATA); else fail("data.js did not define the zoo's data");
+    script(dataUrl(), function () {
+      const data = window.ZOO_DATA;
+      if (!data) fail("data.js did not define the zoo's data");
+      else if (!data.paged) start(data);
+      else script("api.js", function () {
+        if (window.ZooApi) start(data); else fail("api.js did not define the paged data source");
+      });
     });
-    script.addEventListener("error", function () { fail("could not load " + script.src); });
-    document.head.appendChild(script);
   }
 
   function fail(message) {
@@ -80,13 +98,6 @@
     return parent;
   }
 
-  function svg(tag, attrs, text) {
-    const e = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, String(attrs[k])); });
-    if (text !== undefined) e.textContent = String(text);
-    return e;
-  }
-
   function fmt(v) {
     if (v === null || v === undefined || v === "") return "";
     if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(4);
@@ -111,36 +122,6 @@
   function refHash(ref) { return encodeURIComponent(ref).replace(/%40/g, "@"); }
   function modelHref(name) { return "#/model/" + encodeURIComponent(name); }
   function compareHref(refs) { return "#/compare/" + refs.map(refHash).join(","); }
-
-  function filesHref(c, name) {
-    // relative: the server mounts the page and files/ side by side, wherever that is; content-addressed,
-    // so the link names these bytes for good (the server caches them as immutable)
-    const sha = name ? c.files[name] : c.sha256;
-    const file = name || c.path.split("/").pop();
-    let href = "files/by-sha256/" + sha + "/" + encodeURIComponent(file);
-    if (D.rev) href += "?rev=" + encodeURIComponent(D.rev);
-    return href;
-  }
-
-  // a folder checkpoint (weights, config.json, tokenizer …) is downloaded file by file
-  function folderNames(c) { return Object.keys(c.files || {}).sort(); }
-
-  function pullCommand(ref) { return "zoo pull " + ref; }
-  function pythonSnippet(ref) {
-    return "from checkpoint_zoo import Zoo\n\nmodel = Zoo(\".\").load_model(" + JSON.stringify(ref) + ")";
-  }
-
-  function copyButton(getText, label) {
-    const b = el("button", {type: "button", class: "copy", title: "copy to the clipboard"}, label || "copy");
-    b.addEventListener("click", function (ev) {
-      ev.stopPropagation();
-      const text = getText();
-      const done = function () { b.textContent = "copied"; setTimeout(function () { b.textContent = label || "copy"; }, 1200); };
-      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, function () {});
-      else done();
-    });
-    return b;
-  }
 
   // a checkpoint without results says why: its evaluation failed (with the reason), it is not evaluated
   // yet, or its evaluation is of bytes it no longer has
@@ -180,21 +161,27 @@
 
   function start(data) {
     D = data;
-    models = new Map(Object.keys(D.models).map(function (k) { return [k, D.models[k]]; }));
+    models = new Map(Object.keys(D.models || {}).map(function (k) { return [k, D.models[k]]; }));
     byRef = new Map();
     byModel = new Map();
-    D.checkpoints.forEach(function (c) {
+    (D.checkpoints || []).forEach(function (c) {
       byRef.set(c.ref, c);
       if (!byModel.has(c.model)) byModel.set(c.model, []);
       byModel.get(c.model).push(c);
     });
     byModel.forEach(function (cs) { cs.sort(function (a, b) { return a.step - b.step; }); });
     metricHigher = new Map(D.metrics.map(function (m) { return [m.name, m.higher_is_better]; }));
-    LB = window.ZooLeaderboard({el: el, fmtMetric: fmtMetric, fmtBytes: fmtBytes, modelHref: modelHref, compareBox: compareBox,
+    const helpers = {el: el, fmt: fmt, fmtMetric: fmtMetric, fmtBytes: fmtBytes, modelHref: modelHref, compareHref: compareHref,
+      compareBox: compareBox, refLink: refLink, higher: higher, stateText: stateText, stateBadge: stateBadge,
+      labelCells: labelCells,
       data: function () { return D; }, models: function () { return models; }, byRef: function () { return byRef; },
+      byModel: function () { return byModel; }, state: function () { return state; },
       metricsOfTask: function (task) { return D.tasks[task] ? D.tasks[task].metrics.map(function (m) { return m.name; }) : []; },
-      ignoreHash: function (h) { ignoredHash = h; }});
-    LIN = window.ZooLineage({el: el, refLink: refLink, byRef: function () { return byRef; }});
+      ignoreHash: function (h) { ignoredHash = h; }, fail: fail};
+    LB = window.ZooLeaderboard(helpers);
+    LIN = window.ZooLineage(helpers);
+    helpers.stepOrder = LIN.stepOrder;
+    source = D.paged ? window.ZooApi(helpers) : staticSource;
     document.title = D.title;
     document.getElementById("home").textContent = D.title;
     if (D.rev) {
@@ -230,22 +217,39 @@
     const head = slash < 0 ? raw : raw.slice(0, slash);
     const rest = slash < 0 ? "" : raw.slice(slash + 1);
     const main = document.getElementById("app");
+    const turn = ++routed;
+    // the view, once the source has its data (at once from the static one), unless another route came since
+    const when = function (render) {
+      return function () {
+        if (turn !== routed) return;
+        render();
+        updateCompareLink();
+        rendered(head || "list");
+      };
+    };
     try {
       viewKeys = function () { return null; };
       LB.readState(state, where.params);
-      if (head === "model") renderModel(main, decodeURIComponent(rest), where.params);
-      else if (head === "boards" || head === "board") {
-        LB.renderBoards(main, rest.split("/").map(decodeURIComponent).join("/"));
-        LB.writeState(state);
+      if (head === "model") {
+        const name = decodeURIComponent(rest);
+        source.model(name, when(function () { renderModel(main, name, where.params); }));
+      } else if (head === "boards" || head === "board") {
+        const name = rest.split("/").map(decodeURIComponent).join("/");
+        source.boards(when(function () { LB.renderBoards(main, name); LB.writeState(state); }));
       } else if (head === "compare") {
         state.compare = rest.split(",").filter(Boolean).map(decodeURIComponent);
-        renderCompare(main);
+        source.refs(state.compare, when(function () { LB.renderCompare(main, state); }));
       } else renderList(main);
     } catch (err) {
       if (err instanceof URIError) { renderList(main); return; }
       throw err;
     }
     updateCompareLink();
+  }
+
+  // a performance mark per rendered view (zoo:list, zoo:model …): how long a view took, from navigation or a change
+  function rendered(view) {
+    if (window.performance && performance.mark) performance.mark("zoo:" + view);
   }
 
   function writeView() { if (LB) LB.writeState(state, viewKeys()); }
@@ -283,7 +287,8 @@
     {key: "size", label: "size", num: true}, {key: "created", label: "latest"},
   ];
 
-  function bestOf(m) { return byRef.get(m.best) || {}; }
+  // the best checkpoint, or what the paged source's summary says of it (its metrics; no state)
+  function bestOf(m) { return byRef.get(m.best) || {metrics: m.metrics}; }
 
   function sortValue(m, key) {
     if (key.indexOf("m:") === 0) return (bestOf(m).metrics || {})[key.slice(2)];
@@ -325,24 +330,59 @@
     });
   }
 
+  // The static source: everything is in data.js, so a list is filtered, sorted and counted here, at once.
+  const staticSource = {
+    facetValues: function (f) {
+      const values = new Set();
+      models.forEach(function (m) { facetValues(m, f).forEach(function (v) { if (v) values.add(v); }); });
+      return Array.from(values).sort();
+    },
+    list: function (done) {
+      const all = Array.from(models.values());
+      const shown = all.filter(function (m) { return matches(m, null); });
+      const key = state.sort.key, dir = state.sort.dir;
+      shown.sort(function (a, b) {
+        const x = sortValue(a, key), y = sortValue(b, key);
+        if (x === null || x === undefined || y === null || y === undefined) {
+          const c = compareMetric(x, y);
+          return c !== 0 ? c : a.name.localeCompare(b.name);
+        }
+        return compareMetric(x, y) * dir || a.name.localeCompare(b.name);
+      });
+      done({rows: shown, total: shown.length, all: all.length, offset: 0,
+        largest: all.reduce(function (mx, m) { return Math.max(mx, m.size_bytes || 0); }, 0),
+        count: function (f, v) {  // drill-down: the models the other facets and the search leave with this value
+          return all.filter(function (m) { return matches(m, f) && facetValues(m, f).indexOf(v) >= 0; }).length;
+        }});
+    },
+    model: function (name, done) { done(); },
+    refs: function (refs, done) { done(); },
+    boards: function (done) { done(); },
+  };
+
   function renderList(main) {
-    const allModels = Array.from(models.values());
     const metricNames = D.metrics.map(function (m) { return m.name; });
     const search = el("input", {type: "search", id: "search", placeholder: "Search name, description, tags, arch, task",
       "aria-label": "search models"});
     search.value = state.query;
-    search.addEventListener("input", function () { state.query = search.value; update(); });
+    let typing = null;
+    search.addEventListener("input", function () {
+      state.query = search.value;
+      state.page = 1;
+      // the paged source asks the server: one request once typing pauses, not one per key
+      clearTimeout(typing);
+      if (source.wait) typing = setTimeout(update, source.wait); else update();
+    });
     const facetBox = el("div", {class: "facets"});
     const facetCounts = [];
     Object.keys(state.facets).forEach(function (f) {
-      const values = new Set();
-      allModels.forEach(function (m) { facetValues(m, f).forEach(function (v) { if (v) values.add(v); }); });
       const fs = el("fieldset", {class: "facet", "data-facet": f}, el("legend", null, f));
-      Array.from(values).sort().forEach(function (v) {
+      source.facetValues(f).forEach(function (v) {
         const box = el("input", {type: "checkbox", value: v});
         box.checked = state.facets[f].has(v);
         box.addEventListener("change", function () {
           if (box.checked) state.facets[f].add(v); else state.facets[f].delete(v);
+          state.page = 1;
           update();
         });
         const count = el("span", {class: "count"});
@@ -354,6 +394,7 @@
     const clear = el("button", {type: "button", id: "clear-filters"}, "clear filters");
     clear.addEventListener("click", function () {
       state.query = "";
+      state.page = 1;
       Object.keys(state.facets).forEach(function (f) { state.facets[f].clear(); });
       renderList(main);
     });
@@ -362,6 +403,7 @@
     facetPanel.open = !window.matchMedia || window.matchMedia("(min-width: 901px)").matches ||
       Object.keys(state.facets).some(function (f) { return state.facets[f].size > 0; });
     const countLine = el("p", {id: "count", class: "count-line"});
+    const pager = el("nav", {class: "pager", id: "pager", "aria-label": "pages of models", hidden: true});
     const headRow = el("tr");
     const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
     cols.forEach(function (c) {
@@ -375,6 +417,7 @@
       const activate = function () {
         if (state.sort.key === c.key) state.sort.dir = -state.sort.dir;
         else state.sort = {key: c.key, dir: c.metric ? (higher(c.metric) ? -1 : 1) : (c.num ? -1 : 1)};
+        state.page = 1;
         update();
       };
       th.addEventListener("click", activate);
@@ -382,46 +425,62 @@
       headRow.appendChild(th);
     });
     const tbody = el("tbody", {id: "rows"});
-    const largest = allModels.reduce(function (mx, m) { return Math.max(mx, m.size_bytes || 0); }, 0);
     const table = el("table", {id: "models", class: "grid"}, [el("thead", null, headRow), tbody]);
+    const turn = routed;
+    let asked = 0;
 
     function update() {
-      const shown = allModels.filter(function (m) { return matches(m, null); });
-      const key = state.sort.key, dir = state.sort.dir;
-      shown.sort(function (a, b) {
-        const x = sortValue(a, key), y = sortValue(b, key);
-        if (x === null || x === undefined || y === null || y === undefined) {
-          const c = compareMetric(x, y);
-          return c !== 0 ? c : a.name.localeCompare(b.name);
-        }
-        return compareMetric(x, y) * dir || a.name.localeCompare(b.name);
+      const mine = ++asked;
+      source.list(function (found) {
+        if (mine !== asked || turn !== routed) return;  // a newer question, or another view, since
+        const key = state.sort.key, dir = state.sort.dir;
+        headRow.querySelectorAll("th[data-sort]").forEach(function (th) {
+          if (th.getAttribute("data-sort") === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+          else th.removeAttribute("aria-sort");
+        });
+        facetCounts.forEach(function (fc) {
+          const n = found.count(fc.facet, fc.value);
+          fc.node.textContent = "(" + n + ")";
+          fc.box.disabled = n === 0 && !fc.box.checked;
+        });
+        tbody.replaceChildren.apply(tbody, found.rows.map(function (m) { return modelRow(m, metricNames, found.largest); }));
+        labelCells(table);
+        countLine.textContent = found.rows.length === found.total ? found.total + " of " + found.all + " models"
+          : (found.offset + 1) + "–" + (found.offset + found.rows.length) + " of " + found.total + " models (" + found.all + " in all)";
+        renderPager(pager, found, update);
+        LB.writeState(state);
+        rendered("list");
       });
-      headRow.querySelectorAll("th[data-sort]").forEach(function (th) {
-        if (th.getAttribute("data-sort") === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
-        else th.removeAttribute("aria-sort");
-      });
-      facetCounts.forEach(function (fc) {
-        const n = allModels.filter(function (m) { return matches(m, fc.facet) && facetValues(m, fc.facet).indexOf(fc.value) >= 0; }).length;
-        fc.node.textContent = "(" + n + ")";
-        fc.box.disabled = n === 0 && !fc.box.checked;
-      });
-      tbody.replaceChildren.apply(tbody, shown.map(function (m) { return modelRow(m, metricNames, largest); }));
-      labelCells(table);
-      countLine.textContent = shown.length + " of " + allModels.length + " models";
-      LB.writeState(state);
     }
 
     main.replaceChildren(el("section", {class: "list-layout"}, [
       el("aside", {class: "filters", "aria-label": "filters"}, [search, facetPanel]),
-      el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table)]),
+      el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table), pager]),
     ]));
     update();
+  }
+
+  // previous / page N of M / next, when the source pages the list
+  function renderPager(pager, found, update) {
+    const pages = Math.max(1, Math.ceil(found.total / (found.size || found.total || 1)));
+    pager.hidden = pages < 2;
+    if (pages < 2) { pager.replaceChildren(); return; }
+    const go = function (page) { state.page = page; update(); window.scrollTo(0, 0); };
+    const button = function (label, page, id) {
+      const b = el("button", {type: "button", id: id, disabled: page < 1 || page > pages}, label);
+      b.addEventListener("click", function () { go(page); });
+      return b;
+    };
+    pager.replaceChildren(button("← previous", state.page - 1, "page-prev"), " ",
+      el("span", {id: "page-of"}, "page " + state.page + " of " + pages), " ", button("next →", state.page + 1, "page-next"));
   }
 
   function modelRow(m, metricNames, largest) {
     const best = bestOf(m);
     const tr = el("tr", {"data-model": m.name});
-    const failed = (byModel.get(m.name) || []).filter(function (c) { return c.status === "failed"; });
+    // a page of the paged source has each model's summary (its count per state), not its checkpoints
+    const failed = byModel.has(m.name) ? byModel.get(m.name).filter(function (c) { return c.status === "failed"; })
+      : Array((m.states || {}).failed || 0).fill({status: "failed", error: "see the model's page"});
     tr.appendChild(el("td", {class: "name"}, [el("a", {href: modelHref(m.name)}, m.name),
       failed.length ? el("span", {class: "badge state state-failed", "data-state": "failed", title: stateText(failed[0])},
         failed.length + " evaluation failed") : null,
@@ -492,7 +551,7 @@
     });
 
     const useBox = el("section", {class: "use", id: "use", "aria-live": "polite"});
-    const ckTable = checkpointTable(m, cs, metricNames, function () { refresh(); });
+    const ckTable = LIN.checkpointTable(m, cs, metricNames, function (ref) { state.selected.set(name, ref); refresh(); });
     const showAll = state.showAll.has(name) ? null : LB.collapseRows(ckTable, [m.best, m.latest, state.selected.get(name)],
       function () { state.showAll.add(name); writeView(); });
     const chartBox = el("div", {class: "chart-box"});
@@ -506,14 +565,14 @@
 
     function refresh() {
       const ref = state.selected.get(name);
-      renderUse(useBox, byRef.get(ref));
+      LIN.renderUse(useBox, byRef.get(ref));
       ckTable.querySelectorAll("tbody tr").forEach(function (tr) {
         const on = tr.getAttribute("data-ref") === ref;
         if (on) tr.hidden = false;  // chosen on the chart while its row was collapsed
         tr.classList.toggle("selected", on);
         tr.setAttribute("aria-selected", on ? "true" : "false");
       });
-      chartBox.replaceChildren(chart(cs, state.chartMetric.get(name), ref, function (r) {
+      chartBox.replaceChildren(LIN.chart(cs, state.chartMetric.get(name), ref, function (r) {
         state.selected.set(name, r);
         refresh();
       }));
@@ -586,67 +645,6 @@
     return el("aside", {class: "sidebar", id: "sidebar"}, [el("h2", null, "About"), dl]);
   }
 
-  function renderUse(box, c) {
-    if (!c) { box.replaceChildren(); return; }
-    const parts = [el("h2", null, ["Use ", el("span", {id: "selected-ref"}, c.ref),
-      c.is_best ? el("span", {class: "badge best"}, "best") : null, c.is_latest ? el("span", {class: "badge latest"}, "latest") : null])];
-    if (stateText(c)) parts.push(el("p", {class: "state-note state-" + c.status, id: "selected-state", role: "status"}, stateText(c)));
-    if (D.downloads && folderNames(c).length) {
-      parts.push(el("p", {class: "label"}, "Download " + c.ref + ", a folder of " + folderNames(c).length + " files (" +
-        fmtBytes(c.size_bytes) + " in all):"));
-      parts.push(el("ul", {class: "files", id: "download-files"}, folderNames(c).map(function (name) {
-        return el("li", null, [el("a", {class: "download", href: filesHref(c, name), download: ""}, name), " ",
-          hashCell(c.files[name], "span")]);
-      })));
-    } else if (D.downloads) {
-      parts.push(el("p", null, el("a", {class: "button download", id: "download", href: filesHref(c), download: ""},
-        "Download " + c.ref + " (" + fmtBytes(c.size_bytes) + ")")));
-    }
-    parts.push(el("p", {class: "label"}, "Pull just this checkpoint into a clone of the zoo (sha256-checked):"));
-    parts.push(el("div", {class: "snippet"}, [el("pre", null, el("code", {id: "snippet-pull"}, pullCommand(c.ref))),
-      copyButton(function () { return pullCommand(c.ref); })]));
-    parts.push(el("p", {class: "label"}, "Load it in Python:"));
-    parts.push(el("div", {class: "snippet"}, [el("pre", null, el("code", {id: "snippet-python"}, pythonSnippet(c.ref))),
-      copyButton(function () { return pythonSnippet(c.ref); })]));
-    box.replaceChildren.apply(box, parts);
-  }
-
-  function hashCell(sha, tag) {
-    if (!sha) return el(tag || "td");
-    return el(tag || "td", {class: "hash-cell"}, [el("code", {class: "hash", title: sha, "data-full": sha}, sha.slice(0, 12) + "…"), " ",
-      copyButton(function () { return sha; }, "copy")]);
-  }
-
-  function checkpointTable(m, cs, metricNames, onSelect) {
-    const head = el("tr", null, [el("th", {class: "pick-col"}, el("span", {class: "sr"}, "compare")), el("th", {class: "num"}, "step"),
-      el("th", {class: "num"}, "epoch"), el("th", null, "created"), el("th", {class: "num"}, "size"), el("th", null, "sha256")]
-      .concat(metricNames.map(function (n) { return el("th", {class: "num", "data-metric": n}, n); }))
-      .concat([el("th", null, "parent"), el("th", null, D.downloads ? "download" : "pull")]));
-    const largest = cs.reduce(function (mx, c) { return Math.max(mx, c.size_bytes || 0); }, 0);
-    const rows = cs.map(function (c) {
-      const tr = el("tr", {"data-ref": c.ref, class: "ckpt", tabindex: "0"});
-      tr.appendChild(el("td", {class: "pick-col"}, compareBox(c.ref)));
-      tr.appendChild(el("td", {class: "num step"}, [String(c.step), c.is_best ? el("span", {class: "badge best"}, "best") : null,
-        c.is_latest ? el("span", {class: "badge latest"}, "latest") : null, stateBadge(c)]));
-      tr.appendChild(el("td", {class: "num"}, fmt(c.epoch)));
-      tr.appendChild(el("td", {title: c.created}, c.created || ""));
-      tr.appendChild(el("td", {class: "num", title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes, largest)));
-      tr.appendChild(hashCell(c.sha256));
-      metricNames.forEach(function (n) { tr.appendChild(el("td", {class: "num", "data-metric": n}, fmtMetric((c.metrics || {})[n]))); });
-      tr.appendChild(el("td", null, c.parent ? refLink(c.parent) : ""));
-      tr.appendChild(el("td", null, !D.downloads
-        ? el("code", {class: "pull"}, c.pull_command || pullCommand(c.ref))
-        : folderNames(c).length  // selecting the row lists the folder's files under "Use"
-          ? el("span", {class: "folder", title: folderNames(c).join(", ")}, folderNames(c).length + " files")
-          : el("a", {class: "button small download", href: filesHref(c), download: ""}, "download")));
-      const select = function () { state.selected.set(m.name, c.ref); onSelect(); };
-      tr.addEventListener("click", function (ev) { if (!ev.target.closest("a, button, input")) select(); });
-      tr.addEventListener("keydown", function (ev) { if (ev.key === "Enter" && ev.target === tr) select(); });
-      return tr;
-    });
-    return labelCells(el("table", {class: "grid ckpts", id: "checkpoints"}, [el("thead", null, head), el("tbody", null, rows)]));
-  }
-
   // each cell carries its column's name, which a phone shows beside the value when rows become cards
   function labelCells(table) {
     const names = Array.from(table.tHead.rows[0].cells).map(function (th) { return th.textContent; });
@@ -654,158 +652,6 @@
       Array.from(tr.cells).forEach(function (td, i) { if (names[i]) td.setAttribute("data-label", names[i]); });
     });
     return table;
-  }
-
-  // ---- chart ------------------------------------------------------------------------------------
-
-  function niceTicks(lo, hi, count) {
-    if (!(hi > lo)) { const d = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 1; lo -= d; hi += d; }
-    const raw = (hi - lo) / count;
-    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 2.5, 5, 10].map(function (f) { return f * mag; }).find(function (s) { return s >= raw; });
-    const ticks = [];
-    for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-    if (ticks[ticks.length - 1] < hi) ticks.push(Number((ticks[ticks.length - 1] + step).toPrecision(12)));
-    return ticks;
-  }
-
-  function tickLabel(v, ticks) {
-    // as many decimals as the tick spacing needs, the same for every tick of an axis
-    const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
-    const digits = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
-    const scaled = step * Math.pow(10, digits);
-    return v.toFixed(Math.abs(scaled - Math.round(scaled)) > 1e-6 ? digits + 1 : digits);
-  }
-
-  function chart(cs, metric, selectedRef, onPick) {
-    const pts = cs.filter(function (c) { return typeof (c.metrics || {})[metric] === "number"; });
-    if (!pts.length) return el("p", {class: "hint"}, "No values of " + metric + " to draw.");
-    const W = 720, H = 320, L = 72, R = 20, T = 16, B = 56;
-    const xs = pts.map(function (c) { return c.step; }), ys = pts.map(function (c) { return c.metrics[metric]; });
-    const xt = niceTicks(Math.min.apply(null, xs), Math.max.apply(null, xs), 6);
-    const yt = niceTicks(Math.min.apply(null, ys), Math.max.apply(null, ys), 5);
-    const x0 = xt[0], x1 = xt[xt.length - 1], y0 = yt[0], y1 = yt[yt.length - 1];
-    const sx = function (v) { return L + (v - x0) / (x1 - x0) * (W - L - R); };
-    const sy = function (v) { return H - B - (v - y0) / (y1 - y0) * (H - T - B); };
-    const root = svg("svg", {id: "chart", viewBox: "0 0 " + W + " " + H, role: "img", class: "chart",
-      "aria-label": metric + " by training step"});
-    root.appendChild(svg("title", {}, metric + " by training step"));
-    const axes = svg("g", {class: "axes"});
-    axes.appendChild(svg("line", {x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis"}));
-    axes.appendChild(svg("line", {x1: L, y1: T, x2: L, y2: H - B, class: "axis"}));
-    xt.forEach(function (v) {
-      axes.appendChild(svg("line", {x1: sx(v), y1: H - B, x2: sx(v), y2: H - B + 5, class: "tick-mark"}));
-      axes.appendChild(svg("text", {x: sx(v), y: H - B + 18, "text-anchor": "middle", class: "tick x-tick"}, tickLabel(v, xt)));
-    });
-    yt.forEach(function (v) {
-      axes.appendChild(svg("line", {x1: L, y1: sy(v), x2: W - R, y2: sy(v), class: "gridline"}));
-      axes.appendChild(svg("text", {x: L - 8, y: sy(v) + 4, "text-anchor": "end", class: "tick y-tick"}, tickLabel(v, yt)));
-    });
-    axes.appendChild(svg("text", {x: L + (W - L - R) / 2, y: H - 12, "text-anchor": "middle", class: "axis-label x-label"}, "step"));
-    axes.appendChild(svg("text", {x: 16, y: T + (H - T - B) / 2, "text-anchor": "middle", class: "axis-label y-label",
-      transform: "rotate(-90 16 " + (T + (H - T - B) / 2) + ")"}, metric + (higher(metric) ? " (higher is better)" : " (lower is better)")));
-    root.appendChild(axes);
-    root.appendChild(svg("polyline", {class: "series", fill: "none",
-      points: pts.map(function (c) { return sx(c.step) + "," + sy(c.metrics[metric]); }).join(" ")}));
-    pts.forEach(function (c) {
-      const dot = svg("circle", {cx: sx(c.step), cy: sy(c.metrics[metric]), r: c.ref === selectedRef ? 7 : 5,
-        class: "point" + (c.ref === selectedRef ? " selected" : "") + (c.is_best ? " best" : ""), "data-ref": c.ref, tabindex: "0"});
-      dot.appendChild(svg("title", {}, c.ref + ": " + metric + " " + fmtMetric(c.metrics[metric])));
-      dot.addEventListener("click", function () { onPick(c.ref); });
-      root.appendChild(dot);
-    });
-    return root;
-  }
-
-  // ---- compare ----------------------------------------------------------------------------------
-
-  // A metric compares only on the same examples: the same dataset and split (2 classes or 10 are not one
-  // scale). The compare view shows every value but marks a best only within each such group.
-  function boardKey(c) { return [c.dataset, c.split || ""].join("\u0000"); }
-
-  function boardGroups(cs) {
-    const groups = [];
-    cs.forEach(function (c, i) {
-      const key = boardKey(c);
-      let g = groups.find(function (x) { return x.key === key; });
-      if (!g) {
-        g = {key: key, label: c.dataset + (c.split ? " (" + c.split + " split)" : ""), refs: [], index: []};
-        groups.push(g);
-      }
-      g.refs.push(c.ref);
-      g.index.push(i);
-    });
-    return groups;
-  }
-
-  function renderCompare(main) {
-    const found = state.compare.filter(function (r) { return byRef.has(r); });
-    const missing = state.compare.filter(function (r) { return !byRef.has(r); });
-    const parts = [el("h1", null, "Compare checkpoints")];
-    if (missing.length) parts.push(el("p", {class: "error"}, "Not in this zoo: " + missing.join(", ")));
-    if (found.length < 2) {
-      parts.push(el("p", {class: "hint"}, "Tick two or more checkpoints in the model list or on a model page to compare them."));
-    }
-    if (found.length) {
-      const cs = found.map(function (r) { return byRef.get(r); });
-      const head = el("tr", null, [el("th", {scope: "col"}, "")].concat(cs.map(function (c) {
-        const rm = el("button", {type: "button", class: "remove", "aria-label": "remove " + c.ref, title: "remove"}, "×");
-        rm.addEventListener("click", function () {
-          location.hash = compareHref(state.compare.filter(function (r) { return r !== c.ref; }));
-        });
-        return el("th", {scope: "col", "data-ref": c.ref}, [el("a", {href: modelHref(c.model)}, c.ref), " ", rm]);
-      })));
-      const body = el("tbody");
-      const row = function (label, values, cls, field) {
-        body.appendChild(el("tr", {class: cls || null, "data-field": field || label}, [el("th", {scope: "row"}, label)]
-          .concat(values.map(function (v, i) { return el("td", {"data-ref": cs[i].ref}, v); }))));
-      };
-      row("model", cs.map(function (c) { return el("a", {href: modelHref(c.model)}, c.model); }));
-      row("step", cs.map(function (c) { return String(c.step); }));
-      row("epoch", cs.map(function (c) { return fmt(c.epoch); }));
-      ["task", "arch", "dataset", "license", "created", "format", "dtype"].forEach(function (k) {
-        row(k, cs.map(function (c) { return c[k] === null || c[k] === undefined ? "" : String(c[k]); }));
-      });
-      row("size", cs.map(function (c) { return el("span", {title: c.size_bytes + " bytes"}, fmtBytes(c.size_bytes)); }));
-      row("parameters", cs.map(function (c) { return typeof c.num_params === "number" ? c.num_params.toLocaleString("en") : ""; }));
-      row("sha256", cs.map(function (c) { return el("code", {class: "hash wrap", title: c.sha256}, c.sha256 || ""); }));
-      row("parent", cs.map(function (c) { return c.parent ? refLink(c.parent) : ""; }));
-      row("tags", cs.map(function (c) { return (c.tags || []).join(", "); }));
-      row("best / latest", cs.map(function (c) { return [c.is_best ? "best" : "", c.is_best && c.is_latest ? ", " : "", c.is_latest ? "latest" : ""].join(""); }));
-      row("reported", cs.map(function (c) { return c.reported_metric ? c.reported_metric + " " + fmtMetric(c.reported_value) : ""; }));
-      row("selected by", cs.map(function (c) {
-        const s = c.selection || {};
-        return s.metric ? s.metric + " " + fmtMetric(s.value) + " (" + s.split + ")" : "";
-      }));
-      const groups = boardGroups(cs);
-      if (groups.length > 1) {
-        parts.splice(1, 0, el("p", {class: "note", id: "compare-note", role: "note"},
-          "These checkpoints were evaluated on different datasets (" + groups.map(function (g) {
-            return g.label + ": " + g.refs.join(", ");
-          }).join("; ") + "). Their metrics are not comparable across datasets, so a best value is marked only " +
-          "within each dataset."));
-      }
-      const names = [];
-      D.metrics.forEach(function (m) { if (cs.some(function (c) { return c.metrics && m.name in c.metrics; })) names.push(m.name); });
-      cs.forEach(function (c) { Object.keys(c.metrics || {}).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
-      names.forEach(function (n) {
-        const vals = cs.map(function (c) { return (c.metrics || {})[n]; });
-        const bestIn = new Map();  // group key -> its best value of n (only where the group has two values or more)
-        groups.forEach(function (g) {
-          const nums = g.index.map(function (i) { return vals[i]; }).filter(function (v) { return typeof v === "number"; });
-          if (nums.length > 1) bestIn.set(g.key, higher(n) ? Math.max.apply(null, nums) : Math.min.apply(null, nums));
-        });
-        const tr = el("tr", {class: "metric", "data-field": "metric:" + n}, [el("th", {scope: "row"},
-          [n, el("span", {class: "dir"}, higher(n) ? " ↑" : " ↓")])]);
-        vals.forEach(function (v, i) {
-          const best = bestIn.get(boardKey(cs[i]));
-          tr.appendChild(el("td", {class: "num" + (best !== undefined && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, fmtMetric(v)));
-        });
-        body.appendChild(tr);
-      });
-      parts.push(el("div", {class: "scroll"}, el("table", {class: "grid compare", id: "compare"}, [el("thead", null, head), body])));
-    }
-    main.replaceChildren(el("section", {class: "compare-view"}, parts));
   }
 
   load();

@@ -1,6 +1,7 @@
-// Checkpoint Zoo browse page, part one: the leaderboards (#/boards, #/board/TASK/DATASET/SPLIT), the page's
-// state in its URL (#/ROUTE?q=…&task=…&sort=…&cmp=…, so a reload or a shared link shows the same view) and the
-// collapsing of long checkpoint tables. app.js builds everything else and hands this file its helpers.
+// Checkpoint Zoo browse page, part one: the views across models, the leaderboards (#/boards,
+// #/board/TASK/DATASET/SPLIT) and the compare view (#/compare/REF,REF), the page's state in its URL
+// (#/ROUTE?q=…&task=…&sort=…&page=…&cmp=…, so a reload or a shared link shows the same view) and the collapsing
+// of long checkpoint tables. app.js builds everything else and hands this file its helpers.
 "use strict";
 window.ZooLeaderboard = function (ui) {
   const el = ui.el;
@@ -24,6 +25,8 @@ window.ZooLeaderboard = function (ui) {
     const sort = params.get("sort");
     if (sort) state.sort = sort.charAt(0) === "-" ? {key: sort.slice(1), dir: -1} : {key: sort, dir: 1};
     if (params.has("cmp")) state.compare = params.get("cmp").split(",").filter(Boolean);
+    const page = Number(params.get("page"));
+    state.page = Number.isInteger(page) && page > 0 ? page : 1;
   }
 
   function stateParams(state, path, extra) {
@@ -34,6 +37,7 @@ window.ZooLeaderboard = function (ui) {
         Array.from(state.facets[f]).sort().forEach(function (v) { p.append(f, v); });
       });
       if (state.sort.key !== "name" || state.sort.dir !== 1) p.set("sort", (state.sort.dir < 0 ? "-" : "") + state.sort.key);
+      if (state.page > 1) p.set("page", String(state.page));
     }
     if (state.compare.length && path.indexOf("compare") !== 0) p.set("cmp", state.compare.join(","));
     Object.keys(extra || {}).forEach(function (k) { if (extra[k]) p.set(k, extra[k]); });
@@ -92,7 +96,7 @@ window.ZooLeaderboard = function (ui) {
     const r = ranks(b);
     const rows = b.models.map(function (name, i) {
       const m = models.get(name) || {name: name};
-      const best = ui.byRef().get(m.best) || {};
+      const best = ui.byRef().get(m.best) || {metrics: m.metrics};  // the paged source's board row has the best's metrics
       return el("tr", {"data-model": name, "data-rank": r[i] === null ? "" : String(r[i])}, [
         el("td", {class: "rank num"}, r[i] === null ? "–" : String(r[i])),
         el("td", {class: "name"}, el("a", {href: ui.modelHref(name)}, name)),
@@ -151,6 +155,98 @@ window.ZooLeaderboard = function (ui) {
     return button;
   }
 
+  // ---- compare ----------------------------------------------------------------------------------
+
+  // A metric compares only on the same examples: the same dataset and split (2 classes or 10 are not one
+  // scale). The compare view shows every value but marks a best only within each such group.
+  function boardKey(c) { return [c.dataset, c.split || ""].join("\u0000"); }
+
+  function boardGroups(cs) {
+    const groups = [];
+    cs.forEach(function (c, i) {
+      const key = boardKey(c);
+      let g = groups.find(function (x) { return x.key === key; });
+      if (!g) {
+        g = {key: key, label: c.dataset + (c.split ? " (" + c.split + " split)" : ""), refs: [], index: []};
+        groups.push(g);
+      }
+      g.refs.push(c.ref);
+      g.index.push(i);
+    });
+    return groups;
+  }
+
+  function renderCompare(main, state) {
+    const found = state.compare.filter(function (r) { return ui.byRef().has(r); });
+    const missing = state.compare.filter(function (r) { return !ui.byRef().has(r); });
+    const parts = [el("h1", null, "Compare checkpoints")];
+    if (missing.length) parts.push(el("p", {class: "error"}, "Not in this zoo: " + missing.join(", ")));
+    if (found.length < 2) {
+      parts.push(el("p", {class: "hint"}, "Tick two or more checkpoints in the model list or on a model page to compare them."));
+    }
+    if (found.length) {
+      const cs = found.map(function (r) { return ui.byRef().get(r); });
+      const head = el("tr", null, [el("th", {scope: "col"}, "")].concat(cs.map(function (c) {
+        const rm = el("button", {type: "button", class: "remove", "aria-label": "remove " + c.ref, title: "remove"}, "×");
+        rm.addEventListener("click", function () {
+          location.hash = ui.compareHref(state.compare.filter(function (r) { return r !== c.ref; }));
+        });
+        return el("th", {scope: "col", "data-ref": c.ref}, [el("a", {href: ui.modelHref(c.model)}, c.ref), " ", rm]);
+      })));
+      const body = el("tbody");
+      const row = function (label, values, cls, field) {
+        body.appendChild(el("tr", {class: cls || null, "data-field": field || label}, [el("th", {scope: "row"}, label)]
+          .concat(values.map(function (v, i) { return el("td", {"data-ref": cs[i].ref}, v); }))));
+      };
+      row("model", cs.map(function (c) { return el("a", {href: ui.modelHref(c.model)}, c.model); }));
+      row("step", cs.map(function (c) { return String(c.step); }));
+      row("epoch", cs.map(function (c) { return ui.fmt(c.epoch); }));
+      ["task", "arch", "dataset", "license", "created", "format", "dtype"].forEach(function (k) {
+        row(k, cs.map(function (c) { return c[k] === null || c[k] === undefined ? "" : String(c[k]); }));
+      });
+      row("size", cs.map(function (c) { return el("span", {title: c.size_bytes + " bytes"}, ui.fmtBytes(c.size_bytes)); }));
+      row("parameters", cs.map(function (c) { return typeof c.num_params === "number" ? c.num_params.toLocaleString("en") : ""; }));
+      row("sha256", cs.map(function (c) { return el("code", {class: "hash wrap", title: c.sha256}, c.sha256 || ""); }));
+      row("parent", cs.map(function (c) { return c.parent ? ui.refLink(c.parent) : ""; }));
+      row("tags", cs.map(function (c) { return (c.tags || []).join(", "); }));
+      row("best / latest", cs.map(function (c) { return [c.is_best ? "best" : "", c.is_best && c.is_latest ? ", " : "", c.is_latest ? "latest" : ""].join(""); }));
+      row("reported", cs.map(function (c) { return c.reported_metric ? c.reported_metric + " " + ui.fmtMetric(c.reported_value) : ""; }));
+      row("selected by", cs.map(function (c) {
+        const s = c.selection || {};
+        return s.metric ? s.metric + " " + ui.fmtMetric(s.value) + " (" + s.split + ")" : "";
+      }));
+      const groups = boardGroups(cs);
+      if (groups.length > 1) {
+        parts.splice(1, 0, el("p", {class: "note", id: "compare-note", role: "note"},
+          "These checkpoints were evaluated on different datasets (" + groups.map(function (g) {
+            return g.label + ": " + g.refs.join(", ");
+          }).join("; ") + "). Their metrics are not comparable across datasets, so a best value is marked only " +
+          "within each dataset."));
+      }
+      const names = [];
+      ui.data().metrics.forEach(function (m) { if (cs.some(function (c) { return c.metrics && m.name in c.metrics; })) names.push(m.name); });
+      cs.forEach(function (c) { Object.keys(c.metrics || {}).forEach(function (n) { if (names.indexOf(n) < 0) names.push(n); }); });
+      names.forEach(function (n) {
+        const vals = cs.map(function (c) { return (c.metrics || {})[n]; });
+        const bestIn = new Map();  // group key -> its best value of n (only where the group has two values or more)
+        groups.forEach(function (g) {
+          const nums = g.index.map(function (i) { return vals[i]; }).filter(function (v) { return typeof v === "number"; });
+          if (nums.length > 1) bestIn.set(g.key, ui.higher(n) ? Math.max.apply(null, nums) : Math.min.apply(null, nums));
+        });
+        const tr = el("tr", {class: "metric", "data-field": "metric:" + n}, [el("th", {scope: "row"},
+          [n, el("span", {class: "dir"}, ui.higher(n) ? " ↑" : " ↓")])]);
+        vals.forEach(function (v, i) {
+          const best = bestIn.get(boardKey(cs[i]));
+          tr.appendChild(el("td", {class: "num" + (best !== undefined && v === best ? " best-value" : ""), "data-ref": cs[i].ref}, ui.fmtMetric(v)));
+        });
+        body.appendChild(tr);
+      });
+      parts.push(el("div", {class: "scroll"}, el("table", {class: "grid compare", id: "compare"}, [el("thead", null, head), body])));
+    }
+    main.replaceChildren(el("section", {class: "compare-view"}, parts));
+  }
+
   return {splitHash: splitHash, readState: readState, writeState: writeState, renderBoards: renderBoards,
-    boardHref: boardHref, boardLabel: boardLabel, boardOf: boardOf, ranks: ranks, collapseRows: collapseRows};
+    boardHref: boardHref, boardLabel: boardLabel, boardOf: boardOf, ranks: ranks, collapseRows: collapseRows,
+    renderCompare: renderCompare};
 };
