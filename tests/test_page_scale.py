@@ -125,6 +125,11 @@ def test_the_served_page_at_100000_checkpoints_within_a_second(big, browser):
     first = _since(browser, "zoo:list")
     assert 0 < first <= LIMIT_MS, f"first rows after {first:.0f} ms"
 
+    _one(browser, "#page-next").click()  # the next page, from the server
+    _wait(browser, lambda: _rows(browser)[:1] == [_model(100)])
+    assert "page=2" in browser.current_url and _one(browser, "#page-of").text == "page 2 of 10"
+    assert _one(browser, 'fieldset[data-facet="license"] label[data-value="MIT"] .count').text == "(334)"
+
     typed = browser.execute_script("""
         const box = document.getElementById("search"), t = performance.now();
         box.value = "number 421"; box.dispatchEvent(new Event("input")); return t;""")
@@ -197,6 +202,11 @@ def test_the_paged_page_lists_searches_sorts_and_shows_models(reference, browser
     link = _one(browser, "#checkpoints tbody tr a.download").get_attribute("href")
     assert "/files/by-sha256/" in link
     assert _one(browser, "#board-rank").text.startswith("#")
+
+    # the lineage reaches into another model: its checkpoints are fetched, so the tree links them
+    _open(browser, base + "#/model/mnist-parity-mobilenetv3", "#lineage")
+    assert _one(browser, '#ancestors a[data-ref="mnist-mobilenetv3@300"]').get_attribute("href").endswith(
+        "#/model/mnist-mobilenetv3")
 
     a, b = mine[0], mine[-1]
     _open(browser, base + f"#/compare/{a},{b}", "#compare")
