@@ -229,3 +229,27 @@ def test_typing_a_word_asks_once(reference, browser):
     time.sleep(0.6)
     asked = [u for u in _requests(browser) if "search=" in u]
     assert len(asked) == 1 and "search=mnist" in asked[0], asked
+
+
+def test_light_data_js_api_js_and_the_card_route(small_zoo, tmp_path):
+    """The light data.js has no checkpoint and no card but every facet value with its count; api.js (with the
+    page's only network code) is served and never written to the static site; the card route renders the card."""
+    from starlette.testclient import TestClient
+
+    from checkpoint_zoo.publish.page import page_files, write_site
+    from checkpoint_zoo.server.app import create_app
+
+    client = TestClient(create_app(small_zoo))
+    whole = client.get("/data.js").text
+    assert '"checkpoints":[' in whole and "alpha@10" in whole  # 3 checkpoints: all-in-one
+    light = client.get("/data.js?paged=1").text
+    data = json.loads(light.split("=", 1)[1].strip().rstrip(";"))
+    assert data["paged"] and data["total"] == {"models": 2, "checkpoints": 3} and "@" not in light
+    assert data["facets"]["tags"] == {"test": 1} and data["facets"]["task"] == {"tabular-classification": 2}
+    api = client.get("/api.js")
+    assert api.status_code == 200 and "fetch(" in api.text and api.headers["content-type"].startswith("text/javascript")
+    card = client.get("/api/models/alpha/card").json()
+    assert "<h1>alpha</h1>" in card["html"] and card["metadata"]["license"] == "mit"  # the Hub spells it so
+    assert client.get("/api/models/nobody/card").status_code == 404
+    write_site(tmp_path / "site", {"x": 1})
+    assert "api.js" not in page_files() and not (tmp_path / "site/api.js").exists()

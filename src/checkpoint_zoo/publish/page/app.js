@@ -220,8 +220,10 @@
     const turn = ++routed;
     // the view, once the source has its data (at once from the static one), unless another route came since
     const when = function (render) {
+      main.setAttribute("aria-busy", "true");  // until the paged source's answer (the static one's is at once)
       return function () {
         if (turn !== routed) return;
+        main.removeAttribute("aria-busy");
         render();
         updateCompareLink();
         rendered(head || "list");
