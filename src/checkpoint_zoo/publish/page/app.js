@@ -375,57 +375,11 @@
       clearTimeout(typing);
       if (source.wait) typing = setTimeout(update, source.wait); else update();
     });
-    const facetBox = el("div", {class: "facets"});
     const facetCounts = [];
-    Object.keys(state.facets).forEach(function (f) {
-      const fs = el("fieldset", {class: "facet", "data-facet": f}, el("legend", null, f));
-      source.facetValues(f).forEach(function (v) {
-        const box = el("input", {type: "checkbox", value: v});
-        box.checked = state.facets[f].has(v);
-        box.addEventListener("change", function () {
-          if (box.checked) state.facets[f].add(v); else state.facets[f].delete(v);
-          state.page = 1;
-          update();
-        });
-        const count = el("span", {class: "count"});
-        facetCounts.push({facet: f, value: v, node: count, box: box});
-        fs.appendChild(el("label", {"data-value": v}, [box, " ", el("span", {class: "facet-value"}, v), " ", count]));
-      });
-      facetBox.appendChild(fs);
-    });
-    const clear = el("button", {type: "button", id: "clear-filters"}, "clear filters");
-    clear.addEventListener("click", function () {
-      state.query = "";
-      state.page = 1;
-      Object.keys(state.facets).forEach(function (f) { state.facets[f].clear(); });
-      renderList(main);
-    });
-    // facets fold away on narrow screens so the table starts on the first screenful
-    const facetPanel = el("details", {class: "facet-panel"}, [el("summary", null, "Filters"), facetBox, clear]);
-    facetPanel.open = !window.matchMedia || window.matchMedia("(min-width: 901px)").matches ||
-      Object.keys(state.facets).some(function (f) { return state.facets[f].size > 0; });
+    const facetPanel = filters(main, facetCounts, function () { update(); });
     const countLine = el("p", {id: "count", class: "count-line"});
     const pager = el("nav", {class: "pager", id: "pager", "aria-label": "pages of models", hidden: true});
-    const headRow = el("tr");
-    const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
-    cols.forEach(function (c) {
-      if (c.key === "primary") {
-        headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
-      }
-      const th = el("th", {scope: "col", "data-sort": c.key, tabindex: "0",
-        class: (c.num ? "num sortable" : "sortable") + (c.key === "name" ? " name" : ""),
-        title: c.metric ? c.metric + " of the best checkpoint (" + (higher(c.metric) ? "higher" : "lower") + " is better)" : null},
-      c.label);
-      const activate = function () {
-        if (state.sort.key === c.key) state.sort.dir = -state.sort.dir;
-        else state.sort = {key: c.key, dir: c.metric ? (higher(c.metric) ? -1 : 1) : (c.num ? -1 : 1)};
-        state.page = 1;
-        update();
-      };
-      th.addEventListener("click", activate);
-      th.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); activate(); } });
-      headRow.appendChild(th);
-    });
+    const headRow = listHead(metricNames, function () { update(); });
     const tbody = el("tbody", {id: "rows"});
     const table = el("table", {id: "models", class: "grid"}, [el("thead", null, headRow), tbody]);
     const turn = routed;
@@ -460,6 +414,64 @@
       el("div", {class: "list-main"}, [countLine, el("div", {class: "scroll"}, table), pager]),
     ]));
     update();
+  }
+
+  // The facets' checkboxes (each count node listed in `counts`, for the list's update to fill) and the clear button.
+  function filters(main, counts, update) {
+    const facetBox = el("div", {class: "facets"});
+    Object.keys(state.facets).forEach(function (f) {
+      const fs = el("fieldset", {class: "facet", "data-facet": f}, el("legend", null, f));
+      source.facetValues(f).forEach(function (v) {
+        const box = el("input", {type: "checkbox", value: v});
+        box.checked = state.facets[f].has(v);
+        box.addEventListener("change", function () {
+          if (box.checked) state.facets[f].add(v); else state.facets[f].delete(v);
+          state.page = 1;
+          update();
+        });
+        const count = el("span", {class: "count"});
+        counts.push({facet: f, value: v, node: count, box: box});
+        fs.appendChild(el("label", {"data-value": v}, [box, " ", el("span", {class: "facet-value"}, v), " ", count]));
+      });
+      facetBox.appendChild(fs);
+    });
+    const clear = el("button", {type: "button", id: "clear-filters"}, "clear filters");
+    clear.addEventListener("click", function () {
+      state.query = "";
+      state.page = 1;
+      Object.keys(state.facets).forEach(function (f) { state.facets[f].clear(); });
+      renderList(main);
+    });
+    // facets fold away on narrow screens so the table starts on the first screenful
+    const panel = el("details", {class: "facet-panel"}, [el("summary", null, "Filters"), facetBox, clear]);
+    panel.open = !window.matchMedia || window.matchMedia("(min-width: 901px)").matches ||
+      Object.keys(state.facets).some(function (f) { return state.facets[f].size > 0; });
+    return panel;
+  }
+
+  // The list's header: a sortable column per field and per metric (of the best checkpoint).
+  function listHead(metricNames, update) {
+    const headRow = el("tr");
+    const cols = COLUMNS.concat(metricNames.map(function (n) { return {key: "m:" + n, label: n, num: true, metric: n}; }));
+    cols.forEach(function (c) {
+      if (c.key === "primary") {
+        headRow.appendChild(el("th", {class: "pick-col", scope: "col"}, el("span", {class: "sr"}, "compare")));
+      }
+      const th = el("th", {scope: "col", "data-sort": c.key, tabindex: "0",
+        class: (c.num ? "num sortable" : "sortable") + (c.key === "name" ? " name" : ""),
+        title: c.metric ? c.metric + " of the best checkpoint (" + (higher(c.metric) ? "higher" : "lower") + " is better)" : null},
+      c.label);
+      const activate = function () {
+        if (state.sort.key === c.key) state.sort.dir = -state.sort.dir;
+        else state.sort = {key: c.key, dir: c.metric ? (higher(c.metric) ? -1 : 1) : (c.num ? -1 : 1)};
+        state.page = 1;
+        update();
+      };
+      th.addEventListener("click", activate);
+      th.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); activate(); } });
+      headRow.appendChild(th);
+    });
+    return headRow;
   }
 
   // previous / page N of M / next, when the source pages the list
