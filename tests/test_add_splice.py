@@ -196,3 +196,24 @@ def test_a_killed_add_leaves_the_table_and_its_copy_as_they_were_or_as_they_will
         meta, copied = _copy_rows(_copy_file())
         assert meta[0] == stamp_of(big_zoo / TABLE) and copied == _csv_rows(big_zoo), step
     assert completed, "the add never ran to its end: the step loop is too short"
+
+
+def test_a_copy_that_disagrees_with_the_file_falls_back_to_the_whole_rewrite(big_zoo, tmp_path):
+    """A row in the copy that the file lacks (the copy is only a cache): the splice finds no line to put the new row
+    before, and the add writes the whole table from the file's rows, and a new copy of it."""
+    import sqlite3
+
+    from checkpoint_zoo.catalog import rules, table
+
+    fake = _row("model-003", 16)
+    with sqlite3.connect(_copy_file()) as db:
+        db.execute(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
+                   [fake[c] for c in rules.COLUMNS] + [16])
+    r = run_zoo(*add_args(write_safetensors(tmp_path / "w.safetensors"), "model-003", "15"), cwd=big_zoo)
+    assert r.code == 0, r.err
+    data = (big_zoo / TABLE).read_bytes()
+    rows = table.parse_csv(data)
+    assert data == table.dump_csv(rows) and len(rows) == MODELS * STEPS + 1
+    assert not any(r["model"] == "model-003" and r["step"] == "16" for r in rows)
+    meta, copied = _copy_rows(_copy_file())
+    assert meta[1] == 1 and copied == _csv_rows(big_zoo)

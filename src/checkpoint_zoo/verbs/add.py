@@ -412,8 +412,8 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
     if new_data is None:
         if copy is not None:  # a line not where it should be: the whole table, as without a copy
             copy, rows = None, ws.source.rows_to_rewrite()
-        replaced = {id(i.existing) for i in items if i.existing is not None}
-        new_rows = [r for r in rows if id(r) not in replaced] + [i.row for i in items]
+        replaced = {(i.existing["model"], i.existing["step"]) for i in items if i.existing is not None}
+        new_rows = [r for r in rows if (r["model"], r["step"]) not in replaced] + [i.row for i in items]
         new_data = table.dump_csv(new_rows)
     else:
         assert copy is not None
