@@ -194,15 +194,15 @@ def splice_row(data: bytes, row: Row, following: tuple[str, str] | None, replace
         at = data.find(f"\n{model},{step},".encode())
         return at + 1 if at >= 0 else -1
 
-    line = row_line(row)
+    line, view = row_line(row), memoryview(data)  # slices of a view are not copies: one copy of the table in all
     if replaces:
         at = start(row["model"], row["step"])
         end = data.find(b"\n", at) + 1 if at > 0 else 0
-        return data[:at] + line + data[end:] if end > 0 else None
+        return b"".join((view[:at], line, view[end:])) if end > 0 else None
     if following is None:
         return data + line if data.endswith(b"\n") else None
     at = start(*following)
-    return data[:at] + line + data[at:] if at > 0 else None
+    return b"".join((view[:at], line, view[at:])) if at > 0 else None
 
 
 def table_file(root: Path) -> Path:
