@@ -6,6 +6,12 @@ then; anything else and the caller parses the CSV. ``zoo ls`` of the latest chec
 ``zoo show MODEL@STEP`` and ``zoo pull MODEL@STEP`` then read the rows they need instead of turning
 every row of a 100,000-row table into a dict (about 0.8 s). Small tables are not copied: parsing them is
 cheaper than opening a database.
+
+A write keeps it in step (``ForWrite``): ``zoo add`` checks its row against the rows of the copy it concerns,
+splices the row into the file, and then applies the same change to the copy with the file's new stamp in one
+SQLite transaction, so one add into a big zoo costs about what one into a small zoo does. A write that cannot
+(no fresh copy, a file not as ``table.dump_csv`` writes it, several rows) rewrites the table whole and writes
+the new table's copy after it.
 """
 
 from __future__ import annotations
