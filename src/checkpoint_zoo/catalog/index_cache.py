@@ -6,6 +6,12 @@ then; anything else and the caller parses the CSV. ``zoo ls`` of the latest chec
 ``zoo show MODEL@STEP`` and ``zoo pull MODEL@STEP`` then read the rows they need instead of turning
 every row of a 100,000-row table into a dict (about 0.8 s). Small tables are not copied: parsing them is
 cheaper than opening a database.
+
+A write keeps it in step (``ForWrite``): ``zoo add`` checks its row against the rows of the copy it concerns,
+splices the row into the file, and then applies the same change to the copy with the file's new stamp in one
+SQLite transaction, so one add into a big zoo costs about what one into a small zoo does. A write that cannot
+(no fresh copy, a file not as ``table.dump_csv`` writes it, several rows) rewrites the table whole and writes
+the new table's copy after it.
 """
 
 from __future__ import annotations
@@ -35,19 +41,27 @@ def _path(table: Path) -> Path:
     return environ.cache_dir() / "tables" / f"{key}.sqlite"
 
 
-def store(table: Path, rows: list[Row], stamp: str) -> None:
-    """Write the copy of ``rows`` (validated, read from ``table`` when it had ``stamp``); never fails the caller."""
+def store(table: Path, rows: list[Row], stamp: str, canonical: bool | None = None) -> None:
+    """Write the copy of ``rows`` (validated, read from ``table`` when it had ``stamp``); never fails the caller.
+
+    The copy also says whether the file is exactly what ``table.dump_csv`` writes of its rows (``canonical``;
+    None: look at the file), which is what lets a write splice its rows in (``ForWrite``)."""
     if len(rows) < MIN_ROWS:
         return
     dest = _path(table)
     tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
     try:
+        if canonical is None:
+            from .table import is_canonical
+
+            data = table.read_bytes()
+            canonical = stamp_of(table) == stamp and is_canonical(data, rows)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp.unlink(missing_ok=True)
         with sqlite3.connect(tmp) as db:
             db.execute(f"CREATE TABLE rows ({_COLUMNS}, step_num INTEGER)")
-            db.execute("CREATE TABLE meta (stamp TEXT)")
-            db.execute("INSERT INTO meta VALUES (?)", (stamp,))
+            db.execute("CREATE TABLE meta (stamp TEXT, canonical INTEGER)")
+            db.execute("INSERT INTO meta VALUES (?, ?)", (stamp, int(canonical)))
             db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
                            ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in rows))
             db.execute("CREATE INDEX by_model ON rows (model, step_num)")
@@ -98,3 +112,93 @@ class Cached:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+class ForWrite:
+    """The copy opened by a writing command, under the zoo's lock, for a table whose bytes are exactly what
+    ``table.dump_csv`` writes of its rows (the copy's ``canonical``): the rows a change touches are read
+    from it, and the change applied to it in place, so that one ``zoo add`` into a big zoo neither parses, rewrites
+    nor copies the whole table (``verbs.add``). ``open`` gives None whenever that does not hold, and the caller
+    takes the full path.
+    """
+
+    def __init__(self, table: Path, db: sqlite3.Connection, data: bytes) -> None:
+        self.table = table
+        self.db = db
+        self.data = data  # the table's bytes, as the copy's stamp names them
+
+    @classmethod
+    def open(cls, table: Path) -> ForWrite | None:
+        path = _path(table)
+        if not path.is_file():
+            return None
+        try:
+            db = sqlite3.connect(path, isolation_level=None)
+            found = db.execute("SELECT stamp, canonical FROM meta").fetchone()
+            stamp = stamp_of(table)
+            if found and found == (stamp, 1):
+                data = table.read_bytes()
+                if stamp_of(table) == stamp:
+                    return cls(table, db, data)
+            db.close()
+        except (OSError, sqlite3.Error):
+            pass
+        return None
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[Row]:
+        return [dict(zip(rules.COLUMNS, values)) for values in self.db.execute(sql, args)]
+
+    def row(self, model: str, step: int) -> Row | None:
+        found = self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? AND step_num = ?", (model, step))
+        return found[0] if found else None
+
+    def model_rows(self, model: str) -> list[Row]:
+        return self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? ORDER BY step_num", (model,))
+
+    def models(self) -> list[str]:
+        return [m for (m,) in self.db.execute("SELECT DISTINCT model FROM rows ORDER BY model")]
+
+    def following(self, model: str, step: int) -> tuple[str, str] | None:
+        """The (model, step) of the row right after (model, step) in the table's order, or None at the end."""
+        found = self.db.execute("SELECT model, step FROM rows WHERE (model, step_num) > (?, ?) "
+                                "ORDER BY model, step_num LIMIT 1", (model, step)).fetchone()
+        return (found[0], found[1]) if found else None
+
+    def ancestors(self, ref: str) -> list[Row]:
+        """The row ``ref`` names (MODEL@STEP), its parent's, and so on up its line (a loop stops where it closes)."""
+        chain: list[Row] = []
+        seen: set[str] = set()
+        while ref and ref not in seen:
+            seen.add(ref)
+            model, _, step = ref.rpartition("@")
+            found = self.row(model, int(step)) if step.isdigit() else None
+            if found is None:
+                break
+            chain.append(found)
+            ref = found["parent"]
+        return chain
+
+    def knows(self, sha256: str) -> bool:
+        """Whether a row of the table holds these bytes (its file, its training state, or a file of its folder)."""
+        return self.db.execute("SELECT 1 FROM rows WHERE sha256 = ?1 OR state_sha256 = ?1 OR "
+                               "(files != '' AND instr(files, ?1) > 0) LIMIT 1", (sha256,)).fetchone() is not None
+
+    def apply(self, removed: list[tuple[str, int]], added: list[Row]) -> None:
+        """After the table file was written: the same change here and the file's new stamp, in one SQLite
+        transaction; never fails the caller (a copy left with the old stamp is stale, and never read)."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany("DELETE FROM rows WHERE model = ? AND step_num = ?", removed)
+                self.db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
+                                    ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in added))
+                self.db.execute("UPDATE meta SET stamp = ?", (stamp_of(self.table),))
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except (OSError, sqlite3.Error, ValueError):
+            pass
+
+    def close(self) -> None:
+        self.db.close()

@@ -162,6 +162,49 @@ def dump_csv(rows: list[Row]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def row_line(row: Row) -> bytes:
+    """One row as ``dump_csv`` writes it: its line, LF included."""
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\n").writerow([row.get(c, "") for c in rules.COLUMNS])
+    return buf.getvalue().encode("utf-8")
+
+
+def is_canonical(data: bytes, rows: list[Row]) -> bool:
+    """Whether ``data`` is exactly what ``dump_csv`` writes of ``rows`` (parsed from it): its header, its order,
+    one line per row, LF endings. Without a quote or a CR in it, every line is its fields joined by commas,
+    which is how the writer writes them, so only the order and the line count need a look."""
+    if not data.startswith(row_line(dict(zip(rules.COLUMNS, rules.COLUMNS)))) or not data.endswith(b"\n"):
+        return False
+    if b'"' in data or b"\r" in data:
+        return dump_csv(rows) == data
+    keys = [sort_key(r) for r in rows]
+    return data.count(b"\n") == len(rows) + 1 and all(a < b for a, b in zip(keys, keys[1:]))
+
+
+def splice_row(data: bytes, row: Row, following: tuple[str, str] | None, replaces: bool) -> bytes | None:
+    """What ``dump_csv`` would write of the rows of ``data`` (bytes it wrote itself) with ``row`` added, without
+    parsing or writing the others: the row's line over the line of the same (model, step) when it ``replaces``
+    one, else right before the line of ``following`` (the next (model, step) in the table's order; None: the end).
+
+    No field of a valid table holds a newline and a line starts with its model and step, unquoted, so
+    ``\nMODEL,STEP,`` is found only at the start of that row's line. None when a line is not where ``dump_csv``
+    puts it (the caller then writes the whole table).
+    """
+    def start(model: str, step: str) -> int:
+        at = data.find(f"\n{model},{step},".encode())
+        return at + 1 if at >= 0 else -1
+
+    line, view = row_line(row), memoryview(data)  # slices of a view are not copies: one copy of the table in all
+    if replaces:
+        at = start(row["model"], row["step"])
+        end = data.find(b"\n", at) + 1 if at > 0 else 0
+        return b"".join((view[:at], line, view[end:])) if end > 0 else None
+    if following is None:
+        return data + line if data.endswith(b"\n") else None
+    at = start(*following)
+    return b"".join((view[:at], line, view[at:])) if at > 0 else None
+
+
 def table_file(root: Path) -> Path:
     """The zoo's table, resolved like any other path of the zoo: refused (one line naming it) when it is a
     symlink, resolves outside the zoo, or is not a regular file, so that no other file is ever read as the table

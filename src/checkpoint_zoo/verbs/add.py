@@ -13,7 +13,8 @@ import re
 import shutil
 import stat
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ from ..utils import environ
 from ..utils.files import disk_full, disk_full_message
 
 if TYPE_CHECKING:
+    from ..catalog.index_cache import ForWrite
     from ..training.state import TrainingState
     from ..workspace.transaction import Transaction
     from ..workspace.tree import Workspace
@@ -200,16 +202,17 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
     warm = threading.Thread(target=_warm_schema, daemon=True)
     warm.start()
     ws = zoo.workspace
-    with ws.lock():
+    with ws.lock(), ExitStack() as opened:
         ws.recover()
         if stage:
             ws.check_git_index()
-        rows = ws.rows()
-        _check_against_table(rows, model, step, parent)
-        mixed = rules.license_problems(rows, [{"model": model, "step": str(step), "license": license}], relicense)
+        rows, copy = opened.enter_context(_table_before(ws))  # after the recovery, which may change the table
+        _check_against_table(rows, model, step, parent, copy)
+        mine = copy.model_rows(model) if copy else rows
+        mixed = rules.license_problems(mine, [{"model": model, "step": str(step), "license": license}], relicense)
         if mixed:
             raise InvalidValueError(mixed[0][1])
-        existing = next((r for r in rows if r["model"] == model and int(r["step"]) == step), None)
+        existing = next((r for r in mine if r["model"] == model and int(r["step"]) == step), None)
         is_folder = src.is_dir()
         if existing is not None and (existing["format"] == "folder") != is_folder:
             raise DuplicateCheckpointError(
@@ -239,8 +242,25 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
                            reported=reported, files=digests)
             row["state_sha256"] = state_digest
             warm.join()
-            staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage, txn)
+            staged = commit(zoo, rows, [Incoming(src, incoming, move, row, existing, state_copy)], stage, txn,
+                            copy=copy)
     return AddResult(Checkpoint.from_row(row), "replaced" if existing else "added", staged)
+
+
+@contextmanager
+def _table_before(ws: Workspace) -> Iterator[tuple[list[Row], ForWrite | None]]:
+    """The table before a write: its indexed copy opened for the write (and no rows) when the copy is of the file
+    as it is now and the file is what ``dump_csv`` writes, so the add reads and writes only the rows it changes;
+    else every row, parsed and validated (and no copy)."""
+    from ..catalog.index_cache import ForWrite
+
+    table.table_file(ws.root)  # a symlinked or special table is refused, never read
+    copy = ForWrite.open(ws.table_path)
+    try:
+        yield ([] if copy else ws.source.rows_to_rewrite()), copy
+    finally:
+        if copy is not None:
+            copy.close()
 
 
 def _copy_checked(zoo: Facade, src: Path, incoming: Path, members: list[str], move: bool,
@@ -374,7 +394,7 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
 
 
 def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool, txn: Transaction,
-           overlap: bool = False) -> tuple[str, ...]:
+           overlap: bool = False, copy: ForWrite | None = None) -> tuple[str, ...]:
     """Under the lock, in ``txn``: place checked copies, track them in their folders' pointers, write the table, stage.
 
     One transaction for one file or a thousand: the new table is validated first; every step is in the
@@ -382,11 +402,22 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
     file, pointer and replaced checkpoint back; a moved file returns to its source). With ``overlap`` (a
     batch, whose rows were all built from checked arguments), the schema check of the new rows runs while
     DVC hashes the files, and a refusal undoes the placing like any other failure.
+
+    With ``copy`` (the table's indexed copy, ``_table_before``; ``rows`` then empty) the one new row is spliced
+    into the table's bytes and checked against the rows it refers to, and the copy takes the same change after
+    the write; the bytes are what the whole rewrite would give. Without it, the new table's copy is written.
     """
     ws = zoo.workspace
-    replaced = {id(i.existing) for i in items if i.existing is not None}
-    new_rows = [r for r in rows if id(r) not in replaced] + [i.row for i in items]
-    new_data = table.dump_csv(new_rows)
+    new_data = _spliced(copy, items)
+    if new_data is None:
+        if copy is not None:  # a line not where it should be: the whole table, as without a copy
+            copy, rows = None, ws.source.rows_to_rewrite()
+        replaced = {(i.existing["model"], i.existing["step"]) for i in items if i.existing is not None}
+        new_rows = [r for r in rows if (r["model"], r["step"]) not in replaced] + [i.row for i in items]
+        new_data = table.dump_csv(new_rows)
+    else:
+        assert copy is not None
+        new_rows = _with_ancestors(copy, items)
     refusal: list[BaseException] = []
 
     def check() -> None:
@@ -414,7 +445,7 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
         gone = [p for i in items if i.existing is not None for p, _ in rules.parts(i.existing)
                 if p not in {q for q, _ in parts[id(i)]}]
         store.track([p for i in items for p, _ in parts[id(i)]] + gone + [rel for _, rel in states])
-        txn.created(*_new_objects(ws, rows, items, states, old_manifests))
+        txn.created(*_new_objects(ws, rows, items, states, old_manifests, copy))
     finally:
         if checker.ident is not None:  # started: the overlapped schema check
             checker.join()
@@ -427,6 +458,7 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
         if full is None:
             raise
         raise DiskFullError(disk_full_message(full, f"writing {layout.TABLE_PATH}") + "; nothing was added") from None
+    _update_copy(ws, copy, items, new_rows)
     staged = stage_add(zoo, folders) if stage else ()
     for i in items:
         for rel, sha in rules.parts(i.row):
@@ -435,6 +467,39 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
         if i.state is not None:
             ws.stamps.record(ws.path(rel), i.row["state_sha256"])
     return staged
+
+
+def _spliced(copy: ForWrite | None, items: Sequence[Incoming]) -> bytes | None:
+    """The new table's bytes with the one new row spliced in (``table.splice_row``), or None (no copy, several rows,
+    a line not found): then the whole table is written."""
+    if copy is None or len(items) != 1:
+        return None
+    row = items[0].row
+    step = int(row["step"])
+    return table.splice_row(copy.data, row, copy.following(row["model"], step), items[0].existing is not None)
+
+
+def _with_ancestors(copy: ForWrite, items: Sequence[Incoming]) -> list[Row]:
+    """The new rows and the line of ancestors of each (from the copy): all that the schema's cross-row rules of
+    the new rows look at (``Workspace.validate_change``)."""
+    new = {(i.row["model"], i.row["step"]) for i in items}
+    out = [i.row for i in items]
+    for i in items:
+        line = copy.ancestors(i.row["parent"]) if i.row["parent"] else []
+        out += [r for r in line if (r["model"], r["step"]) not in new and r not in out]
+    return out
+
+
+def _update_copy(ws: Workspace, copy: ForWrite | None, items: Sequence[Incoming], new_rows: list[Row]) -> None:
+    """After the table write: the same change in the table's indexed copy (or, without one, the new table's copy),
+    so that the next command reads the copy; a failure after this leaves the copy stale, never wrong."""
+    from ..catalog import index_cache
+
+    if copy is not None:
+        copy.apply([(i.existing["model"], int(i.existing["step"])) for i in items if i.existing is not None],
+                   [i.row for i in items])
+    else:
+        index_cache.store(ws.table_path, new_rows, index_cache.stamp_of(ws.table_path), canonical=True)
 
 
 def _place(ws: Workspace, txn: Transaction, items: Sequence[Incoming]) -> list[tuple[Incoming, str]]:
@@ -456,12 +521,15 @@ def _place(ws: Workspace, txn: Transaction, items: Sequence[Incoming]) -> list[t
 
 
 def _new_objects(ws: Workspace, rows: list[Row], items: Sequence[Incoming], states: list[tuple[Incoming, str]],
-                 old_manifests: dict[str, Path | None]) -> list[Path]:
-    """What only this add put in the DVC cache (bytes no row holds, the folders' new manifests), checking that
-    DVC stored every file."""
+                 old_manifests: dict[str, Path | None], copy: ForWrite | None = None) -> list[Path]:
+    """What only this add put in the DVC cache (bytes no row of the table before it holds, ``rows`` or ``copy``;
+    the folders' new manifests), checking that DVC stored every file."""
     store = ws.store
     known = {r["sha256"] for r in rows} | {r.get("state_sha256") for r in rows} | {
         sha for r in rows if r.get("files") for _, sha in rules.parts(r)}
+    if copy is not None:
+        known |= {sha for i in items for _, sha in rules.parts(i.row) if copy.knows(sha)}
+        known |= {i.row["state_sha256"] for i, _ in states if i.state is not None and copy.knows(i.row["state_sha256"])}
     new = [m for f, old in old_manifests.items() if (m := store.manifest_object(f)) not in (None, old)]
     wanted = [(rel, sha) for i in items for rel, sha in rules.parts(i.row)]
     wanted += [(rel, i.row["state_sha256"]) for i, rel in states if i.state is not None]
@@ -610,15 +678,19 @@ def _check_parent(parent: str, model: str, step: int) -> None:
                                 "was trained or fine-tuned from")
 
 
-def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None) -> None:
-    for other in {r["model"] for r in rows}:
+def _check_against_table(rows: list[Row], model: str, step: int, parent: str | None,
+                         copy: ForWrite | None = None) -> None:
+    """The new row against the table's rows (or, with ``copy``, against the rows of its indexed copy it concerns):
+    one spelling per model name, a parent that exists, no loop of parents."""
+    for other in copy.models() if copy else {r["model"] for r in rows}:
         if other != model and other.casefold() == model.casefold():
             raise InvalidValueError(f"--model {model!r} differs from existing model {other!r} only by case; use {other!r}")
     if parent is not None:
         p = parse_ref(parent)
-        if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in rows):
+        line = copy.ancestors(f"{p.model}@{p.selector}") if copy else rows
+        if not any(r["model"] == p.model and int(r["step"]) == p.selector for r in line):
             raise CheckpointNotFoundError(f"--parent {parent}: no such checkpoint in {layout.TABLE_PATH}; add it first")
-        parents = {f"{r['model']}@{r['step']}": r["parent"] for r in rows if r["parent"]}
+        parents = {f"{r['model']}@{r['step']}": r["parent"] for r in line if r["parent"]}
         parents[f"{model}@{step}"] = f"{p.model}@{p.selector}"
         loop = rules.parent_cycle(parents, f"{model}@{step}")
         if loop:

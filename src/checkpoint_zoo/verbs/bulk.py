@@ -189,7 +189,7 @@ def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common
         ws.recover()
         if stage:
             ws.check_git_index()
-        rows = ws.rows()
+        rows = ws.source.rows_to_rewrite()  # no copy of a table about to change: commit writes the new one's
         by_ref = {f"{r['model']}@{r['step']}": r for r in rows}
         folded = {r["model"].casefold(): r["model"] for r in rows}
         checked: list[tuple[str, dict[str, Any]]] = []

@@ -76,6 +76,14 @@ class WorkTree:
 
     def rows(self) -> list[Row]:
         """The validated table rows as strings (cached while the file is unchanged)."""
+        return self._read(keep_copy=True)
+
+    def rows_to_rewrite(self) -> list[Row]:
+        """``rows`` for a command about to rewrite the table: no indexed copy of it is written, since the write
+        makes it stale at once (the writer stores the new table's instead)."""
+        return self._read(keep_copy=False)
+
+    def _read(self, keep_copy: bool) -> list[Row]:
         st = table.table_file(self.root).stat()  # a symlinked or special table is refused, never read
         key = (st.st_mtime_ns, st.st_size)
         if self._rows and self._rows[0] == key:
@@ -85,7 +93,8 @@ class WorkTree:
         stamp = index_cache.stamp_of(self.table_path)
         rows = table.load(table.read_table(self.root), layout.TABLE_PATH)
         self._rows = (key, rows)
-        index_cache.store(self.table_path, rows, stamp)
+        if keep_copy:
+            index_cache.store(self.table_path, rows, stamp)
         return rows
 
     def _cached(self):
