@@ -30,7 +30,7 @@ def remove(zoo: Facade, refs: Sequence[str], stage: bool = True) -> list[Checkpo
         ws.recover()
         if stage:
             ws.check_git_index()
-        rows = ws.rows()
+        rows = ws.source.rows_to_rewrite()  # no copy of a table about to change
         doomed = {id(row): row for row in resolve_many(zoo, refs, rows)}
         doomed_refs = {f"{r['model']}@{r['step']}" for r in doomed.values()}
         for r in rows:
