@@ -146,6 +146,13 @@ class WorkTree:
 
         return read_results(self.root / layout.EVALUATIONS_DIR, models)
 
+    def records_of(self, wanted: dict[str, set[int]]) -> dict[str, dict]:
+        """The stored records of these steps of these models (``stored_records(wanted)`` for them), each model's
+        last record answered from the user cache while its file is unchanged."""
+        from ..catalog.summary_cache import records_of
+
+        return records_of(self.root / layout.EVALUATIONS_DIR, wanted)
+
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry:
         """The registries of conf/ (the clone's own code folder trusted: it is your clone); for listing
         (``strict=False``) a broken file is named in ``problems`` instead of raised."""
