@@ -120,6 +120,25 @@ class WorkTree:
         finally:
             cached.close()
 
+    def outline(self) -> tuple[dict[str, str], list[tuple[str, int, str]], set[tuple[str, str, str]]]:
+        """Each model's rows as one text, the parent links and the (arch, task, dataset) combinations
+        (``index_cache.Cached.outline``), from the table's indexed copy when it is of the file as it is now."""
+        from ..catalog import index_cache
+
+        cached = self._cached()
+        if cached is not None:
+            try:
+                return cached.outline()
+            finally:
+                cached.close()
+        rows = self.rows()
+        groups: dict[str, list[Row]] = {}
+        for r in rows:
+            groups.setdefault(r["model"], []).append(r)
+        texts = {m: index_cache.row_text(sorted(rs, key=lambda r: int(r["step"]))) for m, rs in sorted(groups.items())}
+        links = sorted((r["model"], int(r["step"]), r["parent"]) for r in rows if r["parent"])
+        return texts, links, {(r["arch"], r["task"], r["dataset"]) for r in rows}
+
     def model_names(self) -> list[str]:
         cached = self._cached()
         if cached is None:
