@@ -43,7 +43,8 @@ def _write_records(root: Path, model: str, steps: int, bump: float = 0.0) -> Non
     from checkpoint_zoo.catalog.records import write_model_results
 
     records = [{"step": s, "sha256": _sha(model, s), "metrics": {"accuracy": round(0.1 * s + 0.01 * len(model) + bump, 6)},
-                "selection": {"split": "val", "metric": "accuracy", "higher_is_better": True, "value": 0.1 * s}}
+                "selection": {"split": "val", "metric": "accuracy", "higher_is_better": True, "value": 0.1 * s},
+                "split": "test", "provenance": {"code_hash": "c0", "config_hash": "c1", "params_hash": "p", "data_hash": "d"}}
                for s in range(steps)]
     write_model_results(root / "zoo/metrics/evaluations", model, records)
 
