@@ -7,6 +7,12 @@ the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` befor
 ``replaced`` (its record is of other bytes: no metrics) or, in the working tree, ``stale`` (evaluated under
 an older key: its metrics, with ``stale`` saying why), and every route serves every state. Snapshots are
 cached by what they were built from.
+
+The working tree's snapshot is built model by model (``build_worktree``): the model list, summaries and tasks
+from each model's part (``part``: its rows and its own evaluation file; kept in the user cache by
+``part_cache`` while those are unchanged), and a model's entries only when a route asks for them (the last
+``RECENT`` models' kept). Only the routes that serve every checkpoint at once (the page's data.js,
+/files/by-sha256) build every entry. A revision's snapshot is built whole (``build``) by the same ``part``.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ class WorkTree:
         self.rev = "working tree"
         self.commit: str | None = None
         self._rows: tuple[object, list[Row]] | None = None
+        self._groups: tuple[list[Row], dict[str, list[Row]]] | None = None
         self._registry: Registry | None = None
 
     @property
@@ -114,7 +115,7 @@ class WorkTree:
         """Every row of one model."""
         cached = self._cached()
         if cached is None:
-            return [r for r in self.rows() if r["model"] == model]
+            return list(self._grouped().get(model, ()))
         try:
             return cached.of_model(model)
         finally:
@@ -132,12 +133,20 @@ class WorkTree:
             finally:
                 cached.close()
         rows = self.rows()
-        groups: dict[str, list[Row]] = {}
-        for r in rows:
-            groups.setdefault(r["model"], []).append(r)
+        groups = self._grouped()
         texts = {m: index_cache.row_text(sorted(rs, key=lambda r: int(r["step"]))) for m, rs in sorted(groups.items())}
         links = sorted((r["model"], int(r["step"]), r["parent"]) for r in rows if r["parent"])
         return texts, links, {(r["arch"], r["task"], r["dataset"]) for r in rows}
+
+    def _grouped(self) -> dict[str, list[Row]]:
+        """The parsed rows by model, grouped once per parse (a pass over every model's rows is then linear)."""
+        rows = self.rows()
+        if self._groups is None or self._groups[0] is not rows:
+            groups: dict[str, list[Row]] = {}
+            for r in rows:
+                groups.setdefault(r["model"], []).append(r)
+            self._groups = (rows, groups)
+        return self._groups[1]
 
     def model_names(self) -> list[str]:
         cached = self._cached()
