@@ -6,12 +6,17 @@ this repository with N rows written straight into the table (N/100 models of 100
 record for each, plus one DVC pointer per model written directly (no bytes behind them), so that DVC sees
 a zoo of N/100 tracked folders. One extra model, ``curve-real``, holds real files, so that adding a step
 to it is a real ``zoo add``. Every operation is a fresh process; ``zoo serve`` is timed from its start to
-its first ``/api/models`` answer, its memory read from /proc at that moment.
+its first ``/api/models`` answer, its memory read from /proc at that moment; then once more, with each model's
+part of the snapshot in the user cache from the first start.
 
 The exponent k of an operation is the slope of log(t - t₀) against log(N) between the two largest sizes, where
 t₀ is the interpreter's start (``python -c pass``): k ≈ 0 is flat, k ≈ 1 linear. The warm operations run
 after one untimed ``zoo ls`` has filled the cache. An operation that does not finish
 within the time limit at a size is reported as such, and is what breaks first there.
+
+``ZOO_CURVE_SIZES=1000,10000,100000`` runs only these sizes (10⁶ takes an hour and 13 GB of disk), and
+``ZOO_CURVE_OPS=ls,serve`` only the operations whose names start with ``zoo <one of them>`` (the interpreter's
+start is always measured: the exponents need it).
 """
 
 from __future__ import annotations
@@ -139,6 +144,8 @@ def operations(ctx: Context, root: Path, files: list[Path], n: int) -> dict[str,
         "pipeline index": lambda i: _limited(ctx, [PYTHON, "-m", "checkpoint_zoo.pipeline", "index"], root,
                                              cache("warm")),
         "zoo serve, first answer": lambda i: first_answer(ctx, root),
+        # the same again: each model's part of the snapshot is now in the user cache (server/part_cache.py)
+        "zoo serve, first answer, parts cached": lambda i: first_answer(ctx, root),
         "zoo add of 1 (then the ls is warm again)": lambda i: _limited(
             ctx, [ZOO, "add", str(files[i]), "--model", "curve-real", "--step", str(10 * (i + 1)), *ADD_ARGS], root,
             cache("warm")),
@@ -155,12 +162,38 @@ def exponent(points: list[tuple[int, float]], floor: float) -> float | None:
     return (y1 - y0) / (x1 - x0)
 
 
+def _sizes(ctx: Context) -> list[int]:
+    """The sizes to run: ``ZOO_CURVE_SIZES`` (comma-separated counts of checkpoints, each a multiple of 100)."""
+    given = os.environ.get("ZOO_CURVE_SIZES", "").strip()
+    if not given:
+        return [1_000, 3_000] if ctx.quick else [1_000, 10_000, 100_000, 1_000_000]
+    try:
+        sizes = sorted({int(x.replace("_", "")) for x in given.split(",") if x.strip()})
+    except ValueError:
+        raise SystemExit(f"ZOO_CURVE_SIZES={given!r}: not a list of whole numbers; e.g. 1000,10000,100000") from None
+    if not sizes or any(n < STEPS or n % STEPS for n in sizes):
+        raise SystemExit(f"ZOO_CURVE_SIZES={given!r}: each size must be a multiple of {STEPS} (models of {STEPS} steps)")
+    return sizes
+
+
+def _chosen(ops: dict[str, Callable[[int], tuple[float, float]]]) -> dict[str, Callable[[int], tuple[float, float]]]:
+    """The operations ``ZOO_CURVE_OPS`` names (``ls,serve``: those starting ``zoo ls``, ``zoo serve``), and the floor."""
+    given = [x.strip() for x in os.environ.get("ZOO_CURVE_OPS", "").split(",") if x.strip()]
+    if not given:
+        return ops
+    chosen = {k: v for k, v in ops.items() if k == "python -c pass" or any(k.startswith(x) or k.startswith(f"zoo {x}")
+                                                                          for x in given)}
+    if len(chosen) == 1:
+        raise SystemExit(f"ZOO_CURVE_OPS={','.join(given)!r} names no operation; they are: {', '.join(list(ops)[1:])}")
+    return chosen
+
+
 def curve(ctx: Context) -> list[Result]:
-    sizes = [1_000, 3_000] if ctx.quick else [1_000, 10_000, 100_000, 1_000_000]
+    sizes = _sizes(ctx)
     series: dict[str, list[tuple[int, float, list[float], list[float]]]] = {}
     for n in sizes:
         root, files = build(ctx, n)
-        ops = operations(ctx, root, files, n)
+        ops = _chosen(operations(ctx, root, files, n))
         reps = ctx.n(3 if n <= 10_000 else 1, 1)
         _limited(ctx, [ZOO, "ls"], root, {**ctx.env, "ZOO_CACHE_DIR": str(ctx.tmp / f"curve-caches-{n}" / "warm")})
         add = [k for k in ops if k.startswith("zoo add")]

@@ -113,6 +113,18 @@ class Cached:
             self.db.close()
             self.db = None
 
+    def outline(self) -> tuple[dict[str, str], list[tuple[str, int, str]], set[tuple[str, str, str]]]:
+        """What a summary of every model depends on, without a dict per row: each model's rows as one text
+        (``row_text``'s, in step order), the parent links (model, step, parent) and the (arch, task, dataset)
+        combinations."""
+        assert self.db is not None
+        joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
+        texts = dict(self.db.execute(f"SELECT model, group_concat(v, char(30)) FROM (SELECT model, {joined} AS v "
+                                     "FROM rows ORDER BY model, step_num) GROUP BY model ORDER BY model"))
+        links = [(m, int(s), p) for m, s, p in self.db.execute(
+            "SELECT model, step_num, parent FROM rows WHERE parent != '' ORDER BY model, step_num")]
+        combos = set(self.db.execute("SELECT DISTINCT arch, task, dataset FROM rows"))
+        return texts, links, combos
 
 class ForWrite:
     """The copy opened by a writing command, under the zoo's lock, for a table whose bytes are exactly what
@@ -202,3 +214,8 @@ class ForWrite:
 
     def close(self) -> None:
         self.db.close()
+
+
+def row_text(rows: list[Row]) -> str:
+    """One model's rows as ``Cached.outline`` joins them: columns by \\x1f, rows by \\x1e."""
+    return "\x1e".join("\x1f".join(r.get(c, "") for c in rules.COLUMNS) for r in rows)

@@ -184,11 +184,19 @@ def board_name(key: tuple[str, str, str]) -> str:
 def task_summaries(entries: list[dict], results: Mapping[str, dict]) -> dict[str, dict]:
     """What the evaluation records say about each task: its metrics, ranking rule, splits, contract and the
     datasets its checkpoints are on (one leaderboard each)."""
-    tasks: dict[str, dict] = {}
+    return finish_tasks(fold_tasks({}, entries, results))
+
+
+def _new_task() -> dict:
+    return {"metrics": [], "reproducibility": {}, "higher_is_better_by_metric": {}, "datasets": []}
+
+
+def fold_tasks(tasks: dict[str, dict], entries: Sequence[dict], results: Mapping[str, dict]) -> dict[str, dict]:
+    """``task_summaries`` before ``finish_tasks``: these entries folded into ``tasks`` in order (a first entry
+    sets a task's rule), so that one model's fold can be computed alone and merged (``merge_tasks``) later."""
     for e in entries:
         rec = results[e["ref"]]
-        t = tasks.setdefault(e["task"], {"metrics": [], "reproducibility": {}, "higher_is_better_by_metric": {},
-                                         "datasets": []})
+        t = tasks.setdefault(e["task"], _new_task())
         if e["dataset"] not in t["datasets"]:
             t["datasets"].append(e["dataset"])
         t["higher_is_better_by_metric"].update(rec.get("higher_is_better") or {})
@@ -201,6 +209,24 @@ def task_summaries(entries: list[dict], results: Mapping[str, dict]) -> dict[str
             if name not in t["metrics"]:
                 t["metrics"].append(name)
         t["reproducibility"].update(rec.get("reproducibility") or {})
+    return tasks
+
+
+def merge_tasks(tasks: dict[str, dict], later: Mapping[str, dict]) -> dict[str, dict]:
+    """``tasks`` folded on with a fold of the entries that come after them: the same as one fold of both."""
+    for name, p in later.items():
+        t = tasks.setdefault(name, _new_task())
+        t["datasets"] += [d for d in p["datasets"] if d not in t["datasets"]]
+        t["higher_is_better_by_metric"].update(p["higher_is_better_by_metric"])
+        for key in ("primary_metric", "higher_is_better", "select_split", "report_split"):
+            t.setdefault(key, p[key])
+        t["metrics"] += [m for m in p["metrics"] if m not in t["metrics"]]
+        t["reproducibility"].update(p["reproducibility"])
+    return tasks
+
+
+def finish_tasks(tasks: dict[str, dict]) -> dict[str, dict]:
+    """A fold's tasks as published: datasets sorted, the primary metric first and the others by name."""
     for t in tasks.values():
         t["datasets"].sort()
         primary = t.get("primary_metric")

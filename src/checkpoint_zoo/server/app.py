@@ -274,7 +274,7 @@ def get_model(server: ZooServer, request: Request) -> Response:
     """``GET /api/models/{model}``: the card, every checkpoint with its metrics, the lineage."""
     snap = server.snapshot(request)
     view = _model(snap, request.path_params["model"])
-    entries = [e for e in snap.entries if e["model"] == view.id]
+    entries = snap.entries_of(view.id)
     registry = server.zoo(snap.rev).registry_overview(view.id).get(view.id, {"releases": {}, "stages": {}})
     return _json({**view.summary, "card": _card(snap, view.id), "checkpoints": entries,
                   "lineage": _lineage(snap, [e["ref"] for e in entries]), "rev": snap.rev, "commit": snap.commit,

@@ -7,14 +7,22 @@ the ``error`` its evaluation raised), ``unevaluated`` (a fresh ``zoo add`` befor
 ``replaced`` (its record is of other bytes: no metrics) or, in the working tree, ``stale`` (evaluated under
 an older key: its metrics, with ``stale`` saying why), and every route serves every state. Snapshots are
 cached by what they were built from.
+
+The working tree's snapshot is built model by model (``build_worktree``): the model list, summaries and tasks
+from each model's part (``part``: its rows and its own evaluation file; kept in the user cache by
+``part_cache`` while those are unchanged), and a model's entries only when a route asks for them (the last
+``RECENT`` models' kept). Only the routes that serve every checkpoint at once (the page's data.js,
+/files/by-sha256) build every entry. A revision's snapshot is built whole (``build``) by the same ``part``.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +31,7 @@ from ..catalog.table import table_file
 from ..errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
+RECENT = 64  # models whose entries a snapshot keeps built (besides every model's, once a route needed them all)
 
 
 @dataclass(frozen=True)
@@ -35,22 +44,115 @@ class ModelView:
     facets: dict[str, tuple[str, ...]]  # task, arch, license, dataset, tags
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A revision's zoo, ready to serve: built once, read by every request."""
+@dataclass
+class Part:
+    """What one model brings to a snapshot: its entries, mark_best's summary, its listing, its fold of the task
+    summaries (``publish.index.fold_tasks``) and the (task, dataset) of each of its checkpoints."""
 
-    rev: str | None                  # the revision asked for (None: the working tree)
-    commit: str | None               # its commit (None: the working tree)
-    entries: list[dict]              # one per checkpoint, as zoo/index.json has them (+ lineage)
-    by_ref: dict[str, dict]
-    models: dict[str, ModelView]     # sorted by id
+    entries: list[dict]
+    summary: dict[str, Any]
+    view: ModelView
     tasks: dict[str, dict]
-    summaries: dict[str, dict]       # mark_best's per-model summary
-    cards: dict[str, str] = field(default_factory=dict)  # model -> card markdown, filled lazily
-    orders: dict[str, tuple[list[ModelView], list[ModelView]]] = field(default_factory=dict)  # sort field -> order
-    pages: dict[str, bytes] = field(default_factory=dict)  # the versions listed -> the page's data.js, built once
-    groups: dict[str, Any] = field(default_factory=dict)  # entries by model, children by model: built on first card
-    libraries: dict[str, str] = field(default_factory=dict)  # arch -> the Hub's library_name (publish.index.libraries)
+    pairs: frozenset[tuple[str, str]]
+
+
+class Links:
+    """The table's parent links: each checkpoint's children (by model, then step) and, per model, the other
+    models' checkpoints whose parent is one of its own (``publish.index.children_by_model``)."""
+
+    def __init__(self, links: Iterable[tuple[str, int, str]] = ()) -> None:
+        self.children: dict[str, list[str]] = {}
+        self.kids: dict[str, list[str]] = {}
+        for model, step, parent in sorted(links, key=lambda x: (x[0], x[1])):
+            ref = f"{model}@{step}"
+            self.children.setdefault(parent, []).append(ref)
+            if parent.split("@", 1)[0] != model:
+                self.kids.setdefault(parent.split("@", 1)[0], []).append(ref)
+
+    def cut(self, allowed: Callable[[str], bool]) -> Links:
+        """The links a reader of only the allowed models sees: none from or to another model."""
+        out = Links()
+        out.children = {p: [c for c in cs if allowed(c.split("@", 1)[0])] for p, cs in self.children.items()
+                        if allowed(p.split("@", 1)[0])}
+        out.kids = {m: [c for c in cs if allowed(c.split("@", 1)[0])] for m, cs in self.kids.items() if allowed(m)}
+        return out
+
+
+class ByRef(Mapping[str, dict]):
+    """A snapshot's entries by ``MODEL@STEP``; a lookup builds only that model's entries."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def __getitem__(self, ref: str) -> dict:
+        model = ref.rsplit("@", 1)[0] if isinstance(ref, str) else ""
+        return self.snap.indexed(model)[ref]
+
+    def __iter__(self) -> Iterator[str]:
+        return (e["ref"] for e in self.snap.entries)
+
+    def __len__(self) -> int:
+        return len(self.snap.entries)
+
+
+class Snapshot:
+    """A revision's zoo, ready to serve: the model list, model summaries and tasks built once; each model's
+    entries built when a route asks for them (the last ``RECENT`` models' kept), or every model's at once for
+    the routes that serve every checkpoint (``entries``: the page's data.js, /files/by-sha256)."""
+
+    def __init__(self, rev: str | None, commit: str | None, models: dict[str, ModelView], tasks: dict[str, dict],
+                 summaries: dict[str, dict], load: Callable[[str], list[dict]], links: Links,
+                 pairs: dict[str, frozenset[tuple[str, str]]], libraries: dict[str, str] | None = None) -> None:
+        self.rev = rev                  # the revision asked for (None: the working tree)
+        self.commit = commit            # its commit (None: the working tree)
+        self.models = models            # sorted by id
+        self.tasks = tasks
+        self.summaries = summaries      # mark_best's per-model summary
+        self.links = links
+        self.pairs = pairs              # model -> (task, dataset) of its checkpoints
+        self.libraries = dict(libraries or {})  # arch -> the Hub's library_name (publish.index.libraries)
+        self.cards: dict[str, str] = {}  # model -> card markdown, filled lazily
+        self.orders: dict[str, tuple[list[ModelView], list[ModelView]]] = {}  # sort field -> order
+        self.pages: dict[str, bytes] = {}  # the versions listed -> the page's data.js, built once
+        self.by_ref = ByRef(self)
+        self._load = load
+        self._all: list[dict] | None = None
+        self._every: dict[str, dict[str, dict]] | None = None
+        self._recent: OrderedDict[str, dict[str, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def indexed(self, model: str) -> dict[str, dict]:
+        """One model's entries by ref, in step order (empty for a model the snapshot does not hold)."""
+        if model not in self.models:
+            return {}
+        if self._every is not None:
+            return self._every[model]
+        with self._lock:
+            found = self._recent.get(model)
+            if found is not None:
+                self._recent.move_to_end(model)
+                return found
+        found = {e["ref"]: e for e in self._load(model)}
+        with self._lock:
+            self._recent[model] = found
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+        return found
+
+    def entries_of(self, model: str) -> list[dict]:
+        """One model's entries, by step."""
+        return list(self.indexed(model).values())
+
+    @property
+    def entries(self) -> list[dict]:
+        """Every checkpoint, by model and step: built on first use and kept (only routes that serve them all)."""
+        if self._all is None:
+            every = {m: self.indexed(m) for m in self.models}
+            with self._lock:
+                self._every = every
+                self._all = [e for m in self.models for e in every[m].values()]
+                self._recent.clear()
+        return self._all
 
     def order(self, sort: str, key: Callable[[ModelView], tuple]) -> tuple[list[ModelView], list[ModelView]]:
         """The models with a value for ``sort``, ascending by ``key``, and those without, by id: sorted on
@@ -62,22 +164,14 @@ class Snapshot:
         return self.orders[sort]
 
     def card(self, model: str) -> str:
-        """The model card (markdown with YAML front matter), rendered on first use; the entries grouped by model
-        and each model's children across models are computed once per snapshot, not per card (a pass over
-        every entry, and a sort, at 100,000 checkpoints)."""
+        """The model card (markdown with YAML front matter), rendered on first use from the model's entries and
+        the other models' checkpoints made from it."""
         if model not in self.cards:
-            from ..publish.index import children_by_model, render_card
+            from ..publish.index import render_card
 
-            if "children" not in self.groups:
-                by_model: dict[str, list[dict]] = {}
-                for e in self.entries:
-                    by_model.setdefault(e["model"], []).append(e)
-                self.groups["entries"] = by_model
-                self.groups["children"] = children_by_model(self.entries)
-            entries = self.groups["entries"].get(model, [])
-            kids = self.groups["children"].get(model, ())
-            self.cards[model] = render_card(model, entries, self.summaries[model], kids,
-                                            self.libraries.get(self.summaries[model]["arch"], "pytorch"))
+            summary = self.summaries[model]
+            self.cards[model] = render_card(model, self.entries_of(model), summary, self.links.kids.get(model, ()),
+                                            self.libraries.get(summary["arch"], "pytorch"))
         return self.cards[model]
 
 
@@ -88,34 +182,35 @@ def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:
     def shown(ref: str) -> bool:
         return allowed(ref.split("@", 1)[0])
 
-    entries = []
-    for e in snap.entries:
-        if allowed(e["model"]):
-            parent = e.get("parent")
-            entries.append({**e, "parent": parent if parent and shown(parent) else None,
-                            "children": [c for c in e["children"] if shown(c)]})
+    def load(model: str) -> list[dict]:
+        if not allowed(model):
+            return []
+        return [{**e, "parent": e["parent"] if e.get("parent") and shown(e["parent"]) else None,
+                 "children": [c for c in e["children"] if shown(c)]} for e in snap.entries_of(model)]
+
     models = {m: ModelView(v.id, {**v.summary, "base_models": [p for p in v.summary["base_models"] if shown(p)]},
                            v.search_text, v.facets)
               for m, v in snap.models.items() if allowed(m)}
     used: dict[str, set[str]] = {}
-    for e in entries:
-        used.setdefault(e["task"], set()).add(e["dataset"])
+    for m in models:
+        for task, dataset in snap.pairs[m]:
+            used.setdefault(task, set()).add(dataset)
     tasks = {t: {**v, "datasets": [d for d in v["datasets"] if d in used[t]]} for t, v in snap.tasks.items() if t in used}
-    return Snapshot(snap.rev, snap.commit, entries, {e["ref"]: e for e in entries}, models, tasks,
-                    {m: v for m, v in snap.summaries.items() if allowed(m)}, libraries=snap.libraries)
+    return Snapshot(snap.rev, snap.commit, models, tasks, {m: v for m, v in snap.summaries.items() if allowed(m)}, load,
+                    snap.links.cut(allowed), {m: snap.pairs[m] for m in models}, libraries=snap.libraries)
 
 
-def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
-          outdated: Callable[[dict[str, str], dict], str | None] | None = None) -> Snapshot:
-    """The snapshot of these rows and their stored evaluation records; ``outdated(row, record)``: why a record
-    of the row's bytes was made under another key than the code and conf/ here would use (None: it was not)."""
+def part(model: str, rows: list[dict[str, str]], records: Mapping[str, dict],
+         outdated: Callable[[dict[str, str], dict], str | None] | None, links: Links | None) -> Part:
+    """One model's part of a snapshot, from its rows and the stored records (``links``: None while the links
+    are not known yet, which only leaves each entry's children empty)."""
     from ..entities import Checkpoint
-    from ..publish.index import build_entries, evaluated, mark_best, task_summaries
+    from ..publish.index import build_entries, evaluated, fold_tasks, mark_best
 
     current = [r for r in rows if (records.get(f"{r['model']}@{r['step']}") or {}).get("sha256") == r["sha256"]]
     results = {f"{r['model']}@{r['step']}": records[f"{r['model']}@{r['step']}"] for r in current}
     entries = build_entries(current, results)
-    tasks = task_summaries(evaluated(entries), results)
+    tasks = fold_tasks({}, evaluated(entries), results)
     for r in rows:
         ref = f"{r['model']}@{r['step']}"
         if ref not in results:
@@ -128,42 +223,117 @@ def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None,
             if stale["status"] == "evaluated":
                 stale.update(status="stale", stale=why)
     entries.sort(key=lambda e: (e["model"], e["step"]))
-    summaries = mark_best(entries)
-    by_ref = {e["ref"]: e for e in entries}
-    children: dict[str, list[str]] = {}
-    for e in entries:
-        if e.get("parent"):
-            children.setdefault(e["parent"], []).append(e["ref"])
+    summary = mark_best(entries)[model]
     for e in entries:
         e["evaluated"] = bool(e["metrics"])
-        e["children"] = children.get(e["ref"], [])
-    by_model: dict[str, list[dict]] = {}
-    for e in entries:
-        by_model.setdefault(e["model"], []).append(e)
-    models = {}
-    for model in sorted(by_model):
-        es, s = by_model[model], summaries[model]
-        best = by_ref[s["best"]]
-        tags = tuple(sorted({t for e in es for t in e.get("tags") or ()}))
-        parents = sorted({e["parent"] for e in es if e.get("parent") and not e["parent"].startswith(model + "@")})
-        summary = {
-            "id": model, "task": s["task"], "arch": s["arch"], "dataset": s["dataset"], "license": s["license"],
-            "licenses": s["licenses"], "split": s["split"],
-            "tags": list(tags), "checkpoints": s["checkpoints"], "best": s["best"], "latest": s["latest"],
-            "primary_metric": s["primary_metric"], "higher_is_better": s["higher_is_better"],
-            "best_value": s["best_value"], "metrics": dict(best["metrics"]),
-            "size_bytes": sum(int(e["size_bytes"]) for e in es),
-            "lastModified": max(str(e.get("created") or "") for e in es),
-            "description": by_ref[s["latest"]].get("description") or "",
-            "base_models": parents,
-            # how many of its checkpoints are in each state (evaluated, failed, unevaluated, stale)
-            "states": {k: sum(1 for e in es if e["status"] == k) for k in sorted({e["status"] for e in es})},
-        }
-        text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
-        facets = {"task": (s["task"],), "arch": (s["arch"],), "license": tuple(s["licenses"]),
-                  "dataset": (s["dataset"],), "tag": tags}
-        models[model] = ModelView(model, summary, text, facets)
-    return Snapshot(rev, commit, entries, by_ref, models, tasks, summaries)
+        e["children"] = list(links.children.get(e["ref"], ())) if links is not None else []
+    return Part(entries, summary, _view(model, entries, summary), tasks,
+                frozenset((e["task"], e["dataset"]) for e in entries))
+
+
+def _view(model: str, es: list[dict], s: dict[str, Any]) -> ModelView:
+    """The model as the API lists it."""
+    by_ref = {e["ref"]: e for e in es}
+    best = by_ref[s["best"]]
+    tags = tuple(sorted({t for e in es for t in e.get("tags") or ()}))
+    parents = sorted({e["parent"] for e in es if e.get("parent") and not e["parent"].startswith(model + "@")})
+    summary = {
+        "id": model, "task": s["task"], "arch": s["arch"], "dataset": s["dataset"], "license": s["license"],
+        "licenses": s["licenses"], "split": s["split"],
+        "tags": list(tags), "checkpoints": s["checkpoints"], "best": s["best"], "latest": s["latest"],
+        "primary_metric": s["primary_metric"], "higher_is_better": s["higher_is_better"],
+        "best_value": s["best_value"], "metrics": dict(best["metrics"]),
+        "size_bytes": sum(int(e["size_bytes"]) for e in es),
+        "lastModified": max(str(e.get("created") or "") for e in es),
+        "description": by_ref[s["latest"]].get("description") or "",
+        "base_models": parents,
+        # how many of its checkpoints are in each state (evaluated, failed, unevaluated, stale)
+        "states": {k: sum(1 for e in es if e["status"] == k) for k in sorted({e["status"] for e in es})},
+    }
+    text = " ".join([model, summary["description"], s["arch"], s["task"], s["dataset"], *tags]).lower()
+    facets = {"task": (s["task"],), "arch": (s["arch"],), "license": tuple(s["licenses"]),
+              "dataset": (s["dataset"],), "tag": tags}
+    return ModelView(model, summary, text, facets)
+
+
+def assemble(rev: str | None, commit: str | None, parts: Iterable[tuple[str, Part]], links: Links,
+             load: Callable[[str], list[dict]]) -> Snapshot:
+    """A snapshot from every model's part (in model order): the listing, summaries and tasks are kept, the
+    entries are left to ``load``."""
+    from ..publish.index import finish_tasks, merge_tasks
+
+    views: dict[str, ModelView] = {}
+    summaries: dict[str, dict] = {}
+    pairs: dict[str, frozenset[tuple[str, str]]] = {}
+    tasks: dict[str, dict] = {}
+    for model, p in parts:
+        views[model], summaries[model], pairs[model] = p.view, p.summary, p.pairs
+        merge_tasks(tasks, p.tasks)
+    order = sorted(views)
+    return Snapshot(rev, commit, {m: views[m] for m in order}, finish_tasks(tasks),
+                    {m: summaries[m] for m in order}, load, links, pairs)
+
+
+def build(rows: list[dict[str, str]], records: dict[str, dict], rev: str | None, commit: str | None,
+          outdated: Callable[[dict[str, str], dict], str | None] | None = None) -> Snapshot:
+    """The snapshot of these rows and their stored evaluation records, every entry built now (a revision's
+    table, read whole from git); ``outdated(row, record)``: why a record of the row's bytes was made under
+    another key than the code and conf/ here would use (None: it was not)."""
+    links = Links((r["model"], int(r["step"]), r["parent"]) for r in rows if r["parent"])
+    by_model: dict[str, list[dict[str, str]]] = {}
+    for r in rows:
+        by_model.setdefault(r["model"], []).append(r)
+    parts = {m: part(m, rs, records, outdated, links) for m, rs in sorted(by_model.items())}
+    snap = assemble(rev, commit, parts.items(), links, lambda m: parts[m].entries)
+    snap.entries  # noqa: B018 (built: every model's entries are at hand)
+    return snap
+
+
+class _Elsewhere(Exception):
+    """An evaluation file holds records of another model than its name says: only the whole read is right."""
+
+
+def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
+    """The working tree's snapshot, one model at a time: its rows (from the table's indexed copy when fresh)
+    and its own evaluation file, so the first answer holds one model's entries at a time, not every
+    checkpoint's; each model's part is kept in the user cache (``part_cache``) while its rows, its file and
+    the key check are the same. A model's entries are rebuilt the same way when a route asks for them."""
+    from ..catalog.records import read_results
+    from .part_cache import PartCache
+
+    folder = Path(zoo.root) / layout.EVALUATIONS_DIR
+    cache = PartCache(Path(zoo.root))
+
+    def records_of(model: str) -> dict[str, dict]:
+        found = read_results(folder, [model])
+        if any(ref.rsplit("@", 1)[0] != model for ref in found):
+            raise _Elsewhere(model)
+        return found
+
+    texts, linked, combos = zoo.source.outline()
+    checked = json.dumps(sorted([*c, None if check is None else check.hashed(
+        {"arch": c[0], "task": c[1], "dataset": c[2], "sha256": "0" * 64})] for c in combos))
+
+    def parts() -> Iterator[tuple[str, Part]]:
+        for model, text in texts.items():
+            key = cache.key(text, folder / f"{model}.json", checked)
+            found = cache.get(model, key)
+            if found is None:
+                found = part(model, zoo.source.model_rows(model), records_of(model), check, None)
+                cache.put(model, key, found)
+            yield model, found
+
+    def load(model: str) -> list[dict]:
+        return part(model, zoo.source.model_rows(model), records_of(model), check, snap.links).entries
+
+    snap = assemble(None, None, parts(), Links(linked), load)
+    for name in sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else ():
+        if name not in snap.models:  # read as the whole read reads it: a bad file fails the snapshot
+            found = read_results(folder, [name])
+            if any(ref.rsplit("@", 1)[0] in snap.models for ref in found):
+                raise _Elsewhere(name)
+    cache.save()
+    return snap
 
 
 class Snapshots:
@@ -187,10 +357,7 @@ class Snapshots:
         with self._lock:
             cached = self._built.get(key)
             if cached is None or cached[0] != stamp:
-                rows = zoo.rows()
-                records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
-                outdated = _key_check(zoo) if zoo.revision is None else None
-                snap = build(rows, records, rev, zoo.revision, outdated)
+                snap = _build(zoo, rev)
                 from ..publish.index import libraries
 
                 snap.libraries.update(libraries(zoo, {s["arch"] for s in snap.summaries.values()}))
@@ -202,34 +369,61 @@ class Snapshots:
         return cached[1]
 
 
-def _key_check(zoo: Any) -> Callable[[dict[str, str], dict], str | None] | None:
+def _build(zoo: Any, rev: str | None) -> Snapshot:
+    """The working tree's snapshot model by model; a revision's (or a working tree whose evaluation files hold
+    another model's records) from every row and record at once."""
+    outdated = _key_check(zoo) if zoo.revision is None else None
+    if zoo.revision is None:
+        try:
+            return build_worktree(zoo, outdated)
+        except _Elsewhere:
+            pass
+    records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
+    return build(zoo.rows(), records, rev, zoo.revision, outdated)
+
+
+class KeyCheck:
     """Why a record was made under another evaluation code or config than this zoo's now (``evaluation.plan``:
-    the part of the memo key known without loading data), or None when the registries cannot be read."""
-    from ..evaluation.plan import Key, key_for, package_code_hash, zoo_code_hash
+    the part of the memo key known without loading data)."""
 
-    try:
-        registry = zoo.registry()
-    except ZooError:
-        return None
-    hashes = (package_code_hash(), zoo_code_hash(registry.code_dir))
-    known: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+    def __init__(self, registry: Any, hashes: tuple[str, str]) -> None:
+        self.registry = registry
+        self.hashes = hashes
+        self.known: dict[tuple[str, str, str], tuple[str, str] | None] = {}
 
-    def outdated(row: dict[str, str], record: dict) -> str | None:
+    def hashed(self, row: dict[str, str]) -> tuple[str, str] | None:
+        """The code and config hashes a record of this row's architecture, task and dataset is made under now."""
+        from ..evaluation.plan import key_for
+
         combo = (row["arch"], row["task"], row["dataset"])
-        if combo not in known:
+        if combo not in self.known:
             try:
-                key = key_for(row, registry, hashes[0], hashes[1], "", "")
-                known[combo] = (key.code_hash, key.config_hash)
+                key = key_for(row, self.registry, self.hashes[0], self.hashes[1], "", "")
+                self.known[combo] = (key.code_hash, key.config_hash)
             except (ZooError, KeyError):
-                known[combo] = None
-        hashed = known[combo]
+                self.known[combo] = None
+        return self.known[combo]
+
+    def __call__(self, row: dict[str, str], record: dict) -> str | None:
+        from ..evaluation.plan import Key
+
+        hashed = self.hashed(row)
         if hashed is None:
             return None
         old = Key.of_record(record)
         now = Key(old.sha256, hashed[0], hashed[1], old.params_hash, old.data_hash)
         return None if now == old else now.why_not(old)
 
-    return outdated
+
+def _key_check(zoo: Any) -> KeyCheck | None:
+    """The working tree's KeyCheck, or None when the registries cannot be read."""
+    from ..evaluation.plan import package_code_hash, zoo_code_hash
+
+    try:
+        registry = zoo.registry()
+    except ZooError:
+        return None
+    return KeyCheck(registry, (package_code_hash(), zoo_code_hash(registry.code_dir)))
 
 
 def _worktree_stamp(root: Path) -> object:

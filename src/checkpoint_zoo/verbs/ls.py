@@ -19,10 +19,19 @@ def records(zoo: Facade, models: Iterable[str] | None = None, rows: Iterable[Row
     """Stored evaluation records by ``MODEL@STEP`` (all models, or these) that are of the bytes the
     table holds now (or ``rows`` hold: only records of those rows are returned); empty until the pipeline
     has run."""
+    from ..workspace.source import WorkTree
+
     wanted = None if models is None else set(models)
     current = {f"{r['model']}@{r['step']}": r["sha256"] for r in (zoo.rows() if rows is None else rows)
                if wanted is None or r["model"] in wanted}
-    stored = zoo.source.stored_records(models)
+    if wanted is not None and isinstance(zoo.source, WorkTree):  # the listing's case: a step or two per model
+        steps: dict[str, set[int]] = {m: set() for m in wanted}
+        for ref in current:
+            model, step = ref.rsplit("@", 1)
+            steps[model].add(int(step))
+        stored = zoo.source.records_of(steps)
+    else:
+        stored = zoo.source.stored_records(models)
     return {ref: rec for ref, rec in stored.items() if current.get(ref) == rec.get("sha256")}
 
 

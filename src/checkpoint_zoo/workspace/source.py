@@ -56,6 +56,7 @@ class WorkTree:
         self.rev = "working tree"
         self.commit: str | None = None
         self._rows: tuple[object, list[Row]] | None = None
+        self._groups: tuple[list[Row], dict[str, list[Row]]] | None = None
         self._registry: Registry | None = None
 
     @property
@@ -123,11 +124,38 @@ class WorkTree:
         """Every row of one model."""
         cached = self._cached()
         if cached is None:
-            return [r for r in self.rows() if r["model"] == model]
+            return list(self._grouped().get(model, ()))
         try:
             return cached.of_model(model)
         finally:
             cached.close()
+
+    def outline(self) -> tuple[dict[str, str], list[tuple[str, int, str]], set[tuple[str, str, str]]]:
+        """Each model's rows as one text, the parent links and the (arch, task, dataset) combinations
+        (``index_cache.Cached.outline``), from the table's indexed copy when it is of the file as it is now."""
+        from ..catalog import index_cache
+
+        cached = self._cached()
+        if cached is not None:
+            try:
+                return cached.outline()
+            finally:
+                cached.close()
+        rows = self.rows()
+        groups = self._grouped()
+        texts = {m: index_cache.row_text(sorted(rs, key=lambda r: int(r["step"]))) for m, rs in sorted(groups.items())}
+        links = sorted((r["model"], int(r["step"]), r["parent"]) for r in rows if r["parent"])
+        return texts, links, {(r["arch"], r["task"], r["dataset"]) for r in rows}
+
+    def _grouped(self) -> dict[str, list[Row]]:
+        """The parsed rows by model, grouped once per parse (a pass over every model's rows is then linear)."""
+        rows = self.rows()
+        if self._groups is None or self._groups[0] is not rows:
+            groups: dict[str, list[Row]] = {}
+            for r in rows:
+                groups.setdefault(r["model"], []).append(r)
+            self._groups = (rows, groups)
+        return self._groups[1]
 
     def model_names(self) -> list[str]:
         cached = self._cached()
@@ -154,6 +182,13 @@ class WorkTree:
         from ..catalog.records import read_results
 
         return read_results(self.root / layout.EVALUATIONS_DIR, models)
+
+    def records_of(self, wanted: dict[str, set[int]]) -> dict[str, dict]:
+        """The stored records of these steps of these models (``stored_records(wanted)`` for them), each model's
+        last record answered from the user cache while its file is unchanged."""
+        from ..catalog.summary_cache import records_of
+
+        return records_of(self.root / layout.EVALUATIONS_DIR, wanted)
 
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False) -> Registry:
         """The registries of conf/ (the clone's own code folder trusted: it is your clone); for listing

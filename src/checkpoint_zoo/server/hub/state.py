@@ -110,11 +110,10 @@ class HubState:
                 served = self.served(target, target.by_ref[ref], git_rev)
                 if served.commit == commit:
                     return served
-        for entry in snap.entries:  # derivable again: among the served revision's checkpoints of the model
-            if entry["model"] == model:
-                served = self.served(snap, entry, None)
-                if served.commit == commit:
-                    return served
+        for entry in snap.entries_of(model):  # derivable again: among the served revision's checkpoints of the model
+            served = self.served(snap, entry, None)
+            if served.commit == commit:
+                return served
         return None
 
     # ---- files ----------------------------------------------------------------------------------------
