@@ -379,6 +379,29 @@ def _resumable_parts(remote: S3Remote, record: dict[str, Any] | None) -> dict[in
     return {n: etag for n, etag in held.items() if journaled.get(str(n)) == etag}
 
 
+def uploads(remote: S3Remote) -> Iterator[tuple[str, str, float]]:
+    """(key, upload id, when it was started as a Unix time) of every multipart upload in progress under
+    ``files/md5/``: the ones a killed push left behind among them."""
+    from botocore.utils import parse_timestamp
+
+    pages = remote.client.get_paginator("list_multipart_uploads").paginate(Bucket=remote.bucket,
+                                                                           Prefix=remote.base + "/")
+    for page in pages:
+        for upload in page.get("Uploads", []):
+            started = upload["Initiated"]  # text: this module's client leaves timestamps unparsed
+            stamp = parse_timestamp(started) if isinstance(started, str) else started
+            yield str(upload["Key"]), str(upload["UploadId"]), stamp.timestamp()
+
+
+def abort(remote: S3Remote, key: str, upload_id: str) -> None:
+    """Abort one multipart upload (its stored parts are freed); one already gone is no error."""
+    try:
+        remote.client.abort_multipart_upload(Bucket=remote.bucket, Key=key, UploadId=upload_id)
+    except Exception as e:
+        if _code(e) not in ("NoSuchUpload", "404", "NotFound"):
+            raise
+
+
 # ---- download -------------------------------------------------------------------------------------
 
 

@@ -162,8 +162,13 @@ def s3_remote(store: Storage, remote: str | None) -> s3fast.S3Remote | None:
 
 
 def _state(store: Storage) -> Path:
-    """Where unfinished transfers keep their journals and partial downloads (git-ignored, beside DVC's own)."""
-    return store.root / ".dvc" / "tmp" / "zoo" / "transfers"
+    return state_dir(store.root)
+
+
+def state_dir(root: Path) -> Path:
+    """Where unfinished transfers of the zoo at ``root`` keep their journals and partial downloads
+    (git-ignored, beside DVC's own)."""
+    return root / ".dvc" / "tmp" / "zoo" / "transfers"
 
 
 def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, jobs: int | None) -> None:
