@@ -9,6 +9,7 @@ endpoint, not how fast a real S3 is). Every zoo and boto3 figure is wall time of
     python scripts/bench_s3.py                 # both benchmarks, full sizes
     python scripts/bench_s3.py --quick         # 1,000 checkpoints and 64 MiB: a smoke run (not judged)
     python scripts/bench_s3.py --only pull-one --json out.json
+    python scripts/bench_s3.py --only transfer --transfer-only small   # 2,000 x 64 KiB only
 
 pull-one  A zoo of 10,000 checkpoints (100 models x 100 steps, 16 KiB each; real files in 100
           DVC-tracked folders, rows written as ``zoo add`` writes them) pushed to the server with
@@ -502,12 +503,15 @@ def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Pa
 
 
 def bench_transfer(tmp: Path, server: Server, env: dict, big_mib: int, small_files: int, small_kib: int, reps: int,
-                   quick: bool) -> list[dict]:
-    """One big checkpoint and many small ones, each pushed and pulled by zoo, dvc, s5cmd and boto3 (see
-    ``bench_transfer_one``); judged (never in --quick): zoo >= 0.8 x s5cmd and >= dvc, both ways."""
+                   quick: bool, kinds: tuple[str, ...] = ("big", "small")) -> list[dict]:
+    """One big checkpoint and many small ones (``kinds``: which of the two), each pushed and pulled by zoo, dvc,
+    s5cmd and boto3 (see ``bench_transfer_one``); judged (never in --quick): zoo >= 0.8 x s5cmd and >= dvc,
+    both ways."""
     out = []
     for name, make in (("big", lambda root, p: big_zoo(root, tmp, env, server, p, big_mib)),
                        ("small", lambda root, p: small_zoo(root, env, server, p, small_files, small_kib))):
+        if name not in kinds:
+            continue
         root = tmp / f"xfer-{name}"
         refs = make(root, f"xfer-{name}")
         r = bench_transfer_one(tmp, server, env, name, root, refs, f"xfer-{name}", reps)
@@ -543,6 +547,8 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, help="repetitions (default 5 for pull-one, 3 for big)")
     p.add_argument("--transfer-mib", type=int, help="transfer: size of the big checkpoint (default 1024, --quick 64)")
     p.add_argument("--transfer-files", type=int, help="transfer: how many 64 KiB checkpoints (default 2000, --quick 200)")
+    p.add_argument("--transfer-only", choices=("big", "small"), action="append",
+                   help="transfer: only the big checkpoint or only the small ones (default both)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (its path is printed)")
     args = p.parse_args(argv)
@@ -562,7 +568,7 @@ def main(argv=None) -> int:
         if "transfer" in only:
             for r in bench_transfer(tmp, server, env, args.transfer_mib or (64 if args.quick else 1024),
                                     args.transfer_files or (200 if args.quick else 2000), 64,
-                                    args.reps or 3, args.quick):
+                                    args.reps or 3, args.quick, tuple(args.transfer_only or ("big", "small"))):
                 results.append(r)
                 print(json.dumps(r, indent=2), flush=True)
     finally:

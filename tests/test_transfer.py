@@ -178,3 +178,64 @@ def test_killed_push_and_pull_resume_verify_and_plain_dvc_pulls(origin, s3, tmp_
     p = dvc("pull", "-r", "s3", cwd=other)
     assert p.returncode == 0, p.stderr
     assert hashlib.sha256((other / REL).read_bytes()).hexdigest() == sha
+
+
+SMALL = 12  # checkpoints of model "many", each one small file
+
+
+@pytest.fixture(scope="module")
+def many_template(tmp_path_factory) -> Path:
+    """A committed zoo of SMALL small checkpoints many@0..many@11 in one model folder; no remote yet."""
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.api import init
+
+    base = tmp_path_factory.mktemp("many-template")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, base / "home")
+        root = base / "zoo"
+        init(root, remote_url=str(base / "local-remote"), registries_from=PROJECT)
+        with Zoo(root) as zoo:
+            for step in range(SMALL):
+                zoo.add(write_safetensors(base / f"{step}.safetensors", seed=step), model="many", step=step,
+                        arch="linear", task="tabular-classification", dataset="wine", license="MIT")
+        git("add", "-A", cwd=root)
+        git("commit", "-qm", "many small checkpoints", cwd=root)
+    return root
+
+
+def test_a_pull_places_files_as_dvc_checkout_does_and_dvc_knows_them(many_template, tmp_path, s3, monkeypatch):
+    """The zoo places pulled files itself (not through ``dvc checkout``): same bytes and modes as a plain
+    ``dvc pull``, recorded in DVC's state and links databases as its checkout records them, so ``dvc status``
+    is clean without hashing them again and ``dvc checkout`` has nothing to do."""
+    from dvc.repo import Repo
+
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    origin = tmp_path / "origin"
+    shutil.copytree(many_template, origin, symlinks=True)
+    assert run_zoo("remote", "add", "s3", "s3://zoo/many", "--endpoint", s3.endpoint, "--default", cwd=origin).code == 0
+    git("commit", "-qam", "S3 remote", cwd=origin)
+    r = run_zoo("push", cwd=origin)
+    assert r.code == 0, r.err
+    zoo_clone, dvc_clone = tmp_path / "zoo-clone", tmp_path / "dvc-clone"
+    for clone in (zoo_clone, dvc_clone):
+        subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True)
+    r = run_zoo("pull", *(f"many@{s}" for s in range(SMALL)), cwd=zoo_clone)
+    assert r.code == 0, r.err
+    assert dvc("pull", "-r", "s3", cwd=dvc_clone).returncode == 0
+    folder = Path("zoo/checkpoints/many")
+    names = sorted(p.name for p in (dvc_clone / folder).iterdir())
+    assert len(names) == SMALL and sorted(p.name for p in (zoo_clone / folder).iterdir()) == names
+    for name in names:
+        mine, theirs = (zoo_clone / folder / name), (dvc_clone / folder / name)
+        assert mine.read_bytes() == theirs.read_bytes() and mine.stat().st_mode == theirs.stat().st_mode, name
+    with Repo(str(zoo_clone)) as repo:
+        known = [repo.state.get(str(zoo_clone / folder / n), repo.fs)[1] for n in names]
+        assert all(h is not None and h.name == "md5" for h in known), known
+        assert str(folder) in list(repo.state.links)
+    status = dvc("status", cwd=zoo_clone)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+    checkout = dvc("checkout", cwd=zoo_clone)
+    assert checkout.returncode == 0 and not checkout.stdout.strip(), checkout.stdout
+    r = run_zoo("verify", *(f"many@{s}" for s in range(SMALL)), cwd=zoo_clone)
+    assert r.code == 0, r.out + r.err

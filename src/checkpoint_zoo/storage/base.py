@@ -8,6 +8,9 @@ holds every implementation to the same behaviour, so nothing above this layer ch
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,49 @@ class Placed:
     status: Status
 
 
+class FreshStamps(Stamps):
+    """The stamps a store trusts, plus the sha256 of files the store itself wrote in this process, taken from
+    the bytes as they were written (a download, a placement from a verified object). Those are answered
+    even under ``force``: ``force`` distrusts verdicts from an earlier time (bit rot with an unchanged
+    stat), and these are seconds old and keyed on the full stat, ctime included, so any change since
+    is a miss and a re-hash. It spares a pull of many small files (too small to be stamped) reading
+    every byte back twice."""
+
+    def __init__(self, inner: Stamps) -> None:
+        super().__init__(inner.folder)
+        self.inner = inner
+        self._fresh: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, path: Path) -> str | None:
+        return self.inner.lookup(path)
+
+    def record(self, path: Path, digest: str) -> None:
+        self.inner.record(path, digest)
+
+    def remember(self, path: Path, digest: str) -> None:
+        """``digest`` is the sha256 of the bytes this process just wrote to ``path``."""
+        try:
+            key = self._stat_key(path)
+        except OSError:
+            return
+        with self._lock:
+            self._fresh[os.path.abspath(path)] = (key, digest)
+
+    def fresh(self, path: Path) -> str | None:
+        """The digest ``remember`` kept for ``path`` while the file is unchanged since, else None."""
+        with self._lock:
+            known = self._fresh.get(os.path.abspath(path))
+        try:
+            return known[1] if known is not None and known[0] == self._stat_key(path) else None
+        except OSError:
+            return None
+
+    def sha256(self, path: Path, force: bool = False) -> str:
+        return self.fresh(path) or self.inner.sha256(path, force=force)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a pull of thousands of files asks it of each several times
 def tracked_split(path: str) -> tuple[str, str]:
     """(model folder, path inside it) of a file under ``zoo/checkpoints/<model>/``: a checkpoint's file sits in
     its model folder, or one level deeper for a checkpoint that is a folder of files."""

@@ -85,8 +85,8 @@ def _into_workspace(ws: Workspace, chosen: list[Row], rows: list[Row], remote: s
             statuses = {results.pop(p).status for p, _ in rules.parts(row)}
             status = next(s for s in ("downloaded", "restored", "present") if s in statuses)
             results[row["path"]] = PullResult(f"{row['model']}@{row['step']}", ws.path(row["path"]), status)
-    order = [r["path"] for r in chosen] + [r["path"] for r in rows if r["path"] not in {c["path"] for c in chosen}
-                                           and r["path"] in results]
+    picked = {c["path"] for c in chosen}
+    order = [r["path"] for r in chosen] + [r["path"] for r in rows if r["path"] not in picked and r["path"] in results]
     return [results[p] for p in order]
 
 

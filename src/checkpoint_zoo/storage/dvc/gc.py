@@ -5,6 +5,11 @@ branch and every tag (releases and stages are tags), folder manifests expanded t
 that, an object younger than the grace period is kept even if no ref names it yet: a teammate may have
 pushed it and not yet pushed the commit that names it. Nothing else is deleted, and ``dry_run`` deletes
 nothing at all.
+
+Abandoned transfers go too (``_abandoned``): on an S3 remote, the multipart uploads under ``files/md5/``
+older than the grace period that no live journal of this clone names (a killed ``zoo push`` that was never
+re-run leaves its parts stored, and billed, until aborted), and this clone's transfer journals (with their
+partial downloads) older than it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ class GcReport:
     removed: list[tuple[str, int]] = field(default_factory=list)
     kept: int = 0
     young: int = 0
+    aborted: list[tuple[str, str]] = field(default_factory=list)  # (key, upload id) of abandoned uploads
+    journals: list[str] = field(default_factory=list)  # abandoned transfer journals of this clone dropped
 
     @property
     def removed_bytes(self) -> int:
@@ -98,9 +105,45 @@ def collect(root: Path, remote: str | None, dry_run: bool, grace_days: float) ->
                 from dvc_data.hashfile.db import get_index
 
                 get_index(odb).clear()
+            _abandoned(odb, root, grace_days * 86400, dry_run, report)
     except StorageError:
         raise
     except Exception as e:  # DVC raises many unrelated types; each means the collection could not run
         raise StorageError(f"gc of remote {remote or '(default)'} failed: {first_line(e)}; nothing was removed "
                            "unless listed") from None
     return report
+
+
+def _abandoned(odb: Any, root: Path, grace: float, dry_run: bool, report: GcReport) -> None:
+    """Drop this clone's transfer journals older than ``grace`` seconds (a transfer in progress rewrites its
+    journal with every part), then abort the remote's multipart uploads under ``files/md5/`` older than
+    that which no journal left names (``dry_run``: only list both in ``report``)."""
+    import json
+
+    from . import s3fast
+    from .transfer import state_dir
+
+    state, now, live = state_dir(root), time.time(), set()
+    found = sorted([*state.glob("*.json"), *state.glob("*.part")]) if state.is_dir() else []
+    for journal in found:  # a partial download whose journal is gone is abandoned as much
+        try:
+            age = now - journal.stat().st_mtime
+            record = json.loads(journal.read_text()) if age < grace and journal.suffix == ".json" else None
+        except (OSError, ValueError):
+            continue
+        if age >= grace and (journal.suffix == ".json" or not journal.with_suffix(".json").exists()):
+            report.journals.append(journal.name)
+            if not dry_run:
+                for leftover in (journal, journal.with_suffix(".part"), journal.with_suffix(".lock")):
+                    leftover.unlink(missing_ok=True)
+        elif isinstance(record, dict) and record.get("upload_id"):
+            live.add(str(record["upload_id"]))
+    remote = s3fast.open_remote(odb, state)
+    if remote is None:
+        return
+    for key, upload_id, started in s3fast.uploads(remote):
+        if upload_id in live or now - started < grace:
+            continue
+        report.aborted.append((key, upload_id))
+        if not dry_run:
+            s3fast.abort(remote, key, upload_id)

@@ -35,8 +35,8 @@ PART_SIZE = 16 * MIB          # default part size, grown so that any file fits i
 THRESHOLD = 64 * MIB          # objects from this size on move in parts
 PART_JOBS = 8                 # parts of one object in flight
 OBJECT_JOBS = 32              # small objects in flight
-LIST_FROM = 16                # from this many objects on, one listing of the prefix instead of a HEAD each
-PAGE_BUDGET = 64              # ... as long as it takes at most one page (1,000 keys) per this many objects
+PAGE_BUDGET = 64              # a listing may take one page (1,000 keys) per this many objects asked about
+LIST_FROM = PAGE_BUDGET       # from this many objects on, one listing of the prefix instead of a HEAD each
 CHUNK = MIB                   # read and write granularity of a part: memory stays constant per part in flight
 SEGMENT = 256 * MIB           # a download's least ranged-GET stream: few streams, each long (see segment_size)
 JOURNAL_EVERY = 8 * MIB       # a download stream journals how far it got this often
@@ -106,8 +106,15 @@ def open_remote(odb, state: Path, jobs: int | None = None) -> S3Remote | None:
     # what requests are signed with anyway; said explicitly so that a presigned URL is SigV4 too, not the
     # legacy SigV2 botocore presigns with otherwise (``zoo serve --redirect-to-storage``)
     config_kwargs.setdefault("signature_version", "s3v4")
+    # every object is checked by its md5 (and the zoo's sha256) anyway, and an upload carries its Content-MD5:
+    # botocore's own CRC32 of each body on both sides costs CPU that a pull of many small objects feels
+    config_kwargs.setdefault("request_checksum_calculation", "when_required")
+    config_kwargs.setdefault("response_checksum_validation", "when_required")
     session = boto3.session.Session(profile_name=args.get("profile"), aws_access_key_id=args.get("key"),
                                     aws_secret_access_key=args.get("secret"), aws_session_token=args.get("token"))
+    # timestamps (a GET's Last-Modified, a listing's) stay text: nothing here reads them, and parsing one per
+    # object with dateutil was a tenth of a small object's client time
+    session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
     client = session.client(
         "s3", endpoint_url=client_kwargs.get("endpoint_url"), region_name=client_kwargs.get("region_name"),
         verify=client_kwargs.get("verify"), use_ssl=bool(args.get("use_ssl", True)),
@@ -372,31 +379,56 @@ def _resumable_parts(remote: S3Remote, record: dict[str, Any] | None) -> dict[in
     return {n: etag for n, etag in held.items() if journaled.get(str(n)) == etag}
 
 
+def uploads(remote: S3Remote) -> Iterator[tuple[str, str, float]]:
+    """(key, upload id, when it was started as a Unix time) of every multipart upload in progress under
+    ``files/md5/``: the ones a killed push left behind among them."""
+    from botocore.utils import parse_timestamp
+
+    pages = remote.client.get_paginator("list_multipart_uploads").paginate(Bucket=remote.bucket,
+                                                                           Prefix=remote.base + "/")
+    for page in pages:
+        for upload in page.get("Uploads", []):
+            started = upload["Initiated"]  # text: this module's client leaves timestamps unparsed
+            stamp = parse_timestamp(started) if isinstance(started, str) else started
+            yield str(upload["Key"]), str(upload["UploadId"]), stamp.timestamp()
+
+
+def abort(remote: S3Remote, key: str, upload_id: str) -> None:
+    """Abort one multipart upload (its stored parts are freed); one already gone is no error."""
+    try:
+        remote.client.abort_multipart_upload(Bucket=remote.bucket, Key=key, UploadId=upload_id)
+    except Exception as e:
+        if _code(e) not in ("NoSuchUpload", "404", "NotFound"):
+            raise
+
+
 # ---- download -------------------------------------------------------------------------------------
 
 
-def download(remote: S3Remote, oid: str, out: Path, info: tuple[int, str], advance: Advance) -> str:
+def download(remote: S3Remote, oid: str, out: Path, info: tuple[int, str], advance: Advance) -> tuple[str, str]:
     """The object into the file ``out`` (created or replaced); returns the md5 of its bytes, for the caller
-    to check against ``oid``. Big objects arrive in concurrent ranged GETs into a partial file kept under
+    to check against ``oid``, and their sha256 (hashed as they arrive, so the zoo's check of the table's
+    sha256 need not read the file back). Big objects arrive in concurrent ranged GETs into a partial file kept under
     the state folder, resumed by a re-run after a kill; a resumed one whose md5 is wrong is fetched once
     more from scratch."""
     size, etag = info
     if size < remote.threshold:
         body = remote.client.get_object(Bucket=remote.bucket, Key=remote.key(oid), **remote.get_args)["Body"]
-        h = hashlib.md5()
+        h, sha = hashlib.md5(), hashlib.sha256()
         with open(out, "wb") as f:
             for chunk in body.iter_chunks(CHUNK):
                 f.write(chunk)
                 h.update(chunk)
+                sha.update(chunk)
                 advance(len(chunk))
-        return h.hexdigest()
+        return h.hexdigest(), sha.hexdigest()
     with _exclusive(remote, f"pull-{oid}"):
-        md5, resumed = _download_parts(remote, oid, info, advance)
-        if md5 != oid.removesuffix(".dir") and resumed:
+        digests, resumed = _download_parts(remote, oid, info, advance)
+        if digests[0] != oid.removesuffix(".dir") and resumed:
             (remote.state / f"pull-{oid}.json").unlink(missing_ok=True)
-            md5, _ = _download_parts(remote, oid, info, advance)
+            digests, _ = _download_parts(remote, oid, info, advance)
         _move(remote.state / f"pull-{oid}.part", out)
-    return md5
+    return digests
 
 
 def _move(src: Path, dest: Path) -> None:
@@ -441,11 +473,12 @@ class _Segments:
             return self.written[n]
 
 
-def _download_parts(remote: S3Remote, oid: str, info: tuple[int, str], advance: Advance) -> tuple[str, bool]:
+def _download_parts(remote: S3Remote, oid: str, info: tuple[int, str],
+                    advance: Advance) -> tuple[tuple[str, str], bool]:
     """Ranged GETs of what the partial file lacks: one stream per segment (``segment_size``), all at once,
     each checked against the ETag the object had when the download started (a replaced object is not mixed
-    into the file) and journaled every few MiB; the md5 of the file is computed alongside, in order, as the
-    bytes arrive. (md5, whether an earlier run's bytes were reused)."""
+    into the file) and journaled every few MiB; the md5 and sha256 of the file are computed alongside, in
+    order, as the bytes arrive. ((md5, sha256), whether an earlier run's bytes were reused)."""
     size, etag = info
     segment = remote.segment_size(size)
     partial = remote.state / f"pull-{oid}.part"
@@ -463,7 +496,7 @@ def _download_parts(remote: S3Remote, oid: str, info: tuple[int, str], advance: 
         segs = _Segments(size, segment, {})
     resumed = any(segs.written)
     advance(sum(segs.written))
-    hashed: list[str] = []
+    hashed: list[tuple[str, str]] = []
     hasher = threading.Thread(target=_hash_in_order, args=(partial, segs, hashed), daemon=True)
     hasher.start()
     fd = os.open(partial, os.O_WRONLY)
@@ -500,10 +533,10 @@ def _download_parts(remote: S3Remote, oid: str, info: tuple[int, str], advance: 
     return hashed[0], resumed
 
 
-def _hash_in_order(path: Path, segs: _Segments, out: list[str]) -> None:
-    """md5 of the file, following the written bytes in order (read back from the page cache), so the check
+def _hash_in_order(path: Path, segs: _Segments, out: list[tuple[str, str]]) -> None:
+    """md5 and sha256 of the file, following the written bytes in order (read back from the page cache), so the check
     of a big download costs little time of its own; gives up when the download stops short."""
-    h = hashlib.md5()
+    h, sha = hashlib.md5(), hashlib.sha256()
     with open(path, "rb") as f:
         for n in range(segs.count):
             pos, f_at = 0, n * segs.segment
@@ -514,5 +547,6 @@ def _hash_in_order(path: Path, segs: _Segments, out: list[str]) -> None:
                     return
                 while pos < ready and (chunk := f.read(min(CHUNK, ready - pos))):
                     h.update(chunk)
+                    sha.update(chunk)
                     pos += len(chunk)
-    out.append(h.hexdigest())
+    out.append((h.hexdigest(), sha.hexdigest()))

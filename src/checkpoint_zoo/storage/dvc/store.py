@@ -18,7 +18,7 @@ from ... import layout
 from ...errors import IntegrityError, StorageError
 from ...utils.stamps import Stamps
 from .. import policy
-from ..base import Part, Placed, tracked_split
+from ..base import FreshStamps, Part, Placed, tracked_split
 from . import remotes as _remotes
 from . import transfer
 from .failures import _chain, first_line, raise_if_disk_full, remote_session
@@ -32,11 +32,17 @@ class Storage:
     def __init__(self, root: Path, stamps: Stamps | None = None) -> None:
         self.root = Path(root)
         # the sha256 verdicts materialize trusts (the zoo's own, under .dvc/tmp/zoo, unless given)
-        self.stamps = stamps if stamps is not None else Stamps(self.root / ".dvc" / "tmp" / "zoo" / "stamps")
+        # plus the digests of what this store wrote in this process (see FreshStamps)
+        self.fresh = FreshStamps(stamps if stamps is not None else Stamps(self.root / ".dvc" / "tmp" / "zoo" / "stamps"))
+        self.stamps: Stamps = self.fresh
         self._repo = None
+        self._cache_root: Path | None = None
+        self._cache_paths: dict[str, Path] = {}  # md5 -> its object's path under _cache_root
         # parsed once per process: pointer bytes -> .dir md5, and checked .dir md5 -> its entries
         self._pointer_md5: dict[tuple[str, bytes], str] = {}
         self._good_manifests: dict[str, dict[str, str]] = {}
+        self._pointer_paths: dict[str, tuple[Path, str]] = {}  # folder -> (its pointer, relative)
+        self._pointer_by_stat: dict[tuple[str, int, int, int, int], str] = {}  # pointer's lstat -> its .dir md5
 
     @property
     def repo(self):
@@ -61,6 +67,8 @@ class Storage:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+        self._cache_root = None
+        self._cache_paths = {}
 
     # ---- remotes (remotes.py) -------------------------------------------------------------------
 
@@ -292,20 +300,36 @@ class Storage:
 
     def manifest(self, folder: str) -> dict[str, str] | None:
         """relpath -> md5 for a tracked folder, from its ``.dir`` manifest in the local cache (None if absent)."""
-        pointer = self.root / self.pointer(folder)
-        if not pointer.exists():
+        entries = self._entries(folder)
+        return None if entries is None else dict(entries)
+
+    def _entries(self, folder: str) -> dict[str, str] | None:
+        """``manifest`` without the copy (callers must not change it): a pull asks it once per file."""
+        import stat
+
+        where = self._pointer_paths.get(folder)
+        if where is None:
+            pointer = self.root / self.pointer(folder)
+            where = self._pointer_paths[folder] = (pointer, pointer.relative_to(self.root).as_posix())
+        pointer, rel = where
+        try:
+            st = os.lstat(pointer)
+        except OSError:
             return None
         from ...errors import UnsafeFileError
 
-        rel = pointer.relative_to(self.root).as_posix()
-        if pointer.is_symlink():
+        if stat.S_ISLNK(st.st_mode):
+            if not pointer.exists():
+                return None
             raise UnsafeFileError(f"{rel}: is a symlink; restore the real pointer with `git checkout -- {rel}`")
-        md5 = self._folder_md5(pointer, rel)
+        md5 = self._pointer_by_stat.get((rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)) \
+            or self._folder_md5(pointer, rel)
+        self._pointer_by_stat[(rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)] = md5
         obj = self.cache_path(md5)
         if not obj.exists():
             return None
         if md5 in self._good_manifests:
-            return dict(self._good_manifests[md5])
+            return self._good_manifests[md5]
         raw = obj.read_bytes()
         import hashlib
 
@@ -319,7 +343,7 @@ class Storage:
                                  "manifest again)")
         entries = {e["relpath"]: e["md5"] for e in json.loads(raw)}
         self._good_manifests[md5] = entries
-        return dict(entries)
+        return entries
 
     def _folder_md5(self, pointer: Path, rel: str) -> str:
         """The ``.dir`` md5 a folder pointer names (parsed once per process per pointer content)."""
@@ -347,8 +371,12 @@ class Storage:
 
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object with this md5 in the local cache."""
-        cache_root = Path(self.repo.cache.local.path)
-        return cache_root / md5[:2] / md5[2:]
+        known = self._cache_paths.get(md5)
+        if known is None:
+            if self._cache_root is None:
+                self._cache_root = Path(self.repo.cache.local.path)
+            known = self._cache_paths[md5] = self._cache_root / md5[:2] / md5[2:]
+        return known
 
     def manifest_object(self, folder: str) -> Path | None:
         """The local cache object of a tracked folder's ``.dir`` manifest (None when the folder is not tracked)."""
@@ -360,7 +388,7 @@ class Storage:
     def cached(self, path: str) -> Path | None:
         """Local cache object of a file inside a tracked folder (None if not fetched)."""
         folder, rel = tracked_split(path)
-        files = self.manifest(folder)
+        files = self._entries(folder)
         if not files or rel not in files:
             return None
         obj = self.cache_path(files[rel])
