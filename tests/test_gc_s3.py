@@ -68,6 +68,12 @@ def test_gc_aborts_abandoned_uploads_and_drops_old_journals(tmp_path, s3, monkey
     assert report.aborted == [orphan]
     assert sorted(report.journals) == sorted([old.name, partial.name])
     assert uploads(s3) == before and old.exists() and partial.exists() and live.exists()  # a dry run changes nothing
+    shown = run_zoo("gc", "--dry-run", "--grace-days", str(GRACE / 86400), cwd=root)
+    assert shown.code == 0, shown.err
+    assert f"would abort the unfinished upload {orphan[1][:16]}… of {orphan[0]}" in shown.out
+    assert f"would drop the abandoned transfer journal {old.name}" in shown.out and partial.name in shown.out
+    assert named[0] not in shown.out and "1 upload(s) to abort, 2 journal(s) to drop" in shown.out
+    assert uploads(s3) == before and old.exists() and partial.exists()
 
     with Zoo(root) as zoo:
         report = zoo.gc(grace_days=GRACE / 86400)

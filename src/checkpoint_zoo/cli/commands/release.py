@@ -95,4 +95,13 @@ def _gc(zoo, args) -> int:
         echo(f"  … and {len(report.removed) - 50} more")
     echo(f"{report.remote}: {verb} {len(report.removed)} object(s), {human(report.removed_bytes)}; kept "
          f"{report.kept} in use and {report.young} younger than {args.grace_days:g} day(s)")
+    for key, upload in report.aborted[:50]:
+        echo(f"  {'would abort' if args.dry_run else 'aborted'} the unfinished upload {printable(upload)[:16]}… "
+             f"of {printable(key)}")
+    for journal in report.journals[:50]:
+        echo(f"  {'would drop' if args.dry_run else 'dropped'} the abandoned transfer journal {printable(journal)}")
+    if report.aborted or report.journals:
+        echo(f"abandoned transfers older than {args.grace_days:g} day(s): {len(report.aborted)} upload(s) "
+             f"{'to abort' if args.dry_run else 'aborted'}, {len(report.journals)} journal(s) "
+             f"{'to drop' if args.dry_run else 'dropped'}")
     return 0
