@@ -262,3 +262,31 @@ def test_add_from_a_manifest_over_the_size_cap_is_refused(tmp_path):
         f.truncate(64 * 2**20 + 1)  # sparse: no disk used
     r = _read_manifest_limited(str(big))
     assert r.returncode == 3 and "larger than 64 MiB" in r.stdout, (r.stdout, r.stderr[-500:])
+
+
+def test_the_batch_path_check_of_a_pull_refuses_what_one_path_check_refuses(empty_zoo, outside):
+    """``Workspace.check_paths`` (a pull of many files) resolves each folder once: a linked file, a linked model
+    folder and a linked checkpoints folder must still be refused, each as ``Workspace.path`` refuses it."""
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.errors import UnsafePathError
+
+    ckpts = empty_zoo / "zoo" / "checkpoints"
+    (ckpts / "m").mkdir(parents=True)
+    (ckpts / "m" / "step-00000001.safetensors").write_bytes(b"x")
+    (ckpts / "m" / "step-00000002.safetensors").symlink_to(outside / "secret.txt")
+    (ckpts / "linked").symlink_to(outside)
+    fine = ["zoo/checkpoints/m/step-00000001.safetensors", "zoo/checkpoints/m/step-00000009.safetensors"]
+    with Zoo(empty_zoo) as zoo:
+        ws = zoo.workspace
+        ws.check_paths(fine)  # a missing file inside is fine: the pull writes it
+        for bad in ("zoo/checkpoints/m/step-00000002.safetensors", "zoo/checkpoints/linked/secret.txt",
+                    "zoo/checkpoints/m/.."):
+            with pytest.raises(UnsafePathError) as batch:
+                ws.check_paths([*fine, bad])
+            with pytest.raises(UnsafePathError) as one:
+                ws.path(bad)
+            assert str(batch.value) == str(one.value)
+        os.rename(ckpts, empty_zoo / "zoo" / "real")
+        (empty_zoo / "zoo" / "checkpoints").symlink_to(empty_zoo / "zoo" / "real")
+        with pytest.raises(UnsafePathError, match="must be a real folder"):
+            ws.check_paths(fine)

@@ -71,8 +71,7 @@ def _from_revision(zoo: Facade, chosen: list[Row], rows: list[Row], remote: str 
 
 def parts_of(ws: Workspace, rows: list[Row], label: str = "") -> list[Part]:
     """The store's parts of these (one-file) rows, each path checked to stay inside zoo/checkpoints."""
-    for row in rows:
-        ws.path(row["path"])
+    ws.check_paths(row["path"] for row in rows)
     return [Part(r["path"], r["sha256"], r["model"], r["step"], label) for r in rows]
 
 

@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 Row = dict[str, str]
 
 
-def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None) -> Row:
-    """The row one reference names; unknown models and steps are named with what exists."""
+def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None,
+                by_model: dict[str, list[Row]] | None = None) -> Row:
+    """The row one reference names; unknown models and steps are named with what exists. ``by_model``: ``rows``
+    grouped by model, when the caller resolves many references against them."""
     r = parse_ref(ref) if isinstance(ref, str) else ref
-    mine = zoo.source.model_rows(r.model) if rows is None else [row for row in rows if row["model"] == r.model]
+    if by_model is not None:
+        mine = by_model.get(r.model, [])
+    else:
+        mine = zoo.source.model_rows(r.model) if rows is None else [row for row in rows if row["model"] == r.model]
     if not mine:
         names = zoo.source.model_names() if rows is None else sorted({row["model"] for row in rows})
         near = sorted(m for m in names if m.casefold() == r.model.casefold())
@@ -42,16 +47,19 @@ def resolve_row(zoo: Facade, ref: str | Ref, rows: list[Row] | None = None) -> R
 def resolve_many(zoo: Facade, refs: Sequence[str], rows: list[Row]) -> list[Row]:
     """Rows of several references, where a model name may be a shell wildcard (``'mnist-*@best'``)."""
     out: list[Row] = []
-    models = sorted({r["model"] for r in rows}, key=query.natural_key)
+    by_model: dict[str, list[Row]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(row)
+    models = sorted(by_model, key=query.natural_key)
     for ref in refs:
         r = parse_ref(ref)
         if not any(ch in r.model for ch in "*?["):
-            out.append(resolve_row(zoo, r, rows))
+            out.append(resolve_row(zoo, r, rows, by_model))
             continue
         matched = [m for m in models if fnmatch.fnmatchcase(m, r.model)]
         if not matched:
             raise CheckpointNotFoundError(f"no model matches {r.model!r} in {layout.TABLE_PATH}; `zoo ls` lists them")
-        out.extend(resolve_row(zoo, Ref(m, r.selector), rows) for m in matched)
+        out.extend(resolve_row(zoo, Ref(m, r.selector), rows, by_model) for m in matched)
     return out
 
 

@@ -97,6 +97,23 @@ class Workspace:
             raise UnsafePathError(f"{rel}: resolves to {target}, outside {layout.CHECKPOINTS_DIR}; remove that symlink")
         return self.root / rel
 
+    def check_paths(self, rels: Iterable[str]) -> None:
+        """``path`` of many table paths at once: the checkpoints folder and each distinct parent folder resolved
+        once, then each file's own name checked not to be a link (a link, or a name such as ``..``, gets the full
+        ``path`` check). Pulling thousands of files otherwise resolves every component of every path."""
+        base = (self.root / layout.CHECKPOINTS_DIR).resolve()
+        if base != self.root.resolve() / layout.CHECKPOINTS_DIR:
+            self.path(layout.CHECKPOINTS_DIR)  # raises the one message for a linked checkpoints folder
+        parents: dict[str, bool] = {}
+        for rel in rels:
+            folder, _, name = rel.rpartition("/")
+            inside = parents.get(folder)
+            if inside is None:
+                resolved = (self.root / folder).resolve()
+                inside = parents[folder] = resolved == base or base in resolved.parents
+            if not inside or name in ("", ".", "..") or (self.root / rel).is_symlink():
+                self.path(rel)
+
     def stage(self, paths: Iterable[str]) -> tuple[str, ...]:
         """``git add -A`` these paths (nothing outside a git work tree); returns what was staged. Loose objects
         are compressed at zlib level 1: the table of a big zoo is tens of MB, and git's default level
