@@ -19,12 +19,10 @@ def records(zoo: Facade, models: Iterable[str] | None = None, rows: Iterable[Row
     """Stored evaluation records by ``MODEL@STEP`` (all models, or these) that are of the bytes the
     table holds now (or ``rows`` hold: only records of those rows are returned); empty until the pipeline
     has run."""
-    from ..workspace.source import WorkTree
-
     wanted = None if models is None else set(models)
     current = {f"{r['model']}@{r['step']}": r["sha256"] for r in (zoo.rows() if rows is None else rows)
                if wanted is None or r["model"] in wanted}
-    if wanted is not None and isinstance(zoo.source, WorkTree):  # the listing's case: a step or two per model
+    if wanted is not None:  # the listing's case: a step or two per model (a working tree answers from its cache)
         steps: dict[str, set[int]] = {m: set() for m in wanted}
         for ref in current:
             model, step = ref.rsplit("@", 1)

@@ -96,6 +96,10 @@ class RevisionSource:
         return parse_results((f"{layout.EVALUATIONS_DIR}/{n} at {self.rev}",
                               self.read_bytes(f"{layout.EVALUATIONS_DIR}/{n}")) for n in names)
 
+    def records_of(self, wanted: dict[str, set[int]]) -> dict[str, dict]:
+        """The stored records of these models (at least those of these steps): a revision's files are read whole."""
+        return self.stored_records(wanted)
+
     def registry(self, *, strict: bool = True, code: bool = True, trusted: bool = False):
         """The registries at this revision; its code folder is made importable only when asked for (``code``),
         and runs only when ``trusted``."""
