@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import rules
@@ -26,10 +27,14 @@ from . import rules
 Row = dict[str, str]
 MIN_ROWS = 5000  # below this, parsing the CSV is as fast as the copy
 _COLUMNS = ", ".join(f'"{c}"' for c in rules.COLUMNS)
+_INSERT = f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})"
+_OF_MODEL = f"SELECT {_COLUMNS} FROM rows WHERE model = ? ORDER BY step_num"
+_MODELS = "SELECT DISTINCT model FROM rows ORDER BY model"
 
 
 def stamp_of(table: Path) -> str:
-    """What identifies the table file as it is now: device, inode, size and mtime in ns."""
+    """What identifies a file (the table; an evaluation file for the summary and snapshot-part caches) as it is
+    now: device, inode, size and mtime in ns."""
     st = table.stat()
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
@@ -62,12 +67,20 @@ def store(table: Path, rows: list[Row], stamp: str, canonical: bool | None = Non
             db.execute(f"CREATE TABLE rows ({_COLUMNS}, step_num INTEGER)")
             db.execute("CREATE TABLE meta (stamp TEXT, canonical INTEGER)")
             db.execute("INSERT INTO meta VALUES (?, ?)", (stamp, int(canonical)))
-            db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
-                           ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in rows))
+            db.executemany(_INSERT, _values(rows))
             db.execute("CREATE INDEX by_model ON rows (model, step_num)")
         os.replace(tmp, dest)
     except (OSError, sqlite3.Error, ValueError):
         tmp.unlink(missing_ok=True)
+
+
+def _values(rows: list[Row]) -> Iterator[list[object]]:
+    """Rows as the copy stores them: every column, then the step as a number (what ``by_model`` orders by)."""
+    return ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in rows)
+
+
+def _select(db: sqlite3.Connection, sql: str, args: tuple = ()) -> list[Row]:
+    return [dict(zip(rules.COLUMNS, values)) for values in db.execute(sql, args)]
 
 
 class Cached:
@@ -94,7 +107,7 @@ class Cached:
 
     def _rows(self, sql: str, args: tuple = ()) -> list[Row]:
         assert self.db is not None
-        return [dict(zip(rules.COLUMNS, values)) for values in self.db.execute(sql, args)]
+        return _select(self.db, sql, args)
 
     def latest(self) -> list[Row]:
         """The row with the largest step of each model."""
@@ -102,11 +115,11 @@ class Cached:
                           "GROUP BY model) ON r.model = m AND r.step_num = s ORDER BY r.model")
 
     def of_model(self, model: str) -> list[Row]:
-        return self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? ORDER BY step_num", (model,))
+        return self._rows(_OF_MODEL, (model,))
 
     def models(self) -> list[str]:
         assert self.db is not None
-        return [m for (m,) in self.db.execute("SELECT DISTINCT model FROM rows ORDER BY model")]
+        return [m for (m,) in self.db.execute(_MODELS)]
 
     def close(self) -> None:
         if self.db is not None:
@@ -125,6 +138,7 @@ class Cached:
             "SELECT model, step_num, parent FROM rows WHERE parent != '' ORDER BY model, step_num")]
         combos = set(self.db.execute("SELECT DISTINCT arch, task, dataset FROM rows"))
         return texts, links, combos
+
 
 class ForWrite:
     """The copy opened by a writing command, under the zoo's lock, for a table whose bytes are exactly what
@@ -157,18 +171,15 @@ class ForWrite:
             pass
         return None
 
-    def _rows(self, sql: str, args: tuple = ()) -> list[Row]:
-        return [dict(zip(rules.COLUMNS, values)) for values in self.db.execute(sql, args)]
-
     def row(self, model: str, step: int) -> Row | None:
-        found = self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? AND step_num = ?", (model, step))
+        found = _select(self.db, f"SELECT {_COLUMNS} FROM rows WHERE model = ? AND step_num = ?", (model, step))
         return found[0] if found else None
 
-    def model_rows(self, model: str) -> list[Row]:
-        return self._rows(f"SELECT {_COLUMNS} FROM rows WHERE model = ? ORDER BY step_num", (model,))
+    def of_model(self, model: str) -> list[Row]:
+        return _select(self.db, _OF_MODEL, (model,))
 
     def models(self) -> list[str]:
-        return [m for (m,) in self.db.execute("SELECT DISTINCT model FROM rows ORDER BY model")]
+        return [m for (m,) in self.db.execute(_MODELS)]
 
     def following(self, model: str, step: int) -> tuple[str, str] | None:
         """The (model, step) of the row right after (model, step) in the table's order, or None at the end."""
@@ -202,8 +213,7 @@ class ForWrite:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 self.db.executemany("DELETE FROM rows WHERE model = ? AND step_num = ?", removed)
-                self.db.executemany(f"INSERT INTO rows VALUES ({', '.join('?' * (len(rules.COLUMNS) + 1))})",
-                                    ([r.get(c, "") for c in rules.COLUMNS] + [int(r["step"])] for r in added))
+                self.db.executemany(_INSERT, _values(added))
                 self.db.execute("UPDATE meta SET stamp = ?", (stamp_of(self.table),))
             except BaseException:
                 self.db.execute("ROLLBACK")

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from .index_cache import stamp_of
 from .records import read_results
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, stamp TEXT, model TEXT, step INTEGER, record TEXT)"
@@ -32,10 +33,9 @@ def _path(folder: Path) -> Path:
 def _stamp(path: Path) -> str | None:
     """The file's stat as a key; None when it cannot be stat'ed (read_results then decides what that means)."""
     try:
-        st = path.stat()
+        return stamp_of(path)
     except OSError:
         return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def _known(folder: Path) -> dict[str, tuple[str, str, int | None, str | None]]:

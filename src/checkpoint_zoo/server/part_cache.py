@@ -64,10 +64,11 @@ class PartCache:
     def key(rows: str, evaluations: Path, check: str) -> str:
         """What a model's part depends on: its rows (``index_cache.row_text``), its evaluation file's stat, the
         key check (``check``: the code and config hashes of the zoo's combinations) and the code."""
+        from ..catalog.index_cache import stamp_of
+
         h = hashlib.sha256(_code().encode())
         try:
-            st = evaluations.stat()
-            h.update(f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode())
+            h.update(stamp_of(evaluations).encode())
         except OSError:
             h.update(b"no file")
         h.update(check.encode())

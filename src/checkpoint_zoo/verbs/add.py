@@ -208,7 +208,7 @@ def add_file(zoo: Facade, src: Path, *, model: str, step: int, arch: str, task: 
             ws.check_git_index()
         rows, copy = opened.enter_context(_table_before(ws))  # after the recovery, which may change the table
         _check_against_table(rows, model, step, parent, copy)
-        mine = copy.model_rows(model) if copy else rows
+        mine = copy.of_model(model) if copy else rows
         mixed = rules.license_problems(mine, [{"model": model, "step": str(step), "license": license}], relicense)
         if mixed:
             raise InvalidValueError(mixed[0][1])
