@@ -11,6 +11,7 @@ Light on purpose (json only): ``zoo ls``/``show`` read metrics without importing
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -77,17 +78,18 @@ def _mapping(value: object, field: str) -> dict:
     return value
 
 
-_METRIC_NAME = re.compile(rules.METRIC_NAME_PATTERN)
 _SHA256 = re.compile(rules.SHA256_PATTERN)
-_good_names: set[str] = set()  # metric names already matched: a zoo's records repeat a handful of them
+
+
+@functools.lru_cache(maxsize=1024)  # a zoo's records repeat a handful of metric names
+def _metric_name_ok(name: str) -> bool:
+    return re.fullmatch(rules.METRIC_NAME_PATTERN, name) is not None
 
 
 def _metrics(value: object, field: str) -> None:
     for name, v in _mapping(value, field).items():
-        if name not in _good_names:
-            if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
-                raise _Bad(f"{field} has the metric name {name!r}; must match {rules.METRIC_NAME_PATTERN}")
-            _good_names.add(name)
+        if not isinstance(name, str) or not _metric_name_ok(name):
+            raise _Bad(f"{field} has the metric name {name!r}; must match {rules.METRIC_NAME_PATTERN}")
         if isinstance(v, float) and math.isfinite(v):
             continue
         _finite(v, f"{field}.{name}")

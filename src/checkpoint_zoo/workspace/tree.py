@@ -86,12 +86,17 @@ class Workspace:
 
         return _Guard()
 
-    def path(self, rel: str) -> Path:
-        """Absolute path of a table path, refusing anything that resolves outside zoo/checkpoints."""
+    def _checkpoints(self) -> Path:
+        """zoo/checkpoints resolved, refused unless it is a real folder of the zoo."""
         base = (self.root / layout.CHECKPOINTS_DIR).resolve()
         if base != self.root.resolve() / layout.CHECKPOINTS_DIR:
             raise UnsafePathError(f"{layout.CHECKPOINTS_DIR}: resolves to {base}, outside the zoo; it must be a "
                                   "real folder, not a symlink: remove the link and restore it with git")
+        return base
+
+    def path(self, rel: str) -> Path:
+        """Absolute path of a table path, refusing anything that resolves outside zoo/checkpoints."""
+        base = self._checkpoints()
         target = (self.root / rel).resolve()
         if base not in target.parents:
             raise UnsafePathError(f"{rel}: resolves to {target}, outside {layout.CHECKPOINTS_DIR}; remove that symlink")
@@ -101,9 +106,7 @@ class Workspace:
         """``path`` of many table paths at once: the checkpoints folder and each distinct parent folder resolved
         once, then each file's own name checked not to be a link (a link, or a name such as ``..``, gets the full
         ``path`` check). Pulling thousands of files otherwise resolves every component of every path."""
-        base = (self.root / layout.CHECKPOINTS_DIR).resolve()
-        if base != self.root.resolve() / layout.CHECKPOINTS_DIR:
-            self.path(layout.CHECKPOINTS_DIR)  # raises the one message for a linked checkpoints folder
+        base = self._checkpoints()
         parents: dict[str, bool] = {}
         for rel in rels:
             folder, _, name = rel.rpartition("/")

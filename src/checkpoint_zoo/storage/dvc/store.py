@@ -37,7 +37,6 @@ class Storage:
         self.stamps: Stamps = self.fresh
         self._repo = None
         self._cache_root: Path | None = None
-        self._cache_paths: dict[str, Path] = {}  # md5 -> its object's path under _cache_root
         # parsed once per process: pointer bytes -> .dir md5, and checked .dir md5 -> its entries
         self._pointer_md5: dict[tuple[str, bytes], str] = {}
         self._good_manifests: dict[str, dict[str, str]] = {}
@@ -68,7 +67,6 @@ class Storage:
             self._repo.close()
             self._repo = None
         self._cache_root = None
-        self._cache_paths = {}
 
     # ---- remotes (remotes.py) -------------------------------------------------------------------
 
@@ -322,9 +320,9 @@ class Storage:
             if not pointer.exists():
                 return None
             raise UnsafeFileError(f"{rel}: is a symlink; restore the real pointer with `git checkout -- {rel}`")
-        md5 = self._pointer_by_stat.get((rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)) \
-            or self._folder_md5(pointer, rel)
-        self._pointer_by_stat[(rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)] = md5
+        seen = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        md5 = self._pointer_by_stat.get(seen) or self._folder_md5(pointer, rel)
+        self._pointer_by_stat[seen] = md5
         obj = self.cache_path(md5)
         if not obj.exists():
             return None
@@ -371,12 +369,9 @@ class Storage:
 
     def cache_path(self, md5: str) -> Path:
         """Where DVC keeps an object with this md5 in the local cache."""
-        known = self._cache_paths.get(md5)
-        if known is None:
-            if self._cache_root is None:
-                self._cache_root = Path(self.repo.cache.local.path)
-            known = self._cache_paths[md5] = self._cache_root / md5[:2] / md5[2:]
-        return known
+        if self._cache_root is None:
+            self._cache_root = Path(self.repo.cache.local.path)
+        return self._cache_root / md5[:2] / md5[2:]
 
     def manifest_object(self, folder: str) -> Path | None:
         """The local cache object of a tracked folder's ``.dir`` manifest (None when the folder is not tracked)."""
