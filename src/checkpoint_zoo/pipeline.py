@@ -20,6 +20,7 @@ from .utils import environ
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
 VALIDATION_FILE = "zoo/metrics/validation.json"
+REGISTRY_FILE = "zoo/metrics/registry.json"
 
 
 def compose(root: Path, overrides: list[str] | None = None) -> dict:
@@ -187,6 +188,24 @@ def stage_evaluate(root: Path, force: bool = False) -> None:
                  executor=params.get("executor"))
 
 
+def stage_registry(root: Path) -> None:
+    """Write every model's releases and current stages (GTO tags) to ``REGISTRY_FILE`` for the index stage. The
+    stage is ``always_changed`` (a tag changes no file DVC could watch), so it runs on every ``dvc repro``: the
+    file is rewritten only when its bytes would change, and only then does the index stage run again."""
+    from .utils.files import atomic_write
+    from .verbs.release import registry_document
+
+    doc = registry_document(root)
+    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+    path = root / REGISTRY_FILE
+    same = path.is_file() and path.read_bytes() == data
+    if not same:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)
+    n = sum(len(m["releases"]) for m in doc["models"].values())
+    print(f"registry: {n} releases; {REGISTRY_FILE} {'unchanged' if same else 'written'}")
+
+
 def stage_index(root: Path) -> None:
     from .api import Zoo
     from .catalog.records import read_results
@@ -205,7 +224,7 @@ def stage_index(root: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one stage; known errors print their report and exit 1."""
     p = argparse.ArgumentParser(prog="python -m checkpoint_zoo.pipeline", description=__doc__.splitlines()[0])
-    p.add_argument("stage", choices=("validate", "evaluate", "index", "compose"))
+    p.add_argument("stage", choices=("validate", "evaluate", "index", "compose", "registry"))
     p.add_argument("--force", action="store_true",
                    help="evaluate: re-evaluate every checkpoint; a result that agrees with the stored one "
                    "within the reproducibility contract keeps the stored bytes, one that does not is written and fails the run")
@@ -216,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.stage == "compose":
             print(f"composed {write_params(root, args.overrides)} from {CONF_DIR}/")
+            return 0
+        if args.stage == "registry":  # reads tags, writes one file of its own: no zoo lock, no Zoo
+            stage_registry(root)
             return 0
         from .api import Zoo
 

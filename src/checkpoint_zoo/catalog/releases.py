@@ -10,9 +10,10 @@ events (tag times have one-second resolution and GTO's own counters increase per
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 # GTO's own grammar (gto/constants.py), without its dirname prefix: the zoo's artifacts live in the root dvc.yaml.
 GTO_NAME = r"[a-zA-Z0-9]([a-zA-Z0-9-_]*[a-zA-Z0-9])?"
@@ -27,6 +28,8 @@ _TAG_RE = re.compile(
 )
 # Names a stage may not take: they already mean something after '@'.
 RESERVED_STAGES = frozenset({"latest", "best", "deprecated", "created"})
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+REGISTRY_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -138,3 +141,87 @@ def holders(evs: Iterable[Event], at: datetime | None = None) -> dict[str, Event
 def next_counter(evs: Iterable[Event]) -> int:
     """GTO's counter for a model's next stage tag: one more than any it has used."""
     return max((e.counter for e in evs), default=0) + 1
+
+
+def _point(entry: Mapping[str, Any] | None, step_of: Any) -> dict[str, Any]:
+    """The step and sha256 an artifact entry names (None where it names none, or something that is not one)."""
+    meta = entry.get("meta") if entry else None
+    sha = meta.get("sha256") if isinstance(meta, dict) else None
+    return {"step": step_of(entry) if entry else None,
+            "sha256": sha if isinstance(sha, str) and SHA256_RE.fullmatch(sha) else None}
+
+
+def registry_document(evs: Iterable[Event], entry_of: Any, step_of: Any) -> dict[str, Any]:
+    """What ``zoo/metrics/registry.json`` holds: per model, its releases (version, step, sha256, date) in the
+    order they were made and the holder of each current stage (version, step, since). ``entry_of(commit,
+    model)`` gives the ``dvc.yaml`` artifact entry at a tagged commit; ``step_of`` its step. Only what GTO's
+    grammar parses gets here, so names and versions are already checked; steps and digests are checked here."""
+    by_model: dict[str, list[Event]] = {}
+    for e in evs:
+        by_model.setdefault(e.model, []).append(e)
+    models: dict[str, Any] = {}
+    for model, mine in sorted(by_model.items()):
+        made, held = releases(mine), holders(mine)
+        released_at = {e.tag.commit: v for v, e in made.items()}
+        rels = [{"version": v, **_point(entry_of(e.tag.commit, model), step_of), "date": e.tag.date.isoformat()}
+                for v, e in made.items()]
+        stages = {s: {"version": released_at.get(e.tag.commit), "step": _point(entry_of(e.tag.commit, model),
+                                                                                step_of)["step"],
+                      "since": e.tag.date.isoformat()} for s, e in sorted(held.items())}
+        if rels or stages:
+            models[model] = {"releases": rels, "stages": stages}
+    return {"format": REGISTRY_FORMAT, "models": models}
+
+
+def _release_problem(r: object) -> str | None:
+    if not isinstance(r, dict) or set(r) != {"version", "step", "sha256", "date"}:
+        return "must have exactly version, step, sha256 and date"
+    if not isinstance(r["version"], str) or version_problem(r["version"]):
+        return f"version {r['version']!r} is not vMAJOR.MINOR.PATCH"
+    if r["step"] is not None and (isinstance(r["step"], bool) or not isinstance(r["step"], int) or r["step"] < 0):
+        return f"step {r['step']!r} is not a whole number"
+    if r["sha256"] is not None and not (isinstance(r["sha256"], str) and SHA256_RE.fullmatch(r["sha256"])):
+        return "sha256 is not 64 lower-case hex digits"
+    return None if isinstance(r["date"], str) and _is_date(r["date"]) else f"date {r['date']!r} is not an ISO date"
+
+
+def _holder_problem(stage: object, h: object) -> str | None:
+    if not isinstance(stage, str) or not STAGE_RE.fullmatch(stage):
+        return f"stage {stage!r} is not a GTO stage name"
+    if not isinstance(h, dict) or set(h) != {"version", "step", "since"}:
+        return f"stage {stage}: must have exactly version, step and since"
+    if h["version"] is not None and (not isinstance(h["version"], str) or version_problem(h["version"])):
+        return f"stage {stage}: version {h['version']!r} is not vMAJOR.MINOR.PATCH"
+    if h["step"] is not None and (isinstance(h["step"], bool) or not isinstance(h["step"], int) or h["step"] < 0):
+        return f"stage {stage}: step {h['step']!r} is not a whole number"
+    return None if isinstance(h["since"], str) and _is_date(h["since"]) else f"stage {stage}: since is not an ISO date"
+
+
+def _is_date(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def registry_problem(doc: object) -> str | None:
+    """Why a ``registry.json`` is not one ``registry_document`` could have written (None if it is), naming the
+    model and field: the file is committed, so anyone could have edited it."""
+    if not isinstance(doc, dict) or doc.get("format") != REGISTRY_FORMAT or not isinstance(doc.get("models"), dict):
+        return f"needs format {REGISTRY_FORMAT} and a 'models' mapping"
+    for model, entry in doc["models"].items():
+        if not isinstance(model, str) or not STAGE_RE.fullmatch(model):
+            return f"model {model!r} is not a GTO artifact name"
+        if not isinstance(entry, dict) or set(entry) != {"releases", "stages"} or not isinstance(
+                entry["releases"], list) or not isinstance(entry["stages"], dict):
+            return f"models.{model}: needs a 'releases' list and a 'stages' mapping"
+        for i, r in enumerate(entry["releases"]):
+            problem = _release_problem(r)
+            if problem:
+                return f"models.{model}.releases[{i}]: {problem}"
+        for stage, h in entry["stages"].items():
+            problem = _holder_problem(stage, h)
+            if problem:
+                return f"models.{model}.stages: {problem}"
+    return None

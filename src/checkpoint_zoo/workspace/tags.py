@@ -75,6 +75,39 @@ def artifact_at(git_dir: Path, commit: str, model: str) -> dict[str, Any] | None
     return entry if isinstance(entry, dict) else None
 
 
+def artifacts_at(git_dir: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """``artifact_at`` for many (commit, model) pairs: every ``dvc.yaml`` read by one ``git cat-file --batch``
+    and each distinct blob parsed once, so a thousand releases cost one git process, not a thousand."""
+    commits = sorted({c for c, _ in wanted if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", c)})
+    if not commits:
+        return {pair: None for pair in wanted}
+    proc = gitcmd.run(git_dir, "cat-file", "--batch", input="".join(f"{c}:dvc.yaml\n" for c in commits).encode(),
+                      check=False)
+    out, pos, parsed = proc.stdout, 0, {}
+    blobs: dict[str, dict] = {}
+    for commit in commits:
+        end = out.find(b"\n", pos)
+        if end < 0:
+            break
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) != 3 or header[1] != b"blob":
+            continue
+        size = int(header[2])
+        oid = header[0].decode()
+        if oid not in parsed:
+            data = load_yaml(out[pos:pos + size], f"dvc.yaml at {commit[:12]}")
+            section = data.get("artifacts") if isinstance(data, dict) else None
+            parsed[oid] = section if isinstance(section, dict) else {}
+        blobs[commit] = parsed[oid]
+        pos += size + 1
+    found = {}
+    for commit, model in wanted:
+        entry = blobs.get(commit, {}).get(model)
+        found[(commit, model)] = entry if isinstance(entry, dict) else None
+    return found
+
+
 def table_at(git_dir: Path, commit: str) -> list[dict[str, str]]:
     """The table's rows at ``commit`` (read, not validated: the zoo validated them when they were committed)."""
     from ..catalog import table

@@ -12,7 +12,8 @@ from .failures import first_line
 
 def stale_stages(root: Path) -> list[str]:
     """Names of the pipeline stages of ``root`` whose outputs are not up to date (``dvc status``); [] if none
-    or if there is no pipeline."""
+    or if there is no pipeline. A stage DVC lists only as ``always changed`` (``always_changed: true``, such as
+    ``registry``) is not stale: it is listed whatever its outputs."""
     if not (root / "dvc.yaml").is_file():
         return []
     from dvc.repo import Repo
@@ -22,7 +23,8 @@ def stale_stages(root: Path) -> list[str]:
             status = repo.status()
     except Exception as e:  # DVC raises many unrelated types; each means the status is unknown
         raise StorageError(f"dvc status failed in {root}: {first_line(e)}; run `dvc status` to see why") from None
-    return sorted(str(name).rsplit(":", 1)[-1] for name in status if not str(name).endswith(".dvc"))
+    return sorted(str(name).rsplit(":", 1)[-1] for name, why in status.items()
+                  if not str(name).endswith(".dvc") and why != ["always changed"])
 
 
 def pipeline_paths(root: Path) -> list[str]:
