@@ -25,6 +25,7 @@ from ..catalog import contract, rules
 from ..catalog.table import atomic_write
 from ..errors import ZooError
 from . import page
+from . import registry as registry_out
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _MD_LINE_START = re.compile(r"^(\s*)(?:([#>+-])|(\d+)\.)")
@@ -269,7 +270,7 @@ def render_index_md(entries: list[dict], models: dict[str, dict], tasks: dict[st
                     reported, _fmt(e["reproduced_value"]), _fmt(e["delta"]), f"`zoo pull {e['ref']}`",
                 ]) + " |")
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + registry_out.index_md_lines(models, md_escape))
 
 
 def render_summary(entries: list[dict], models: dict[str, dict], tasks: dict[str, dict]) -> dict[str, Any]:
@@ -360,7 +361,7 @@ def render_card(model: str, entries: list[dict], summary: dict, children: Sequen
         lines.append(f"| {e['step']}{flag} | {_fmt(e['epoch'])} | {_fmt((e.get('selection') or {}).get('value'))} | "
                      + "".join(f"{_fmt(e['metrics'].get(n))} | " for n in names)
                      + f"{reported} | {e['size_bytes']} | `{e['sha256'][:16]}` |")
-    lines += _state_lines(entries) + _claim_lines(entries)
+    lines += _state_lines(entries) + _claim_lines(entries) + registry_out.card_lines(model, summary, md_escape)
     ref = summary["best"]
     lines += ["", "## Usage", "", "Pull just this checkpoint into a clone of the zoo (sha256-checked):", "",
               "```sh", f"zoo pull {ref}", "```", "", "Use it on raw inputs, or load it:", "", "```python",
@@ -513,6 +514,7 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     rows = zoo.rows()
     entries = build_entries(rows, results)
     models = mark_best(entries)
+    registry_out.attach(models, registry_out.load(zoo.root))
     table_sha = hashlib.sha256(zoo.table_path.read_bytes()).hexdigest()
     tasks = task_summaries(evaluated(entries), results)
     boards = [{"task": t, "dataset": d, "split": sp, "models": [m["best"] for m in ranked]}
@@ -542,5 +544,5 @@ def build(zoo, results: Mapping[str, dict], params: Mapping[str, object], site_d
     summary = render_summary(entries, models, tasks)
     atomic_write(root / "zoo/metrics/summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
     page.write_site(site_dir, page.site_data(index, cards_md, title=str(params.get("title", "Checkpoint Zoo")),
-                                             downloads=False))
+                                             downloads=False, registry=registry_out.page_shape(models)))
     return index
