@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -196,6 +197,11 @@ def sh(*cmd: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
 def repro(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """`dvc repro` in ``cwd``."""
     return sh(sys.executable, "-m", "dvc", "repro", *args, cwd=cwd, check=check)
+
+
+def ran_stages(repro_stdout: str) -> list[str]:
+    """The stages a `dvc repro` ran, in order. `registry` (always_changed: it reads the git tags) runs every time."""
+    return re.findall(r"^Running stage '([^']+)'", repro_stdout, re.M)
 
 
 def evaluations(root: Path) -> dict[str, bytes]:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROJECT, git, run_zoo, snapshot, write_safetensors
+from conftest import PROJECT, git, ran_stages, run_zoo, snapshot, write_safetensors
 
 BIN = Path(sys.executable).parent
 
@@ -47,7 +47,8 @@ def test_a_new_zoo_adds_evaluates_commits_and_a_clone_reruns_nothing(tmp_path):
     clone = tmp_path / "clone"
     git("clone", "-q", str(root), str(clone), cwd=tmp_path)
     again = _dvc("repro", cwd=clone)
-    assert again.returncode == 0 and "Running stage" not in again.stdout, again.stdout
+    # nothing but the always-changed registry stage (it reads the tags and finds its file unchanged)
+    assert again.returncode == 0 and ran_stages(again.stdout) == ["registry"], again.stdout
     assert git("status", "--porcelain", cwd=clone).strip() == ""
     assert run_zoo("pull", "lin@1", cwd=clone).code == 0
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, evaluations, git, reference_rows, repro, run_zoo, sh
+from conftest import PROJECT, evaluations, git, ran_stages, reference_rows, repro, run_zoo, sh
 
 N_REF = len(reference_rows())
 
@@ -88,7 +88,8 @@ def test_fresh_clone_repro_keeps_committed_metrics(base):
     """The metrics in git were computed on some other machine; `dvc repro` here rewrites none of them."""
     assert git("status", "--porcelain", "--", "zoo", "dvc.lock", cwd=base) == ""
     again = repro(base)
-    assert "Running stage" not in again.stdout, again.stdout
+    assert ran_stages(again.stdout) == ["registry"], again.stdout  # only the always-changed tag reader
+    assert git("status", "--porcelain", "--", "zoo", "dvc.lock", cwd=base) == ""
     assert (base / "site/index.html").is_file()
 
 

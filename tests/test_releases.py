@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, run_zoo, snapshot, write_safetensors
+from conftest import git, ran_stages, repro, run_zoo, sh, snapshot, write_safetensors
 
 BIN = Path(sys.executable).parent
 
@@ -210,3 +210,103 @@ def test_one_models_tags_are_read_by_name_whatever_the_others(tmp_path):
     assert [t.name for t in read_tags(tmp_path, "x-y")] == ["x-y@v0.1.0"]
     assert read_tags(tmp_path, "*") == [] and read_tags(tmp_path, "[ab]") == []
     assert len(read_tags(tmp_path)) == 5
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    return {p: (root / p).read_bytes() for p in ("zoo/index.json", "zoo/INDEX.md", "zoo/cards/alpha.md",
+                                                 "zoo/metrics/registry.json", "dvc.lock", "site/data.js")}
+
+
+def test_dvc_repro_shows_releases_and_the_current_stage_holders(tmp_path):
+    root = tmp_path / "team"
+    assert run_zoo("init", str(root), "--remote", str(tmp_path / "remote"), "--reference", cwd=tmp_path).code == 0
+    for model, step, seed in (("alpha", 10, 1), ("alpha", 20, 2)):
+        f = write_safetensors(tmp_path / f"{model}-{step}.safetensors", seed=seed)
+        r = run_zoo("add", str(f), f"--model={model}", f"--step={step}", "--arch=linear",
+                    "--task=tabular-classification", "--dataset=wine", "--license=MIT", cwd=root)
+        assert r.code == 0, r.err
+    assert "registry" in ran_stages(repro(root).stdout)
+    assert run_zoo("commit", "--push", "-m", "alpha", cwd=root).code == 0
+    sha10 = _sha(root / "zoo/checkpoints/alpha/step-00000010.safetensors")
+    for args in (("release", "alpha@10", "v1.0.0"), ("stage", "alpha@v1.0.0", "prod")):
+        assert run_zoo(*args, cwd=root).code == 0
+    assert ran_stages(repro(root).stdout) == ["registry", "index"]
+    alpha = json.loads((root / "zoo/index.json").read_text())["models"]["alpha"]
+    assert [(r["version"], r["step"], r["sha256"]) for r in alpha["releases"]] == [("v1.0.0", 10, sha10)]
+    assert alpha["stages"]["prod"]["version"] == "v1.0.0" and alpha["stages"]["prod"]["step"] == 10
+    card = (root / "zoo/cards/alpha.md").read_text()
+    assert "## Releases" in card and "| v1.0.0 | alpha@10 |" in card and "Stages: prod: v1.0.0 (step 10)." in card
+    assert "| alpha | v1.0.0 (step 10) | prod: v1.0.0 (step 10) |" in (root / "zoo/INDEX.md").read_text()
+    assert '"prod":{"checkpoint":"alpha@10"' in (root / "site/data.js").read_text()
+
+    for args in (("release", "alpha@20", "v1.1.0"), ("stage", "alpha@v1.1.0", "prod")):
+        assert run_zoo(*args, cwd=root).code == 0
+    assert ran_stages(repro(root).stdout) == ["registry", "index"]
+    alpha = json.loads((root / "zoo/index.json").read_text())["models"]["alpha"]
+    assert [r["version"] for r in alpha["releases"]] == ["v1.0.0", "v1.1.0"]
+    assert alpha["stages"]["prod"]["version"] == "v1.1.0" and alpha["stages"]["prod"]["step"] == 20
+    assert "prod: v1.1.0 (step 20)" in (root / "zoo/INDEX.md").read_text()
+    assert "beta" not in (root / "zoo/metrics/registry.json").read_text()
+
+    before, stamp = _outputs(root), (root / "zoo/metrics/registry.json").stat().st_mtime_ns
+    assert ran_stages(repro(root).stdout) == ["registry"]  # a third run reads the tags and changes nothing
+    assert _outputs(root) == before and (root / "zoo/metrics/registry.json").stat().st_mtime_ns == stamp
+    assert run_zoo("commit", "-m", "outputs", cwd=root).code == 0  # `registry` in dvc status is not stale
+
+
+def test_index_stage_reads_registry_json_not_tags_and_refuses_a_bad_one(tmp_path):
+    root = tmp_path / "team"
+    assert run_zoo("init", str(root), "--remote", str(tmp_path / "remote"), "--reference", cwd=tmp_path).code == 0
+    f = write_safetensors(tmp_path / "a.safetensors", seed=1)
+    assert run_zoo("add", str(f), "--model=alpha", "--step=10", "--arch=linear", "--task=tabular-classification",
+                   "--dataset=wine", "--license=MIT", cwd=root).code == 0
+    repro(root)
+    assert run_zoo("commit", "--push", "-m", "alpha", cwd=root).code == 0
+    assert run_zoo("release", "alpha@10", "v1.0.0", cwd=root).code == 0
+    index = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "index", cwd=root)  # registry.json not refreshed
+    assert index.returncode == 0
+    assert json.loads((root / "zoo/index.json").read_text())["models"]["alpha"]["releases"] == []
+    registry = root / "zoo/metrics/registry.json"
+    sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "registry", cwd=root)
+    doc = json.loads(registry.read_text())
+    doc["models"]["alpha"]["releases"][0]["version"] = "v1.0"
+    registry.write_text(json.dumps(doc))
+    before = _outputs(root)
+    bad = sh(sys.executable, "-m", "checkpoint_zoo.pipeline", "index", cwd=root, check=False)
+    assert bad.returncode == 1 and bad.stderr.strip() == (
+        "index: zoo/metrics/registry.json: models.alpha.releases[0]: version 'v1.0' is not vMAJOR.MINOR.PATCH; "
+        "run `dvc repro` (its registry stage rewrites the file from the git tags)"), bad.stderr
+    assert _outputs(root) == before
+
+
+def test_release_checks_a_folder_remote_by_path_and_refuses_what_it_lacks(small_zoo, tmp_path):
+    data = (small_zoo / "zoo/checkpoints/alpha/step-00000010.safetensors").read_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    obj = tmp_path / "remote/files/md5" / md5[:2] / md5[2:]
+    elsewhere = tmp_path / "elsewhere/files/md5" / md5[:2]
+    elsewhere.mkdir(parents=True)
+    obj.rename(elsewhere / md5[2:])
+    before, head = snapshot(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)
+    r = run_zoo("release", "alpha@10", "v1.0.0", cwd=small_zoo)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "alpha@10 is not on remote 'local'" in r.err and "`zoo push alpha@10` first" in r.err, r.err
+    assert (snapshot(small_zoo), _tags(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)) == (before, [], head)
+    # the folder's manifest moves too; config.local's url (relative to .dvc/) wins over .dvc/config's
+    for p in (tmp_path / "remote/files/md5").rglob("*.dir"):
+        (tmp_path / "elsewhere" / p.relative_to(tmp_path / "remote")).parent.mkdir(parents=True, exist_ok=True)
+        p.rename(tmp_path / "elsewhere" / p.relative_to(tmp_path / "remote"))
+    (small_zoo / ".dvc/config.local").write_text("['remote \"local\"']\n    url = ../../elsewhere\n")
+    script = ("import sys; from checkpoint_zoo import Zoo; Zoo(sys.argv[1]).release('alpha@10', 'v1.0.0'); "
+              "print(sorted(m for m in sys.modules if m == 'dvc' or m.startswith('dvc.')))")
+    out = subprocess.run([sys.executable, "-c", script, str(small_zoo)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr  # DVC never imported
+    assert _tags(small_zoo) == ["alpha@v1.0.0"]
+
+
+def test_the_folder_remote_reader_finds_dvcs_own_config_files(small_zoo):
+    from dvc.config import Config
+
+    from checkpoint_zoo.storage.dvc import exists
+
+    files = Config(dvc_dir=str(small_zoo / ".dvc")).files
+    assert [str(p) for p in exists.config_files(small_zoo)] == [files[k] for k in ("system", "global", "repo", "local")]
