@@ -310,3 +310,36 @@ def test_the_folder_remote_reader_finds_dvcs_own_config_files(small_zoo):
 
     files = Config(dvc_dir=str(small_zoo / ".dvc")).files
     assert [str(p) for p in exists.config_files(small_zoo)] == [files[k] for k in ("system", "global", "repo", "local")]
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server (scripts/s3_server.py serve) on 127.0.0.1, bucket `zoo`."""
+    from s3_server import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+def test_release_checks_an_s3_remote_by_head_without_dvc(small_zoo, s3, monkeypatch):
+    for key, value in s3.env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(key, raising=False)
+    r = run_zoo("remote", "add", "s3", "s3://zoo/rel", "--endpoint", s3.endpoint, "--default", cwd=small_zoo)
+    assert r.code == 0, r.err
+    assert run_zoo("push", cwd=small_zoo).code == 0
+    git("commit", "-qam", "S3 remote", cwd=small_zoo)
+    md5 = hashlib.md5((small_zoo / "zoo/checkpoints/alpha/step-00000010.safetensors").read_bytes()).hexdigest()
+    s3.client().delete_object(Bucket="zoo", Key=f"rel/files/md5/{md5[:2]}/{md5[2:]}")
+    before, head = snapshot(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)
+    r = run_zoo("release", "alpha@10", "v1.0.0", cwd=small_zoo)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "alpha@10 is not on remote 's3'" in r.err and "`zoo push alpha@10` first" in r.err, r.err
+    assert (snapshot(small_zoo), _tags(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)) == (before, [], head)
+    script = ("import sys; from checkpoint_zoo import Zoo; Zoo(sys.argv[1]).release('alpha@20', 'v1.0.0'); "
+              "print(sorted(m for m in sys.modules if m == 'dvc' or m.startswith('dvc.')))")
+    out = subprocess.run([sys.executable, "-c", script, str(small_zoo)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+    assert _tags(small_zoo) == ["alpha@v1.0.0"]

@@ -1,19 +1,23 @@
-"""Which objects a remote holds, answered without opening DVC's repository where the answer is a file's path.
+"""Which objects a remote holds, answered without opening DVC's repository where that is plain.
 
 Opening DVC (``dvc.repo``, its config and its filesystems) costs a command about 0.3 s before it asks
 anything; ``zoo release`` asks only "are these objects on the default remote". For a folder remote that is a
-stat of ``<url>/files/md5/<2 hex>/<rest>`` per object, and the local cache is ``.dvc/cache/files/md5``: both
-are read here from DVC's own config files (system, global, repo, local, the later winning, as DVC merges
-them; a relative path is relative to the file that names it). Anything else (a cloud remote, a cache moved by
-``cache.dir``, a config this reader cannot parse, a manifest not in the local cache) answers None, and the
-caller takes DVC's own path, which also gives every refusal its usual message.
+stat of ``<url>/files/md5/<2 hex>/<rest>`` per object; for a plain S3 remote (``url``, ``endpointurl``,
+``region``, credentials, ``profile``, ssl and timeouts: what dvc-s3 passes to its client) a HEAD each, or a
+listing, by ``s3fast.stat``; the local cache is ``.dvc/cache/files/md5``. All of it is read here from DVC's
+own config files (system, global, repo, local, the later winning, as DVC merges them; a relative path is
+relative to the file that names it). Anything else (another remote, S3 options this reader does not map, a
+profile with an ``s3`` section in the AWS config, a cache moved by ``cache.dir``, a config it cannot parse)
+answers None, and the caller takes DVC's own path, which also gives every refusal its usual message.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 _URL = re.compile(r"\w+://")
@@ -65,19 +69,78 @@ def _resolve(conf_dir: Path, url: str) -> str:
     return expanded if os.path.isabs(expanded) else os.path.abspath(os.path.join(conf_dir, url))
 
 
-def folder_remote(root: Path, remote: str | None) -> tuple[Path, Path] | None:
-    """(the remote's object folder, the local cache's) when ``remote`` (None: the default) is a folder remote
-    and the cache is in its default place; None when only DVC can answer."""
+CACHE = (".dvc", "cache", "files", "md5")
+
+
+def checker(root: Path, remote: str | None) -> Callable[[set[str]], set[str]] | None:
+    """A function giving which of a set of oids ``remote`` (None: the default) holds, when the remote is a
+    folder or a plain S3 remote and the local cache is in its default place (``CACHE``); None when only DVC
+    can answer. It may raise on S3 (the caller then asks DVC, which words the failure)."""
     conf = _merged(root)
     if conf is None or conf["cache_dir"]:
         return None
     name = remote or conf["remote"]
-    url = (conf["remotes"].get(name) or {}).get("url") if name else None
-    if not url or _URL.match(url):
+    opts = (conf["remotes"].get(name) or {}) if name else {}
+    url = str(opts.get("url", ""))
+    if url and not _URL.match(url):
+        objects = Path(url) / "files" / "md5"
+        return lambda oids: {oid for oid in oids if (objects / oid[:2] / oid[2:]).exists()}
+    fast = _s3_remote(root, opts) if url.startswith("s3://") else None
+    if fast is None:
         return None
-    return Path(url) / "files" / "md5", root / ".dvc" / "cache" / "files" / "md5"
+    from . import s3fast
+
+    return lambda oids: set(s3fast.stat(fast, oids))
 
 
-def held(objects: Path, oids: set[str]) -> set[str]:
-    """The oids whose object is in the folder remote ``objects`` (a stat each, as DVC's ``exists``)."""
-    return {oid for oid in oids if (objects / oid[:2] / oid[2:]).exists()}
+# dvc-s3's options that map onto a plain boto3 client (dvc_s3.S3FileSystem._prepare_credentials)
+_S3_OPTIONS = {"url", "endpointurl", "region", "profile", "access_key_id", "secret_access_key", "session_token",
+               "use_ssl", "ssl_verify", "read_timeout", "connect_timeout"}
+
+
+def _flag(value: str | None, default: bool | str) -> bool | str | None:
+    """A DVC boolean option as its schema reads it (None: not one, DVC decides)."""
+    if value is None:
+        return default
+    return {"true": True, "false": False}.get(str(value).strip().lower())
+
+
+def _aws_s3_section(profile: str | None) -> bool:
+    """Whether the AWS config gives the profile an ``s3`` section (dvc-s3 then tunes its client by it)."""
+    from botocore.configloader import load_config
+
+    path = os.path.expanduser(os.environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
+    if not os.path.exists(path):
+        return False
+    return bool((load_config(path)["profiles"].get(profile or "default") or {}).get("s3"))
+
+
+def _s3_remote(root: Path, opts: dict[str, Any]) -> Any:
+    """The remote of config ``opts`` as an ``s3fast.S3Remote`` (dvc-s3's client arguments, as
+    ``s3fast.open_remote`` reads them from DVC's filesystem); None when dvc-s3 would set it up otherwise."""
+    url = str(opts["url"])
+    if not set(opts) <= _S3_OPTIONS or "?" in url:
+        return None
+    use_ssl = _flag(opts.get("use_ssl"), True)
+    raw_verify = opts.get("ssl_verify")
+    verify = _flag(raw_verify, True) if str(raw_verify).strip().lower() in ("true", "false") else raw_verify
+    timeouts = {k: opts[k] for k in ("read_timeout", "connect_timeout") if k in opts}
+    if use_ssl is None or not all(str(v).isdigit() for v in timeouts.values()):
+        return None
+    try:
+        if _aws_s3_section(opts.get("profile")):
+            return None
+    except Exception:  # an AWS config botocore cannot read: DVC reports it
+        return None
+    from . import s3fast
+    from .transfer import state_dir
+
+    bucket, _, prefix = url[len("s3://"):].strip("/").partition("/")
+    fs_args = {"key": opts.get("access_key_id"), "secret": opts.get("secret_access_key"),
+               "token": opts.get("session_token"), "profile": opts.get("profile"), "use_ssl": use_ssl,
+               "client_kwargs": {"region_name": opts.get("region"), "endpoint_url": opts.get("endpointurl"),
+                                 "verify": verify},
+               "config_kwargs": {k: int(v) for k, v in timeouts.items()}}
+    odb = SimpleNamespace(fs=SimpleNamespace(protocol="s3", fs_args=fs_args, _transfer_config={}),
+                          path="/".join(p for p in (bucket, prefix.strip("/"), "files/md5") if p))
+    return s3fast.open_remote(odb, state_dir(root))

@@ -536,27 +536,32 @@ def missing_on_remote(store: Storage, parts: Iterable[Part], remote: str | None 
 
 def _missing_in_folder(store: Storage, parts: list[Part], remote: str | None,
                        folders: Iterable[str]) -> tuple[list[Part], list[str]] | None:
-    """``missing_on_remote`` for a folder remote, from paths and stats alone (``exists.folder_remote``): DVC's
-    repository is never opened. None when only DVC can answer (another remote, a moved cache) or a manifest
-    the remote holds is not in the local cache (DVC's path fetches it)."""
+    """``missing_on_remote`` without opening DVC's repository (``exists.checker``: a folder remote by paths and
+    stats, a plain S3 remote by ``s3fast.stat``). None when only DVC can answer, when the remote fails (DVC's
+    path words it), or when a manifest the remote holds is not in the local cache (DVC's path fetches it)."""
     from . import exists
 
-    where = exists.folder_remote(store.root, remote)
-    if where is None or store._cache_root not in (None, where[1]):
+    cache = store.root.joinpath(*exists.CACHE)
+    held = exists.checker(store.root, remote)
+    if held is None or store._cache_root not in (None, cache):
         return None
-    objects, cache = where
     store._cache_root = cache
     names = sorted({*folders, *(tracked_split(p.path)[0] for p in parts)})
     manifests = {f: store._folder_md5(store.root / store.pointer(f), store.pointer(f))
                  for f in names if (store.root / store.pointer(f)).is_file()}
-    dirs = exists.held(objects, set(manifests.values()))
-    if not all(store.cache_path(md5).exists() for md5 in dirs):
+    try:
+        dirs = held(set(manifests.values()))
+        if not all(store.cache_path(md5).exists() for md5 in dirs):
+            return None
+        oids = {}
+        for part in parts:
+            folder, rel = tracked_split(part.path)
+            oids[part.path] = (store.manifest(folder) or {}).get(rel) if folder in manifests else None
+        found = held({o for o in oids.values() if o})
+    except ZooError:
+        raise
+    except Exception:  # a remote error: DVC's path retries and says what failed, as it always did
         return None
-    oids = {}
-    for part in parts:
-        folder, rel = tracked_split(part.path)
-        oids[part.path] = (store.manifest(folder) or {}).get(rel) if folder in manifests else None
-    found = exists.held(objects, {o for o in oids.values() if o})
     lacking = [f for f in names if manifests.get(f) not in dirs]
     return [p for p in parts if oids[p.path] not in found or tracked_split(p.path)[0] in lacking], lacking
 
