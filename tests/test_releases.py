@@ -343,3 +343,21 @@ def test_release_checks_an_s3_remote_by_head_without_dvc(small_zoo, s3, monkeypa
     out = subprocess.run([sys.executable, "-c", script, str(small_zoo)], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
     assert _tags(small_zoo) == ["alpha@v1.0.0"]
+
+
+def test_release_refuses_an_uncommitted_dvc_yaml_and_adds_a_new_one(small_zoo):
+    assert not (small_zoo / "dvc.yaml").exists()
+    assert run_zoo("release", "alpha@10", "v1.0.0", cwd=small_zoo).code == 0  # dvc.yaml new to git: added
+    assert git("ls-files", "dvc.yaml", cwd=small_zoo).strip() == "dvc.yaml"
+    for dirty in ("edit", "staged"):
+        (small_zoo / "dvc.yaml").write_text((small_zoo / "dvc.yaml").read_text() + "# note\n")
+        if dirty == "staged":
+            git("add", "dvc.yaml", cwd=small_zoo)
+        before, head = snapshot(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)
+        r = run_zoo("release", "alpha@20", "v1.1.0", cwd=small_zoo)
+        assert r.code == 1 and "dvc.yaml has changes that are not committed" in r.err, (dirty, r.err)
+        assert (snapshot(small_zoo), _tags(small_zoo), git("rev-parse", "HEAD", cwd=small_zoo)) == (
+            before, ["alpha@v1.0.0"], head)
+        git("checkout", "HEAD", "--", "dvc.yaml", cwd=small_zoo)
+    assert run_zoo("release", "alpha@20", "v1.1.0", cwd=small_zoo).code == 0  # a tracked dvc.yaml: committed as is
+    assert git("status", "--porcelain", "--", "dvc.yaml", cwd=small_zoo) == ""

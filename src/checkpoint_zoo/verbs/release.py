@@ -46,16 +46,19 @@ def _head(root: Path) -> str:
     return proc.stdout.decode().strip()
 
 
-def _check_committed(ws: Workspace, row: Row, head: str) -> None:
+def _check_committed(ws: Workspace, row: Row, head: str) -> bool:
+    """Refuse a checkpoint not committed at ``head`` and a ``dvc.yaml`` with uncommitted changes; whether
+    ``dvc.yaml`` is new to git (absent or untracked), so that the release must ``git add`` it."""
     ref = f"{row['model']}@{row['step']}"
     committed = next((r for r in git_tags.table_at(ws.root, head)
                       if r["model"] == row["model"] and r["step"] == row["step"]), None)
     if committed is None or committed["sha256"] != row["sha256"]:
         raise ZooError(f"{ref} is not committed yet (a release names committed bytes); `zoo commit` first")
-    diff = gitcmd.run(ws.root, "diff", "--quiet", "HEAD", operands=["dvc.yaml"], check=False)
-    if diff.returncode != 0:
+    status = gitcmd.run(ws.root, "status", "--porcelain", "--untracked-files=all", operands=["dvc.yaml"]).stdout
+    if status and not status.startswith(b"??"):
         raise ZooError("dvc.yaml has changes that are not committed; commit or discard them first "
                        "(a release commits dvc.yaml alone)")
+    return bool(status) or not (ws.root / "dvc.yaml").is_file()
 
 
 def _check_pushed(zoo: Facade, row: Row) -> None:
@@ -93,9 +96,11 @@ def _restore(root: Path, head: str, before: bytes | None) -> None:
         (root / "dvc.yaml").write_bytes(before)
 
 
-def _tagged(ws: Workspace, row: Row, tag: str, message: str, head: str, last: datetime | None) -> str:
-    """Point ``dvc.yaml``'s artifact entry at ``row``, commit that file alone and tag the commit; the commit.
-    If git refuses either, the file, the index and HEAD are put back as they were."""
+def _tagged(ws: Workspace, row: Row, tag: str, message: str, head: str, last: datetime | None,
+            new: bool) -> str:
+    """Point ``dvc.yaml``'s artifact entry at ``row``, commit that file alone (``git commit -- dvc.yaml`` takes
+    a tracked file as it is on disk; a ``new`` one is added first) and tag the commit; the commit. If git
+    refuses either, the file, the index and HEAD are put back as they were."""
     from ..storage.dvc.pipeline import set_artifact
 
     dvc_yaml = ws.root / "dvc.yaml"
@@ -104,7 +109,8 @@ def _tagged(ws: Workspace, row: Row, tag: str, message: str, head: str, last: da
         if before is None:
             dvc_yaml.write_text("stages: {}\n")
         set_artifact(ws.root, row["model"], _artifact(row))
-        gitcmd.run(ws.root, "add", operands=["dvc.yaml"])
+        if new:
+            gitcmd.run(ws.root, "add", operands=["dvc.yaml"])
         gitcmd.run(ws.root, "commit", "-q", "--allow-empty", "-m", message, operands=["dvc.yaml"])
         commit = _head(ws.root)
         git_tags.create_tag(ws.root, tag, commit, message, after=last)
@@ -132,12 +138,12 @@ def release(zoo: Facade, ref: str, version: str, message: str = "") -> RegistryC
         if any(t.name == tag or t.name.startswith(f"{tag}!") for t in known):
             raise InvalidValueError(f"{tag} exists already; releases are immutable: pick a new version")
         head = _head(ws.root)
-        _check_committed(ws, row, head)
+        new = _check_committed(ws, row, head)
         _check_pushed(zoo, row)
         evs = releases.events(known, model)
         text = message or f"Release {model}@{row['step']} as {version}"
         commit = _tagged(ws, row, tag, f"{text}\n\n{model}@{row['step']} sha256 {row['sha256']}", head,
-                         evs[-1].tag.date if evs else None)
+                         evs[-1].tag.date if evs else None, new)
     return RegistryChange(tag, f"{model}@{row['step']}", commit, version=version)
 
 
@@ -186,10 +192,10 @@ def stage(zoo: Facade, ref: str, stage_name: str, message: str = "") -> Registry
         else:
             row = resolve_row(zoo, ref)
             head = _head(ws.root)
-            _check_committed(ws, row, head)
+            new = _check_committed(ws, row, head)
             _check_pushed(zoo, row)
             text = message or f"Put {r.model}@{row['step']} in {stage_name}"
-            commit = _tagged(ws, row, tag, text, head, last)
+            commit = _tagged(ws, row, tag, text, head, last, new)
     return RegistryChange(tag, f"{r.model}@{row['step']}", commit, version=str(r.selector) if r.kind == "version"
                           else "", stage=stage_name)
 
