@@ -192,11 +192,13 @@ def stage_registry(root: Path) -> None:
     """Write every model's releases and current stages (GTO tags) to ``REGISTRY_FILE`` for the index stage. The
     stage is ``always_changed`` (a tag changes no file DVC could watch), so it runs on every ``dvc repro``: the
     file is rewritten only when its bytes would change, and only then does the index stage run again."""
+    import orjson
+
     from .utils.files import atomic_write
     from .verbs.release import registry_document
 
     doc = registry_document(root)
-    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+    data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     path = root / REGISTRY_FILE
     same = path.is_file() and path.read_bytes() == data
     if not same:
