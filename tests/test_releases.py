@@ -217,7 +217,9 @@ def _outputs(root: Path) -> dict[str, bytes]:
                                                  "zoo/metrics/registry.json", "dvc.lock", "site/data.js")}
 
 
-def test_dvc_repro_shows_releases_and_the_current_stage_holders(tmp_path):
+def test_dvc_repro_shows_releases_and_the_current_stage_holders(tmp_path, browser):
+    from test_site import _css, _open
+
     root = tmp_path / "team"
     assert run_zoo("init", str(root), "--remote", str(tmp_path / "remote"), "--reference", cwd=tmp_path).code == 0
     for model, step, seed in (("alpha", 10, 1), ("alpha", 20, 2)):
@@ -246,7 +248,10 @@ def test_dvc_repro_shows_releases_and_the_current_stage_holders(tmp_path):
     assert [r["version"] for r in alpha["releases"]] == ["v1.0.0", "v1.1.0"]
     assert alpha["stages"]["prod"]["version"] == "v1.1.0" and alpha["stages"]["prod"]["step"] == 20
     assert "prod: v1.1.0 (step 20)" in (root / "zoo/INDEX.md").read_text()
-    assert "beta" not in (root / "zoo/metrics/registry.json").read_text()
+    # the static page (from disk, its data.js) shows what the served page shows live
+    _open(browser, (root / "site/index.html").as_uri() + "#/model/alpha", "#sidebar")
+    assert _css(browser, "#stages li")[0].text == "prod: alpha@20 (v1.1.0)"
+    assert [li.text for li in _css(browser, "#releases li")] == ["v1.0.0: alpha@10", "v1.1.0: alpha@20"]
 
     before, stamp = _outputs(root), (root / "zoo/metrics/registry.json").stat().st_mtime_ns
     assert ran_stages(repro(root).stdout) == ["registry"]  # a third run reads the tags and changes nothing
