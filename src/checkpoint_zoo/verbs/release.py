@@ -21,7 +21,7 @@ from ..entities import RegistryChange
 from ..errors import InvalidValueError, UsageError, ZooError
 from ..utils import gitcmd
 from ..workspace import tags as git_tags
-from .resolve import registry_event, resolve_row
+from .resolve import registry_event, registry_row, resolve_row
 
 if TYPE_CHECKING:
     from ..workspace.tree import Workspace
@@ -184,9 +184,10 @@ def stage(zoo: Facade, ref: str, stage_name: str, message: str = "") -> Registry
         counter = releases.next_counter(evs)
         tag = f"{r.model}#{stage_name}#{counter}"
         last = evs[-1].tag.date if evs else None
-        if r.kind == "version":
-            event = registry_event(zoo, r)
-            row = resolve_row(zoo, ref)
+        if r.kind == "version":  # the tags read above serve both lookups: no second or third for-each-ref
+            event = registry_event(zoo, r, evs)
+            mine = zoo.source.model_rows(r.model)
+            row = registry_row(zoo, r, mine, event) if mine else resolve_row(zoo, ref)
             commit = event.tag.commit
             git_tags.create_tag(ws.root, tag, commit, message or f"Put {ref} in {stage_name}", after=last)
         else:

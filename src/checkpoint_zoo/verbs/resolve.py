@@ -63,12 +63,14 @@ def resolve_many(zoo: Facade, refs: Sequence[str], rows: list[Row]) -> list[Row]
     return out
 
 
-def registry_event(zoo: Facade, r: Ref):
-    """The release event a ``MODEL@v1.2.0`` or ``MODEL@STAGE`` reference names (GTO tags of the zoo's git)."""
+def registry_event(zoo: Facade, r: Ref, evs: list | None = None):
+    """The release event a ``MODEL@v1.2.0`` or ``MODEL@STAGE`` reference names (GTO tags of the zoo's git;
+    ``evs``: the model's events, when the caller has read them already)."""
     from ..catalog import releases
     from ..workspace.tags import read_tags
 
-    evs = releases.events(read_tags(zoo.source.git_dir, r.model), r.model)
+    if evs is None:
+        evs = releases.events(read_tags(zoo.source.git_dir, r.model), r.model)
     if r.kind == "version":
         found = releases.releases(evs).get(str(r.selector))
         if found is None:
@@ -84,12 +86,13 @@ def registry_event(zoo: Facade, r: Ref):
     return held[str(r.selector)]
 
 
-def registry_row(zoo: Facade, r: Ref, mine: list[Row]) -> Row:
+def registry_row(zoo: Facade, r: Ref, mine: list[Row], event=None) -> Row:
     """The row a release or stage names: the step its ``dvc.yaml`` artifact entry points at, with the bytes the
-    table had at the release's commit (a step replaced since is not what was released)."""
+    table had at the release's commit (a step replaced since is not what was released). ``event``: the
+    ``registry_event`` of ``r``, when the caller has it."""
     from ..workspace.tags import artifact_at, step_of_artifact, table_at
 
-    event = registry_event(zoo, r)
+    event = event or registry_event(zoo, r)
     commit = event.tag.commit
     entry = artifact_at(zoo.source.git_dir, commit, r.model)
     step = step_of_artifact(entry) if entry else None
