@@ -7,10 +7,12 @@ table module only does so when a table has not been validated before.
 
 from __future__ import annotations
 
+import operator
 import re
 import unicodedata
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pandera.extensions as extensions
 import pandera.pandas as pa
@@ -108,12 +110,15 @@ def folder_files(df: pd.DataFrame) -> pd.Series:
 
 @_registered(check_type="vectorized")
 def parent_exists(df: pd.DataFrame) -> pd.Series:
+    orphan = df["parent"].isna()
+    if orphan.all():  # no row names a parent (the common table): nothing to look up
+        return orphan
     models, steps = df["model"].tolist(), df["step"]
     if pd.api.types.is_integer_dtype(steps.dtype) and all(isinstance(m, str) for m in models):
         known = {f"{m}@{s}" for m, s in zip(models, steps.tolist())}  # what astype(str) makes of them, 10 × faster
     else:
         known = set(df["model"].astype(str) + "@" + steps.astype(str))
-    return df["parent"].isna() | df["parent"].isin(known)
+    return orphan | df["parent"].isin(known)
 
 
 @_registered(check_type="vectorized")
@@ -222,10 +227,16 @@ def _describe_check(check: str) -> str:
 
 
 def frame_from_rows(rows: list[dict[str, str]]) -> pd.DataFrame:
-    """Build the raw DataFrame of strings (empty cells as missing) that the schema coerces."""
-    frame = pd.DataFrame.from_records(rows, columns=list(rules.COLUMNS))
-    frame = frame.astype(object).where(frame.ne(""), None)
-    return frame
+    """Build the raw DataFrame of strings (empty cells as missing) that the schema coerces: one object array of
+    every cell, its empty cells set to None in one pass (from dicts and then ``where`` took three times as long)."""
+    pick = operator.itemgetter(*rules.COLUMNS)
+    try:
+        cells = np.array([pick(r) for r in rows], dtype=object).reshape(len(rows), len(rules.COLUMNS))
+    except (KeyError, ValueError):  # a row without some column (read as missing), or cells numpy would nest
+        frame = pd.DataFrame.from_records(rows, columns=list(rules.COLUMNS))
+        return frame.astype(object).where(frame.ne(""), None)
+    cells[cells == ""] = None
+    return pd.DataFrame(cells, columns=list(rules.COLUMNS), dtype=object)
 
 
 Found = dict[tuple[int, str, str], str]  # (row index, column, rule) -> the problem's line
