@@ -81,13 +81,13 @@ def _read_whole(root: Path, monkeypatch) -> tuple[list[list[str]], list[dict]]:
     from checkpoint_zoo.catalog import summary_cache
 
     seen: list[list[str]] = []
-    real = summary_cache.read_results
+    real = summary_cache.read_steps
 
-    def spy(folder, models=None):
-        seen.append(sorted(models or []))
-        return real(folder, models)
+    def spy(folder, model, steps):
+        seen.append([model])
+        return real(folder, model, steps)
 
-    monkeypatch.setattr(summary_cache, "read_results", spy)
+    monkeypatch.setattr(summary_cache, "read_steps", spy)
     with Zoo(root) as zoo:
         listed = [{"model": c.model, "step": c.step, "metrics": c.metrics} for c in zoo.list()]
     return seen, listed

@@ -15,7 +15,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from .. import layout
@@ -142,6 +142,44 @@ def _check_failed(rec: dict) -> None:
         raise _Bad(f"{extra[0]} is set in a failed record; a failed evaluation has no results")
 
 
+def _loads(doc: bytes | str) -> object:
+    """The document's JSON: orjson (several times faster on a 100-record file), and ``json`` for whatever orjson
+    refuses (NaN, Infinity, integers past 64 bits, a byte-order mark), so every document reads to what ``json``
+    reads and fails as it fails."""
+    import orjson
+
+    try:
+        return orjson.loads(doc)
+    except orjson.JSONDecodeError:
+        return json.loads(doc)
+
+
+def _file_records(name: str, doc: bytes | str) -> tuple[str, list, str]:
+    """(model, its records, the fix to name in an error) of one results file whose outer shape is checked."""
+    fix = f"restore it with `git checkout -- {name}` or delete it and run `dvc repro`"
+    try:
+        data = _mapping(_loads(doc), "the file")  # NaN and Infinity (not JSON, but Python reads them) fail the checks
+        model = data.get("model")
+        if not isinstance(model, str) or rules.slug_problem(model) is not None:
+            raise _Bad(f"model is {json.dumps(model)[:40]}; must be a model name")
+        if not isinstance(data.get("checkpoints"), list):
+            raise _Bad("checkpoints must be a list of records")
+    except (_Bad, ValueError) as e:
+        raise ZooError(f"{name}: not evaluation results ({e}); {fix}") from None
+    return model, data["checkpoints"], fix
+
+
+def _checked(name: str, model: str, n: int, rec: object, fix: str) -> dict:
+    try:
+        check_record(rec)
+    except _Bad as e:
+        step = rec.get("step") if isinstance(rec, dict) else None
+        which = f"step {step}" if isinstance(step, int) and not isinstance(step, bool) else f"record {n + 1}"
+        raise ZooError(f"{name}: {model}, {which}: {e}; {fix}") from None
+    assert isinstance(rec, dict)
+    return rec
+
+
 def parse_results(documents: Iterable[tuple[str, bytes | str | None]]) -> dict[str, dict]:
     """Records by ``MODEL@STEP`` from (name, contents) of per-model result files (None contents skipped).
 
@@ -152,29 +190,57 @@ def parse_results(documents: Iterable[tuple[str, bytes | str | None]]) -> dict[s
     for name, doc in documents:
         if doc is None:
             continue
-        fix = f"restore it with `git checkout -- {name}` or delete it and run `dvc repro`"
-        try:
-            data = json.loads(doc)  # NaN and Infinity (not JSON, but Python reads them) fail the field checks
-            data = _mapping(data, "the file")
-            model = data.get("model")
-            if not isinstance(model, str) or rules.slug_problem(model) is not None:
-                raise _Bad(f"model is {json.dumps(model)[:40]}; must be a model name")
-            if not isinstance(data.get("checkpoints"), list):
-                raise _Bad("checkpoints must be a list of records")
-        except (_Bad, ValueError) as e:
-            raise ZooError(f"{name}: not evaluation results ({e}); {fix}") from None
-        for n, rec in enumerate(data["checkpoints"]):
-            try:
-                check_record(rec)
-            except _Bad as e:
-                step = rec.get("step") if isinstance(rec, dict) else None
-                which = f"step {step}" if isinstance(step, int) and not isinstance(step, bool) else f"record {n + 1}"
-                raise ZooError(f"{name}: {model}, {which}: {e}; {fix}") from None
+        model, checkpoints, fix = _file_records(name, doc)
+        for n, rec in enumerate(checkpoints):
+            rec = _checked(name, model, n, rec, fix)
             ref = f"{model}@{rec['step']}"
             if ref in out:
                 raise ZooError(f"{name}: {model}, step {rec['step']}: recorded twice; {fix}")
             out[ref] = rec
     return out
+
+
+def parse_steps(name: str, doc: bytes | str, steps: Collection[int]) -> tuple[str, dict[str, dict]]:
+    """(the file's model, its records of ``steps`` and its last record, by ``MODEL@STEP``): what a listing shows.
+
+    Only those records are checked in full (``check_record``, the same error as ``parse_results`` for a bad one);
+    the others only as far as finding these needs (an object with a whole-number step, no step twice), a record
+    failing that raising as ``parse_results`` would on it. The full check of every record stays with
+    ``parse_results`` (the validate and evaluate stages, ``zoo verify``): a listing of 1,000 models need not check
+    the 99,000 records it does not show (most of a cold ``zoo ls`` at 100,000 checkpoints)."""
+    model, checkpoints, fix = _file_records(name, doc)
+    picked: dict[int, int] = {}
+    seen: set[int] = set()
+    last, last_n = -1, -1
+    for n, rec in enumerate(checkpoints):
+        step = rec.get("step") if type(rec) is dict else None
+        if type(step) is not int or not 0 <= step <= rules.MAX_COUNT:
+            _checked(name, model, n, rec, fix)  # raises: not an object, or no whole-number step
+            continue
+        if step in seen:
+            _checked(name, model, n, rec, fix)
+            raise ZooError(f"{name}: {model}, step {step}: recorded twice; {fix}")
+        seen.add(step)
+        if step in steps:
+            picked[step] = n
+        if step > last:
+            last, last_n = step, n
+    if last_n >= 0:
+        picked[last] = last_n
+    return model, {f"{model}@{step}": _checked(name, model, n, checkpoints[n], fix)
+                   for step, n in sorted(picked.items(), key=lambda kv: kv[1])}
+
+
+def read_steps(folder: Path, model: str, steps: Collection[int]) -> tuple[str, dict[str, dict]] | None:
+    """``parse_steps`` of ``MODEL.json`` in ``folder`` (None when there is no such file)."""
+    f = folder / f"{model}.json"
+    try:
+        doc = f.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ZooError(f"{f}: unreadable evaluation results ({e.strerror}); delete it and run `dvc repro`") from None
+    return parse_steps(f"{layout.EVALUATIONS_DIR}/{f.name}", doc, steps)
 
 
 def read_results(folder: Path, models: Iterable[str] | None = None) -> dict[str, dict]:

@@ -7,8 +7,12 @@ table module only does so when a table has not been validated before.
 
 from __future__ import annotations
 
+import operator
+import re
 import unicodedata
+from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pandera.extensions as extensions
 import pandera.pandas as pa
@@ -27,24 +31,39 @@ def _registered(**kwargs):
     return wrap
 
 
+def _failing(series: pd.Series, ok) -> pd.Series:
+    """``ok`` of each cell, judged once per distinct value: a column of 100,000 cells holds a few thousand names (or
+    a handful of dtypes), so this is one hash per cell instead of a Python call per cell."""
+    bad = [v for v in series.unique() if not ok(v)]
+    return ~series.isin(bad) if bad else pd.Series(True, index=series.index)
+
+
 @_registered(check_type="vectorized")
 def nfc_normalized(series: pd.Series) -> pd.Series:
-    return series.map(lambda s: not isinstance(s, str) or unicodedata.normalize("NFC", s) == s)
+    return _failing(series, lambda s: not isinstance(s, str) or unicodedata.normalize("NFC", s) == s)
 
 
 @_registered(check_type="vectorized")
 def no_case_collision(series: pd.Series) -> pd.Series:
-    folded = series.str.casefold()
-    spellings = series.groupby(folded).transform("nunique")
-    return spellings <= 1
+    names = [v for v in series.unique() if isinstance(v, str)]  # a fold's spellings, among the distinct names
+    spellings = Counter(name.casefold() for name in names)
+    clashing = [name for name in names if spellings[name.casefold()] > 1]
+    return ~series.isin(clashing) if clashing else pd.Series(True, index=series.index)
 
 
 @_registered(check_type="vectorized")
 def safe_text(series: pd.Series) -> pd.Series:
+    texts = [v for v in series.tolist() if isinstance(v, str)]
+    if (len(texts) + int(series.isna().sum()) == len(series) and not rules.CONTROL_CHARS_RE.search("".join(texts))
+            and not _FORMULA_START.search("\n".join(texts))):  # all clean, seen in two passes over the column
+        return pd.Series(True, index=series.index)
     text = series.fillna("").astype(str)
     has_control = text.str.contains(rules.CONTROL_CHARS_RE.pattern, regex=True)
     formula = text.str.startswith(rules.FORMULA_PREFIXES)
     return ~(has_control | formula)
+
+
+_FORMULA_START = re.compile(f"(?:^|\n)[{re.escape(''.join(rules.FORMULA_PREFIXES))}]")
 
 
 @_registered(check_type="vectorized")
@@ -56,17 +75,21 @@ def finite_or_empty(series: pd.Series) -> pd.Series:
 @_registered(statistics=["allowed"], check_type="vectorized")
 def parts_isin(series: pd.Series, *, allowed: list[str]) -> pd.Series:
     allowed_set = set(allowed)
-    return series.map(lambda v: not isinstance(v, str) or all(p in allowed_set for p in v.split(";")))
+    return _failing(series, lambda v: not isinstance(v, str) or all(p in allowed_set for p in v.split(";")))
 
 
 @_registered(check_type="vectorized")
 def canonical_path(df: pd.DataFrame) -> pd.Series:
     step = pd.to_numeric(df["step"], errors="coerce")
-    expected = [
-        rules.checkpoint_path(m, s, f) if pd.notna(s) and s >= 0 else None
-        for m, s, f in zip(df["model"], step, df["format"])
-    ]
-    return pd.Series([p == e for p, e in zip(df["path"], expected)], index=df.index)
+    paths, models, formats = df["path"].tolist(), df["model"].tolist(), df["format"].tolist()
+    if pd.api.types.is_integer_dtype(step.dtype) and all(isinstance(m, str) for m in models):  # rules.checkpoint_path,
+        steps = step.tolist()                                                                # inlined: 0.1 s at 10⁵
+        same = [s >= 0 and p == f"zoo/checkpoints/{m}/step-{s:08d}{'' if f == 'folder' else '.safetensors'}"
+                for p, m, s, f in zip(paths, models, steps, formats)]
+    else:
+        same = [pd.notna(s) and s >= 0 and p == rules.checkpoint_path(m, s, f)
+                for p, m, s, f in zip(paths, models, step.tolist(), formats)]
+    return pd.Series(same, index=df.index)
 
 
 @_registered(check_type="vectorized")
@@ -80,14 +103,22 @@ def folder_files(df: pd.DataFrame) -> pd.Series:
         parsed = rules.parse_files(files)
         return len(parsed) <= rules.MAX_FOLDER_FILES and rules.folder_digest(parsed) == sha
 
-    files = df["files"] if "files" in df else pd.Series([None] * len(df), index=df.index)
-    return pd.Series([ok(f, fl, s) for f, fl, s in zip(df["format"], files, df["sha256"])], index=df.index)
+    files = df["files"].tolist() if "files" in df else [None] * len(df)
+    return pd.Series([(not isinstance(fl, str) or not fl) if f != "folder" else ok(f, fl, s)  # ok(), inlined
+                      for f, fl, s in zip(df["format"].tolist(), files, df["sha256"].tolist())], index=df.index)
 
 
 @_registered(check_type="vectorized")
 def parent_exists(df: pd.DataFrame) -> pd.Series:
-    known = set(df["model"].astype(str) + "@" + df["step"].astype(str))
-    return df["parent"].isna() | df["parent"].isin(known)
+    orphan = df["parent"].isna()
+    if orphan.all():  # no row names a parent (the common table): nothing to look up
+        return orphan
+    models, steps = df["model"].tolist(), df["step"]
+    if pd.api.types.is_integer_dtype(steps.dtype) and all(isinstance(m, str) for m in models):
+        known = {f"{m}@{s}" for m, s in zip(models, steps.tolist())}  # what astype(str) makes of them, 10 × faster
+    else:
+        known = set(df["model"].astype(str) + "@" + steps.astype(str))
+    return orphan | df["parent"].isin(known)
 
 
 @_registered(check_type="vectorized")
@@ -177,8 +208,6 @@ _ROW_CHECK_COLUMN = {
 
 
 def _describe_check(check: str) -> str:
-    import re
-
     name, _, arg = str(check).partition("(")
     arg = arg[:-1] if arg.endswith(")") else arg
     if name in _RULE_HELP:
@@ -198,10 +227,16 @@ def _describe_check(check: str) -> str:
 
 
 def frame_from_rows(rows: list[dict[str, str]]) -> pd.DataFrame:
-    """Build the raw DataFrame of strings (empty cells as missing) that the schema coerces."""
-    frame = pd.DataFrame.from_records(rows, columns=list(rules.COLUMNS))
-    frame = frame.astype(object).where(frame.ne(""), None)
-    return frame
+    """Build the raw DataFrame of strings (empty cells as missing) that the schema coerces: one object array of
+    every cell, its empty cells set to None in one pass (from dicts and then ``where`` took three times as long)."""
+    pick = operator.itemgetter(*rules.COLUMNS)
+    try:
+        cells = np.array([pick(r) for r in rows], dtype=object).reshape(len(rows), len(rules.COLUMNS))
+    except (KeyError, ValueError):  # a row without some column (read as missing), or cells numpy would nest
+        frame = pd.DataFrame.from_records(rows, columns=list(rules.COLUMNS))
+        return frame.astype(object).where(frame.ne(""), None)
+    cells[cells == ""] = None
+    return pd.DataFrame(cells, columns=list(rules.COLUMNS), dtype=object)
 
 
 Found = dict[tuple[int, str, str], str]  # (row index, column, rule) -> the problem's line
@@ -228,23 +263,57 @@ def _nan_cells(rows: list[dict[str, str]], source: str, found: Found) -> set[tup
 
 def _text_problems(rows: list[dict[str, str]], source: str, found: Found) -> dict[tuple[int, str], str]:
     """The bound on every field and the canonical spelling of whole numbers, checked on the text before pandas
-    coerces "010" or " 10" into 10; the stand-in value of each misspelt number."""
+    coerces "010" or " 10" into 10; the stand-in value of each misspelt number.
+
+    Each check first asks whether the table is clean as a whole (a row no longer than the shortest bound, a column
+    of numbers that one regular expression matches), and only a row or column that is not gets a look per cell:
+    the same findings at a tenth of the cost for a valid table of 100,000 rows."""
     replaced: dict[tuple[int, str], str] = {}
-    for row_no, row in enumerate(rows):
+    for row_no in _long_rows(rows):
+        row = rows[row_no]
         for column, text in row.items():
             limit = rules.max_chars(str(column))
             if len(text or "") > limit:
                 found[(row_no, str(column), "length")] = (
                     f"{source} {_where(rows, row_no)}: column {column!r} is {len(text)} characters; at most "
                     f"{limit} fit the table, shorten it")
-        for column in rules.COUNT_COLUMNS:
-            text = row.get(column) or ""
+    for column in rules.COUNT_COLUMNS:
+        values = [row.get(column) or "" for row in rows]
+        if _counts_clean(values):
+            continue
+        for row_no, text in enumerate(values):
             if text and rules.count_problem(text, "") is not None:
                 replaced[(row_no, column)] = _count_stand_in(text)
                 found[(row_no, column, "canonical")] = (
                     f"{source} {_where(rows, row_no)}: column {column!r} value {text!r}: must be a whole number "
                     f"from 0 to {rules.MAX_COUNT} in plain ASCII digits (no sign, spaces, separators or leading zeros)")
     return replaced
+
+
+def _long_rows(rows: list[dict[str, str]]) -> list[int]:
+    """The rows that may hold a field past its bound: those whose fields together pass the smallest bound."""
+    def short(row: dict[str, str]) -> bool:
+        try:
+            return sum(map(len, row.values())) <= rules.MAX_TEXT_CHARS
+        except TypeError:  # a missing (None) cell: looked at one by one
+            return False
+
+    return [row_no for row_no, row in enumerate(rows) if not short(row)]
+
+
+_LEADING_ZERO = re.compile(r"(?:^|\n)0[0-9]")
+
+
+def _counts_clean(values: list[str]) -> bool:
+    """Whether every cell of a column of whole numbers is empty or a number of at most 18 ASCII digits (so below
+    MAX_COUNT) without a leading zero, looking at the column joined (one line per cell) rather than cell by cell."""
+    try:
+        text = "\n".join(values)
+    except TypeError:
+        return False
+    digits = text.replace("\n", "")
+    return (text.count("\n") == len(values) - 1 and digits.isascii() and digits.isdigit()
+            and _LEADING_ZERO.search(text) is None and max(map(len, values)) <= 18)
 
 
 def _parent_cycles(rows: list[dict[str, str]], source: str, found: Found) -> None:
@@ -288,7 +357,7 @@ def validate_frame(rows: list[dict[str, str]], source: str = "zoo/checkpoints.cs
     if replaced:
         rows = [{**r, **{c: v for (i, c), v in replaced.items() if i == n}} for n, r in enumerate(rows)]
     try:
-        validated = CheckpointSchema.validate(frame_from_rows(rows), lazy=True)
+        validated = CheckpointSchema.validate(frame_from_rows(rows), lazy=True, inplace=True)  # a frame of our own
     except SchemaErrors as err:
         _schema_failures(err, rows, source, found)
     else:

@@ -3,9 +3,10 @@
 ``zoo ls`` shows the latest checkpoint of each model with its score, but a model's evaluation file holds every
 step's record: at 100,000 checkpoints a warm listing spent seconds parsing 100,000 records to show 1,000. Here
 each file's record of its largest step is kept beside the file's stat (device, inode, size, mtime in ns); a
-file whose stat changed, or a step the cache cannot answer (one below the file's largest), is read whole by
-``records.read_results`` as before, so the answer is the same with or without the cache. Only files that
-parsed and checked cleanly are remembered, so a bad file raises the same error every time. The table is not
+file whose stat changed, or a step the cache cannot answer (one below the file's largest), is read again
+(``records.read_steps``: the records asked for and the last one checked in full), so the answer is the same with
+or without the cache. Only files whose records checked cleanly are remembered, so a bad record shown raises the
+same error every time. The table is not
 part of the key: the caller keeps only records of the bytes its rows hold, whatever the cache answered.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from .index_cache import stamp_of
-from .records import read_results
+from .records import read_results, read_steps
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, stamp TEXT, model TEXT, step INTEGER, record TEXT)"
 
@@ -78,7 +79,8 @@ def _remember(folder: Path, fresh: list[tuple[str, str, str, int | None, str | N
 
 def records_of(folder: Path, wanted: Mapping[str, Collection[int]]) -> dict[str, dict]:
     """Stored records by ``MODEL@STEP`` for these steps of these models: for every asked step, the record
-    ``read_results(folder, wanted)`` holds for it (other records may come along); errors raised as it raises them."""
+    ``read_results(folder, wanted)`` holds for it (other records may come along). A file read here is checked as far
+    as ``records.parse_steps`` checks it: a bad record among those returned raises as ``read_results`` raises."""
     if not folder.is_dir():
         return {}
     known = _known(folder)
@@ -99,11 +101,14 @@ def records_of(folder: Path, wanted: Mapping[str, Collection[int]]) -> dict[str,
         misses.append((model, stamp))
     fresh = []
     for model, stamp in misses:
-        found = read_results(folder, [model])
-        if any(ref.rsplit("@", 1)[0] != model for ref in found):  # a file naming another model: read as before
+        read = read_steps(folder, model, wanted[model])
+        if read is None:
+            continue
+        named, found = read
+        if named != model:  # a file naming another model: read as before
             return read_results(folder, list(wanted))
         out.update(found)
-        if stamp is not None and (folder / f"{model}.json").is_file():
+        if stamp is not None:
             last = max(found.values(), key=lambda r: r["step"], default=None)
             fresh.append((f"{model}.json", stamp, model, None if last is None else last["step"],
                           None if last is None else json.dumps(last)))

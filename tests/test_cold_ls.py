@@ -1,0 +1,113 @@
+"""A cold `zoo ls` (empty user cache) of a large table: the column-wise shortcuts of the table's checks find every
+problem the cell-by-cell checks find, with the same one-line errors, and a verdict is reused only for the same
+table bytes and the same schema code."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import pytest
+from conftest import git, run_zoo
+
+from checkpoint_zoo.catalog import rules, schema, table
+from checkpoint_zoo.errors import TableInvalidError
+
+MODELS, STEPS = 60, 100  # 6,000 rows: above index_cache.MIN_ROWS, so a good table also gets its indexed copy
+
+
+def _rows() -> list[dict[str, str]]:
+    rows = []
+    for m in range(MODELS):
+        model = f"model-{m:03d}"
+        for s in range(STEPS):
+            rows.append({c: "" for c in rules.COLUMNS} | {
+                "model": model, "step": str(s), "format": "safetensors", "path": rules.checkpoint_path(model, s),
+                "size_bytes": str(100 + s), "dtype": "F32", "num_params": "25",
+                "sha256": hashlib.sha256(f"{model}@{s}".encode()).hexdigest(), "arch": "linear",
+                "task": "tabular-classification", "dataset": "wine", "license": "MIT",
+                "created": "2026-01-01T00:00:00Z", "source": "test", "description": f"step {s}"})
+    return rows
+
+
+def _csv(rows: list[dict[str, str]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(rules.COLUMNS)
+    w.writerows([r[c] for c in rules.COLUMNS] for r in rows)
+    return buf.getvalue().encode()
+
+
+# (row, column, value) -> the one line the check gives: each one goes past a column-wise shortcut
+BAD = [
+    (1234, "size_bytes", "0100", "line 1236 (model-012@34): column 'size_bytes' value '0100': must be a whole number"),
+    (77, "num_params", "\uff12\uff15", "line 79 (model-000@77): column 'num_params' value '２５': must be a whole number"),
+    (4321, "description", "=HYPERLINK()", "line 4323 (model-043@21): column 'description' value '=HYPERLINK()': must "
+                                          "have no control characters and not start with"),
+    (5, "source", "a\x07b", "line 7 (model-000@5): column 'source' value 'a\\x07b': must have no control"),
+    (999, "description", "x" * 4097, "line 1001 (model-009@99): column 'description' is 4097 characters; at most 4096"),
+    (3000, "dtype", "F32;F99", "line 3002 (model-030@0): column 'dtype' value 'F32;F99': each ';' part must be one of"),
+    (2500, "parent", "model-001@100", "line 2502 (model-025@0): column 'parent' value 'model-001@100': must be empty or "
+                                      "an existing MODEL@STEP"),
+]
+
+
+@pytest.mark.parametrize("row_no, column, value, line", BAD, ids=[b[1] for b in BAD])
+def test_one_bad_cell_in_a_big_table_is_found_and_named(row_no, column, value, line):
+    rows = _rows()
+    rows[row_no][column] = value
+    with pytest.raises(TableInvalidError) as e:
+        table.load(_csv(rows), "zoo/checkpoints.csv")
+    assert e.value.problems and any(p.startswith(f"zoo/checkpoints.csv {line}") for p in e.value.problems), \
+        e.value.problems
+
+
+def test_a_case_collision_among_many_names_is_found():
+    rows = _rows()
+    for r in rows[4200:4300]:
+        r["model"] = "Model-042"
+    with pytest.raises(TableInvalidError) as e:
+        table.load(_csv(rows))
+    assert any("column 'model' value 'Model-042'" in p for p in e.value.problems)
+
+
+@pytest.mark.parametrize("values", [["1", "", "20"], ["01"], ["1\n2"], ["-1"], [" 1"], ["1" * 19], ["١"], [], [""]])
+def test_the_column_shortcut_for_numbers_agrees_with_the_cell_check(values):
+    clean = all(not v or rules.count_problem(v, "") is None for v in values)
+    assert not schema._counts_clean(values) or clean  # the shortcut may only ever say "clean" of a clean column
+    if clean and values and any(values) and all(len(v) <= 18 for v in values):
+        assert schema._counts_clean(values)
+
+
+def test_a_bad_table_is_refused_by_a_cold_ls_with_its_line_and_nothing_cached(empty_zoo, tmp_path):
+    rows = _rows()
+    rows[4321]["description"] = "=HYPERLINK()"
+    (empty_zoo / "zoo/checkpoints.csv").write_bytes(_csv(rows))
+    git("commit", "-qam", "bad", cwd=empty_zoo)
+    cache = tmp_path / "cold-cache"
+    r = run_zoo("ls", cwd=empty_zoo, env={"ZOO_CACHE_DIR": str(cache)})
+    assert r.code != 0 and "line 4323 (model-043@21): column 'description'" in r.err and not r.out
+    assert not list(cache.rglob("tables/*.sqlite")) and not list(cache.rglob("verdicts/*"))
+
+    rows[4321]["description"] = "fixed"
+    (empty_zoo / "zoo/checkpoints.csv").write_bytes(_csv(rows))
+    good = run_zoo("ls", "--format", "json", cwd=empty_zoo, env={"ZOO_CACHE_DIR": str(cache)})
+    assert good.code == 0 and len(json.loads(good.out)) == MODELS
+    assert len(list(cache.rglob("verdicts/*"))) == 1 and len(list(cache.rglob("tables/*.sqlite"))) == 1
+
+
+def test_a_verdict_is_reused_only_for_the_same_bytes_and_the_same_schema(monkeypatch):
+    data = _csv(_rows())
+    table.load(data)
+    assert table.is_known_valid(data)
+    changed = data.replace(b",step 5,", b",step 5!,", 1)
+    assert changed != data and not table.is_known_valid(changed)
+    monkeypatch.setattr(table, "_schema_fingerprint", lambda: "another-schema")
+    assert not table.is_known_valid(data)
+    calls = []
+    real = schema.validate_frame
+    monkeypatch.setattr(schema, "validate_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
+    table.load(data)
+    assert calls == [1]  # validated again by pandera under the new schema
