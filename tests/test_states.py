@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ZOO_BIN, evaluations, repro, run_zoo, sh, write_safetensors
+from test_pipeline import agree_within_contract
 from test_serve import Server
 from test_site import _css, _open
 
@@ -113,13 +114,29 @@ def test_one_float_serialization(tmp_path):
     assert dump_model_results("m", [back]) == data  # what was read back writes the same bytes
 
 
-def test_evaluating_from_nothing_writes_the_committed_bytes(pipeline_clone):
+def _without_float_scores(body: bytes) -> list[dict]:
+    """The records of one evaluation file with every value a ``close`` metric may move across CPUs blanked."""
+    records = json.loads(body)["checkpoints"]
+    for rec in records:
+        for metric, rule in rec["reproducibility"].items():
+            if rule["kind"] == "close":
+                for where in (rec["metrics"], rec["selection"]["metrics"]):
+                    where[metric] = None
+                if rec["selection"]["metric"] == metric:
+                    rec["selection"]["value"] = None
+    return records
+
+
+def test_evaluating_from_nothing_writes_the_committed_records(pipeline_clone):
+    """The committed records were made on whichever CPU committed them: re-evaluated here, every exact metric
+    and every other field is identical, and float scores (NLL, mAP) agree within each record's contract."""
     before = evaluations(pipeline_clone)
     shutil.rmtree(pipeline_clone / "zoo/metrics/evaluations")
     _evaluate(pipeline_clone)
     after = evaluations(pipeline_clone)
     assert set(after) == set(before)
-    assert [n for n in before if before[n] != after[n]] == []
+    assert agree_within_contract(before, after) == []
+    assert [n for n in before if _without_float_scores(before[n]) != _without_float_scores(after[n])] == []
 
 
 # ---- every state serves ----------------------------------------------------------------------------------
