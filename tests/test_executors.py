@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ZOO_BIN, evaluations, sh, write_safetensors
 
+from checkpoint_zoo.catalog.records import JOURNAL
+
 PIPELINE = (sys.executable, "-m", "checkpoint_zoo.pipeline")
 TABULAR = "conf/task/tabular-classification.yaml"
 
@@ -134,14 +136,21 @@ def test_a_killed_run_keeps_finished_results_and_resumes(pipeline_clone, tmp_pat
     serial = _tabular(records(pipeline_clone))
     env = _kill_setup(pipeline_clone, tmp_path, kill_at=7)  # serial: the stage's own process dies
     compose(pipeline_clone, "executor=serial")
+    files = records(pipeline_clone)
     r = evaluate(pipeline_clone, env=env, check=False)
     assert r.returncode == -9, r.stdout + r.stderr
-    keyed = {k: v for k, v in _tabular(records(pipeline_clone)).items()
+    # the finished results are in the run's journal (each model's file is written once, at the end)
+    assert records(pipeline_clone) == files
+    lines = (pipeline_clone / "zoo/metrics/evaluations" / JOURNAL).read_text().splitlines()
+    journaled = {f"{e['model']}@{e['record']['step']}": e["record"] for e in map(json.loads, lines)}
+    keyed = {k: v for k, v in journaled.items()
              if v["provenance"]["config_hash"] != serial[k]["provenance"]["config_hash"]}  # new task config
-    assert len(keyed) == 3, "the three checkpoints finished before the kill must be written"
+    assert len(keyed) == 3, "the three checkpoints finished before the kill must be kept"
     r = evaluate(pipeline_clone, env=env)
     assert f"evaluated {len(serial) - 3}, reused" in r.stdout, r.stdout
+    assert not (pipeline_clone / "zoo/metrics/evaluations" / JOURNAL).exists()
     same_metrics(_tabular(records(pipeline_clone)), serial)
+    assert {k: records(pipeline_clone)[k] for k in keyed} == keyed  # folded in as they were
 
 
 def test_a_scheduler_that_is_down_is_one_clear_line_within_seconds(pipeline_clone):
