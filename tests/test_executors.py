@@ -44,11 +44,17 @@ def compose(root: Path, *overrides: str) -> None:
     sh(*PIPELINE, "compose", *overrides, cwd=root)
 
 
-def evaluate(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
+# the evaluate stage, then whether its process imported torch
+STAGE_THEN_MODULES = ("import sys\nfrom checkpoint_zoo.pipeline import main\ncode = main(sys.argv[1:])\n"
+                      "print('torch:', 'torch' in sys.modules)\nsys.exit(code)\n")
+
+
+def evaluate(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, stage: str = ""):
     import subprocess
 
     full = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"], **(env or {})}
-    proc = subprocess.run([*PIPELINE, "evaluate", *args], cwd=root, env=full, capture_output=True, text=True,
+    command = [sys.executable, "-c", stage] if stage else list(PIPELINE)
+    proc = subprocess.run([*command, "evaluate", *args], cwd=root, env=full, capture_output=True, text=True,
                           timeout=600)
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -84,12 +90,16 @@ def test_every_executor_gives_the_serial_results(pipeline_clone, kind):
     before = evaluations(pipeline_clone)
     n = len(records(pipeline_clone))
     compose(pipeline_clone, f"executor={kind}")
-    r = evaluate(pipeline_clone, "--force")
+    r = evaluate(pipeline_clone, "--force", stage=STAGE_THEN_MODULES)
     where = "processes (2 local worker processes)" if kind == "processes" else "dask (a LocalCluster started"
     assert f"evaluate: {n} checkpoint(s) on {where}" in r.stdout, r.stdout
     assert f"re-evaluated {n} with an unchanged key: {n} agree" in r.stdout, r.stdout
     assert f"ckpt/s on {kind})" in r.stdout, r.stdout
     assert evaluations(pipeline_clone) == before, "an executor changed committed metrics"
+    # a local Dask cluster's workers import the evaluation stack (forked from a forkserver that started
+    # importing it beside the plan); the stage's own process, which only plans and schedules, never does
+    imported = r.stdout.splitlines()[-1]
+    assert imported == ("torch: False" if kind == "dask" else "torch: True"), r.stdout
 
 
 def _kill_setup(root: Path, tmp: Path, kill_at: int) -> dict[str, str]:

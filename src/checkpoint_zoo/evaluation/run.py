@@ -263,6 +263,8 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
     rows = zoo.rows()
     recover_journal(out_dir)  # what a killed run finished
     state = _Run(out_dir, read_results(out_dir))
+    if force or any(_ref(row) not in state.stored or is_failed(state.stored[_ref(row)]) for row in rows):
+        executors.warm_up(spec)  # work ahead: the workers' imports run beside the plan
     state.plan(rows, registry, params, force)
     # prunes the results of removed checkpoints before the long part
     write_results(out_dir, state.records, state.changed_by_plan())
