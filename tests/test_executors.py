@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ZOO_BIN, evaluations, sh, write_safetensors
 
+from checkpoint_zoo.catalog.records import JOURNAL
+
 PIPELINE = (sys.executable, "-m", "checkpoint_zoo.pipeline")
 TABULAR = "conf/task/tabular-classification.yaml"
 
@@ -42,11 +44,17 @@ def compose(root: Path, *overrides: str) -> None:
     sh(*PIPELINE, "compose", *overrides, cwd=root)
 
 
-def evaluate(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
+# the evaluate stage, then whether its process imported torch
+STAGE_THEN_MODULES = ("import sys\nfrom checkpoint_zoo.pipeline import main\ncode = main(sys.argv[1:])\n"
+                      "print('torch:', 'torch' in sys.modules)\nsys.exit(code)\n")
+
+
+def evaluate(root: Path, *args: str, env: dict[str, str] | None = None, check: bool = True, stage: str = ""):
     import subprocess
 
     full = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"], **(env or {})}
-    proc = subprocess.run([*PIPELINE, "evaluate", *args], cwd=root, env=full, capture_output=True, text=True,
+    command = [sys.executable, "-c", stage] if stage else list(PIPELINE)
+    proc = subprocess.run([*command, "evaluate", *args], cwd=root, env=full, capture_output=True, text=True,
                           timeout=600)
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -82,12 +90,16 @@ def test_every_executor_gives_the_serial_results(pipeline_clone, kind):
     before = evaluations(pipeline_clone)
     n = len(records(pipeline_clone))
     compose(pipeline_clone, f"executor={kind}")
-    r = evaluate(pipeline_clone, "--force")
+    r = evaluate(pipeline_clone, "--force", stage=STAGE_THEN_MODULES)
     where = "processes (2 local worker processes)" if kind == "processes" else "dask (a LocalCluster started"
     assert f"evaluate: {n} checkpoint(s) on {where}" in r.stdout, r.stdout
     assert f"re-evaluated {n} with an unchanged key: {n} agree" in r.stdout, r.stdout
     assert f"ckpt/s on {kind})" in r.stdout, r.stdout
     assert evaluations(pipeline_clone) == before, "an executor changed committed metrics"
+    # a local Dask cluster's workers import the evaluation stack (forked from a forkserver that started
+    # importing it beside the plan); the stage's own process, which only plans and schedules, never does
+    imported = r.stdout.splitlines()[-1]
+    assert imported == ("torch: False" if kind == "dask" else "torch: True"), r.stdout
 
 
 def _kill_setup(root: Path, tmp: Path, kill_at: int) -> dict[str, str]:
@@ -134,14 +146,21 @@ def test_a_killed_run_keeps_finished_results_and_resumes(pipeline_clone, tmp_pat
     serial = _tabular(records(pipeline_clone))
     env = _kill_setup(pipeline_clone, tmp_path, kill_at=7)  # serial: the stage's own process dies
     compose(pipeline_clone, "executor=serial")
+    files = records(pipeline_clone)
     r = evaluate(pipeline_clone, env=env, check=False)
     assert r.returncode == -9, r.stdout + r.stderr
-    keyed = {k: v for k, v in _tabular(records(pipeline_clone)).items()
+    # the finished results are in the run's journal (each model's file is written once, at the end)
+    assert records(pipeline_clone) == files
+    lines = (pipeline_clone / "zoo/metrics/evaluations" / JOURNAL).read_text().splitlines()
+    journaled = {f"{e['model']}@{e['record']['step']}": e["record"] for e in map(json.loads, lines)}
+    keyed = {k: v for k, v in journaled.items()
              if v["provenance"]["config_hash"] != serial[k]["provenance"]["config_hash"]}  # new task config
-    assert len(keyed) == 3, "the three checkpoints finished before the kill must be written"
+    assert len(keyed) == 3, "the three checkpoints finished before the kill must be kept"
     r = evaluate(pipeline_clone, env=env)
     assert f"evaluated {len(serial) - 3}, reused" in r.stdout, r.stdout
+    assert not (pipeline_clone / "zoo/metrics/evaluations" / JOURNAL).exists()
     same_metrics(_tabular(records(pipeline_clone)), serial)
+    assert {k: records(pipeline_clone)[k] for k in keyed} == keyed  # folded in as they were
 
 
 def test_a_scheduler_that_is_down_is_one_clear_line_within_seconds(pipeline_clone):

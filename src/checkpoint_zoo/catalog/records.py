@@ -274,14 +274,81 @@ def write_model_results(folder: Path, model: str, records: list[dict]) -> None:
         atomic_write(path, data)
 
 
-def write_results(folder: Path, records: dict[str, dict]) -> None:
-    """One file per model, deterministic bytes; files of models no longer present are removed."""
+def write_results(folder: Path, records: dict[str, dict], models: Iterable[str] | None = None) -> None:
+    """One file per model, deterministic bytes; files of models no longer present are removed. With
+    ``models``, only those models' files are written (the caller knows the others are unchanged: serialising
+    every record to compare costs more than the run's own writes)."""
     by_model: dict[str, list[dict]] = {}
     for ref, rec in records.items():
         by_model.setdefault(ref.rsplit("@", 1)[0], []).append(rec)
     folder.mkdir(parents=True, exist_ok=True)
-    for model, recs in by_model.items():
-        write_model_results(folder, model, recs)
+    chosen = set(by_model) if models is None else set(models) & set(by_model)
+    for model in sorted(chosen):
+        write_model_results(folder, model, by_model[model])
     for f in folder.glob("*.json"):
         if f.stem not in by_model:
             f.unlink()
+
+
+JOURNAL = ".journal.jsonl"  # in the results folder: what a running evaluation has finished, one record a line
+
+
+class Journal:
+    """The results of a running evaluation, appended one line each as they finish, so that a run killed at
+    any point keeps every finished result (``recover_journal`` folds them in at the next run) while each
+    model's file is written once, at the end, instead of after every result of the model (a first
+    evaluation of 1,000 checkpoints of 100 each rewrote 100 records a result)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / JOURNAL
+        self._fd: int | None = None
+
+    def append(self, model: str, record: dict) -> None:
+        """One finished record, as one ``write`` to the end of the file (a kill leaves whole lines, or a last
+        line cut short, which ``recover_journal`` ignores)."""
+        import os
+
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        line = json.dumps({"model": model, "record": canonical(record)}, sort_keys=True) + "\n"
+        os.write(self._fd, line.encode())
+
+    def close(self) -> None:
+        """Remove the journal: call once every record in it is in its model's file."""
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.path.unlink(missing_ok=True)
+
+
+def recover_journal(folder: Path) -> list[str]:
+    """Fold the journal a killed run left (``Journal``) into its models' files, then remove it; the models
+    recovered. A line cut short by the kill is ignored (its checkpoint is evaluated again); any other line
+    that is not a record the zoo writes stops the run with one line naming the journal and the line."""
+    path = folder / JOURNAL
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    name = f"{layout.EVALUATIONS_DIR}/{JOURNAL}"
+    found: dict[str, dict[int, dict]] = {}
+    for n, line in enumerate(data.split(b"\n")[:-1], 1):  # after the last newline: a cut line, or nothing
+        try:
+            entry = _mapping(json.loads(line), "the line")
+            model, rec = entry.get("model"), _mapping(entry.get("record"), "record")
+            if not isinstance(model, str) or rules.slug_problem(model) is not None:
+                raise _Bad(f"model is {json.dumps(model)[:40]}; must be a model name")
+            check_record(rec)
+        except (_Bad, ValueError) as e:
+            raise ZooError(f"{name}: line {n}: not an evaluation record ({e}); delete the file and run `dvc repro` "
+                           "(the checkpoints it lists are evaluated again)") from None
+        found.setdefault(model, {})[rec["step"]] = rec
+    stored = read_results(folder, found)
+    for model, recs in sorted(found.items()):
+        mine = {rec["step"]: rec for ref, rec in stored.items() if ref.rsplit("@", 1)[0] == model}
+        write_model_results(folder, model, list({**mine, **recs}.values()))
+    path.unlink()
+    return sorted(found)

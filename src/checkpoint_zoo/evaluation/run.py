@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog import contract
-from ..catalog.records import FAILED, is_failed, one_line, read_results, write_model_results, write_results
+from ..catalog.records import FAILED, Journal, is_failed, one_line, read_results, recover_journal, write_results
 from ..errors import ZooError
 from ..registry import Registry
 from ..utils.version import __version__
@@ -79,14 +79,21 @@ class _Run:
     verified: list[str] = field(default_factory=list)
     disagreed: list[tuple[str, str]] = field(default_factory=list)
     recorded_failures: list[tuple[str, str]] = field(default_factory=list)
-    rows_of: dict[str, list[Mapping[str, str]]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)  # models with a result stored by this run, not yet in their file
+    journal: Journal | None = None
+
+    def changed_by_plan(self) -> set[str]:
+        """The models whose file the plan changes: a stored result pruned (its row is gone) or replaced by a
+        failure the registries' refusal recorded."""
+        refs = {ref for ref in self.stored if self.records.get(ref) is not self.stored[ref]}
+        refs |= {ref for ref, rec in self.records.items() if self.stored.get(ref) is not rec}
+        return {ref.rsplit("@", 1)[0] for ref in refs}
 
     def plan(self, rows: list[Mapping[str, str]], registry: Registry, params: Mapping[str, Any], force: bool) -> None:
         """Sort the rows into reused, to evaluate (with why) and failed (a row the registries refuse)."""
         chash, zhash, phash = package_code_hash(), zoo_code_hash(registry.code_dir), params_hash(params)
         for row in rows:
             ref = _ref(row)
-            self.rows_of.setdefault(row["model"], []).append(row)  # a result rewrites its model's file only
             if ref in self.stored:
                 self.records[ref] = self.stored[ref]  # until replaced: a killed run leaves the old result, never none
             try:
@@ -128,8 +135,17 @@ class _Run:
 
     def _store(self, row: Mapping[str, str], record: dict) -> None:
         self.records[_ref(row)] = record
-        mine = [rec for r in self.rows_of[row["model"]] if (rec := self.records.get(_ref(r)))]
-        write_model_results(self.out_dir, row["model"], mine)
+        self.dirty.add(row["model"])
+        if self.journal is None:
+            self.journal = Journal(self.out_dir)
+        self.journal.append(row["model"], record)
+
+    def flush(self) -> None:
+        """Write the files of the models this run changed, then drop the journal that kept their results."""
+        write_results(self.out_dir, self.records, self.dirty)
+        self.dirty.clear()
+        if self.journal is not None:
+            self.journal.close()
 
     def done(self, row: Mapping[str, str], key: Key, why: str, body: dict) -> None:
         """Record one finished evaluation (a forced one that agrees with the stored result keeps its bytes)."""
@@ -235,8 +251,9 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
 
     ``params`` are the semantic eval params (in the memo key); ``run`` the execution settings
     (batch_size, threads, device) and ``executor`` where the tasks run (``executors.ExecutorSpec``),
-    neither of which is. Each result is written as it completes, so a run that is killed keeps every
-    finished result and the next run evaluates only the rest."""
+    neither of which is. Each result is journaled as it completes (``records.Journal``) and each changed
+    model's file written once at the end, so a run that is killed keeps every finished result (the next
+    run folds the journal in first) and evaluates only the rest."""
     import time
 
     from . import executors
@@ -244,12 +261,18 @@ def evaluate_zoo(zoo: Any, params: Mapping[str, Any], run: Mapping[str, Any], ou
     spec = executors.ExecutorSpec.from_params(executor)
     registry = zoo.registry()
     rows = zoo.rows()
+    recover_journal(out_dir)  # what a killed run finished
     state = _Run(out_dir, read_results(out_dir))
+    if force or any(_ref(row) not in state.stored or is_failed(state.stored[_ref(row)]) for row in rows):
+        executors.warm_up(spec)  # work ahead: the workers' imports run beside the plan
     state.plan(rows, registry, params, force)
-    write_results(out_dir, state.records)  # prunes the results of removed checkpoints before the long part
+    # prunes the results of removed checkpoints before the long part
+    write_results(out_dir, state.records, state.changed_by_plan())
     started = time.monotonic()
-    if state.todo:
-        _execute(state, zoo, registry, spec, params, run, log)
-    write_results(out_dir, state.records)
+    try:
+        if state.todo:
+            _execute(state, zoo, registry, spec, params, run, log)
+    finally:
+        state.flush()
     _summarise(state, time.monotonic() - started, spec.kind, force, log)
     return state.report()
