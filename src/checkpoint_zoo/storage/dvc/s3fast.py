@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,9 @@ class S3Remote:
     part_size: int = PART_SIZE
     threshold: int = THRESHOLD
     part_jobs: int = PART_JOBS
+    # how the client was made (endpoint_url, region_name, verify, use_ssl, credentials): what another
+    # client of the same remote needs (``s5``)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def key(self, oid: str) -> str:
         """The key DVC gives an object: ``files/md5/<first 2 hex>/<rest>`` under the remote's URL."""
@@ -121,9 +124,13 @@ def open_remote(odb, state: Path, jobs: int | None = None) -> S3Remote | None:
         config=Config(max_pool_connections=max(OBJECT_JOBS, part_jobs) + 8, **config_kwargs))
     extra = {k: v for k, v in (args.get("s3_additional_kwargs") or {}).items() if v is not None}
     bucket, _, base = str(odb.path).strip("/").partition("/")
+    settings = {"endpoint_url": client_kwargs.get("endpoint_url"), "region_name": client.meta.region_name,
+                "verify": client_kwargs.get("verify"), "use_ssl": bool(args.get("use_ssl", True)),
+                "credentials": session.get_credentials()}
     return S3Remote(client, bucket, base.rstrip("/"), extra, {k: v for k, v in extra.items() if k in _GET_KEYS},
                     state, part_size=int(transfer.get("multipart_chunksize") or PART_SIZE),
-                    threshold=int(transfer.get("multipart_threshold") or THRESHOLD), part_jobs=part_jobs)
+                    threshold=int(transfer.get("multipart_threshold") or THRESHOLD), part_jobs=part_jobs,
+                    settings=settings)
 
 
 def _code(exc: BaseException) -> str:
