@@ -269,34 +269,49 @@ def _keep(store: Storage, remote: str | None, md5: str, tmp: Path, got: str | No
 
 def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: dict[str, int], remote: str | None,
                  bar) -> set[str]:
-    """Many small objects into the cache in one s5cmd run (``s5``): each to a temp name in its cache folder,
-    then, as s5cmd reports it done, read once for its md5 and sha256 (remembered for the policy's check, as
-    the boto3 path hashes while downloading), checked and renamed as ``_download`` does. Returns the md5s
-    placed; the others (a copy that failed) are the caller's to fetch on the boto3 path."""
+    """Many small objects into the cache in one s5cmd run (``s5``), into a staging folder beside the cache's
+    ``md5`` folder (s5cmd writes each file through a temp name of its own, which a kill would otherwise
+    leave among DVC's objects), then, as s5cmd reports each done, read once for its md5 and sha256
+    (remembered for the policy's check, as the boto3 path hashes while downloading), checked and renamed
+    into the cache as ``_download`` does. Returns the md5s placed; the others (a copy that failed) are the
+    caller's to fetch on the boto3 path."""
     import hashlib
+    import shutil
 
     root = store.cache_path(md5s[0]).parent.parent
-    temps = {m: _temp_for(store.cache_path(m)) for m in md5s if store.cache_path(m).parent.parent == root}
+    _sweep_staging(root.parent)
+    stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
+    names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
+    for folder in {n[:2] for n in names.values()}:
+        (stage / folder).mkdir(parents=True, exist_ok=True)
 
     def done(md5: str) -> None:
+        tmp = stage / names[md5]
         h, sha = hashlib.md5(), hashlib.sha256()
-        with open(temps[md5], "rb") as f:
+        with open(tmp, "rb") as f:
             while chunk := f.read(s3fast.CHUNK):
                 h.update(chunk)
                 sha.update(chunk)
-        _keep(store, remote, md5, temps[md5], h.hexdigest())
+        store.cache_path(md5).parent.mkdir(exist_ok=True)
+        _keep(store, remote, md5, tmp, h.hexdigest())
         store.fresh.remember(store.cache_path(md5), sha.hexdigest())
         bar.advance(sizes[md5])
         bar.done()
 
-    finished: set[str] = set()
     try:
-        finished = s5.download(fast, {m: f"{t.parent.name}/{t.name}" for m, t in temps.items()}, root, done)
+        return s5.download(fast, names, stage, done)
     finally:
-        for m, t in temps.items():
-            if m not in finished:
-                t.unlink(missing_ok=True)
-    return finished
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _sweep_staging(files: Path) -> None:
+    """Remove the staging folders of s5cmd pulls that killed zoo processes left in the cache's ``files``."""
+    import shutil
+
+    for stale in files.glob(".zoo-s5-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _narrow_index(store: Storage, paths: list[str]) -> None:
