@@ -148,16 +148,18 @@ def _oid_of(remote: S3Remote, key: str) -> str | None:
     return head + tail if len(head) == 2 and tail and "/" not in tail else None
 
 
-def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
+def stat(remote: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
     """oid -> (size, ETag without quotes) of the objects the remote holds among ``oids``: one paginated
     listing of ``files/md5/`` for many objects (no probe per object), a HEAD each for a few, or when the
     credentials may not list, or when the remote holds so much more than is asked that the listing would
-    take more pages than one per PAGE_BUDGET objects asked (it is abandoned there)."""
+    take more pages than one per PAGE_BUDGET objects asked (it is abandoned there). A whole listing also
+    puts every object under ``files/md5/`` into ``listed`` (oid, or the key of one DVC would not name,
+    -> size), when given."""
     wanted = set(oids)
     if not wanted:
         return {}
     if len(wanted) >= LIST_FROM:
-        found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET))
+        found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET), listed)
         if found is not None:
             return found
 
@@ -176,14 +178,17 @@ def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
     return {oid: h for oid, h in zip(ordered, heads) if h is not None}
 
 
-def _listed(remote: S3Remote, wanted: set[str], pages: int) -> dict[str, tuple[int, str]] | None:
+def _listed(remote: S3Remote, wanted: set[str], pages: int,
+            listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]] | None:
     """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed."""
     found = {}
+    seen: dict[str, int] = {}
     try:
         for n, page in enumerate(remote.client.get_paginator("list_objects_v2").paginate(
                 Bucket=remote.bucket, Prefix=remote.base + "/")):
             for obj in page.get("Contents", []):
                 oid = _oid_of(remote, obj["Key"])
+                seen[oid or obj["Key"]] = int(obj["Size"])
                 if oid in wanted:
                     found[oid] = (int(obj["Size"]), str(obj.get("ETag", "")).strip('"').lower())
             if page.get("IsTruncated") and n + 1 >= pages:
@@ -192,6 +197,8 @@ def _listed(remote: S3Remote, wanted: set[str], pages: int) -> dict[str, tuple[i
         if _code(e) != "AccessDenied":
             raise
         return None
+    if listed is not None:
+        listed.update(seen)
     return found
 
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .s3fast import S3Remote, stat
@@ -128,21 +128,31 @@ def upload(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done) -> 
     for oid, name in objects.items():
         if _OID.fullmatch(oid) and _NAME.fullmatch(name):
             lines[oid] = ["cp", *flags[1], name, _url(remote, oid)]
-    sent = _run(remote, flags[0], lines, cwd, done, lambda e: e.get("destination"))
+    sent = _run(remote, flags[0], list(lines.values()), set(lines), cwd, done, lambda e: e.get("destination"))
     held = stat(remote, sent)
     kms = str(remote.put_args.get("ServerSideEncryption", "")).startswith("aws:kms")
     return {oid for oid in sent if oid in held and held[oid][0] == (cwd / objects[oid]).stat().st_size
             and (kms or held[oid][1] == oid.removesuffix(".dir"))}
 
 
-def download(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done) -> set[str]:
-    """Download these objects (oid -> file name relative to ``cwd``, created in an existing folder);
-    ``done(oid)`` as each file is complete. Returns the oids downloaded."""
+def download(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done, whole: Iterable[str] = ()) -> set[str]:
+    """Download these objects (oid -> ``xx/rest`` relative to ``cwd``, whose ``xx`` folders exist);
+    ``done(oid)`` as each file is complete. Returns the oids downloaded.
+
+    s5cmd asks for an object's size (a HEAD) before each single-object GET; a wildcard source is listed
+    instead. So ``whole`` (what the caller knows the remote holds little else of) is fetched by wildcards:
+    ``"*"`` everything under ``files/md5/`` in one line, a folder (2 hex digits) everything in it; objects
+    nobody asked for land in ``cwd`` unreported (the caller drops the folder). The rest: a line each."""
     flags = _flags(remote)
     assert flags is not None
-    lines = {oid: ["cp", "--raw", _url(remote, oid), name] for oid, name in objects.items()
-             if _OID.fullmatch(oid) and _NAME.fullmatch(name)}
-    return _run(remote, flags[0], lines, cwd, done, lambda e: e.get("source"))
+    wanted = {oid: name for oid, name in objects.items() if _OID.fullmatch(oid) and name == f"{oid[:2]}/{oid[2:]}"}
+    if "*" in whole:
+        lines = [["cp", f"s3://{remote.bucket}/{remote.base}/*", "./"]]
+    else:
+        folders = {f for f in whole if re.fullmatch(r"[0-9a-f]{2}", f)}
+        lines = [["cp", f"s3://{remote.bucket}/{remote.base}/{f}/*", f"{f}/"] for f in sorted(folders)]
+        lines += [["cp", "--raw", _url(remote, oid), name] for oid, name in wanted.items() if oid[:2] not in folders]
+    return _run(remote, flags[0], lines, set(wanted), cwd, done, lambda e: e.get("source"))
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -152,18 +162,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _run(remote: S3Remote, top: list[str], lines: dict[str, list[str]], cwd: Path, done: Done,
+def _run(remote: S3Remote, top: list[str], lines: list[list[str]], wanted: set[str], cwd: Path, done: Done,
          which: Callable[[dict], object]) -> set[str]:
-    """One ``s5cmd run`` of these command lines (oid -> argv), reading its JSON lines as they come: each
-    successful copy is told to ``done`` (in this thread; an exception from it stops s5cmd and is raised).
-    Failed copies are left out of the result: the caller retries them on its own path."""
+    """One ``s5cmd run`` of these command lines, reading its JSON lines as they come: each successful copy of
+    a ``wanted`` object is told to ``done`` (in this thread; an exception from it stops s5cmd and is
+    raised). Failed copies are left out of the result: the caller retries them on its own path."""
     exe = binary()
     if not lines or exe is None:
         return set()
-    by_url = {_url(remote, oid): oid for oid in lines}
+    by_url = {_url(remote, oid): oid for oid in wanted}
     finished: set[str] = set()
     with tempfile.NamedTemporaryFile("w", suffix=".s5cmd", delete=False) as f:
-        f.write("".join(shlex.join(argv) + "\n" for argv in lines.values()))
+        f.write("".join(shlex.join(argv) + "\n" for argv in lines))
     try:
         proc = subprocess.Popen([exe, *top, "run", f.name], cwd=cwd, env=_env(remote), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
