@@ -198,3 +198,32 @@ def test_only_plain_names_reach_the_command_file():
     assert flags("zoo", "files/md5", ACL="private")[1] == ["--raw", "--acl", "private"]
     assert flags("zoo", "files/md5", ACL="private --no-verify-ssl") is None
     assert flags("zoo", "files/md5", GrantRead="id=1") is None  # no s5cmd flag: the boto3 path
+
+
+def test_s5_upload_sends_only_files_whose_bytes_are_what_their_name_says(s3, tmp_path):
+    """s5cmd's Content-MD5 is of the file's bytes, not of the name; ``s5.upload`` hashes each file first and
+    leaves one whose bytes are not what its name says to the caller's boto3 path (which the remote refuses),
+    so wrong bytes never land at an object's key."""
+    from botocore.credentials import Credentials
+
+    from checkpoint_zoo.storage.dvc import s5
+    from checkpoint_zoo.storage.dvc.s3fast import S3Remote
+
+    remote = S3Remote(s3.client(), "zoo", "unit/files/md5", {}, {}, tmp_path / "state",
+                      settings={"credentials": Credentials(s3.access_key_id, s3.secret_access_key),
+                                "endpoint_url": s3.endpoint, "region_name": "us-east-1"})
+    cache = tmp_path / "md5"
+    objects = {}
+    for i in range(40):
+        data = f"object {i}".encode()
+        md5 = hashlib.md5(data).hexdigest()
+        (cache / md5[:2]).mkdir(parents=True, exist_ok=True)
+        (cache / md5[:2] / md5[2:]).write_bytes(data + (b"!" if i == 7 else b""))  # one named by other bytes
+        objects[md5] = f"{md5[:2]}/{md5[2:]}"
+    bad = hashlib.md5(b"object 7").hexdigest()
+    reported: list[str] = []
+    s3.clear_log()
+    sent = s5.upload(remote, objects, cache, reported.append)
+    assert sent == set(objects) - {bad} and sorted(reported) == sorted(sent)
+    assert set(s3.keys("unit/")) == {f"unit/files/md5/{m[:2]}/{m[2:]}" for m in sent}
+    assert by_s5cmd(s3, "PUT", "unit/files/md5/") == (39, 0)

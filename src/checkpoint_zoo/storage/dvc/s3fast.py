@@ -9,7 +9,9 @@ finished parts are journaled, so a killed transfer continues where it stopped), 
 time, and one listing of the remote's ``files/md5/`` instead of an existence probe per object. Keys are
 exactly DVC's (``<remote url>/files/md5/<2 hex>/<rest>``), so plain ``dvc pull`` reads what it writes.
 The client is built from the DVC remote's own settings (``S3FileSystem.fs_args``: endpoint, keys,
-profile, region, TLS, timeouts, encryption, ACL), so it reaches what DVC reaches.
+profile, region, TLS, timeouts, encryption, ACL), so it reaches what DVC reaches. A batch of many small
+objects goes through s5cmd instead where it is installed (``s5``): botocore's CPU per request is what
+bounds those.
 """
 
 from __future__ import annotations

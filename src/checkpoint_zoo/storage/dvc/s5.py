@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .s3fast import S3Remote, stat
+from .s3fast import S3Remote
 
 FROM = 32              # from this many small objects on, one s5cmd run instead of boto3 requests
 WORKERS = 64           # s5cmd's objects in flight (its --numworkers)
@@ -119,20 +119,27 @@ def _url(remote: S3Remote, oid: str) -> str:
 
 def upload(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done) -> set[str]:
     """Upload these objects (oid -> file name relative to ``cwd``, ``xx/rest`` as in DVC's cache) to their
-    keys, replacing what is there; ``done(oid)`` as each finishes. Returns the oids uploaded and found
-    right on the remote afterwards: s5cmd sends no Content-MD5, so one listing (``s3fast.stat``) checks
-    each object's size and, unless KMS encrypts it, its ETag against the md5 it is named by."""
-    lines = {}
+    keys, replacing what is there; ``done(oid)`` as each finishes. Returns the oids uploaded.
+
+    s5cmd sends each body's Content-MD5, so the remote refuses bytes damaged on the way, but computes it
+    from the file, where the boto3 path sends the md5 the object is named by: so each file is hashed here
+    first, and one whose bytes are not what its name says is left to the boto3 path, whose upload the
+    remote refuses (BadDigest) as before: wrong bytes never land at an object's key."""
+    import hashlib
+
     flags = _flags(remote)
     assert flags is not None
-    for oid, name in objects.items():
-        if _OID.fullmatch(oid) and _NAME.fullmatch(name):
-            lines[oid] = ["cp", *flags[1], name, _url(remote, oid)]
-    sent = _run(remote, flags[0], list(lines.values()), set(lines), cwd, done, lambda e: e.get("destination"))
-    held = stat(remote, sent)
-    kms = str(remote.put_args.get("ServerSideEncryption", "")).startswith("aws:kms")
-    return {oid for oid in sent if oid in held and held[oid][0] == (cwd / objects[oid]).stat().st_size
-            and (kms or held[oid][1] == oid.removesuffix(".dir"))}
+
+    def right(oid: str, name: str) -> bool:
+        h = hashlib.md5()
+        with open(cwd / name, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest() == oid.removesuffix(".dir")
+
+    lines = {oid: ["cp", *flags[1], name, _url(remote, oid)] for oid, name in objects.items()
+             if _OID.fullmatch(oid) and _NAME.fullmatch(name) and right(oid, name)}
+    return _run(remote, flags[0], list(lines.values()), set(lines), cwd, done, lambda e: e.get("destination"))
 
 
 def download(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done, whole: Iterable[str] = ()) -> set[str]:
