@@ -462,7 +462,7 @@ def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Pa
     }
     where = {"zoo": f"{prefix}/", "dvc": f"{prefix}/", "s5cmd": f"{prefix}-s5/", "boto3": f"{prefix}-b3/"}
     envs = {way: env for way in ways}
-    if files > 1:  # many objects: also the zoo's own boto3 path, without s5cmd (ZOO_S5CMD=0)
+    if name == "small":  # many objects: also the zoo's own boto3 path, without s5cmd (ZOO_S5CMD=0)
         ways["zoo_boto3"], where["zoo_boto3"], envs["zoo_boto3"] = ways["zoo"], f"{prefix}/", {**env, "ZOO_S5CMD": "0"}
     times: dict[str, dict[str, list[float]]] = {w: {"push": [], "pull": []} for w in ways}
     errors: dict[str, str] = {}
