@@ -22,8 +22,9 @@ big       One 1 GiB checkpoint: ``zoo push`` vs boto3 ``upload_file`` and ``zoo 
 transfer  One 1 GiB checkpoint, then 2,000 checkpoints of 64 KiB (--quick: 64 MiB and 200), each pushed
           and pulled four ways, interleaved: ``zoo push`` / ``zoo pull`` (a fresh clone), ``dvc push`` /
           ``dvc pull``, s5cmd ``cp`` of the DVC cache folder, boto3's transfer manager (32 files in
-          flight); throughput, ratio to s5cmd and peak RSS of each. Target: zoo >= 0.8 x s5cmd and never
-          slower than dvc, both ways.
+          flight); the small files a fifth way too, ``zoo_boto3``: the zoo with ``ZOO_S5CMD=0`` (its boto3
+          path, not s5cmd); throughput, ratio to s5cmd and peak RSS of each. Target: zoo >= 0.8 x s5cmd
+          and never slower than dvc, both ways.
 """
 
 from __future__ import annotations
@@ -460,6 +461,9 @@ def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Pa
                   [PYTHON, "-c", BOTO3_TREE, "down", server.endpoint, BUCKET, f"{prefix}-b3/", str(down)]),
     }
     where = {"zoo": f"{prefix}/", "dvc": f"{prefix}/", "s5cmd": f"{prefix}-s5/", "boto3": f"{prefix}-b3/"}
+    envs = {way: env for way in ways}
+    if name == "small":  # many objects: also the zoo's own boto3 path, without s5cmd (ZOO_S5CMD=0)
+        ways["zoo_boto3"], where["zoo_boto3"], envs["zoo_boto3"] = ways["zoo"], f"{prefix}/", {**env, "ZOO_S5CMD": "0"}
     times: dict[str, dict[str, list[float]]] = {w: {"push": [], "pull": []} for w in ways}
     errors: dict[str, str] = {}
 
@@ -467,7 +471,7 @@ def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Pa
         """One measurement; a failure (the emulator sometimes answers 500 to a 1 GiB multipart upload) is
         recorded as such and the other ways go on."""
         try:
-            times[way][op].append(run(cmd, env, cwd, f"{way} {op} {name}"))
+            times[way][op].append(run(cmd, envs[way], cwd, f"{way} {op} {name}"))
         except SystemExit as e:
             times[way][op].append(float("nan"))
             errors[f"{way}_{op}"] = str(e).strip().splitlines()[-1][:300]
@@ -482,18 +486,24 @@ def bench_transfer_one(tmp: Path, server: Server, env: dict, name: str, root: Pa
                 if f"{way}_push" not in errors:
                     raise SystemExit(f"{way} push {name} stored {stored:,} of {nbytes:,} bytes: its timing would be meaningless")
                 empty(where[way])
-                dest = where[way] + ("files/md5/" if way in ("zoo", "dvc") else "")
+                dest = where[way] + ("files/md5/" if way in ("zoo", "zoo_boto3", "dvc") else "")
                 run([*s5, "cp", f"{cache}/*", f"s3://{BUCKET}/{dest}"], env)  # something to pull
             reset_clone()
             fresh_down()
-            timed(way, "pull", pull, clone if way in ("zoo", "dvc") else None)
-            got = tree_bytes(clone / ".dvc" / "cache" / "files" / "md5" if way in ("zoo", "dvc") else down)
+            timed(way, "pull", pull, clone if way in ("zoo", "zoo_boto3", "dvc") else None)
+            got = tree_bytes(clone / ".dvc" / "cache" / "files" / "md5" if way in ("zoo", "zoo_boto3", "dvc") else down)
             if got[1] < nbytes and f"{way}_pull" not in errors:
                 raise SystemExit(f"{way} pull {name} fetched {got[1]:,} of {nbytes:,} bytes")
         empty(f"{prefix}-s5/")
         empty(f"{prefix}-b3/")
     out: dict = {"bench": "transfer", "name": name, "files": files, "bytes": nbytes, "reps": reps, "errors": errors}
-    for way in ways:
+    return {**out, **transfer_figures(times, name, nbytes)}
+
+
+def transfer_figures(times: dict[str, dict[str, list[float]]], name: str, nbytes: int) -> dict:
+    """Each way's times, throughput (of medians), peak RSS and throughput ratio to s5cmd's, both ways."""
+    out = {}
+    for way in times:
         for op in ("push", "pull"):
             out[f"{way}_{op}_s"] = [round(x, 3) for x in times[way][op]]
             out[f"{way}_{op}_mib_s"] = round(nbytes / MIB / med(times[way][op]), 1)
@@ -525,7 +535,8 @@ def transfer_line(r: dict) -> str:
     """One result of bench_transfer as a line of the summary."""
     what = f"{r['bytes'] / MIB:,.0f} MiB in {r['files']:,} object(s)"
     cells = "; ".join(f"{op} " + ", ".join(f"{w} {r[f'{w}_{op}_mib_s']} MiB/s ({r[f'{w}_{op}_vs_s5cmd']} x s5cmd, "
-                                             f"{r[f'{w}_{op}_rss_mb']:.0f} MB)" for w in ("zoo", "dvc", "s5cmd", "boto3"))
+                                             f"{r[f'{w}_{op}_rss_mb']:.0f} MB)"
+                                             for w in ("zoo", "zoo_boto3", "dvc", "s5cmd", "boto3") if f"{w}_{op}_s" in r)
                       for op in ("push", "pull"))
     verdict = "" if r["met"] is None else ("  target met" if r["met"] else "  TARGET NOT MET")
     return f"  transfer {what}: {cells}{verdict}"

@@ -69,7 +69,8 @@ def ensure_installed() -> None:
 
 
 class RequestLog:
-    """WSGI middleware: one JSON line per request (method, bucket/key, query, status, bytes in/out, seconds)."""
+    """WSGI middleware: one JSON line per request (method, bucket/key, query, status, bytes in/out, seconds,
+    the client's User-Agent)."""
 
     def __init__(self, app, path: Path) -> None:
         self.app = app
@@ -81,7 +82,8 @@ class RequestLog:
     def __call__(self, environ, start_response):
         started = time.monotonic()
         record = {"method": environ.get("REQUEST_METHOD"), "path": environ.get("PATH_INFO", ""),
-                  "query": environ.get("QUERY_STRING", ""), "bytes_in": int(environ.get("CONTENT_LENGTH") or 0)}
+                  "query": environ.get("QUERY_STRING", ""), "bytes_in": int(environ.get("CONTENT_LENGTH") or 0),
+                  "agent": environ.get("HTTP_USER_AGENT", "")[:200]}
         status_box = {}
 
         def _start(status, headers, exc_info=None):

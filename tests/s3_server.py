@@ -32,6 +32,7 @@ class Request:
     status: int | None
     bytes_in: int
     bytes_out: int
+    agent: str = ""
 
     @property
     def key(self) -> str:
@@ -98,7 +99,8 @@ class MotoServer:
         out = []
         for line in self.log_path.read_text().splitlines():
             d = json.loads(line)
-            out.append(Request(d["method"], d["path"], d["query"], d["status"], d["bytes_in"], d["bytes_out"]))
+            out.append(Request(d["method"], d["path"], d["query"], d["status"], d["bytes_in"], d["bytes_out"],
+                               d.get("agent", "")))
         return out
 
     def clear_log(self) -> None:

@@ -9,7 +9,9 @@ finished parts are journaled, so a killed transfer continues where it stopped), 
 time, and one listing of the remote's ``files/md5/`` instead of an existence probe per object. Keys are
 exactly DVC's (``<remote url>/files/md5/<2 hex>/<rest>``), so plain ``dvc pull`` reads what it writes.
 The client is built from the DVC remote's own settings (``S3FileSystem.fs_args``: endpoint, keys,
-profile, region, TLS, timeouts, encryption, ACL), so it reaches what DVC reaches.
+profile, region, TLS, timeouts, encryption, ACL), so it reaches what DVC reaches. A batch of many small
+objects goes through s5cmd instead where it is installed (``s5``): botocore's CPU per request is what
+bounds those.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,9 @@ class S3Remote:
     part_size: int = PART_SIZE
     threshold: int = THRESHOLD
     part_jobs: int = PART_JOBS
+    # how the client was made (endpoint_url, region_name, verify, use_ssl, credentials): what another
+    # client of the same remote needs (``s5``)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def key(self, oid: str) -> str:
         """The key DVC gives an object: ``files/md5/<first 2 hex>/<rest>`` under the remote's URL."""
@@ -121,9 +126,13 @@ def open_remote(odb, state: Path, jobs: int | None = None) -> S3Remote | None:
         config=Config(max_pool_connections=max(OBJECT_JOBS, part_jobs) + 8, **config_kwargs))
     extra = {k: v for k, v in (args.get("s3_additional_kwargs") or {}).items() if v is not None}
     bucket, _, base = str(odb.path).strip("/").partition("/")
+    settings = {"endpoint_url": client_kwargs.get("endpoint_url"), "region_name": client.meta.region_name,
+                "verify": client_kwargs.get("verify"), "use_ssl": bool(args.get("use_ssl", True)),
+                "credentials": session.get_credentials()}
     return S3Remote(client, bucket, base.rstrip("/"), extra, {k: v for k, v in extra.items() if k in _GET_KEYS},
                     state, part_size=int(transfer.get("multipart_chunksize") or PART_SIZE),
-                    threshold=int(transfer.get("multipart_threshold") or THRESHOLD), part_jobs=part_jobs)
+                    threshold=int(transfer.get("multipart_threshold") or THRESHOLD), part_jobs=part_jobs,
+                    settings=settings)
 
 
 def _code(exc: BaseException) -> str:
@@ -141,16 +150,18 @@ def _oid_of(remote: S3Remote, key: str) -> str | None:
     return head + tail if len(head) == 2 and tail and "/" not in tail else None
 
 
-def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
+def stat(remote: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
     """oid -> (size, ETag without quotes) of the objects the remote holds among ``oids``: one paginated
     listing of ``files/md5/`` for many objects (no probe per object), a HEAD each for a few, or when the
     credentials may not list, or when the remote holds so much more than is asked that the listing would
-    take more pages than one per PAGE_BUDGET objects asked (it is abandoned there)."""
+    take more pages than one per PAGE_BUDGET objects asked (it is abandoned there). A whole listing also
+    puts every object under ``files/md5/`` into ``listed`` (oid, or the key of one DVC would not name,
+    -> size), when given."""
     wanted = set(oids)
     if not wanted:
         return {}
     if len(wanted) >= LIST_FROM:
-        found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET))
+        found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET), listed)
         if found is not None:
             return found
 
@@ -169,14 +180,17 @@ def stat(remote: S3Remote, oids: Iterable[str]) -> dict[str, tuple[int, str]]:
     return {oid: h for oid, h in zip(ordered, heads) if h is not None}
 
 
-def _listed(remote: S3Remote, wanted: set[str], pages: int) -> dict[str, tuple[int, str]] | None:
+def _listed(remote: S3Remote, wanted: set[str], pages: int,
+            listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]] | None:
     """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed."""
     found = {}
+    seen: dict[str, int] = {}
     try:
         for n, page in enumerate(remote.client.get_paginator("list_objects_v2").paginate(
                 Bucket=remote.bucket, Prefix=remote.base + "/")):
             for obj in page.get("Contents", []):
                 oid = _oid_of(remote, obj["Key"])
+                seen[oid or obj["Key"]] = int(obj["Size"])
                 if oid in wanted:
                     found[oid] = (int(obj["Size"]), str(obj.get("ETag", "")).strip('"').lower())
             if page.get("IsTruncated") and n + 1 >= pages:
@@ -185,6 +199,8 @@ def _listed(remote: S3Remote, wanted: set[str], pages: int) -> dict[str, tuple[i
         if _code(e) != "AccessDenied":
             raise
         return None
+    if listed is not None:
+        listed.update(seen)
     return found
 
 

@@ -17,7 +17,7 @@ from ...utils.progress import transfer_progress
 from ...utils.redact import redact_urls, url_credentials, url_userinfo
 from ...utils.temps import pid_alive
 from ..base import Part, tracked_split
-from . import s3fast
+from . import s3fast, s5
 from .failures import DvcLog, classify_remote_failure, first_line, raise_if_disk_full, remote_session, transfer_error
 from .remotes import SECRET_OPTIONS, check_remote, remote_name
 
@@ -176,7 +176,8 @@ def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
     there and their sizes; big ones in ranged parts, the others many at a time; an object the remote lacks
     is left out."""
     want = [m for m in md5s if not store.cache_path(m).exists()]
-    held = s3fast.stat(fast, want)
+    listed: dict[str, int] = {}
+    held = s3fast.stat(fast, want, listed)
     todo = [m for m in want if m in held]
     if not todo:
         return
@@ -198,6 +199,10 @@ def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
 
         for md5 in big:
             one(md5)
+        if s5.usable(fast, len(small)):
+            sizes = {m: held[m][0] for m in small}
+            got = _download_s5(store, fast, small, sizes, remote, bar, _whole(listed, sizes))
+            small = [m for m in small if m not in got]
         s3fast.run_all(one, small, jobs or s3fast.OBJECT_JOBS)
 
 
@@ -226,30 +231,102 @@ def _download(store: Storage, odb, md5: str, remote: str | None, get=None) -> No
     dest = store.cache_path(md5)
     if dest.exists():
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    for stale in dest.parent.glob(f".{dest.name}.zoo-*.tmp"):  # left by a killed zoo process
-        pid = stale.name.rsplit(".zoo-", 1)[-1].split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            stale.unlink(missing_ok=True)
-    tmp = dest.with_name(f".{dest.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    tmp = _temp_for(dest)
     try:
         if get is None:
             odb.fs.get_file(odb.oid_to_path(md5), str(tmp))
             got = hashlib.md5(tmp.read_bytes()).hexdigest() if md5.endswith(".dir") else None
         else:
             got = get(tmp)  # a checkpoint object with other bytes is kept: the sha256 policy refuses it
-        if md5.endswith(".dir"):
-            raw = tmp.read_bytes()
-            if got != md5.removesuffix(".dir"):
-                raise IntegrityError(
-                    f"{store.describe_remote(remote)}: the folder manifest {md5} there has other bytes "
-                    "(damaged or replaced); nothing was kept or changed here; re-push it from a good clone")
-            json.loads(raw)
-        os.chmod(tmp, 0o444)  # as DVC keeps its cache
-        os.replace(tmp, dest)
+        _keep(store, remote, md5, tmp, got)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _temp_for(dest: Path) -> Path:
+    """A fresh temp name beside the cache object ``dest`` (its folder made), after removing the temp copies
+    of it that killed zoo processes left."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.zoo-*.tmp"):  # left by a killed zoo process
+        pid = stale.name.rsplit(".zoo-", 1)[-1].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    return dest.with_name(f".{dest.name}.zoo-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+
+
+def _keep(store: Storage, remote: str | None, md5: str, tmp: Path, got: str | None) -> None:
+    """The downloaded ``tmp`` (bytes of md5 ``got``) into the cache as ``md5``; a manifest whose bytes are
+    not the ones its name says, or are not JSON, is refused."""
+    if md5.endswith(".dir"):
+        raw = tmp.read_bytes()
+        if got != md5.removesuffix(".dir"):
+            raise IntegrityError(
+                f"{store.describe_remote(remote)}: the folder manifest {md5} there has other bytes "
+                "(damaged or replaced); nothing was kept or changed here; re-push it from a good clone")
+        json.loads(raw)
+    os.chmod(tmp, 0o444)  # as DVC keeps its cache
+    os.replace(tmp, store.cache_path(md5))
+
+
+def _whole(listed: dict[str, int], wanted: dict[str, int]) -> set[str]:
+    """What ``s5.download`` may fetch by wildcard, from a whole listing of the remote (``listed``; empty when
+    there was none): ``{"*"}`` when the rest of the remote is at most a tenth of what is wanted (in objects
+    and in bytes: fetched and dropped, it costs less than a HEAD per object), else each cache folder of which
+    every object on the remote is wanted."""
+    if not listed:
+        return set()
+    rest = {k: v for k, v in listed.items() if k not in wanted}
+    if len(rest) * 10 <= len(wanted) and sum(rest.values()) * 10 <= sum(wanted.values()):
+        return {"*"}
+    return {m[:2] for m in wanted} - {k[:2] for k in rest}
+
+
+def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: dict[str, int], remote: str | None,
+                 bar, whole: set[str]) -> set[str]:
+    """Many small objects into the cache in one s5cmd run (``s5``), into a staging folder beside the cache's
+    ``md5`` folder (s5cmd writes each file through a temp name of its own, which a kill would otherwise
+    leave among DVC's objects), then, as s5cmd reports each done, read once for its md5 and sha256
+    (remembered for the policy's check, as the boto3 path hashes while downloading), checked and renamed
+    into the cache as ``_download`` does. Returns the md5s placed; the others (a copy that failed) are the
+    caller's to fetch on the boto3 path."""
+    import hashlib
+    import shutil
+
+    root = store.cache_path(md5s[0]).parent.parent
+    _sweep_staging(root.parent)
+    stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
+    names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
+    for folder in {n[:2] for n in names.values()}:
+        (stage / folder).mkdir(parents=True, exist_ok=True)
+
+    def done(md5: str) -> None:
+        tmp = stage / names[md5]
+        h, sha = hashlib.md5(), hashlib.sha256()
+        with open(tmp, "rb") as f:
+            while chunk := f.read(s3fast.CHUNK):
+                h.update(chunk)
+                sha.update(chunk)
+        store.cache_path(md5).parent.mkdir(exist_ok=True)
+        _keep(store, remote, md5, tmp, h.hexdigest())
+        store.fresh.remember(store.cache_path(md5), sha.hexdigest())
+        bar.advance(sizes[md5])
+        bar.done()
+
+    try:
+        return s5.download(fast, names, stage, done, whole)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _sweep_staging(files: Path) -> None:
+    """Remove the staging folders of s5cmd pulls that killed zoo processes left in the cache's ``files``."""
+    import shutil
+
+    for stale in files.glob(".zoo-s5-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _narrow_index(store: Storage, paths: list[str]) -> None:
@@ -495,8 +572,24 @@ def _push_s3(fast: s3fast.S3Remote, want: dict[str, Path], jobs: int | None) -> 
     wrong = {oid: want[oid] for oid, ok in zip(present, verdicts) if not ok}
     todo = {oid: p for oid, p in want.items() if oid not in held or oid in wrong}
     with transfer_progress(sum(p.stat().st_size for p in todo.values()), "push", len(todo)) as bar:
-        s3fast.upload(fast, todo, jobs, bar.advance, bar.done)
+        small = {oid: p for oid, p in todo.items() if p.stat().st_size < fast.threshold}
+        sent = _upload_s5(fast, small, bar) if s5.usable(fast, len(small)) else set()
+        rest = {oid: p for oid, p in todo.items() if oid not in sent}
+        s3fast.upload(fast, rest, jobs, bar.advance, bar.done)
     return len(todo) - len(wrong), len(wrong)
+
+
+def _upload_s5(fast: s3fast.S3Remote, small: dict[str, Path], bar) -> set[str]:
+    """Many small cache objects in one s5cmd run (``s5.upload``), named relative to the cache's
+    ``files/md5`` folder; the oids sent and found right, the others are left to the boto3 path."""
+    root = next(iter(small.values())).parent.parent
+    names = {oid: f"{p.parent.name}/{p.name}" for oid, p in small.items() if p.parent.parent == root}
+
+    def done(oid: str) -> None:
+        bar.advance(small[oid].stat().st_size)
+        bar.done()
+
+    return s5.upload(fast, names, root, done)
 
 
 def missing_on_remote(store: Storage, parts: Iterable[Part], remote: str | None = None,
