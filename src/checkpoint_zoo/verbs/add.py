@@ -56,7 +56,6 @@ from ..utils.files import disk_full, disk_full_message
 if TYPE_CHECKING:
     from ..catalog.index_cache import ForWrite
     from ..training.state import TrainingState
-    from ..workspace.schema_child import SchemaChild
     from ..workspace.transaction import Transaction
     from ..workspace.tree import Workspace
     from .facade import Facade
@@ -395,14 +394,14 @@ def make_row(facts: FileFacts, *, model: str, step: int, arch: str, task: str, d
 
 
 def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool, txn: Transaction,
-           overlap: SchemaChild | None = None, copy: ForWrite | None = None) -> tuple[str, ...]:
+           overlap: bool = False, copy: ForWrite | None = None) -> tuple[str, ...]:
     """Under the lock, in ``txn``: place checked copies, track them in their folders' pointers, write the table, stage.
 
     One transaction for one file or a thousand: the new table is validated first; every step is in the
     undo log before it happens (a failure, or a kill followed by the next command's recovery, puts every
     file, pointer and replaced checkpoint back; a moved file returns to its source). With ``overlap`` (a
     batch, whose rows were all built from checked arguments), the schema check of the new rows runs while
-    DVC hashes the files, in ``overlap``'s child process, and a refusal undoes the placing like any other failure.
+    DVC hashes the files, and a refusal undoes the placing like any other failure.
 
     With ``copy`` (the table's indexed copy, ``_table_before``; ``rows`` then empty) the one new row is spliced
     into the table's bytes and checked against the rows it refers to, and the copy takes the same change after
@@ -423,7 +422,7 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
 
     def check() -> None:
         try:
-            ws.validate_change(new_data, new_rows, [i.row for i in items], overlap.check if overlap else None)
+            ws.validate_change(new_data, new_rows, [i.row for i in items])
         except BaseException as e:
             refusal.append(e)
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -24,11 +25,11 @@ from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageErr
 from ..formats import inspect_file, sniff_safetensors, weight_shapes
 from ..registry.fit import check_add
 from ..utils.progress import byte_progress
-from ..workspace.schema_child import SchemaChild
 from ..workspace.transaction import give_back
 from .add import (
     Incoming,
     _check_add_args,
+    _warm_schema,
     check_registered,
     check_source,
     commit,
@@ -152,17 +153,8 @@ def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common
     license its model's other checkpoints do not carry is refused unless ``relicense``."""
     zoo.writable("add")
     started = time.monotonic()
-    schema = SchemaChild.start()  # imports the schema on another core meanwhile
-    try:
-        return _add_many(zoo, lines, common, schema, started, move=move, replace=replace, stage=stage, where=where,
-                         relicense=relicense)
-    finally:
-        schema.close()
-
-
-def _add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common: Mapping[str, Any],
-              schema: SchemaChild, started: float, *, move: bool, replace: bool, stage: bool, where: str,
-              relicense: bool) -> BulkAddResult:
+    warm = threading.Thread(target=_warm_schema, daemon=True)
+    warm.start()
     order = {label: n for n, (label, _) in enumerate(lines)}
     problems: list[tuple[str, str]] = []  # (label, message), reported in line order
     specs: list[tuple[str, dict[str, Any]]] = []
@@ -231,13 +223,14 @@ def _add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], commo
             relicense)]
         with ws.transaction("batch") as txn:
             items, unchanged = _copy_in_all(zoo, txn, checked, by_ref, replace, move, problems)
+            warm.join()
             if problems:
                 problems.sort(key=lambda p: order[p[0]])
                 head = f"{where}: " if where else ""
                 raise InvalidValueError(
                     f"{head}{len(problems)} of {len(lines)} line(s) refused; nothing was added; fix them and run the "
                     "same command again:\n  " + "\n  ".join(f"{label}: {text}" for label, text in problems))
-            staged = commit(zoo, rows, items, stage, txn, overlap=schema) if items else ()
+            staged = commit(zoo, rows, items, stage, txn, overlap=True) if items else ()
     added = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is None)
     replaced = tuple(Checkpoint.from_row(i.row) for i in items if i.existing is not None)
     return BulkAddResult(added, replaced, unchanged, staged,

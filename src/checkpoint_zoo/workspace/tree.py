@@ -158,22 +158,18 @@ class Workspace:
         if held:
             raise ZooError(f"{held}; nothing was changed, run the command again once it is done")
 
-    def validate_change(self, new_data: bytes, new_rows: list[Row], changed: list[Row],
-                        validate_frame: Callable[..., object] | None = None) -> None:
+    def validate_change(self, new_data: bytes, new_rows: list[Row], changed: list[Row]) -> None:
         """Validate a table that differs from the current (valid) one only in ``changed`` rows (and deletions).
 
         The unchanged rows passed already, so the schema runs on the changed rows plus the rows their
         cross-row rules refer to (parents), and the Python checks here cover uniqueness and parents
-        over the whole table. A table not known to be valid is validated whole. ``validate_frame``: the
-        schema's, or one that runs it elsewhere (``schema_child``).
+        over the whole table. A table not known to be valid is validated whole.
         """
         if not table.is_known_valid(table.read_table(self.root)):
             table.validate_rows(new_data, table.parse_csv(new_data))
             return
-        if validate_frame is None:
-            from ..catalog.schema import validate_frame as in_process
+        from ..catalog.schema import validate_frame
 
-            validate_frame = in_process
         refs = {f"{r['model']}@{r['step']}": r for r in new_rows}
         if len(refs) != len(new_rows):
             raise InvalidValueError("(model, step) would appear twice in the table; keep one row")
