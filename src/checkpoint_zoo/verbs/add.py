@@ -460,12 +460,9 @@ def commit(zoo: Facade, rows: list[Row], items: Sequence[Incoming], stage: bool,
         raise DiskFullError(disk_full_message(full, f"writing {layout.TABLE_PATH}") + "; nothing was added") from None
     _update_copy(ws, copy, items, new_rows)
     staged = stage_add(zoo, folders) if stage else ()
-    for i in items:
-        for rel, sha in rules.parts(i.row):
-            ws.stamps.record(ws.path(rel), sha)
-    for i, rel in states:
-        if i.state is not None:
-            ws.stamps.record(ws.path(rel), i.row["state_sha256"])
+    for rel, sha in [(rel, sha) for i in items for rel, sha in rules.parts(i.row)] + [
+            (rel, i.row["state_sha256"]) for i, rel in states if i.state is not None]:
+        ws.stamps.record(ws.root / rel, sha)  # checked by _new_objects, after DVC placed them
     return staged
 
 
@@ -506,8 +503,9 @@ def _place(ws: Workspace, txn: Transaction, items: Sequence[Incoming]) -> list[t
     """Put every checked copy (and training state) at its table path; (item, state path) whose state changed."""
     states: list[tuple[Incoming, str]] = []
     moves: list[tuple[Path, Path, Path | None]] = []
+    ws.check_paths(i.row["path"] for i in items)  # each model folder resolved once, not each file's every component
     for i in items:
-        moves.append((i.copy, ws.path(i.row["path"]), i.src if i.moved else None))
+        moves.append((i.copy, ws.root / i.row["path"], i.src if i.moved else None))
         if i.state is not None or (i.existing or {}).get("state_sha256"):
             # a replaced checkpoint's old state goes too: a state never outlives the weights it belongs to
             state_rel = _state_rel(i.row)
@@ -533,9 +531,10 @@ def _new_objects(ws: Workspace, rows: list[Row], items: Sequence[Incoming], stat
     new = [m for f, old in old_manifests.items() if (m := store.manifest_object(f)) not in (None, old)]
     wanted = [(rel, sha) for i in items for rel, sha in rules.parts(i.row)]
     wanted += [(rel, i.row["state_sha256"]) for i, rel in states if i.state is not None]
+    ws.check_paths(rel for rel, _ in wanted)
     for rel, sha in wanted:
         obj = store.cached_object(rel)
-        if obj is None or obj.stat().st_size != ws.path(rel).stat().st_size:
+        if obj is None or obj.stat().st_size != (ws.root / rel).stat().st_size:
             raise StorageError(f"dvc add did not store {rel} in the DVC cache; nothing was added; "
                                "run `dvc doctor` and the command again")
         if sha not in known:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..catalog import rules
 from ..entities import BulkAddResult, Checkpoint
 from ..errors import ArchitectureError, FormatError, InvalidValueError, UsageError, ZooError
-from ..formats import inspect_file, sniff_safetensors
+from ..formats import inspect_file, sniff_safetensors, weight_shapes
 from ..registry.fit import check_add
 from ..utils.progress import byte_progress
 from ..workspace.transaction import give_back
@@ -177,11 +177,14 @@ def add_many(zoo: Facade, lines: Sequence[tuple[str, Mapping[str, Any]]], common
         if key in seen:
             problems.append((label, f"{key[0]}@{key[1]} is also on {seen[key]}; keep one"))
             continue
-        source = spec["file"].resolve()
-        if move and source in sources:
-            problems.append((label, f"--move of {spec['file']}, which {sources[source]} moves too; list each file once"))
-            continue
-        seen[key] = sources[source] = label
+        if move:  # only a move takes a file from its place: a copy may list one file twice
+            source = spec["file"].resolve()
+            if source in sources:
+                problems.append((label, f"--move of {spec['file']}, which {sources[source]} moves too; "
+                                        "list each file once"))
+                continue
+            sources[source] = label
+        seen[key] = label
         unique.append((label, spec))
     batch_refs = {f"{m}@{s}" for m, s in seen}
     ws = zoo.workspace
@@ -256,10 +259,11 @@ def _rows(zoo: Facade, copies, by_ref: dict[str, Row], replace: bool,
           problems: list[tuple[str, str]]) -> tuple[list[Incoming], tuple[Checkpoint, ...]]:
     items: list[Incoming] = []
     unchanged: list[Checkpoint] = []
+    fits: set[tuple[Any, ...]] = set()
     for label, spec, copy, digest in copies:
         try:
             facts = inspect_file(copy, sha256=digest)  # the bytes may have changed while copied
-            check_add(zoo.registry(), spec["arch"], spec["task"], spec["dataset"], copy, str(spec["file"]))
+            _check_fit(zoo, spec, copy, fits)
         except (FormatError, ArchitectureError) as e:
             problems.append((label, str(e).replace(str(copy), str(spec["file"]))))
             continue
@@ -281,6 +285,26 @@ def _rows(zoo: Facade, copies, by_ref: dict[str, Row], replace: bool,
                                                         "description", "tags", "parent", "source", "reported")})
         items.append(Incoming(spec["file"], copy, spec["moved"], row, existing))
     return items, tuple(unchanged)
+
+
+def _check_fit(zoo: Facade, spec: Mapping[str, Any], copy: Path, fits: set[tuple[Any, ...]]) -> None:
+    """``check_add`` of one copied file, run once per (arch, task, dataset, tensor names, shapes and dtypes).
+
+    For one file (never a folder: ``_spec`` refuses those) its verdict depends on nothing else: the fit is the
+    header's shapes against the architecture's, and the task's files, the label maps and the input probe
+    belong to the names. A batch of one architecture's checkpoints shares one header, so the check runs
+    once, not once per line; ``fits`` holds the keys that passed. A header that cannot be read, or one not
+    seen to pass, gets the full check, so every refusal is the single add's, word for word."""
+    names = (spec["arch"], spec["task"], spec["dataset"])
+    try:
+        key = (*names, tuple(sorted(weight_shapes(copy).items())))
+    except FormatError:
+        key = None
+    if key is not None and key in fits:
+        return
+    check_add(zoo.registry(), *names, copy, str(spec["file"]))
+    if key is not None:
+        fits.add(key)
 
 
 def _spec(fields: Mapping[str, Any], common: Mapping[str, Any]) -> dict[str, Any]:
