@@ -209,13 +209,14 @@ class TcpProxy:
     def kill(self) -> None:
         """The endpoint dies like a killed process: no more connections, every open one reset (RST)."""
         self.cut_happened.set()
-        if self._listener is not None:
+        with self._lock:  # both pumps of a connection may cut at once: one of them closes the listener
+            listener, self._listener = self._listener, None
+        if listener is not None:
             try:
-                self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+                listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
             except OSError:
                 pass
-            self._listener.close()
-            self._listener = None
+            listener.close()
         with self._lock:
             conns, self._conns = self._conns, []
         for s in conns:

@@ -804,6 +804,18 @@ def test_yaml_python_tag_in_pointer_refused(clone, marker, outside):
     refused(clone, "pull", "beta@5", names=("zoo/checkpoints/beta.dvc", "tag"), marker=marker, outside=outside)
 
 
+def test_yaml_python_tag_in_dvc_yaml_never_constructed_by_release_edit(tmp_path, marker):
+    """zoo release edits dvc.yaml with ruamel's round trip, not DVC's loader: a Python tag in a teammate's
+    dvc.yaml is carried through as text, never constructed (DVC's own loader then refuses the file)."""
+    from checkpoint_zoo.storage.dvc.pipeline import set_artifact
+
+    (tmp_path / "dvc.yaml").write_text(f"stages: {{}}\nx: !!python/object/apply:os.system [\"touch '{marker}'\"]\n")
+    set_artifact(tmp_path, "m", {"path": "zoo/checkpoints/m/step-00000001.safetensors", "type": "model"})
+    text = (tmp_path / "dvc.yaml").read_text()
+    assert not marker.exists()
+    assert "x: !!python/object/apply:os.system" in text and "artifacts:\n  m:\n" in text
+
+
 def test_no_unsafe_yaml_loading_anywhere():
     unsafe = re.compile(r"yaml\.(unsafe_load|full_load|load_all)\(|yaml\.load\((?![^)]*SafeLoader)|"
                         r"Loader\s*=\s*yaml\.(Loader|FullLoader|UnsafeLoader)|typ\s*=\s*['\"]unsafe['\"]")

@@ -60,13 +60,15 @@ def set_artifact(root: Path, name: str, entry: dict) -> None:
     from ...utils.files import atomic_write
 
     path = root / "dvc.yaml"
-    yaml = YAML()
-    yaml.default_flow_style = False
+    # round trip: plain mappings, lists and scalars with their comments; a tag it does not know (a Python
+    # object's) is refused, never constructed
+    round_trip = YAML(typ="rt")
+    round_trip.default_flow_style = False
     try:
-        data = yaml.load(path.read_text(encoding="utf-8")) or {}
+        data = round_trip.load(path.read_text(encoding="utf-8")) or {}
         data.setdefault("artifacts", {})[name] = entry
         out = io.StringIO()
-        yaml.dump(data, out)
+        round_trip.dump(data, out)
     except Exception as e:  # a dvc.yaml ruamel cannot parse, or not a mapping: say so, change nothing
         raise StorageError(f"dvc.yaml: cannot add the artifact {name!r}: {first_line(e)}; fix dvc.yaml "
                            "(`dvc status` shows the problem)") from None
