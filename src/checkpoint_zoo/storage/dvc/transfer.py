@@ -151,11 +151,14 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
             outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
             manifests += [o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")]
 
+    # the objects' listing starts now, while the manifests that name them are read
+    held = s3fast.stat_later(fast, len(paths)) if fast is not None else None
+
     def get(md5s: list[str]) -> None:
-        if fast is None:
+        if fast is None or held is None:
             _download_all(store, odb, md5s, remote, jobs or 8)
         else:
-            _download_s3(store, fast, md5s, remote, jobs)
+            _download_s3(store, fast, md5s, remote, jobs, held)
 
     get(manifests)
     objects = []
@@ -184,13 +187,14 @@ def state_dir(root: Path) -> Path:
     return root / ".dvc" / "tmp" / "zoo" / "transfers"
 
 
-def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, jobs: int | None) -> None:
-    """``_download_all`` for an S3 remote (``s3fast``): one listing or a HEAD each tells which objects are
-    there and their sizes; big ones in ranged parts, the others many at a time; an object the remote lacks
-    is left out."""
+def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, jobs: int | None,
+                 stat: s3fast.Stat = s3fast.stat) -> None:
+    """``_download_all`` for an S3 remote (``s3fast``): one listing or a HEAD each (``stat``) tells which
+    objects are there and their sizes; big ones in ranged parts, the others many at a time; an object the
+    remote lacks is left out."""
     want = [m for m in md5s if not store.cache_path(m).exists()]
     listed: dict[str, int] = {}
-    held = s3fast.stat(fast, want, listed)
+    held = stat(fast, want, listed)
     todo = [m for m in want if m in held]
     if not todo:
         return
