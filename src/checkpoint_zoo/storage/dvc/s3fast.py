@@ -184,8 +184,10 @@ def stat_later(remote: S3Remote, expected: int) -> Stat:
 
     def answer(_: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
         wanted = set(oids)
-        if job is None or len(wanted) < LIST_FROM or job.result() is None:
+        if job is None or len(wanted) < LIST_FROM:
             return stat(remote, wanted, listed)
+        if job.result() is None:  # over its page budget or not allowed: ``stat``'s own listing would be too
+            return _heads(remote, wanted)
         if listed is not None:
             listed.update(seen)
         return {oid: every[oid] for oid in wanted if oid in every}
