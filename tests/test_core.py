@@ -230,6 +230,35 @@ def test_push_refuses_bit_rot_in_cache(empty_zoo, tmp_path):
     assert not any(p.is_file() for p in (tmp_path / "remote").rglob("*")) if (tmp_path / "remote").exists() else True
 
 
+def test_push_refuses_bit_rot_among_many_hashed_together(empty_zoo, tmp_path):
+    """The objects of many checkpoints are hashed several at a time before a push: one damaged among them
+    (same size and mtime) is still refused by name, the first in table order when two are, before anything
+    moves."""
+    import os
+
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.storage.dvc import Storage
+
+    with Zoo(empty_zoo) as zoo:
+        for step in range(12):
+            zoo.add(write_safetensors(tmp_path / f"m{step}.safetensors", seed=step), model="m", step=step,
+                    arch="linear", task="tabular-classification", dataset="wine", license="MIT")
+    store = Storage(empty_zoo)
+    for step in (9, 5):
+        obj = store.cached_object(f"zoo/checkpoints/m/step-{step:08d}.safetensors")
+        st = obj.stat()
+        os.chmod(obj, 0o644)
+        data = bytearray(obj.read_bytes())
+        data[-1] ^= 1
+        obj.write_bytes(bytes(data))
+        os.utime(obj, ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = run_zoo("push", cwd=empty_zoo)
+    assert r.code == 1 and "nothing was pushed" in r.err, r.err
+    assert "m/step-00000005.safetensors" in r.err and "step-00000009" not in r.err
+    remote = tmp_path / "remote"
+    assert not remote.exists() or not any(p.is_file() for p in remote.rglob("*"))
+
+
 def test_rm_removes_row_file_and_pointer_entry(small_zoo):
     r = run_zoo("rm", "alpha@10", cwd=small_zoo)
     assert r.code == 0, r.err

@@ -258,3 +258,36 @@ def test_a_stalled_s5cmd_is_stopped_and_its_objects_left_to_the_boto3_path(tmp_p
         assert got == set() and time.monotonic() - started < 30
     finally:
         silent.close()
+
+
+def test_stat_later_answers_from_one_listing_started_before_it_is_asked(s3, tmp_path):
+    """A pull's listing of the remote starts while its folder manifests are read (``s3fast.stat_later``): its
+    answer is ``stat``'s (sizes and ETags of the objects there, absent ones left out, the whole listing in
+    ``listed``) from one listing and no HEAD; fewer objects than LIST_FROM are asked by a HEAD each, as
+    ``stat`` does."""
+    from checkpoint_zoo.storage.dvc import s3fast
+    from checkpoint_zoo.storage.dvc.s3fast import S3Remote
+
+    remote = S3Remote(s3.client(), "zoo", "later/files/md5", {}, {}, tmp_path / "state")
+    there = []
+    for i in range(s3fast.LIST_FROM + 6):
+        data = f"later {i}".encode() * (i + 1)
+        md5 = hashlib.md5(data).hexdigest()
+        remote.client.put_object(Bucket="zoo", Key=remote.key(md5), Body=data)
+        there.append(md5)
+    absent = [hashlib.md5(f"absent {i}".encode()).hexdigest() for i in range(3)]
+    asked = there[:-2] + absent
+    s3.clear_log()
+    later = s3fast.stat_later(remote, len(asked))
+    listed: dict[str, int] = {}
+    got = later(remote, asked, listed)
+    requests = [q for q in s3.requests() if q.path.startswith("/zoo")]
+    assert [q.method for q in requests] == ["GET"] and "list-type=2" in requests[0].query
+    expected_listed: dict[str, int] = {}
+    assert got == s3fast.stat(remote, asked, expected_listed) and listed == expected_listed
+    assert set(got) == set(there[:-2]) and all(got[m][1] == m for m in got)
+    assert set(listed) == set(there)
+    s3.clear_log()
+    few = there[:3] + absent[:1]
+    assert later(remote, few, None) == s3fast.stat(remote, few)
+    assert {q.method for q in s3.requests() if q.path.startswith("/zoo")} == {"HEAD"}

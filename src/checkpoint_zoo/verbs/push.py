@@ -47,12 +47,13 @@ def push_rows(ws: Workspace, chosen: list[Row], *, remote: str | None = None, jo
     ready: list[str] = []
     skipped = []
     pushed_rows = []
-    for row in chosen:
-        objects = _checked_objects(ws, row)
+    found = [(row, _objects(ws, row)) for row in chosen]
+    digests = _sha256_all(ws, [obj for _, objects in found for _, _, obj, _ in objects or ()])
+    for row, objects in found:
         if objects is None:
             skipped.append(f"{row['model']}@{row['step']}")
             continue
-        ready += objects
+        ready += _checked(objects, digests)
         pushed_rows.append(row)
     if named and skipped and not ready:
         raise MissingFileError(
@@ -125,27 +126,56 @@ def _bytes(ws: Workspace, row: Row) -> int:
     return size
 
 
-def _checked_objects(ws: Workspace, row: Row) -> list[str] | None:
-    """The table paths of a checkpoint to push, each cache object re-hashed; None when not all are cached."""
+def _objects(ws: Workspace, row: Row) -> list[tuple[str, str, Path, str]] | None:
+    """(table path, expected sha256, cache object, its column) of each file of a checkpoint to push (its
+    training state too when this clone has it); None when not all of its weights are cached."""
     store = ws.store
-    objects = [(part, obj) for part in part_rows(row) if (obj := store.cached_object(part["path"])) is not None]
+    objects = [(part["path"], part["sha256"], obj, "sha256") for part in part_rows(row)
+               if (obj := store.cached_object(part["path"])) is not None]
     if len(objects) < len(rules.parts(row)):
         return None
-    ready = []
-    for part, obj in objects:
-        if ws.stamps.sha256(obj) != part["sha256"]:
-            raise IntegrityError(
-                f"{part['path']}: the local DVC cache copy no longer matches sha256 {part['sha256'][:12]}… "
-                "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
-            )
-        ready.append(part["path"])
     if row.get("state_sha256"):  # the training state goes with its weights when this clone has it
         state = rules.state_path(row["model"], int(row["step"]))
         obj = store.cached_object(state)
         if obj is not None:
-            if ws.stamps.sha256(obj) != row["state_sha256"]:
-                raise IntegrityError(
-                    f"{state}: the local DVC cache copy no longer matches state_sha256 "
-                    f"{row['state_sha256'][:12]}…; nothing was pushed; run `zoo pull --with-state` to restore it")
-            ready.append(state)
-    return ready
+            objects.append((state, row["state_sha256"], obj, "state_sha256"))
+    return objects
+
+
+def _checked(objects: list[tuple[str, str, Path, str]], digests: dict[Path, str]) -> list[str]:
+    """The table paths of these objects, each one's sha256 (``digests``) checked against the table."""
+    for path, expected, obj, column in objects:
+        if digests[obj] == expected:
+            continue
+        if column == "sha256":
+            raise IntegrityError(
+                f"{path}: the local DVC cache copy no longer matches sha256 {expected[:12]}… "
+                "(bit rot or tampering); nothing was pushed; run `zoo pull` to restore it"
+            )
+        raise IntegrityError(
+            f"{path}: the local DVC cache copy no longer matches state_sha256 "
+            f"{expected[:12]}…; nothing was pushed; run `zoo pull --with-state` to restore it")
+    return [path for path, *_ in objects]
+
+
+def _sha256_all(ws: Workspace, objects: list[Path]) -> dict[Path, str]:
+    """Every object's sha256 (``_sha256``), a few at a time: hashlib lets go of the GIL while it hashes, so a
+    push of thousands of small files does not wait on one core for reads and hashes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = list(dict.fromkeys(objects))
+    if len(unique) < 8:
+        return {obj: _sha256(ws, obj) for obj in unique}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(unique, pool.map(lambda obj: _sha256(ws, obj), unique)))
+
+
+def _sha256(ws: Workspace, obj: Path) -> str:
+    """The object's sha256: by its stamp when it is big enough to have one, else hashed (a file under
+    ``stamps.MIN_BYTES`` is never stamped, and looking its stamp up cost more than hashing 64 KiB)."""
+    from ..utils.files import sha256_file
+    from ..utils.stamps import MIN_BYTES
+
+    if obj.stat().st_size < MIN_BYTES:
+        return sha256_file(obj)
+    return ws.stamps.sha256(obj)

@@ -164,6 +164,39 @@ def stat(remote: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = 
         found = _listed(remote, wanted, max(1, len(wanted) // PAGE_BUDGET), listed)
         if found is not None:
             return found
+    return _heads(remote, wanted)
+
+
+Stat = Callable[[S3Remote, Iterable[str], dict[str, int] | None], dict[str, tuple[int, str]]]
+
+
+def stat_later(remote: S3Remote, expected: int) -> Stat:
+    """``stat`` of objects not known yet (a pull's, before their folder manifests are read), about ``expected``
+    of them: the listing ``stat`` would take is started now in a thread (it waits on the remote, the caller
+    meanwhile on its manifests), and the function returned (called as ``stat``, for this remote) answers from
+    it, or as ``stat`` does when there was no listing or fewer objects than LIST_FROM are asked about."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    seen: dict[str, int] = {}
+    every: dict[str, tuple[int, str]] = {}
+    job = pool.submit(_listed, remote, None, max(1, expected // PAGE_BUDGET), seen, every) \
+        if expected >= LIST_FROM else None
+    pool.shutdown(wait=False)
+
+    def answer(_: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]]:
+        wanted = set(oids)
+        if job is None or len(wanted) < LIST_FROM:
+            return stat(remote, wanted, listed)
+        if job.result() is None:  # over its page budget or not allowed: ``stat``'s own listing would be too
+            return _heads(remote, wanted)
+        if listed is not None:
+            listed.update(seen)
+        return {oid: every[oid] for oid in wanted if oid in every}
+
+    return answer
+
+
+def _heads(remote: S3Remote, wanted: set[str]) -> dict[str, tuple[int, str]]:
+    """``stat`` by a HEAD of each object, OBJECT_JOBS at a time."""
 
     def head(oid: str) -> tuple[int, str] | None:
         try:
@@ -180,10 +213,11 @@ def stat(remote: S3Remote, oids: Iterable[str], listed: dict[str, int] | None = 
     return {oid: h for oid, h in zip(ordered, heads) if h is not None}
 
 
-def _listed(remote: S3Remote, wanted: set[str], pages: int,
-            listed: dict[str, int] | None = None) -> dict[str, tuple[int, str]] | None:
-    """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed."""
-    found = {}
+def _listed(remote: S3Remote, wanted: set[str] | None, pages: int, listed: dict[str, int] | None = None,
+            every: dict[str, tuple[int, str]] | None = None) -> dict[str, tuple[int, str]] | None:
+    """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed.
+    ``wanted`` None: every object DVC would name (also put into ``every``)."""
+    found = every if every is not None else {}
     seen: dict[str, int] = {}
     try:
         for n, page in enumerate(remote.client.get_paginator("list_objects_v2").paginate(
@@ -191,7 +225,7 @@ def _listed(remote: S3Remote, wanted: set[str], pages: int,
             for obj in page.get("Contents", []):
                 oid = _oid_of(remote, obj["Key"])
                 seen[oid or obj["Key"]] = int(obj["Size"])
-                if oid in wanted:
+                if oid is not None and (wanted is None or oid in wanted):
                     found[oid] = (int(obj["Size"]), str(obj.get("ETag", "")).strip('"').lower())
             if page.get("IsTruncated") and n + 1 >= pages:
                 return None

@@ -139,8 +139,12 @@ def upload(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done) -> 
                 h.update(chunk)
         return h.hexdigest() == oid.removesuffix(".dir")
 
-    lines = {oid: ["cp", *flags[1], name, _url(remote, oid)] for oid, name in objects.items()
-             if _OID.fullmatch(oid) and _NAME.fullmatch(name) and right(oid, name)}
+    from concurrent.futures import ThreadPoolExecutor
+
+    named = [(oid, name) for oid, name in objects.items() if _OID.fullmatch(oid) and _NAME.fullmatch(name)]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # hashlib lets go of the GIL while it hashes
+        verdicts = list(pool.map(lambda item: right(*item), named))
+    lines = {oid: ["cp", *flags[1], name, _url(remote, oid)] for (oid, name), ok in zip(named, verdicts) if ok}
     return _run(remote, flags[0], list(lines.values()), set(lines), cwd, done, lambda e: e.get("destination"))
 
 

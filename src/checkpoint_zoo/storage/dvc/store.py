@@ -42,6 +42,7 @@ class Storage:
         self._good_manifests: dict[str, dict[str, str]] = {}
         self._pointer_paths: dict[str, tuple[Path, str]] = {}  # folder -> (its pointer, relative)
         self._pointer_by_stat: dict[tuple[str, int, int, int, int], str] = {}  # pointer's lstat -> its .dir md5
+        self._cache_paths: dict[str, Path] = {}  # md5 -> cache_path(md5): a pull of many files asks it ~16 times each
 
     @property
     def repo(self):
@@ -67,6 +68,7 @@ class Storage:
             self._repo.close()
             self._repo = None
         self._cache_root = None
+        self._cache_paths.clear()
 
     # ---- remotes (remotes.py) -------------------------------------------------------------------
 
@@ -368,10 +370,14 @@ class Storage:
         return md5
 
     def cache_path(self, md5: str) -> Path:
-        """Where DVC keeps an object with this md5 in the local cache."""
-        if self._cache_root is None:
-            self._cache_root = Path(self.repo.cache.local.path)
-        return self._cache_root / md5[:2] / md5[2:]
+        """Where DVC keeps an object with this md5 in the local cache (remembered: two pathlib joins cost more
+        than the stat a caller then makes)."""
+        path = self._cache_paths.get(md5)
+        if path is None:
+            if self._cache_root is None:
+                self._cache_root = Path(self.repo.cache.local.path)
+            path = self._cache_paths[md5] = self._cache_root / md5[:2] / md5[2:]
+        return path
 
     def manifest_object(self, folder: str) -> Path | None:
         """The local cache object of a tracked folder's ``.dir`` manifest (None when the folder is not tracked)."""
