@@ -26,6 +26,8 @@ from .failures import _chain, first_line, raise_if_disk_full, remote_session
 # dvc_objects.fs.utils.tmp_fname: "." + token_urlsafe(16) + ".tmp"
 _DVC_TEMP = re.compile(r"^\.[A-Za-z0-9_-]{22}\.tmp$")
 
+_CACHE_PATHS = 65_536  # cache paths remembered per Storage (bounded: see cache_path)
+
 class Storage:
     """DVC operations on one zoo repository, opened lazily."""
 
@@ -376,6 +378,8 @@ class Storage:
         if path is None:
             if self._cache_root is None:
                 self._cache_root = Path(self.repo.cache.local.path)
+            if len(self._cache_paths) >= _CACHE_PATHS:  # a long-running zoo serve asks for ever more objects
+                self._cache_paths.clear()
             path = self._cache_paths[md5] = self._cache_root / md5[:2] / md5[2:]
         return path
 
