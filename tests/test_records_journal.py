@@ -86,3 +86,15 @@ def test_write_results_writes_only_the_models_named_and_prunes_the_rest(tmp_path
     assert not (tmp_path / "c.json").exists()  # its model is gone
     write_results(tmp_path, {"a@1": record(1, 0.9), "b@1": record(1)})
     assert (tmp_path / "b.json").read_bytes() == dump_model_results("b", [record(1)])
+
+
+def test_a_left_journal_is_never_committed(tmp_path):
+    """A killed run's journal sits in a tracked output folder until the next run folds it in: git ignores it,
+    in this zoo and in every zoo `zoo init` makes."""
+    from conftest import PROJECT, git
+
+    from checkpoint_zoo.verbs.init import new_zoo
+
+    new_zoo(tmp_path / "zoo")
+    for root in (PROJECT, tmp_path / "zoo"):
+        assert git("check-ignore", f"zoo/metrics/evaluations/{JOURNAL}", cwd=root).strip() != ""
