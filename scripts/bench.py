@@ -364,8 +364,9 @@ def check_counts(out: str, evaluated: int, reused: int, what: str) -> tuple[int,
 
 
 def check_noop(out: str, what: str) -> None:
-    """A no-op repro runs no stage."""
-    if "Running stage" in out:
+    """A no-op repro runs no stage but ``registry`` (always changed: it reads the git tags, and rewrites nothing
+    when no release or stage changed)."""
+    if [s for s in re.findall(r"^Running stage '([^']+)'", out, re.M) if s != "registry"]:
         raise RuntimeError(f"{what}: expected a no-op dvc repro, but it ran a stage:\n{out[-2000:]}")
 
 

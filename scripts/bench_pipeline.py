@@ -47,7 +47,8 @@ def bench_noop(ctx: Context) -> list[Result]:
 
         def status(i: int) -> tuple[float, float]:
             seconds, rss, out = run_out(ctx, [*DVC, "status"], cwd=root)
-            if "up to date" not in out:
+            rest = out.replace("registry:\n\talways changed", "").strip()  # the stage that reads the git tags
+            if rest and "up to date" not in rest:
                 raise RuntimeError(f"dvc status: expected 'up to date', got:\n{out[-2000:]}")
             return seconds, rss
 
