@@ -82,10 +82,8 @@ def parts_isin(series: pd.Series, *, allowed: list[str]) -> pd.Series:
 def canonical_path(df: pd.DataFrame) -> pd.Series:
     step = pd.to_numeric(df["step"], errors="coerce")
     paths, models, formats = df["path"].tolist(), df["model"].tolist(), df["format"].tolist()
-    if pd.api.types.is_integer_dtype(step.dtype) and all(isinstance(m, str) for m in models):  # rules.checkpoint_path,
-        steps = step.tolist()                                                                # inlined: 0.1 s at 10⁵
-        same = [s >= 0 and p == f"zoo/checkpoints/{m}/step-{s:08d}{'' if f == 'folder' else '.safetensors'}"
-                for p, m, s, f in zip(paths, models, steps, formats)]
+    if pd.api.types.is_integer_dtype(step.dtype) and all(isinstance(m, str) for m in models):  # no NaN to test
+        same = [s >= 0 and p == rules.checkpoint_path(m, s, f) for p, m, s, f in zip(paths, models, step.tolist(), formats)]
     else:
         same = [pd.notna(s) and s >= 0 and p == rules.checkpoint_path(m, s, f)
                 for p, m, s, f in zip(paths, models, step.tolist(), formats)]
