@@ -205,3 +205,22 @@ def test_dvc_stage_lock_cut_short_by_a_kill_is_repaired(small_zoo, tmp_path):
     zoo(small_zoo, "add", str(src), "--model", "gamma", "--step", "2", *ADD)
     zoo(small_zoo, "rm", "gamma@2")
     zoo(small_zoo, "verify")
+
+
+def test_registry_json_changed_on_both_sides_merges_and_repro_rewrites_it(origin, tmp_path):
+    """registry.json is the pipeline's (from the tags), so a merge keeps this branch's and `dvc repro` rewrites it."""
+    alice = contributor(origin, tmp_path / "alice")
+    bob = contributor(origin, tmp_path / "bob", "other")
+    zoo(alice, "merge-setup")
+    path = "zoo/metrics/registry.json"
+    committed = (alice / path).read_bytes()
+    for root, who in ((alice, "alice"), (bob, "bob")):
+        (root / path).write_text(json.dumps({"format": 1, "models": {}, "by": who}, indent=2) + "\n")
+        git(root, "commit", "-qam", f"{who}'s registry.json")
+    git(bob, "push", "-q", "origin", "other")
+    git(alice, "fetch", "-q", "origin")
+    r = git(alice, "merge", "--no-edit", "origin/other", check=False)
+    assert r.returncode == 0, f"registry.json conflicted:\n{r.stdout}\n{r.stderr}"
+    assert json.loads((alice / path).read_text())["by"] == "alice"
+    sh(sys.executable, "-m", "dvc", "repro", "registry", cwd=alice)
+    assert (alice / path).read_bytes() == committed

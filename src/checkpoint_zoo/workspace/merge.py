@@ -9,8 +9,9 @@
   checkpoints both branches evaluated are not evaluated again. A record changed differently on both
   sides keeps this branch's: records are keyed caches, and ``dvc repro`` re-evaluates any whose key
   no longer matches.
-* everything else ``dvc repro`` writes (``dvc.lock``, index, leaderboard, cards, curves, summary):
-  this branch's version is kept and the next ``dvc repro`` regenerates it from the merged table.
+* everything else ``dvc repro`` writes (``dvc.lock``, index, leaderboard, cards, curves, summary,
+  registry): this branch's version is kept and the next ``dvc repro`` regenerates it from the merged
+  table (the registry, from the tags).
 
 ``setup(root)`` writes the drivers into the repo's ``.git/config`` (once per clone; zoo's writing
 commands do it when missing; ``.gitattributes`` is committed).
@@ -32,7 +33,7 @@ from ..utils import gitcmd
 from ..utils.redact import printable
 
 GENERATED = ("dvc.lock", "zoo/index.json", "zoo/INDEX.md", "zoo/metrics/summary.json", "zoo/metrics/validation.json",
-             "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
+             "zoo/metrics/registry.json", "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
 ATTRIBUTES = ("*.dvc merge=dvc", f"{layout.TABLE_PATH} merge=zoo-table",
               f"{layout.EVALUATIONS_DIR}/*.json merge=zoo-evaluations",
               *(f"{path} merge=zoo-generated" for path in GENERATED))
