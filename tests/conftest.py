@@ -128,6 +128,16 @@ def add_args(path: Path | str, model: str = "gamma", step: str = "1", *extra: st
     return ("add", str(path), f"--model={model}", f"--step={step}", *ADD_ARGS, *extra)
 
 
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """moto's S3 server (tests/s3_server.py) on 127.0.0.1, a free port, bucket `zoo`: one per test module."""
+    from s3_server import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def empty_zoo(tmp_path) -> Path:
     """A fresh git + DVC zoo with a local directory remote and one commit."""

@@ -12,18 +12,10 @@ import json
 import os
 import time
 
-import pytest
 from conftest import PROJECT, git, run_zoo
 from s3_server import MotoServer
 
 GRACE = 2.0  # seconds: the grace period of these collections
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 def uploads(s3: MotoServer) -> set[tuple[str, str]]:

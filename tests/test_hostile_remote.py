@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, ZOO_BIN, git, isolate, run_zoo, write_safetensors
-from s3_server import MotoServer
 
 from checkpoint_zoo.errors import InvalidValueError, SecretError
 
@@ -63,14 +62,6 @@ def zoo(template, tmp_path) -> Path:
     config.write_text(config.read_text().replace(str(remote_from), str(remote_to)))
     git("commit", "-qam", "own remote", cwd=root)
     return root
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """The real S3 server (moto, tests/s3_server.py) on 127.0.0.1, bucket `zoo`."""
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

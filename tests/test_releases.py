@@ -317,16 +317,6 @@ def test_the_folder_remote_reader_finds_dvcs_own_config_files(small_zoo):
     assert [str(p) for p in exists.config_files(small_zoo)] == [files[k] for k in ("system", "global", "repo", "local")]
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """moto's S3 server (scripts/s3_server.py serve) on 127.0.0.1, bucket `zoo`."""
-    from s3_server import MotoServer
-
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
 def test_release_checks_an_s3_remote_by_head_without_dvc(small_zoo, s3, monkeypatch):
     for key, value in s3.env.items():
         monkeypatch.setenv(key, value)

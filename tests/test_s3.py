@@ -35,14 +35,6 @@ FAST = 6.0  # seconds: "fails within a few seconds", the zoo process start-up (~
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    """moto's S3 server (scripts/s3_server.py serve) on 127.0.0.1, a free port, bucket `zoo`."""
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def s3_auth(tmp_path_factory):
     """The same server with credential checking on: only the IAM key it created is accepted."""
     server = MotoServer(tmp_path_factory.mktemp("moto-auth"), auth=True)

@@ -30,13 +30,6 @@ KILLS = 3
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A committed zoo holding one 64 MiB checkpoint, big@1; no remote yet."""
     from checkpoint_zoo import Zoo

@@ -24,13 +24,6 @@ REFS = [f"many@{s}" for s in range(MANY)]
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A committed zoo of MANY small checkpoints in one model folder; no remote yet."""
     from checkpoint_zoo import Zoo
