@@ -356,3 +356,20 @@ def test_release_refuses_an_uncommitted_dvc_yaml_and_adds_a_new_one(small_zoo):
         git("checkout", "HEAD", "--", "dvc.yaml", cwd=small_zoo)
     assert run_zoo("release", "alpha@20", "v1.1.0", cwd=small_zoo).code == 0  # a tracked dvc.yaml: committed as is
     assert git("status", "--porcelain", "--", "dvc.yaml", cwd=small_zoo) == ""
+
+
+def test_a_model_named_as_the_hub_namespace_keeps_its_history_and_card_routes(released):
+    """`/api/models/alpha/history` is also the Hub's shape for repo `alpha/history`: with `--hub-namespace alpha`
+    the zoo's own routes answer everyone but a Hub client, which still gets the Hub's answer."""
+    from test_serve import Server
+
+    server = Server(released, "--hub-namespace", "alpha")
+    try:
+        history = server.json("/api/models/alpha/history")
+        assert history["stages"]["prod"]["checkpoint"] == "alpha@20"
+        code, _, body = server.get("/api/models/alpha/card")
+        assert code == 200 and b"alpha" in body
+        code, headers, _ = server.get("/api/models/alpha/history", {"User-Agent": "hf_hub/1.0; python/3.11"})
+        assert code == 404 and headers.get("x-error-code") == "RepoNotFound", (code, headers)
+    finally:
+        server.stop()

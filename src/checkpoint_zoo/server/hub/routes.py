@@ -36,6 +36,11 @@ def _error(e: HubError) -> Response:
     return _json({"error": str(e)}, e.status, headers)
 
 
+# ``/api/models/{model}/history`` and ``…/card`` have the shape of Hub info for ``{namespace}/history``: for a
+# model named as the namespace, only a Hub client (User-Agent ``hf_hub/``) is answered as the Hub
+OWN_MODEL_ROUTES = ("history", "card")
+
+
 class HubRoutes:
     """ASGI middleware: the Hub's read protocol for the requests whose raw path has one of its shapes, the
     wrapped app for every other request (and for ``/api/models`` unless a Hub client asks)."""
@@ -52,7 +57,8 @@ class HubRoutes:
         raw = scope.get("raw_path") or scope["path"].encode()
         asked = names.parse(raw.decode("latin-1").split("?", 1)[0])
         if asked is None or (asked.kind == "list" and not _from_hub_client(scope)) \
-                or (asked.kind not in ("resolve", "list") and asked.namespace != self.state.namespace):
+                or (asked.kind not in ("resolve", "list") and asked.namespace != self.state.namespace) \
+                or (asked.kind == "info" and asked.model in OWN_MODEL_ROUTES and not _from_hub_client(scope)):
             # the app's own routes (and any it gains); its router's 404 for an unknown /api path gets a code
             path = scope["path"]
             plain = "RepoNotFound" if asked is not None else "EntryNotFound" if path.startswith("/api/") else None
