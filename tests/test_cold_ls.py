@@ -51,6 +51,8 @@ BAD = [
     (3000, "dtype", "F32;F99", "line 3002 (model-030@0): column 'dtype' value 'F32;F99': each ';' part must be one of"),
     (2500, "parent", "model-001@100", "line 2502 (model-025@0): column 'parent' value 'model-001@100': must be empty or "
                                       "an existing MODEL@STEP"),
+    (3333, "epoch", "nan", "line 3335 (model-033@33): column 'epoch' value 'nan': must be a finite number or empty"),
+    (10, "parent", "model-000@10", "line 12 (model-000@10): column 'parent' value 'model-000@10': makes a loop"),
 ]
 
 
@@ -71,6 +73,28 @@ def test_a_case_collision_among_many_names_is_found():
     with pytest.raises(TableInvalidError) as e:
         table.load(_csv(rows))
     assert any("column 'model' value 'Model-042'" in p for p in e.value.problems)
+
+
+def test_an_all_empty_row_is_named_for_its_empty_cells_not_as_a_wrong_path():
+    data = _csv(_rows()) + b"," * (len(rules.COLUMNS) - 1) + b"\n"
+    with pytest.raises(TableInvalidError) as e:
+        table.load(data)
+    line = f"line {MODELS * STEPS + 2} (@)"
+    assert any(f"{line}: column 'model' (empty): must not be empty" in p for p in e.value.problems)
+    assert not any(line in p and ("must be zoo/checkpoints" in p or "'files'" in p) for p in e.value.problems)
+
+
+@pytest.mark.parametrize("text", ["a,b\nc,d\n", "a,b\nc\x0bx,\x1c\u2028\x85\x00\n,\n", "h\n" + "x" * 200_000 + "\n",
+                                  "a,b\n\nc,d\n", "a,b\nc,d", "a,b\r\nc,d\r\n", 'a,b\n"c,d",e\n'])
+def test_the_split_of_plain_text_reads_what_the_csv_module_reads(text):
+    try:
+        expected = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        with pytest.raises(TableInvalidError):
+            table._read_records(text, "t.csv")
+        return
+    header, records = table._read_records(text, "t.csv")
+    assert [header, *records] == expected
 
 
 @pytest.mark.parametrize("values", [["1", "", "20"], ["01"], ["1\n2"], ["-1"], [" 1"], ["1" * 19], ["١"], [], [""]])
