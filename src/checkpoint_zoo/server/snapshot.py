@@ -69,11 +69,11 @@ class Parts:
     (the next one computes again what failed, so a fixed file is read as it is now); a model's file holding
     another model's records switches every later answer to the whole build (``fallback``), as before."""
 
-    def __init__(self, names: Iterable[str], compute: Callable[[str], Part], finish: Callable[[], None],
-                 whole: Callable[[], Snapshot]) -> None:
+    def __init__(self, names: Iterable[str], compute: Callable[[str], Part], start: Callable[[], None],
+                 finish: Callable[[], None], whole: Callable[[], Snapshot]) -> None:
         self.names = sorted(names)
         self.known = frozenset(self.names)
-        self._compute, self._finish, self._whole = compute, finish, whole
+        self._compute, self._start, self._finish, self._whole = compute, start, finish, whole
         self._done: dict[str, Part] = {}
         self._tasks: dict[str, dict] | None = None
         self._lock = threading.RLock()  # one completion, or one switch to the whole build, at a time
@@ -110,6 +110,8 @@ class Parts:
         with self._lock:
             if self._tasks is None:
                 try:
+                    if len(self._done) < len(self.names):
+                        self._start()
                     for model in self.names:
                         self.get(model)
                     self._finish()
@@ -431,6 +433,7 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
     checkpoint's; each model's part is computed when a route first needs it (``Parts``) and kept in the user
     cache (``part_cache``) while its rows, its file and the key check are the same. A model's entries are
     rebuilt the same way when a route asks for them."""
+    from ..catalog.index_cache import row_text
     from ..catalog.records import read_results
     from .part_cache import PartCache
 
@@ -443,18 +446,27 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
             raise _Elsewhere(model)
         return found
 
-    texts, linked, combos = zoo.source.outline()
+    texts, linked, combos = zoo.source.outline(texts=False)  # each model's text when first needed
+    names = list(texts) or zoo.source.model_names()
     checked = json.dumps(sorted([*c, None if check is None else check.hashed(
         {"arch": c[0], "task": c[1], "dataset": c[2], "sha256": "0" * 64})] for c in combos))
 
     def compute(model: str) -> Part:
-        key = cache.key(texts[model], folder / f"{model}.json", checked)
+        rows = None
+        text = texts.get(model)
+        if text is None:
+            rows = zoo.source.model_rows(model)
+            text = row_text(rows)
+        key = cache.key(text, folder / f"{model}.json", checked)
         found = cache.get(model, key)
         if found is None:
-            found = part(model, zoo.source.model_rows(model), records_of(model), check, None)
+            found = part(model, zoo.source.model_rows(model) if rows is None else rows, records_of(model), check, None)
             cache.put(model, key, found)
             found.entries = []
         return found
+
+    def every() -> None:  # every model's text at once: one query instead of one a model
+        texts.update(zoo.source.outline()[0])
 
     def finish() -> None:
         for name in sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else ():
@@ -473,7 +485,7 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
         assert parts.fallback is not None
         return parts.fallback.entries_of(model)
 
-    parts = Parts(texts, compute, finish, lambda: _whole(zoo, None, check))
+    parts = Parts(names, compute, every, finish, lambda: _whole(zoo, None, check))
     snap = Snapshot(None, None, Lazy(parts, lambda p: p.view), parts, Lazy(parts, lambda p: p.summary), load,
                     Links(linked), Lazy(parts, lambda p: p.pairs))
     snap.archs = {c[0] for c in combos}
