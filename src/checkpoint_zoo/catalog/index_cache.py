@@ -134,6 +134,13 @@ class Cached:
             self.db.close()
             self.db = None
 
+    def text_of(self, model: str) -> str | None:
+        """One model's rows as one text, as ``outline`` gives it (None: no such model)."""
+        assert self.db is not None
+        joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
+        return self.db.execute(f"SELECT group_concat(v, char(30)) FROM (SELECT {joined} AS v FROM rows WHERE model = ? "
+                               "ORDER BY step_num)", (model,)).fetchone()[0]
+
     def outline(self, texts: bool = True) -> tuple[dict[str, str], list[tuple[str, int, str]],
                                                   set[tuple[str, str, str]]]:
         """What a summary of every model depends on, without a dict per row: each model's rows as one text

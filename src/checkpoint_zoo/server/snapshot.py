@@ -35,6 +35,7 @@ from ..errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
 RECENT = 64  # models whose entries a snapshot keeps built (besides every model's, once a route needed them all)
+SAVED = 100  # the parts computed are written to the user cache after every this many models
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ class Parts:
     another model's records switches every later answer to the whole build (``fallback``), as before."""
 
     def __init__(self, names: Iterable[str], compute: Callable[[str], Part], start: Callable[[], None],
-                 finish: Callable[[], None], whole: Callable[[], Snapshot]) -> None:
+                 save: Callable[[], None], finish: Callable[[], None], whole: Callable[[], Snapshot]) -> None:
         self.names = sorted(names)
         self.known = frozenset(self.names)
-        self._compute, self._start, self._finish, self._whole = compute, start, finish, whole
+        self._compute, self._start, self._save, self._finish, self._whole = compute, start, save, finish, whole
         self._done: dict[str, Part] = {}
         self._tasks: dict[str, dict] | None = None
         self._lock = threading.RLock()  # one completion, or one switch to the whole build, at a time
@@ -112,8 +113,10 @@ class Parts:
                 try:
                     if len(self._done) < len(self.names):
                         self._start()
-                    for model in self.names:
+                    for n, model in enumerate(self.names, 1):
                         self.get(model)
+                        if n % SAVED == 0:  # a server stopped before the end still leaves these to the next start
+                            self._save()
                     self._finish()
                 except _Elsewhere:
                     self._switch()
@@ -433,7 +436,6 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
     checkpoint's; each model's part is computed when a route first needs it (``Parts``) and kept in the user
     cache (``part_cache``) while its rows, its file and the key check are the same. A model's entries are
     rebuilt the same way when a route asks for them."""
-    from ..catalog.index_cache import row_text
     from ..catalog.records import read_results
     from .part_cache import PartCache
 
@@ -452,15 +454,11 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
         {"arch": c[0], "task": c[1], "dataset": c[2], "sha256": "0" * 64})] for c in combos))
 
     def compute(model: str) -> Part:
-        rows = None
         text = texts.get(model)
-        if text is None:
-            rows = zoo.source.model_rows(model)
-            text = row_text(rows)
-        key = cache.key(text, folder / f"{model}.json", checked)
+        key = cache.key(zoo.source.model_text(model) if text is None else text, folder / f"{model}.json", checked)
         found = cache.get(model, key)
         if found is None:
-            found = part(model, zoo.source.model_rows(model) if rows is None else rows, records_of(model), check, None)
+            found = part(model, zoo.source.model_rows(model), records_of(model), check, None)
             cache.put(model, key, found)
             found.entries = []
         return found
@@ -485,7 +483,7 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
         assert parts.fallback is not None
         return parts.fallback.entries_of(model)
 
-    parts = Parts(names, compute, every, finish, lambda: _whole(zoo, None, check))
+    parts = Parts(names, compute, every, cache.save, finish, lambda: _whole(zoo, None, check))
     snap = Snapshot(None, None, Lazy(parts, lambda p: p.view), parts, Lazy(parts, lambda p: p.summary), load,
                     Links(linked), Lazy(parts, lambda p: p.pairs))
     snap.archs = {c[0] for c in combos}

@@ -132,6 +132,18 @@ class WorkTree:
         finally:
             cached.close()
 
+    def model_text(self, model: str) -> str:
+        """One model's rows as one text, as ``outline`` gives it."""
+        from ..catalog import index_cache
+
+        cached = self._cached()
+        if cached is None:
+            return index_cache.row_text(sorted(self._grouped().get(model, ()), key=lambda r: int(r["step"])))
+        try:
+            return cached.text_of(model) or ""
+        finally:
+            cached.close()
+
     def outline(self, texts: bool = True) -> tuple[dict[str, str], list[tuple[str, int, str]],
                                                   set[tuple[str, str, str]]]:
         """Each model's rows as one text, the parent links and the (arch, task, dataset) combinations
