@@ -80,6 +80,7 @@ class Parts:
         self._lock = threading.RLock()  # one completion, or one switch to the whole build, at a time
         self.fallback: Snapshot | None = None
         self.started = False  # a completion has been started in the background
+        self.dropped = False  # the snapshot was replaced: a background completion stops
 
     def get(self, model: str) -> Part:
         """The model's part (without its entries), computed on first use."""
@@ -103,9 +104,9 @@ class Parts:
                 self._done.clear()
         return self
 
-    def tasks(self) -> dict[str, dict]:
+    def tasks(self, background: bool = False) -> dict[str, dict]:
         """Every part computed (in model order, the first bad file raising as the whole build raises), then
-        the task summaries they fold to."""
+        the task summaries they fold to (in the ``background``: until the snapshot is ``dropped``)."""
         from ..publish.index import finish_tasks, merge_tasks
 
         with self._lock:
@@ -114,6 +115,8 @@ class Parts:
                     if len(self._done) < len(self.names):
                         self._start()
                     for n, model in enumerate(self.names, 1):
+                        if background and self.dropped:  # a newer snapshot replaced this one
+                            return {}
                         self.get(model)
                         if n % SAVED == 0:  # a server stopped before the end still leaves these to the next start
                             self._save()
@@ -129,12 +132,9 @@ class Parts:
                     self._tasks = finish_tasks(tasks)
             return self._tasks
 
-    def complete(self) -> bool:
-        """Whether every part is computed."""
-        return self._tasks is not None
-
     def fill(self) -> None:
-        """Compute every part in a background thread (once); an error waits for a route that needs them all."""
+        """Compute every part in a background thread (once), until done or ``dropped``; an error waits for a
+        route that needs them all."""
         with self._lock:
             if self.started or self._tasks is not None:
                 return
@@ -142,7 +142,7 @@ class Parts:
 
         def run() -> None:
             try:
-                self.tasks()
+                self.tasks(background=True)
             except Exception:  # noqa: BLE001 (raised again to the route that needs it)
                 pass
 
@@ -523,6 +523,8 @@ class Snapshots:
                 from ..publish.index import libraries
 
                 snap.libraries.update(libraries(zoo, snap.archs))
+                if cached is not None and isinstance(cached[1]._tasks, Parts):
+                    cached[1]._tasks.dropped = True
                 cached = (stamp, snap)
                 self._built[key] = cached
                 if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
