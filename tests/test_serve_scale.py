@@ -201,3 +201,19 @@ def test_a_bad_record_fails_every_answer_that_shows_it_as_the_whole_build_does(e
                      "/api/leaderboard"):
             r = client.get(path)
             assert (r.status_code, r.json()) == (500, expected), path
+
+
+def test_a_replaced_snapshot_stops_completing_in_the_background(empty_zoo):
+    import time
+
+    from checkpoint_zoo.server.app import ZooServer
+
+    _zoo_of(empty_zoo, 12, 5)
+    server = ZooServer(str(empty_zoo))
+    old = server.snapshots.get(None, every=False)
+    _write_records(empty_zoo, "model-003", 5, bump=1.0)
+    time.sleep(1.1)  # what a snapshot comes from is checked at most once a second
+    new = server.snapshots.get(None, every=False)
+    assert new is not old and old._tasks.dropped and not new._tasks.dropped
+    assert old._tasks.tasks(background=True) == {} and old._tasks._tasks is None  # stopped, nothing computed
+    assert new.tasks == _whole(empty_zoo).tasks  # a route still completes its own snapshot
