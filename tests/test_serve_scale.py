@@ -133,3 +133,87 @@ def test_a_damaged_part_cache_is_never_needed(reference):
         copy.write_bytes(b"not a database")
     assert _seen(_lazy(reference), refs) == expected
     assert json.dumps(expected["tasks"], sort_keys=True)
+
+
+def _zoo_of(root: Path, models: int, steps: int) -> list[str]:
+    names = {f"model-{m:03d}": steps for m in range(models)}
+    _write_table(root, names)
+    for model, n in names.items():
+        _write_records(root, model, n)
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "evaluated", cwd=root)
+    return sorted(names)
+
+
+def test_a_first_start_lists_its_first_page_from_that_page_s_parts(empty_zoo, monkeypatch):
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from checkpoint_zoo.server import snapshot
+    from checkpoint_zoo.server.app import create_app
+
+    names = _zoo_of(empty_zoo, 30, 20)
+    whole = _whole(empty_zoo)
+    read: list[tuple[str, str]] = []
+    real = snapshot.part
+
+    def spy(model, *args, **kwargs):
+        read.append((model, threading.current_thread().name))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(snapshot, "part", spy)
+    with TestClient(create_app(empty_zoo)) as client:
+        first = client.get("/api/models?limit=5")
+        assert first.status_code == 200
+        assert first.json() == [whole.models[m].summary for m in names[:5]]
+        assert first.headers["x-total-count"] == "30" and "offset=5" in first.headers["link"]
+        assert sorted(m for m, thread in read if thread != "zoo-serve-parts") == names[:5]  # the page's parts only
+        last = client.get("/api/models?limit=5&direction=desc&offset=5")
+        assert last.json() == [whole.models[m].summary for m in names[::-1][5:10]]
+        found = client.get("/api/models?search=model-0")  # needs every part: waits for the background ones
+        assert found.json() == [whole.models[m].summary for m in names]
+        assert {m for m, _ in read} == set(names)  # every part computed, in the background or by this answer
+    assert list(Path(os.environ["ZOO_CACHE_DIR"]).rglob("snapshots/*.sqlite"))  # and kept for the next start
+
+
+@pytest.mark.parametrize("bad", ["model-002", "model-025"])
+def test_a_bad_record_fails_every_answer_that_shows_it_as_the_whole_build_does(empty_zoo, bad):
+    from starlette.testclient import TestClient
+
+    from checkpoint_zoo.errors import ZooError
+    from checkpoint_zoo.server.app import create_app
+
+    _zoo_of(empty_zoo, 30, 20)
+    f = empty_zoo / f"zoo/metrics/evaluations/{bad}.json"
+    f.write_text(f.read_text().replace('"split": "test"', '"split": 7', 1))  # a record no zoo writes
+    with pytest.raises(ZooError) as whole:
+        _whole(empty_zoo)
+    expected = {"error": str(whole.value).split("\n", 1)[0][:500]}
+    assert "split is 7" in expected["error"]
+    with TestClient(create_app(empty_zoo)) as client:
+        first = client.get("/api/models?limit=5")
+        if bad == "model-002":  # on the page: its answer is the error
+            assert (first.status_code, first.json()) == (500, expected)
+        else:  # not on it: the page is shown; every answer that needs the bad part fails as before
+            assert first.status_code == 200 and len(first.json()) == 5
+        for path in ("/api/models?search=model", "/api/models?sort=best_value", f"/api/models/{bad}",
+                     "/api/leaderboard"):
+            r = client.get(path)
+            assert (r.status_code, r.json()) == (500, expected), path
+
+
+def test_a_replaced_snapshot_stops_completing_in_the_background(empty_zoo):
+    import time
+
+    from checkpoint_zoo.server.app import ZooServer
+
+    _zoo_of(empty_zoo, 12, 5)
+    server = ZooServer(str(empty_zoo))
+    old = server.snapshots.get(None, every=False)
+    _write_records(empty_zoo, "model-003", 5, bump=1.0)
+    time.sleep(1.1)  # what a snapshot comes from is checked at most once a second
+    new = server.snapshots.get(None, every=False)
+    assert new is not old and old._tasks.dropped and not new._tasks.dropped
+    assert old._tasks.tasks(background=True) == {} and old._tasks._tasks is None  # stopped, nothing computed
+    assert new.tasks == _whole(empty_zoo).tasks  # a route still completes its own snapshot

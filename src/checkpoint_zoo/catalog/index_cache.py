@@ -134,18 +134,26 @@ class Cached:
             self.db.close()
             self.db = None
 
-    def outline(self) -> tuple[dict[str, str], list[tuple[str, int, str]], set[tuple[str, str, str]]]:
-        """What a summary of every model depends on, without a dict per row: each model's rows as one text
-        (``row_text``'s, in step order), the parent links (model, step, parent) and the (arch, task, dataset)
-        combinations."""
+    def text_of(self, model: str) -> str | None:
+        """One model's rows as one text, as ``outline`` gives it (None: no such model)."""
         assert self.db is not None
         joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
-        texts = dict(self.db.execute(f"SELECT model, group_concat(v, char(30)) FROM (SELECT model, {joined} AS v "
-                                     "FROM rows ORDER BY model, step_num) GROUP BY model ORDER BY model"))
+        return self.db.execute(f"SELECT group_concat(v, char(30)) FROM (SELECT {joined} AS v FROM rows WHERE model = ? "
+                               "ORDER BY step_num)", (model,)).fetchone()[0]
+
+    def outline(self, texts: bool = True) -> tuple[dict[str, str], list[tuple[str, int, str]],
+                                                  set[tuple[str, str, str]]]:
+        """What a summary of every model depends on, without a dict per row: each model's rows as one text
+        (``row_text``'s, in step order; without ``texts``, none: most of the cost at 100,000 rows), the parent
+        links (model, step, parent) and the (arch, task, dataset) combinations."""
+        assert self.db is not None
+        joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
+        found = dict(self.db.execute(f"SELECT model, group_concat(v, char(30)) FROM (SELECT model, {joined} AS v "
+                                     "FROM rows ORDER BY model, step_num) GROUP BY model ORDER BY model")) if texts else {}
         links = [(m, int(s), p) for m, s, p in self.db.execute(
             "SELECT model, step_num, parent FROM rows WHERE parent != '' ORDER BY model, step_num")]
         combos = set(self.db.execute("SELECT DISTINCT arch, task, dataset FROM rows"))
-        return texts, links, combos
+        return found, links, combos
 
 
 class ForWrite:

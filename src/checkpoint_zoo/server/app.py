@@ -117,17 +117,16 @@ class ZooServer:
             raise HttpError(400, f"rev {rev[:80]!r}: not a branch, tag or commit of this zoo")
         return rev
 
-    def snapshot(self, request: Request) -> Snapshot:
-        """The snapshot for the request's revision, as the request's token sees it (only the models it reads)."""
+    def snapshot(self, request: Request, every: bool = True) -> Snapshot:
+        """The snapshot for the request's revision, as the request's token sees it (only the models it reads);
+        with every model's part computed unless not ``every`` (the caller then maps errors by ``refused``)."""
         rev = self.rev_of(request)
+        patterns = request.scope.get(SCOPE_KEY)
         try:
-            snap = self.snapshots.get(rev)
-        except (UsageError, NotAZooError) as e:
-            raise HttpError(400, str(e)) from None
+            snap = self.snapshots.get(rev, every or not (patterns is None or "*" in patterns))
         except ZooError as e:
-            status = 404 if "unknown revision" in str(e) else 500
-            raise HttpError(status, _headline(e)) from None
-        return self.view(snap, request.scope.get(SCOPE_KEY))
+            raise refused(e) from None
+        return self.view(snap, patterns)
 
     def view(self, snap: Snapshot, patterns: tuple[str, ...] | None) -> Snapshot:
         """``snap`` as a token with these model patterns sees it (None: no token file), built once per token."""
@@ -165,6 +164,13 @@ class ZooServer:
         return out
 
 
+def refused(e: ZooError) -> HttpError:
+    """The answer to a snapshot that cannot be built."""
+    if isinstance(e, (UsageError, NotAZooError)):
+        return HttpError(400, str(e))
+    return HttpError(404 if "unknown revision" in str(e) else 500, _headline(e))
+
+
 def _headline(error: ZooError) -> str:
     """What an error answer may say: the error's first line, which names the file and the fix. The lines under
     it (a table's problems quote its cells) stay on the server: an answer never carries a file's contents."""
@@ -194,9 +200,10 @@ def _limit(request: Request) -> tuple[int, int]:
 
 def _sort_key(field: str, snap: Snapshot):
     plain = {"id", "checkpoints", "size_bytes", "lastModified", "best_value", "task", "arch", "license", "dataset"}
-    metrics = {m for t in snap.tasks.values() for m in t["metrics"]}
-    if field not in plain and field not in metrics:
-        raise HttpError(400, f"sort {field[:40]!r}: one of {', '.join(sorted(plain | metrics))}")
+    if field not in plain:  # the metrics are known once every model's part is: only a metric's sort waits for them
+        metrics = {m for t in snap.tasks.values() for m in t["metrics"]}
+        if field not in metrics:
+            raise HttpError(400, f"sort {field[:40]!r}: one of {', '.join(sorted(plain | metrics))}")
 
     def key(view) -> tuple:
         value = view.summary.get(field) if field in plain else view.summary["metrics"].get(field)
@@ -206,24 +213,36 @@ def _sort_key(field: str, snap: Snapshot):
 
 
 def list_models(server: ZooServer, request: Request) -> Response:
-    """``GET /api/models``: search, facet filters, sort, pagination by ``Link`` header."""
-    snap = server.snapshot(request)
+    """``GET /api/models``: search, facet filters, sort, pagination by ``Link`` header. Every model in id order
+    (the first page a start is asked for) needs only the page's models' parts of the snapshot."""
     q = request.query_params
     search = (q.get("search") or "").lower()
     wanted = [(f, set(q.getlist(f))) for f in FACETS if q.getlist(f)]
     sort = q.get("sort") or "id"
+    every = sort != "id" or bool(search) or bool(wanted)
+    snap = server.snapshot(request, every)
     direction = (q.get("direction") or "asc").lower()
     if direction not in ("asc", "desc", "1", "-1"):
         raise HttpError(400, f"direction {direction[:20]!r}: asc, desc, 1 or -1")
-    present, missing = snap.order(sort, _sort_key(sort, snap))  # no value: always last, by id
-    ordered = chain(reversed(present) if direction in ("desc", "-1") else present, missing)
-    found = [v for v in ordered
-             if (not search or search in v.search_text)
-             and all(not values.isdisjoint(v.facets[f]) for f, values in wanted)]
-    limit, offset = _limit(request)
-    page = found[offset:offset + limit]
-    headers = {"X-Total-Count": str(len(found))}
-    if offset + limit < len(found):
+    key = _sort_key(sort, snap)
+    if not every:
+        ids = list(snap.models)
+        limit, offset = _limit(request)
+        chosen = (ids[::-1] if direction in ("desc", "-1") else ids)[offset:offset + limit]
+        try:
+            page, total = [snap.models[m] for m in chosen], len(ids)
+        except ZooError as e:
+            raise refused(e) from None
+    else:
+        present, missing = snap.order(sort, key)  # no value: always last, by id
+        ordered = chain(reversed(present) if direction in ("desc", "-1") else present, missing)
+        found = [v for v in ordered
+                 if (not search or search in v.search_text)
+                 and all(not values.isdisjoint(v.facets[f]) for f, values in wanted)]
+        limit, offset = _limit(request)
+        page, total = found[offset:offset + limit], len(found)
+    headers = {"X-Total-Count": str(total)}
+    if offset + limit < total:
         params = [(k, v) for k, v in q.multi_items() if k != "offset"] + [("offset", str(offset + limit))]
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
     return _json([v.summary for v in page], headers=headers)
@@ -584,6 +603,8 @@ def _route(path: str, handler, server: ZooServer) -> Route:
             return await run_in_threadpool(handler, server, request)
         except HttpError as e:
             return _json({"error": e.args[0]}, e.status)
+        finally:
+            server.snapshots.fill()  # after a first answer: the parts it did not need, in the background
 
     return Route(path, endpoint, methods=["GET", "HEAD"])
 

@@ -11,8 +11,11 @@ cached by what they were built from.
 The working tree's snapshot is built model by model (``build_worktree``): the model list, summaries and tasks
 from each model's part (``part``: its rows and its own evaluation file; kept in the user cache by
 ``part_cache`` while those are unchanged), and a model's entries only when a route asks for them (the last
-``RECENT`` models' kept). Only the routes that serve every checkpoint at once (the page's data.js,
-/files/by-sha256) build every entry. A revision's snapshot is built whole (``build``) by the same ``part``.
+``RECENT`` models' kept). Its parts are computed as routes need them (``Parts``): the first page of the model
+list needs only its own models', so a first start answers it without reading every evaluation file; the
+others are computed in the background after that answer, or by the first route that needs every model. Only
+the routes that serve every checkpoint at once (the page's data.js, /files/by-sha256) build every entry. A
+revision's snapshot is built whole (``build``) by the same ``part``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from ..errors import ZooError
 
 WORKTREE = ""  # the key of the working tree's snapshot (any other key is a commit)
 RECENT = 64  # models whose entries a snapshot keeps built (besides every model's, once a route needed them all)
+SAVED = 100  # the parts computed are written to the user cache after every this many models
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,126 @@ class Part:
     view: ModelView
     tasks: dict[str, dict]
     pairs: frozenset[tuple[str, str]]
+
+
+class Parts:
+    """Every model's part of the working tree's snapshot, each computed when a route first needs it (``get``: the
+    first page of the model list needs only its own models'), the rest by ``tasks`` (run in the background after
+    a first answer, or by the first route that needs every model: a search, another sort, the tasks, data.js),
+    which then checks the evaluation files no model of the table names and keeps the parts in the user cache.
+
+    An error is raised to each route that needs the part it comes from and to every route that needs every part
+    (the next one computes again what failed, so a fixed file is read as it is now); a model's file holding
+    another model's records switches every later answer to the whole build (``fallback``), as before."""
+
+    def __init__(self, names: Iterable[str], compute: Callable[[str], Part], start: Callable[[], None],
+                 save: Callable[[], None], finish: Callable[[], None], whole: Callable[[], Snapshot]) -> None:
+        self.names = sorted(names)
+        self.known = frozenset(self.names)
+        self._compute, self._start, self._save, self._finish, self._whole = compute, start, save, finish, whole
+        self._done: dict[str, Part] = {}
+        self._tasks: dict[str, dict] | None = None
+        self._lock = threading.RLock()  # one completion, or one switch to the whole build, at a time
+        self.fallback: Snapshot | None = None
+        self.started = False  # a completion has been started in the background
+        self.dropped = False  # the snapshot was replaced: a background completion stops
+
+    def get(self, model: str) -> Part:
+        """The model's part (without its entries), computed on first use."""
+        found = self._done.get(model)
+        if found is not None:
+            return found
+        if self.fallback is None:
+            try:
+                found = self._compute(model)
+            except _Elsewhere:
+                return self._switch().get(model)
+        else:
+            w = self.fallback
+            found = Part([], w.summaries[model], w.models[model], {}, w.pairs[model])
+        return self._done.setdefault(model, found)
+
+    def _switch(self) -> Parts:
+        with self._lock:
+            if self.fallback is None:
+                self.fallback = self._whole()
+                self._done.clear()
+        return self
+
+    def tasks(self, background: bool = False) -> dict[str, dict]:
+        """Every part computed (in model order, the first bad file raising as the whole build raises), then
+        the task summaries they fold to (in the ``background``: until the snapshot is ``dropped``)."""
+        from ..publish.index import finish_tasks, merge_tasks
+
+        with self._lock:
+            if self._tasks is None:
+                try:
+                    if len(self._done) < len(self.names):
+                        self._start()
+                    for n, model in enumerate(self.names, 1):
+                        if background and self.dropped:  # a newer snapshot replaced this one
+                            return {}
+                        self.get(model)
+                        if n % SAVED == 0:  # a server stopped before the end still leaves these to the next start
+                            self._save()
+                    self._finish()
+                except _Elsewhere:
+                    self._switch()
+                if self.fallback is not None:
+                    self._tasks = self.fallback.tasks
+                else:
+                    tasks: dict[str, dict] = {}
+                    for model in self.names:
+                        merge_tasks(tasks, self._done[model].tasks)
+                    self._tasks = finish_tasks(tasks)
+            return self._tasks
+
+    def fill(self) -> None:
+        """Compute every part in a background thread (once), until done or ``dropped``; an error waits for a
+        route that needs them all."""
+        with self._lock:
+            if self.started or self._tasks is not None:
+                return
+            self.started = True
+
+        def run() -> None:
+            try:
+                self.tasks(background=True)
+            except Exception:  # noqa: BLE001 (raised again to the route that needs it)
+                pass
+
+        threading.Thread(target=run, name="zoo-serve-parts", daemon=True).start()
+
+
+class Lazy(Mapping[str, Any]):
+    """One field of every model's part, by model, in model order: a lookup computes that model's part only;
+    going through the values computes every part first (``Parts.tasks``)."""
+
+    def __init__(self, parts: Parts, field: Callable[[Part], Any]) -> None:
+        self.parts = parts
+        self.field = field
+
+    def __getitem__(self, model: str) -> Any:
+        if model not in self.parts.known:
+            raise KeyError(model)
+        return self.field(self.parts.get(model))
+
+    def __contains__(self, model: object) -> bool:
+        return model in self.parts.known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.parts.names)
+
+    def __len__(self) -> int:
+        return len(self.parts.names)
+
+    def values(self) -> ValuesView[Any]:
+        self.parts.tasks()
+        return {m: self.field(self.parts.get(m)) for m in self.parts.names}.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        self.parts.tasks()
+        return {m: self.field(self.parts.get(m)) for m in self.parts.names}.items()
 
 
 class Links:
@@ -100,16 +224,18 @@ class Snapshot:
     entries built when a route asks for them (the last ``RECENT`` models' kept), or every model's at once for
     the routes that serve every checkpoint (``entries``: the page's data.js, /files/by-sha256)."""
 
-    def __init__(self, rev: str | None, commit: str | None, models: dict[str, ModelView], tasks: dict[str, dict],
-                 summaries: dict[str, dict], load: Callable[[str], list[dict]], links: Links,
-                 pairs: dict[str, frozenset[tuple[str, str]]], libraries: dict[str, str] | None = None) -> None:
+    def __init__(self, rev: str | None, commit: str | None, models: Mapping[str, ModelView],
+                 tasks: dict[str, dict] | Parts, summaries: Mapping[str, dict], load: Callable[[str], list[dict]],
+                 links: Links, pairs: Mapping[str, frozenset[tuple[str, str]]],
+                 libraries: dict[str, str] | None = None) -> None:
         self.rev = rev                  # the revision asked for (None: the working tree)
         self.commit = commit            # its commit (None: the working tree)
         self.models = models            # sorted by id
-        self.tasks = tasks
+        self._tasks = tasks             # or the parts that fold them, once every part is computed
         self.summaries = summaries      # mark_best's per-model summary
         self.links = links
         self.pairs = pairs              # model -> (task, dataset) of its checkpoints
+        self.archs = {s["arch"] for s in summaries.values()} if isinstance(summaries, dict) else set()
         self.libraries = dict(libraries or {})  # arch -> the Hub's library_name (publish.index.libraries)
         self.cards: dict[str, str] = {}  # model -> card markdown, filled lazily
         self.orders: dict[str, tuple[list[ModelView], list[ModelView]]] = {}  # sort field -> order
@@ -120,6 +246,16 @@ class Snapshot:
         self._every: dict[str, dict[str, dict]] | None = None
         self._recent: OrderedDict[str, dict[str, dict]] = OrderedDict()
         self._lock = threading.Lock()
+
+    @property
+    def tasks(self) -> dict[str, dict]:
+        """Every task's summary (folded from every model's part: computed first if they are not yet)."""
+        return self._tasks if isinstance(self._tasks, dict) else self._tasks.tasks()
+
+    def complete(self) -> None:
+        """Compute every model's part now (a snapshot built whole has them all)."""
+        if isinstance(self._tasks, Parts):
+            self._tasks.tasks()
 
     def indexed(self, model: str) -> dict[str, dict]:
         """One model's entries by ref, in step order (empty for a model the snapshot does not hold)."""
@@ -147,6 +283,7 @@ class Snapshot:
     def entries(self) -> list[dict]:
         """Every checkpoint, by model and step: built on first use and kept (only routes that serve them all)."""
         if self._all is None:
+            self.complete()  # every file checked first, as when the listing read them all
             every = {m: self.indexed(m) for m in self.models}
             with self._lock:
                 self._every = every
@@ -296,8 +433,9 @@ class _Elsewhere(Exception):
 def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
     """The working tree's snapshot, one model at a time: its rows (from the table's indexed copy when fresh)
     and its own evaluation file, so the first answer holds one model's entries at a time, not every
-    checkpoint's; each model's part is kept in the user cache (``part_cache``) while its rows, its file and
-    the key check are the same. A model's entries are rebuilt the same way when a route asks for them."""
+    checkpoint's; each model's part is computed when a route first needs it (``Parts``) and kept in the user
+    cache (``part_cache``) while its rows, its file and the key check are the same. A model's entries are
+    rebuilt the same way when a route asks for them."""
     from ..catalog.records import read_results
     from .part_cache import PartCache
 
@@ -310,29 +448,45 @@ def build_worktree(zoo: Any, check: KeyCheck | None) -> Snapshot:
             raise _Elsewhere(model)
         return found
 
-    texts, linked, combos = zoo.source.outline()
+    texts, linked, combos = zoo.source.outline(texts=False)  # each model's text when first needed
+    names = list(texts) or zoo.source.model_names()
     checked = json.dumps(sorted([*c, None if check is None else check.hashed(
         {"arch": c[0], "task": c[1], "dataset": c[2], "sha256": "0" * 64})] for c in combos))
 
-    def parts() -> Iterator[tuple[str, Part]]:
-        for model, text in texts.items():
-            key = cache.key(text, folder / f"{model}.json", checked)
-            found = cache.get(model, key)
-            if found is None:
-                found = part(model, zoo.source.model_rows(model), records_of(model), check, None)
-                cache.put(model, key, found)
-            yield model, found
+    def compute(model: str) -> Part:
+        text = texts.get(model)
+        key = cache.key(zoo.source.model_text(model) if text is None else text, folder / f"{model}.json", checked)
+        found = cache.get(model, key)
+        if found is None:
+            found = part(model, zoo.source.model_rows(model), records_of(model), check, None)
+            cache.put(model, key, found)
+            found.entries = []
+        return found
+
+    def every() -> None:  # every model's text at once: one query instead of one a model
+        texts.update(zoo.source.outline()[0])
+
+    def finish() -> None:
+        for name in sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else ():
+            if name not in parts.known:  # read as the whole read reads it: a bad file fails the snapshot
+                found = read_results(folder, [name])
+                if any(ref.rsplit("@", 1)[0] in parts.known for ref in found):
+                    raise _Elsewhere(name)
+        cache.save()
 
     def load(model: str) -> list[dict]:
-        return part(model, zoo.source.model_rows(model), records_of(model), check, snap.links).entries
+        if parts.fallback is None:
+            try:
+                return part(model, zoo.source.model_rows(model), records_of(model), check, snap.links).entries
+            except _Elsewhere:
+                parts._switch()
+        assert parts.fallback is not None
+        return parts.fallback.entries_of(model)
 
-    snap = assemble(None, None, parts(), Links(linked), load)
-    for name in sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else ():
-        if name not in snap.models:  # read as the whole read reads it: a bad file fails the snapshot
-            found = read_results(folder, [name])
-            if any(ref.rsplit("@", 1)[0] in snap.models for ref in found):
-                raise _Elsewhere(name)
-    cache.save()
+    parts = Parts(names, compute, every, cache.save, finish, lambda: _whole(zoo, None, check))
+    snap = Snapshot(None, None, Lazy(parts, lambda p: p.view), parts, Lazy(parts, lambda p: p.summary), load,
+                    Links(linked), Lazy(parts, lambda p: p.pairs))
+    snap.archs = {c[0] for c in combos}
     return snap
 
 
@@ -346,8 +500,16 @@ class Snapshots:
         self._built: dict[str, tuple[object, Snapshot]] = {}
         self._checked: dict[str | None, tuple[float, str, object]] = {}  # rev -> (when, key, stamp)
 
-    def get(self, rev: str | None) -> Snapshot:
-        """The snapshot of ``rev`` (a branch, tag or commit; None: the working tree)."""
+    def get(self, rev: str | None, every: bool = True) -> Snapshot:
+        """The snapshot of ``rev`` (a branch, tag or commit; None: the working tree), with every model's part
+        computed (and so every evaluation file checked) unless not ``every``: then each part is computed when
+        first used, and its errors are raised there."""
+        snap = self._get(rev)
+        if every:
+            snap.complete()
+        return snap
+
+    def _get(self, rev: str | None) -> Snapshot:
         now = time.monotonic()
         seen = self._checked.get(rev)
         if seen is not None and now - seen[0] < 1.0 and seen[1] in self._built:
@@ -360,7 +522,9 @@ class Snapshots:
                 snap = _build(zoo, rev)
                 from ..publish.index import libraries
 
-                snap.libraries.update(libraries(zoo, {s["arch"] for s in snap.summaries.values()}))
+                snap.libraries.update(libraries(zoo, snap.archs))
+                if cached is not None and isinstance(cached[1]._tasks, Parts):
+                    cached[1]._tasks.dropped = True
                 cached = (stamp, snap)
                 self._built[key] = cached
                 if len(self._built) > 16:  # a handful of revisions in memory, the oldest dropped
@@ -368,16 +532,25 @@ class Snapshots:
             self._checked[rev] = (now, key, stamp)
         return cached[1]
 
+    def fill(self) -> None:
+        """Start computing, in the background, every part of the snapshots not yet complete."""
+        for _, snap in list(self._built.values()):
+            if isinstance(snap._tasks, Parts):
+                snap._tasks.fill()
+
 
 def _build(zoo: Any, rev: str | None) -> Snapshot:
     """The working tree's snapshot model by model; a revision's (or a working tree whose evaluation files hold
     another model's records) from every row and record at once."""
     outdated = _key_check(zoo) if zoo.revision is None else None
     if zoo.revision is None:
-        try:
-            return build_worktree(zoo, outdated)
-        except _Elsewhere:
-            pass
+        return build_worktree(zoo, outdated)
+    return _whole(zoo, rev, outdated)
+
+
+def _whole(zoo: Any, rev: str | None, outdated: KeyCheck | None) -> Snapshot:
+    """The snapshot from every row and record at once: a revision's, or a working tree whose evaluation files hold
+    another model's records."""
     records = zoo.source.stored_records()  # every record: one of other bytes shows as replaced
     return build(zoo.rows(), records, rev, zoo.revision, outdated)
 

@@ -132,22 +132,36 @@ class WorkTree:
         finally:
             cached.close()
 
-    def outline(self) -> tuple[dict[str, str], list[tuple[str, int, str]], set[tuple[str, str, str]]]:
+    def model_text(self, model: str) -> str:
+        """One model's rows as one text, as ``outline`` gives it."""
+        from ..catalog import index_cache
+
+        cached = self._cached()
+        if cached is None:
+            return index_cache.row_text(sorted(self._grouped().get(model, ()), key=lambda r: int(r["step"])))
+        try:
+            return cached.text_of(model) or ""
+        finally:
+            cached.close()
+
+    def outline(self, texts: bool = True) -> tuple[dict[str, str], list[tuple[str, int, str]],
+                                                  set[tuple[str, str, str]]]:
         """Each model's rows as one text, the parent links and the (arch, task, dataset) combinations
-        (``index_cache.Cached.outline``), from the table's indexed copy when it is of the file as it is now."""
+        (``index_cache.Cached.outline``), from the table's indexed copy when it is of the file as it is now
+        (then without ``texts``: no text, which the table's parse would give at no cost)."""
         from ..catalog import index_cache
 
         cached = self._cached()
         if cached is not None:
             try:
-                return cached.outline()
+                return cached.outline(texts)
             finally:
                 cached.close()
         rows = self.rows()
         groups = self._grouped()
-        texts = {m: index_cache.row_text(sorted(rs, key=lambda r: int(r["step"]))) for m, rs in sorted(groups.items())}
+        found = {m: index_cache.row_text(sorted(rs, key=lambda r: int(r["step"]))) for m, rs in sorted(groups.items())}
         links = sorted((r["model"], int(r["step"]), r["parent"]) for r in rows if r["parent"])
-        return texts, links, {(r["arch"], r["task"], r["dataset"]) for r in rows}
+        return found, links, {(r["arch"], r["task"], r["dataset"]) for r in rows}
 
     def _grouped(self) -> dict[str, list[Row]]:
         """The parsed rows by model, grouped once per parse (a pass over every model's rows is then linear)."""
