@@ -19,6 +19,7 @@ from ...errors import IntegrityError, StorageError
 from ...utils.stamps import Stamps
 from .. import policy
 from ..base import FreshStamps, Part, Placed, tracked_split
+from . import checkout as _checkout
 from . import remotes as _remotes
 from . import transfer
 from .failures import _chain, first_line, raise_if_disk_full, remote_session
@@ -123,8 +124,8 @@ class Storage:
         return transfer.fetch_manifests(self, pointers, remote)
 
     def checkout(self, paths: list[str]) -> None:
-        """Put fetched files into the workspace."""
-        transfer.checkout(self, paths)
+        """Put fetched files into the workspace (see ``checkout.checkout``)."""
+        _checkout.checkout(self, paths)
 
     def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
              folders: Iterable[str] = ()) -> tuple[int, int]:
