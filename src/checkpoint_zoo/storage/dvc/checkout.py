@@ -50,7 +50,9 @@ def checkout(store: Storage, paths: list[str]) -> None:
             raise StorageError(f"checkout failed for {', '.join(paths)}: {first_line(e)}") from None
 
 
-PLACE_JOBS = 8  # files placed at a time
+# files placed at a time: a copy of a small file is a few system calls and some Python, so threads beyond the
+# cores only contend for the GIL (2,000 x 64 KiB on 2 busy cores: 1.4 s with 8 threads, 0.9 s with 2)
+PLACE_JOBS = max(2, min(8, os.cpu_count() or 2))
 
 
 def _place(store: Storage, paths: list[str]) -> list[str]:
@@ -86,9 +88,32 @@ def _place(store: Storage, paths: list[str]) -> list[str]:
     s3fast.run_all(lambda job: _place_one(store, kinds, *job[2:]), todo, PLACE_JOBS)
     fs = store.repo.fs
     store.repo.state.save_many([(str(dest), HashInfo("md5", md5), None) for _, md5, _, dest in todo], fs)
-    for folder in sorted({tracked_split(p)[0] for p, *_ in todo}):
-        store.repo.state.save_link(store._abs(folder), fs)
+    _save_links(store.repo.state, [store._abs(f) for f in sorted({tracked_split(p)[0] for p, *_ in todo})], fs)
     return rest
+
+
+def _save_links(state, folders: list[str], fs) -> None:
+    """``state.save_link`` of each folder (DVC's record of the links it made, which ``dvc checkout`` cleans up
+    by), in one connection to its database: ``save_link`` opens and closes it each time, 45 ms a folder
+    on a busy disk (20 folders of a 2,000-file pull: 0.9 s). What DVC's ``State.set_link`` writes, as it
+    writes it; a state without that database (``StateNoop``) gets its own calls."""
+    from dvc_data.hashfile.utils import get_mtime_and_size
+    from dvc_objects.fs import LocalFileSystem
+    from dvc_objects.fs.system import inode
+    from dvc_objects.fs.utils import relpath
+
+    links = getattr(state, "links", None)
+    if links is None or not isinstance(fs, LocalFileSystem):
+        for folder in folders:
+            state.save_link(folder, fs)
+        return
+    with links as ref:
+        for folder in folders:
+            try:
+                mtime, _ = get_mtime_and_size(folder, fs, state.ignore)
+            except FileNotFoundError:
+                continue
+            ref[relpath(folder, state.root_dir)] = (inode(folder), mtime)
 
 
 def _place_one(store: Storage, kinds: list[str], obj: Path, dest: Path) -> None:
