@@ -141,7 +141,8 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
 
 def _fetch_plain_s3(store: Storage, paths: list[str], remote: str | None, jobs: int | None) -> bool:
     """``fetch`` from a plain S3 remote (``exists.s3_remote``: read from DVC's config files) without opening
-    DVC's repo first; it opens meanwhile in a thread (``Storage.open_soon``), for the checkout that follows.
+    DVC's repo first; it opens in a thread (``Storage.open_soon``) while the objects move, for the checkout
+    that follows.
     Opening DVC, then its S3 filesystem (which imports s3fs and aiobotocore only to name the client's
     arguments) took 0.5-0.8 s of a 2,000-file pull before its first request. False (nothing done) for any
     other remote, or when the config names none: ``fetch`` goes on the usual way, which words any refusal."""
@@ -154,7 +155,6 @@ def _fetch_plain_s3(store: Storage, paths: list[str], remote: str | None, jobs: 
             fast = None
         if fast is None:
             return False
-        store.open_soon()
         probed = False
         try:
             probed = _probe(store, remote, fast, plain=True)
@@ -195,6 +195,7 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
             _download_s3(store, fast, md5s, remote, jobs, held)
 
     get(manifests)
+    store.open_soon()  # (when not open yet) while this thread waits on the listing and the transfer
     objects = []
     for p in paths:
         folder, rel = tracked_split(p)
