@@ -284,3 +284,24 @@ def test_stat_later_answers_from_one_listing_started_before_it_is_asked(s3, tmp_
     few = there[:3] + absent[:1]
     assert later(remote, few, None) == s3fast.stat(remote, few)
     assert {q.method for q in s3.requests() if q.path.startswith("/zoo")} == {"HEAD"}
+
+
+def test_a_pull_from_a_plain_s3_remote_needs_neither_s3fs_nor_dvc_before_its_transfer(template, tmp_path, s3,
+                                                                                      monkeypatch):
+    """``transfer._fetch_plain_s3``: the remote's client comes from DVC's config files, so the pull imports
+    neither s3fs nor aiobotocore (dvc-s3's filesystem imports them only to name the client's arguments), and
+    DVC's repo, opened in a thread meanwhile, is there for the checkout; what lands is what ``dvc pull`` reads."""
+    import sys
+
+    origin = origin_with(template, tmp_path, s3, monkeypatch, "plain")
+    assert run_zoo("push", cwd=origin).code == 0
+    there = clone(origin, tmp_path / "clone")
+    code = ("import sys\nfrom checkpoint_zoo import Zoo\nwith Zoo(sys.argv[1]) as zoo:\n"
+            "    got = zoo.pull(sys.argv[2:])\n"
+            "print(len(got), sorted(m for m in ('s3fs', 'aiobotocore', 'dvc.repo') if m in sys.modules))")
+    p = subprocess.run([sys.executable, "-c", code, str(there), *REFS], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [str(MANY), "['dvc.repo']"], p.stdout
+    assert sha_of(there) == sha_of(origin)
+    status = dvc("status", cwd=there)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr

@@ -1,9 +1,9 @@
 """The DVC store: the only package that imports dvc.
 
 store.py: the Storage class (the DVC repo opened lazily; tracking, the folder manifests);
-transfer.py: fetch, push, checkout; remotes.py: remote configuration; failures.py: the one translation
-of remote errors; at_revision.py: one file at another revision; pipeline.py: dvc.yaml's stages and paths.
-The names other modules import are re-exported here.
+transfer.py: fetch, push; checkout.py: fetched files into the workspace; remotes.py: remote configuration;
+failures.py: the one translation of remote errors; at_revision.py: one file at another revision;
+pipeline.py: dvc.yaml's stages and paths. The names other modules import are re-exported here.
 """
 
 from ..base import tracked_split

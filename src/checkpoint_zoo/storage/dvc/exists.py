@@ -76,11 +76,9 @@ def checker(root: Path, remote: str | None) -> Callable[[set[str]], set[str]] | 
     """A function giving which of a set of oids ``remote`` (None: the default) holds, when the remote is a
     folder or a plain S3 remote and the local cache is in its default place (``CACHE``); None when only DVC
     can answer. It may raise on S3 (the caller then asks DVC, which words the failure)."""
-    conf = _merged(root)
-    if conf is None or conf["cache_dir"]:
+    opts = _remote_options(root, remote)
+    if opts is None:
         return None
-    name = remote or conf["remote"]
-    opts = (conf["remotes"].get(name) or {}) if name else {}
     url = str(opts.get("url", ""))
     if url and not _URL.match(url):
         objects = Path(url) / "files" / "md5"
@@ -91,6 +89,31 @@ def checker(root: Path, remote: str | None) -> Callable[[set[str]], set[str]] | 
     from . import s3fast
 
     return lambda oids: set(s3fast.stat(fast, oids))
+
+
+def _remote_options(root: Path, remote: str | None) -> dict[str, Any] | None:
+    """The options of ``remote`` (None: the default; {} when there is none), or None when the config cannot be
+    read as DVC would or moves the cache (``cache.dir``)."""
+    conf = _merged(root)
+    if conf is None or conf["cache_dir"]:
+        return None
+    name = remote or conf["remote"]
+    return (conf["remotes"].get(name) or {}) if name else {}
+
+
+def default_cache(root: Path) -> Path | None:
+    """The local cache's objects folder (``CACHE``) when DVC's config leaves it in its default place; None
+    when only DVC can say (a ``cache.dir``, a config this reader cannot parse)."""
+    return root.joinpath(*CACHE) if _remote_options(root, None) is not None else None
+
+
+def s3_remote(root: Path, remote: str | None, jobs: int | None = None) -> Any:
+    """``remote`` (None: the default) as an ``s3fast.S3Remote`` when it is a plain S3 remote (see ``_s3_remote``)
+    and the local cache is in its default place; None when only DVC can set it up (or name what is wrong)."""
+    opts = _remote_options(root, remote)
+    if opts is None or not str(opts.get("url", "")).startswith("s3://"):
+        return None
+    return _s3_remote(root, opts, jobs)
 
 
 # dvc-s3's options that map onto a plain boto3 client (dvc_s3.S3FileSystem._prepare_credentials)
@@ -115,7 +138,7 @@ def _aws_s3_section(profile: str | None) -> bool:
     return bool((load_config(path)["profiles"].get(profile or "default") or {}).get("s3"))
 
 
-def _s3_remote(root: Path, opts: dict[str, Any]) -> Any:
+def _s3_remote(root: Path, opts: dict[str, Any], jobs: int | None = None) -> Any:
     """The remote of config ``opts`` as an ``s3fast.S3Remote`` (dvc-s3's client arguments, as
     ``s3fast.open_remote`` reads them from DVC's filesystem); None when dvc-s3 would set it up otherwise."""
     url = str(opts["url"])
@@ -143,4 +166,4 @@ def _s3_remote(root: Path, opts: dict[str, Any]) -> Any:
                "config_kwargs": {k: int(v) for k, v in timeouts.items()}}
     odb = SimpleNamespace(fs=SimpleNamespace(protocol="s3", fs_args=fs_args, _transfer_config={}),
                           path="/".join(p for p in (bucket, prefix.strip("/"), "files/md5") if p))
-    return s3fast.open_remote(odb, state_dir(root))
+    return s3fast.open_remote(odb, state_dir(root), jobs)

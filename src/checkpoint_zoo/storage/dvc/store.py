@@ -8,9 +8,11 @@ Each model folder ``zoo/checkpoints/<model>`` is one DVC-tracked directory with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from ...errors import IntegrityError, StorageError
 from ...utils.stamps import Stamps
 from .. import policy
 from ..base import FreshStamps, Part, Placed, tracked_split
+from . import checkout as _checkout
+from . import exists, transfer
 from . import remotes as _remotes
-from . import transfer
 from .failures import _chain, first_line, raise_if_disk_full, remote_session
 
 # dvc_objects.fs.utils.tmp_fname: "." + token_urlsafe(16) + ".tmp"
@@ -38,6 +41,8 @@ class Storage:
         self.fresh = FreshStamps(stamps if stamps is not None else Stamps(self.root / ".dvc" / "tmp" / "zoo" / "stamps"))
         self.stamps: Stamps = self.fresh
         self._repo = None
+        self._opening = threading.Lock()  # held while the repo is opened (``open_soon``'s thread or a caller)
+        self._opener: threading.Thread | None = None
         self._cache_root: Path | None = None
         # parsed once per process: pointer bytes -> .dir md5, and checked .dir md5 -> its entries
         self._pointer_md5: dict[tuple[str, bytes], str] = {}
@@ -49,23 +54,46 @@ class Storage:
     @property
     def repo(self):
         if self._repo is None:
-            from dvc.exceptions import NotDvcRepoError
-            from dvc.repo import Repo
-
-            from ...utils.safe_yaml import check_dvc_files
-
-            check_dvc_files(self.root)  # DVC parses every pointer: refuse alias bombs and symlinks first
-            try:
-                repo = Repo(str(self.root))
-            except NotDvcRepoError:
-                raise StorageError(f"{self.root}: not a DVC repository; run `dvc init` there") from None
-            # zoo stages files itself; DVC's "To track the changes with git" hint would be noise
-            repo.scm_context.quiet = True
-            self._repo = repo
+            with self._opening:
+                if self._repo is None:
+                    self._repo = self._open()
         return self._repo
+
+    def open_soon(self) -> None:
+        """Start opening DVC's repo in a thread, for a caller busy waiting on a remote meanwhile (a pull's
+        transfer; its checkout needs the repo). Importing DVC and reading its config took 0.3-0.5 s of a
+        pull of 2,000 small files on the critical path. A failure there is left for ``repo`` to raise again."""
+        if self._repo is not None or self._opener is not None:
+            return
+
+        def opening() -> None:
+            with contextlib.suppress(Exception):
+                self.repo  # noqa: B018  (opening it is the point)
+
+        self._opener = threading.Thread(target=opening, name="zoo-open-dvc", daemon=True)
+        self._opener.start()
+
+    def _open(self):
+        """DVC's repo of this zoo (the pointers checked first)."""
+        from dvc.exceptions import NotDvcRepoError
+        from dvc.repo import Repo
+
+        from ...utils.safe_yaml import check_dvc_files
+
+        check_dvc_files(self.root)  # DVC parses every pointer: refuse alias bombs and symlinks first
+        try:
+            repo = Repo(str(self.root))
+        except NotDvcRepoError:
+            raise StorageError(f"{self.root}: not a DVC repository; run `dvc init` there") from None
+        # zoo stages files itself; DVC's "To track the changes with git" hint would be noise
+        repo.scm_context.quiet = True
+        return repo
 
     def close(self) -> None:
         """Release DVC's handles (the next call opens the repo again)."""
+        if self._opener is not None:
+            self._opener.join()
+            self._opener = None
         if self._repo is not None:
             self._repo.close()
             self._repo = None
@@ -123,8 +151,8 @@ class Storage:
         return transfer.fetch_manifests(self, pointers, remote)
 
     def checkout(self, paths: list[str]) -> None:
-        """Put fetched files into the workspace."""
-        transfer.checkout(self, paths)
+        """Put fetched files into the workspace (see ``checkout.checkout``)."""
+        _checkout.checkout(self, paths)
 
     def push(self, paths: Iterable[str], remote: str | None = None, jobs: int | None = None,
              folders: Iterable[str] = ()) -> tuple[int, int]:
@@ -376,8 +404,8 @@ class Storage:
         than the stat a caller then makes)."""
         path = self._cache_paths.get(md5)
         if path is None:
-            if self._cache_root is None:
-                self._cache_root = Path(self.repo.cache.local.path)
+            if self._cache_root is None:  # read from DVC's config files where plain: no need to open DVC
+                self._cache_root = exists.default_cache(self.root) or Path(self.repo.cache.local.path)
             if len(self._cache_paths) >= _CACHE_PATHS:  # a long-running zoo serve asks for ever more objects
                 self._cache_paths.clear()
             path = self._cache_paths[md5] = self._cache_root / md5[:2] / md5[2:]

@@ -1,24 +1,23 @@
 """Moving a DVC zoo's bytes: fetch (by hash, straight from the remote's object store), push (and repair
-wrong objects on the remote), checkout, and the folder manifests a merge needs. Every remote failure is
+wrong objects on the remote), and the folder manifests a merge needs (checkout: ``checkout.py``). Every remote failure is
 told through ``failures.transfer_error``, with the remote's own secrets masked.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import IntegrityError, NotPushedError, StorageError, ZooError
+from ...errors import IntegrityError, NotPushedError, ZooError
 from ...utils.progress import transfer_progress
 from ...utils.redact import redact_urls, url_credentials, url_userinfo
 from ...utils.temps import pid_alive
 from ..base import Part, tracked_split
 from . import s3fast, s5
-from .failures import DvcLog, classify_remote_failure, first_line, raise_if_disk_full, remote_session, transfer_error
+from .failures import DvcLog, classify_remote_failure, remote_session, transfer_error
 from .remotes import SECRET_OPTIONS, check_remote, remote_name
 
 if TYPE_CHECKING:
@@ -45,18 +44,22 @@ def _failure(store: Storage, remote: str | None, action: str, log: DvcLog, exc: 
     return type(err)(redact_urls(text))
 
 
-def _probe(store: Storage, remote: str | None, fast: s3fast.S3Remote | None = None) -> bool:
+def _probe(store: Storage, remote: str | None, fast: s3fast.S3Remote | None = None, plain: bool = False) -> bool:
     """One cheap request (list at most one key under the prefix) to an S3 remote before a transfer,
     so that a dead endpoint, refused credentials or a missing bucket are told apart from a transfer
     that breaks halfway. Raises what the endpoint raised; False for remotes that are not S3.
 
     Through ``fast``'s boto3 client when the transfer has one: building DVC's s3fs client only for this
-    request (importing s3fs and aiobotocore) took ~0.35 s of a 2,000-file pull or push."""
-    conf = store.repo.config["remote"].get(remote_name(store.repo.config, remote)) or {}
-    url = str(conf.get("url", ""))
-    if not url.startswith("s3://"):
-        return False
-    bucket, _, prefix = url[len("s3://"):].partition("/")
+    request (importing s3fs and aiobotocore) took ~0.35 s of a 2,000-file pull or push. ``plain``: ``fast`` was
+    read from DVC's config files (``exists.s3_remote``), so its bucket and prefix are the remote's URL."""
+    if fast is not None and plain:
+        bucket, prefix = fast.bucket, fast.base.removesuffix("files/md5")
+    else:
+        conf = store.repo.config["remote"].get(remote_name(store.repo.config, remote)) or {}
+        url = str(conf.get("url", ""))
+        if not url.startswith("s3://"):
+            return False
+        bucket, _, prefix = url[len("s3://"):].partition("/")
     ask = {"Bucket": bucket, "MaxKeys": 1, "Prefix": prefix.strip("/") + "/" if prefix.strip("/") else ""}
     try:
         if fast is not None:
@@ -109,6 +112,8 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
     from the cache and says which checkpoints were not pushed); every other failure raises the
     StorageError subclass that names its cause. Every object is downloaded to a temp name in the
     cache and renamed when complete, so a failed transfer leaves no partial object in the cache."""
+    if _fetch_plain_s3(store, paths, remote, jobs):
+        return
     from dvc.exceptions import DownloadError
 
     check_remote(store.repo.config, remote)
@@ -132,6 +137,35 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
             if isinstance(err, NotPushedError):
                 return
             raise err from None
+
+
+def _fetch_plain_s3(store: Storage, paths: list[str], remote: str | None, jobs: int | None) -> bool:
+    """``fetch`` from a plain S3 remote (``exists.s3_remote``: read from DVC's config files) without opening
+    DVC's repo first; it opens in a thread (``Storage.open_soon``) while the objects move, for the checkout
+    that follows.
+    Opening DVC, then its S3 filesystem (which imports s3fs and aiobotocore only to name the client's
+    arguments) took 0.5-0.8 s of a 2,000-file pull before its first request. False (nothing done) for any
+    other remote, or when the config names none: ``fetch`` goes on the usual way, which words any refusal."""
+    from . import exists
+
+    with remote_session() as log:
+        try:
+            fast = exists.s3_remote(store.root, remote, jobs)
+        except Exception:  # a setting boto3 refuses: DVC's path says what is wrong, in its words
+            fast = None
+        if fast is None:
+            return False
+        probed = False
+        try:
+            probed = _probe(store, remote, fast, plain=True)
+            _fetch_objects(store, paths, remote, jobs, None, fast)
+        except ZooError:
+            raise
+        except Exception as e:
+            err = _failure(store, remote, "download", log, e, paths, probed=probed)
+            if not isinstance(err, NotPushedError):
+                raise err from None
+    return True
 
 
 def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: int | None, odb,
@@ -161,6 +195,7 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
             _download_s3(store, fast, md5s, remote, jobs, held)
 
     get(manifests)
+    store.open_soon()  # (when not open yet) while this thread waits on the listing and the transfer
     objects = []
     for p in paths:
         folder, rel = tracked_split(p)
@@ -346,123 +381,6 @@ def _sweep_staging(files: Path) -> None:
         pid = stale.name.split("-")[2]
         if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
-
-
-def _narrow_index(store: Storage, paths: list[str]) -> None:
-    """Give DVC an index of just these files' folder pointers for the next command (call it with
-    DVC's repo lock held; the lock's release drops it). For a path inside a tracked folder, ``dvc
-    checkout`` otherwise parses every ``.dvc`` pointer of the repository first: 0.4 s at 100 model
-    folders, the largest part of pulling one checkpoint."""
-    from dvc.repo.index import Index
-
-    pointers = sorted({str(store.root / store.pointer(tracked_split(p)[0])) for p in paths})
-    if all(Path(p).is_file() for p in pointers):
-        store.repo.__dict__["index"] = Index.from_indexes(store.repo, [Index.from_file(store.repo, p) for p in pointers])
-
-
-def checkout(store: Storage, paths: list[str]) -> None:
-    """Put fetched files into the workspace: each file the cache holds, as ``dvc checkout`` would place it
-    (``_place``), the others (and anything unusual) by ``dvc checkout`` itself."""
-    from dvc.repo import lock_repo
-
-    with remote_session() as log:  # DVC logs why a file could not be checked out; keep it
-        try:
-            with lock_repo(store.repo):  # DVC's own repo lock: no DVC command is writing these folders
-                store._sweep_dvc_temps(paths)
-                rest = _place(store, paths)
-                if rest:
-                    _narrow_index(store, rest)
-                    store.repo.checkout(targets=[store._abs(p) for p in rest], force=True)
-        except Exception as e:
-            store._drop_cache_temps(*log.errors, e)
-            raise_if_disk_full(e, f"checking out {', '.join(paths)}", *log.errors)
-            raise StorageError(f"checkout failed for {', '.join(paths)}: {first_line(e)}") from None
-
-
-PLACE_JOBS = 8  # files placed at a time
-
-
-def _place(store: Storage, paths: list[str]) -> list[str]:
-    """Place these files from the local cache the way ``dvc checkout --force`` of them does: each through a
-    temp name in its folder renamed into place, by the first of the cache's link types (``cache.type``,
-    default reflink then copy) that works, then recorded in DVC's state db (so ``dvc status`` does not
-    hash them again) and each folder in its links db. Returns the paths left to ``dvc checkout``: a file
-    whose object is not cached, or whose folder is not a plain folder of the zoo.
-
-    ``dvc checkout`` of 2,000 files first builds an index of their folders (hashing what is there) and
-    compares it with the manifests, then copies each file trying a reflink first: 1.8 s of a 13 s pull of
-    2,000 x 64 KiB files (scripts/bench_s3.py's case, on a busy machine); this skips the index and stops
-    trying a link type after its first failure, and took 0.8-1.1 s in the same runs. A file placed from an
-    object whose sha256 this process computed as it was downloaded gets that digest remembered
-    (``FreshStamps``), so its check after placing does not read it again."""
-    from dvc_data.hashfile.hash_info import HashInfo
-
-    root = os.path.realpath(store.root)
-    todo, rest = [], []
-    for p in paths:
-        folder, rel = tracked_split(p)
-        md5 = (store._entries(folder) or {}).get(rel)
-        obj = store.cache_path(md5) if md5 else None
-        dest = store.root / p
-        if obj is None or not obj.is_file() or os.path.realpath(dest.parent) != os.path.join(root, *Path(p).parent.parts) \
-                or dest.is_dir():
-            rest.append(p)
-        else:
-            todo.append((p, md5, obj, dest))
-    if not todo:
-        return rest
-    kinds = list(store.repo.cache.local.cache_types)
-    s3fast.run_all(lambda job: _place_one(store, kinds, *job[2:]), todo, PLACE_JOBS)
-    fs = store.repo.fs
-    store.repo.state.save_many([(str(dest), HashInfo("md5", md5), None) for _, md5, _, dest in todo], fs)
-    for folder in sorted({tracked_split(p)[0] for p, *_ in todo}):
-        store.repo.state.save_link(store._abs(folder), fs)
-    return rest
-
-
-def _place_one(store: Storage, kinds: list[str], obj: Path, dest: Path) -> None:
-    """One file from its cache object (see ``_place``); ``kinds`` loses a link type once it fails, as DVC's."""
-    import errno
-    import secrets
-    import shutil
-
-    from dvc_objects.fs import system
-    from dvc_objects.fs.utils import umask
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{secrets.token_urlsafe(16)}.tmp"  # a name DVC and the zoo sweep after a kill
-    digest = store.fresh.fresh(obj)
-    try:
-        for kind in list(kinds):
-            try:
-                if kind == "copy":
-                    shutil.copyfile(obj, tmp)
-                elif kind == "reflink":
-                    system.reflink(str(obj), str(tmp))
-                    os.chmod(tmp, 0o666 & ~umask)  # a clone may keep the cache's read-only mode (DVC's chmod)
-                elif kind == "hardlink":
-                    system.hardlink(str(obj), str(tmp))
-                elif kind == "symlink":
-                    system.symlink(str(obj), str(tmp))
-                else:
-                    continue
-            except OSError as e:
-                tmp.unlink(missing_ok=True)
-                if kind == "copy" or e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.ENOTTY,
-                                                     errno.ENOSYS, errno.EINVAL, errno.EMLINK):
-                    raise
-                if len(kinds) > 1:
-                    with contextlib.suppress(ValueError):  # another thread dropped it first
-                        kinds.remove(kind)
-                continue
-            os.replace(tmp, dest)
-            if digest and kind in ("copy", "reflink") and store.fresh.fresh(obj) == digest:
-                store.fresh.remember(dest, digest)  # a copy of bytes hashed as they arrived, unchanged since
-            return
-        raise OSError(errno.ENOTSUP, f"no cache type of {kinds} can place {dest.name}")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _push_objects(store: Storage, paths: list[str], folders: Iterable[str]) -> dict[str, Path]:
