@@ -127,16 +127,18 @@ def fetch(store: Storage, paths: list[str], remote: str | None = None, jobs: int
         except ZooError:
             raise
         except DownloadError as e:
-            err = _failure(store, remote, "download", log, None, paths, probed=probed,
-                           summary=f"{e.amount} file(s) could not be downloaded ({', '.join(paths)})")
-            if isinstance(err, NotPushedError):
-                return
-            raise err from None
+            _raise_unless_not_pushed(_failure(store, remote, "download", log, None, paths, probed=probed,
+                                              summary=f"{e.amount} file(s) could not be downloaded "
+                                                      f"({', '.join(paths)})"))
         except Exception as e:
-            err = _failure(store, remote, "download", log, e, paths, probed=probed)
-            if isinstance(err, NotPushedError):
-                return
-            raise err from None
+            _raise_unless_not_pushed(_failure(store, remote, "download", log, e, paths, probed=probed))
+
+
+def _raise_unless_not_pushed(err: ZooError) -> None:
+    """A download's failure, raised unless it is only that objects are not on the remote (the caller sees them
+    missing from the cache and names the checkpoints)."""
+    if not isinstance(err, NotPushedError):
+        raise err from None
 
 
 def _fetch_plain_s3(store: Storage, paths: list[str], remote: str | None, jobs: int | None) -> bool:
@@ -162,9 +164,7 @@ def _fetch_plain_s3(store: Storage, paths: list[str], remote: str | None, jobs: 
         except ZooError:
             raise
         except Exception as e:
-            err = _failure(store, remote, "download", log, e, paths, probed=probed)
-            if not isinstance(err, NotPushedError):
-                raise err from None
+            _raise_unless_not_pushed(_failure(store, remote, "download", log, e, paths, probed=probed))
     return True
 
 
