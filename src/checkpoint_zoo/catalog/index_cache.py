@@ -77,6 +77,8 @@ def store(table: Path, rows: list[Row], stamp: str, canonical: bool | None = Non
 
 
 _PICK = operator.itemgetter(*rules.COLUMNS)
+# a row as one text in SQL, as ``row_text`` joins it in Python: columns by \x1f (char(31)); rows by \x1e
+_JOINED = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
 
 
 def _values(rows: list[Row]) -> list[tuple[object, ...]]:
@@ -137,8 +139,7 @@ class Cached:
     def text_of(self, model: str) -> str | None:
         """One model's rows as one text, as ``outline`` gives it (None: no such model)."""
         assert self.db is not None
-        joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
-        return self.db.execute(f"SELECT group_concat(v, char(30)) FROM (SELECT {joined} AS v FROM rows WHERE model = ? "
+        return self.db.execute(f"SELECT group_concat(v, char(30)) FROM (SELECT {_JOINED} AS v FROM rows WHERE model = ? "
                                "ORDER BY step_num)", (model,)).fetchone()[0]
 
     def outline(self, texts: bool = True) -> tuple[dict[str, str], list[tuple[str, int, str]],
@@ -147,8 +148,7 @@ class Cached:
         (``row_text``'s, in step order; without ``texts``, none: most of the cost at 100,000 rows), the parent
         links (model, step, parent) and the (arch, task, dataset) combinations."""
         assert self.db is not None
-        joined = " || char(31) || ".join(f'"{c}"' for c in rules.COLUMNS)
-        found = dict(self.db.execute(f"SELECT model, group_concat(v, char(30)) FROM (SELECT model, {joined} AS v "
+        found = dict(self.db.execute(f"SELECT model, group_concat(v, char(30)) FROM (SELECT model, {_JOINED} AS v "
                                      "FROM rows ORDER BY model, step_num) GROUP BY model ORDER BY model")) if texts else {}
         links = [(m, int(s), p) for m, s, p in self.db.execute(
             "SELECT model, step_num, parent FROM rows WHERE parent != '' ORDER BY model, step_num")]
