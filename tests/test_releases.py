@@ -373,3 +373,17 @@ def test_a_model_named_as_the_hub_namespace_keeps_its_history_and_card_routes(re
         assert code == 404 and headers.get("x-error-code") == "RepoNotFound", (code, headers)
     finally:
         server.stop()
+
+
+def test_a_dvc_yaml_whose_artifacts_are_not_a_mapping_names_no_artifact(tmp_path):
+    """Another revision's ``dvc.yaml`` is someone else's data: ``artifacts:`` as a list names nothing, read one
+    commit at a time or many at once."""
+    from checkpoint_zoo.workspace.tags import artifact_at, artifacts_at
+
+    git("init", "-q", str(tmp_path), cwd=tmp_path)
+    (tmp_path / "dvc.yaml").write_text("artifacts:\n  - alpha\n")
+    git("add", "dvc.yaml", cwd=tmp_path)
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "list", cwd=tmp_path)
+    commit = git("rev-parse", "HEAD", cwd=tmp_path).strip()
+    assert artifact_at(tmp_path / ".git", commit, "alpha") is None
+    assert artifacts_at(tmp_path / ".git", [(commit, "alpha")]) == {(commit, "alpha"): None}

@@ -70,9 +70,14 @@ def artifact_at(git_dir: Path, commit: str, model: str) -> dict[str, Any] | None
                       check=False)
     if proc.returncode != 0:
         return None
-    data = load_yaml(proc.stdout, f"dvc.yaml at {commit[:12]}")
-    entry = (data or {}).get("artifacts", {}).get(model) if isinstance(data, dict) else None
+    entry = _artifacts(load_yaml(proc.stdout, f"dvc.yaml at {commit[:12]}")).get(model)
     return entry if isinstance(entry, dict) else None
+
+
+def _artifacts(data: Any) -> dict[str, Any]:
+    """The ``artifacts:`` section of a parsed ``dvc.yaml``; {} when it has none, or not as a mapping."""
+    section = data.get("artifacts") if isinstance(data, dict) else None
+    return section if isinstance(section, dict) else {}
 
 
 def artifacts_at(git_dir: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
@@ -96,9 +101,7 @@ def artifacts_at(git_dir: Path, wanted: list[tuple[str, str]]) -> dict[tuple[str
         size = int(header[2])
         oid = header[0].decode()
         if oid not in parsed:
-            data = load_yaml(out[pos:pos + size], f"dvc.yaml at {commit[:12]}")
-            section = data.get("artifacts") if isinstance(data, dict) else None
-            parsed[oid] = section if isinstance(section, dict) else {}
+            parsed[oid] = _artifacts(load_yaml(out[pos:pos + size], f"dvc.yaml at {commit[:12]}"))
         blobs[commit] = parsed[oid]
         pos += size + 1
     found = {}
