@@ -7,6 +7,7 @@ TABLE_PATH = "zoo/checkpoints.csv"
 CHECKPOINTS_DIR = "zoo/checkpoints"
 METRICS_DIR = "zoo/metrics"
 EVALUATIONS_DIR = "zoo/metrics/evaluations"
+REGISTRY_FILE = "zoo/metrics/registry.json"  # the releases and stages the registry stage reads from the tags
 LOCK_NAME = "zoo.lock"
 CONF_DIR = "conf"
 # Registries: one YAML file per entry, conf/<group>/<name>.yaml (see registry/).

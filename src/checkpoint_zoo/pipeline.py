@@ -20,7 +20,7 @@ from .utils import environ
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
 VALIDATION_FILE = "zoo/metrics/validation.json"
-REGISTRY_FILE = "zoo/metrics/registry.json"
+REGISTRY_FILE = layout.REGISTRY_FILE
 
 
 def compose(root: Path, overrides: list[str] | None = None) -> dict:

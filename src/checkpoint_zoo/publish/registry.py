@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .. import layout
 from ..catalog.releases import registry_problem
 from ..errors import ZooError
 
-REGISTRY_FILE = "zoo/metrics/registry.json"
+REGISTRY_FILE = layout.REGISTRY_FILE
 _FIX = "run `dvc repro` (its registry stage rewrites the file from the git tags)"
 
 

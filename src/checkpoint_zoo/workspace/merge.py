@@ -33,7 +33,7 @@ from ..utils import gitcmd
 from ..utils.redact import printable
 
 GENERATED = ("dvc.lock", "zoo/index.json", "zoo/INDEX.md", "zoo/metrics/summary.json", "zoo/metrics/validation.json",
-             "zoo/metrics/registry.json", "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
+             layout.REGISTRY_FILE, "zoo/cards/*.md", "zoo/metrics/curves/*.csv")
 ATTRIBUTES = ("*.dvc merge=dvc", f"{layout.TABLE_PATH} merge=zoo-table",
               f"{layout.EVALUATIONS_DIR}/*.json merge=zoo-evaluations",
               *(f"{path} merge=zoo-generated" for path in GENERATED))
