@@ -128,6 +128,25 @@ def add_args(path: Path | str, model: str = "gamma", step: str = "1", *extra: st
     return ("add", str(path), f"--model={model}", f"--step={step}", *ADD_ARGS, *extra)
 
 
+def zoo_of_small_checkpoints(base: Path, count: int) -> Path:
+    """A committed zoo at ``base/zoo`` of ``count`` small checkpoints many@0.. in one model folder, with a local
+    remote and no S3 one (the template of the S3 transfer tests' modules)."""
+    from checkpoint_zoo import Zoo
+    from checkpoint_zoo.api import init
+
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, base / "home")
+        root = base / "zoo"
+        init(root, remote_url=str(base / "local-remote"), registries_from=PROJECT)
+        with Zoo(root) as zoo:
+            for step in range(count):
+                zoo.add(write_safetensors(base / f"{step}.safetensors", seed=step), model="many", step=step,
+                        arch="linear", task="tabular-classification", dataset="wine", license="MIT")
+        git("add", "-A", cwd=root)
+        git("commit", "-qm", "many small checkpoints", cwd=root)
+    return root
+
+
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """moto's S3 server (tests/s3_server.py) on 127.0.0.1, a free port, bucket `zoo`: one per test module."""

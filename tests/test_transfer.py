@@ -19,7 +19,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, ZOO_BIN, dvc, git, isolate, kill_when, register_arch, run_zoo, write_safetensors
+from conftest import (
+    PROJECT,
+    ZOO_BIN,
+    dvc,
+    git,
+    isolate,
+    kill_when,
+    register_arch,
+    run_zoo,
+    write_safetensors,
+    zoo_of_small_checkpoints,
+)
 from s3_server import MotoServer
 
 REL = "zoo/checkpoints/big/step-00000001.safetensors"
@@ -179,21 +190,7 @@ SMALL = 12  # checkpoints of model "many", each one small file
 @pytest.fixture(scope="module")
 def many_template(tmp_path_factory) -> Path:
     """A committed zoo of SMALL small checkpoints many@0..many@11 in one model folder; no remote yet."""
-    from checkpoint_zoo import Zoo
-    from checkpoint_zoo.api import init
-
-    base = tmp_path_factory.mktemp("many-template")
-    with pytest.MonkeyPatch.context() as mp:
-        isolate(mp, base / "home")
-        root = base / "zoo"
-        init(root, remote_url=str(base / "local-remote"), registries_from=PROJECT)
-        with Zoo(root) as zoo:
-            for step in range(SMALL):
-                zoo.add(write_safetensors(base / f"{step}.safetensors", seed=step), model="many", step=step,
-                        arch="linear", task="tabular-classification", dataset="wine", license="MIT")
-        git("add", "-A", cwd=root)
-        git("commit", "-qm", "many small checkpoints", cwd=root)
-    return root
+    return zoo_of_small_checkpoints(tmp_path_factory.mktemp("many-template"), SMALL)
 
 
 def test_a_pull_places_files_as_dvc_checkout_does_and_dvc_knows_them(many_template, tmp_path, s3, monkeypatch):

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, ZOO_BIN, dvc, git, isolate, kill_when, run_zoo, write_safetensors
+from conftest import ZOO_BIN, dvc, git, kill_when, run_zoo, zoo_of_small_checkpoints
 from s3_server import MotoServer
 
 MANY = 48  # checkpoints of model "many", each one small file: above s5.FROM, so one s5cmd batch
@@ -26,21 +26,7 @@ REFS = [f"many@{s}" for s in range(MANY)]
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A committed zoo of MANY small checkpoints in one model folder; no remote yet."""
-    from checkpoint_zoo import Zoo
-    from checkpoint_zoo.api import init
-
-    base = tmp_path_factory.mktemp("many-template")
-    with pytest.MonkeyPatch.context() as mp:
-        isolate(mp, base / "home")
-        root = base / "zoo"
-        init(root, remote_url=str(base / "local-remote"), registries_from=PROJECT)
-        with Zoo(root) as zoo:
-            for step in range(MANY):
-                zoo.add(write_safetensors(base / f"{step}.safetensors", seed=step), model="many", step=step,
-                        arch="linear", task="tabular-classification", dataset="wine", license="MIT")
-        git("add", "-A", cwd=root)
-        git("commit", "-qm", "many small checkpoints", cwd=root)
-    return root
+    return zoo_of_small_checkpoints(tmp_path_factory.mktemp("many-template"), MANY)
 
 
 def origin_with(template: Path, tmp_path: Path, s3: MotoServer, monkeypatch, prefix: str) -> Path:
