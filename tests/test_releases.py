@@ -387,3 +387,40 @@ def test_a_dvc_yaml_whose_artifacts_are_not_a_mapping_names_no_artifact(tmp_path
     commit = git("rev-parse", "HEAD", cwd=tmp_path).strip()
     assert artifact_at(tmp_path / ".git", commit, "alpha") is None
     assert artifacts_at(tmp_path / ".git", [(commit, "alpha")]) == {(commit, "alpha"): None}
+
+
+def _served_cards(server, root: Path, cache: Path) -> dict:
+    """What `zoo serve` shows as alpha's card: the API's markdown, the page's HTML and data.js, and the Hub's
+    README.md as huggingface_hub downloads it (one cache, so an unchanged etag would give the old file)."""
+    from test_hub_protocol import client
+
+    hub = client((root, server, [], cache), """
+        import json
+        from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+        meta = get_hf_file_metadata(hf_hub_url("zoo/alpha", "README.md"))
+        with open(hf_hub_download("zoo/alpha", "README.md")) as f:
+            print(json.dumps({"etag": meta.etag, "commit": meta.commit_hash, "text": f.read()}))
+    """)
+    return {"markdown": server.json("/api/models/alpha")["card"]["markdown"],
+            "html": server.json("/api/models/alpha/card")["html"], "data": server.get("/data.js")[2].decode(), **hub}
+
+
+def test_the_served_card_and_the_hub_readme_show_releases_from_the_tags_now(released, tmp_path):
+    """The card `zoo serve` renders has the static card's Releases section, read from the tags at each request: a
+    stage move shows on the next request, and the Hub's README.md gets a new etag and commit."""
+    from test_serve import Server
+
+    server = Server(released)
+    try:
+        before = _served_cards(server, released, tmp_path)
+        for where in ("markdown", "html", "data", "text"):
+            assert "Stages: prod: v1.1.0 (step 20)." in before[where], where
+            assert "Releases" in before[where], where
+        assert "| v1.0.0 | alpha@10 |" in before["markdown"] and "| v1.1.0 | alpha@20 |" in before["text"]
+        assert run_zoo("stage", "alpha@v1.0.0", "prod", cwd=released).code == 0
+        after = _served_cards(server, released, tmp_path)
+        for where in ("markdown", "html", "data", "text"):
+            assert "Stages: prod: v1.0.0 (step 10)." in after[where] and "v1.1.0 (step 20)." not in after[where], where
+        assert after["etag"] != before["etag"] and after["commit"] != before["commit"]
+    finally:
+        server.stop()

@@ -74,6 +74,7 @@ class ZooServer:
         self.default_rev = default_rev
         self._zoos: dict[str | None, tuple[float, Any]] = {}
         self._versions: tuple[bytes, list[dict]] | None = None
+        self._registry: dict[str | None, tuple[tuple, dict[str, dict]]] = {}  # model (None: all) -> (tags, theirs)
         self._scoped: dict[tuple[int, tuple[str, ...]], tuple[Snapshot, Snapshot]] = {}  # a token's view, by patterns
         self._lock = threading.Lock()
         self.snapshots = Snapshots(location, self.zoo)
@@ -106,6 +107,26 @@ class ZooServer:
         found = [v.to_dict() for v in versions(git_dir)]
         with self._lock:
             self._versions = (refs, found)
+        return found
+
+    def registry(self, rev: str | None, model: str | None = None) -> dict[str, dict]:
+        """Every model's (or ``model``'s) releases and stages as ``zoo/metrics/registry.json`` has them, what the
+        served cards show. A stage move changes no file, so the tags are read at every call (one ``for-each-ref``);
+        the ``dvc.yaml`` of the tagged commits only when they changed."""
+        from ..verbs.release import registry_document
+        from ..workspace.tags import read_tags
+
+        git_dir = Path(self.zoo(rev).git_dir)
+        tags = tuple(read_tags(git_dir, model))
+        with self._lock:
+            held = self._registry.get(model)
+        if held is not None and held[0] == tags:
+            return held[1]
+        found = {m: r for m, r in registry_document(git_dir, list(tags))["models"].items() if model in (None, m)}
+        with self._lock:
+            if len(self._registry) >= 4096:
+                self._registry.clear()
+            self._registry[model] = (tags, found)
         return found
 
     def rev_of(self, request: Request) -> str | None:
@@ -277,10 +298,10 @@ def _lineage(snap: Snapshot, refs: Iterable[str]) -> dict[str, list[str]]:
     return {"ancestors": [a for a in ancestors if a not in start], "descendants": descendants}
 
 
-def _card(snap: Snapshot, model: str) -> dict[str, Any]:
+def _card(server: ZooServer, snap: Snapshot, model: str) -> dict[str, Any]:
     import yaml
 
-    text = snap.card(model)
+    text = snap.card(model, server.registry(snap.rev, model).get(model))
     metadata: dict = {}
     body = text
     if text.startswith("---\n"):
@@ -295,7 +316,7 @@ def get_model(server: ZooServer, request: Request) -> Response:
     view = _model(snap, request.path_params["model"])
     entries = snap.entries_of(view.id)
     registry = server.zoo(snap.rev).registry_overview(view.id).get(view.id, {"releases": {}, "stages": {}})
-    return _json({**view.summary, "card": _card(snap, view.id), "checkpoints": entries,
+    return _json({**view.summary, "card": _card(server, snap, view.id), "checkpoints": entries,
                   "lineage": _lineage(snap, [e["ref"] for e in entries]), "rev": snap.rev, "commit": snap.commit,
                   **registry})
 
@@ -561,7 +582,8 @@ def page_data(server: ZooServer, request: Request) -> Response:
     paged = checkpoints > PAGED_ABOVE or request.query_params.get("paged") == "1"
     # the all-in-one data (every card rendered, every checkpoint) is the costly answer: build it once per
     # snapshot and list of versions, not per request
-    key = json.dumps([paged, found, registry], sort_keys=True)
+    cards_registry = {} if paged else server.registry(snap.rev)  # what the cards' "Releases" sections show
+    key = json.dumps([paged, found, registry, cards_registry], sort_keys=True)
     page = snap.pages.get(key)
     if page is None:
         if paged:
@@ -569,7 +591,7 @@ def page_data(server: ZooServer, request: Request) -> Response:
                               rev=snap.rev, versions=found, registry=registry, checkpoints=checkpoints)
         else:
             index = {"format": 2, "tasks": snap.tasks, "models": snap.summaries, "checkpoints": snap.entries}
-            cards = {m: snap.card(m) for m in snap.models}
+            cards = {m: snap.card(m, cards_registry.get(m)) for m in snap.models}
             data = site_data(index, cards, title="Checkpoint Zoo", downloads=True, rev=snap.rev, versions=found,
                              registry=registry)
         page = data_js(data)
@@ -586,7 +608,7 @@ def page_card(server: ZooServer, request: Request) -> Response:
 
     snap = server.snapshot(request)
     view = _model(snap, request.path_params["model"])
-    meta, html = render_card_html(snap.card(view.id))
+    meta, html = render_card_html(snap.card(view.id, server.registry(snap.rev, view.id).get(view.id)))
     return _json({"metadata": meta, "html": html})
 
 

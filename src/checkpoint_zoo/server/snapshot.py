@@ -237,7 +237,7 @@ class Snapshot:
         self.pairs = pairs              # model -> (task, dataset) of its checkpoints
         self.archs = {s["arch"] for s in summaries.values()} if isinstance(summaries, dict) else set()
         self.libraries = dict(libraries or {})  # arch -> the Hub's library_name (publish.index.libraries)
-        self.cards: dict[str, str] = {}  # model -> card markdown, filled lazily
+        self.cards: dict[str, tuple[str, str]] = {}  # model -> (its releases and stages, card markdown), lazily
         self.orders: dict[str, tuple[list[ModelView], list[ModelView]]] = {}  # sort field -> order
         self.pages: dict[str, bytes] = {}  # the versions listed -> the page's data.js, built once
         self.by_ref = ByRef(self)
@@ -300,16 +300,21 @@ class Snapshot:
                                  sorted((v for v in views if key(v)[0] is True), key=lambda v: v.id))
         return self.orders[sort]
 
-    def card(self, model: str) -> str:
-        """The model card (markdown with YAML front matter), rendered on first use from the model's entries and
-        the other models' checkpoints made from it."""
-        if model not in self.cards:
+    def card(self, model: str, registry: Mapping[str, Any] | None = None) -> str:
+        """The model card (markdown with YAML front matter), rendered from the model's entries, the other models'
+        checkpoints made from it and ``registry``, its releases and stages as ``zoo/metrics/registry.json`` has
+        them (the static card's "Releases" section). Those are tags, read per request, so the card is kept per
+        registry state: a stage move renders it again."""
+        state = json.dumps(registry, sort_keys=True)
+        held = self.cards.get(model)
+        if held is None or held[0] != state:
             from ..publish.index import render_card
 
             summary = self.summaries[model]
-            self.cards[model] = render_card(model, self.entries_of(model), summary, self.links.kids.get(model, ()),
-                                            self.libraries.get(summary["arch"], "pytorch"))
-        return self.cards[model]
+            held = (state, render_card(model, self.entries_of(model), {**summary, **(registry or {})},
+                                       self.links.kids.get(model, ()), self.libraries.get(summary["arch"], "pytorch")))
+            self.cards[model] = held
+        return held[1]
 
 
 def scoped(snap: Snapshot, allowed: Callable[[str], bool]) -> Snapshot:

@@ -261,12 +261,12 @@ def overview(zoo: Facade, model: str | None = None) -> dict[str, dict[str, Any]]
     return {m: _summary(mine, m, find) for m, mine in sorted(by_model.items())}
 
 
-def registry_document(git_dir: Path) -> dict[str, Any]:
+def registry_document(git_dir: Path, tags: list[releases.TagRecord] | None = None) -> dict[str, Any]:
     """Every model's releases and current stage holders, read from the tags as ``zoo history`` and the API read
     them: what the pipeline's ``registry`` stage writes, so the index, cards and page can show them (a stage
     move changes no file, so a file is the only way a DVC stage can see it). Every ``dvc.yaml`` at a tagged
-    commit is read by one git process."""
-    evs = releases.events(git_tags.read_tags(git_dir))
+    commit is read by one git process. ``tags``: those already read (``zoo serve`` keys its cards by them)."""
+    evs = releases.events(git_tags.read_tags(git_dir) if tags is None else tags)
     wanted = list(dict.fromkeys((e.tag.commit, e.model) for e in evs if e.kind in ("release", "assign")))
     entries = git_tags.artifacts_at(git_dir, wanted)
     return releases.registry_document(evs, lambda commit, model: entries.get((commit, model)),

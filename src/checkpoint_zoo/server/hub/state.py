@@ -38,7 +38,8 @@ class HubState:
         self.server = server
         self.namespace = namespace
         self._ids: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
-        self._built: dict[int, tuple[Any, dict[str, Served]]] = {}  # id(snapshot) -> (snapshot, ref -> Served)
+        # id(snapshot) -> (snapshot, ref -> (the model's releases and stages, Served))
+        self._built: dict[int, tuple[Any, dict[str, tuple[str, Served]]]] = {}
         self._sizes: dict[str, int] = {}  # sha256 -> size of a folder checkpoint's file, once read
         self._lock = threading.Lock()
 
@@ -82,7 +83,12 @@ class HubState:
         entry = self._select(target, model, selector, git_rev)
         if entry is None:
             raise HubError(404, "RevisionNotFound", f"revision {rev[:80]!r} names no checkpoint of {model}")
-        return self.served(target, entry, git_rev)
+        return self.served(target, entry, git_rev, self.releases(target, model))
+
+    def releases(self, snap, model: str) -> dict | None:
+        """The model's releases and stages, read from the tags now: its README.md shows them, so a stage move
+        changes that file, its etag and the commit id on the next request."""
+        return self.server.registry(snap.rev, model).get(model)
 
     def _select(self, snap, model: str, selector: str, git_rev: str | None) -> dict | None:
         view = snap.models.get(model)
@@ -103,28 +109,32 @@ class HubState:
     def _from_id(self, snap, model: str, commit: str) -> Served | None:
         with self._lock:
             known = self._ids.get(commit)
+        releases = self.releases(snap, model)
         if known is not None:
             git_rev, ref = known
             target = snap if git_rev is None else self.snapshot(git_rev)
             if ref in target.by_ref:
-                served = self.served(target, target.by_ref[ref], git_rev)
+                served = self.served(target, target.by_ref[ref], git_rev, releases)
                 if served.commit == commit:
                     return served
         for entry in snap.entries_of(model):  # derivable again: among the served revision's checkpoints of the model
-            served = self.served(snap, entry, None)
+            served = self.served(snap, entry, None, releases)
             if served.commit == commit:
                 return served
         return None
 
     # ---- files ----------------------------------------------------------------------------------------
 
-    def served(self, snap, entry: dict, git_rev: str | None) -> Served:
-        """The files and commit id of one checkpoint of a snapshot, built once per snapshot."""
+    def served(self, snap, entry: dict, git_rev: str | None, releases: dict | None) -> Served:
+        """The files and commit id of one checkpoint of a snapshot, built once per snapshot and state of the
+        model's releases and stages (``releases``, which its README.md shows)."""
+        state = json.dumps(releases, sort_keys=True)
         with self._lock:
             cached = self._built.get(id(snap))
-            if cached is not None and cached[0] is snap and entry["ref"] in cached[1]:
-                return cached[1][entry["ref"]]
-        served = self._build(snap, entry, git_rev)
+            held = cached[1].get(entry["ref"]) if cached is not None and cached[0] is snap else None
+            if held is not None and held[0] == state:
+                return held[1]
+        served = self._build(snap, entry, git_rev, releases)
         with self._lock:
             cached = self._built.get(id(snap))
             if cached is None or cached[0] is not snap:
@@ -132,14 +142,14 @@ class HubState:
                     self._built.pop(next(iter(self._built)))
                 cached = (snap, {})
                 self._built[id(snap)] = cached
-            cached[1][entry["ref"]] = served
+            cached[1][entry["ref"]] = (state, served)
             self._ids[served.commit] = (git_rev, entry["ref"])
             self._ids.move_to_end(served.commit)
             while len(self._ids) > MAX_IDS:
                 self._ids.popitem(last=False)
         return served
 
-    def _build(self, snap, entry: dict, git_rev: str | None) -> Served:
+    def _build(self, snap, entry: dict, git_rev: str | None, releases: dict | None) -> Served:
         from ...inference import InputContract
 
         zoo = self.server.zoo(snap.rev)
@@ -156,7 +166,7 @@ class HubState:
             generated.append(hubfiles.generated_file("config.json", hubfiles.json_bytes(config)))
             weights = [f for f in weights if f.name != "config.json"]
         try:
-            card = snap.card(entry["model"])
+            card = snap.card(entry["model"], releases)
         except (KeyError, AttributeError, StopIteration):  # a model nothing has evaluated yet has a bare card
             card = f"# {entry['model']}\n\n{entry.get('description') or ''}\n"
         text, card_data = hubfiles.card_text(card, entry, library, weights, self.namespace)
