@@ -424,3 +424,32 @@ def test_the_served_card_and_the_hub_readme_show_releases_from_the_tags_now(rele
         assert after["etag"] != before["etag"] and after["commit"] != before["commit"]
     finally:
         server.stop()
+
+
+def test_the_tags_stamp_moves_with_every_tag_change_and_is_none_while_racy(tmp_path):
+    """`zoo serve` reads the tags again only when their stamp moves: every way git changes a tag (a new one, a
+    moved one, a deleted one, packing) makes it unknown at once (a recent change is never trusted), and an aged
+    repository's stamp stays put while nothing changes."""
+    import os
+    import time
+
+    from checkpoint_zoo.workspace.tags import tags_stamp
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    who = ("-c", "user.name=t", "-c", "user.email=t@t")
+    git(*who, "commit", "-q", "--allow-empty", "-m", "c", cwd=tmp_path)
+    base = time.time() - 3600
+
+    def aged(k: int):  # as if the last change were long ago (each round at a time of its own)
+        for p in (tmp_path / ".git/refs/tags", tmp_path / ".git/packed-refs"):
+            if p.exists():
+                os.utime(p, (base + k, base + k))
+        return tags_stamp(tmp_path)
+
+    assert aged(0) is not None and aged(0) == tags_stamp(tmp_path)
+    changes = [("tag", "-a", "-m", "m", "a@v1.0.0"), ("tag", "-a", "-m", "m", "a#prod#1"), ("pack-refs", "--all"),
+               ("tag", "-d", "a@v1.0.0"), ("tag", "-f", "-a", "-m", "moved", "a#prod#1", "HEAD")]
+    for k, change in enumerate(changes, 1):
+        git(*who, *change, cwd=tmp_path)
+        assert tags_stamp(tmp_path) is None, change
+        assert aged(k) is not None and tags_stamp(tmp_path) == aged(k), change

@@ -74,7 +74,8 @@ class ZooServer:
         self.default_rev = default_rev
         self._zoos: dict[str | None, tuple[float, Any]] = {}
         self._versions: tuple[bytes, list[dict]] | None = None
-        self._registry: dict[str | None, tuple[tuple, dict[str, dict]]] = {}  # model (None: all) -> (tags, theirs)
+        # model (None: all) -> (the tags' stamp, the tags, their releases and stages)
+        self._registry: dict[str | None, tuple[tuple | None, tuple, dict[str, dict]]] = {}
         self._scoped: dict[tuple[int, tuple[str, ...]], tuple[Snapshot, Snapshot]] = {}  # a token's view, by patterns
         self._lock = threading.Lock()
         self.snapshots = Snapshots(location, self.zoo)
@@ -111,22 +112,27 @@ class ZooServer:
 
     def registry(self, rev: str | None, model: str | None = None) -> dict[str, dict]:
         """Every model's (or ``model``'s) releases and stages as ``zoo/metrics/registry.json`` has them, what the
-        served cards show. A stage move changes no file, so the tags are read at every call (one ``for-each-ref``);
-        the ``dvc.yaml`` of the tagged commits only when they changed."""
+        served cards show. A stage move changes no file but the tags', so the tags are read again (one
+        ``for-each-ref``) whenever their stamp (``tags_stamp``: two ``stat`` calls) changed or cannot be told, and
+        the ``dvc.yaml`` of the tagged commits only when the tags read differ."""
         from ..verbs.release import registry_document
-        from ..workspace.tags import read_tags
+        from ..workspace.tags import read_tags, tags_stamp
 
         git_dir = Path(self.zoo(rev).git_dir)
-        tags = tuple(read_tags(git_dir, model))
+        stamp = tags_stamp(git_dir)
         with self._lock:
             held = self._registry.get(model)
-        if held is not None and held[0] == tags:
-            return held[1]
-        found = {m: r for m, r in registry_document(git_dir, list(tags))["models"].items() if model in (None, m)}
+        if held is not None and stamp is not None and held[0] == stamp:
+            return held[2]
+        tags = tuple(read_tags(git_dir, model))
+        if held is not None and held[1] == tags:
+            found = held[2]
+        else:
+            found = {m: r for m, r in registry_document(git_dir, list(tags))["models"].items() if model in (None, m)}
         with self._lock:
             if len(self._registry) >= 4096:
                 self._registry.clear()
-            self._registry[model] = (tags, found)
+            self._registry[model] = (stamp, tags, found)
         return found
 
     def rev_of(self, request: Request) -> str | None:

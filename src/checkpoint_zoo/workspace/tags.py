@@ -7,7 +7,10 @@ entry of ``dvc.yaml`` at the tagged commit, as ``dvc artifacts get`` does.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,44 @@ def read_tags(git_dir: Path, model: str | None = None) -> list[TagRecord]:
             continue
         out.append(TagRecord(name, commit, tagger.strip(), when, message.strip()))
     return out
+
+
+# A stamp younger than this is not trusted: a file system whose clock ticks in seconds could give the next change
+# the same mtime (git's "racy" rule for its index).
+RACY_SECONDS = 2.0
+
+
+@functools.cache
+def _common_dir(git_dir: str) -> Path | None:
+    proc = gitcmd.run(Path(git_dir), "rev-parse", "--path-format=absolute", "--git-common-dir", check=False)
+    found = proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else ""
+    return Path(found) if found else None
+
+
+def tags_stamp(git_dir: Path) -> tuple | None:
+    """What changes whenever a tag is made, moved or deleted, from two ``stat`` calls and no git process: git
+    writes a loose tag by renaming a lock file into ``refs/tags`` (GTO's names have no ``/``, so the folder itself
+    changes) and rewrites ``packed-refs`` the same way. None when that cannot be told (a reftable repository,
+    no ``refs/tags``, or a change within ``RACY_SECONDS``): the caller then reads the tags."""
+    common = _common_dir(str(git_dir))
+    if common is None or (common / "reftable").exists():
+        return None
+    try:
+        refs = os.stat(common / "refs" / "tags")
+    except OSError:
+        return None
+    packed: tuple = ()
+    try:
+        st = os.stat(common / "packed-refs")
+        packed = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    newest = max(refs.st_mtime_ns, packed[2] if packed else 0)
+    if time.time_ns() - newest < RACY_SECONDS * 1e9:
+        return None
+    return (str(common), refs.st_ino, refs.st_mtime_ns, packed)
 
 
 def create_tag(root: Path, name: str, commit: str, message: str, after: datetime | None = None) -> None:
