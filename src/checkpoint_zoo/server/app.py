@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from ..catalog import rules
 from ..errors import CheckpointNotFoundError, IntegrityError, MissingFileError, NotAZooError, UsageError, ZooError
+from .releases import LiveReleases
 from .snapshot import Snapshot, Snapshots, scoped
 from .tokens import SCOPE_KEY, allows
 
@@ -74,11 +75,10 @@ class ZooServer:
         self.default_rev = default_rev
         self._zoos: dict[str | None, tuple[float, Any]] = {}
         self._versions: tuple[bytes, list[dict]] | None = None
-        # model (None: all) -> (the tags' stamp, the tags, their releases and stages)
-        self._registry: dict[str | None, tuple[tuple | None, tuple, dict[str, dict]]] = {}
         self._scoped: dict[tuple[int, tuple[str, ...]], tuple[Snapshot, Snapshot]] = {}  # a token's view, by patterns
         self._lock = threading.Lock()
         self.snapshots = Snapshots(location, self.zoo)
+        self.releases = LiveReleases(lambda: Path(self.zoo(self.default_rev).git_dir))  # tags are the repository's
         self.zoo(default_rev)  # fail at start, not at the first request, on a bad location or revision
 
     def zoo(self, rev: str | None):
@@ -108,31 +108,6 @@ class ZooServer:
         found = [v.to_dict() for v in versions(git_dir)]
         with self._lock:
             self._versions = (refs, found)
-        return found
-
-    def registry(self, rev: str | None, model: str | None = None) -> dict[str, dict]:
-        """Every model's (or ``model``'s) releases and stages as ``zoo/metrics/registry.json`` has them, what the
-        served cards show. A stage move changes no file but the tags', so the tags are read again (one
-        ``for-each-ref``) whenever their stamp (``tags_stamp``: two ``stat`` calls) changed or cannot be told, and
-        the ``dvc.yaml`` of the tagged commits only when the tags read differ."""
-        from ..verbs.release import registry_document
-        from ..workspace.tags import read_tags, tags_stamp
-
-        git_dir = Path(self.zoo(rev).git_dir)
-        stamp = tags_stamp(git_dir)
-        with self._lock:
-            held = self._registry.get(model)
-        if held is not None and stamp is not None and held[0] == stamp:
-            return held[2]
-        tags = tuple(read_tags(git_dir, model))
-        if held is not None and held[1] == tags:
-            found = held[2]
-        else:
-            found = {m: r for m, r in registry_document(git_dir, list(tags))["models"].items() if model in (None, m)}
-        with self._lock:
-            if len(self._registry) >= 4096:
-                self._registry.clear()
-            self._registry[model] = (stamp, tags, found)
         return found
 
     def rev_of(self, request: Request) -> str | None:
@@ -307,7 +282,7 @@ def _lineage(snap: Snapshot, refs: Iterable[str]) -> dict[str, list[str]]:
 def _card(server: ZooServer, snap: Snapshot, model: str) -> dict[str, Any]:
     import yaml
 
-    text = snap.card(model, server.registry(snap.rev, model).get(model))
+    text = snap.card(model, server.releases.of(model).get(model))
     metadata: dict = {}
     body = text
     if text.startswith("---\n"):
@@ -588,7 +563,7 @@ def page_data(server: ZooServer, request: Request) -> Response:
     paged = checkpoints > PAGED_ABOVE or request.query_params.get("paged") == "1"
     # the all-in-one data (every card rendered, every checkpoint) is the costly answer: build it once per
     # snapshot and list of versions, not per request
-    cards_registry = {} if paged else server.registry(snap.rev)  # what the cards' "Releases" sections show
+    cards_registry = {} if paged else server.releases.of()  # what the cards' "Releases" sections show
     key = json.dumps([paged, found, registry, cards_registry], sort_keys=True)
     page = snap.pages.get(key)
     if page is None:
@@ -614,7 +589,7 @@ def page_card(server: ZooServer, request: Request) -> Response:
 
     snap = server.snapshot(request)
     view = _model(snap, request.path_params["model"])
-    meta, html = render_card_html(snap.card(view.id, server.registry(snap.rev, view.id).get(view.id)))
+    meta, html = render_card_html(snap.card(view.id, server.releases.of(view.id).get(view.id)))
     return _json({"metadata": meta, "html": html})
 
 

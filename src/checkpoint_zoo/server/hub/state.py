@@ -83,12 +83,12 @@ class HubState:
         entry = self._select(target, model, selector, git_rev)
         if entry is None:
             raise HubError(404, "RevisionNotFound", f"revision {rev[:80]!r} names no checkpoint of {model}")
-        return self.served(target, entry, git_rev, self.releases(target, model))
+        return self.served(target, entry, git_rev, self.releases(model))
 
-    def releases(self, snap, model: str) -> dict | None:
+    def releases(self, model: str) -> dict | None:
         """The model's releases and stages, read from the tags now: its README.md shows them, so a stage move
         changes that file, its etag and the commit id on the next request."""
-        return self.server.registry(snap.rev, model).get(model)
+        return self.server.releases.of(model).get(model)
 
     def _select(self, snap, model: str, selector: str, git_rev: str | None) -> dict | None:
         view = snap.models.get(model)
@@ -109,7 +109,7 @@ class HubState:
     def _from_id(self, snap, model: str, commit: str) -> Served | None:
         with self._lock:
             known = self._ids.get(commit)
-        releases = self.releases(snap, model)
+        releases = self.releases(model)
         if known is not None:
             git_rev, ref = known
             target = snap if git_rev is None else self.snapshot(git_rev)
