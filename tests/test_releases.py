@@ -248,6 +248,18 @@ def test_dvc_repro_shows_releases_and_the_current_stage_holders(tmp_path, browse
     assert [r["version"] for r in alpha["releases"]] == ["v1.0.0", "v1.1.0"]
     assert alpha["stages"]["prod"]["version"] == "v1.1.0" and alpha["stages"]["prod"]["step"] == 20
     assert "prod: v1.1.0 (step 20)" in (root / "zoo/INDEX.md").read_text()
+    # `zoo serve` renders the same Releases section from the tags as the index stage from registry.json
+    from test_serve import Server
+
+    def releases_of(card: str) -> str:
+        return card[card.index("## Releases"):card.index("## Usage")]
+
+    server = Server(root)
+    try:
+        served = server.json("/api/models/alpha")["card"]["markdown"]
+    finally:
+        server.stop()
+    assert releases_of(served) == releases_of((root / "zoo/cards/alpha.md").read_text())
     # the static page (from disk, its data.js) shows what the served page shows live
     _open(browser, (root / "site/index.html").as_uri() + "#/model/alpha", "#sidebar")
     assert _css(browser, "#stages li")[0].text == "prod: alpha@20 (v1.1.0)"
