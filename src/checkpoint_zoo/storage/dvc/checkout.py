@@ -85,6 +85,8 @@ def _place(store: Storage, paths: list[str]) -> list[str]:
     if not todo:
         return rest
     kinds = list(store.repo.cache.local.cache_types)
+    for parent in {dest.parent for *_, dest in todo}:  # once each, not once per file
+        parent.mkdir(parents=True, exist_ok=True)
     s3fast.run_all(lambda job: _place_one(store, kinds, *job[2:]), todo, PLACE_JOBS)
     fs = store.repo.fs
     store.repo.state.save_many([(str(dest), HashInfo("md5", md5), None) for _, md5, _, dest in todo], fs)
@@ -125,7 +127,6 @@ def _place_one(store: Storage, kinds: list[str], obj: Path, dest: Path) -> None:
     from dvc_objects.fs import system
     from dvc_objects.fs.utils import umask
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{secrets.token_urlsafe(16)}.tmp"  # a name DVC and the zoo sweep after a kill
     digest = store.fresh.fresh(obj)
     try:
