@@ -228,6 +228,8 @@ def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
     objects are there and their sizes; big ones in ranged parts, the others many at a time; an object the
     remote lacks is left out."""
     want = [m for m in md5s if not store.cache_path(m).exists()]
+    if want:  # whichever path this pull takes: a killed s5cmd pull's folder goes even when the rest is small
+        _sweep_staging(store.cache_path(want[0]).parent.parent.parent)
     listed: dict[str, int] = {}
     held = stat(fast, want, listed)
     todo = [m for m in want if m in held]
@@ -346,7 +348,6 @@ def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: 
     import shutil
 
     root = store.cache_path(md5s[0]).parent.parent
-    _sweep_staging(root.parent)
     stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
     names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
     for folder in {n[:2] for n in names.values()}:
