@@ -8,4 +8,6 @@ bash scripts/install.sh --browser
 .venv/bin/mypy
 # the layers contract (pyproject.toml [tool.importlinter])
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest "$@"
+# two workers, one per core (most tests wait on one `zoo`, `dvc` or git process at a time); each test file runs
+# whole on one worker, so its module fixtures are built once; `-n 0` after this runs in one process
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
