@@ -350,10 +350,9 @@ def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: 
     root = store.cache_path(md5s[0]).parent.parent
     stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
     names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
-    for folder in {n[:2] for n in names.values()}:
+    for folder in {n[:2] for n in names.values()}:  # once each: a mkdir per file cost 2,000 system calls
         (stage / folder).mkdir(parents=True, exist_ok=True)
-
-    made: set[str] = set()
+        (root / folder).mkdir(parents=True, exist_ok=True)
 
     def done(md5: str) -> None:
         tmp = stage / names[md5]
@@ -364,9 +363,6 @@ def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: 
                 if h is not None:
                     h.update(chunk)
                 sha.update(chunk)
-        if md5[:2] not in made:  # a mkdir per file was 2,000 system calls in the thread s5cmd's output waits on
-            store.cache_path(md5).parent.mkdir(exist_ok=True)
-            made.add(md5[:2])
         _keep(store, remote, md5, tmp, h.hexdigest() if h is not None else None)
         store.fresh.remember(store.cache_path(md5), sha.hexdigest())
         bar.advance(sizes[md5])
