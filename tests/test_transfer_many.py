@@ -81,6 +81,8 @@ def test_many_objects_go_through_s5cmd_to_dvcs_keys(template, tmp_path, s3, monk
     s5_gets, other_gets = by_s5cmd(s3, "GET", "s5/files/md5/")
     assert s5_gets == MANY and other_gets == 1, (s5_gets, other_gets)  # the one manifest on the boto3 path
     assert sha_of(zoo_clone) == sha_of(origin)
+    for path in (zoo_clone / FOLDER).iterdir():  # copies of the cache's objects, as DVC's checkout makes here
+        assert path.stat().st_ino != cache_object(zoo_clone, path).stat().st_ino and not path.is_symlink()
     assert run_zoo("verify", *REFS, cwd=zoo_clone).code == 0
     status = dvc("status", cwd=zoo_clone)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
@@ -90,6 +92,25 @@ def test_many_objects_go_through_s5cmd_to_dvcs_keys(template, tmp_path, s3, monk
     p = dvc("pull", "-r", "s3", cwd=plain)
     assert p.returncode == 0, p.stderr
     assert sha_of(plain) == sha_of(origin)
+
+
+def cache_object(root: Path, path: Path) -> Path:
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    return root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_the_link_type_the_cache_asks_for_is_made(template, tmp_path, s3, monkeypatch):
+    origin = origin_with(template, tmp_path, s3, monkeypatch, "linked")
+    assert run_zoo("push", cwd=origin).code == 0
+    there = clone(origin, tmp_path / "clone")
+    assert dvc("config", "--local", "cache.type", "hardlink", cwd=there).returncode == 0
+    r = run_zoo("pull", *REFS, cwd=there)
+    assert r.code == 0, r.err
+    for path in (there / FOLDER).iterdir():  # DVC's hardlinks, as `dvc checkout` makes them
+        assert path.stat().st_ino == cache_object(there, path).stat().st_ino, path.name
+    assert sha_of(there) == sha_of(origin)
+    status = dvc("status", cwd=there)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
 
 
 def test_an_object_replaced_on_the_remote_is_refused(template, tmp_path, s3, monkeypatch):
@@ -109,6 +130,7 @@ def test_an_object_replaced_on_the_remote_is_refused(template, tmp_path, s3, mon
     assert by_s5cmd(s3, "GET", "tampered/files/md5/")[0] >= MANY - 1
     assert not (there / target).exists()
     assert md5 not in cached(there)
+    assert not (there / FOLDER / "step-00000008.safetensors").exists()  # nothing placed at all
 
 
 def test_a_killed_many_file_pull_fetches_only_what_it_lacked(template, tmp_path, s3, monkeypatch):

@@ -71,14 +71,16 @@ def _place(store: Storage, paths: list[str]) -> list[str]:
     from dvc_data.hashfile.hash_info import HashInfo
 
     root = os.path.realpath(store.root)
+    plain: dict[Path, bool] = {}  # folder -> whether it is where it seems (no symlink on the way): once each
     todo, rest = [], []
     for p in paths:
         folder, rel = tracked_split(p)
         md5 = (store._entries(folder) or {}).get(rel)
         obj = store.cache_path(md5) if md5 else None
         dest = store.root / p
-        if obj is None or not obj.is_file() or os.path.realpath(dest.parent) != os.path.join(root, *Path(p).parent.parts) \
-                or dest.is_dir():
+        if dest.parent not in plain:
+            plain[dest.parent] = os.path.realpath(dest.parent) == os.path.join(root, *Path(p).parent.parts)
+        if obj is None or not obj.is_file() or not plain[dest.parent] or dest.is_dir():
             rest.append(p)
         else:
             todo.append((p, md5, obj, dest))

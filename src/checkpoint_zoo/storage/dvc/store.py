@@ -355,11 +355,11 @@ class Storage:
         seen = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         md5 = self._pointer_by_stat.get(seen) or self._folder_md5(pointer, rel)
         self._pointer_by_stat[seen] = md5
+        if md5 in self._good_manifests:  # named by its md5: what it says cannot change (a pull asks ~7 times a file)
+            return self._good_manifests[md5]
         obj = self.cache_path(md5)
         if not obj.exists():
             return None
-        if md5 in self._good_manifests:
-            return self._good_manifests[md5]
         raw = obj.read_bytes()
         import hashlib
 
