@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .. import layout
+from ..utils.files import sha256_file
 from ..utils.stamps import Stamps
+
+_FRESH = 65_536  # digests a FreshStamps keeps (bounded: see remember)
 
 # present: the workspace file was already right; restored: placed from a good local cache copy;
 # downloaded: its bytes came from the remote in this call; cached (place=False only): the cache copy
@@ -56,11 +59,12 @@ class Placed:
 
 class FreshStamps(Stamps):
     """The stamps a store trusts, plus the sha256 of files the store itself wrote in this process, taken from
-    the bytes as they were written (a download, a placement from a verified object). Those are answered
-    even under ``force``: ``force`` distrusts verdicts from an earlier time (bit rot with an unchanged
-    stat), and these are seconds old and keyed on the full stat, ctime included, so any change since
-    is a miss and a re-hash. It spares a pull of many small files (too small to be stamped) reading
-    every byte back twice."""
+    the bytes as they were written (a download, a placement from a verified object), and of files it hashed
+    in this process. Those are answered even under ``force``: ``force`` distrusts verdicts from an earlier
+    time (bit rot with an unchanged stat), and these are seconds old and keyed on the full stat, ctime
+    included, so any change since is a miss and a re-hash. It spares a pull of many small files (too small
+    to be stamped) reading every byte back two to four times: a placement from objects already cached
+    hashed each object three times and each placed file once more."""
 
     def __init__(self, inner: Stamps) -> None:
         super().__init__(inner.folder)
@@ -75,12 +79,14 @@ class FreshStamps(Stamps):
         self.inner.record(path, digest)
 
     def remember(self, path: Path, digest: str) -> None:
-        """``digest`` is the sha256 of the bytes this process just wrote to ``path``."""
+        """``digest`` is the sha256 of the bytes this process just wrote to ``path``, or just read from it."""
         try:
             key = self._stat_key(path)
         except OSError:
             return
         with self._lock:
+            if len(self._fresh) >= _FRESH:  # a long-running zoo serve hashes ever more files
+                self._fresh.clear()
             self._fresh[os.path.abspath(path)] = (key, digest)
 
     def fresh(self, path: Path) -> str | None:
@@ -93,7 +99,13 @@ class FreshStamps(Stamps):
             return None
 
     def sha256(self, path: Path, force: bool = False) -> str:
-        return self.fresh(path) or self.inner.sha256(path, force=force)
+        known = self.fresh(path) or (None if force else self.inner.lookup(path))
+        if known:
+            return known
+        digest = sha256_file(path)
+        self.inner.record(path, digest)
+        self.remember(path, digest)  # hashed here and now: as fresh as bytes this process wrote
+        return digest
 
 
 @functools.lru_cache(maxsize=1 << 16)  # a pull of thousands of files asks it of each several times

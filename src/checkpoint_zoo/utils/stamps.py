@@ -35,8 +35,13 @@ class Stamps:
         return f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
     def lookup(self, path: Path) -> str | None:
-        """The remembered sha256 if the file is unchanged since it was stamped."""
+        """The remembered sha256 if the file is unchanged since it was stamped (a file too small to be stamped
+        is answered None at once: finding its slot resolves its path and opens a file that is not there, which
+        cost more than hashing it)."""
         try:
+            st = os.stat(path)
+            if st.st_size < MIN_BYTES:
+                return None
             stat_key, digest = self._slot(path).read_text().rsplit(" ", 1)
             return digest if stat_key == self._stat_key(path) else None
         except (OSError, ValueError):

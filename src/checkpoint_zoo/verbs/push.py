@@ -171,11 +171,5 @@ def _sha256_all(ws: Workspace, objects: list[Path]) -> dict[Path, str]:
 
 
 def _sha256(ws: Workspace, obj: Path) -> str:
-    """The object's sha256: by its stamp when it is big enough to have one, else hashed (a file under
-    ``stamps.MIN_BYTES`` is never stamped, and looking its stamp up cost more than hashing 64 KiB)."""
-    from ..utils.files import sha256_file
-    from ..utils.stamps import MIN_BYTES
-
-    if obj.stat().st_size < MIN_BYTES:
-        return sha256_file(obj)
+    """The object's sha256: by its stamp when it has one, else hashed."""
     return ws.stamps.sha256(obj)
