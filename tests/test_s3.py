@@ -172,6 +172,15 @@ def one_line_error(r, *needles: str) -> None:
         assert n in lines[0], f"{n!r} not in: {lines[0]}"
 
 
+def fast() -> float:
+    """The bound of "fails within a few seconds": FAST, or five times a bare ``zoo --help`` measured now when
+    the machine is so busy (two test workers and more on 2 cores) that start-up alone comes near it; a retry
+    storm or a client waiting out its timeouts takes far longer either way."""
+    start = time.perf_counter()
+    run_zoo("--help", cwd=PROJECT)
+    return max(FAST, 5 * (time.perf_counter() - start))
+
+
 def timed_zoo(*args: str, cwd: Path, env: dict | None = None):
     start = time.perf_counter()
     r = run_zoo(*args, cwd=cwd, env=env)
@@ -354,7 +363,7 @@ def test_endpoint_down_before_the_command_fails_fast(origin, proxy, tmp_path):
         before = [(p, p.read_bytes()) for p in cache_files(cwd)]
         r, took = timed_zoo(*args, "--remote", "s3", cwd=cwd)
         one_line_error(r, "remote 's3'", proxy.endpoint, "cannot connect", "connection refused")
-        assert took < FAST, f"zoo {args[0]} took {took:.1f} s to report a dead endpoint"
+        assert took < fast(), f"zoo {args[0]} took {took:.1f} s to report a dead endpoint"
         assert [(p, p.read_bytes()) for p in cache_files(cwd)] == before
         assert_clean(cwd)
     assert not (clone / A10).exists()
@@ -377,7 +386,7 @@ def test_endpoint_dies_in_the_middle_of_a_pull(origin, proxy, s3, tmp_path):
     r, took = timed_zoo("pull", "alpha@10", "alpha@20", "beta@5", "--remote", "s3", cwd=clone)
     assert proxy.cut_happened.is_set()
     one_line_error(r, "remote 's3'", "connection dropped during the download", "run the command again")
-    assert took < 3 * FAST
+    assert took < 3 * fast()
     pulled = {p.relative_to(clone).as_posix() for p in (clone / "zoo/checkpoints").rglob("*.safetensors")}
     assert pulled == {A10}, "a file of the cut pull reached the workspace"
     assert_clean(clone)
@@ -402,7 +411,7 @@ def test_endpoint_dies_in_the_middle_of_a_push(origin, proxy, s3, tmp_path):
     r, took = timed_zoo("push", "--remote", "s3", cwd=origin.root)
     assert proxy.cut_happened.is_set()
     one_line_error(r, "remote 's3'", "connection dropped during the upload", "run the command again")
-    assert took < 3 * FAST
+    assert took < 3 * fast()
     stored = s3.keys(origin.prefix + "/")
     client = s3.client()
     for key in stored:  # whatever arrived is whole: S3 stores an object only once its upload completes
@@ -434,7 +443,7 @@ def test_wrong_credentials(template, tmp_path, s3_auth, monkeypatch):
     before = [(p, p.read_bytes()) for p in cache_files(origin.root)]
     r, took = timed_zoo("push", "--remote", "s3", cwd=origin.root)
     one_line_error(r, "remote 's3'", "refused the credentials", "AWS_ACCESS_KEY_ID", "--local")
-    assert took < FAST
+    assert took < fast()
     assert [(p, p.read_bytes()) for p in cache_files(origin.root)] == before
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_auth.access_key_id)  # a real key with the wrong secret
@@ -461,7 +470,7 @@ def test_bucket_missing(template, tmp_path, s3, aws_env):
     origin = _origin(template, tmp_path, s3.endpoint, "x", bucket="no-such-bucket")
     r, took = timed_zoo("push", "--remote", "s3", cwd=origin.root)
     one_line_error(r, "remote 's3'", "bucket 'no-such-bucket' does not exist", "zoo remote modify s3 url")
-    assert took < FAST
+    assert took < fast()
     clone = clone_of(origin, tmp_path / "clone")
     one_line_error(run_zoo("pull", "beta@5", "--remote", "s3", cwd=clone), "bucket 'no-such-bucket' does not exist")
     assert not cache_files(clone)
