@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from .. import layout
-from ..utils.files import sha256_file
 from ..utils.stamps import Stamps
 
 _FRESH = 65_536  # digests a FreshStamps keeps (bounded: see remember)
@@ -102,9 +101,8 @@ class FreshStamps(Stamps):
         known = self.fresh(path) or (None if force else self.inner.lookup(path))
         if known:
             return known
-        digest = sha256_file(path)
-        self.inner.record(path, digest)
-        self.remember(path, digest)  # hashed here and now: as fresh as bytes this process wrote
+        digest = self.inner.sha256(path, force=True)  # hashed (and stamped) here and now
+        self.remember(path, digest)  # so as fresh as bytes this process wrote
         return digest
 
 

@@ -30,8 +30,8 @@ class Stamps:
         return self.folder / key[:2] / key[2:]
 
     @staticmethod
-    def _stat_key(path: Path) -> str:
-        st = os.stat(path)
+    def _stat_key(path: Path, st: os.stat_result | None = None) -> str:
+        st = st or os.stat(path)
         return f"{st.st_dev} {st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
 
     def lookup(self, path: Path) -> str | None:
@@ -43,7 +43,7 @@ class Stamps:
             if st.st_size < MIN_BYTES:
                 return None
             stat_key, digest = self._slot(path).read_text().rsplit(" ", 1)
-            return digest if stat_key == self._stat_key(path) else None
+            return digest if stat_key == self._stat_key(path, st) else None
         except (OSError, ValueError):
             return None
 

@@ -159,17 +159,12 @@ def _checked(objects: list[tuple[str, str, Path, str]], digests: dict[Path, str]
 
 
 def _sha256_all(ws: Workspace, objects: list[Path]) -> dict[Path, str]:
-    """Every object's sha256 (``_sha256``), a few at a time: hashlib lets go of the GIL while it hashes, so a
-    push of thousands of small files does not wait on one core for reads and hashes."""
+    """Every object's sha256 (by its stamp when it has one, else hashed), a few at a time: hashlib lets go of the
+    GIL while it hashes, so a push of thousands of small files does not wait on one core for reads and hashes."""
     from concurrent.futures import ThreadPoolExecutor
 
     unique = list(dict.fromkeys(objects))
     if len(unique) < 8:
-        return {obj: _sha256(ws, obj) for obj in unique}
+        return {obj: ws.stamps.sha256(obj) for obj in unique}
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(unique, pool.map(lambda obj: _sha256(ws, obj), unique)))
-
-
-def _sha256(ws: Workspace, obj: Path) -> str:
-    """The object's sha256: by its stamp when it has one, else hashed."""
-    return ws.stamps.sha256(obj)
+        return dict(zip(unique, pool.map(ws.stamps.sha256, unique)))
