@@ -80,6 +80,12 @@ def test_many_objects_go_through_s5cmd_to_dvcs_keys(template, tmp_path, s3, monk
     assert r.code == 0, r.err
     s5_gets, other_gets = by_s5cmd(s3, "GET", "s5/files/md5/")
     assert s5_gets == MANY and other_gets == 1, (s5_gets, other_gets)  # the one manifest on the boto3 path
+    # the remote is listed once, by s5cmd; the zoo's own requests list one key (the probe) or one folder
+    # (its size hint), and no object is asked for by a HEAD but the manifest
+    lists = [q for q in s3.requests() if "list-type=2" in q.query]
+    assert sum("aws-sdk-go" in q.agent for q in lists) == 1, lists
+    assert all("max-keys=" in q.query for q in lists if "aws-sdk-go" not in q.agent), lists
+    assert by_s5cmd(s3, "HEAD", "s5/files/md5/") == (0, 1)
     assert sha_of(zoo_clone) == sha_of(origin)
     for path in (zoo_clone / FOLDER).iterdir():  # copies of the cache's objects, as DVC's checkout makes here
         assert path.stat().st_ino != cache_object(zoo_clone, path).stat().st_ino and not path.is_symlink()
@@ -313,3 +319,65 @@ def test_a_pull_from_a_plain_s3_remote_needs_neither_s3fs_nor_dvc_before_its_tra
     assert sha_of(there) == sha_of(origin)
     status = dvc("status", cwd=there)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+
+
+def _remote_of(s3: MotoServer, tmp_path: Path, base: str):
+    from botocore.credentials import Credentials
+
+    from checkpoint_zoo.storage.dvc.s3fast import S3Remote
+
+    return S3Remote(s3.client(), "zoo", base, {}, {}, tmp_path / "state",
+                    settings={"credentials": Credentials(s3.access_key_id, s3.secret_access_key),
+                              "endpoint_url": s3.endpoint, "region_name": "us-east-1"})
+
+
+@pytest.mark.parametrize("per_folder", [False, True])
+def test_s5_download_listed_fetches_exactly_the_objects_asked_for(s3, tmp_path, per_folder):
+    """``s5.download_listed``: s5cmd's own listing (one, or one per folder asked about) and a GET of each
+    object asked for that the remote holds: no HEAD, nothing else fetched, an absent object not reported."""
+    from checkpoint_zoo.storage.dvc import s5
+
+    remote = _remote_of(s3, tmp_path, f"listed-{per_folder}/files/md5")
+    there = {}
+    for i in range(60):
+        data = f"listed {i}".encode()
+        md5 = hashlib.md5(data).hexdigest()
+        remote.client.put_object(Bucket="zoo", Key=remote.key(md5), Body=data)
+        there[md5] = data
+    asked = sorted(there)[:40] + [hashlib.md5(f"absent {i}".encode()).hexdigest() for i in range(3)]
+    names = {m: f"{m[:2]}/{m[2:]}" for m in asked}
+    out = tmp_path / "out"
+    out.mkdir()
+    reported: list[str] = []
+    s3.clear_log()
+    got = s5.download_listed(remote, names, out, reported.append, per_folder)
+    assert got == set(sorted(there)[:40]) and sorted(reported) == sorted(got)
+    assert {p.parent.name + p.name: p.read_bytes() for p in out.glob("*/*")} == {m: there[m] for m in got}
+    mine = [q for q in s3.requests() if q.path.startswith("/zoo")]
+    lists = [q for q in mine if "list-type=2" in q.query]
+    assert len(lists) == (len({m[:2] for m in asked}) if per_folder else 1), lists
+    assert sorted(q.key for q in mine if q.method == "GET" and q.key) == sorted(remote.key(m) for m in got)
+    assert not [q for q in mine if q.method == "HEAD"]
+
+
+def test_size_hint_counts_one_folder_of_256(s3, tmp_path):
+    """``s3fast.size_hint``: 256 x the keys of folder ``00/`` (at least one's worth), from one request; None
+    when that folder alone fills a page (too large a remote to list for a pull: the usual path decides)."""
+    from checkpoint_zoo.storage.dvc import s3fast
+
+    remote = _remote_of(s3, tmp_path, "hint/files/md5")
+    assert s3fast.size_hint(remote) == 256
+    for i in range(3):
+        remote.client.put_object(Bucket="zoo", Key=f"hint/files/md5/00/{i:030x}", Body=b"x")
+    remote.client.put_object(Bucket="zoo", Key="hint/files/md5/01/" + "1" * 30, Body=b"x")
+    s3.clear_log()
+    assert s3fast.size_hint(remote) == 3 * 256
+    assert len([q for q in s3.requests() if q.path.startswith("/zoo")]) == 1
+    full = _remote_of(s3, tmp_path, "full/files/md5")
+    client = full.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: client.put_object(Bucket="zoo", Key=f"full/files/md5/00/{i:030x}", Body=b""),
+                      range(1001)))
+    assert s3fast.size_hint(full) is None

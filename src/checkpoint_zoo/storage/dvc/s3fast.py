@@ -213,6 +213,21 @@ def _heads(remote: S3Remote, wanted: set[str]) -> dict[str, tuple[int, str]]:
     return {oid: h for oid, h in zip(ordered, heads) if h is not None}
 
 
+def size_hint(remote: S3Remote) -> int | None:
+    """About how many objects the remote holds under ``files/md5/``: the keys in its folder ``00/`` (one 256th
+    of DVC's md5 names) times 256, from one request of at most one page, as DVC estimates a remote's size;
+    None when that page is full (more than a listing may cost) or listing is not allowed."""
+    try:
+        page = remote.client.list_objects_v2(Bucket=remote.bucket, Prefix=remote.base + "/00/", MaxKeys=1000)
+    except Exception as e:
+        if _code(e) != "AccessDenied":
+            raise
+        return None
+    if page.get("IsTruncated"):
+        return None
+    return 256 * max(1, len(page.get("Contents", [])))
+
+
 def _listed(remote: S3Remote, wanted: set[str] | None, pages: int, listed: dict[str, int] | None = None,
             every: dict[str, tuple[int, str]] | None = None) -> dict[str, tuple[int, str]] | None:
     """``stat`` by one listing of at most ``pages`` pages; None when that is not enough or not allowed.

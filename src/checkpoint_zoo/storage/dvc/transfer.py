@@ -178,18 +178,22 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
     cannot address by hash (cloud-versioned ones): the caller falls back to ``dvc fetch``."""
     import yaml
 
-    manifests = []
+    manifests: list[str] = []
+    sizes: list[tuple[int, int]] = []  # each pointed folder's (bytes, files), when its pointer says
     for folder in sorted({tracked_split(p)[0] for p in paths}):
         pointer = store.root / store.pointer(folder)
         if pointer.exists():
             outs = (yaml.safe_load(pointer.read_text()) or {}).get("outs") or []
             manifests += [o["md5"] for o in outs if str(o.get("md5", "")).endswith(".dir")]
-
-    # the objects' listing starts now, while the manifests that name them are read
-    held = s3fast.stat_later(fast, len(paths)) if fast is not None else None
+            sizes += [_out_size(o) for o in outs]
+    # many objects of folders each smaller than one multipart object: s5cmd lists the remote itself
+    # (``_pull_listed``), and the zoo's own listing would be a second one
+    small = fast is not None and s5.usable(fast, len(paths)) and all(0 <= b < fast.threshold for b, _ in sizes)
+    # otherwise the objects' listing starts now, while the manifests that name them are read
+    held = s3fast.stat if small or fast is None else s3fast.stat_later(fast, len(paths))
 
     def get(md5s: list[str]) -> None:
-        if fast is None or held is None:
+        if fast is None:
             _download_all(store, odb, md5s, remote, jobs or 8)
         else:
             _download_s3(store, fast, md5s, remote, jobs, held)
@@ -202,7 +206,11 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
         files = store.manifest(folder)
         if files and rel in files:
             objects.append(files[rel])
-    get(sorted(set(objects)))
+    todo = sorted(set(objects))
+    if small and fast is not None:
+        each = max((b // max(n, 1) for b, n in sizes), default=0)
+        todo = _pull_listed(store, fast, todo, remote, each)
+    get(todo)
     return True
 
 
@@ -254,8 +262,7 @@ def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
         for md5 in big:
             one(md5)
         if s5.usable(fast, len(small)):
-            sizes = {m: held[m][0] for m in small}
-            got = _download_s5(store, fast, small, sizes, remote, bar, _whole(listed, sizes))
+            got = _download_s5(store, fast, small, remote, bar, _whole(listed, {m: held[m][0] for m in small}))
             small = [m for m in small if m not in got]
         s3fast.run_all(one, small, jobs or s3fast.OBJECT_JOBS)
 
@@ -336,39 +343,74 @@ def _whole(listed: dict[str, int], wanted: dict[str, int]) -> set[str]:
     return {m[:2] for m in wanted} - {k[:2] for k in rest}
 
 
-def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], sizes: dict[str, int], remote: str | None,
-                 bar, whole: set[str]) -> set[str]:
+def _out_size(out: object) -> tuple[int, int]:
+    """(bytes, files) a pointer's output says it holds; (-1, 0) when it does not say so plainly."""
+    try:
+        return int(out["size"]), int(out.get("nfiles") or 1)  # type: ignore[index,attr-defined]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return -1, 0
+
+
+def _pull_listed(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, each: int) -> list[str]:
+    """Many small objects by s5cmd's own listing (``s5.download_listed``) when the remote is small enough to
+    list for them (``s3fast.size_hint``: no more pages than a ``stat`` would take); returns those left to the
+    usual path (all of them when the remote is too large or may not be listed; one the remote lacks, one
+    whose copy failed). ``each``: about how big one object is, for the progress bar."""
+    want = [m for m in md5s if not store.cache_path(m).exists()]
+    if len(want) < s5.FROM:
+        return md5s
+    _sweep_staging(store.cache_path(want[0]).parent.parent.parent)
+    hint = s3fast.size_hint(fast)
+    if hint is None or hint > max(1, len(want) // s3fast.PAGE_BUDGET) * 1000:
+        return md5s
+    with transfer_progress(each * len(want), "pull", len(want)) as bar:
+        got = _download_s5(store, fast, want, remote, bar, per_folder=len(want) * hint > s5.MATCHES)
+    return [m for m in md5s if m not in got]
+
+
+def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, bar,
+                 whole: Iterable[str] = (), per_folder: bool | None = None) -> set[str]:
     """Many small objects into the cache in one s5cmd run (``s5``), into a staging folder beside the cache's
     ``md5`` folder (s5cmd writes each file through a temp name of its own, which a kill would otherwise
     leave among DVC's objects), then, as s5cmd reports each done, read once for its sha256 (remembered for
     the policy's check, as the boto3 path hashes while downloading; a manifest for its md5 too), checked and renamed
-    into the cache as ``_download`` does. Returns the md5s placed; the others (a copy that failed) are the
-    caller's to fetch on the boto3 path."""
+    into the cache as ``_download`` does. ``whole``: what ``s5.download`` may fetch by wildcard; ``per_folder``
+    not None: ``s5.download_listed`` instead. Returns the md5s placed; the others (a copy
+    that failed, an object the remote lacks) are the caller's to fetch on the boto3 path."""
     import hashlib
     import shutil
 
     root = store.cache_path(md5s[0]).parent.parent
     stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
     names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
-    for folder in {n[:2] for n in names.values()}:  # once each: a mkdir per file cost 2,000 system calls
-        (stage / folder).mkdir(parents=True, exist_ok=True)
-        (root / folder).mkdir(parents=True, exist_ok=True)
+    whole = set(whole)
+    stage.mkdir()
+    if per_folder is None and "*" not in whole:  # a wildcard's copies make their own folders
+        for folder in {n[:2] for n in names.values()} - set(whole):  # once each, not once per file
+            (stage / folder).mkdir(exist_ok=True)
+    made: set[str] = set()
 
     def done(md5: str) -> None:
         tmp = stage / names[md5]
         # only a manifest is checked by its md5 here (``_keep``); a checkpoint's object by its sha256 (the policy)
-        h, sha = (hashlib.md5() if md5.endswith(".dir") else None), hashlib.sha256()
+        h, sha, size = (hashlib.md5() if md5.endswith(".dir") else None), hashlib.sha256(), 0
         with open(tmp, "rb") as f:
             while chunk := f.read(s3fast.CHUNK):
                 if h is not None:
                     h.update(chunk)
                 sha.update(chunk)
+                size += len(chunk)
+        if md5[:2] not in made:
+            (root / md5[:2]).mkdir(exist_ok=True)
+            made.add(md5[:2])
         _keep(store, remote, md5, tmp, h.hexdigest() if h is not None else None)
         store.fresh.remember(store.cache_path(md5), sha.hexdigest())
-        bar.advance(sizes[md5])
+        bar.advance(size)
         bar.done()
 
     try:
+        if per_folder is not None:
+            return s5.download_listed(fast, names, stage, done, per_folder)
         return s5.download(fast, names, stage, done, whole)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
