@@ -39,6 +39,7 @@ PART_JOBS = 8                 # parts of one object in flight
 OBJECT_JOBS = 32              # small objects in flight
 PAGE_BUDGET = 64              # a listing may take one page (1,000 keys) per this many objects asked about
 LIST_FROM = PAGE_BUDGET       # from this many objects on, one listing of the prefix instead of a HEAD each
+HINT_KEYS = 1000              # keys of folder 00/ that size_hint reads (one page) before it gives up
 CHUNK = MIB                   # read and write granularity of a part: memory stays constant per part in flight
 SEGMENT = 256 * MIB           # a download's least ranged-GET stream: few streams, each long (see segment_size)
 JOURNAL_EVERY = 8 * MIB       # a download stream journals how far it got this often
@@ -216,9 +217,10 @@ def _heads(remote: S3Remote, wanted: set[str]) -> dict[str, tuple[int, str]]:
 def size_hint(remote: S3Remote) -> int | None:
     """About how many objects the remote holds under ``files/md5/``: the keys in its folder ``00/`` (one 256th
     of DVC's md5 names) times 256, from one request of at most one page, as DVC estimates a remote's size;
-    None when that page is full (more than a listing may cost) or listing is not allowed."""
+    None when that folder has more keys than that page holds (more than a listing may cost) or listing is
+    not allowed."""
     try:
-        page = remote.client.list_objects_v2(Bucket=remote.bucket, Prefix=remote.base + "/00/", MaxKeys=1000)
+        page = remote.client.list_objects_v2(Bucket=remote.bucket, Prefix=remote.base + "/00/", MaxKeys=HINT_KEYS)
     except Exception as e:
         if _code(e) != "AccessDenied":
             raise

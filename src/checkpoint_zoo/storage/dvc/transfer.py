@@ -386,7 +386,7 @@ def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
     whole = set(whole)
     stage.mkdir()
     if per_folder is None and "*" not in whole:  # a wildcard's copies make their own folders
-        for folder in {n[:2] for n in names.values()} - set(whole):  # once each, not once per file
+        for folder in {n[:2] for n in names.values()} - whole:  # once each, not once per file
             (stage / folder).mkdir(exist_ok=True)
     made: set[str] = set()
 
