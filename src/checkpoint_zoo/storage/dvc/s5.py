@@ -155,8 +155,8 @@ def upload(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done) -> 
 
 
 def download(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done, whole: Iterable[str] = ()) -> set[str]:
-    """Download these objects (oid -> ``xx/rest`` relative to ``cwd``, whose ``xx`` folders exist unless
-    ``whole`` covers them); ``done(oid)`` as each file is complete. Returns the oids downloaded.
+    """Download these objects (oid -> ``xx/rest`` relative to ``cwd``); ``done(oid)`` as each file is complete.
+    Returns the oids downloaded.
 
     s5cmd asks for an object's size (a HEAD) before each single-object GET; a wildcard source is listed
     instead. So ``whole`` (what the caller knows the remote holds little else of) is fetched by wildcards:
@@ -170,7 +170,10 @@ def download(remote: S3Remote, objects: dict[str, str], cwd: Path, done: Done, w
     else:
         folders = {f for f in whole if re.fullmatch(r"[0-9a-f]{2}", f)}
         lines = [["cp", f"s3://{remote.bucket}/{remote.base}/{f}/*", f"{f}/"] for f in sorted(folders)]
-        lines += [["cp", "--raw", _url(remote, oid), name] for oid, name in wanted.items() if oid[:2] not in folders]
+        named = {oid: name for oid, name in wanted.items() if oid[:2] not in folders}
+        for folder in {name[:2] for name in named.values()}:  # a wildcard's copies make their own folders
+            (cwd / folder).mkdir(exist_ok=True)  # once each, not once per file
+        lines += [["cp", "--raw", _url(remote, oid), name] for oid, name in named.items()]
     return _run(remote, flags[0], lines, set(wanted), cwd, done, lambda e: e.get("source"))
 
 

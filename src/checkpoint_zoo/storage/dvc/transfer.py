@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -208,7 +208,7 @@ def _fetch_objects(store: Storage, paths: list[str], remote: str | None, jobs: i
             objects.append(files[rel])
     todo = sorted(set(objects))
     if small and fast is not None:
-        each = max((b // max(n, 1) for b, n in sizes), default=0)
+        each = max((b // n for b, n in sizes), default=0)
         todo = _pull_listed(store, fast, todo, remote, each)
     get(todo)
     return True
@@ -262,7 +262,9 @@ def _download_s3(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
         for md5 in big:
             one(md5)
         if s5.usable(fast, len(small)):
-            got = _download_s5(store, fast, small, remote, bar, _whole(listed, {m: held[m][0] for m in small}))
+            whole = _whole(listed, {m: held[m][0] for m in small})
+            got = _download_s5(store, small, remote, bar,
+                               lambda names, stage, done: s5.download(fast, names, stage, done, whole))
             small = [m for m in small if m not in got]
         s3fast.run_all(one, small, jobs or s3fast.OBJECT_JOBS)
 
@@ -363,31 +365,29 @@ def _pull_listed(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
     hint = s3fast.size_hint(fast)
     if hint is None or hint > max(1, len(want) // s3fast.PAGE_BUDGET) * 1000:
         return md5s
+    per_folder = len(want) * hint > s5.MATCHES
     with transfer_progress(each * len(want), "pull", len(want)) as bar:
-        got = _download_s5(store, fast, want, remote, bar, per_folder=len(want) * hint > s5.MATCHES)
-    return [m for m in md5s if m not in got]
+        got = _download_s5(store, want, remote, bar,
+                           lambda names, stage, done: s5.download_listed(fast, names, stage, done, per_folder))
+    return [m for m in want if m not in got]
 
 
-def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, bar,
-                 whole: Iterable[str] = (), per_folder: bool | None = None) -> set[str]:
-    """Many small objects into the cache in one s5cmd run (``s5``), into a staging folder beside the cache's
-    ``md5`` folder (s5cmd writes each file through a temp name of its own, which a kill would otherwise
-    leave among DVC's objects), then, as s5cmd reports each done, read once for its sha256 (remembered for
-    the policy's check, as the boto3 path hashes while downloading; a manifest for its md5 too), checked and renamed
-    into the cache as ``_download`` does. ``whole``: what ``s5.download`` may fetch by wildcard; ``per_folder``
-    not None: ``s5.download_listed`` instead. Returns the md5s placed; the others (a copy
-    that failed, an object the remote lacks) are the caller's to fetch on the boto3 path."""
+def _download_s5(store: Storage, md5s: list[str], remote: str | None, bar,
+                 fetch: Callable[[dict[str, str], Path, s5.Done], set[str]]) -> set[str]:
+    """Many small objects into the cache in one s5cmd run (``fetch(names, stage, done)``: ``s5.download`` or
+    ``s5.download_listed``), into a staging folder beside the cache's ``md5`` folder (s5cmd writes each file
+    through a temp name of its own, which a kill would otherwise leave among DVC's objects), then, as s5cmd
+    reports each done, read once for its sha256 (remembered for the policy's check, as the boto3 path hashes
+    while downloading; a manifest for its md5 too), checked and renamed into the cache as ``_download`` does.
+    Returns the md5s placed; the others (a copy that failed, an object the remote lacks) are the caller's to
+    fetch on the boto3 path."""
     import hashlib
     import shutil
 
     root = store.cache_path(md5s[0]).parent.parent
     stage = root.parent / f".zoo-s5-{os.getpid()}-{os.urandom(4).hex()}"
     names = {m: f"{m[:2]}/{m[2:]}" for m in md5s if store.cache_path(m).parent.parent == root}
-    whole = set(whole)
     stage.mkdir()
-    if per_folder is None and "*" not in whole:  # a wildcard's copies make their own folders
-        for folder in {n[:2] for n in names.values()} - whole:  # once each, not once per file
-            (stage / folder).mkdir(exist_ok=True)
     made: set[str] = set()
 
     def done(md5: str) -> None:
@@ -409,9 +409,7 @@ def _download_s5(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote:
         bar.done()
 
     try:
-        if per_folder is not None:
-            return s5.download_listed(fast, names, stage, done, per_folder)
-        return s5.download(fast, names, stage, done, whole)
+        return fetch(names, stage, done)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
