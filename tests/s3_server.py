@@ -95,7 +95,19 @@ class MotoServer:
                             aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
                             config=Config(retries={"max_attempts": 1}))
 
-    def requests(self) -> list[Request]:
+    def requests(self, until=None, timeout: float = 10.0) -> list[Request]:
+        """The logged requests. The server logs a request once its answer has gone out, so a client can hold
+        the answer a moment before its line lands: wait a little always, and with ``until`` (a predicate on
+        the list) until it holds or ``timeout`` passes, then read once more for anything logged just after."""
+        deadline = time.monotonic() + timeout
+        time.sleep(0.05)
+        while until is not None and not until(self._read_log()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if until is not None:
+            time.sleep(0.05)
+        return self._read_log()
+
+    def _read_log(self) -> list[Request]:
         out = []
         for line in self.log_path.read_text().splitlines():
             d = json.loads(line)

@@ -900,9 +900,21 @@ def _files_named(folder: Path, pattern: str) -> list[Path]:
     return [p for p in folder.glob(pattern) if p.is_file()] if folder.exists() else []
 
 
+def _growing(folder: Path, pattern: str, more_than: int = 0) -> bool:
+    """A file named so in ``folder`` holds more than ``more_than`` bytes; the command renames or removes its
+    own files as it goes, so one that vanishes between the listing and its stat counts as not there."""
+    for p in _files_named(folder, pattern):
+        try:
+            if p.stat().st_size > more_than:
+                return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 ADD_PHASES = {
     # phase -> (condition on the zoo, extra delay, may the add finish before the kill?)
-    "copy": (lambda z: any(p.stat().st_size > 0 for p in _files_named(z / INCOMING, ".*.tmp-*")), 0.0, False),
+    "copy": (lambda z: _growing(z / INCOMING, ".*.safetensors.tmp-*"), 0.0, False),
     "placed": (lambda z: bool(_files_named(z / INCOMING, "delta-1-*.safetensors")), 0.0, False),
     "dvc": (lambda z: (z / "zoo/checkpoints/delta/step-00000001.safetensors").exists(), 0.05, False),
     "pointer": (lambda z: (z / "zoo/checkpoints/delta.dvc").exists(), 0.0, True),
@@ -993,9 +1005,8 @@ def big_clone(big_templates, tmp_path) -> Path:
 
 DELTA = "zoo/checkpoints/delta/step-00000001.safetensors"
 PULL_PHASES = {
-    "transfer": (lambda c: any(p.stat().st_size > 0 for p in _files_named(c / ".dvc/cache/files/md5", "*/.*.tmp"))),
-    "cached": (lambda c: any(p.stat().st_size > 4 * BIG_FLOATS for p in _files_named(c / ".dvc/cache/files/md5", "*/*")
-                             if not p.name.startswith("."))),
+    "transfer": (lambda c: _growing(c / ".dvc/cache/files/md5", "*/.*.tmp")),
+    "cached": (lambda c: _growing(c / ".dvc/cache/files/md5", "*/[!.]*", 4 * BIG_FLOATS)),
     "checkout": (lambda c: (c / "zoo/checkpoints/delta").exists()),
 }
 
