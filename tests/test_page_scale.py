@@ -217,6 +217,62 @@ def test_the_paged_page_lists_searches_sorts_and_shows_models(reference, browser
     assert not refused, refused
 
 
+def _counts(browser) -> dict[str, str]:
+    """Every facet checkbox's shown count, by facet and value."""
+    return browser.execute_script("""
+        const out = {};
+        document.querySelectorAll("fieldset[data-facet] label[data-value]").forEach(function (l) {
+          out[l.closest("fieldset").dataset.facet + "=" + l.dataset.value] = l.querySelector(".count").textContent;
+        });
+        return out;""")
+
+
+def test_the_paged_pages_facet_counts_are_the_static_pages(reference, browser):
+    """With a filter on, each checkbox counts the models the search and the other facets leave with its value, on
+    the paged page (from ``/api/facets``) as on the all-in-one page; without one, the whole zoo's."""
+    root, s = reference
+    index = json.loads((root / "zoo/index.json").read_text())
+    task = index["models"]["mnist-shufflenet"]["task"]
+    base = f"http://127.0.0.1:{s.port}/"
+    seen = {}
+    for page in ("?paged=1", ""):
+        _open(browser, base + page, "#rows tr")
+        whole = _counts(browser)
+        _one(browser, f'fieldset[data-facet="task"] label[data-value="{task}"] input').click()
+        _wait(browser, lambda: _rows(browser) and all(index["models"][m]["task"] == task for m in _rows(browser)))
+        _wait(browser, lambda before=whole: _counts(browser) != before)
+        seen[page or "static"] = (whole, _counts(browser))
+    assert seen["?paged=1"] == seen["static"]
+    whole, narrowed = seen["static"]
+    others = {m for m in index["models"] if index["models"][m]["task"] != task}
+    assert others and any(narrowed[k] != whole[k] for k in whole if not k.startswith("task=")), (whole, narrowed)
+
+
+def test_api_facets_counts_a_drill_down(reference):
+    """``/api/facets``: a value's count is the models that match the search and every other facet's filter and have
+    that value, worked out here from ``/api/models``'s own summaries."""
+    _, s = reference
+    summaries = s.json("/api/models?limit=1000")
+    facets = {m["id"]: {"task": {m["task"]}, "arch": {m["arch"]}, "license": set(m["licenses"]),
+                        "dataset": {m["dataset"]}, "tag": set(m["tags"])} for m in summaries}
+    text = {m["id"]: " ".join([m["id"], m["description"], m["arch"], m["task"], m["dataset"], *m["tags"]]).lower()
+            for m in summaries}
+    task = summaries[0]["task"]
+    for query, search, wanted in [("", "", {}), (f"?task={task}", "", {"task": {task}}),
+                                  (f"?search=mnist&license={summaries[0]['license']}", "mnist",
+                                   {"license": {summaries[0]["license"]}})]:
+        got = s.json("/api/facets" + query)
+        shown = {m for m in facets if search in text[m]}
+        for f in ("task", "arch", "license", "dataset", "tag"):
+            kept = [m for m in shown if all(facets[m][g] & v for g, v in wanted.items() if g != f)]
+            expected = {}
+            for m in kept:
+                for value in facets[m][f]:
+                    expected[value] = expected.get(value, 0) + 1
+            assert got[f] == dict(sorted(expected.items())), (query, f)
+    assert s.json("/api/facets?task=no-such-task")["arch"] == {}
+
+
 def _size(index: dict, model: str) -> int:
     return sum(int(e["size_bytes"]) for e in index["checkpoints"] if e["model"] == model)
 
@@ -227,8 +283,10 @@ def test_typing_a_word_asks_once(reference, browser):
     _open(browser, f"http://127.0.0.1:{s.port}/?paged=1", "#rows tr")
     _one(browser, "#search").send_keys("mnist")
     time.sleep(0.6)
-    asked = [u for u in _requests(browser) if "search=" in u]
+    asked = [u for u in _requests(browser) if "search=" in u and "/api/models?" in u]
     assert len(asked) == 1 and "search=mnist" in asked[0], asked
+    counted = [u for u in _requests(browser) if "/api/facets?" in u]
+    assert len(counted) == 1 and "search=mnist" in counted[0], counted
 
 
 def test_light_data_js_api_js_and_the_card_route(small_zoo, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
 from pathlib import Path
@@ -248,6 +249,27 @@ def list_models(server: ZooServer, request: Request) -> Response:
         params = [(k, v) for k, v in q.multi_items() if k != "offset"] + [("offset", str(offset + limit))]
         headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
     return _json([v.summary for v in page], headers=headers)
+
+
+def facet_counts(server: ZooServer, request: Request) -> Response:
+    """``GET /api/facets`` (this server's own, not the Hub's): each facet value's count of models that the search
+    and the other facets' filters of the same query as ``/api/models`` leave with it, as the static page counts
+    its checkboxes (a drill-down: a facet's own filter does not narrow its counts, so its other values stay
+    choosable). The paged page asks for these whenever a search or a filter is on; without one they are the
+    whole zoo's, which its light ``data.js`` carries."""
+    q = request.query_params
+    search = (q.get("search") or "").lower()
+    wanted = {f: set(q.getlist(f)) for f in FACETS if q.getlist(f)}
+    counts: dict[str, Counter[str]] = {f: Counter() for f in FACETS}
+    for view in server.snapshot(request).models.values():
+        if search and search not in view.search_text:
+            continue
+        failing = [f for f, values in wanted.items() if values.isdisjoint(view.facets[f])]
+        if len(failing) > 1:
+            continue
+        for f in failing or FACETS:  # passing every filter: counted in every facet; all but f's: in f only
+            counts[f].update({value for value in view.facets[f] if value})
+    return _json({f: dict(sorted(c.items())) for f, c in counts.items()})
 
 
 def _model(snap: Snapshot, model: str) -> Any:
@@ -641,6 +663,7 @@ def create_app(location: str | Path, default_rev: str | None = None, hub_namespa
     redirects = StorageRedirects.open(server.zoo(None), presign_seconds) if presign_seconds is not None else None
     routes = [
         _route("/api/models", list_models, server),
+        _route("/api/facets", facet_counts, server),
         _route("/api/models/{model}", get_model, server),
         _route("/api/models/{model}/checkpoints/{step}", get_checkpoint, server),
         _route("/api/models/{model}/history", get_history, server),

@@ -4,7 +4,7 @@
 model patterns it reads (``fnmatch``, e.g. ``mnist-*``). With a token file, every route asks for
 ``Authorization: Bearer <token>`` (what the Hub clients send from ``HF_TOKEN``): no or an unknown token gets
 401, and a model the token's patterns do not match answers exactly as a model that does not exist. Every list
-(the zoo's ``/api/models``, ``/api/leaderboard``, ``/api/versions``, ``/data.js``, and the Hub's) shows a token
+(the zoo's ``/api/models``, ``/api/facets``, ``/api/leaderboard``, ``/api/versions``, ``/data.js``, and the Hub's) shows a token
 only the models it reads: the app serves it a snapshot cut to them (``snapshot.scoped``). Tokens are compared
 in constant time and never logged or echoed.
 """

@@ -16,6 +16,7 @@ window.ZooApi = function (ui) {
   const SORTS = {name: "id", primary: "best_value", task: "task", arch: "arch", dataset: "dataset", license: "license",
     best: "id", checkpoints: "checkpoints", size: "size_bytes", created: "lastModified"};
   const FACETS = {task: "task", arch: "arch", license: "license", dataset: "dataset", tags: "tag"};
+  const FACET_PARAMS = Object.keys(FACETS).map(function (f) { return FACETS[f]; });
 
   // relative, as the page's own files are, with the revision the page shows
   function url(path, params) {
@@ -76,7 +77,12 @@ window.ZooApi = function (ui) {
     const key = state.sort.key;
     params.push(["sort", key.indexOf("m:") === 0 ? key.slice(2) : SORTS[key] || "id"]);
     params.push(["direction", state.sort.dir < 0 ? "desc" : "asc"]);
-    get("api/models", params).then(function (r) {
+    // the facets' counts: with a search or a filter on, the drill-down's from the server (what the static page
+    // counts); without, the whole zoo's, which data.js has
+    const narrowing = params.filter(function (p) { return p[0] === "search" || FACET_PARAMS.indexOf(p[0]) >= 0; });
+    const counted = narrowing.length ? get("api/facets", narrowing) : Promise.resolve(null);
+    Promise.all([get("api/models", params), counted]).then(function (rs) {
+      const r = rs[0], counts = rs[1] ? rs[1].body : null;
       if (!r.body.length && r.total > 0 && state.page > 1) {  // a page past the end (an old link): the first
         state.page = 1;
         list(done);
@@ -85,7 +91,7 @@ window.ZooApi = function (ui) {
       const rows = r.body.map(fromSummary);
       done({rows: rows, total: r.total, all: D.total.models, offset: offset, size: PAGE_SIZE,
         largest: rows.reduce(function (mx, m) { return Math.max(mx, m.size_bytes || 0); }, 0),
-        count: function (f, v) { return (D.facets[f] || {})[v] || 0; }});  // the whole zoo's, not the drill-down's
+        count: function (f, v) { return ((counts ? counts[FACETS[f]] : D.facets[f]) || {})[v] || 0; }});
     }, failed);
   }
 
