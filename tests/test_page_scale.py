@@ -273,6 +273,22 @@ def test_api_facets_counts_a_drill_down(reference):
     assert s.json("/api/facets?task=no-such-task")["arch"] == {}
 
 
+def test_a_search_of_several_words_finds_what_the_static_page_finds(reference, browser):
+    """Every word, anywhere, in any order: the server's search (the paged page's) is the static page's."""
+    _, s = reference
+    assert [m["id"] for m in s.json("/api/models?search=shufflenet%20mnist")] == ["mnist-shufflenet"]
+    assert s.json("/api/facets?search=shufflenet%20mnist")["task"] == {"image-classification": 1}
+    base = f"http://127.0.0.1:{s.port}/"
+    found = {}
+    for page in ("?paged=1", ""):
+        _open(browser, base + page, "#rows tr")
+        browser.execute_script("""const box = document.getElementById("search");
+            box.value = "MNIST  parity"; box.dispatchEvent(new Event("input"));""")
+        _wait(browser, lambda: _rows(browser) and all("parity" in m for m in _rows(browser)))
+        found[page] = sorted(_rows(browser))
+    assert found["?paged=1"] == found[""] and found[""] and all("mnist" in m for m in found[""]), found
+
+
 def _size(index: dict, model: str) -> int:
     return sum(int(e["size_bytes"]) for e in index["checkpoints"] if e["model"] == model)
 

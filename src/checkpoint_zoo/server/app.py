@@ -215,11 +215,17 @@ def _sort_key(field: str, snap: Snapshot):
     return key
 
 
+def _words(request: Request) -> list[str]:
+    """The ``search`` parameter's words: a model matches when its text holds every one, anywhere and in any order, as
+    on the static page (``mnist shufflenet`` finds ``mnist-shufflenet``)."""
+    return (request.query_params.get("search") or "").lower().split()
+
+
 def list_models(server: ZooServer, request: Request) -> Response:
     """``GET /api/models``: search, facet filters, sort, pagination by ``Link`` header. Every model in id order
     (the first page a start is asked for) needs only the page's models' parts of the snapshot."""
     q = request.query_params
-    search = (q.get("search") or "").lower()
+    search = _words(request)
     wanted = [(f, set(q.getlist(f))) for f in FACETS if q.getlist(f)]
     sort = q.get("sort") or "id"
     every = sort != "id" or bool(search) or bool(wanted)
@@ -240,7 +246,7 @@ def list_models(server: ZooServer, request: Request) -> Response:
         present, missing = snap.order(sort, key)  # no value: always last, by id
         ordered = chain(reversed(present) if direction in ("desc", "-1") else present, missing)
         found = [v for v in ordered
-                 if (not search or search in v.search_text)
+                 if all(word in v.search_text for word in search)
                  and all(not values.isdisjoint(v.facets[f]) for f, values in wanted)]
         limit, offset = _limit(request)
         page, total = found[offset:offset + limit], len(found)
@@ -258,11 +264,11 @@ def facet_counts(server: ZooServer, request: Request) -> Response:
     choosable). The paged page asks for these whenever a search or a filter is on; without one they are the
     whole zoo's, which its light ``data.js`` carries."""
     q = request.query_params
-    search = (q.get("search") or "").lower()
+    search = _words(request)
     wanted = {f: set(q.getlist(f)) for f in FACETS if q.getlist(f)}
     counts: dict[str, Counter[str]] = {f: Counter() for f in FACETS}
     for view in server.snapshot(request).models.values():
-        if search and search not in view.search_text:
+        if not all(word in view.search_text for word in search):
             continue
         failing = [f for f, values in wanted.items() if values.isdisjoint(view.facets[f])]
         if len(failing) > 1:
