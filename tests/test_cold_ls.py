@@ -135,3 +135,25 @@ def test_a_verdict_is_reused_only_for_the_same_bytes_and_the_same_schema(monkeyp
     monkeypatch.setattr(schema, "validate_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
     table.load(data)
     assert calls == [1]  # validated again by pandera under the new schema
+
+
+def test_the_cyclic_collector_is_paused_while_a_table_loads_and_resumed_after(monkeypatch):
+    """Parsing and validating 100,000 rows makes millions of objects and no cycle: the collector is off meanwhile
+    (``utils.heap``), and on again after a good table, a bad one, and a pause inside a pause."""
+    import gc
+
+    from checkpoint_zoo.utils import heap
+
+    seen = []
+    real = table.validate_rows
+    monkeypatch.setattr(table, "validate_rows", lambda *a, **k: (seen.append(gc.isenabled()), real(*a, **k))[1])
+    good = table.dump_csv(_rows()[:50])
+    assert gc.isenabled()
+    assert len(table.load(good)) == 50 and seen == [False] and gc.isenabled()
+    with pytest.raises(TableInvalidError):
+        table.load(good.replace(b",MIT,", b",no-such-license,", 1))
+    assert seen == [False, False] and gc.isenabled()
+    with heap.paused_gc():
+        table.load(good)
+        assert not gc.isenabled()  # the inner pause does not resume what the outer one paused
+    assert gc.isenabled()

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import layout
 from .catalog import rules
 from .errors import ZooError
-from .utils import environ
+from .utils import environ, heap
 
 PARAMS_FILE = "params.yaml"
 CONF_DIR = "conf"
@@ -215,7 +215,8 @@ def stage_index(root: Path) -> None:
 
     params = load_params(root)["index"]
     zoo = Zoo(root)
-    built = index.build(zoo, read_results(root / layout.EVALUATIONS_DIR), params, root / "site")
+    with heap.paused_gc():  # an entry, card and curve per checkpoint, none in a cycle
+        built = index.build(zoo, read_results(root / layout.EVALUATIONS_DIR), params, root / "site")
     print(f"index: {len(built['checkpoints'])} checkpoints of {len(built['models'])} models -> "
           "zoo/index.json, zoo/INDEX.md, zoo/cards/, zoo/metrics/summary.json, zoo/metrics/curves/, "
           "site/ (index.html, app.js, style.css, data.js)")

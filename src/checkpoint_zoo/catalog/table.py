@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import layout
 from ..errors import NotAZooError, TableInvalidError, UnsafePathError
-from ..utils import environ, files
+from ..utils import environ, files, heap
 from . import rules
 
 Row = dict[str, str]
@@ -296,9 +296,10 @@ def mark_valid(data: bytes) -> None:
 
 
 def load(data: bytes, source: str = layout.TABLE_PATH, validate: bool = True) -> list[Row]:
-    """Parse and (by default) validate table bytes."""
+    """Parse and (by default) validate table bytes (with the cyclic collector paused: ``utils.heap``)."""
     problems: list[str] = []
-    rows = parse_csv(data, source, problems if validate else None)
-    if validate:
-        validate_rows(data, rows, source, problems)
+    with heap.paused_gc():
+        rows = parse_csv(data, source, problems if validate else None)
+        if validate:
+            validate_rows(data, rows, source, problems)
     return rows

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import layout
 from ..catalog import table
+from ..utils import heap
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -94,10 +95,11 @@ class WorkTree:
         from ..catalog import index_cache
 
         stamp = index_cache.stamp_of(self.table_path)
-        rows = table.load(table.read_table(self.root), layout.TABLE_PATH)
-        self._rows = (key, rows)
-        if keep_copy:
-            index_cache.store(self.table_path, rows, stamp)
+        with heap.paused_gc():
+            rows = table.load(table.read_table(self.root), layout.TABLE_PATH)
+            self._rows = (key, rows)
+            if keep_copy:
+                index_cache.store(self.table_path, rows, stamp)
         return rows
 
     def _cached(self):
