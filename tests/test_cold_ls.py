@@ -91,10 +91,36 @@ def test_the_split_of_plain_text_reads_what_the_csv_module_reads(text):
         expected = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error:
         with pytest.raises(TableInvalidError):
-            table._read_records(text, "t.csv")
+            table._read_records(text, "t.csv", table._plain_lines(text))
         return
-    header, records = table._read_records(text, "t.csv")
+    header, records = table._read_records(text, "t.csv", table._plain_lines(text))
     assert [header, *records] == expected
+
+
+@pytest.mark.parametrize("change", ["none", "no optional column", "a field too many", "a field too few", "header"])
+def test_plain_rows_are_the_rows_the_csv_module_reads_and_a_wrong_line_is_reported(change):
+    """A plain table (``_plain_lines``) becomes its rows in one pass; a line with the wrong number of fields or a
+    wrong header leaves that pass for the line-by-line read, which names the problem."""
+    text = _csv(_rows()[:300]).decode()
+    lines = text.split("\n")
+    if change == "no optional column":
+        at = rules.COLUMNS.index(rules.OPTIONAL_COLUMNS[0])
+        lines = [",".join(f for i, f in enumerate(line.split(",")) if i != at) if line else line for line in lines]
+    elif change == "a field too many":
+        lines[120] += ",x"
+    elif change == "a field too few":
+        lines[120] = lines[120].rsplit(",", 1)[0]
+    elif change == "header":
+        lines[0] = lines[0].replace("model", "modell", 1)
+    text = "\n".join(lines)
+    problems: list[str] = []
+    rows = table.parse_csv(text.encode(), "t.csv", problems)
+    if change in ("none", "no optional column"):
+        header, *records = list(csv.reader(io.StringIO(text, newline="")))
+        absent = {c: "" for c in rules.OPTIONAL_COLUMNS if c not in header}
+        assert not problems and rows == [{**dict(zip(header, r)), **absent} for r in records]
+    else:
+        assert len(problems) == 1 and problems[0].startswith("t.csv line 1: " if change == "header" else "t.csv line 121:")
 
 
 @pytest.mark.parametrize("values", [["1", "", "20"], ["01"], ["1\n2"], ["-1"], [" 1"], ["1" * 19], ["١"], [], [""]])

@@ -37,7 +37,13 @@ def parse_csv(data: bytes, source: str = layout.TABLE_PATH, problems: list[str] 
             raise TableInvalidError(text)
         problems.append(text)
 
-    header, records = _read_records(_decode(data, source, problem), source)
+    text = _decode(data, source, problem)
+    lines = _plain_lines(text)
+    if lines is not None and not problems:
+        plain = _plain_rows(lines)
+        if plain is not None:
+            return plain
+    header, records = _read_records(text, source, lines)
     if header is None:
         raise TableInvalidError(f"{source}: empty file; it needs the header line {','.join(rules.COLUMNS)}")
     wrong = _header_problem(header)
@@ -76,16 +82,34 @@ def _decode(data: bytes, source: str, problem) -> str:
     return text
 
 
-def _read_records(text: str, source: str) -> tuple[list[str] | None, list[list[str]]]:
-    """The header and the records of the table's text, a quoting error as one line naming where it is.
-
-    A text without a quote or a CR (what ``dump_csv`` writes of plain values), ending in a newline, without blank
-    lines and without a line as long as the csv module's field limit, is split on newlines and commas: what the csv
-    module reads of it, record for record, in a third of the time."""
+def _plain_lines(text: str) -> list[str] | None:
+    """The lines of a text the csv module reads as lines split on commas, else None: no quote or CR (what
+    ``dump_csv`` writes of plain values), a newline at the end, no blank line, no line as long as the csv module's
+    field limit. Split so, it is read record for record as the csv module reads it, in a third of the time."""
     if '"' not in text and "\r" not in text and text.endswith("\n") and "\n\n" not in text and text[0] != "\n":
         lines = text[:-1].split("\n")
         if max(map(len, lines)) < csv.field_size_limit():
-            return lines[0].split(","), [line.split(",") for line in lines[1:]]
+            return lines
+    return None
+
+
+def _plain_rows(lines: list[str]) -> list[Row] | None:
+    """The rows of plain lines (``_plain_lines``) under a right header, each line with as many fields as it has;
+    None otherwise (the caller then reads them one by one, reporting each problem)."""
+    header = lines[0].split(",")
+    commas = len(header) - 1
+    if _header_problem(header) is not None or not all(line.count(",") == commas for line in lines[1:]):
+        return None
+    rows = [dict(zip(header, line.split(","))) for line in lines[1:]]  # one pass: no list of lists kept
+    absent = {c: "" for c in rules.OPTIONAL_COLUMNS if c not in header}
+    return [{**row, **absent} for row in rows] if absent else rows
+
+
+def _read_records(text: str, source: str, lines: list[str] | None = None) -> tuple[list[str] | None, list[list[str]]]:
+    """The header and the records of the table's text (its ``_plain_lines``, when given, split on commas), a
+    quoting error as one line naming where it is."""
+    if lines is not None:
+        return lines[0].split(","), [line.split(",") for line in lines[1:]]
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
