@@ -18,6 +18,34 @@ def test_yaml_export_is_in_sync_and_round_trips():
     loaded = pa.DataFrameSchema.from_yaml(body)
     assert set(loaded.columns) == set(CheckpointSchema.columns)
     assert {c.name for c in loaded.checks} == {"canonical_path", "folder_files", "parent_exists", "reported_pair"}
+    sha = [c for c in loaded.columns["sha256"].checks if c.name == "full_match"]
+    assert len(sha) == 1 and sha[0].statistics == {"pattern": "[0-9a-f]{64}"}
+
+
+@pytest.mark.parametrize("repeated", [False, True])
+def test_full_match_is_re_fullmatch_of_each_cell_in_ascii(repeated):
+    """The column check behind every pattern of the table: the same verdict per cell whether the column repeats its
+    values (judged once per distinct value) or not (judged cell by cell), a trailing newline and another script's
+    digits refused, a missing cell left to the null check."""
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    from checkpoint_zoo.catalog import rules, schema
+
+    rng = np.random.default_rng(7)
+    good = ["2026-01-01T00:00:00Z", "2026-12-31T23:59:59.123456Z"]
+    bad = ["2026-01-01T00:00:00Z\n", "٢٠٢٦-01-01T00:00:00Z", "2026-01-01 00:00:00Z", "", "x2026-01-01T00:00:00Z"]
+    distinct = [f"2026-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z" for i in range(800)]
+    cells = [(good[i % 2] if repeated else distinct[i]) if i % 7 else bad[i % 5] for i in range(800)]
+    cells[int(rng.integers(0, 50))] = None
+    series = pd.Series(cells, dtype=object)
+    got = schema.full_match(series, pattern=rules.CREATED_PATTERN).tolist()
+    rx = re.compile(rules.CREATED_PATTERN, re.ASCII)
+    assert got == [c is None or rx.fullmatch(c) is not None for c in cells]
+    assert (series.nunique() * 2 <= len(series)) == repeated
+    assert not all(got) and any(got)
 
 
 def _row(**over):
