@@ -401,6 +401,9 @@ def test_a_token_for_some_models_sees_only_them_in_every_list(hub, tmp_path):
         assert [m["id"] for m in listed] == [mine] and seen["/api/models"][0]["x-total-count"] == "1"
         assert listed[0]["size_bytes"] == sum(int(r["size_bytes"]) for r in rows if r["model"] == mine)
         assert [m["model"] for b in json.loads(seen["/api/leaderboard"][1]).values() for m in b["models"]] == [mine]
+        counted = json.loads(server.get("/api/facets?search=mnist", parity)[2])  # counts of its one model alone
+        assert all(sum(counted[f].values()) == 1 for f in ("task", "arch", "dataset")), counted  # one value each
+        assert sum(json.loads(server.get("/api/facets?search=mnist")[2])["task"].values()) > 1
         versions = json.loads(seen["/api/versions"][1])
         assert versions and all(v["models"] is None and v["checkpoints"] is None for v in versions)
         assert not [v for v in versions if v["kind"] == "release"]  # mnist-shufflenet@v1.2.0 names another model
