@@ -3,7 +3,7 @@
 Parsing a table of 100,000 rows, validating it and writing its indexed copy make millions of lists, dicts and
 tuples that live on; the collector, started every few hundred new containers, walks more of them each time it
 reaches its older generations, for nothing: none of them forms a cycle. Paused for that work (and resumed after
-it, collecting once if it ran before), a cold ``zoo ls`` or an index stage spends that time on its own work.
+it if it ran before), a cold ``zoo ls`` or an index stage spends that time on its own work.
 """
 
 from __future__ import annotations
