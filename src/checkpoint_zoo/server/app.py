@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
 from pathlib import Path
@@ -31,6 +30,8 @@ from starlette.routing import Route
 
 from ..catalog import rules
 from ..errors import CheckpointNotFoundError, IntegrityError, MissingFileError, NotAZooError, UsageError, ZooError
+from . import query
+from .query import Filter
 from .releases import LiveReleases
 from .snapshot import Snapshot, Snapshots, scoped
 from .tokens import SCOPE_KEY, allows
@@ -42,7 +43,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
                     "Cross-Origin-Resource-Policy": "same-origin"}
-FACETS = ("task", "arch", "license", "dataset", "tag")
 
 
 class HttpError(Exception):
@@ -215,20 +215,13 @@ def _sort_key(field: str, snap: Snapshot):
     return key
 
 
-def _words(request: Request) -> list[str]:
-    """The ``search`` parameter's words: a model matches when its text holds every one, anywhere and in any order, as
-    on the static page (``mnist shufflenet`` finds ``mnist-shufflenet``)."""
-    return (request.query_params.get("search") or "").lower().split()
-
-
 def list_models(server: ZooServer, request: Request) -> Response:
     """``GET /api/models``: search, facet filters, sort, pagination by ``Link`` header. Every model in id order
     (the first page a start is asked for) needs only the page's models' parts of the snapshot."""
     q = request.query_params
-    search = _words(request)
-    wanted = [(f, set(q.getlist(f))) for f in FACETS if q.getlist(f)]
+    selected = Filter.of(q)
     sort = q.get("sort") or "id"
-    every = sort != "id" or bool(search) or bool(wanted)
+    every = sort != "id" or bool(selected)
     snap = server.snapshot(request, every)
     direction = (q.get("direction") or "asc").lower()
     if direction not in ("asc", "desc", "1", "-1"):
@@ -245,9 +238,7 @@ def list_models(server: ZooServer, request: Request) -> Response:
     else:
         present, missing = snap.order(sort, key)  # no value: always last, by id
         ordered = chain(reversed(present) if direction in ("desc", "-1") else present, missing)
-        found = [v for v in ordered
-                 if all(word in v.search_text for word in search)
-                 and all(not values.isdisjoint(v.facets[f]) for f, values in wanted)]
+        found = [v for v in ordered if selected.keeps(v)]
         limit, offset = _limit(request)
         page, total = found[offset:offset + limit], len(found)
     headers = {"X-Total-Count": str(total)}
@@ -258,24 +249,11 @@ def list_models(server: ZooServer, request: Request) -> Response:
 
 
 def facet_counts(server: ZooServer, request: Request) -> Response:
-    """``GET /api/facets`` (this server's own, not the Hub's): each facet value's count of models that the search
-    and the other facets' filters of the same query as ``/api/models`` leave with it, as the static page counts
-    its checkboxes (a drill-down: a facet's own filter does not narrow its counts, so its other values stay
-    choosable). The paged page asks for these whenever a search or a filter is on; without one they are the
+    """``GET /api/facets`` (this server's own, not the Hub's): each facet value's drill-down count of models under
+    the same search and filters as ``/api/models`` (``query.facet_counts``), as the static page counts its
+    checkboxes. The paged page asks for these whenever a search or a filter is on; without one they are the
     whole zoo's, which its light ``data.js`` carries."""
-    q = request.query_params
-    search = _words(request)
-    wanted = {f: set(q.getlist(f)) for f in FACETS if q.getlist(f)}
-    counts: dict[str, Counter[str]] = {f: Counter() for f in FACETS}
-    for view in server.snapshot(request).models.values():
-        if not all(word in view.search_text for word in search):
-            continue
-        failing = [f for f, values in wanted.items() if values.isdisjoint(view.facets[f])]
-        if len(failing) > 1:
-            continue
-        for f in failing or FACETS:  # passing every filter: counted in every facet; all but f's: in f only
-            counts[f].update({value for value in view.facets[f] if value})
-    return _json({f: dict(sorted(c.items())) for f, c in counts.items()})
+    return _json(query.facet_counts(server.snapshot(request).models.values(), Filter.of(request.query_params)))
 
 
 def _model(snap: Snapshot, model: str) -> Any:
