@@ -380,3 +380,14 @@ def test_size_hint_counts_one_folder_of_256(s3, tmp_path, monkeypatch):
     assert s3fast.size_hint(remote) is None
     monkeypatch.setattr(s3fast, "HINT_KEYS", 3)
     assert s3fast.size_hint(remote) == 3 * 256
+
+
+@pytest.mark.parametrize("out, expected", [({"size": 4096, "nfiles": 4}, (4096, 4)), ({"size": "10"}, (10, 1)),
+                                           ({"size": 10, "nfiles": "0"}, (-1, 0)), ({"size": 10, "nfiles": -2}, (-1, 0)),
+                                           ({"size": "big"}, (-1, 0)), ({"nfiles": 3}, (-1, 0)), ("text", (-1, 0))])
+def test_a_pointers_size_is_read_plainly_or_not_at_all(out, expected):
+    """What a pull reads of a pointer's ``size`` and ``nfiles`` to choose its path and share its bytes per file:
+    anything but plain counts (a file count below one among them, which it would divide by) is not used."""
+    from checkpoint_zoo.storage.dvc.transfer import _out_size
+
+    assert _out_size(out) == expected

@@ -346,11 +346,13 @@ def _whole(listed: dict[str, int], wanted: dict[str, int]) -> set[str]:
 
 
 def _out_size(out: object) -> tuple[int, int]:
-    """(bytes, files) a pointer's output says it holds; (-1, 0) when it does not say so plainly."""
+    """(bytes, files) a pointer's output says it holds; (-1, 0) when it does not say so plainly (a pointer is
+    someone else's data: a count of files below one, quoted or not, is not plain)."""
     try:
-        return int(out["size"]), int(out.get("nfiles") or 1)  # type: ignore[index,attr-defined]
+        size, files = int(out["size"]), int(out.get("nfiles") or 1)  # type: ignore[index,attr-defined]
     except (TypeError, KeyError, ValueError, AttributeError):
         return -1, 0
+    return (size, files) if files >= 1 else (-1, 0)
 
 
 def _pull_listed(store: Storage, fast: s3fast.S3Remote, md5s: list[str], remote: str | None, each: int) -> list[str]:
