@@ -4,7 +4,7 @@ data (``data.js``); ``zoo serve`` adds ``api.js``, the page's paged data source.
 The same files serve two places: the static ``site/`` the index stage writes (opened from disk,
 no server) and ``zoo serve`` (which sends them with a strict Content-Security-Policy and generates
 ``data.js`` per revision). So the page has no inline script or style and builds every element from data
-with ``textContent``; the one HTML it inserts is a model card's, rendered here by markdown-it with raw
+with ``textContent``; the one HTML it inserts is a model card's, rendered by markdown-it (``cards.py``) with raw
 HTML off and links limited to http(s) and relative URLs.
 
 ``app.js`` loads ``data.js`` itself: from ``file://`` the plain ``data.js`` beside the page, over
@@ -19,15 +19,14 @@ checkpoints or the boards, so what it parses stays the same size whatever the zo
 
 from __future__ import annotations
 
-import functools
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from ...catalog.table import atomic_write
+from .cards import render_card_html as render_card_html  # the served card's route renders one
+from .cards import render_cards
 
 PAGE_FILES = ("index.html", "leaderboard.js", "lineage.js", "app.js", "style.css")
 SERVED_FILES = ("api.js",)  # the paged data source: only zoo serve has an API to ask
@@ -40,58 +39,6 @@ _CKPT_FIELDS = ("model", "step", "ref", "epoch", "created", "task", "arch", "dat
                 "num_params", "size_bytes", "sha256", "path", "format", "dtype", "parent", "metrics", "selection",
                 "reported_metric", "reported_value", "reproduced_value", "delta", "reproduced_agrees",
                 "pull_command", "is_best", "is_latest", "files", "status", "error", "stale")
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
-
-
-def _safe_link(url: str) -> bool:
-    """http(s) or a relative path: no javascript:, data:, file:, nor a protocol-relative //host."""
-    u = "".join(ch for ch in url if ch > " ").lower()
-    if u.startswith(("//", "\\", "/\\")):
-        return False
-    m = _SCHEME.match(u)
-    return m is None or m.group(1) in ("http", "https")
-
-
-@functools.lru_cache(maxsize=1)
-def _markdown() -> Any:
-    from markdown_it import MarkdownIt
-
-    class SafeMarkdown(MarkdownIt):
-        def validateLink(self, url: str) -> bool:
-            return _safe_link(url)
-
-    return SafeMarkdown("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
-
-
-def _plain(value: object) -> object:
-    """YAML values as JSON ones (dates, non-string keys and the like become strings)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
-
-
-def render_card_html(markdown_text: str) -> tuple[dict, str]:
-    """A model card's (front-matter metadata, HTML body): raw HTML escaped, only http(s)/relative links."""
-    import yaml
-
-    meta: object = {}
-    body = markdown_text
-    m = _FRONT_MATTER.match(markdown_text)
-    if m:
-        body = markdown_text[m.end():]
-        try:
-            meta = yaml.safe_load(m.group(1))
-        except yaml.YAMLError:
-            meta = {}
-    plain = _plain(meta)
-    return (plain if isinstance(plain, dict) else {}), _markdown().render(body)
-
-
 def _step_order(ref: str) -> tuple[str, int, str]:
     """``model@20`` before ``model@160``: refs by model, then by step as a number."""
     model, _, step = ref.rpartition("@")
@@ -143,12 +90,13 @@ def site_data(index: dict, cards_md: dict[str, str], *, title: str, downloads: b
     for c in checkpoints:
         c["children"] = sorted(children.get(c["ref"], []), key=_step_order)
         by_model.setdefault(c["model"], []).append(c)
+    rendered = render_cards({name: cards_md[name] for name in index["models"] if name in cards_md})
     models = {}
     for name, summary in index["models"].items():
         cs = by_model.get(name, [])
         best = entries.get(summary.get("best"), {})
         own = {c["ref"] for c in cs}
-        meta, card_html = render_card_html(cards_md[name]) if name in cards_md else ({}, "")
+        meta, card_html = rendered.get(name, ({}, ""))
         models[name] = {
             **summary, "name": name, "description": best.get("description") or "",
             "tags": sorted({t for c in cs for t in c.get("tags") or []}),
