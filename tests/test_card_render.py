@@ -71,3 +71,16 @@ def test_a_cache_that_cannot_be_read_only_costs_time(cache):
 def test_the_key_is_the_text_and_the_code(cache):
     assert cards._key("a") != cards._key("a ") and cards._key("a") == cards._key("a")
     assert len(cards._code()) == 32
+
+
+def test_a_child_renders_its_share_and_never_imports_from_the_zoo(tmp_path, monkeypatch):
+    # the zoo's folder is someone else's data: a yaml.py or markdown_it/ in it must not be what the child imports
+    marker = tmp_path / "ran"
+    (tmp_path / "yaml.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    (tmp_path / "markdown_it").mkdir()
+    (tmp_path / "markdown_it" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    texts = [_card(i) for i in range(3)]
+    assert cards._child(texts)() == [render_card_html(t) for t in texts]
+    assert not marker.exists()

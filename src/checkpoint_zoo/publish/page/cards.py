@@ -8,8 +8,8 @@ changing a byte of the output:
 
 - the result depends only on the card's text and this code, so it is kept in the user cache under a hash of
   both (``_Kept``): a stage re-run after one model changed renders that model's card alone;
-- the cards the cache lacks, when there are many, are rendered by one process per core. The processes are
-  spawned, not forked: a fork would share the stage's gigabytes of entries and the collector it paused.
+- the cards the cache lacks, when there are many, are shared out between this process and a fresh interpreter
+  per other core (``_child``).
 
 A cache that cannot be read or written, or processes that cannot start, only make it slower.
 """
@@ -22,13 +22,16 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 Rendered = tuple[dict, str]
-POOL_FROM = 64           # misses from which processes render them; below, starting them costs more than it saves
+POOL_FROM = 64           # misses from which other processes share them; below, starting one costs more than it saves
 KEEP_S = 30 * 24 * 3600  # a kept card not used for this long is dropped (cards change with every evaluation)
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -108,6 +111,7 @@ class _Kept:
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=2)
+        db.execute("PRAGMA synchronous = OFF")  # a cache: a torn file is one that cannot be read, hence only slower
         db.execute("CREATE TABLE IF NOT EXISTS cards (key TEXT PRIMARY KEY, value TEXT, used INTEGER)")
         return db
 
@@ -160,20 +164,59 @@ def _workers() -> int:
         return os.cpu_count() or 1
 
 
-def _render_all(texts: list[str]) -> list[Rendered]:
-    """Each text's rendering: in processes when there are many and more than one core, else here."""
-    workers = min(_workers(), len(texts) // (POOL_FROM // 2))
-    if len(texts) >= POOL_FROM and workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
+def _child(texts: list[str]) -> Callable[[], list[Rendered] | None]:
+    """Start rendering ``texts`` in a fresh interpreter; the returned call waits for its renderings (None if it
+    failed: the caller renders them itself).
 
+    A fresh ``python -I`` given the texts on stdin, rather than a multiprocessing pool: a spawned pool imports
+    the caller's main module again in each child (a script without a ``__main__`` guard would run twice), and
+    a forked one shares the stage's memory. ``-I`` keeps the zoo's folder, PYTHON* variables and the user's site
+    off the child's path; only this package's folder is put first."""
+    package_parent = str(Path(__file__).resolve().parents[3])
+    boot = (f"import sys; sys.path.insert(0, {package_parent!r}); "
+            "from checkpoint_zoo.publish.page.cards import _serve; _serve()")
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return lambda: None
+    result: list[list[Rendered] | None] = [None]
+
+    def talk() -> None:
         try:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                return list(pool.map(render_card_html, texts, chunksize=max(1, len(texts) // (workers * 8))))
-        except (OSError, BrokenProcessPool):
-            pass  # no processes here: render in this one
-    return [render_card_html(t) for t in texts]
+            out, _ = proc.communicate(json.dumps(texts).encode())
+            if proc.returncode == 0:
+                found = json.loads(out)
+                if isinstance(found, list) and len(found) == len(texts):
+                    result[0] = [(meta, html) for meta, html in found]
+        except (OSError, ValueError, TypeError):
+            proc.kill()
+
+    thread = threading.Thread(target=talk, daemon=True)
+    thread.start()
+
+    def wait() -> list[Rendered] | None:
+        thread.join()
+        return result[0]
+    return wait
+
+
+def _serve() -> None:
+    """The child's side of ``_child``: texts as a JSON list on stdin, their renderings as one on stdout."""
+    texts = json.loads(sys.stdin.buffer.read())
+    sys.stdout.write(json.dumps([render_card_html(t) for t in texts]))
+
+
+def _render_all(texts: list[str]) -> list[Rendered]:
+    """Each text's rendering. Many texts on more than one core: every core's share but this process's own goes to
+    a child (``_child``), rendered while this process renders its share."""
+    shares = min(_workers(), len(texts) // (POOL_FROM // 2)) if len(texts) >= POOL_FROM else 1
+    waits = [(k, _child(texts[k::shares])) for k in range(1, shares)]
+    out: list[Rendered | None] = [None] * len(texts)
+    out[0::shares] = [render_card_html(t) for t in texts[0::shares]]
+    for k, wait in waits:
+        out[k::shares] = wait() or [render_card_html(t) for t in texts[k::shares]]
+    return out  # type: ignore[return-value]  # every share filled
 
 
 def render_cards(cards: Mapping[str, str]) -> dict[str, Rendered]:
