@@ -2,16 +2,14 @@
 with raw HTML off and links limited to http(s) and relative URLs (``render_card_html``).
 
 The page of a zoo needs every model's card (``render_cards``), and markdown-it, written in Python, parses a
-card's checkpoint table cell by cell: 20–40 ms for a card of 100 steps, which made rendering cards three
-quarters of the index stage at 1,000 models and more (README, Performance). Two things cut that, neither
-changing a byte of the output:
+card's checkpoint table cell by cell: about 21 ms for a card of 100 steps, most of the index stage at 1,000 models
+and more (README, Performance). The result depends only on the card's text and this code, so it is kept in the
+user cache under a hash of both (``_Kept``): a stage re-run after one model changed renders that model's card
+alone, and the output is byte for byte what rendering every card gives. A cache that cannot be read or written
+only makes it slower.
 
-- the result depends only on the card's text and this code, so it is kept in the user cache under a hash of
-  both (``_Kept``): a stage re-run after one model changed renders that model's card alone;
-- the cards the cache lacks, when there are many, are shared out between this process and a fresh interpreter
-  per other core (``_child``).
-
-A cache that cannot be read or written, or processes that cannot start, only make it slower.
+Rendering the misses in a second process was tried and not kept: on the 2-core machines here the two processes
+together rendered no faster than one (21.9 s against 21.5 s for 1,000 cards), each slowed by the other.
 """
 
 from __future__ import annotations
@@ -19,19 +17,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 Rendered = tuple[dict, str]
-POOL_FROM = 64           # misses from which other processes share them; below, starting one costs more than it saves
 KEEP_S = 30 * 24 * 3600  # a kept card not used for this long is dropped (cards change with every evaluation)
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
@@ -157,75 +150,13 @@ class _Kept:
             db.close()
 
 
-def _workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _child(texts: list[str]) -> Callable[[], list[Rendered] | None]:
-    """Start rendering ``texts`` in a fresh interpreter; the returned call waits for its renderings (None if it
-    failed: the caller renders them itself).
-
-    A fresh ``python -I`` given the texts on stdin, rather than a multiprocessing pool: a spawned pool imports
-    the caller's main module again in each child (a script without a ``__main__`` guard would run twice), and
-    a forked one shares the stage's memory. ``-I`` keeps the zoo's folder, PYTHON* variables and the user's site
-    off the child's path; only this package's folder is put first."""
-    package_parent = str(Path(__file__).resolve().parents[3])
-    boot = (f"import sys; sys.path.insert(0, {package_parent!r}); "
-            "from checkpoint_zoo.publish.page.cards import _serve; _serve()")
-    try:
-        proc = subprocess.Popen([sys.executable, "-I", "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
-    except OSError:
-        return lambda: None
-    result: list[list[Rendered] | None] = [None]
-
-    def talk() -> None:
-        try:
-            out, _ = proc.communicate(json.dumps(texts).encode())
-            if proc.returncode == 0:
-                found = json.loads(out)
-                if isinstance(found, list) and len(found) == len(texts):
-                    result[0] = [(meta, html) for meta, html in found]
-        except (OSError, ValueError, TypeError):
-            proc.kill()
-
-    thread = threading.Thread(target=talk, daemon=True)
-    thread.start()
-
-    def wait() -> list[Rendered] | None:
-        thread.join()
-        return result[0]
-    return wait
-
-
-def _serve() -> None:
-    """The child's side of ``_child``: texts as a JSON list on stdin, their renderings as one on stdout."""
-    texts = json.loads(sys.stdin.buffer.read())
-    sys.stdout.write(json.dumps([render_card_html(t) for t in texts]))
-
-
-def _render_all(texts: list[str]) -> list[Rendered]:
-    """Each text's rendering. Many texts on more than one core: every core's share but this process's own goes to
-    a child (``_child``), rendered while this process renders its share."""
-    shares = min(_workers(), len(texts) // (POOL_FROM // 2)) if len(texts) >= POOL_FROM else 1
-    waits = [(k, _child(texts[k::shares])) for k in range(1, shares)]
-    out: list[Rendered | None] = [None] * len(texts)
-    out[0::shares] = [render_card_html(t) for t in texts[0::shares]]
-    for k, wait in waits:
-        out[k::shares] = wait() or [render_card_html(t) for t in texts[k::shares]]
-    return out  # type: ignore[return-value]  # every share filled
-
-
 def render_cards(cards: Mapping[str, str]) -> dict[str, Rendered]:
     """``render_card_html`` of each card (by model), taken from the user cache where it was rendered before."""
     keys = {name: _key(text) for name, text in cards.items()}
     kept = _Kept()
     found = kept.get(list(dict.fromkeys(keys.values())))
     missing = {keys[name]: text for name, text in cards.items() if keys[name] not in found}
-    made = dict(zip(missing, _render_all(list(missing.values())), strict=True))
+    made = {key: render_card_html(text) for key, text in missing.items()}
     kept.put(made)
     found |= made
     return {name: found[key] for name, key in keys.items()}
