@@ -39,6 +39,8 @@ _CKPT_FIELDS = ("model", "step", "ref", "epoch", "created", "task", "arch", "dat
                 "num_params", "size_bytes", "sha256", "path", "format", "dtype", "parent", "metrics", "selection",
                 "reported_metric", "reported_value", "reproduced_value", "delta", "reproduced_agrees",
                 "pull_command", "is_best", "is_latest", "files", "status", "error", "stale")
+
+
 def _step_order(ref: str) -> tuple[str, int, str]:
     """``model@20`` before ``model@160``: refs by model, then by step as a number."""
     model, _, step = ref.rpartition("@")
